@@ -1,0 +1,1 @@
+"""Built-in plugins: each module implements vecrender hooks, exactly as a third-party plugin."""

@@ -1,0 +1,241 @@
+"""Component base classes: Renderer, Initializer, Loss, Optimizer, Preprocessor, and Method.
+
+A component is a small class with
+
+* ``name``: the name recipes use (``use: <name>``); bundles prefix theirs (``clipasso.geometric``);
+* a docstring whose first line is the one-line description shown by ``vecrender list``;
+* ``Config``: a dataclass of documented options (see :mod:`vecrender.config`).
+
+Plugins register the *class*; a run builds an instance with ``Cls(config, context)``, so
+registration is free and heavy models load only when a run needs them. Heavy models shared by
+several components (one CLIP for saliency and losses) come from ``context.models``.
+
+A Method is data: a named recipe shipped by a plugin.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from vecrender.config import EmptyConfig, build_config
+from vecrender.scene import VectorScene
+
+KINDS = ("renderer", "initializer", "loss", "optimizer", "preprocessor", "method")
+
+
+# -- run context --------------------------------------------------------------------------------
+class ModelCache:
+    """Run-scoped cache of heavy models, so components that need the same model share one instance.
+
+    ``context.models.get(("clip", "RN101", "openai"), lambda: load_clip(...))`` builds the model the
+    first time and returns the same object afterwards. ``release(key)`` drops it (e.g. a model only
+    needed during initialisation).
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[Any, Any] = {}
+
+    def get(self, key: Any, factory: Callable[[], Any]) -> Any:
+        if key not in self._models:
+            self._models[key] = factory()
+        return self._models[key]
+
+    def release(self, key: Any) -> None:
+        self._models.pop(key, None)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._models
+
+
+@dataclass
+class RunContext:
+    """What a component may know about the run it is part of."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    width: int = 224
+    height: int = 224
+    seed: int = 0
+    steps: int = 0
+    out_dir: Path | None = None
+    input_path: Path | None = None
+    prompt: str | None = None
+    models: ModelCache = field(default_factory=ModelCache)
+    log: Callable[[str], None] = print
+
+    def artifact(self, name: str) -> Path | None:
+        """Path of an extra output file (e.g. ``attention_map.png``), or None when not saving."""
+        return None if self.out_dir is None else self.out_dir / name
+
+
+# -- base classes -------------------------------------------------------------------------------
+class Component:
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = EmptyConfig
+
+    def __init__(self, config: Any = None, context: RunContext | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+        self.context = context if context is not None else RunContext()
+
+    @classmethod
+    def from_dict(cls, options: dict[str, Any] | None, context: RunContext | None = None,
+                  where: str | None = None) -> Component:
+        """Build from recipe options, validating them strictly against ``Config``."""
+        config = build_config(cls.Config, options, where or f"{cls.kind} {cls.name!r}")
+        return cls(config, context)
+
+    @classmethod
+    def description(cls) -> str:
+        """The first line of the class docstring."""
+        doc = inspect.getdoc(cls) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+class Renderer(Component):
+    """Turns scenes into images."""
+
+    kind = "renderer"
+
+    def render(self, scenes: Sequence[VectorScene]) -> Tensor:
+        """Render scenes that share one canvas size.
+
+        Returns premultiplied RGBA ``[S, 4, H, W]`` in [0, 1] (transparent where nothing is drawn),
+        differentiable with respect to every floating tensor of the scenes.
+        """
+        raise NotImplementedError
+
+
+class Initializer(Component):
+    """Creates the starting scene."""
+
+    kind = "initializer"
+
+    def initialize(self, num_paths: int, seed: int, target: Tensor | None) -> VectorScene:
+        """A scene of `num_paths` paths on the context's canvas, deterministic for a given seed.
+
+        `target` is the prepared target image ``[1, 3, H, W]`` in [0, 1], or None for methods
+        without an input image. Called once per (stroke count, seed) of the run.
+        """
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Called after every scene of the run is initialised: release what is no longer needed."""
+
+
+@dataclass
+class LossInput:
+    """What a loss sees at one step, for S sketches optimised together.
+
+    images:  ``[S, 3, H, W]`` renders composited over the scene background, in [0, 1].
+    rgba:    ``[S, 4, H, W]`` premultiplied renders before compositing.
+    scenes:  the S scenes (for regularisers on the geometry).
+    target:  ``[1, 3, H, W]`` prepared target in [0, 1] shared by all sketches, or None.
+    step:    the optimisation step (0-based).
+    training: False for the evaluation pass: deterministic, no augmentation.
+    """
+
+    images: Tensor
+    rgba: Tensor
+    scenes: Sequence[VectorScene]
+    target: Tensor | None
+    step: int = 0
+    training: bool = True
+
+    @property
+    def num_sketches(self) -> int:
+        return self.images.shape[0]
+
+
+class Loss(Component):
+    """Scores renders; lower is better."""
+
+    kind = "loss"
+    #: True when the loss compares against the input image (the run fails early without one).
+    needs_target: ClassVar[bool] = False
+
+    def prepare(self, target: Tensor | None) -> None:
+        """Called once before optimisation with the prepared target (precompute features here)."""
+
+    def forward(self, batch: LossInput) -> Tensor | dict[str, Tensor]:
+        """Per-sketch loss ``[S]``, or a dict of named per-sketch terms (each ``[S]``) that are summed.
+
+        Each sketch's value must depend only on that sketch, so sketches optimised together do not
+        influence one another.
+        """
+        raise NotImplementedError
+
+    def __call__(self, batch: LossInput) -> Tensor | dict[str, Tensor]:
+        return self.forward(batch)
+
+
+class Optimizer(Component):
+    """Updates the optimised scene tensors."""
+
+    kind = "optimizer"
+
+    def setup(self, scenes: Sequence[VectorScene]) -> None:
+        """Choose the tensors to optimise (marking them ``requires_grad``) and build the state."""
+        raise NotImplementedError
+
+    def zero_grad(self) -> None:
+        raise NotImplementedError
+
+    def step(self, step: int) -> None:
+        """Apply one update after ``backward()``, then keep values valid (clamp widths, colors)."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class Preprocessor(Component):
+    """Transforms the target image before optimisation (masking, padding, ...)."""
+
+    kind = "preprocessor"
+
+    def __call__(self, image: Tensor) -> Tensor:
+        """``[1, 3, h, w]`` in [0, 1] -> ``[1, 3, h', w']`` in [0, 1]."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named recipe shipped by a plugin.
+
+    recipe: a YAML file (path or ``importlib.resources`` file) or a dict in recipe form.
+    needs_input: False for methods that draw from a prompt only (no ``--input``).
+    """
+
+    name: str
+    description: str
+    recipe: Path | Traversable | dict
+    needs_input: bool = True
+    kind: ClassVar[str] = "method"
+
+    def load_recipe(self) -> dict[str, Any]:
+        """The recipe as a plain dict (loaded with ``yaml.safe_load``)."""
+        import yaml
+
+        if isinstance(self.recipe, dict):
+            return dict(self.recipe)
+        return yaml.safe_load(self.recipe.read_text(encoding="utf-8")) or {}
+
+
+COMPONENT_BASES: dict[str, type] = {
+    "renderer": Renderer,
+    "initializer": Initializer,
+    "loss": Loss,
+    "optimizer": Optimizer,
+    "preprocessor": Preprocessor,
+}

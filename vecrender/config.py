@@ -1,0 +1,199 @@
+"""Strict Config dataclasses: documented fields, built from plain dicts with helpful errors.
+
+Every component declares ``Config``, a dataclass whose fields use :func:`option`::
+
+    @dataclass
+    class Config:
+        weight_decay: float = option(0.0, "L2 penalty added to every step.")
+
+:func:`build_config` turns a dict from a recipe into that dataclass and rejects unknown keys
+(suggesting the closest one), wrong types (naming field, expected type and value) and values
+outside ``choices``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import MISSING, dataclass, field
+from typing import Any, Literal, Union
+
+from vecrender.errors import ConfigError, did_you_mean
+
+
+def option(default: Any = MISSING, doc: str = "", *, choices: tuple | None = None) -> Any:
+    """A documented Config field. Lists and dicts are copied per instance."""
+    metadata = {"doc": doc, "choices": choices}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class EmptyConfig:
+    """A component with no options."""
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """What `vecrender describe` shows for one Config field."""
+
+    name: str
+    type: str
+    default: Any
+    doc: str
+    choices: tuple | None
+
+
+def describe_config(config_cls: type) -> list[FieldInfo]:
+    """The fields of a Config dataclass with type, default and documentation."""
+    hints = typing.get_type_hints(config_cls)
+    out = []
+    for f in dataclasses.fields(config_cls):
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            default = MISSING
+        out.append(
+            FieldInfo(
+                name=f.name,
+                type=type_name(hints[f.name]),
+                default=default,
+                doc=f.metadata.get("doc", ""),
+                choices=f.metadata.get("choices"),
+            )
+        )
+    return out
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Plain (YAML-safe) dict of a Config instance."""
+    return {f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def build_config(config_cls: type, data: dict[str, Any] | None, where: str) -> Any:
+    """Validate `data` against `config_cls` and return an instance.
+
+    `where` names the place in the recipe for error messages, e.g. ``"losses[0] (l2)"``.
+    """
+    data = dict(data or {})
+    hints = typing.get_type_hints(config_cls)
+    known = {f.name: f for f in dataclasses.fields(config_cls)}
+    for key in data:
+        if key not in known:
+            valid = ", ".join(known) or "none"
+            raise ConfigError(
+                f"{where}: unknown option {key!r}{did_you_mean(key, known)}. Valid options: {valid}."
+            )
+    values = {}
+    for name, value in data.items():
+        f = known[name]
+        values[name] = coerce(value, hints[name], f"{where}.{name}")
+        choices = f.metadata.get("choices")
+        if choices is not None and values[name] not in choices:
+            raise ConfigError(
+                f"{where}.{name}: {value!r} is not one of {', '.join(map(repr, choices))}"
+                f"{did_you_mean(str(value), map(str, choices))}."
+            )
+    missing = [
+        n for n, f in known.items()
+        if n not in values and f.default is MISSING and f.default_factory is MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where}: missing required option(s) {', '.join(missing)}.")
+    return config_cls(**values)
+
+
+def type_name(tp: Any) -> str:
+    """Readable name of a type annotation: 'int', 'list[float]', 'str | None'."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return " | ".join(type_name(a) for a in typing.get_args(tp))
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin is not None:
+        args = ", ".join(type_name(a) for a in typing.get_args(tp) if a is not Ellipsis)
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    if tp is type(None):
+        return "None"
+    return getattr(tp, "__name__", str(tp))
+
+
+def coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check `value` against annotation `tp`; ints are accepted for floats, lists for tuples."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        for arg in args:
+            try:
+                return coerce(value, arg, where)
+            except ConfigError:
+                continue
+        raise _type_error(where, tp, value)
+    if origin is Literal:
+        if value in args:
+            return value
+        raise ConfigError(
+            f"{where}: expected one of {', '.join(map(repr, args))}, got {value!r}"
+            f"{did_you_mean(str(value), map(str, args))}."
+        )
+    if tp is type(None):
+        if value is None:
+            return None
+        raise _type_error(where, tp, value)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise _type_error(where, tp, value)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{where}: expected {len(args)} values ({type_name(tp)}), got {value!r}.")
+            items = [coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+        else:
+            item_tp = args[0] if args else Any
+            items = [coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _type_error(where, tp, value)
+        key_tp, val_tp = args if args else (Any, Any)
+        return {coerce(k, key_tp, where): coerce(v, val_tp, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise _type_error(where, tp, value)
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _type_error(where, tp, value)
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise _type_error(where, tp, value)
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise _type_error(where, tp, value)
+    if isinstance(tp, type) and isinstance(value, tp):
+        return value
+    raise _type_error(where, tp, value)
+
+
+def _type_error(where: str, tp: Any, value: Any) -> ConfigError:
+    return ConfigError(
+        f"{where}: expected {type_name(tp)}, got {value!r} ({type(value).__name__})."
+    )

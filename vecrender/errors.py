@@ -1,0 +1,47 @@
+"""Errors that reach the user as one clear message (the CLI prints them without a traceback)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class VecrenderError(Exception):
+    """Base class: its message is complete and actionable; the CLI shows it as is."""
+
+
+class ConfigError(VecrenderError):
+    """A recipe or component Config is invalid (unknown key, wrong type, bad value)."""
+
+
+class UnknownComponentError(ConfigError):
+    """A recipe names a component that no installed plugin registers."""
+
+
+class PluginError(VecrenderError):
+    """A plugin failed to load or registered something invalid."""
+
+
+class InputImageError(VecrenderError):
+    """The input image is missing, unreadable or not an image."""
+
+
+class WeightsNotFoundError(VecrenderError):
+    """Pretrained weights are not available locally and could not be downloaded."""
+
+
+class NonFiniteLossError(VecrenderError):
+    """A loss term became NaN or infinite during optimisation."""
+
+
+def closest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """The candidates closest to `word`, best first (for "did you mean" hints)."""
+    return difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.5)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' or '' when nothing is close."""
+    matches = closest(word, candidates)
+    if not matches:
+        return ""
+    return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"

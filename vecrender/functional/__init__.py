@@ -1,0 +1,1 @@
+"""Pure differentiable maths with shape contracts: rasterisation, Bézier helpers, compositing."""

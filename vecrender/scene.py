@@ -1,0 +1,192 @@
+"""VectorScene: a batch of paths made of cubic Bézier segments, as tensors.
+
+Conventions (every renderer, initializer, loss and the SVG reader/writer follow them):
+
+* ``points``       ``[N, P, 2]`` float, canvas pixels (x right, y down), ``P = 1 + 3 * max_segments``.
+  Segment ``k`` of path ``n`` uses ``points[n, 3k : 3k + 4]``.
+* ``num_segments`` ``[N]`` long, the number of valid segments of each path (``1 <= s <= (P-1)//3``).
+  Points after ``points[n, 3 * s]`` are padding: renderers ignore them and the SVG writer drops them.
+* ``closed``       ``[N]`` bool. A closed path's last valid segment ends at ``points[n, 0]``
+  (its stored end point ``points[n, 3 * s]`` is ignored), so the outline cannot open up while
+  the points are optimised. The SVG writer ends a closed path with ``Z``.
+* ``widths``       ``[N]`` float, stroke width in SVG convention (full width in pixels; diffvg and
+  the CLIPasso paper use half of this). 0 means no stroke.
+* ``stroke_colors`` ``[N, 4]`` float RGBA in [0, 1], not premultiplied. Alpha is the stroke opacity.
+* ``fill_colors``  ``[N, 4]`` float RGBA or ``None`` (no path is filled). Only closed paths are
+  filled; alpha 0 means no fill.
+* ``even_odd``     ``[N]`` bool fill rule per path (False: nonzero, the SVG default).
+* ``width``, ``height``: canvas size in pixels; ``background``: RGB in [0, 1] the scene is
+  composited over, or ``None`` for a transparent canvas.
+
+Paths are drawn in order: path ``n + 1`` is composited over path ``n``. For each path the fill is
+drawn first and the stroke over it, as in SVG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+#: Names of the tensors an optimizer may update (recipes choose among them).
+OPTIMIZABLE = ("points", "widths", "stroke_colors", "fill_colors")
+
+WHITE = (1.0, 1.0, 1.0)
+
+
+@dataclass
+class VectorScene:
+    points: Tensor
+    widths: Tensor
+    stroke_colors: Tensor
+    width: int
+    height: int
+    fill_colors: Tensor | None = None
+    closed: Tensor | None = None
+    num_segments: Tensor | None = None
+    even_odd: Tensor | None = None
+    background: tuple[float, float, float] | None = field(default=WHITE)
+
+    def __post_init__(self) -> None:
+        n, p = self.points.shape[0], self.points.shape[1] if self.points.dim() == 3 else 0
+        if self.points.dim() != 3 or self.points.shape[2] != 2 or (p - 1) % 3 != 0 or p < 4 and n:
+            raise ValueError(
+                f"points must be [N, 1 + 3k, 2] with k >= 1, got {tuple(self.points.shape)}"
+            )
+        device = self.points.device
+        if self.closed is None:
+            self.closed = torch.zeros(n, dtype=torch.bool, device=device)
+        if self.num_segments is None:
+            self.num_segments = torch.full((n,), max((p - 1) // 3, 0), dtype=torch.long, device=device)
+        if self.even_odd is None:
+            self.even_odd = torch.zeros(n, dtype=torch.bool, device=device)
+        expected = {
+            "widths": (n,),
+            "stroke_colors": (n, 4),
+            "closed": (n,),
+            "num_segments": (n,),
+            "even_odd": (n,),
+        }
+        if self.fill_colors is not None:
+            expected["fill_colors"] = (n, 4)
+        for name, shape in expected.items():
+            actual = tuple(getattr(self, name).shape)
+            if actual != shape:
+                raise ValueError(f"{name} must have shape {list(shape)} for {n} paths, got {list(actual)}")
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"canvas size must be positive, got {self.width}x{self.height}")
+
+    # -- sizes -----------------------------------------------------------------------------
+    @property
+    def num_paths(self) -> int:
+        return self.points.shape[0]
+
+    @property
+    def max_segments(self) -> int:
+        return (self.points.shape[1] - 1) // 3
+
+    @property
+    def device(self) -> torch.device:
+        return self.points.device
+
+    def structure_key(self) -> tuple:
+        """Scenes with equal keys can be stacked and rendered in one batched call."""
+        return (
+            tuple(self.points.shape),
+            self.fill_colors is not None,
+            self.width,
+            self.height,
+        )
+
+    # -- tensors ---------------------------------------------------------------------------
+    def tensors(self) -> Iterator[tuple[str, Tensor]]:
+        """(name, tensor) for every tensor field that is set."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Tensor):
+                yield f.name, value
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> VectorScene:
+        """A copy on `device`; floating tensors are cast to `dtype` when given."""
+        changes = {}
+        for name, t in self.tensors():
+            if t.is_floating_point():
+                changes[name] = t.to(device=device, dtype=dtype or t.dtype)
+            else:
+                changes[name] = t.to(device=device)
+        return replace(self, **changes)
+
+    def detach(self) -> VectorScene:
+        return replace(self, **{name: t.detach().clone() for name, t in self.tensors()})
+
+    def requires_grad_(self, names: Sequence[str]) -> list[Tensor]:
+        """Mark the named tensors as optimised and return them (order of `names`)."""
+        out = []
+        for name in names:
+            if name not in OPTIMIZABLE:
+                raise ValueError(f"cannot optimise {name!r}; choose from {', '.join(OPTIMIZABLE)}")
+            t = getattr(self, name)
+            if t is None:
+                raise ValueError(f"cannot optimise {name!r}: this scene has no {name}")
+            t.requires_grad_(True)
+            out.append(t)
+        return out
+
+    # -- SVG -------------------------------------------------------------------------------
+    def to_svg(self) -> str:
+        """SVG 1.1 text of this scene (see `vecrender.svg.scene_to_svg`)."""
+        from vecrender.svg import scene_to_svg
+
+        return scene_to_svg(self)
+
+    def save_svg(self, path: str | Path) -> None:
+        """Write the scene as SVG, atomically."""
+        from vecrender.io import atomic_write_text
+
+        atomic_write_text(Path(path), self.to_svg())
+
+    @staticmethod
+    def from_svg(source: str | Path, device: torch.device | str = "cpu") -> VectorScene:
+        """Read an SVG file (see `vecrender.svg.svg_to_scene`)."""
+        from vecrender.svg import load_svg
+
+        return load_svg(source, device=device)
+
+
+def concat_scenes(scenes: Sequence[VectorScene]) -> VectorScene:
+    """Paths of several scenes on one canvas, in order (used to add strokes to a loaded scene)."""
+    if not scenes:
+        raise ValueError("concat_scenes needs at least one scene")
+    first = scenes[0]
+    max_p = max(s.points.shape[1] for s in scenes)
+    padded = [_pad_points(s.points, max_p) for s in scenes]
+    any_fill = any(s.fill_colors is not None for s in scenes)
+
+    def fills(s: VectorScene) -> Tensor:
+        if s.fill_colors is not None:
+            return s.fill_colors
+        return torch.zeros(s.num_paths, 4, dtype=s.stroke_colors.dtype, device=s.device)
+
+    return VectorScene(
+        points=torch.cat(padded),
+        widths=torch.cat([s.widths for s in scenes]),
+        stroke_colors=torch.cat([s.stroke_colors for s in scenes]),
+        fill_colors=torch.cat([fills(s) for s in scenes]) if any_fill else None,
+        closed=torch.cat([s.closed for s in scenes]),
+        num_segments=torch.cat([s.num_segments for s in scenes]),
+        even_odd=torch.cat([s.even_odd for s in scenes]),
+        width=first.width,
+        height=first.height,
+        background=first.background,
+    )
+
+
+def _pad_points(points: Tensor, num_points: int) -> Tensor:
+    """Pad [N, P, 2] to [N, num_points, 2] by repeating each path's last point."""
+    missing = num_points - points.shape[1]
+    if missing == 0:
+        return points
+    return torch.cat([points, points[:, -1:].expand(-1, missing, -1)], dim=1)
