@@ -94,8 +94,8 @@ class Component:
 
     @classmethod
     def description(cls) -> str:
-        """The first line of the class docstring."""
-        doc = inspect.getdoc(cls) or ""
+        """The first line of the class's own docstring (an inherited one does not count)."""
+        doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
 

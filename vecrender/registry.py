@@ -10,7 +10,7 @@ from vecrender.components import COMPONENT_BASES, KINDS, Component, Method, RunC
 from vecrender.config import describe_config
 from vecrender.errors import ConfigError, PluginError, UnknownComponentError, closest
 
-PLURALS = {kind: kind + "s" for kind in KINDS}
+PLURALS = {kind: "losses" if kind == "loss" else kind + "s" for kind in KINDS}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,76 @@
+"""Strict Config building: unknown keys, wrong types, choices, defaults, documentation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pytest
+
+from vecrender.config import build_config, config_to_dict, describe_config, option
+from vecrender.errors import ConfigError
+
+
+@dataclass
+class Sample:
+    lr: float = option(1.0, "Learning rate.")
+    steps: int = option(10, "Number of steps.")
+    params: list[str] = option(["points"], "Tensors to optimise.")
+    mode: str = option("fast", "Speed mode.", choices=("fast", "exact"))
+    size: tuple[int, int] = option((4, 4), "Width and height.")
+    path: str | None = option(None, "Optional file.")
+    kind: Literal["a", "b"] = option("a", "A literal.")
+    flag: bool = option(False, "A switch.")
+
+
+def test_defaults_and_coercion():
+    cfg = build_config(Sample, {"lr": 2, "size": [3, 5], "path": "x.svg"}, "test")
+    assert cfg.lr == 2.0 and isinstance(cfg.lr, float)
+    assert cfg.size == (3, 5)
+    assert cfg.params == ["points"]
+    assert config_to_dict(cfg)["size"] == [3, 5]
+
+
+def test_mutable_defaults_are_not_shared():
+    a = build_config(Sample, {}, "a")
+    a.params.append("widths")
+    assert build_config(Sample, {}, "b").params == ["points"]
+
+
+def test_unknown_key_suggests_closest():
+    with pytest.raises(ConfigError) as err:
+        build_config(Sample, {"stpes": 3}, "losses[0] (l2)")
+    message = str(err.value)
+    assert "losses[0] (l2)" in message and "'stpes'" in message and "did you mean 'steps'" in message
+
+
+@pytest.mark.parametrize(
+    "data, needle",
+    [
+        ({"steps": "ten"}, "test.steps: expected int, got 'ten' (str)"),
+        ({"steps": 1.5}, "test.steps: expected int, got 1.5 (float)"),
+        ({"flag": 1}, "test.flag: expected bool, got 1 (int)"),
+        ({"params": "points"}, "test.params: expected list[str], got 'points' (str)"),
+        ({"params": ["points", 3]}, "test.params[1]: expected str, got 3 (int)"),
+        ({"size": [1, 2, 3]}, "test.size: expected 2 values"),
+        ({"kind": "c"}, "expected one of 'a', 'b'"),
+    ],
+)
+def test_wrong_types_name_field_type_and_value(data, needle):
+    with pytest.raises(ConfigError) as err:
+        build_config(Sample, data, "test")
+    assert needle in str(err.value)
+
+
+def test_choices():
+    with pytest.raises(ConfigError) as err:
+        build_config(Sample, {"mode": "fsat"}, "test")
+    assert "'fsat' is not one of 'fast', 'exact'" in str(err.value)
+    assert "did you mean 'fast'" in str(err.value)
+
+
+def test_describe_lists_type_default_doc():
+    info = {f.name: f for f in describe_config(Sample)}
+    assert info["lr"].type == "float" and info["lr"].default == 1.0 and info["lr"].doc == "Learning rate."
+    assert info["path"].type == "str | None"
+    assert info["mode"].choices == ("fast", "exact")

@@ -1,0 +1,87 @@
+"""VectorScene shape validation, defaults, structure keys and concatenation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vecrender.scene import VectorScene, concat_scenes
+
+
+def make(n: int = 2, segments: int = 1, **kw) -> VectorScene:
+    return VectorScene(
+        points=torch.rand(n, 1 + 3 * segments, 2) * 10,
+        widths=torch.full((n,), 3.0),
+        stroke_colors=torch.tensor([[0.0, 0.0, 0.0, 1.0]]).repeat(n, 1),
+        width=16,
+        height=12,
+        **kw,
+    )
+
+
+def test_defaults():
+    s = make(3, segments=2)
+    assert s.num_paths == 3 and s.max_segments == 2
+    assert s.num_segments.tolist() == [2, 2, 2]
+    assert not s.closed.any() and not s.even_odd.any()
+    assert s.background == (1.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "kw, needle",
+    [
+        ({"widths": torch.ones(3)}, "widths must have shape [2]"),
+        ({"stroke_colors": torch.ones(2, 3)}, "stroke_colors must have shape [2, 4]"),
+        ({"fill_colors": torch.ones(2, 3)}, "fill_colors must have shape [2, 4]"),
+    ],
+)
+def test_bad_shapes(kw, needle):
+    base = dict(points=torch.rand(2, 4, 2), widths=torch.ones(2), stroke_colors=torch.ones(2, 4),
+                width=8, height=8)
+    base.update(kw)
+    with pytest.raises(ValueError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        VectorScene(**base)
+
+
+def test_points_must_be_cubic_chains():
+    with pytest.raises(ValueError, match="1 \\+ 3k"):
+        VectorScene(points=torch.rand(2, 5, 2), widths=torch.ones(2), stroke_colors=torch.ones(2, 4),
+                    width=8, height=8)
+
+
+def test_empty_scene_is_valid():
+    s = VectorScene(points=torch.zeros(0, 4, 2), widths=torch.zeros(0), stroke_colors=torch.zeros(0, 4),
+                    width=8, height=8)
+    assert s.num_paths == 0
+
+
+def test_structure_key_and_requires_grad():
+    a, b = make(2), make(2)
+    assert a.structure_key() == b.structure_key() != make(3).structure_key()
+    (points,) = a.requires_grad_(["points"])
+    assert points.requires_grad and not a.widths.requires_grad
+    with pytest.raises(ValueError, match="choose from"):
+        a.requires_grad_(["colour"])
+    with pytest.raises(ValueError, match="no fill_colors"):
+        a.requires_grad_(["fill_colors"])
+
+
+def test_concat_pads_segments_and_fills():
+    one = make(2, segments=1)
+    two = make(1, segments=3, fill_colors=torch.full((1, 4), 0.5), closed=torch.tensor([True]))
+    both = concat_scenes([one, two])
+    assert both.points.shape == (3, 10, 2)
+    assert both.num_segments.tolist() == [1, 1, 3]
+    assert both.closed.tolist() == [False, False, True]
+    assert torch.equal(both.points[0, :4], one.points[0])
+    assert torch.equal(both.points[0, 4:], one.points[0, 3:].expand(6, 2))
+    assert both.fill_colors[:2].abs().sum() == 0 and torch.equal(both.fill_colors[2], two.fill_colors[0])
+
+
+def test_to_and_detach():
+    s = make(2)
+    s.requires_grad_(["points"])
+    d = s.detach()
+    assert not d.points.requires_grad and torch.equal(d.points, s.points)
+    f64 = s.to(dtype=torch.float64)
+    assert f64.points.dtype == torch.float64 and f64.num_segments.dtype == torch.long
