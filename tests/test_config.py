@@ -74,3 +74,16 @@ def test_describe_lists_type_default_doc():
     assert info["lr"].type == "float" and info["lr"].default == 1.0 and info["lr"].doc == "Learning rate."
     assert info["path"].type == "str | None"
     assert info["mode"].choices == ("fast", "exact")
+
+
+def test_float_text_from_yaml_1_1_is_accepted_for_float_fields():
+    # yaml.safe_load reads "1e-3" as a string; a float option still takes it.
+    import yaml
+
+    raw = yaml.safe_load("lr: 1e-3")
+    assert raw == {"lr": "1e-3"}
+    assert build_config(Sample, raw, "test").lr == 1e-3
+    with pytest.raises(ConfigError, match="expected float"):
+        build_config(Sample, {"lr": "fast"}, "test")
+    with pytest.raises(ConfigError, match="expected int"):
+        build_config(Sample, {"steps": "1e3"}, "test")

@@ -14,6 +14,7 @@ outside ``choices``.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import MISSING, dataclass, field
@@ -183,6 +184,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
+            return float(value)  # YAML 1.1 (yaml.safe_load) reads 1e-3 as a string
         raise _type_error(where, tp, value)
     if tp is str:
         if isinstance(value, str):
@@ -191,6 +194,9 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if isinstance(tp, type) and isinstance(value, tp):
         return value
     raise _type_error(where, tp, value)
+
+
+_FLOAT_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def _type_error(where: str, tp: Any, value: Any) -> ConfigError:

@@ -45,3 +45,18 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     if not matches:
         return ""
     return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
+
+
+class SvgError(VecrenderError):
+    """An SVG file is missing, not well-formed XML, not an SVG document, or cannot be written."""
+
+
+class RunInterrupted(VecrenderError):
+    """The run was interrupted (Ctrl-C); best and final outputs and a checkpoint were written.
+
+    ``result`` is the :class:`vecrender.runner.RunResult` of the partial run (the CLI exits 130).
+    """
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result

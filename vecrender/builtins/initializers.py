@@ -1,5 +1,161 @@
-"""Built-in initializers, registered through the same hooks as any plugin."""
+"""Built-in initializers, registered through the same hooks as any plugin.
+
+* ``random``: strokes (or closed blobs) starting at uniform points, shaped by a chained random walk.
+* ``svg``: the paths of an SVG file, plus random strokes up to the requested count.
+"""
 
 from __future__ import annotations
 
-from vecrender import hookimpl  # noqa: F401
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from vecrender import hookimpl
+from vecrender.components import Initializer
+from vecrender.config import option
+from vecrender.errors import ConfigError, InputImageError
+from vecrender.functional import paths as fp
+from vecrender.scene import VectorScene, concat_scenes
+
+
+@dataclass
+class RandomConfig:
+    segments: int = option(1, "Cubic segments per path (the minimum when max_segments is set).")
+    max_segments: int | None = option(
+        None, "When set, each path gets a uniform random number of segments in segments..max_segments "
+        "(CLIPDraw uses 1..3).")
+    step: float = option(
+        0.025, "Random-walk bound: each control point moves U(-step, step) from the previous one, as a "
+        "fraction of the canvas width (x) and height (y). CLIPasso 0.025, CLIPDraw 0.05.")
+    width: float = option(3.0, "Stroke width in pixels (full SVG width). 0 draws no outline.")
+    color: list[float] = option([0.0, 0.0, 0.0, 1.0], "RGBA color of every path when random_color is false.")
+    random_color: bool = option(False, "Random RGBA per path (RGB uniform, alpha in alpha_range), as CLIPDraw.")
+    alpha_range: list[float] = option([0.0, 1.0], "Alpha range [low, high] of random colors.")
+    closed: bool = option(
+        False, "Closed filled blobs instead of open strokes; the fill uses the path color (random or "
+        "`color`), the outline uses the same color with `width`.")
+
+
+def _check_random_config(config: RandomConfig, where: str) -> None:
+    if config.segments < 1:
+        raise ConfigError(f"{where}.segments: must be >= 1, got {config.segments}.")
+    if config.max_segments is not None and config.max_segments < config.segments:
+        raise ConfigError(f"{where}.max_segments: must be >= segments ({config.segments}), got "
+                          f"{config.max_segments}.")
+    if config.closed and config.segments < 2:
+        raise ConfigError(f"{where}.segments: closed blobs need at least 2 segments, got {config.segments}.")
+    if config.step < 0:
+        raise ConfigError(f"{where}.step: must be >= 0, got {config.step}.")
+    if config.width < 0:
+        raise ConfigError(f"{where}.width: must be >= 0, got {config.width}.")
+    if len(config.color) != 4 or not all(0.0 <= c <= 1.0 for c in config.color):
+        raise ConfigError(f"{where}.color: expected 4 values in [0, 1] (RGBA), got {config.color}.")
+    lo_hi = config.alpha_range
+    if len(lo_hi) != 2 or not 0.0 <= lo_hi[0] <= lo_hi[1] <= 1.0:
+        raise ConfigError(f"{where}.alpha_range: expected [low, high] with 0 <= low <= high <= 1, got {lo_hi}.")
+
+
+def random_scene_from_config(config: RandomConfig, num_paths: int, seed: int, width: int,
+                             height: int) -> VectorScene:
+    """The scene the ``random`` initializer builds (shared with ``svg`` for its extra strokes)."""
+    gen = fp.make_generator(seed)
+    starts = fp.uniform_points(num_paths, width, height, gen)
+    k_max = config.max_segments or config.segments
+    points = fp.random_walk_paths(starts, k_max, (config.step * width, config.step * height), gen)
+    counts = None
+    if config.max_segments is not None:
+        counts = fp.random_segment_counts(num_paths, config.segments, config.max_segments, gen)
+    if config.random_color:
+        colors = fp.random_colors(num_paths, gen, config.alpha_range)
+    else:
+        colors = torch.tensor(config.color, dtype=torch.float32).expand(num_paths, 4).clone()
+    return fp.stroke_scene(points, config.width, colors, width, height, num_segments=counts,
+                           closed=config.closed, fill_colors=colors.clone() if config.closed else None)
+
+
+class RandomInit(Initializer):
+    """Random strokes (or blobs): uniform start points, chained random walk (CLIPasso/CLIPDraw style)."""
+
+    name = "random"
+    Config = RandomConfig
+
+    def __init__(self, config: RandomConfig | None = None, context=None) -> None:
+        super().__init__(config, context)
+        _check_random_config(self.config, "initializer (random)")
+
+    def initialize(self, num_paths: int, seed: int, target: Tensor | None) -> VectorScene:
+        scene = random_scene_from_config(self.config, num_paths, seed, self.context.width, self.context.height)
+        return scene.to(self.context.device)
+
+
+@dataclass(kw_only=True)
+class SvgConfig(RandomConfig):
+    path: str = option(
+        doc="SVG file to start from (required); relative paths are resolved against the working directory.")
+    rescale: bool = option(True, "Scale the file's drawing to the canvas when their sizes differ.")
+    truncate: bool = option(
+        False, "When the file has more paths than requested, keep only the first ones (default: keep all "
+        "file paths, so the sketch may have more paths than requested).")
+
+
+class SvgInit(Initializer):
+    """Paths loaded from an SVG file, plus random strokes up to the requested number of paths."""
+
+    name = "svg"
+    Config = SvgConfig
+
+    def __init__(self, config: SvgConfig | None = None, context=None) -> None:
+        super().__init__(config, context)
+        _check_random_config(self.config, "initializer (svg)")
+        if not self.config.path:
+            raise ConfigError("initializer (svg).path: empty; give the SVG file to start from, "
+                              "e.g. --set initializer.path=drawing.svg.")
+        self._loaded: VectorScene | None = None
+
+    def _load(self) -> VectorScene:
+        if self._loaded is None:
+            path = Path(self.config.path).expanduser()
+            if not path.is_file():
+                raise InputImageError(f"initializer (svg): SVG file {str(path)!r} not found; check "
+                                      "initializer.path.")
+            from vecrender.svg import load_svg  # lazy: SVG parsing only when this initializer runs
+
+            self._loaded = load_svg(path)
+        return self._loaded
+
+    def initialize(self, num_paths: int, seed: int, target: Tensor | None) -> VectorScene:
+        width, height = self.context.width, self.context.height
+        scene = fit_to_canvas(self._load(), width, height) if self.config.rescale else self._load()
+        scene = replace(scene, width=width, height=height).detach()
+        if scene.num_paths > num_paths and self.config.truncate:
+            scene = take_paths(scene, num_paths)
+        extra = num_paths - scene.num_paths
+        if extra > 0:
+            scene = concat_scenes([scene, random_scene_from_config(self.config, extra, seed, width, height)])
+        return scene.to(self.context.device, dtype=torch.float32)
+
+
+def fit_to_canvas(scene: VectorScene, width: int, height: int) -> VectorScene:
+    """Scale points by the canvas/file size ratio per axis; widths by the geometric mean ratio."""
+    if (scene.width, scene.height) == (width, height):
+        return scene
+    sx, sy = width / scene.width, height / scene.height
+    scale = torch.tensor([sx, sy], dtype=scene.points.dtype, device=scene.device)
+    return replace(scene, points=scene.points * scale, widths=scene.widths * (sx * sy) ** 0.5,
+                   width=width, height=height)
+
+
+def take_paths(scene: VectorScene, n: int) -> VectorScene:
+    """The first `n` paths of `scene`."""
+    fills = None if scene.fill_colors is None else scene.fill_colors[:n]
+    return replace(scene, points=scene.points[:n], widths=scene.widths[:n],
+                   stroke_colors=scene.stroke_colors[:n], fill_colors=fills, closed=scene.closed[:n],
+                   num_segments=scene.num_segments[:n], even_odd=scene.even_odd[:n])
+
+
+@hookimpl
+def register_initializers(register) -> None:
+    register(RandomInit)
+    register(SvgInit)

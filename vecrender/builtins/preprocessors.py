@@ -2,4 +2,49 @@
 
 from __future__ import annotations
 
-from vecrender import hookimpl  # noqa: F401
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from vecrender import hookimpl
+from vecrender.components import Preprocessor
+from vecrender.config import option
+from vecrender.errors import ConfigError
+
+
+@dataclass
+class PadSquareConfig:
+    margin: int = option(20, "Extra pixels added to the longer side (CLIPasso's fix_scale uses 20).")
+    color: list[float] = option([1.0, 1.0, 1.0], "RGB of the padding, in [0, 1] (white by default).")
+
+
+class PadSquare(Preprocessor):
+    """Centers the image on a square of side max(h, w) + margin, so resizing keeps its aspect."""
+
+    name = "pad_square"
+    Config = PadSquareConfig
+
+    def __init__(self, config: PadSquareConfig | None = None, context=None) -> None:
+        super().__init__(config, context)
+        if self.config.margin < 0:
+            raise ConfigError(f"preprocessor (pad_square).margin: must be >= 0, got {self.config.margin}.")
+        if len(self.config.color) != 3 or not all(0.0 <= c <= 1.0 for c in self.config.color):
+            raise ConfigError(f"preprocessor (pad_square).color: expected 3 values in [0, 1], got "
+                              f"{self.config.color}.")
+
+    def __call__(self, image: Tensor) -> Tensor:
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f"pad_square expects an image [1, 3, h, w], got {list(image.shape)}")
+        h, w = image.shape[2], image.shape[3]
+        side = max(h, w) + self.config.margin
+        top, left = side // 2 - h // 2, side // 2 - w // 2
+        color = torch.tensor(self.config.color, dtype=image.dtype, device=image.device)
+        out = color.view(1, 3, 1, 1).expand(image.shape[0], 3, side, side).clone()
+        out[:, :, top:top + h, left:left + w] = image
+        return out
+
+
+@hookimpl
+def register_preprocessors(register) -> None:
+    register(PadSquare)

@@ -1,0 +1,1 @@
+"""vecrender-example: a complete third-party vecrender plugin (an ink-budget loss and a method)."""

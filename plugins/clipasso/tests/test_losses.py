@@ -1,0 +1,184 @@
+"""CLIP losses on fixed inputs against direct re-computation, shared batch and forward, eval mode."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from clipasso_helpers import photo
+from vecrender.components import LossInput, ModelCache, RunContext
+from vecrender.functional import augment as A
+from vecrender.models.clip import load_clip
+from vecrender_clipasso.losses import ClipViT, Geometric, Semantic
+
+SIZE = 64  # tiny-RN takes 64 px input (RN101: 224)
+
+
+def ctx():
+    return RunContext(width=SIZE, height=SIZE, models=ModelCache())
+
+
+def pair(context, **options):
+    opts = {"model": "tiny-RN", "pretrained": None, **options}
+    return Geometric.from_dict(opts, context), Semantic.from_dict(opts, context)
+
+
+def batch(images, target, training, step=0):
+    return LossInput(images, torch.cat([images, torch.ones_like(images[:, :1])], 1), [], target, step, training)
+
+
+def sketches(n=2, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    base = F.interpolate(photo(32, seed), size=(SIZE, SIZE), mode="bilinear")
+    return (base.expand(n, -1, -1, -1) * 0.5 + 0.5 * torch.rand(n, 3, SIZE, SIZE, generator=g)).contiguous()
+
+
+def target():
+    return F.interpolate(photo(32, 7), size=(SIZE, SIZE), mode="bilinear")
+
+
+def features(model, x):
+    v = model.visual
+    x = A.normalize(x)
+    s = v.stem(x)
+    l1 = v.layer1(s)
+    l2 = v.layer2(l1)
+    l3 = v.layer3(l2)
+    return l2, l3, v.attnpool(v.layer4(l3))
+
+
+def test_eval_terms_equal_direct_formulas():
+    context = ctx()
+    geo, sem = pair(context)
+    t, imgs = target(), sketches(2)
+    geo.prepare(t)
+    sem.prepare(t)
+    b = batch(imgs, t, training=False)
+    with torch.no_grad():
+        g, s = geo(b), sem(b)
+        model = load_clip("tiny-RN", pretrained=None, models=context.models)
+        f2, f3, emb = features(model, imgs)
+        t2, t3, temb = features(model, t)
+    assert set(g) == {"layer2", "layer3"}
+    torch.testing.assert_close(g["layer2"], ((f2 - t2) ** 2).mean(dim=(1, 2, 3)))
+    torch.testing.assert_close(g["layer3"], ((f3 - t3) ** 2).mean(dim=(1, 2, 3)))
+    torch.testing.assert_close(s, 1 - F.cosine_similarity(emb, temb.expand_as(emb), dim=1))
+    assert g["layer2"].shape == (2,) and (g["layer2"] > 0).all()
+    # eval is deterministic: no augmentation
+    with torch.no_grad():
+        torch.testing.assert_close(geo(batch(imgs, t, training=False, step=1))["layer3"], g["layer3"])
+
+
+def test_training_batch_is_shared_and_pairs_are_augmented_identically():
+    context = ctx()
+    geo, sem = pair(context)
+    t = target()
+    geo.prepare(t)
+    model = load_clip("tiny-RN", pretrained=None, models=context.models)
+    calls = []
+    handle = model.visual.layer1.register_forward_hook(lambda m, i, o: calls.append(o.shape[0]))
+    try:
+        imgs = sketches(3)
+        b = batch(imgs, t, training=True, step=5)
+        torch.manual_seed(0)
+        g, s = geo(b), sem(b)
+        # one pass for both losses: 3 x (clean + 4) sketch views (in per-sketch chunks on CPU), 3 x 4 targets
+        assert calls == [5, 5, 5, 3 * 4]
+        # identical sketch and target -> identical views -> zero loss (same parameters within a pair)
+        same = t.expand(2, -1, -1, -1).contiguous()
+        bs = batch(same, t, training=True, step=6)
+        torch.manual_seed(1)
+        zero_g, zero_s = geo(bs), sem(bs)
+        assert max(v.abs().max().item() for v in zero_g.values()) < 1e-10
+        assert zero_s.abs().max().item() < 1e-5
+    finally:
+        handle.remove()
+    # training differs from eval (augmented views count) and its per-sketch mean covers 5 views
+    with torch.no_grad():
+        ev = geo(batch(imgs, t, training=False))
+    assert not torch.allclose(ev["layer2"], g["layer2"])
+
+
+def test_training_loss_equals_mean_over_views_with_shared_params():
+    context = ctx()
+    geo, sem = pair(context)
+    t, imgs = target(), sketches(2)
+    geo.prepare(t)
+    torch.manual_seed(3)
+    g, s = geo(batch(imgs, t, True, 9)), sem(batch(imgs, t, True, 9))
+    torch.manual_seed(3)
+    params = A.sample_augment_params(8, SIZE, SIZE, size=SIZE)
+    model = load_clip("tiny-RN", pretrained=None, models=context.models)
+    with torch.no_grad():
+        sk = torch.cat([imgs[:, None], A.apply_augment(imgs.repeat_interleave(4, 0), params).view(2, 4, 3, SIZE, SIZE)], 1)
+        tg = torch.cat([t.expand(2, 1, 3, SIZE, SIZE), A.apply_augment(t.expand(8, -1, -1, -1), params).view(2, 4, 3, SIZE, SIZE)], 1)
+        f2, f3, e = features(model, sk.reshape(10, 3, SIZE, SIZE))
+        t2, t3, te = features(model, tg.reshape(10, 3, SIZE, SIZE))
+    torch.testing.assert_close(g["layer2"], ((f2 - t2) ** 2).reshape(2, -1).mean(1), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(g["layer3"], ((f3 - t3) ** 2).reshape(2, -1).mean(1), rtol=1e-4, atol=1e-6)
+    cos = F.cosine_similarity(e, te, dim=1).reshape(2, 5)
+    torch.testing.assert_close(s, (1 - cos).mean(1), rtol=1e-4, atol=1e-6)
+
+
+def test_each_sketch_depends_only_on_itself_and_gets_gradients():
+    context = ctx()
+    geo, sem = pair(context)
+    t = target()
+    geo.prepare(t)
+    imgs = sketches(2).requires_grad_(True)
+    torch.manual_seed(0)
+    total = geo(batch(imgs, t, True, 1))
+    value = sum(total.values()) + 0.1 * sem(batch(imgs, t, True, 1))
+    value.sum().backward()
+    assert imgs.grad.abs().sum(dim=(1, 2, 3)).min() > 0
+    other = imgs.detach().clone()
+    other[1] = 1 - other[1]
+    torch.manual_seed(0)
+    changed = geo(batch(other, t, True, 2))
+    torch.testing.assert_close(changed["layer2"][0], total["layer2"][0].detach())
+    assert not torch.allclose(changed["layer2"][1], total["layer2"][1].detach())
+
+
+def test_model_is_frozen_shared_and_target_computed_once():
+    context = ctx()
+    geo, sem = pair(context)
+    assert geo.model is sem.model
+    assert not any(p.requires_grad for p in geo.model.parameters()) and not geo.model.training
+    t = target()
+    geo.prepare(t)
+    calls = []
+    h = geo.model.visual.layer1.register_forward_hook(lambda m, i, o: calls.append(o.shape[0]))
+    try:
+        sem.prepare(t)
+        with torch.no_grad():
+            geo(batch(sketches(1), t, False))
+    finally:
+        h.remove()
+    assert calls == [1]  # only the sketch: the target's clean features are cached
+
+
+def test_clip_vit_loss_eval_and_training_shapes():
+    context = ctx()
+    loss = ClipViT.from_dict({"model": "tiny-ViT", "pretrained": None}, context)
+    t, imgs = target(), sketches(2)
+    loss.prepare(t)
+    with torch.no_grad():
+        ev = loss(batch(imgs, t, False))
+        model = load_clip("tiny-ViT", pretrained=None, models=context.models)
+        big = A.resize_center_crop(imgs, 224)  # tiny-ViT takes 224 px input, like ViT-B/32
+        expected = 1 - F.cosine_similarity(model.encode_image(A.normalize(big)),
+                                           model.encode_image(A.normalize(A.resize_center_crop(t, 224))))
+    torch.testing.assert_close(ev, expected)
+    torch.manual_seed(0)
+    tr = loss(batch(imgs, t, True))
+    assert tr.shape == (2,) and (tr > ev).all()  # a sum over 4 views
+
+
+def test_invalid_options_are_config_errors():
+    from vecrender.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="layer_weights"):
+        Geometric.from_dict({"layer_weights": [1, 1]}, ctx())
+    with pytest.raises(ConfigError, match="distance"):
+        Geometric.from_dict({"distance": "cos"}, ctx())

@@ -1,0 +1,234 @@
+"""Loss components: the core test kit's contract checks, registration, and component behaviour."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from losses_helpers import NAMES, random_alexnet_checkpoint
+
+import vecrender
+from vecrender.components import LossInput, RunContext
+from vecrender.errors import ConfigError, WeightsNotFoundError
+from vecrender.scene import VectorScene
+from vecrender.testing import check_loss, make_test_image, random_scene, registered
+from vecrender_losses import clip_losses, losses
+from vecrender_losses.functional import path_lengths
+from vecrender_losses.lpips_model import backbone_spec, load_lpips
+
+@pytest.mark.parametrize("name", NAMES)
+def test_registered_by_the_losses_plugin(name):
+    entry = registered("loss", name, plugin="losses")
+    assert entry.distribution == "vecrender-losses" and entry.description
+
+
+# -- contract checks (vecrender.testing.check_loss) -------------------------------------------
+@pytest.mark.parametrize("cls", [losses.Ssim, losses.MsSsim, losses.Edge, losses.Udf])
+def test_image_loss_contract_with_gradcheck(cls):
+    terms = check_loss(cls, needs_target=True, deterministic=True)
+    assert (terms["value"] > 0).all()
+
+
+@pytest.mark.parametrize("cls", [losses.Ssim, losses.MsSsim, losses.Edge, losses.Udf])
+def test_image_loss_contract_on_filled_shapes(cls):
+    # vectorize optimises the points and fill colors of closed shapes: both must get gradients.
+    check_loss(cls, needs_target=True, params=("points", "fill_colors"))
+
+
+def test_ssim_small_window_contract():
+    check_loss(losses.Ssim, {"win_size": 3}, needs_target=True, deterministic=True)
+
+
+def test_lpips_contract(lpips_backbone):
+    terms = check_loss(losses.Lpips, {"net": "alex"}, needs_target=True, size=32)
+    assert (terms["value"] > 0).all()
+
+
+def test_lpips_float64_gradcheck(lpips_backbone):
+    loss = losses.Lpips.from_dict({"net": "alex"}, RunContext(width=32, height=32))
+    target = make_test_image(32).double()
+    images = (0.2 + 0.6 * torch.rand(2, 3, 32, 32, dtype=torch.float64)).requires_grad_()
+
+    def value(x):
+        return loss(LossInput(x, torch.ones(2, 4, 32, 32, dtype=torch.float64), [], target, 0, False))
+
+    assert torch.autograd.gradcheck(value, (images,), eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=True)
+
+
+@pytest.mark.parametrize("cls, options, params", [
+    (losses.StrokeLength, {}, ("points",)),
+    (losses.WidthSparsity, {}, ("widths",)),
+    (losses.WidthSparsity, {"power": 0.5, "scale": 2.0}, ("widths",)),
+    (losses.OpacitySparsity, {}, ("stroke_colors",)),
+    (losses.OpacitySparsity, {"colors": "fill"}, ("fill_colors",)),
+    (losses.SelfIntersection, {"paths": "all"}, ("points",)),
+])
+def test_regulariser_contract(cls, options, params):
+    terms = check_loss(cls, options, needs_target=False, params=params)
+    assert (terms["value"] > 0).all()
+
+
+def test_clip_text_contract(tiny_clip):
+    check_loss(clip_losses.ClipText, {**tiny_clip, "prompt": "a red bicycle"}, needs_target=False)
+
+
+def test_clip_image_contract(tiny_clip):
+    check_loss(clip_losses.ClipImage, tiny_clip, needs_target=True)
+
+
+# -- CLIP losses ---------------------------------------------------------------------------------
+def _batch(images: torch.Tensor, target=None, training=True) -> LossInput:
+    rgba = torch.cat([images, torch.ones_like(images[:, :1])], dim=1)
+    return LossInput(images, rgba, [], target, 0, training)
+
+
+def test_clip_text_prompt_from_context_and_clear_error(tiny_clip):
+    loss = clip_losses.ClipText.from_dict(tiny_clip, RunContext(width=32, height=32, prompt="a cat"))
+    assert loss.prompt == "a cat"
+    own = clip_losses.ClipText.from_dict({**tiny_clip, "prompt": "a dog"}, RunContext(prompt="a cat"))
+    assert own.prompt == "a dog"
+    missing = clip_losses.ClipText.from_dict(tiny_clip, RunContext(width=32, height=32))
+    with pytest.raises(ConfigError, match="--prompt"):
+        missing.prepare(None)
+
+
+def test_clip_text_is_zero_when_text_matches_the_view(tiny_clip):
+    # With one plain view, the loss is 1 - cos(text, view): give the text the view's own embedding.
+    context = RunContext(width=32, height=32, prompt="x")
+    loss = clip_losses.ClipText.from_dict({**tiny_clip, "augmentations": 0}, context)
+    images = make_test_image(32)
+    loss.prepare(None)
+    loss.text_emb = loss.encode(loss.views(images, None))[0]
+    assert loss(_batch(images)).item() == pytest.approx(0.0, abs=1e-5)
+    other = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert loss(_batch(other)).item() > 1e-3
+
+
+def test_clip_text_negatives_and_sum_reduction(tiny_clip):
+    context = RunContext(width=32, height=32, prompt="a red bicycle")
+    plain = clip_losses.ClipText.from_dict({**tiny_clip, "reduction": "sum"}, context)
+    negative = clip_losses.ClipText.from_dict(
+        {**tiny_clip, "reduction": "sum", "clipdraw_negatives": True, "negative_prompts": ["blurry"]}, context)
+    assert negative.negatives == ["blurry", "A badly drawn sketch.", "Many ugly, messy drawings."]
+    for loss in (plain, negative):
+        loss.prepare(None)
+    assert negative.negative_emb.shape[0] == 3
+    images = make_test_image(32).repeat(2, 1, 1, 1)
+    a, b = plain(_batch(images, training=False)), negative(_batch(images, training=False))
+    emb, _ = negative.embed_views(images, training=False)  # the same fixed-seed views
+    cos = torch.nn.functional.cosine_similarity(emb[:, :, None], negative.negative_emb[None, None], dim=-1)
+    assert torch.allclose(b - a, 0.3 * cos.sum(dim=(1, 2)), atol=1e-5)
+
+
+def test_clip_losses_share_one_model_per_run(tiny_clip):
+    context = RunContext(width=32, height=32, prompt="a boat")
+    text = clip_losses.ClipText.from_dict(tiny_clip, context)
+    image = clip_losses.ClipImage.from_dict(tiny_clip, context)
+    assert text.model is image.model
+    assert not any(p.requires_grad for p in text.model.parameters())
+
+
+def test_clip_image_zero_for_the_target_itself(tiny_clip):
+    loss = clip_losses.ClipImage.from_dict(tiny_clip, RunContext(width=32, height=32))
+    target = make_test_image(32)
+    value = loss(_batch(target.repeat(2, 1, 1, 1), target, training=True))
+    assert torch.allclose(value, torch.zeros(2), atol=1e-5)  # paired views: identical images, identical views
+
+
+def test_clip_options_validated(tiny_clip):
+    with pytest.raises(ConfigError, match="augmentations"):
+        clip_losses.ClipText.from_dict({**tiny_clip, "augmentations": -1})
+    with pytest.raises(ConfigError, match="crop_scale"):
+        clip_losses.ClipText.from_dict({**tiny_clip, "crop_scale": [0.9, 0.7]})
+    with pytest.raises(ConfigError, match="reduction"):
+        clip_losses.ClipText.from_dict({**tiny_clip, "reduction": "max"})
+
+
+# -- LPIPS weights -------------------------------------------------------------------------------
+def test_lpips_backbone_loaded_from_the_torch_hub_cache(lpips_backbone):
+    model = load_lpips("alex")
+    state = torch.load(lpips_backbone, weights_only=True)
+    assert torch.equal(model.net.slice1[0].weight, state["features.0.weight"])
+    assert torch.equal(model.net.slice5._modules["10"].bias, state["features.10.bias"])
+    assert not any(p.requires_grad for p in model.parameters())
+    assert not model.training
+
+
+def test_lpips_explicit_path_wins(lpips_backbone, tmp_path):
+    explicit = random_alexnet_checkpoint(tmp_path / "mine.pth", seed=7)
+    model = load_lpips("alex", explicit)
+    assert torch.equal(model.net.slice1[0].weight, torch.load(explicit, weights_only=True)["features.0.weight"])
+
+
+def test_lpips_missing_backbone_is_one_clear_error(hub_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    filename = backbone_spec("vgg").filename
+    with pytest.raises(WeightsNotFoundError) as info:
+        load_lpips("vgg")
+    message = str(info.value)
+    assert filename in message and str(hub_dir / "checkpoints") in message and "\n" not in message
+    loss = losses.Lpips.from_dict({"backbone_weights": str(tmp_path / "nope.pth")}, RunContext())
+    with pytest.raises(WeightsNotFoundError, match="nope.pth"):
+        loss.prepare(make_test_image(32))
+
+
+def test_lpips_foreign_checkpoint_is_rejected(tmp_path):
+    bad = tmp_path / "bad.pth"
+    torch.save({"features.0.weight": torch.zeros(3)}, bad)
+    with pytest.raises(WeightsNotFoundError, match="not a torchvision"):
+        load_lpips("alex", bad)
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsNotFoundError, match="could not be read"):
+        load_lpips("alex", tmp_path / "junk.pth")
+
+
+def test_lpips_zero_for_identical_images(lpips_backbone):
+    loss = losses.Lpips.from_dict({"net": "alex"}, RunContext(width=32, height=32))
+    target = make_test_image(32)
+    other = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    value = loss(_batch(torch.cat([target, other]), target))
+    assert value[0].item() == pytest.approx(0.0, abs=1e-6) and value[1].item() > 0
+
+
+# -- geometry components -------------------------------------------------------------------------
+def test_stroke_length_counts_stroked_paths_in_diagonals():
+    scene = random_scene(3, 16, seed=0)
+    loss = losses.StrokeLength.from_dict({})
+    full = loss(LossInput(torch.ones(1, 3, 16, 16), torch.ones(1, 4, 16, 16), [scene], None))
+    pixels = path_lengths(scene.points, scene.num_segments, scene.closed).sum()
+    assert torch.allclose(full, (pixels / (2 * 16**2) ** 0.5)[None])
+    scene.widths[0] = 0.0  # a fill-only path does not count
+    fewer = loss(LossInput(torch.ones(1, 3, 16, 16), torch.ones(1, 4, 16, 16), [scene], None))
+    assert fewer.item() < full.item()
+
+
+def test_opacity_sparsity_auto_uses_fill_alpha_of_filled_shapes():
+    scene = random_scene(4, 16, seed=0, fills=True)
+    scene.widths[scene.closed] = 0.0
+    loss = losses.OpacitySparsity.from_dict({})
+    alphas = loss.alphas(scene)
+    assert torch.equal(alphas[scene.closed], scene.fill_colors[scene.closed, 3])
+    assert torch.equal(alphas[~scene.closed], scene.stroke_colors[~scene.closed, 3])
+    no_fill = random_scene(2, 16)
+    with pytest.raises(ConfigError, match="no fill colors"):
+        losses.OpacitySparsity.from_dict({"colors": "fill"}).alphas(no_fill)
+
+
+def test_self_intersection_closed_only_by_default():
+    loop = torch.tensor([[[0, 0], [10, 0], [10, 10], [-5, -5], [0, 20], [-10, 10], [0, 0]]], dtype=torch.float32)
+    scene = VectorScene(points=(loop + 20).repeat(2, 1, 1), widths=torch.zeros(2), stroke_colors=torch.zeros(2, 4),
+                        fill_colors=torch.ones(2, 4), closed=torch.tensor([True, False]), width=40, height=40)
+    batch = LossInput(torch.ones(1, 3, 40, 40), torch.ones(1, 4, 40, 40), [scene], None)
+    closed_only = losses.SelfIntersection.from_dict({})(batch)
+    everything = losses.SelfIntersection.from_dict({"paths": "all"})(batch)
+    assert closed_only.item() > 0.1
+    assert everything.item() == pytest.approx(closed_only.item())  # same loop twice, averaged over 2 paths
+
+
+def test_target_losses_explain_a_missing_target():
+    with pytest.raises(ConfigError, match="--input"):
+        losses.Ssim.from_dict({})(_batch(torch.ones(1, 3, 16, 16)))
+
+
+def test_components_are_plain_vecrender_losses():
+    for cls in (*losses.LOSSES, clip_losses.ClipText, clip_losses.ClipImage):
+        assert issubclass(cls, vecrender.Loss) and cls.description()

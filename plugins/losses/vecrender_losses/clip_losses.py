@@ -1,0 +1,191 @@
+"""CLIP losses: text guidance (CLIPDraw) and semantic similarity to the target image.
+
+Both use the core's shared, frozen open_clip model (:func:`vecrender.models.clip.load_clip`, one
+instance per run through ``context.models``) and the core's batched augmentations
+(:mod:`vecrender.functional.augment`); open_clip is imported only when a run builds them.
+
+Views: each sketch is augmented ``augmentations`` times (random perspective with a fill colour,
+then a random resized crop to the model's input size), independently per sketch and view. In the
+evaluation pass (``training=False``) the views are drawn from a generator with a fixed seed, so
+the eval loss is deterministic and comparable from one evaluation to the next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+from torch import Tensor
+
+import vecrender
+from vecrender.components import Loss, LossInput
+from vecrender.errors import ConfigError
+from vecrender_losses import functional as fn
+
+if TYPE_CHECKING:
+    from vecrender.functional.augment import AugmentParams
+
+#: Seed of the augmentation generator used in evaluation passes.
+EVAL_SEED = 0
+
+
+@dataclass
+class ClipViewsConfig:
+    model: str = vecrender.option("ViT-B-32", "open_clip model name (ViT-B-32, RN101, ViT-L-14, ...).")
+    pretrained: str | None = vecrender.option("openai", "open_clip pretrained tag; None: random weights.")
+    weights: str | None = vecrender.option(
+        None, "Explicit checkpoint path, or 'none' for random weights; None searches the usual places.")
+    augmentations: int = vecrender.option(
+        4, "Augmented views per sketch; 0 uses the render itself (resized to the model's input).")
+    distortion: float = vecrender.option(0.5, "Random perspective distortion scale (0 disables).")
+    fill: float = vecrender.option(1.0, "Grey level filling the area the perspective warp uncovers (1: white).")
+    crop_scale: list[float] = vecrender.option([0.7, 0.9], "Random resized crop area range [min, max].")
+    crop_ratio: list[float] = vecrender.option([0.75, 4 / 3], "Random resized crop aspect range [min, max].")
+    normalize: bool = vecrender.option(True, "Apply CLIP's mean/std normalisation before encoding.")
+    reduction: str = vecrender.option(
+        "mean", "How the views of one sketch combine: mean, or sum (CLIPDraw).", choices=("mean", "sum"))
+
+
+def _check_views(c: ClipViewsConfig, where: str) -> None:
+    if c.augmentations < 0:
+        raise ConfigError(f"{where}.augmentations: must be >= 0, got {c.augmentations}.")
+    if not 0.0 <= c.distortion <= 1.0:
+        raise ConfigError(f"{where}.distortion: must be in [0, 1], got {c.distortion}.")
+    for key, lo_hi in (("crop_scale", c.crop_scale), ("crop_ratio", c.crop_ratio)):
+        if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1] or (key == "crop_scale" and lo_hi[1] > 1):
+            raise ConfigError(f"{where}.{key}: expected [min, max] with 0 < min <= max"
+                              f"{' <= 1' if key == 'crop_scale' else ''}, got {lo_hi}.")
+
+
+class ClipViews(Loss):
+    """Shared machinery of the CLIP losses: model, views, encoding (not registered)."""
+
+    Config: ClassVar[type] = ClipViewsConfig
+
+    def __init__(self, config=None, context=None) -> None:
+        super().__init__(config, context)
+        _check_views(self.config, f"loss ({self.name})")
+        self._model: torch.nn.Module | None = None
+
+    @property
+    def model(self) -> torch.nn.Module:
+        if self._model is None:
+            from vecrender.models.clip import load_clip
+
+            c = self.config
+            self._model = load_clip(c.model, c.pretrained, c.weights, self.context.device, self.context.models)
+        return self._model
+
+    def view_params(self, num: int, height: int, width: int, training: bool) -> AugmentParams:
+        """Augmentation parameters for `num` views (fixed-seed in evaluation passes)."""
+        from vecrender.functional.augment import sample_augment_params
+        from vecrender.models.clip import image_size
+
+        c = self.config
+        generator = None if training else torch.Generator().manual_seed(EVAL_SEED)
+        return sample_augment_params(
+            num, height, width, distortion_scale=c.distortion, crop_scale=tuple(c.crop_scale),
+            crop_ratio=tuple(c.crop_ratio), fill=c.fill, size=image_size(self.model), generator=generator)
+
+    def views(self, images: Tensor, params: AugmentParams | None) -> Tensor:
+        """``[S, 3, H, W]`` -> ``[S * A, 3, s, s]`` views (A = augmentations, or 1 plain view)."""
+        from vecrender.functional.augment import apply_augment, resize_center_crop
+        from vecrender.models.clip import image_size
+
+        if params is None:
+            return resize_center_crop(images, image_size(self.model))
+        reps = len(params) // images.shape[0]
+        return apply_augment(images.repeat_interleave(reps, dim=0), params)
+
+    def encode(self, views: Tensor) -> Tensor:
+        """CLIP image embeddings of ``[B, 3, s, s]`` views in [0, 1] -> ``[B, D]``."""
+        from vecrender.models.clip import normalize
+
+        x = normalize(views) if self.config.normalize else views
+        model = self.model
+        dtype = next(model.parameters()).dtype
+        return model.encode_image(x.to(dtype)).to(views.dtype)
+
+    def embed_views(self, images: Tensor, training: bool) -> tuple[Tensor, AugmentParams | None]:
+        """``[S, 3, H, W]`` -> embeddings ``[S, A, D]`` and the augmentation parameters used."""
+        fn.check_images(images)
+        s, _, h, w = images.shape
+        count = self.config.augmentations
+        params = self.view_params(s * count, h, w, training) if count else None
+        emb = self.encode(self.views(images, params))
+        return emb.reshape(s, max(count, 1), -1), params
+
+
+class ClipText(ClipViews):
+    """CLIPDraw text guidance: 1 - cosine between the prompt and augmented views of each render."""
+
+    name = "clip_text"
+
+    @dataclass(kw_only=True)
+    class Config(ClipViewsConfig):
+        prompt: str | None = vecrender.option(None, "Text to draw; None uses the run's prompt (--prompt).")
+        negative_prompts: list[str] = vecrender.option(
+            [], "Prompts to move away from: each adds negative_weight * cosine per view.")
+        clipdraw_negatives: bool = vecrender.option(
+            False, "Also use CLIPDraw's two negative prompts ('A badly drawn sketch.', 'Many ugly, messy "
+            "drawings.').")
+        negative_weight: float = vecrender.option(0.3, "Weight of each negative prompt (CLIPDraw: 0.3).")
+
+    def __init__(self, config=None, context=None) -> None:
+        super().__init__(config, context)
+        self.text_emb: Tensor | None = None
+        self.negative_emb: Tensor | None = None
+
+    @property
+    def prompt(self) -> str:
+        prompt = self.config.prompt or self.context.prompt
+        if not prompt:
+            raise ConfigError("loss 'clip_text' needs a prompt: pass --prompt \"a red bicycle\" or set "
+                              "prompt in the recipe (or the loss's own prompt option).")
+        return prompt
+
+    @property
+    def negatives(self) -> list[str]:
+        extra = list(fn.CLIPDRAW_NEGATIVE_PROMPTS) if self.config.clipdraw_negatives else []
+        return list(self.config.negative_prompts) + extra
+
+    @torch.no_grad()
+    def encode_text(self, texts: list[str]) -> Tensor:
+        """CLIP text embeddings ``[K, D]`` (no gradient)."""
+        from vecrender.models.clip import get_tokenizer
+
+        tokens = get_tokenizer(self.config.model)(texts).to(self.context.device)
+        return self.model.encode_text(tokens).float()
+
+    def prepare(self, target: Tensor | None) -> None:
+        self.text_emb = self.encode_text([self.prompt])[0]
+        self.negative_emb = self.encode_text(self.negatives) if self.negatives else None
+
+    def forward(self, batch: LossInput) -> Tensor:
+        if self.text_emb is None:
+            self.prepare(batch.target)
+        emb, _ = self.embed_views(batch.images, batch.training)
+        return fn.cosine_guidance(emb, self.text_emb, self.negative_emb, self.config.negative_weight,
+                                  self.config.reduction)
+
+
+class ClipImage(ClipViews):
+    """Semantic similarity to the target: 1 - cosine of CLIP embeddings of paired views."""
+
+    name = "clip_image"
+    needs_target: ClassVar[bool] = True
+
+    def forward(self, batch: LossInput) -> Tensor:
+        if batch.target is None:
+            raise ConfigError("loss 'clip_image' compares renders with the input image, but the run has no "
+                              "target: pass --input IMAGE (or use clip_text).")
+        target = fn.check_pair(batch.images, batch.target.to(batch.images))
+        emb, params = self.embed_views(batch.images, batch.training)
+        with torch.no_grad():
+            if params is None:
+                target_emb = self.encode(self.views(target[:1], None))[:, None]
+            else:
+                views = self.views(target[:1].expand(len(params), -1, -1, -1), params)
+                target_emb = self.encode(views).reshape(emb.shape)
+        return fn.embedding_distance(emb, target_emb, self.config.reduction)

@@ -1,0 +1,321 @@
+"""Pure, differentiable loss functions with shape contracts (the components are thin wrappers).
+
+Shapes used throughout:
+    images  ``[S, 3, H, W]`` renders composited over the background, in [0, 1]
+    target  ``[1, 3, H, W]`` or ``[S, 3, H, W]`` reference image in [0, 1] (broadcast over S)
+    points  ``[N, P, 2]`` control points of N paths in canvas pixels, ``P = 1 + 3k``
+    num_segments ``[N]`` long, closed ``[N]`` bool (see :class:`vecrender.VectorScene`)
+
+Every image loss returns one value per sketch, ``[S]``; every geometry function returns one value
+per path, ``[N]``. Bad shapes raise ``ValueError`` naming the argument. Third-party libraries
+(pytorch-msssim, kornia, scipy) are imported inside the functions that use them, so importing
+this module costs only torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+#: CLIPDraw's two negative prompts (used with weight 0.3 each).
+CLIPDRAW_NEGATIVE_PROMPTS = ("A badly drawn sketch.", "Many ugly, messy drawings.")
+
+
+# -- shape checks -------------------------------------------------------------------------------
+def check_images(images: Tensor, name: str = "images", channels: int = 3) -> None:
+    """Raise ValueError unless `images` is a floating ``[S, channels, H, W]`` tensor."""
+    if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != channels:
+        shape = list(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise ValueError(f"{name} must be [S, {channels}, H, W], got {shape}")
+    if not images.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {images.dtype}")
+
+
+def check_pair(images: Tensor, target: Tensor) -> Tensor:
+    """Validate an (images, target) pair and return the target expanded to ``[S, 3, H, W]``."""
+    check_images(images)
+    check_images(target, "target")
+    if target.shape[0] not in (1, images.shape[0]) or target.shape[2:] != images.shape[2:]:
+        raise ValueError(
+            f"target must be [1 or S, 3, H, W] matching images {list(images.shape)}, "
+            f"got {list(target.shape)}"
+        )
+    return target.to(images.dtype).expand_as(images)
+
+
+def check_points(points: Tensor, num_segments: Tensor, closed: Tensor) -> None:
+    if points.dim() != 3 or points.shape[2] != 2 or (points.shape[1] - 1) % 3 or points.shape[1] < 4:
+        raise ValueError(f"points must be [N, 1 + 3k, 2] with k >= 1, got {list(points.shape)}")
+    n = points.shape[0]
+    if tuple(num_segments.shape) != (n,) or tuple(closed.shape) != (n,):
+        raise ValueError(
+            f"num_segments and closed must be [{n}], got {list(num_segments.shape)} and {list(closed.shape)}"
+        )
+
+
+# -- CLIP guidance -----------------------------------------------------------------------------
+def cosine_guidance(image_emb: Tensor, text_emb: Tensor, negative_emb: Tensor | None = None,
+                    negative_weight: float = 0.3, reduction: str = "mean") -> Tensor:
+    """CLIPDraw text guidance: ``1 - cos(text, view)`` (+ ``w * cos(negative, view)``) per view.
+
+    Arguments:
+        image_emb: ``[S, A, D]`` embeddings of A augmented views of each of S sketches.
+        text_emb: ``[D]`` or ``[1, D]`` prompt embedding.
+        negative_emb: ``[K, D]`` negative prompt embeddings, or None.
+        negative_weight: weight of each negative prompt's cosine (CLIPDraw: 0.3).
+        reduction: ``"sum"`` over views (CLIPDraw) or ``"mean"``.
+
+    Returns:
+        ``[S]``; with ``"mean"`` and no negatives the range is [0, 2].
+    """
+    if image_emb.dim() != 3:
+        raise ValueError(f"image_emb must be [S, A, D], got {list(image_emb.shape)}")
+    dim = image_emb.shape[-1]
+    text = text_emb.reshape(-1, dim) if text_emb.numel() == dim else None
+    if text is None:
+        raise ValueError(f"text_emb must be [D] or [1, D] with D={dim}, got {list(text_emb.shape)}")
+    per_view = 1.0 - F.cosine_similarity(image_emb, text.to(image_emb)[None], dim=-1)
+    if negative_emb is not None and negative_emb.numel():
+        if negative_emb.dim() != 2 or negative_emb.shape[1] != dim:
+            raise ValueError(f"negative_emb must be [K, {dim}], got {list(negative_emb.shape)}")
+        neg = F.cosine_similarity(image_emb[:, :, None], negative_emb.to(image_emb)[None, None], dim=-1)
+        per_view = per_view + negative_weight * neg.sum(-1)
+    return _reduce_views(per_view, reduction)
+
+
+def embedding_distance(image_emb: Tensor, target_emb: Tensor, reduction: str = "mean") -> Tensor:
+    """``1 - cos`` between paired embeddings of renders and target views.
+
+    ``image_emb`` ``[S, A, D]``, ``target_emb`` ``[1 or S, A, D]`` (view a of the target pairs with
+    view a of the render) -> ``[S]`` in [0, 2].
+    """
+    if image_emb.dim() != 3 or target_emb.dim() != 3 or target_emb.shape[1:] != image_emb.shape[1:] \
+            or target_emb.shape[0] not in (1, image_emb.shape[0]):
+        raise ValueError(
+            f"expected image_emb [S, A, D] and target_emb [1 or S, A, D], got "
+            f"{list(image_emb.shape)} and {list(target_emb.shape)}"
+        )
+    per_view = 1.0 - F.cosine_similarity(image_emb, target_emb.to(image_emb), dim=-1)
+    return _reduce_views(per_view, reduction)
+
+
+def _reduce_views(per_view: Tensor, reduction: str) -> Tensor:
+    if reduction == "sum":
+        return per_view.sum(dim=1)
+    if reduction == "mean":
+        return per_view.mean(dim=1)
+    raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+
+
+# -- structural similarity (pytorch-msssim) ------------------------------------------------------
+#: Scale weights of MS-SSIM (Wang et al. 2003), finest first.
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def ssim_loss(images: Tensor, target: Tensor, win_size: int = 11, win_sigma: float = 1.5) -> Tensor:
+    """``1 - SSIM`` per sketch (Gaussian window, data range 1) -> ``[S]`` in [0, 2].
+
+    A window larger than the image is reduced to the largest odd size that fits.
+    """
+    from pytorch_msssim import ssim
+
+    target = check_pair(images, target)
+    side = min(images.shape[-2:])
+    win_size = _check_window(min(win_size, side - 1 + side % 2), side)
+    return 1.0 - ssim(images, target, data_range=1.0, size_average=False, win_size=win_size,
+                      win_sigma=win_sigma)
+
+
+def max_ms_ssim_window(height: int, width: int, limit: int = 11) -> int:
+    """Largest odd window <= `limit` that pytorch-msssim accepts for an image of this size.
+
+    MS-SSIM halves the image four times and needs ``min(H, W) > (win - 1) * 16``.
+    """
+    side = min(height, width)
+    win = min(limit, (side - 1) // 16 + 1)
+    win -= 1 - win % 2
+    if win < 1:
+        raise ValueError(f"images of {height}x{width} px are too small for MS-SSIM (need > 16 px)")
+    return win
+
+
+def ms_ssim_loss(images: Tensor, target: Tensor, win_size: int | None = None, win_sigma: float = 1.5,
+                 weights: Sequence[float] = MS_SSIM_WEIGHTS) -> Tensor:
+    """``1 - MS-SSIM`` per sketch -> ``[S]`` in [0, 1].
+
+    ``win_size`` None picks the largest odd window up to 11 that fits (see
+    :func:`max_ms_ssim_window`). Gradients are made finite where a scale's contrast-structure term
+    is clipped to 0 (pytorch-msssim raises it to a fractional power, whose derivative at 0 is
+    infinite); such a sketch's loss is 1 there and the other sketches are unaffected.
+    """
+    from pytorch_msssim import ms_ssim
+
+    target = check_pair(images, target)
+    limit = max_ms_ssim_window(*images.shape[-2:])
+    win = limit if win_size is None else _check_window(win_size, limit, ms=True)
+    if images.requires_grad:
+        images = _finite_grad(images)
+    return 1.0 - ms_ssim(images, target, data_range=1.0, size_average=False, win_size=win,
+                         win_sigma=win_sigma, weights=list(weights))
+
+
+def _finite_grad(x: Tensor) -> Tensor:
+    """Identity whose backward replaces NaN/inf gradients by 0 (see :func:`ms_ssim_loss`)."""
+    return _FiniteGrad.apply(x)
+
+
+class _FiniteGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        return torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _check_window(win_size: int, limit: int, ms: bool = False) -> int:
+    if win_size < 1 or win_size % 2 == 0:
+        raise ValueError(f"win_size must be a positive odd number, got {win_size}")
+    if win_size > limit:
+        what = "largest MS-SSIM window for this canvas" if ms else "smaller image side"
+        raise ValueError(f"win_size {win_size} exceeds the {what} ({limit})")
+    return win_size
+
+
+# -- edges (kornia) ----------------------------------------------------------------------------
+def edge_map(images: Tensor) -> Tensor:
+    """Sobel gradient magnitude of the luminance: ``[S, 3, H, W]`` -> ``[S, 1, H, W]``."""
+    from kornia.color import rgb_to_grayscale
+    from kornia.filters import sobel
+
+    check_images(images)
+    return sobel(rgb_to_grayscale(images))
+
+
+def edge_loss(images: Tensor, target: Tensor) -> Tensor:
+    """Mean absolute difference of Sobel edge maps -> ``[S]``."""
+    target = check_pair(images, target)
+    return (edge_map(images) - edge_map(target)).abs().mean(dim=(1, 2, 3))
+
+
+# -- LIVE's UDF-weighted L2 --------------------------------------------------------------------
+def udf_weights(alpha: Tensor, max_distance: float = 10.0, threshold: float = 0.5) -> Tensor:
+    """LIVE's unsigned-distance weight: 1 on shape contours, falling linearly to 0 at `max_distance`.
+
+    ``alpha`` ``[S, H, W]`` coverage in [0, 1] -> ``[S, H, W]`` weights in [0, 1], no gradient.
+    The contour is the ``alpha = threshold`` level set; a sketch without one (empty or full
+    canvas) gets an all-zero map, as in LIVE. Distances come from scipy's exact Euclidean
+    distance transform (half a pixel is subtracted so pixels on the contour get distance ~0).
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    if alpha.dim() != 3:
+        raise ValueError(f"alpha must be [S, H, W], got {list(alpha.shape)}")
+    if max_distance <= 0:
+        raise ValueError(f"max_distance must be positive, got {max_distance}")
+    inside = (alpha.detach() > threshold).cpu().numpy()
+    out = torch.zeros(alpha.shape, dtype=alpha.dtype)
+    for i, mask in enumerate(inside):
+        if mask.all() or not mask.any():
+            continue
+        dist = torch.from_numpy(distance_transform_edt(mask) + distance_transform_edt(~mask))
+        dist = (dist - 0.5).clamp(0.0, max_distance)
+        lo, hi = dist.min(), dist.max()
+        out[i] = ((hi - dist) / (hi - lo).clamp_min(1e-12)).to(alpha.dtype)
+    return out.to(alpha.device)
+
+
+def weighted_l2(images: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    """``mean_pixels(weight * sum_channels((images - target)^2))`` -> ``[S]`` (``weight`` ``[S, H, W]``)."""
+    target = check_pair(images, target)
+    if weight.shape != (images.shape[0], *images.shape[2:]):
+        raise ValueError(f"weight must be [S, H, W] = {[images.shape[0], *images.shape[2:]]}, "
+                         f"got {list(weight.shape)}")
+    return (weight.to(images) * (images - target).pow(2).sum(dim=1)).mean(dim=(1, 2))
+
+
+# -- geometry ----------------------------------------------------------------------------------
+def segment_controls(points: Tensor, num_segments: Tensor, closed: Tensor) -> tuple[Tensor, Tensor]:
+    """Control points of every cubic segment, closing closed paths on their first point.
+
+    Returns ``controls [N, K, 4, 2]`` (K = max segments) and ``valid [N, K]`` bool; segments
+    past ``num_segments`` are padding (``valid`` False).
+    """
+    check_points(points, num_segments, closed)
+    n, p, _ = points.shape
+    k = (p - 1) // 3
+    device = points.device
+    seg = torch.arange(k, device=device)
+    index = (3 * seg)[:, None] + torch.arange(4, device=device)[None, :]  # [K, 4]
+    index = index[None].expand(n, k, 4).clone()
+    last = (num_segments.to(device) - 1)[:, None] == seg[None, :]  # [N, K]
+    wrap = last & closed.to(device)[:, None]
+    index[..., 3] = torch.where(wrap, torch.zeros_like(index[..., 3]), index[..., 3])
+    controls = points[torch.arange(n, device=device)[:, None, None], index]
+    valid = seg[None, :] < num_segments.to(device)[:, None]
+    return controls, valid
+
+
+def path_lengths(points: Tensor, num_segments: Tensor, closed: Tensor, samples: int = 16) -> Tensor:
+    """Arc length of every path (polyline through `samples` points per segment) -> ``[N]`` px.
+
+    Safe for coincident points: the norm uses ``sqrt(d^2 + 1e-12)``.
+    """
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    controls, valid = segment_controls(points, num_segments, closed)
+    t = torch.linspace(0.0, 1.0, samples + 1, dtype=points.dtype, device=points.device)
+    basis = torch.stack([(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3], dim=1)  # [T, 4]
+    curve = torch.einsum("tj,nkjd->nktd", basis, controls)
+    step = curve[:, :, 1:] - curve[:, :, :-1]
+    lengths = (step.pow(2).sum(-1) + 1e-12).sqrt().sum(-1)  # [N, K]
+    return (lengths * valid).sum(-1)
+
+
+def xing_penalty(points: Tensor, num_segments: Tensor, closed: Tensor, eps: float = 1e-8,
+                 penalise: Tensor | None = None) -> Tensor:
+    """LIVE's self-intersection ("Xing") penalty per path -> ``[N]``.
+
+    ``penalise`` ``[N]`` bool selects the paths (default: the closed ones, as LIVE); the others get 0.
+
+    For each segment with controls P0..P3 and ``v1 = P1-P0, v2 = P2-P1, v3 = P3-P2``, let
+    ``s(a, b)`` be the sine of the angle from a to b. Where ``s(v1, v2) >= 0`` the segment turns
+    left and ``relu(-s(v1, v3))`` penalises v3 turning right (a loop), otherwise
+    ``relu(s(v1, v3))``; averaged over the valid segments. The norms use ``sqrt(|a|^2 + eps)`` so
+    coincident control points give 0, not NaN.
+    """
+    controls, valid = segment_controls(points, num_segments, closed)
+    v1, v2, v3 = (controls[:, :, i + 1] - controls[:, :, i] for i in range(3))
+
+    def sine(a: Tensor, b: Tensor) -> Tensor:
+        cross = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+        norms = ((a.pow(2).sum(-1) + eps) * (b.pow(2).sum(-1) + eps)).sqrt()
+        return cross / norms
+
+    left = (sine(v1, v2) >= 0).to(points.dtype).detach()
+    s13 = sine(v1, v3)
+    per_segment = left * F.relu(-s13) + (1 - left) * F.relu(s13)
+    selected = closed if penalise is None else penalise
+    if tuple(selected.shape) != tuple(closed.shape):
+        raise ValueError(f"penalise must be [{closed.shape[0]}], got {list(selected.shape)}")
+    valid = valid & selected.to(valid.device)[:, None]
+    count = valid.sum(-1).clamp_min(1)
+    return (per_segment * valid).sum(-1) / count
+
+
+def sparsity(values: Tensor, power: float = 1.0, eps: float = 1e-8) -> Tensor:
+    """Mean of ``(|v| + eps)^power`` over the last dimension (L1 for power 1, sparser for < 1).
+
+    ``values`` ``[N]`` -> scalar tensor (0 for an empty tensor).
+    """
+    if values.dim() != 1:
+        raise ValueError(f"values must be [N], got {list(values.shape)}")
+    if power <= 0:
+        raise ValueError(f"power must be positive, got {power}")
+    if values.numel() == 0:
+        return values.sum()
+    return (values.abs() + eps).pow(power).mean()

@@ -1,0 +1,242 @@
+"""Image and geometry losses: thin components over :mod:`vecrender_losses.functional`.
+
+Image losses compare each composited render with the target; geometry regularisers read the
+scenes. Every loss returns one value per sketch, ``[S]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+import vecrender
+from vecrender.components import Loss, LossInput
+from vecrender.errors import ConfigError
+from vecrender.scene import VectorScene
+from vecrender_losses import functional as fn
+
+
+class TargetLoss(Loss):
+    """Base of the losses that compare renders with the input image (not registered)."""
+
+    needs_target: ClassVar[bool] = True
+
+    def target(self, batch: LossInput) -> Tensor:
+        """The target on the renders' device and dtype; a clear error when the run has none."""
+        if batch.target is None:
+            raise ConfigError(f"loss {self.name!r} compares renders with the input image, but the run has "
+                              "no target: pass --input IMAGE (or remove the loss).")
+        return batch.target.to(device=batch.images.device, dtype=batch.images.dtype)
+
+
+def per_scene(scenes: Sequence[VectorScene], value: Callable[[VectorScene], Tensor], like: Tensor) -> Tensor:
+    """Stack ``value(scene)`` (a scalar tensor) over the scenes -> ``[S]``."""
+    if not scenes:
+        return like.new_zeros(0)
+    return torch.stack([value(s) for s in scenes])
+
+
+# -- image losses --------------------------------------------------------------------------------
+class Ssim(TargetLoss):
+    """1 - SSIM between each render and the target (pytorch-msssim, Gaussian window)."""
+
+    name = "ssim"
+
+    @dataclass
+    class Config:
+        win_size: int = vecrender.option(11, "Gaussian window size in pixels (odd).")
+        win_sigma: float = vecrender.option(1.5, "Standard deviation of the Gaussian window.")
+
+    def forward(self, batch: LossInput) -> Tensor:
+        return fn.ssim_loss(batch.images, self.target(batch), self.config.win_size, self.config.win_sigma)
+
+
+class MsSsim(TargetLoss):
+    """1 - multi-scale SSIM between each render and the target (pytorch-msssim, 5 scales)."""
+
+    name = "ms_ssim"
+
+    @dataclass
+    class Config:
+        win_size: int | None = vecrender.option(
+            None, "Gaussian window size (odd). None: the largest up to 11 that the canvas allows "
+            "(MS-SSIM needs min(H, W) > 16 * (win_size - 1); 224 px -> 11, 64 px -> 3).")
+        win_sigma: float = vecrender.option(1.5, "Standard deviation of the Gaussian window.")
+        weights: list[float] = vecrender.option(
+            list(fn.MS_SSIM_WEIGHTS), "Weight of each scale, finest first (Wang et al. 2003).")
+
+    def forward(self, batch: LossInput) -> Tensor:
+        c = self.config
+        return fn.ms_ssim_loss(batch.images, self.target(batch), c.win_size, c.win_sigma, c.weights)
+
+
+class Edge(TargetLoss):
+    """Mean absolute difference between Sobel edge maps of the render and the target (kornia)."""
+
+    name = "edge"
+
+    def forward(self, batch: LossInput) -> Tensor:
+        return fn.edge_loss(batch.images, self.target(batch))
+
+
+class Udf(TargetLoss):
+    """LIVE's UDF loss: squared error weighted by closeness to the shapes' contours (no gradient in the weight)."""
+
+    name = "udf"
+
+    @dataclass
+    class Config:
+        max_distance: float = vecrender.option(
+            10.0, "Pixels farther than this from every shape contour get weight 0 (LIVE: 10).")
+        threshold: float = vecrender.option(
+            0.5, "Coverage (render alpha) level that defines the contour.")
+
+    def forward(self, batch: LossInput) -> Tensor:
+        weight = fn.udf_weights(batch.rgba[:, 3], self.config.max_distance, self.config.threshold)
+        return fn.weighted_l2(batch.images, self.target(batch), weight)
+
+
+class Lpips(TargetLoss):
+    """LPIPS perceptual distance to the target (lpips package; backbone from the torch hub cache)."""
+
+    name = "lpips"
+
+    @dataclass
+    class Config:
+        net: str = vecrender.option(
+            "vgg", "Backbone: vgg (recommended by the LPIPS authors for optimisation) or alex.",
+            choices=("vgg", "alex"))
+        backbone_weights: str | None = vecrender.option(
+            None, "Path of the torchvision ImageNet checkpoint of the backbone. None: search the torch "
+            "hub cache (torch.hub.get_dir()/checkpoints), ./checkpoint/lpips and the vecrender cache.")
+
+    def __init__(self, config=None, context=None) -> None:
+        super().__init__(config, context)
+        self._model: torch.nn.Module | None = None
+
+    @property
+    def model(self) -> torch.nn.Module:
+        if self._model is None:
+            from vecrender_losses.lpips_model import load_lpips
+
+            key = ("lpips", self.config.net, self.config.backbone_weights)
+            model = self.context.models.get(key, lambda: load_lpips(self.config.net, self.config.backbone_weights))
+            self._model = model.to(self.context.device)
+        return self._model
+
+    def prepare(self, target: Tensor | None) -> None:
+        self.model  # noqa: B018 - load (or fail with WeightsNotFoundError) before the first step
+
+    def forward(self, batch: LossInput) -> Tensor:
+        target = fn.check_pair(batch.images, self.target(batch))
+        model = self.model.to(device=batch.images.device, dtype=batch.images.dtype)
+        return model(batch.images, target, normalize=True).reshape(-1)
+
+
+# -- geometry regularisers -----------------------------------------------------------------------
+class StrokeLength(Loss):
+    """Total length of the stroked paths, in canvas diagonals: asks for less, shorter ink."""
+
+    name = "stroke_length"
+
+    @dataclass
+    class Config:
+        samples: int = vecrender.option(16, "Polyline samples per cubic segment for the arc length.")
+        normalize: bool = vecrender.option(True, "Divide by the canvas diagonal (False: pixels).")
+        stroked_only: bool = vecrender.option(
+            True, "Count only paths with a stroke (width > 0), not fill-only shapes.")
+
+    def forward(self, batch: LossInput) -> Tensor:
+        return per_scene(batch.scenes, self._scene_length, batch.images)
+
+    def _scene_length(self, scene: VectorScene) -> Tensor:
+        lengths = fn.path_lengths(scene.points, scene.num_segments, scene.closed, self.config.samples)
+        if self.config.stroked_only:
+            lengths = lengths * (scene.widths.detach() > 0).to(lengths.dtype)
+        total = lengths.sum()
+        if self.config.normalize:
+            total = total / (scene.width**2 + scene.height**2) ** 0.5
+        return total
+
+
+class WidthSparsity(Loss):
+    """Mean stroke width raised to `power` (L1 by default): drives unneeded strokes to width 0."""
+
+    name = "width_sparsity"
+
+    @dataclass
+    class Config:
+        power: float = vecrender.option(1.0, "Exponent: 1 is L1; below 1 favours fewer, wider strokes.")
+        scale: float = vecrender.option(1.0, "Widths are divided by this many pixels first.")
+
+    def forward(self, batch: LossInput) -> Tensor:
+        c = self.config
+        return per_scene(batch.scenes, lambda s: fn.sparsity(s.widths / c.scale, c.power), batch.images)
+
+
+class OpacitySparsity(Loss):
+    """Mean path opacity raised to `power` (L1 by default): drives unneeded paths transparent."""
+
+    name = "opacity_sparsity"
+
+    @dataclass
+    class Config:
+        colors: str = vecrender.option(
+            "auto", "Which alphas: stroke, fill, both, or auto (fill for closed filled paths, stroke "
+            "otherwise).", choices=("auto", "stroke", "fill", "both"))
+        power: float = vecrender.option(1.0, "Exponent: 1 is L1; below 1 pushes harder toward exactly 0.")
+
+    def forward(self, batch: LossInput) -> Tensor:
+        return per_scene(batch.scenes, self._alphas_cost, batch.images)
+
+    def _alphas_cost(self, scene: VectorScene) -> Tensor:
+        return fn.sparsity(self.alphas(scene), self.config.power)
+
+    def alphas(self, scene: VectorScene) -> Tensor:
+        """The alphas this loss penalises, ``[M]``."""
+        which = self.config.colors
+        fills = scene.fill_colors
+        if which == "auto":
+            if fills is None:
+                return scene.stroke_colors[:, 3]
+            filled = scene.closed & (scene.widths.detach() <= 0)
+            return torch.where(filled, fills[:, 3], scene.stroke_colors[:, 3])
+        parts = []
+        if which in ("stroke", "both"):
+            parts.append(scene.stroke_colors[:, 3])
+        if which in ("fill", "both") and fills is not None:
+            parts.append(fills[:, 3])
+        if not parts:
+            raise ConfigError(f"loss 'opacity_sparsity'.colors: {which!r} but the scene has no fill colors; "
+                              "use colors: stroke or auto.")
+        return torch.cat(parts)
+
+
+class SelfIntersection(Loss):
+    """LIVE's Xing loss: penalises closed shapes whose segments loop over themselves."""
+
+    name = "self_intersection"
+
+    @dataclass
+    class Config:
+        paths: str = vecrender.option(
+            "closed", "Which paths: closed (LIVE: filled shapes, where a loop punches a hole) or all "
+            "(open strokes too, where a segment loop shows as a kink).", choices=("closed", "all"))
+        eps: float = vecrender.option(
+            1e-8, "Added to squared edge lengths, so coincident control points give 0, not NaN.")
+
+    def forward(self, batch: LossInput) -> Tensor:
+        return per_scene(batch.scenes, self._scene_penalty, batch.images)
+
+    def _scene_penalty(self, scene: VectorScene) -> Tensor:
+        selected = scene.closed if self.config.paths == "closed" else torch.ones_like(scene.closed)
+        per_path = fn.xing_penalty(scene.points, scene.num_segments, scene.closed, self.config.eps,
+                                   penalise=selected)
+        return per_path.sum() / selected.sum().clamp_min(1)
+
+
+LOSSES = (Ssim, MsSsim, Edge, Udf, Lpips, StrokeLength, WidthSparsity, OpacitySparsity, SelfIntersection)

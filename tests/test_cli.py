@@ -1,0 +1,278 @@
+"""The command line: commands, shortcuts, and one clear message (no traceback) for every bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from vecrender import __version__
+from vecrender.cli import build_cli, shortcut_overrides
+
+FAST = ["--set", "canvas=16", "--strokes", "2", "--steps", "1", "--quiet"]
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    result = CliRunner().invoke(build_cli(), list(args), env=env)
+    assert "Traceback" not in result.output and "Traceback" not in result.stderr
+    return result
+
+
+def assert_error(result, code: int, *fragments: str) -> None:
+    assert result.exit_code == code, result.output
+    assert result.stderr.startswith("error: ") or "Error: " in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+# -- informational commands -----------------------------------------------------------------------
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"vecrender {__version__}"
+
+
+def test_list_all_kinds_with_distribution():
+    result = invoke("list")
+    assert result.exit_code == 0
+    for header in ("renderers:", "initializers:", "losses:", "optimizers:", "preprocessors:", "methods:"):
+        assert header in result.stdout
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("l2 "))
+    assert f"[vecrender {__version__}]" in line and "Mean squared error" in line
+
+
+def test_list_one_kind_singular_or_plural():
+    assert invoke("list", "losses").stdout == invoke("list", "loss").stdout
+    out = invoke("list", "optimizers").stdout
+    assert out.startswith("optimizers:") and "adam" in out and "losses:" not in out
+
+
+def test_list_unknown_kind_suggests():
+    assert_error(invoke("list", "lossez"), 2, "unknown component kind 'lossez'", "did you mean 'losses'")
+
+
+def test_describe_component_fields():
+    result = invoke("describe", "optimizer", "adam")
+    assert result.exit_code == 0
+    assert "schedule: str = \"none\"" in result.stdout and "choices: none, linear, steps" in result.stdout
+    assert "lr: float = 1.0" in result.stdout and "Learning rate of the points" in result.stdout
+    svg = invoke("describe", "initializers", "svg").stdout
+    assert "path: str = (required)" in svg
+
+
+def test_describe_method_prints_recipe():
+    result = invoke("describe", "method", "painterly")
+    assert result.exit_code == 0
+    assert "needs --input: yes" in result.stdout and "- {use: l2, weight: 1.0}" in result.stdout
+
+
+def test_describe_unknown_name_suggests():
+    assert_error(invoke("describe", "loss", "l3"), 2, "unknown loss 'l3'", "'l2'", "vecrender list losses")
+
+
+def test_plugins_json():
+    result = invoke("plugins")
+    assert result.exit_code == 0
+    plugins = json.loads(result.stdout)
+    losses = next(p for p in plugins if p["name"] == "vecrender.builtins.losses")
+    assert losses["distribution"] == "vecrender" and losses["hooks"] == ["register_losses"]
+    assert losses["builtin"] is True and "error" not in losses
+
+
+# -- run: shortcuts -------------------------------------------------------------------------------
+def test_shortcut_overrides_are_yaml_safe():
+    assert shortcut_overrides(steps=5, strokes=[8, 16], prompt="a: cat, #1", video=True) == [
+        "steps=5", "strokes=[8, 16]", 'prompt="a: cat, #1"', "video=true"]
+    import yaml
+
+    assert yaml.safe_load('"a: cat, #1"') == "a: cat, #1"
+
+
+def test_run_writes_outputs(input_png, tmp_path):
+    out = tmp_path / "out"
+    result = invoke("run", "painterly", "--input", str(input_png), "--out", str(out), "--set", "canvas=16",
+                    "--strokes", "2,3", "--steps", "2", "--seed", "4")
+    assert result.exit_code == 0, result.output
+    assert "done: 2 steps" in result.stdout and "2 paths:" in result.stdout
+    assert (out / "photo-2paths.svg").is_file() and (out / "photo-3paths.png").is_file()
+    resolved = (out / "recipe.resolved.yaml").read_text()
+    assert "seed: 4" in resolved and "steps: 2" in resolved
+
+
+# -- run: every bad input is one message, no traceback -------------------------------------------
+def test_run_missing_input(tmp_path):
+    assert_error(invoke("run", "painterly", "--input", str(tmp_path / "nope.png"), *FAST), 2,
+                 "nope.png' does not exist")
+
+
+def test_run_input_is_directory(tmp_path):
+    assert_error(invoke("run", "painterly", "--input", str(tmp_path), *FAST), 2, "is a directory")
+
+
+def test_run_input_not_an_image(tmp_path):
+    (tmp_path / "a.png").write_text("text")
+    assert_error(invoke("run", "painterly", "--input", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"),
+                        *FAST), 2, "not an image format Pillow can read")
+
+
+def test_run_truncated_png(tmp_path, input_png):
+    data = input_png.read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    assert_error(invoke("run", "painterly", "--input", str(tmp_path / "cut.png"), "--out", str(tmp_path / "o"),
+                        *FAST), 2, "corrupt or truncated")
+
+
+def test_run_decompression_bomb(input_png, tmp_path):
+    result = invoke("run", "painterly", "--input", str(input_png), "--out", str(tmp_path / "o"), *FAST,
+                    env={"VECRENDER_MAX_IMAGE_PIXELS": "100"})
+    assert_error(result, 2, "40x30 = 1200 pixels", "decompression-bomb", "downscale")
+
+
+def test_run_missing_input_flag():
+    assert_error(invoke("run", "painterly", *FAST), 2, "needs an input image", "--input IMAGE")
+
+
+def test_run_unknown_method_suggests(input_png):
+    assert_error(invoke("run", "paintrly", "--input", str(input_png), *FAST), 2,
+                 "unknown method 'paintrly'", "Did you mean 'painterly'?")
+
+
+def test_run_unknown_key_suggests(input_png):
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--set", "stepz=3"), 2,
+                 "unknown key 'stepz'", "did you mean 'steps'")
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--set", "optimizer.lrr=3"), 2,
+                 "has no option 'lrr'", "did you mean 'lr'")
+
+
+def test_run_unknown_loss_suggests(input_png):
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--set", "losses.l2.use=l3"), 2,
+                 "unknown loss 'l3'", "Did you mean 'l2'")
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--set", "losses.l3.weight=1"), 2,
+                 "no loss labelled 'l3'", "did you mean 'l2'")
+
+
+def test_run_wrong_type(input_png):
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--set", "steps=many"), 2,
+                 "steps", "expected int", "'many'")
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--set", "initializer.width=thick",
+                        *FAST), 2, "width: expected float, got 'thick'")
+
+
+def test_run_bad_set_syntax(input_png):
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--set", "steps"), 2,
+                 "expected KEY=VALUE", "'steps'")
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--set", "=3"), 2, "expected KEY=VALUE")
+
+
+def test_run_bad_shortcuts(input_png):
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--strokes", "8,x"), 2,
+                 "comma-separated numbers")
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--steps", "0"), 2, "--steps")
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--device", "gpu"), 2,
+                 "expected auto, cpu, cuda")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_run_cuda_without_cuda(input_png, tmp_path):
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--out", str(tmp_path / "o"),
+                        "--device", "cuda", *FAST[:-1]), 2, "'cuda'", "not available")
+
+
+def test_run_missing_recipe_and_bad_resume(tmp_path):
+    assert_error(invoke("run"), 2, "missing METHOD or RECIPE.yaml")
+    assert_error(invoke("run", "--resume", str(tmp_path)), 2, "no recipe.resolved.yaml there")
+
+
+def test_run_recipe_file_errors(tmp_path, input_png):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extends: painterly\nsteps: [1\n")
+    assert_error(invoke("run", str(bad), "--input", str(input_png)), 2, "bad.yaml", "YAML syntax error")
+    assert_error(invoke("run", str(tmp_path / "missing.yaml"), "--input", str(input_png)), 2,
+                 "missing.yaml does not exist")
+
+
+# -- exit codes of failures -----------------------------------------------------------------------
+def test_interrupt_exits_130(monkeypatch, input_png, tmp_path):
+    import vecrender.runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vecrender.runner, "run", interrupted)
+    result = invoke("run", "painterly", "--input", str(input_png), *FAST)
+    assert result.exit_code == 130 and "interrupted" in result.stderr
+
+
+def test_run_interrupted_error_exits_130(monkeypatch, input_png):
+    import vecrender.runner
+    from vecrender.errors import RunInterrupted
+
+    def interrupted(*args, **kwargs):
+        raise RunInterrupted("interrupted at step 3 of 10; continue with `vecrender run --resume out`")
+
+    monkeypatch.setattr(vecrender.runner, "run", interrupted)
+    result = invoke("run", "painterly", "--input", str(input_png), *FAST)
+    assert result.exit_code == 130 and "interrupted at step 3 of 10" in result.stderr
+
+
+def test_non_finite_loss_exits_1(monkeypatch, input_png):
+    import vecrender.runner
+    from vecrender.errors import NonFiniteLossError
+
+    def failing(*args, **kwargs):
+        raise NonFiniteLossError("loss 'l2' became nan at step 3")
+
+    monkeypatch.setattr(vecrender.runner, "run", failing)
+    assert_error(invoke("run", "painterly", "--input", str(input_png), *FAST), 1, "became nan at step 3")
+
+
+def test_internal_error_hides_traceback_unless_debug(monkeypatch, input_png):
+    import vecrender.runner
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr(vecrender.runner, "run", broken)
+    assert_error(invoke("run", "painterly", "--input", str(input_png), *FAST), 1,
+                 "internal error: ZeroDivisionError: oops", "--debug")
+    result = CliRunner().invoke(build_cli(), ["--debug", "run", "painterly", "--input", str(input_png), *FAST])
+    assert isinstance(result.exception, ZeroDivisionError)
+
+
+# -- the installed console script -----------------------------------------------------------------
+def script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("vecrender")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "vecrender.cli"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_console_script_version_and_error():
+    proc = script("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"vecrender {__version__}"
+    proc = script("run", "painterly", "--input", "/nonexistent/photo.png")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: input image '/nonexistent/photo.png'")
+    assert "Traceback" not in proc.stderr
+
+
+def test_console_script_debug_env_shows_traceback():
+    proc = script("run", "painterly", "--input", "/nonexistent/photo.png", env={"VECRENDER_DEBUG": "1"})
+    assert proc.returncode == 2 and "Traceback" in proc.stderr and "error: input image" in proc.stderr
+
+
+def test_resume_continues_a_run(input_png, tmp_path):
+    out = tmp_path / "out"
+    first = invoke("run", "painterly", "--input", str(input_png), "--out", str(out), *FAST)
+    assert first.exit_code == 0, first.output
+    result = invoke("run", "--resume", str(out), "--steps", "3")
+    assert result.exit_code == 0, result.output
+    assert "done: 3 steps" in result.stdout
+    assert "steps: 3" in (out / "recipe.resolved.yaml").read_text()
+    assert_error(invoke("run", "--resume", str(out), "--out", str(tmp_path / "elsewhere")), 2,
+                 "continues the run in that folder")

@@ -1,0 +1,81 @@
+"""vecrender.models.clip: lazy import, one frozen shared instance, weight lookup and clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vecrender.components import ModelCache
+from vecrender.errors import WeightsNotFoundError
+
+open_clip = pytest.importorskip("open_clip")
+
+from vecrender.models import clip as C  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("VECRENDER_OFFLINE", "1")
+    monkeypatch.setenv("VECRENDER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    for var in ("VECRENDER_CLIP_RN101", "VECRENDER_CLIP_TINY_RN"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_importing_vecrender_does_not_import_open_clip():
+    code = "import sys, vecrender, vecrender.models.clip; print('open_clip' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_env_var_names():
+    assert C.env_var_for("RN101") == "VECRENDER_CLIP_RN101"
+    assert C.env_var_for("ViT-B/32") == "VECRENDER_CLIP_VIT_B_32"
+    assert C.clip_key("ViT-B/32", "openai") == C.clip_key("ViT-B-32", "openai")
+
+
+def test_one_frozen_eval_instance_per_run():
+    models = ModelCache()
+    a = C.load_clip("tiny-RN", pretrained=None, models=models)
+    b = C.load_clip("tiny-RN", pretrained=None, models=models)
+    assert a is b
+    assert not a.training and not any(p.requires_grad for p in a.parameters())
+    assert isinstance(a.visual.attnpool, torch.nn.Module)  # ModifiedResNet code path
+    vit = C.load_clip("tiny-ViT", pretrained=None, models=models)
+    assert type(vit.visual.transformer.resblocks[0].mlp.gelu).__name__ == "QuickGELU"
+    assert C.image_size(vit) == 224 and C.image_size(a) == 64
+    C.release_clip(models, "tiny-RN", pretrained=None)
+    assert C.load_clip("tiny-RN", pretrained=None, models=models) is not a
+
+
+def test_resnet_features_shapes():
+    model = C.load_clip("tiny-RN", pretrained=None)
+    x = torch.rand(2, 3, 64, 64)
+    feats, emb = C.resnet_features(model.visual, x)
+    assert [f.shape[-1] for f in feats] == [16, 16, 8, 4, 2]
+    assert emb.shape == (2, 32)
+    torch.testing.assert_close(emb, model.encode_image(x))  # same path as open_clip's own forward
+
+
+def test_explicit_checkpoint_is_loaded(tmp_path):
+    source = C.load_clip("tiny-RN", pretrained=None)
+    path = tmp_path / "tiny.pt"
+    torch.save(source.state_dict(), path)
+    loaded = C.load_clip("tiny-RN", pretrained="openai", weights=str(path))
+    for (k, v), (_, w) in zip(source.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(v, w), k
+
+
+def test_missing_weights_offline_is_one_paragraph(tmp_path):
+    with pytest.raises(WeightsNotFoundError) as err:
+        C.load_clip("RN101", pretrained="openai")
+    msg = str(err.value)
+    assert "\n" not in msg
+    for needle in ("CLIP RN101", "checkpoint/clip/RN101.pt", str(tmp_path / "cache"), "VECRENDER_CLIP_RN101",
+                   "VECRENDER_OFFLINE"):
+        assert needle in msg, needle
+    with pytest.raises(WeightsNotFoundError, match="does not exist"):
+        C.load_clip("RN101", weights=str(tmp_path / "missing.pt"))

@@ -1,0 +1,154 @@
+"""Image loading (every Pillow mode, transparency, EXIF, errors) and atomic PNG output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vecrender.errors import InputImageError
+from vecrender.images import MAX_PIXELS_ENV, image_to_uint8, load_image, save_png
+
+
+def rgb_array(h: int = 6, w: int = 8) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+def test_png_rgb_exact(tmp_path):
+    array = rgb_array()
+    Image.fromarray(array).save(tmp_path / "a.png")
+    image = load_image(tmp_path / "a.png")
+    assert image.shape == (1, 3, 6, 8) and image.dtype == torch.float32
+    assert torch.equal(image, torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255)
+
+
+def test_jpeg_and_webp(tmp_path):
+    array = np.full((16, 16, 3), 200, dtype=np.uint8)
+    Image.fromarray(array).save(tmp_path / "a.jpg", quality=95)
+    assert load_image(tmp_path / "a.jpg").sub(200 / 255).abs().max() < 0.02
+    from PIL import features
+
+    if features.check("webp"):
+        Image.fromarray(array).save(tmp_path / "a.webp", lossless=True)
+        assert torch.allclose(load_image(tmp_path / "a.webp"), torch.full((1, 3, 16, 16), 200 / 255))
+
+
+def test_rgba_composited_over_white(tmp_path):
+    rgba = np.zeros((2, 2, 4), dtype=np.uint8)
+    rgba[0, 0] = (255, 0, 0, 255)   # opaque red
+    rgba[0, 1] = (255, 0, 0, 0)     # fully transparent: white
+    rgba[1, 0] = (0, 0, 0, 102)     # 40 % black over white: 0.6
+    rgba[1, 1] = (0, 0, 255, 51)    # 20 % blue
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    image = load_image(tmp_path / "a.png")[0]
+    assert torch.allclose(image[:, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
+    assert torch.allclose(image[:, 0, 1], torch.ones(3))
+    assert torch.allclose(image[:, 1, 0], torch.full((3,), 0.6), atol=1e-6)
+    assert torch.allclose(image[:, 1, 1], torch.tensor([0.8, 0.8, 1.0]), atol=1e-6)
+
+
+def test_la_and_palette_transparency(tmp_path):
+    la = np.array([[[0, 0], [0, 255]]], dtype=np.uint8)  # transparent black, opaque black
+    Image.fromarray(la, "LA").save(tmp_path / "la.png")
+    assert load_image(tmp_path / "la.png")[0, :, 0].tolist() == [[1.0, 0.0]] * 3
+    pal = Image.new("P", (2, 1))
+    pal.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    pal.putdata([0, 1])
+    pal.info["transparency"] = 0
+    pal.save(tmp_path / "p.png", transparency=0)
+    image = load_image(tmp_path / "p.png")[0, :, 0]
+    assert image[:, 0].tolist() == [1.0, 1.0, 1.0] and image[:, 1].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_grayscale_and_bilevel(tmp_path):
+    Image.fromarray(np.array([[0, 128, 255]], dtype=np.uint8), "L").save(tmp_path / "l.png")
+    image = load_image(tmp_path / "l.png")
+    assert image.shape == (1, 3, 1, 3)
+    assert torch.allclose(image[0, :, 0, 1], torch.full((3,), 128 / 255))
+    Image.new("1", (4, 2), 1).save(tmp_path / "b.png")
+    assert load_image(tmp_path / "b.png").min() == 1.0
+
+
+def test_16_bit_grayscale_uses_the_full_range(tmp_path):
+    array = np.array([[0, 32768, 65535]], dtype=np.uint16)
+    Image.fromarray(array).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode in ("I;16", "I")
+    image = load_image(tmp_path / "g16.png")[0, 0, 0]
+    assert torch.allclose(image, torch.tensor([0.0, 32768 / 65535, 1.0]), atol=1e-6)
+    Image.fromarray(np.array([[0, 65535]], dtype=np.int32), "I").save(tmp_path / "i.tiff")
+    assert load_image(tmp_path / "i.tiff")[0, 0, 0].tolist() == [0.0, 1.0]
+
+
+def test_cmyk_jpeg(tmp_path):
+    Image.new("CMYK", (4, 4), (0, 255, 255, 0)).save(tmp_path / "c.jpg")  # red
+    red = load_image(tmp_path / "c.jpg")[0, :, 2, 2]
+    assert red[0] > 0.9 and red[1] < 0.15 and red[2] < 0.15
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    array = np.zeros((10, 20, 3), dtype=np.uint8)
+    array[:, :10] = 255  # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.fromarray(array).save(tmp_path / "r.jpg", exif=exif, quality=100)
+    image = load_image(tmp_path / "r.jpg")
+    assert image.shape == (1, 3, 20, 10)  # displayed upright: portrait
+    assert image[0, :, :8].mean() > 0.9 and image[0, :, 12:].mean() < 0.1  # white ends up on top
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(InputImageError, match=r"nope\.png' does not exist; check the path"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(InputImageError, match="is a directory; pass an image file"):
+        load_image(tmp_path)
+
+
+def test_not_an_image(tmp_path):
+    (tmp_path / "notes.png").write_text("hello, not a PNG")
+    with pytest.raises(InputImageError, match="notes.png' is not an image format Pillow can read"):
+        load_image(tmp_path / "notes.png")
+
+
+def test_truncated_png(tmp_path):
+    Image.fromarray(rgb_array(64, 64)).save(tmp_path / "full.png")
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputImageError, match="cut.png'.*corrupt or truncated"):
+        load_image(tmp_path / "cut.png")
+
+
+def test_decompression_bomb_guard(tmp_path, monkeypatch):
+    Image.fromarray(rgb_array(20, 20)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(InputImageError, match=r"20x20 = 400 pixels, over the safety limit of 100.*downscale"):
+        load_image(tmp_path / "big.png")
+    assert Image.MAX_IMAGE_PIXELS == 100  # restored after the guarded open
+    monkeypatch.setenv(MAX_PIXELS_ENV, "400")
+    assert load_image(tmp_path / "big.png").shape == (1, 3, 20, 20)
+    monkeypatch.setenv(MAX_PIXELS_ENV, "lots")
+    with pytest.raises(InputImageError, match="not a whole number"):
+        load_image(tmp_path / "big.png")
+
+
+def test_image_to_uint8_shapes_and_rounding():
+    t = torch.tensor([0.0, 0.5, 1.2, -1.0, float("nan")]).view(1, 1, 1, 5).expand(1, 3, 1, 5)
+    out = image_to_uint8(t)
+    assert out.shape == (1, 5, 3) and out.dtype == np.uint8
+    assert out[0, :, 0].tolist() == [0, 128, 255, 0, 0]
+    assert image_to_uint8(torch.zeros(4, 2, 3)).shape == (2, 3, 4)
+    assert image_to_uint8(np.ones((2, 3, 3))).max() == 255
+    with pytest.raises(ValueError, match="single image"):
+        image_to_uint8(torch.zeros(2, 3, 4, 4))
+
+
+def test_save_png_roundtrip_and_atomic(tmp_path):
+    image = torch.rand(1, 3, 5, 7)
+    save_png(tmp_path / "sub" / "out.png", image)
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["out.png"]  # no temp file left
+    back = load_image(tmp_path / "sub" / "out.png")
+    assert (back - image).abs().max() <= 0.5 / 255 + 1e-6
+    save_png(tmp_path / "rgba.png", torch.rand(4, 3, 3))
+    assert Image.open(tmp_path / "rgba.png").mode == "RGBA"
+

@@ -1,0 +1,310 @@
+"""The ``vecrender`` command line: run, list, describe, plugins (plus commands added by plugins).
+
+Exit codes:
+    0    success
+    1    the run failed while optimising (e.g. a loss became NaN), or an internal error
+         (a bug: rerun with ``--debug`` or ``VECRENDER_DEBUG=1`` for the traceback)
+    2    a usage or input error: bad option, unknown method/component/key, invalid recipe value,
+         unreadable input image, broken plugin in strict mode, missing weights, CUDA unavailable
+    130  interrupted (Ctrl-C); a run keeps its last snapshot, continue it with ``--resume OUT``
+
+User errors print one ``error: <message>`` paragraph on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vecrender import __version__
+from vecrender.components import KINDS, Method
+from vecrender.errors import ConfigError, NonFiniteLossError, RunInterrupted, VecrenderError, did_you_mean
+
+EXIT_RUN_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+PLURAL = {"renderer": "renderers", "initializer": "initializers", "loss": "losses",
+          "optimizer": "optimizers", "preprocessor": "preprocessors", "method": "methods"}
+KIND_NAMES = {**{k: k for k in KINDS}, **{v: k for k, v in PLURAL.items()}}
+
+
+def _debug_enabled() -> bool:
+    return os.environ.get("VECRENDER_DEBUG", "") not in ("", "0") or _STATE["debug"]
+
+
+_STATE = {"debug": False}
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+class VecrenderGroup(click.Group):
+    """Turns vecrender errors into one-line messages and exit codes (see the module docstring)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except (KeyboardInterrupt, RunInterrupted) as exc:
+            click.echo(f"\n{str(exc) or 'interrupted'}", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except NonFiniteLossError as exc:
+            if _debug_enabled():
+                traceback.print_exc()
+            _fail(str(exc), EXIT_RUN_FAILED)
+        except VecrenderError as exc:
+            if _debug_enabled():
+                traceback.print_exc()
+            _fail(str(exc), EXIT_USAGE)
+        except Exception as exc:
+            if _debug_enabled():
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc}. This is a bug; rerun with --debug (or "
+                  "VECRENDER_DEBUG=1) for the traceback and report it.", EXIT_RUN_FAILED)
+
+
+@click.group(cls=VecrenderGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                                   "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="vecrender", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors (also VECRENDER_DEBUG=1).")
+def cli(debug: bool) -> None:
+    """vecrender: turn images into vector sketches with differentiable rendering.
+
+    \b
+    Examples:
+      vecrender run painterly --input photo.jpg --steps 300
+      vecrender list losses
+      vecrender describe initializer random
+    """
+    _STATE["debug"] = debug
+
+
+# -- run ------------------------------------------------------------------------------------------
+def _parse_strokes(ctx: click.Context, param: click.Parameter, value: str | None) -> int | list[int] | None:
+    if value is None:
+        return None
+    try:
+        counts = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"expected a number or comma-separated numbers like 8,16,24, got {value!r}.") from None
+    if not counts:
+        raise click.BadParameter(f"expected a number or comma-separated numbers like 8,16,24, got {value!r}.")
+    return counts[0] if len(counts) == 1 and "," not in value else counts
+
+
+def _check_sets(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> list[str]:
+    for text in values:
+        key, eq, _ = text.partition("=")
+        if not eq or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE (e.g. --set steps=100 or "
+                                     f"--set losses.l2.weight=0.5), got {text!r}.")
+    return list(values)
+
+
+def shortcut_overrides(steps: int | None = None, seed: int | None = None, device: str | None = None,
+                       strokes: int | list[int] | None = None, seeds: int | None = None,
+                       prompt: str | None = None, video: bool = False) -> list[str]:
+    """The ``--set`` overrides the run shortcuts stand for (JSON is valid YAML, so text stays text)."""
+    values = {"steps": steps, "seed": seed, "device": device, "strokes": strokes, "seeds": seeds,
+              "prompt": prompt, "video": True if video else None}
+    return [f"{key}={json.dumps(value)}" for key, value in values.items() if value is not None]
+
+
+@cli.command()
+@click.argument("recipe", required=False, metavar="METHOD|RECIPE.yaml")
+@click.option("--input", "-i", "input_path", type=click.Path(path_type=Path), help="Input image.")
+@click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path),
+              help="Output folder (default: runs/<input>-<method>, numbered if taken).")
+@click.option("--set", "-s", "sets", multiple=True, metavar="KEY=VALUE", callback=_check_sets,
+              help="Override a recipe value, e.g. --set losses.l2.weight=0.5 (repeatable).")
+@click.option("--steps", type=click.IntRange(min=1), help="Optimisation steps (--set steps=N).")
+@click.option("--seed", type=int, help="Base seed (--set seed=S).")
+@click.option("--device", type=str, metavar="auto|cpu|cuda|cuda:N", help="Device (--set device=...).")
+@click.option("--strokes", type=str, callback=_parse_strokes, metavar="N|N1,N2,...",
+              help="Paths per sketch, one count or several: 8,16,24 (--set strokes=...).")
+@click.option("--seeds", type=click.IntRange(min=1), help="Seeds per stroke count; the best is kept.")
+@click.option("--prompt", type=str, help="Text prompt for prompt-driven methods.")
+@click.option("--video", is_flag=True, help="Record the optimisation as optimization.gif.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--overwrite", is_flag=True, help="Replace the outputs of an existing output folder.")
+@click.option("--resume", type=click.Path(path_type=Path), metavar="DIR",
+              help="Continue an interrupted run from its folder (uses DIR/recipe.resolved.yaml).")
+def run(recipe: str | None, input_path: Path | None, out_dir: Path | None, sets: list[str],
+        steps: int | None, seed: int | None, device: str | None, strokes: Any, seeds: int | None,
+        prompt: str | None, video: bool, quiet: bool, overwrite: bool, resume: Path | None) -> None:
+    """Run a method (e.g. painterly) or a recipe file on an input image."""
+    from vecrender.plugins import get_host
+    from vecrender.recipe import load_recipe
+    from vecrender.runner import RESOLVED, RunOptions
+    from vecrender.runner import run as run_recipe
+
+    if resume is not None:
+        if out_dir is not None and out_dir.resolve() != resume.resolve():
+            raise ConfigError(f"--resume {resume} continues the run in that folder; drop --out {out_dir}.")
+        if recipe is None and not (resume / RESOLVED).is_file():
+            raise ConfigError(f"--resume {resume}: no {RESOLVED} there; pass the output folder of an "
+                              "earlier run.")
+        recipe = recipe or str(resume / RESOLVED)
+    if recipe is None:
+        raise click.UsageError("missing METHOD or RECIPE.yaml (see `vecrender list methods`).")
+    overrides = sets + shortcut_overrides(steps, seed, device, strokes, seeds, prompt, video)
+    loaded = load_recipe(recipe, overrides, get_host().registry)
+    options = RunOptions(input_path=input_path, out_dir=out_dir, overwrite=overwrite, resume=resume,
+                         quiet=quiet)
+    result = run_recipe(loaded, options)
+    if not quiet:
+        click.echo(summary(result))
+
+
+def summary(result: Any) -> str:
+    """What a finished run wrote (one line per stroke count)."""
+    lines = [f"done: {result.steps_done} steps, outputs in {result.out_dir}"]
+    for count, path in sorted(result.outputs.items()):
+        lines.append(f"  {count} paths: {path}")
+    return "\n".join(lines)
+
+
+# -- list / describe / plugins --------------------------------------------------------------------
+def _kind(text: str) -> str:
+    kind = KIND_NAMES.get(text.lower())
+    if kind is None:
+        raise ConfigError(f"unknown component kind {text!r}{did_you_mean(text, list(KIND_NAMES))}; choose "
+                          f"from {', '.join(PLURAL.values())}.")
+    return kind
+
+
+def _provider(entry: Any) -> str:
+    if entry.distribution:
+        return f"{entry.distribution} {entry.version}" if entry.version else entry.distribution
+    return entry.plugin
+
+
+def _table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
+
+
+@cli.command(name="list")
+@click.argument("kind", required=False, metavar="[renderers|initializers|losses|optimizers|preprocessors|methods]")
+def list_(kind: str | None) -> None:
+    """List installed components: name, providing distribution, description."""
+    from vecrender.plugins import get_host
+
+    host = get_host()
+    kinds = [_kind(kind)] if kind else list(KINDS)
+    blocks = []
+    for k in kinds:
+        entries = host.registry.entries(k)
+        lines = [f"{PLURAL[k]}:"]
+        if entries:
+            lines += _table([(e.name, f"[{_provider(e)}]", e.description) for e in entries])
+        else:
+            lines.append("  (none installed)")
+        blocks.append("\n".join(lines))
+    broken = [info for info in host.plugins.values() if info.error]
+    if broken:
+        lines = ["broken plugins (skipped; see `vecrender plugins`):"]
+        lines += [f"  {info.name}: {info.error}" for info in broken]
+        blocks.append("\n".join(lines))
+    click.echo("\n\n".join(blocks))
+
+
+@cli.command()
+@click.argument("kind", metavar="KIND")
+@click.argument("name")
+def describe(kind: str, name: str) -> None:
+    """Show a component's options (type, default, choices, doc) or a method's recipe."""
+    from vecrender.plugins import get_host
+
+    entry = get_host().registry.entry(_kind(kind), name)
+    click.echo(describe_entry(entry))
+
+
+def describe_entry(entry: Any) -> str:
+    """The text `vecrender describe` prints for one registry entry."""
+    import inspect
+
+    from vecrender.config import describe_config
+
+    head = f"{entry.kind} {entry.name}  [{_provider(entry)}; plugin {entry.plugin}]"
+    if isinstance(entry.obj, Method):
+        method = entry.obj
+        text = method.recipe.read_text(encoding="utf-8") if not isinstance(method.recipe, dict) else \
+            _dump(method.recipe)
+        needs = "yes" if method.needs_input else "no (prompt only)"
+        return f"{head}\n{method.description}\nneeds --input: {needs}\n\nrecipe:\n{text.rstrip()}"
+    doc = inspect.cleandoc(entry.obj.__doc__ or "")
+    lines = [head, doc]
+    if getattr(entry.obj, "needs_target", False):
+        lines.append("needs an input image (target).")
+    fields = describe_config(entry.obj.Config)
+    lines.append("\noptions:" if fields else "\noptions: none")
+    for f in fields:
+        default = "(required)" if f.default is dataclasses.MISSING else _yaml_value(f.default)
+        lines.append(f"  {f.name}: {f.type} = {default}")
+        lines.append(f"      {f.doc}")
+        if f.choices:
+            lines.append(f"      choices: {', '.join(map(str, f.choices))}")
+    return "\n".join(lines)
+
+
+def _yaml_value(value: Any) -> str:
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def _dump(data: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+@cli.command()
+def plugins() -> None:
+    """Installed plugins as JSON: name, version, distribution, hooks, error (broken plugins)."""
+    from vecrender.plugins import get_host
+
+    click.echo(json.dumps([info.as_dict() for info in get_host().plugins.values()], indent=2))
+
+
+# -- entry point ----------------------------------------------------------------------------------
+def build_cli() -> click.Group:
+    """The root group with the commands plugins add (a failing plugin is reported and skipped)."""
+    from vecrender.plugins import get_host
+
+    try:
+        get_host().add_commands(cli)
+    except VecrenderError as exc:  # strict plugin mode
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_USAGE) from None
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code."""
+    try:
+        group = build_cli()
+        group.main(args=list(argv) if argv is not None else None, prog_name="vecrender",
+                   standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted", err=True)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

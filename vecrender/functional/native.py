@@ -1,0 +1,478 @@
+"""The native renderer: the coverage model of :mod:`vecrender.functional.raster`, tiled and batched.
+
+How it stays fast and bounded:
+
+1. **Binning.** The canvas is cut into ``tile_size`` squares. A stroke overlaps a tile when a
+   box around one of its chords (4 per segment, grown by the half-width, 1 px and the chords'
+   error bound) meets the tile; a fill when its control-point box grown by 1 px does. Each tile
+   gets the list of paths overlapping it, in drawing order, as bins of ``K`` slots.
+   Only (tile, path) pairs are ever evaluated, so the work follows what is drawn, not
+   ``paths x pixels``.
+2. **Closest points, no gradient.** For each pair and pixel, the closest chord of the path's
+   ``segments_per_curve``-chord flattening (polyline) gives a segment and a start parameter;
+   ``newton_steps`` Newton steps on the cubic refine it. This is done in chunks of at most
+   ``chunk_elements`` pixel-chord pairs, so peak memory is bounded whatever the canvas and
+   path count.
+3. **Coverage, with gradient.** Only ``d = |p - B(t*)|`` (and, for fills, the distance to the
+   closest chord) is evaluated with autograd: one point per pixel and pair.
+4. **Compositing.** Each tile's layers (fill then stroke per path) are combined with "over" by
+   a balanced tree of pairwise merges (``log2`` levels, no Python loop over paths, exact
+   gradients without divisions).
+
+Bins: on the CPU, ``K`` is the largest number of paths overlapping one tile and only non-empty
+tiles (and, inside them, only pixels a stroke can reach) are evaluated. On GPUs the bins have
+the fixed size ``K = min(N, tile_capacity)`` (default 64 paths per 8x8 tile) and a render never
+synchronises with the host; a tile overlapped by more paths than that cannot be drawn and comes
+out NaN, so a run fails loudly instead of drawing a wrong image (raise ``tile_capacity``, or set
+it to 0 for exact bins at the cost of reading one integer back from the device per render).
+
+Shapes as in :func:`vecrender.functional.raster.render_reference`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from vecrender.functional.bezier import (
+    TINY,
+    crossing,
+    evaluate,
+    fill_coverage,
+    inside,
+    newton_closest,
+    path_flags,
+    path_segments,
+    polyline,
+    safe_norm,
+    stroke_coverage,
+)
+from vecrender.functional.raster import SEGMENTS_PER_CURVE
+
+
+def render_native(
+    points: Tensor,
+    widths: Tensor,
+    stroke_colors: Tensor,
+    fill_colors: Tensor | None,
+    closed: Tensor,
+    num_segments: Tensor,
+    even_odd: Tensor,
+    height: int,
+    width: int,
+    *,
+    tile_size: int = 8,
+    segments_per_curve: int = SEGMENTS_PER_CURVE,
+    newton_steps: int = 3,
+    tile_capacity: int = 64,
+    chunk_elements: int | None = None,
+    shapes: str = "auto",
+) -> Tensor:
+    """Premultiplied RGBA ``[B, 4, H, W]``; same inputs and coverage as ``render_reference``.
+
+    ``tile_size``: pixels per tile side; ``segments_per_curve``: chords of the flattening used to
+    find closest points and as the fill outline; ``newton_steps``: closest-point refinement;
+    ``tile_capacity``: GPU bin size (> 0: fixed, no host synchronisation; 0: exact, one read
+    back; the CPU always uses exact bins; see the module docstring); ``chunk_elements``: pixel x
+    chord evaluations per chunk (default 2**20 on the CPU, 2**26 on GPUs); ``shapes``: ``"dynamic"`` (exact bins, skips
+    unreachable pixels; data-dependent shapes), ``"static"`` (the GPU scheme) or ``"auto"``
+    (dynamic on the CPU, static elsewhere).
+    """
+    batch, num_paths = points.shape[:2]
+    device = points.device
+    if num_paths == 0:
+        return _empty(points, widths, stroke_colors, fill_colors, height, width)
+    closed, num_segments, even_odd = (path_flags(f, batch, device) for f in (closed, num_segments, even_odd))
+    segs, seg_valid = path_segments(points, closed, num_segments)
+    fill_on = closed & (fill_colors is not None)  # [B, N]
+    tiles_y, tiles_x = math.ceil(height / tile_size), math.ceil(width / tile_size)
+    overlap = _overlap(segs.detach(), seg_valid, widths.detach(), fill_on, tile_size, tiles_y, tiles_x)
+    dynamic = shapes == "dynamic" or (shapes == "auto" and device.type == "cpu")
+    bins = _bins(overlap, tile_capacity, dynamic)
+    if bins is None:
+        return _empty(points, widths, stroke_colors, fill_colors, height, width)
+    if chunk_elements is None:
+        chunk_elements = 1 << (20 if device.type == "cpu" else 26)
+    geometry = _Geometry(segs, seg_valid, segments_per_curve, tile_size, tiles_x, tiles_y * tiles_x,
+                         newton_steps, even_odd, fill_on, dynamic)
+    layers = _pair_layers(geometry, bins, widths, stroke_colors, fill_colors, chunk_elements)
+    tiles = _composite_tiles(layers, bins, batch * tiles_y * tiles_x)
+    image = tiles.view(batch, tiles_y, tiles_x, tile_size, tile_size, 4)
+    image = image.permute(0, 5, 1, 3, 2, 4).reshape(batch, 4, tiles_y * tile_size, tiles_x * tile_size)
+    return image[:, :, :height, :width]
+
+
+def _empty(points: Tensor, widths: Tensor, strokes: Tensor, fills: Tensor | None,
+           height: int, width: int) -> Tensor:
+    """A transparent image still connected to the inputs (so backward gives zero gradients)."""
+    link = sum((t.reshape(-1)[:0].sum() for t in (points, widths, strokes, fills) if t is not None), 0.0)
+    return torch.zeros(points.shape[0], 4, height, width, device=points.device, dtype=points.dtype) + link
+
+
+# -- binning -------------------------------------------------------------------------------------
+def _overlap(segs: Tensor, seg_valid: Tensor, widths: Tensor, fill_on: Tensor, tile_size: int,
+             tiles_y: int, tiles_x: int) -> Tensor:
+    """``[B, T, N]`` bool: the path can cover a pixel of the tile.
+
+    Strokes: some box around a chord of the path's 4-chord-per-segment flattening, grown by the
+    half-width, 1 px and the flattening error bound ``0.75 M / 16``, meets the tile. Fills: the
+    control points' box grown by 1 px meets the tile.
+    """
+    batch, num_paths, num_seg = segs.shape[:3]
+    x0 = torch.arange(tiles_x, device=segs.device, dtype=segs.dtype) * tile_size
+    y0 = torch.arange(tiles_y, device=segs.device, dtype=segs.dtype) * tile_size
+    p0, p1, p2, p3 = segs.unbind(-2)
+    bend = torch.maximum(safe_norm(p0 - 2 * p1 + p2), safe_norm(p1 - 2 * p2 + p3))  # [B, N, S]
+    stroke_on = widths > 0
+    half = torch.where(stroke_on, widths / 2, torch.zeros_like(widths))
+    grow = (half[..., None] + 1.0 + 0.75 * bend / 16).repeat_interleave(4, dim=2)  # [B, N, S*4]
+    verts = polyline(segs, 4)
+    ends = torch.stack([verts[..., :-1, :], verts[..., 1:, :]], dim=-1).reshape(batch, num_paths, -1, 2, 2)
+    ok = (seg_valid.repeat_interleave(4, dim=2) & stroke_on[..., None])[..., None]
+    lo, hi = ends.amin(-1) - grow[..., None], ends.amax(-1) + grow[..., None]  # [B, N, C, 2]
+    stroke = _box_tiles(lo, hi, ok, x0, y0, tile_size)
+    valid = seg_valid.repeat_interleave(4, dim=2)[..., None]
+    ctrl = segs.reshape(batch, num_paths, num_seg * 4, 2)
+    lo = torch.where(valid, ctrl, torch.full_like(ctrl, math.inf)).amin(2, keepdim=True) - 1.0
+    hi = torch.where(valid, ctrl, torch.full_like(ctrl, -math.inf)).amax(2, keepdim=True) + 1.0
+    fill = _box_tiles(lo, hi, fill_on[..., None, None], x0, y0, tile_size)
+    return (stroke | fill).reshape(batch, num_paths, tiles_y * tiles_x).transpose(1, 2)
+
+
+def _box_tiles(lo: Tensor, hi: Tensor, ok: Tensor, x0: Tensor, y0: Tensor, tile_size: int) -> Tensor:
+    """``[B, N, Ty, Tx]``: some box ``[B, N, C, 2]`` (where ``ok`` ``[B, N, C, 1]``) meets the tile.
+
+    Paths are taken in chunks so the ``[B, n, C, Ty, Tx]`` intermediate stays below 2**24 entries.
+    """
+    per_path = lo.shape[0] * lo.shape[2] * x0.numel() * y0.numel()
+    step = max(1, (1 << 24) // max(per_path, 1))
+    out = []
+    for start in range(0, lo.shape[1], step):
+        sl = slice(start, start + step)
+        ox = (lo[:, sl, :, 0, None] <= x0 + tile_size) & (hi[:, sl, :, 0, None] >= x0) & ok[:, sl]
+        oy = (lo[:, sl, :, 1, None] <= y0 + tile_size) & (hi[:, sl, :, 1, None] >= y0)
+        out.append((oy[..., :, None] & ox[..., None, :]).any(2))
+    return torch.cat(out, dim=1) if len(out) > 1 else out[0]
+
+
+class _Bins:
+    """(tile, path) pairs in drawing order and where their layers go.
+
+    ``pair_tile`` / ``pair_path`` / ``pair_valid`` ``[P]`` (tile index over ``B * T``);
+    ``capacity`` K; ``tiles`` ``[M]`` the stored tiles (None: all ``B * T`` in order);
+    ``slot`` ``[P]`` the pair's index in the ``[M * K]`` layer array (None: identity);
+    ``overflow`` ``[M]`` bool or None.
+    """
+
+    def __init__(self, pair_tile: Tensor, pair_path: Tensor, pair_valid: Tensor | None, capacity: int,
+                 tiles: Tensor | None, slot: Tensor | None, overflow: Tensor | None) -> None:
+        self.pair_tile, self.pair_path, self.pair_valid = pair_tile, pair_path, pair_valid
+        self.capacity, self.tiles, self.slot, self.overflow = capacity, tiles, slot, overflow
+
+
+def _bins(overlap: Tensor, tile_capacity: int, dynamic: bool) -> _Bins | None:
+    """Bin the pairs; None when nothing is drawn (only decided with dynamic shapes)."""
+    batch, num_tiles, num_paths = overlap.shape
+    counts = overlap.sum(-1).reshape(-1)  # [B*T]
+    if dynamic:
+        return _compact_bins(overlap.reshape(-1, num_paths), counts)
+    if tile_capacity > 0:
+        capacity = min(num_paths, tile_capacity)
+        overflow = counts > capacity
+    else:
+        capacity = max(int(counts.max()), 1)  # the one host synchronisation (see module doc)
+        overflow = None
+    order = torch.arange(num_paths, device=overlap.device)
+    key = torch.where(overlap, order, order + num_paths).reshape(-1, num_paths)
+    first = key.topk(capacity, dim=-1, largest=False, sorted=True).values  # [B*T, K]
+    pair_tile = torch.arange(batch * num_tiles, device=overlap.device).repeat_interleave(capacity)
+    return _Bins(pair_tile, (first % num_paths).reshape(-1), (first < num_paths).reshape(-1),
+                 capacity, None, None, overflow)
+
+
+def _compact_bins(overlap: Tensor, counts: Tensor) -> _Bins | None:
+    """Exact bins over the non-empty tiles only (dynamic shapes: CPU)."""
+    tiles = torch.nonzero(counts).squeeze(1)
+    if tiles.numel() == 0:
+        return None
+    local, path = torch.nonzero(overlap[tiles], as_tuple=True)  # sorted by tile, then path
+    tile_counts = counts[tiles]
+    capacity = int(tile_counts.max())
+    start = torch.cumsum(tile_counts, 0) - tile_counts
+    slot = local * capacity + torch.arange(local.numel()) - start[local]
+    return _Bins(tiles[local], path, None, capacity, tiles, slot, None)
+
+
+# -- per-pair coverage ---------------------------------------------------------------------------
+class _Geometry:
+    """Per-call constants of the pair evaluation."""
+
+    def __init__(self, segs: Tensor, seg_valid: Tensor, chords: int, tile_size: int, tiles_x: int,
+                 num_tiles: int, newton_steps: int, even_odd: Tensor, fill_on: Tensor, compact: bool
+                 ) -> None:
+        self.segs = segs  # [B, N, S, 4, 2], with gradient
+        self.chords = chords
+        with torch.no_grad():
+            verts = polyline(segs.detach(), chords)  # [B, N, S, L+1, 2]
+            batch, num_paths, num_seg = segs.shape[:3]
+            self.chord_a = verts[..., :-1, :].reshape(batch, num_paths, num_seg * chords, 2)
+            self.chord_b = verts[..., 1:, :].reshape(batch, num_paths, num_seg * chords, 2)
+        self.chord_valid = seg_valid.repeat_interleave(chords, dim=2)  # [B, N, S*L]
+        with torch.no_grad():
+            far = torch.full_like(self.chord_a, 1e18)  # invalid chords never win the search
+            self.chord_a = torch.where(self.chord_valid[..., None], self.chord_a, far)
+            self.chord_b = torch.where(self.chord_valid[..., None], self.chord_b, far)
+            e = self.chord_b - self.chord_a
+            len2 = (e * e).sum(-1)
+            self.chord_inv = torch.where(len2 > TINY, 1 / len2.clamp_min(TINY), torch.zeros_like(len2))
+            p0, p1, p2, p3 = segs.detach().unbind(-2)
+            bend = torch.maximum(safe_norm(p0 - 2 * p1 + p2), safe_norm(p1 - 2 * p2 + p3))  # [B, N, S]
+            bend = torch.where(seg_valid, bend, torch.zeros_like(bend))
+            self.err = 0.75 * bend.amax(-1) / chords**2 + 1e-3  # chord-to-curve bound, [B, N]
+        self.compact = compact
+        if compact:  # the 4-chord-per-segment polyline that pre-selects pixels (strokes only)
+            with torch.no_grad():
+                coarse = polyline(segs.detach(), 4)
+                far = torch.full_like(coarse[..., :-1, :], 1e18)
+                ok = seg_valid[..., None, None]
+                a = torch.where(ok, coarse[..., :-1, :], far).reshape(batch, num_paths, num_seg * 4, 2)
+                bb = torch.where(ok, coarse[..., 1:, :], far).reshape(batch, num_paths, num_seg * 4, 2)
+                self.coarse_a, self.coarse_e = a, bb - a
+                len2 = (self.coarse_e * self.coarse_e).sum(-1)
+                self.coarse_inv = torch.where(len2 > TINY, 1 / len2.clamp_min(TINY), torch.zeros_like(len2))
+                self.err_coarse = 0.75 * bend.amax(-1) / 16 + 1e-3
+        self.tile_size, self.tiles_x, self.num_tiles = tile_size, tiles_x, num_tiles
+        self.newton_steps = newton_steps
+        self.even_odd, self.fill_on = even_odd, fill_on
+        ys, xs = torch.meshgrid(torch.arange(tile_size, device=segs.device, dtype=segs.dtype),
+                                torch.arange(tile_size, device=segs.device, dtype=segs.dtype),
+                                indexing="ij")
+        self.local = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1) + 0.5  # [Q, 2]
+
+
+def _pair_layers(g: _Geometry, bins: _Bins, widths: Tensor, stroke_colors: Tensor,
+                 fill_colors: Tensor | None, chunk_elements: int) -> Tensor:
+    """``[P, Q, nl, 4]`` premultiplied layers (fill, stroke) of every pair, computed in chunks."""
+    num_pairs = bins.pair_tile.shape[0]
+    per_pair = g.local.shape[0] * g.chord_a.shape[2]
+    step = max(1, chunk_elements // per_pair)
+    out = []
+    for start in range(0, num_pairs, step):
+        sl = slice(start, start + step)
+        valid = None if bins.pair_valid is None else bins.pair_valid[sl]
+        out.append(_chunk_layers(g, bins.pair_tile[sl], bins.pair_path[sl], valid,
+                                 widths, stroke_colors, fill_colors))
+    return torch.cat(out) if len(out) > 1 else out[0]
+
+
+def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None, widths: Tensor,
+                  stroke_colors: Tensor, fill_colors: Tensor | None) -> Tensor:
+    """``[C, Q, nl, 4]`` layers of a chunk of pairs (tile over ``B * T``, path, valid)."""
+    b = torch.div(tile, g.num_tiles, rounding_mode="floor")
+    t = tile - b * g.num_tiles
+    origin = torch.stack([t % g.tiles_x, torch.div(t, g.tiles_x, rounding_mode="floor")], -1)
+    pix = origin.to(g.local.dtype)[:, None] * g.tile_size + g.local  # [C, Q, 2]
+    mask = None if valid is None else valid[:, None].to(pix.dtype)
+    if g.compact and fill_colors is None:
+        alpha = _sparse_stroke_coverage(g, b, path, pix, widths)
+        return _layer(alpha, stroke_colors[b, path], mask)[:, :, None]
+    cand, u_cand, d2min, winding = _closest_chord(g, b, path, pix, fill_colors is not None)
+    alpha = _stroke_coverage(g, b, path, pix, cand, u_cand, d2min, widths)
+    stroke = _layer(alpha, stroke_colors[b, path], mask)
+    if fill_colors is None:
+        return stroke[:, :, None]
+    seg_index = torch.div(cand[..., 0], g.chords, rounding_mode="floor")
+    chord_index = cand[..., 0] - seg_index * g.chords
+    ctrl = _segment_ctrl(g, b[:, None], path[:, None], seg_index)  # [C, Q | 1, 4, 2]
+    ta = chord_index.to(pix.dtype) / g.chords
+    a = evaluate(ctrl, ta)
+    chord_b = evaluate(ctrl, ta + 1.0 / g.chords)
+    d_poly = safe_norm(pix - (a + u_cand[..., 0, None] * (chord_b - a)))
+    filled = inside(winding, g.even_odd[b, path][:, None])
+    cov = fill_coverage(torch.where(filled, -d_poly, d_poly))
+    fill_mask = g.fill_on[b, path][:, None].to(pix.dtype)
+    fill = _layer(cov, fill_colors[b, path], fill_mask if mask is None else fill_mask * mask)
+    return torch.stack([fill, stroke], dim=2)
+
+
+def _segment_ctrl(g: _Geometry, b: Tensor, path: Tensor, seg: Tensor) -> Tensor:
+    """Control points (with gradient) of segment ``seg`` of ``path``; no copy for 1-segment paths."""
+    if g.segs.shape[2] == 1:
+        return g.segs[b, path, 0]  # [..., 1, 4, 2]: broadcasts over seg's last dim
+    return g.segs[b, path, seg]
+
+
+def _stroke_coverage(g: _Geometry, b: Tensor, path: Tensor, pix: Tensor, cand: Tensor, u_cand: Tensor,
+                     d2min: Tensor, widths: Tensor) -> Tensor:
+    """``[C, Q]`` stroke coverage. On the CPU only pixels the stroke can reach are refined."""
+    num, q = pix.shape[:2]
+    half = widths[b, path] / 2  # [C]
+    if g.compact:
+        with torch.no_grad():  # polyline distance - error bound > r + 1/2  =>  coverage is exactly 0
+            reach = (half.detach().clamp_min(0) + 0.5 + g.err[b, path])[:, None]
+            near = (d2min <= reach * reach) & (half.detach() > 0)[:, None]
+            rows, cols = torch.nonzero(near, as_tuple=True)
+        p, cand, u_cand = pix[rows, cols][:, None], cand[rows, cols], u_cand[rows, cols]  # [E, ...]
+        b, path, half = b[rows], path[rows], half[rows]
+    else:  # every pixel of every pair, as [C, Q, ...]: per-pair data broadcasts over pixels
+        p = pix[:, :, None]
+        b, path, half = b[:, None], path[:, None], half[:, None]
+    alpha = _refine(g, b, path, half, p, cand, u_cand)
+    if not g.compact:
+        return alpha
+    return alpha.new_zeros(num * q).index_put((rows * q + cols,), alpha).view(num, q)
+
+
+def _sparse_stroke_coverage(g: _Geometry, b: Tensor, path: Tensor, pix: Tensor, widths: Tensor) -> Tensor:
+    """``[C, Q]`` stroke coverage, searching only pixels near the 4-chord-per-segment polyline.
+
+    A pixel farther than ``r + 1/2`` plus that polyline's error bound cannot be covered; the
+    others (typically 15 % of a tile) get the full search and refinement (dynamic shapes).
+    """
+    num, q = pix.shape[:2]
+    half = widths[b, path] / 2  # [C]
+    with torch.no_grad():
+        a, e, inv = g.coarse_a[b, path][:, None], g.coarse_e[b, path][:, None], g.coarse_inv[b, path][:, None]
+        dx, dy = pix[..., 0, None] - a[..., 0], pix[..., 1, None] - a[..., 1]  # [C, Q, S*4]
+        u = (dx * e[..., 0] + dy * e[..., 1]).mul_(inv).clamp_(0, 1)
+        rx, ry = dx.sub_(u * e[..., 0]), dy.sub_(u * e[..., 1])
+        d2 = rx.mul_(rx).add_(ry * ry).amin(-1)
+        reach = (half.detach().clamp_min(0) + 0.5 + g.err_coarse[b, path])[:, None]
+        near = (d2 <= reach * reach) & (half.detach() > 0)[:, None]
+        rows, cols = torch.nonzero(near, as_tuple=True)
+        b, path, p = b[rows], path[rows], pix[rows, cols]  # [E], [E], [E, 2]
+        a, bb = g.chord_a[b, path], g.chord_b[b, path]  # [E, SL, 2]
+        cand, u_cand, d2c = _search(p[:, 0, None], p[:, 1, None], a[..., 0], a[..., 1],
+                                    bb[..., 0] - a[..., 0], bb[..., 1] - a[..., 1], g.chord_inv[b, path],
+                                    both=True)
+    alpha = _refine_sparse(g, b, path, half[rows], p, cand, u_cand, d2c)
+    return alpha.new_zeros(num * q).index_put((rows * q + cols,), alpha).view(num, q)
+
+
+def _refine_sparse(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tensor, cand: Tensor,
+                   u_cand: Tensor, d2c: Tensor) -> Tensor:
+    """``_refine`` for ``[E]`` points: the second candidate is only refined where its chord is
+    within twice the chord error bound of the closest one (it cannot win elsewhere)."""
+    seg = torch.div(cand, g.chords, rounding_mode="floor")  # [E, 2]
+    with torch.no_grad():
+        t0 = ((cand - seg * g.chords).to(p.dtype) + u_cand) / g.chords
+        ctrl0 = _segment_ctrl(g, b[:, None], path[:, None], seg[:, :1]).detach()  # [E, 1, 4, 2]
+        t = newton_closest(ctrl0, p[:, None], t0[:, :1], g.newton_steps)[:, 0]
+        need = d2c[:, 1].sqrt() <= d2c[:, 0].sqrt() + 2 * g.err[b, path]
+        idx = torch.nonzero(need).squeeze(1)
+        seg_best = seg[:, 0].clone()
+        if idx.numel():
+            ctrl1 = _segment_ctrl(g, b[idx, None], path[idx, None], seg[idx, 1:]).detach()
+            t1 = newton_closest(ctrl1, p[idx, None], t0[idx, 1:], g.newton_steps)[:, 0]
+            d0 = ((evaluate(ctrl0[idx, 0], t[idx]) - p[idx]) ** 2).sum(-1)
+            d1 = ((evaluate(ctrl1[:, 0], t1) - p[idx]) ** 2).sum(-1)
+            win = d1 < d0
+            t[idx[win]] = t1[win]
+            seg_best[idx[win]] = seg[idx[win], 1]
+    ctrl = _segment_ctrl(g, b, path, seg_best)  # [E, 4, 2], with gradient
+    return stroke_coverage(safe_norm(p - evaluate(ctrl, t)), half)
+
+
+def _refine(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tensor, cand: Tensor,
+            u_cand: Tensor) -> Tensor:
+    """Coverage from the candidate chords ``[..., 2]`` of points ``p`` ``[..., 1, 2]``: Newton on both
+    candidates (no gradient), then the distance to the better one with gradient."""
+    seg_cand = torch.div(cand, g.chords, rounding_mode="floor")
+    ctrl = _segment_ctrl(g, b[..., None], path[..., None], seg_cand)  # [..., 2 | 1, 4, 2]
+    t0 = ((cand - seg_cand * g.chords).to(p.dtype) + u_cand) / g.chords
+    t_cand = newton_closest(ctrl.detach(), p, t0, g.newton_steps)
+    with torch.no_grad():
+        d2 = ((evaluate(ctrl.detach(), t_cand) - p) ** 2).sum(-1)
+        pick = (d2[..., 1] < d2[..., 0]).long()[..., None]  # [..., 1]
+    t_star = t_cand.gather(-1, pick).squeeze(-1)
+    if ctrl.shape[-3] > 1:
+        ctrl = ctrl.gather(-3, pick[..., None, None].expand(*pick.shape, 4, 2))
+    dist = safe_norm(p[..., 0, :] - evaluate(ctrl[..., 0, :, :], t_star))
+    return stroke_coverage(dist, half)
+
+
+def _layer(coverage: Tensor, colors: Tensor, mask: Tensor | None) -> Tensor:
+    """``[C, Q, 4]`` premultiplied layer of straight ``colors`` ``[C, 4]`` at ``coverage`` ``[C, Q]``."""
+    alpha = coverage * colors[:, None, 3]
+    if mask is not None:
+        alpha = alpha * mask
+    return torch.cat([colors[:, None, :3] * alpha[..., None], alpha[..., None]], dim=-1)
+
+
+def _closest_chord(g: _Geometry, b: Tensor, path: Tensor, pix: Tensor, want_winding: bool
+                   ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """Candidate chords and parameters ``[C, Q, 2]``, squared polyline distance ``[C, Q]`` and the
+    winding number ``[C, Q]`` (fills only).
+
+    Candidate 0 is the closest chord; candidate 1 the closest one that is not its neighbour, so a
+    second part of the curve at nearly the same distance is refined too (chords are only within
+    ``0.75 M / L^2`` of the curve, which can reorder near-ties).
+    """
+    with torch.no_grad():
+        a, bb = g.chord_a[b, path], g.chord_b[b, path]  # [C, SL, 2]; invalid chords are far away
+        ax, ay = a[..., 0][:, None], a[..., 1][:, None]
+        ex, ey = (bb[..., 0] - a[..., 0])[:, None], (bb[..., 1] - a[..., 1])[:, None]
+        inv = g.chord_inv[b, path][:, None]
+        cand, u_cand, d2min = _search(pix[..., 0, None], pix[..., 1, None], ax, ay, ex, ey, inv)
+        winding = None
+        if want_winding:
+            ok = g.chord_valid[b, path][:, None]
+            winding = (crossing(pix[:, :, None], a[:, None], bb[:, None]) * ok).sum(-1)
+    return cand, u_cand, d2min, winding
+
+
+def _search(px: Tensor, py: Tensor, ax: Tensor, ay: Tensor, ex: Tensor, ey: Tensor, inv: Tensor,
+            both: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """Closest and closest non-adjacent chord ``[..., 2]``, their parameters ``[..., 2]`` and the
+    squared distance ``[...]`` (of both, ``[..., 2]``, with ``both``); chords run along the last
+    dim of the broadcast inputs."""
+    dx, dy = px - ax, py - ay
+    u = (dx * ex + dy * ey).mul_(inv).clamp_(0, 1)
+    rx, ry = dx.sub_(u * ex), dy.sub_(u * ey)
+    d2 = rx.mul_(rx).add_(ry * ry)
+    d2min, best = d2.min(-1, keepdim=True)
+    near = (best + torch.arange(-1, 2, device=best.device)).clamp_(0, d2.shape[-1] - 1)
+    second = d2.scatter_(-1, near, math.inf).argmin(-1, keepdim=True)
+    cand = torch.cat([best, second], dim=-1)
+    if both:
+        return cand, u.gather(-1, cand), torch.cat([d2min, d2.gather(-1, second)], dim=-1)
+    return cand, u.gather(-1, cand), d2min.squeeze(-1)
+
+
+# -- compositing ---------------------------------------------------------------------------------
+def over_reduce(layers: Tensor) -> Tensor:
+    """Composite premultiplied layers ``[M, n, Q, 4]`` (bottom first) with "over" -> ``[M, Q, 4]``.
+
+    Pairwise merges in a balanced tree ("over" is associative); transparent padding layers are
+    neutral.
+    """
+    n = layers.shape[1]
+    size = 1 << max(0, (n - 1).bit_length())
+    if size > n:
+        pad = layers.new_zeros(layers.shape[0], size - n, *layers.shape[2:])
+        layers = torch.cat([layers, pad], dim=1)
+    while layers.shape[1] > 1:
+        bottom, top = layers[:, 0::2], layers[:, 1::2]
+        layers = top + (1 - top[..., 3:]) * bottom
+    return layers[:, 0]
+
+
+def _composite_tiles(layers: Tensor, bins: _Bins, num_tiles: int) -> Tensor:
+    """``[B * T, Q, 4]`` composited tiles from the pair layers ``[P, Q, nl, 4]``."""
+    k = bins.capacity
+    if bins.slot is not None:
+        m = bins.tiles.shape[0]
+        dense = layers.new_zeros(m * k, *layers.shape[1:]).index_copy(0, bins.slot, layers)
+    else:
+        m = num_tiles
+        dense = layers
+    q, nl = layers.shape[1], layers.shape[2]
+    stack = dense.view(m, k, q, nl, 4).permute(0, 1, 3, 2, 4).reshape(m, k * nl, q, 4)
+    out = over_reduce(stack)
+    if bins.overflow is not None:
+        out = torch.where(bins.overflow[:, None, None], torch.full_like(out, math.nan), out)
+    if bins.tiles is None:
+        return out
+    return out.new_zeros(num_tiles, q, 4).index_copy(0, bins.tiles, out)

@@ -1,0 +1,165 @@
+"""Image input and output: any Pillow format in, float tensors in [0, 1]; atomic PNG out.
+
+``load_image`` turns every image Pillow can read into RGB ``[1, 3, H, W]`` float32 in [0, 1]:
+transparency (RGBA, LA, palette or grayscale with a transparent color) is composited over white,
+16-bit and 32-bit grayscale are scaled from their full range, and the EXIF orientation is applied.
+Problems become :class:`~vecrender.errors.InputImageError` with one line naming the file and what
+to do. Pillow's decompression-bomb guard (``PIL.Image.MAX_IMAGE_PIXELS``) is kept; the environment
+variable ``VECRENDER_MAX_IMAGE_PIXELS`` raises (or, with 0, removes) the limit for trusted files.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from vecrender.errors import InputImageError
+from vecrender.io import atomic_write_bytes
+
+MAX_PIXELS_ENV = "VECRENDER_MAX_IMAGE_PIXELS"
+_HIGH_BIT_RANGES = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0, "I": 65535.0}
+
+
+def pixel_limit() -> int | None:
+    """The largest accepted image in pixels: $VECRENDER_MAX_IMAGE_PIXELS, else Pillow's limit."""
+    from PIL import Image
+
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InputImageError(f"{MAX_PIXELS_ENV}={raw!r} is not a whole number of pixels.") from None
+        return value if value > 0 else None
+    return Image.MAX_IMAGE_PIXELS
+
+
+def load_image(path: str | Path) -> Tensor:
+    """Read an image file as RGB ``[1, 3, H, W]`` float32 in [0, 1] (alpha composited over white)."""
+    path = Path(path).expanduser()
+    _check_path(path)
+    image = _open(path)
+    try:
+        array = _to_rgb_array(image)
+    finally:
+        image.close()
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def _check_path(path: Path) -> None:
+    if path.is_dir():
+        raise InputImageError(f"input image {str(path)!r} is a directory; pass an image file "
+                              "(PNG, JPEG, WebP, ...).")
+    if not path.exists():
+        raise InputImageError(f"input image {str(path)!r} does not exist; check the path.")
+    if not os.access(path, os.R_OK):
+        raise InputImageError(f"input image {str(path)!r} is not readable (permission denied); fix its "
+                              "permissions or copy it somewhere readable.")
+
+
+def _open(path: Path) -> Any:
+    """Open lazily (header only), enforcing the pixel limit before any pixel is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    limit = pixel_limit()
+    saved = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = None  # checked below with our own limit and message
+            image = Image.open(path)
+    except UnidentifiedImageError:
+        raise InputImageError(f"input image {str(path)!r} is not an image format Pillow can read; convert "
+                              "it to PNG or JPEG.") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputImageError(f"input image {str(path)!r} cannot be read ({exc}); the file may be "
+                              "corrupt or truncated: re-export it.") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    width, height = image.size
+    if limit is not None and width * height > limit:
+        image.close()
+        raise InputImageError(
+            f"input image {str(path)!r} is {width}x{height} = {width * height} pixels, over the safety "
+            f"limit of {limit} (decompression-bomb guard); downscale it first (the canvas is much smaller "
+            f"anyway), or if you trust the file set {MAX_PIXELS_ENV}={width * height} (0 = no limit).")
+    return image
+
+
+def _to_rgb_array(image: Any) -> np.ndarray:
+    """``[H, W, 3]`` float32 in [0, 1] from any Pillow image."""
+    from PIL import ImageOps
+
+    name = getattr(image, "filename", "") or "<image>"
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return _convert(image)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputImageError(f"input image {str(name)!r} cannot be decoded ({exc}); the file may be "
+                              "corrupt or truncated: re-export it.") from None
+
+
+def _convert(image: Any) -> np.ndarray:
+    mode = image.mode
+    if mode in _HIGH_BIT_RANGES:
+        gray = np.asarray(image, dtype=np.float64) / _HIGH_BIT_RANGES[mode]
+        return np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=2).astype(np.float32)
+    if mode == "F":
+        gray = np.asarray(image, dtype=np.float64)
+        gray = gray / 255.0 if gray.size and gray.max() > 1.0 else gray
+        return np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=2).astype(np.float32)
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if has_alpha:
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[..., 3:4]
+        return (rgba[..., :3] * alpha + (1.0 - alpha)).astype(np.float32)
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def image_to_uint8(image: Tensor | np.ndarray) -> np.ndarray:
+    """An image in [0, 1] -> ``[H, W, C]`` uint8 (rounded, clipped, NaN as 0).
+
+    Tensors are channels-first: ``[1, C, H, W]``, ``[C, H, W]`` or ``[H, W]``; arrays are
+    channels-last: ``[H, W, C]`` or ``[H, W]`` (uint8 arrays pass through). C is 1, 3 or 4.
+    """
+    if isinstance(image, Tensor):
+        t = image.detach().cpu().float()
+        if t.dim() == 4:
+            if t.shape[0] != 1:
+                raise ValueError(f"expected a single image [1, C, H, W], got {list(t.shape)}")
+            t = t[0]
+        array = (t.permute(1, 2, 0) if t.dim() == 3 else t).numpy()
+    else:
+        array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an image with 1, 3 or 4 channels, got shape {list(array.shape)}")
+    if array.dtype == np.uint8:
+        return array
+    return np.round(np.clip(np.nan_to_num(array.astype(np.float64)), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def encode_png(image: Tensor | np.ndarray) -> bytes:
+    """PNG bytes of an image in [0, 1] (gray, RGB or RGBA; RGBA is straight alpha)."""
+    from PIL import Image
+
+    array = image_to_uint8(image)
+    if array.shape[2] == 1:
+        array = array[..., 0]
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def save_png(path: str | Path, image: Tensor | np.ndarray) -> None:
+    """Write an image in [0, 1] as PNG, atomically (see :func:`image_to_uint8` for shapes)."""
+    atomic_write_bytes(Path(path), encode_png(image))

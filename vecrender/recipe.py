@@ -1,0 +1,657 @@
+"""Recipes: YAML -> one validated, fully merged dict; ``extends``; ``--set`` overrides; resolved dump.
+
+A recipe is loaded from a method name or a YAML file with ``yaml.safe_load`` (no Python tags).
+``extends`` names a method or another YAML file (relative to the extending file) and is merged first:
+
+* mappings merge recursively, the child wins;
+* a component mapping whose ``use`` differs from the parent's replaces it entirely;
+* ``losses`` merge by ``label`` (default: the ``use`` value, unique within a file): the same label
+  updates the parent's entry, a new label is appended, ``{label: x, remove: true}`` removes it;
+* every other value (lists included, e.g. ``preprocess``) replaces the parent's.
+
+``--set a.b=value`` overrides are applied last (values parsed with ``yaml.safe_load``; losses are
+addressed by label: ``losses.semantic.weight=0``; ``losses.new.use=l1`` appends a loss).
+
+Every error names the offending key and where it was set: a file, ``method 'name'`` or ``--set``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from vecrender.config import build_config, coerce, config_to_dict
+from vecrender.errors import ConfigError, UnknownComponentError, did_you_mean
+
+if TYPE_CHECKING:
+    from vecrender.components import Loss, Optimizer, Preprocessor, Renderer, Initializer, RunContext
+    from vecrender.registry import Registry
+
+#: Defaults of the top-level keys (a missing key takes its default).
+DEFAULTS: dict[str, Any] = {
+    "canvas": {"width": 224, "height": 224},
+    "steps": 500,
+    "seed": 0,
+    "seeds": 1,
+    "strokes": 16,
+    "eval_every": 10,
+    "log_every": 10,
+    "save_every": 100,
+    "device": "auto",
+    "prompt": None,
+    "video": False,
+    "video_every": 5,
+    "preprocess": [],
+    "renderer": {"use": "native"},
+    "initializer": {"use": "random"},
+    "losses": [],
+    "optimizer": {"use": "adam"},
+}
+#: Every valid top-level key, in the order the resolved recipe writes them.
+KEYS = ("extends", "description", "method", "canvas", "steps", "seed", "seeds", "strokes",
+        "eval_every", "log_every", "save_every", "device", "prompt", "video", "video_every",
+        "preprocess", "renderer", "initializer", "losses", "optimizer", "plugins")
+COMPONENTS = {"renderer": "renderer", "initializer": "initializer", "optimizer": "optimizer"}
+#: Keys of a loss entry handled by the runner; every other key is an option of the loss's Config.
+LOSS_KEYS = ("use", "weight", "label", "start", "stop", "remove")
+_INT_KEYS = {"steps": 1, "seed": None, "seeds": 1, "eval_every": 1, "log_every": 1,
+             "save_every": 0, "video_every": 1}
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+SET = "--set"
+
+
+# -- the recipe -----------------------------------------------------------------------------------
+@dataclass
+class Recipe:
+    """A merged, validated recipe: ``data`` holds every top-level key (defaults filled in).
+
+    ``source`` is what it was loaded from; ``origins`` maps a top-level key (``losses[label]`` for
+    a loss) to where it was last set (file, ``method 'x'``, ``--set`` or ``defaults``).
+    """
+
+    data: dict[str, Any]
+    source: str
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def where(self, key: str) -> str:
+        """Where `key` was set, for error messages."""
+        return self.origins.get(key, self.source)
+
+    @property
+    def method(self) -> str | None:
+        return self.data.get("method")
+
+    @property
+    def width(self) -> int:
+        return self.data["canvas"]["width"]
+
+    @property
+    def height(self) -> int:
+        return self.data["canvas"]["height"]
+
+    @property
+    def steps(self) -> int:
+        return self.data["steps"]
+
+    @property
+    def seed(self) -> int:
+        return self.data["seed"]
+
+    @property
+    def seeds(self) -> int:
+        return self.data["seeds"]
+
+    @property
+    def strokes(self) -> list[int]:
+        value = self.data["strokes"]
+        return [value] if isinstance(value, int) else list(value)
+
+    @property
+    def device(self) -> str:
+        return self.data["device"]
+
+    @property
+    def prompt(self) -> str | None:
+        return self.data["prompt"]
+
+    @property
+    def losses(self) -> list[dict[str, Any]]:
+        return self.data["losses"]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+
+# -- loading --------------------------------------------------------------------------------------
+def load_recipe(source: str | Path, overrides: Sequence[str] = (),
+                registry: Registry | None = None) -> Recipe:
+    """Load a method (by name) or a YAML file, merge its ``extends`` chain, apply ``--set`` overrides.
+
+    Raises ConfigError (UnknownComponentError for unknown methods/components) with the offending key
+    and the file (or ``--set``) in the message.
+    """
+    if registry is None:
+        from vecrender.plugins import get_registry
+
+        registry = get_registry()
+    data, origins, label = _Loader(registry).load_source(source)
+    for text in overrides:
+        apply_override(data, origins, text, registry)
+    data = validate(data, origins)
+    _check_components(data, origins, registry)
+    return Recipe(data, label, origins)
+
+
+class _Loader:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.stack: list[str] = []
+
+    def load_source(self, source: str | Path, base: Path | None = None) -> tuple[dict, dict, str]:
+        text = str(source)
+        path = Path(text) if base is None or Path(text).is_absolute() else base / text
+        looks_like_file = path.suffix in (".yaml", ".yml") or "/" in text or "\\" in text
+        if isinstance(source, Path) or path.is_file() or (looks_like_file and not self._is_method(text)):
+            return self.load_file(path)
+        return self.load_method(text, base)
+
+    def _is_method(self, name: str) -> bool:
+        return name in self.registry.names("method")
+
+    def load_file(self, path: Path) -> tuple[dict, dict, str]:
+        origin = str(path)
+        if not path.is_file():
+            what = "is a directory, not a recipe file" if path.is_dir() else "does not exist"
+            raise ConfigError(f"recipe file {origin} {what}.")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"recipe file {origin} cannot be read: {exc}.") from None
+        raw = parse_yaml(text, origin)
+        return self._layer(raw, origin, path.resolve(), path.parent, method=None)
+
+    def load_method(self, name: str, base: Path | None) -> tuple[dict, dict, str]:
+        try:
+            method = self.registry.get("method", name)
+        except UnknownComponentError as exc:
+            hint = "" if base is None else " (or a YAML file path relative to the recipe)"
+            raise UnknownComponentError(
+                f"{exc} {name!r} is neither a method nor an existing recipe file{hint}."
+            ) from None
+        origin = f"method {name!r}"
+        recipe = method.recipe
+        if isinstance(recipe, dict):
+            raw, parent_dir = copy.deepcopy(recipe), None
+        else:
+            raw = parse_yaml(recipe.read_text(encoding="utf-8"), f"{origin} ({recipe})")
+            parent_dir = recipe.parent if isinstance(recipe, Path) else None
+        return self._layer(raw, origin, f"method:{name}", parent_dir, method=name)
+
+    def _layer(self, raw: Any, origin: str, identity: Any, base: Path | None,
+               method: str | None) -> tuple[dict, dict, str]:
+        if not isinstance(raw, dict):
+            got = "an empty file" if raw is None else type(raw).__name__
+            raise ConfigError(
+                f"{origin}: a recipe must be a mapping of keys (steps, losses, ...), got {got}."
+            )
+        if identity in self.stack:
+            chain = " -> ".join(map(str, self.stack[self.stack.index(identity):] + [identity]))
+            raise ConfigError(f"{origin}: extends cycle: {chain}.")
+        _check_keys(raw, origin)
+        raw = dict(raw)
+        raw["losses"] = _loss_list(raw["losses"], origin) if "losses" in raw else None
+        if raw["losses"] is None:
+            del raw["losses"]
+        self.stack.append(identity)
+        try:
+            if "extends" in raw:
+                parent_ref = raw.pop("extends")
+                if not isinstance(parent_ref, str) or not parent_ref:
+                    raise ConfigError(f"{origin}: extends: expected a method name or a file path, "
+                                      f"got {parent_ref!r}.")
+                data, origins, _ = self.load_source(parent_ref, base)
+            else:
+                data, origins = {}, {}
+            _merge_layer(data, origins, raw, origin)
+        finally:
+            self.stack.pop()
+        if method is not None:
+            data["method"] = method
+        return data, origins, origin
+
+
+def safe_load(text: str) -> Any:
+    """Parse YAML with ``yaml.safe_load`` (no Python tags). YAML 1.1 reads ``1e-3`` as a string;
+    float options accept such strings (see `vecrender.config.coerce`)."""
+    return yaml.safe_load(text)
+
+
+def parse_yaml(text: str, origin: str) -> Any:
+    """Safe YAML parsing with an error naming the file and line."""
+    try:
+        return safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"{origin}: YAML syntax error{line}: {problem}.") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: YAML syntax error: {exc}.") from None
+
+
+def _check_keys(raw: dict, origin: str) -> None:
+    for key in raw:
+        if key not in KEYS:
+            raise ConfigError(
+                f"{origin}: unknown top-level key {key!r}{did_you_mean(str(key), KEYS)}. "
+                f"Valid keys: {', '.join(KEYS)}."
+            )
+
+
+def _loss_list(value: Any, origin: str) -> list[dict]:
+    """Loss entries with their label filled in; labels must be unique within one file."""
+    if not isinstance(value, list):
+        raise ConfigError(f"{origin}: losses: expected a list of {{use: <loss>, ...}} mappings, "
+                          f"got {value!r} ({type(value).__name__}).")
+    out, seen = [], set()
+    for i, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{origin}: losses[{i}]: expected a mapping like {{use: l2, weight: 1.0}}, "
+                              f"got {entry!r}.")
+        label = entry.get("label", entry.get("use"))
+        if not isinstance(label, str) or not label:
+            raise ConfigError(f"{origin}: losses[{i}]: needs 'use: <loss name>' (and optionally a "
+                              f"'label'), got {entry!r}.")
+        if label in seen:
+            raise ConfigError(f"{origin}: losses[{i}]: label {label!r} is used twice; give one of "
+                              f"them a different 'label:'.")
+        seen.add(label)
+        out.append({**entry, "label": label})
+    return out
+
+
+# -- merging --------------------------------------------------------------------------------------
+def merge(parent: Any, child: Any) -> Any:
+    """Child over parent: mappings merge recursively unless a component's ``use`` changes."""
+    if not (isinstance(parent, dict) and isinstance(child, dict)):
+        return copy.deepcopy(child)
+    if "use" in child and child["use"] != parent.get("use"):
+        return copy.deepcopy(child)
+    out = copy.deepcopy(parent)
+    for key, value in child.items():
+        out[key] = merge(out[key], value) if key in out else copy.deepcopy(value)
+    return out
+
+
+def merge_losses(parent: list[dict], child: list[dict], origin: str,
+                 origins: dict[str, str] | None = None) -> list[dict]:
+    """Merge loss lists by label (same label updates, new appends, ``remove: true`` removes)."""
+    out = [copy.deepcopy(e) for e in parent]
+    for entry in child:
+        label = entry["label"]
+        index = next((i for i, e in enumerate(out) if e["label"] == label), None)
+        if entry.get("remove") is True:
+            if index is None:
+                raise ConfigError(_no_label(origin, label, out, "to remove"))
+            del out[index]
+        elif index is None:
+            if "use" not in entry:
+                raise ConfigError(_no_label(origin, label, out, "to update; a new loss needs 'use:'"))
+            out.append(copy.deepcopy(entry))
+        else:
+            out[index] = merge(out[index], entry)
+        if origins is not None:
+            origins[f"losses[{label}]"] = origin
+    return out
+
+
+def _lkey(label: str) -> str:
+    """The origins key of a loss."""
+    return f"losses[{label}]"
+
+
+def _no_label(origin: str, label: str, losses: list[dict], what: str) -> str:
+    labels = [e["label"] for e in losses]
+    return (f"{origin}: losses: no loss labelled {label!r} {what}{did_you_mean(label, labels)}. "
+            f"Labels: {', '.join(labels) or 'none'}.")
+
+
+def _merge_layer(data: dict, origins: dict, raw: dict, origin: str) -> None:
+    for key, value in raw.items():
+        if key == "losses":
+            data["losses"] = merge_losses(data.get("losses", []), value, origin, origins)
+        else:
+            data[key] = merge(data[key], value) if key in data else copy.deepcopy(value)
+        origins[key] = origin
+
+
+# -- --set overrides ------------------------------------------------------------------------------
+def apply_override(data: dict, origins: dict, text: str, registry: Registry | None = None) -> None:
+    """Apply one ``path=value`` override in place (value parsed with yaml.safe_load)."""
+    if "=" not in text:
+        raise ConfigError(f"{SET} {text!r}: expected KEY=VALUE, e.g. --set steps=100.")
+    path_text, _, value_text = text.partition("=")
+    path = [p.strip() for p in path_text.strip().split(".")]
+    if not all(path):
+        raise ConfigError(f"{SET} {text!r}: empty key in {path_text!r}.")
+    value = _parse_value(value_text)
+    top = path[0]
+    where = f"{SET} {path_text.strip()}"
+    if top not in KEYS or top == "extends":
+        valid = [k for k in KEYS if k != "extends"]
+        raise ConfigError(f"{where}: unknown key {top!r}{did_you_mean(top, valid)}. "
+                          f"Valid keys: {', '.join(valid)}.")
+    if top == "losses" and len(path) > 1:
+        _override_loss(data, origins, path[1:], value, where, registry)
+        return
+    if top == "losses":
+        value = _loss_list(value, where)
+    if len(path) == 1:
+        data[top] = value
+    else:
+        target = data.setdefault(top, copy.deepcopy(DEFAULTS.get(top, {})))
+        _set_nested(target, path[1:], value, where)
+        if top in COMPONENTS:
+            _check_option(registry, COMPONENTS[top], target, path[1], where)
+    origins[top] = SET
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return safe_load(text)
+    except yaml.YAMLError:
+        return text  # not YAML (e.g. "a: b: c"): use the text as written
+
+
+def _set_nested(target: Any, path: list[str], value: Any, where: str) -> None:
+    for i, key in enumerate(path):
+        if not isinstance(target, dict):
+            raise ConfigError(f"{where}: {'.'.join(path[:i]) or 'value'} is {target!r}, not a mapping.")
+        if i == len(path) - 1:
+            if key == "use" and target.get("use") != value:
+                target.clear()  # a different component: its old options do not apply
+            target[key] = value
+        else:
+            target = target.setdefault(key, {})
+
+
+def _override_loss(data: dict, origins: dict, path: list[str], value: Any, where: str,
+                   registry: Registry | None) -> None:
+    losses = data.setdefault("losses", [])
+    # labels may contain dots (clipasso.semantic): take the longest one that exists
+    known = [e["label"] for e in losses]
+    cut = next((k for k in range(len(path), 0, -1) if ".".join(path[:k]) in known),
+               max(len(path) - 1, 1))
+    path = [".".join(path[:cut])] + path[cut:]
+    label = path[0]
+    entry = next((e for e in losses if e["label"] == label), None)
+    if entry is None:
+        if path[1:] == ["use"] or (len(path) == 1 and isinstance(value, dict) and "use" in value):
+            entry = {"label": label}
+            losses.append(entry)
+        else:
+            raise ConfigError(_no_label(where, label, losses, "(add one with --set losses.NAME.use=LOSS)"))
+    if len(path) == 1:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping of loss options, got {value!r}.")
+        entry.update(value)
+        entry["label"] = label
+    else:
+        _set_nested(entry, path[1:], value, where)
+        entry["label"] = label  # a changed `use` clears the entry, the label stays
+        if path[1] not in LOSS_KEYS:
+            _check_option(registry, "loss", entry, path[1], where)
+    origins[f"losses[{label}]"] = SET
+
+
+def _check_option(registry: Registry | None, kind: str, spec: dict, key: str, where: str) -> None:
+    """An overridden option must exist in the component's Config (closest key suggested)."""
+    if registry is None or key == "use" or not isinstance(spec.get("use"), str):
+        return
+    try:
+        cls = registry.get(kind, spec["use"])
+    except UnknownComponentError as exc:
+        raise UnknownComponentError(f"{where}: {exc}") from None
+    names = [f.name for f in dataclasses.fields(cls.Config)]
+    if kind == "loss":
+        names += [k for k in LOSS_KEYS if k != "use"]  # every loss entry takes these too
+    if key not in names:
+        raise ConfigError(f"{where}: {kind} {spec['use']!r} has no option {key!r}"
+                          f"{did_you_mean(key, names)}. Valid options: {', '.join(names) or 'none'}.")
+
+
+# -- validation -----------------------------------------------------------------------------------
+def validate(data: dict, origins: dict) -> dict:
+    """Fill defaults and check every top-level value; returns the normalised dict (key order fixed)."""
+    data = copy.deepcopy(data)
+    for key, default in DEFAULTS.items():
+        if key not in data:
+            data[key] = copy.deepcopy(default)
+            origins.setdefault(key, "defaults")
+
+    def at(key: str) -> str:
+        return f"{origins.get(key, 'recipe')}: {key}"
+
+    for key, minimum in _INT_KEYS.items():
+        value = coerce(data[key], int, at(key))
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{at(key)}: must be >= {minimum}, got {value}.")
+    data["canvas"] = _canvas(data["canvas"], at("canvas"))
+    data["strokes"] = _strokes(data["strokes"], at("strokes"))
+    device = coerce(data["device"], str, at("device"))
+    if not _DEVICE.match(device):
+        raise ConfigError(f"{at('device')}: expected auto, cpu, cuda, cuda:N or mps, got {device!r}.")
+    for key, tp in (("prompt", str | None), ("description", str | None), ("method", str | None),
+                    ("video", bool)):
+        if key in data:
+            coerce(data[key], tp, at(key))
+    if "plugins" in data:
+        coerce(data["plugins"], dict[str, str | None], at("plugins"))
+    for key in COMPONENTS:
+        _component(data[key], at(key))
+    if not isinstance(data["preprocess"], list):
+        raise ConfigError(f"{at('preprocess')}: expected a list of {{use: <preprocessor>}} mappings, "
+                          f"got {data['preprocess']!r}.")
+    for i, spec in enumerate(data["preprocess"]):
+        _component(spec, f"{at('preprocess')}[{i}]")
+    data["losses"] = [_loss_entry(e, f"{origins.get(_lkey(e['label']), 'recipe')}: "
+                                     f"losses[{e['label']}]") for e in data["losses"]]
+    return {key: data[key] for key in KEYS if key in data}
+
+
+def _canvas(value: Any, where: str) -> dict[str, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = {"width": value, "height": value}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a size in pixels (224) or {{width: W, height: H}}, "
+                          f"got {value!r} ({type(value).__name__}).")
+    for key in value:
+        if key not in ("width", "height"):
+            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(str(key), ['width', 'height'])}.")
+    out = {}
+    for key in ("width", "height"):
+        if key not in value:
+            raise ConfigError(f"{where}: missing {key!r}.")
+        out[key] = coerce(value[key], int, f"{where}.{key}")
+        if out[key] < 1:
+            raise ConfigError(f"{where}.{key}: must be >= 1, got {out[key]}.")
+    return out
+
+
+def _strokes(value: Any, where: str) -> int | list[int]:
+    counts = value if isinstance(value, list) else [value]
+    if not counts:
+        raise ConfigError(f"{where}: expected a stroke count or a non-empty list of them, got [].")
+    for i, n in enumerate(counts):
+        n = coerce(n, int, f"{where}[{i}]" if isinstance(value, list) else where)
+        if n < 1:
+            raise ConfigError(f"{where}: strokes must be >= 1 (paths per sketch), got {n}.")
+    if len(set(counts)) != len(counts):
+        raise ConfigError(f"{where}: stroke counts must be distinct, got {counts}.")
+    return value
+
+
+def _component(spec: Any, where: str) -> None:
+    if not isinstance(spec, dict) or not isinstance(spec.get("use"), str) or not spec["use"]:
+        raise ConfigError(f"{where}: expected a mapping with 'use: <name>', got {spec!r}.")
+
+
+def _loss_entry(entry: dict, where: str) -> dict:
+    if entry.get("remove") is not None:
+        raise ConfigError(f"{where}: 'remove' only removes a loss inherited through extends.")
+    if not isinstance(entry.get("use"), str) or not entry["use"]:
+        raise ConfigError(f"{where}: missing 'use: <loss name>'.")
+    weight = coerce(entry.get("weight", 1.0), float, f"{where}.weight")
+    start = coerce(entry.get("start", 0), int, f"{where}.start")
+    stop = coerce(entry.get("stop"), int | None, f"{where}.stop")
+    if start < 0:
+        raise ConfigError(f"{where}.start: must be >= 0, got {start}.")
+    if stop is not None and stop <= start:
+        raise ConfigError(f"{where}.stop: must be > start ({start}), got {stop}.")
+    options = {k: v for k, v in entry.items() if k not in LOSS_KEYS}
+    return {"use": entry["use"], "weight": weight, "label": entry["label"], "start": start,
+            "stop": stop, **options}
+
+
+def _check_components(data: dict, origins: dict, registry: Registry) -> None:
+    """Fail early on component names no plugin registers (weight-0 losses are never built)."""
+    specs = [(COMPONENTS[k], data[k], f"{origins.get(k, 'recipe')}: {k}") for k in COMPONENTS]
+    specs += [("preprocessor", s, f"{origins.get('preprocess', 'recipe')}: preprocess[{i}]")
+              for i, s in enumerate(data["preprocess"])]
+    specs += [("loss", e, f"{origins.get(_lkey(e['label']), 'recipe')}: losses[{e['label']}]")
+              for e in data["losses"] if e["weight"] != 0]
+    for kind, spec, where in specs:
+        try:
+            cls = registry.get(kind, spec["use"])
+        except UnknownComponentError as exc:
+            raise UnknownComponentError(f"{where}: {exc}") from None
+        options = {k: v for k, v in spec.items() if k != "use" and (kind != "loss" or k not in LOSS_KEYS)}
+        for key in options if kind == "loss" else ():  # suggest weight/label/... too
+            _check_option(registry, kind, spec, key, where)
+        config = build_config(cls.Config, options, f"{where} ({spec['use']})")  # no model loaded
+        spec.update({k: v for k, v in config_to_dict(config).items() if k in options})  # coerced values
+
+
+# -- building -------------------------------------------------------------------------------------
+@dataclass
+class LossTerm:
+    """One weighted loss of the run, active for ``start <= step < stop``."""
+
+    label: str
+    weight: float
+    start: int
+    stop: int | None
+    loss: Loss
+
+    def active(self, step: int) -> bool:
+        return self.start <= step and (self.stop is None or step < self.stop)
+
+
+@dataclass
+class Components:
+    renderer: Renderer
+    initializer: Initializer
+    losses: list[LossTerm]
+    optimizer: Optimizer
+    preprocessors: list[Preprocessor]
+
+
+def build_components(recipe: Recipe, context: RunContext, registry: Registry | None = None) -> Components:
+    """Instantiate every component of `recipe` (weight-0 losses are dropped, never built)."""
+    if registry is None:
+        from vecrender.plugins import get_registry
+
+        registry = get_registry()
+
+    def build(kind: str, spec: dict, key: str, where_key: str) -> Any:
+        return registry.build(kind, spec, context, where=f"{recipe.where(key)}: {where_key}")
+
+    preprocessors = [build("preprocessor", spec, "preprocess", f"preprocess[{i}]")
+                     for i, spec in enumerate(recipe["preprocess"])]
+    renderer = build("renderer", recipe["renderer"], "renderer", "renderer")
+    initializer = build("initializer", recipe["initializer"], "initializer", "initializer")
+    losses = []
+    for entry in recipe.losses:
+        if entry["weight"] == 0:
+            continue
+        key = f"losses[{entry['label']}]"
+        options = {k: v for k, v in entry.items() if k not in LOSS_KEYS or k == "use"}
+        loss = build("loss", options, key, key)
+        losses.append(LossTerm(entry["label"], entry["weight"], entry["start"], entry["stop"], loss))
+    if not losses:
+        raise ConfigError(f"{recipe.where('losses')}: losses: the recipe has no loss with a non-zero "
+                          f"weight, so there is nothing to optimise.")
+    optimizer = build("optimizer", recipe["optimizer"], "optimizer", "optimizer")
+    return Components(renderer, initializer, losses, optimizer, preprocessors)
+
+
+# -- resolved recipe ------------------------------------------------------------------------------
+def resolved_dict(recipe: Recipe, registry: Registry | None = None,
+                  plugin_versions: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """The recipe fully merged, every component's options completed with its Config defaults.
+
+    ``extends`` is gone (already merged) and ``plugins:`` records the installed plugin versions, so
+    the result is self-contained: running it reproduces the run.
+    """
+    if registry is None:
+        from vecrender.plugins import get_registry
+
+        registry = get_registry()
+    out = copy.deepcopy(recipe.data)
+    out.pop("extends", None)
+    for key, kind in COMPONENTS.items():
+        out[key] = _complete(registry, kind, out[key], f"{recipe.where(key)}: {key}")
+    out["preprocess"] = [_complete(registry, "preprocessor", s, f"{recipe.where('preprocess')}: "
+                                   f"preprocess[{i}]") for i, s in enumerate(out["preprocess"])]
+    losses = []
+    for entry in out["losses"]:
+        where = f"{recipe.where(_lkey(entry['label']))}: losses[{entry['label']}]"
+        head = {k: entry[k] for k in ("use", "weight", "label", "start", "stop")}
+        options = {k: v for k, v in entry.items() if k not in LOSS_KEYS}
+        if entry["weight"] == 0 and entry["use"] not in registry.names("loss"):
+            losses.append({**head, **options})  # dropped loss from a plugin that is not installed
+            continue
+        losses.append({**head, **_options(registry, "loss", entry["use"], options, where)})
+    out["losses"] = losses
+    out["plugins"] = dict(plugin_versions or {})
+    return out
+
+
+def _complete(registry: Registry, kind: str, spec: dict, where: str) -> dict:
+    options = {k: v for k, v in spec.items() if k != "use"}
+    return {"use": spec["use"], **_options(registry, kind, spec["use"], options, where)}
+
+
+def _options(registry: Registry, kind: str, name: str, options: dict, where: str) -> dict:
+    cls = registry.get(kind, name)
+    return config_to_dict(build_config(cls.Config, options, f"{where} ({name})"))
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """Plain YAML (no Python tags), keys in recipe order."""
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True)
+
+
+def plugin_version_warnings(recipe: Recipe, installed: dict[str, str | None]) -> list[str]:
+    """Messages for plugins whose version differs from the one a resolved recipe recorded."""
+    recorded = recipe.data.get("plugins") or {}
+    out = []
+    for dist, version in recorded.items():
+        now = installed.get(dist)
+        if now != version:
+            state = "is not installed" if dist not in installed else f"is version {now}"
+            out.append(f"{recipe.source}: recorded with {dist} {version}, but {dist} {state}; "
+                       f"results may differ.")
+    return out
+
+
+__all__ = ["Components", "LossTerm", "Recipe", "apply_override", "build_components",
+           "dump_yaml", "load_recipe", "merge", "merge_losses", "plugin_version_warnings",
+           "resolved_dict", "validate"]

@@ -1,0 +1,720 @@
+"""The optimisation loop: one run of a recipe, its outputs, checkpoints and resume.
+
+A run optimises S = len(strokes) x seeds sketches together: one renderer call per step, every loss
+sees all S renders and returns one value per sketch, and ``backward`` runs on the sum of the
+weighted per-sketch totals (sketches never influence one another).
+
+Step numbering: step ``k`` (0-based) renders the scenes after ``k`` updates, computes the losses and
+applies update ``k + 1``. An evaluation at step ``k`` (every ``eval_every`` steps) scores that same
+pre-update render with ``training=False`` and, when it improves on the best by more than
+``MIN_DELTA``, keeps a copy of exactly the evaluated scene (not the one after the update). After the
+last step the final scenes are evaluated too (reported as step ``steps``), so the best is never
+worse than the final result.
+
+Outputs (see CONTRACT "Run outputs"): ``recipe.resolved.yaml``, ``metrics.jsonl``, ``target.png``,
+``checkpoint.pt``, ``<stem>-<N>paths.svg|png`` (best seed per stroke count), ``best``/``final``
+``.svg|png`` for single stroke count runs, ``sketches/<N>paths-seed<S>/...`` and, with ``video``,
+``optimization.gif`` (+ ``.mp4`` when imageio-ffmpeg is installed). Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from vecrender.components import LossInput, ModelCache, RunContext
+from vecrender.errors import ConfigError, InputImageError, NonFiniteLossError, RunInterrupted, VecrenderError
+from vecrender.io import atomic_write, atomic_write_bytes, atomic_write_text
+from vecrender.recipe import (
+    Components,
+    LossTerm,
+    Recipe,
+    build_components,
+    dump_yaml,
+    load_recipe,
+    plugin_version_warnings,
+    resolved_dict,
+)
+from vecrender.scene import VectorScene
+
+#: An eval loss must beat the best by more than this to count as an improvement (as CLIPasso).
+MIN_DELTA = 1e-5
+CHECKPOINT_FORMAT = 1
+RESOLVED = "recipe.resolved.yaml"
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+
+
+@dataclass
+class RunOptions:
+    """How to run a recipe (the CLI's flags). ``device`` and ``progress=None`` (auto) override the recipe."""
+
+    input_path: Path | None = None
+    out_dir: Path | None = None
+    overwrite: bool = False
+    resume: Path | None = None
+    quiet: bool = False
+    device: str | None = None
+    progress: bool | None = None
+
+
+@dataclass
+class SketchResult:
+    """One optimised sketch (a stroke count and a seed) and its files."""
+
+    num_paths: int
+    seed: int
+    name: str
+    best_loss: float | None
+    best_step: int | None
+    final_loss: float | None
+    best_svg: Path
+    best_png: Path
+    final_svg: Path
+    final_png: Path
+
+
+@dataclass
+class RunResult:
+    """status: "finished", "interrupted" or "failed" (non-finite loss). ``outputs``: stroke count ->
+    the best SVG over seeds (``<stem>-<N>paths.svg``)."""
+
+    out_dir: Path
+    status: str
+    steps_done: int
+    sketches: list[SketchResult]
+    outputs: dict[int, Path] = field(default_factory=dict)
+
+
+# -- public entry point ---------------------------------------------------------------------------
+def run(recipe: Recipe | None, options: RunOptions | None = None, host: Any = None) -> RunResult:
+    """Run `recipe` (None with ``options.resume``: the run directory's resolved recipe).
+
+    Raises RunInterrupted on Ctrl-C and NonFiniteLossError on NaN/inf losses, both after writing the
+    best and final outputs and a checkpoint; ConfigError/InputImageError before anything runs.
+    """
+    options = options or RunOptions()
+    if host is None:
+        from vecrender.plugins import get_host
+
+        host = get_host()
+    checkpoint = None
+    if options.resume is not None:
+        resume_dir = Path(options.resume)
+        checkpoint = load_checkpoint(resume_dir)
+        if recipe is None:
+            recipe = load_recipe(resume_dir / RESOLVED, registry=host.registry)
+    if recipe is None:
+        raise ConfigError("run: no recipe given (pass a recipe, or options.resume=DIR).")
+    return _Run(recipe, options, host, checkpoint).execute()
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda when available, else cpu; a requested but unavailable device is an error."""
+    if not re.match(r"^(auto|cpu|mps|cuda(:\d+)?)$", name):
+        raise ConfigError(f"device: expected auto, cpu, cuda, cuda:N or mps, got {name!r}.")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} was requested but CUDA is not available on this machine; "
+                              f"use --device cpu (or device: auto).")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) present.")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' was requested but MPS is not available; use --device cpu.")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def sketch_name(num_paths: int, seed: int) -> str:
+    return f"{num_paths}paths-seed{seed}"
+
+
+def unique_dir(path: Path) -> Path:
+    """`path` when it is free (absent or empty), else the first free ``path-2``, ``path-3``, ..."""
+    def free(p: Path) -> bool:
+        return not p.exists() or (p.is_dir() and not any(p.iterdir()))
+
+    if free(path):
+        return path
+    i = 2
+    while not free(path.with_name(f"{path.name}-{i}")):
+        i += 1
+    return path.with_name(f"{path.name}-{i}")
+
+
+def compute_terms(terms: list[LossTerm], batch: LossInput,
+                  active_step: int | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    """Weighted per-sketch total ``[S]`` and every (unweighted) term ``[S]`` by name.
+
+    A loss returning a dict logs ``label.term`` for each entry and ``label`` for their sum.
+    """
+    step = batch.step if active_step is None else active_step
+    num = batch.num_sketches
+    total = batch.images.new_zeros(num)
+    values: dict[str, Tensor] = {}
+    for term in terms:
+        if not term.active(step):
+            continue
+        out = term.loss(batch)
+        parts = out if isinstance(out, dict) else {None: out}
+        summed = batch.images.new_zeros(num)
+        for key, value in parts.items():
+            name = term.label if key is None else f"{term.label}.{key}"
+            value = _per_sketch(value, num, name)
+            if key is not None:
+                values[name] = value
+            summed = summed + value
+        values[term.label] = summed
+        total = total + term.weight * summed
+    return total, values
+
+
+def _per_sketch(value: Any, num: int, name: str) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise VecrenderError(f"loss {name!r} returned {type(value).__name__}; expected a tensor [S].")
+    if value.dim() == 0 and num == 1:
+        return value.reshape(1)
+    if tuple(value.shape) != (num,):
+        raise VecrenderError(f"loss {name!r} returned shape {list(value.shape)}; expected [{num}] "
+                             f"(one value per sketch).")
+    return value
+
+
+def composite(rgba: Tensor, scenes: list[VectorScene]) -> Tensor:
+    """Premultiplied ``[S, 4, H, W]`` over each scene's background -> ``[S, 3, H, W]``."""
+    backgrounds = [s.background for s in scenes]
+    try:
+        from vecrender.functional import composite as functional_composite
+    except ImportError:
+        functional_composite = None
+    if functional_composite is not None and all(b == backgrounds[0] for b in backgrounds):
+        return functional_composite(rgba, backgrounds[0])
+    bg = torch.tensor([b if b is not None else (0.0, 0.0, 0.0) for b in backgrounds],
+                      dtype=rgba.dtype, device=rgba.device).view(-1, 3, 1, 1)
+    return rgba[:, :3] + (1 - rgba[:, 3:4]) * bg
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+def scene_state(scene: VectorScene) -> dict[str, Any]:
+    out = {}
+    for f in dataclasses.fields(scene):
+        value = getattr(scene, f.name)
+        out[f.name] = value.detach().cpu().clone() if isinstance(value, Tensor) else value
+    if out.get("background") is not None:
+        out["background"] = [float(v) for v in out["background"]]
+    return out
+
+
+def scene_from_state(state: dict[str, Any], device: torch.device) -> VectorScene:
+    values = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in state.items()}
+    if values.get("background") is not None:
+        values["background"] = tuple(values["background"])
+    return VectorScene(**values)
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": _to_lists(random.getstate()),
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached]}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_to_tuples(state["python"]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _to_lists(value: Any) -> Any:
+    return [_to_lists(v) for v in value] if isinstance(value, tuple) else value
+
+
+def _to_tuples(value: Any) -> Any:
+    return tuple(_to_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def load_checkpoint(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        raise ConfigError(f"--resume {run_dir}: no {CHECKPOINT} there, so there is nothing to resume "
+                          f"(is it a vecrender run directory?).")
+    if not (run_dir / RESOLVED).is_file():
+        raise ConfigError(f"--resume {run_dir}: {RESOLVED} is missing.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"--resume {run_dir}: cannot read {CHECKPOINT}: {exc}") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"--resume {run_dir}: {CHECKPOINT} is not a vecrender checkpoint "
+                          f"(format {CHECKPOINT_FORMAT}).")
+    return state
+
+
+# -- output helpers -------------------------------------------------------------------------------
+def save_png(path: Path, image: Tensor) -> None:
+    """Atomic PNG of ``[3, H, W]`` / ``[1, 3, H, W]`` in [0, 1]."""
+    from vecrender.images import save_png as images_save_png
+
+    images_save_png(path, image.detach().cpu())
+
+
+def save_svg(path: Path, scene: VectorScene) -> None:
+    scene.detach().to("cpu").save_svg(path)
+
+
+def frame_grid(images: Tensor) -> np.ndarray:
+    """``[S, 3, H, W]`` -> one uint8 ``[H', W', 3]`` image: the sketches in a near-square grid."""
+    num, _, h, w = images.shape
+    cols = math.ceil(math.sqrt(num))
+    rows = math.ceil(num / cols)
+    grid = images.new_ones(3, rows * h, cols * w)
+    for i in range(num):
+        r, c = divmod(i, cols)
+        grid[:, r * h:(r + 1) * h, c * w:(c + 1) * w] = images[i]
+    return (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def write_gif(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> None:
+    from PIL import Image
+
+    pil = [Image.fromarray(f) for f in frames]
+    atomic_write(path, lambda fh: pil[0].save(fh, format="GIF", save_all=True, append_images=pil[1:],
+                                              duration=int(1000 / fps), loop=0))
+
+
+def write_mp4(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> bool:
+    """Write an H.264 video when imageio-ffmpeg is installed; False when it is not."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return False
+    h, w = frames[0].shape[:2]
+    pad_h, pad_w = h % 2, w % 2  # yuv420p needs even sizes
+    tmp = path.with_name(f".{path.name}.tmp.mp4")
+    writer = imageio_ffmpeg.write_frames(str(tmp), (w + pad_w, h + pad_h), fps=fps, macro_block_size=1,
+                                         quality=8, ffmpeg_log_level="error")
+    writer.send(None)
+    for frame in frames:
+        writer.send(np.ascontiguousarray(np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")))
+    writer.close()
+    os.replace(tmp, path)
+    return True
+
+
+# -- the run --------------------------------------------------------------------------------------
+class _Run:
+    def __init__(self, recipe: Recipe, options: RunOptions, host: Any, checkpoint: dict | None) -> None:
+        self.recipe = recipe
+        self.options = options
+        self.host = host
+        self.registry = host.registry
+        self.checkpoint = checkpoint
+        self.bar: Any = None
+        self.metrics_file: Any = None
+        self.frames: list[np.ndarray] = []
+        self.final_eval: Tensor | None = None
+
+    # -- logging -----------------------------------------------------------------------------
+    def log(self, message: str) -> None:
+        if self.options.quiet:
+            return
+        if self.bar is not None:
+            self.bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+    # -- setup -------------------------------------------------------------------------------
+    def execute(self) -> RunResult:
+        self.prepare()
+        try:
+            self.loop()
+            return self.finish("finished")
+        except KeyboardInterrupt:
+            result = self.finish("interrupted")
+            raise RunInterrupted(
+                f"interrupted at step {self.completed} of {self.steps}; best and final sketches and "
+                f"a checkpoint are in {self.out_dir}. Continue with `vecrender run --resume "
+                f"{self.out_dir}`.", result) from None
+        except NonFiniteLossError:
+            self.finish("failed")
+            raise
+        finally:
+            self.close()
+
+    def prepare(self) -> None:
+        recipe, options = self.recipe, self.options
+        self.device = resolve_device(options.device or recipe.device)
+        self.steps = recipe.steps
+        for message in plugin_version_warnings(recipe, self.host.plugin_versions()):
+            self.log(f"warning: {message}")
+        self.input_path = self._input_path()
+        self.image = None
+        if self.input_path is not None:  # before any output exists: a bad image fails cleanly
+            from vecrender.images import load_image
+
+            self.image = load_image(self.input_path)
+        self.out_dir = self._out_dir()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        seed_everything(recipe.seed)
+        self.context = RunContext(device=self.device, width=recipe.width, height=recipe.height,
+                                  seed=recipe.seed, steps=recipe.steps, out_dir=self.out_dir,
+                                  input_path=self.input_path, prompt=recipe.prompt, models=ModelCache(),
+                                  log=self.log)
+        self.c: Components = build_components(recipe, self.context, self.registry)
+        resolved = resolved_dict(recipe, self.registry, self.host.plugin_versions())
+        atomic_write_text(self.out_dir / RESOLVED, dump_yaml(resolved))
+        self.target = self._target()
+        for term in self.c.losses:
+            term.loss.prepare(self.target)
+        self.specs = [(n, recipe.seed + 1000 * i) for n in recipe.strokes for i in range(recipe.seeds)]
+        self.names = [sketch_name(n, s) for n, s in self.specs]
+        self.best_loss = [math.inf] * len(self.specs)
+        self.best_step: list[int | None] = [None] * len(self.specs)
+        self.best_scene: list[VectorScene | None] = [None] * len(self.specs)
+        self.start_step, self.elapsed0 = 0, 0.0
+        if self.checkpoint is None:
+            self.scenes = self._initialize()
+            self.c.optimizer.setup(self.scenes)
+        else:
+            self._restore(self.checkpoint)
+        self.completed = self.current = self.start_step
+        self.step_rng = rng_state(self.device)
+        self.t0 = time.perf_counter()
+        self._open_metrics()
+
+    def _input_path(self) -> Path | None:
+        path = self.options.input_path
+        if path is None and self.checkpoint is not None and self.checkpoint.get("input_path"):
+            path = self.checkpoint["input_path"]
+        if path is not None:
+            return Path(path)
+        method = self.recipe.method
+        if method in self.registry.names("method") and self.registry.get("method", method).needs_input:
+            raise InputImageError(f"method {method!r} needs an input image: pass --input IMAGE.")
+        for entry in self.recipe.losses:
+            if entry["weight"] != 0 and getattr(self.registry.get("loss", entry["use"]), "needs_target", False):
+                raise InputImageError(f"loss {entry['label']!r} ({entry['use']}) compares against an input "
+                                      f"image: pass --input IMAGE.")
+        return None
+
+    def _out_dir(self) -> Path:
+        if self.options.resume is not None:
+            return Path(self.options.resume)
+        path = self.options.out_dir
+        if path is None:
+            name = self.method_name
+            path = Path("runs") / (f"{self.input_path.stem}-{name}" if self.input_path else name)
+        path = Path(path)
+        if self.options.overwrite:
+            return path
+        free = unique_dir(path)
+        if free != path:
+            self.log(f"{path} already exists and is not empty: writing to {free} instead "
+                     f"(pass --overwrite to reuse it).")
+        return free
+
+    @property
+    def method_name(self) -> str:
+        if self.recipe.method:
+            return self.recipe.method
+        stem = Path(self.recipe.source).stem
+        return stem.removesuffix(".resolved")
+
+    @property
+    def stem(self) -> str:
+        return self.input_path.stem if self.input_path is not None else self.method_name
+
+    def _target(self) -> Tensor | None:
+        if self.image is None:
+            return None
+        image = self.image.to(self.device)
+        for pre in self.c.preprocessors:
+            image = pre(image)
+        size = (self.recipe.height, self.recipe.width)
+        if tuple(image.shape[-2:]) != size:
+            image = F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True)
+        image = image.clamp(0, 1).contiguous()
+        save_png(self.out_dir / "target.png", image)
+        return image
+
+    def _initialize(self) -> list[VectorScene]:
+        scenes = []
+        for num_paths, seed in self.specs:
+            scene = self.c.initializer.initialize(num_paths, seed, self.target)
+            scenes.append(scene.to(self.device))
+        self.c.initializer.finish()
+        return scenes
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if state["sketches"] != self.names:
+            raise ConfigError(f"--resume {self.out_dir}: the checkpoint holds sketches "
+                              f"{', '.join(state['sketches'])} but the recipe asks for {', '.join(self.names)}.")
+        self.scenes = [scene_from_state(s, self.device) for s in state["scenes"]]
+        self.c.initializer.finish()
+        self.c.optimizer.setup(self.scenes)
+        self.c.optimizer.load_state_dict(state["optimizer"])
+        for i, best in enumerate(state["best"]):
+            if best is not None:
+                self.best_loss[i], self.best_step[i] = best["loss"], best["step"]
+                self.best_scene[i] = scene_from_state(best["scene"], self.device)
+        self.start_step, self.elapsed0 = int(state["step"]), float(state.get("elapsed", 0.0))
+        set_rng_state(state["rng"])
+        if self.start_step >= self.steps:
+            self.log(f"{self.out_dir}: this run already finished ({self.start_step} steps); nothing to "
+                     f"optimise. Resume with --set steps=N (N > {self.start_step}) to continue it.")
+        else:
+            self.log(f"resuming {self.out_dir} at step {self.start_step} of {self.steps}.")
+
+    def _open_metrics(self) -> None:
+        path = self.out_dir / METRICS
+        kept = []
+        if self.checkpoint is not None and path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    if json.loads(line)["step"] < self.start_step:
+                        kept.append(line + "\n")
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a crash
+        self.metrics_file = open(path, "w", encoding="utf-8")
+        self.metrics_file.writelines(kept)
+        self.metrics_file.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.metrics_file is not None:
+            self.metrics_file.close()
+            self.metrics_file = None
+
+    # -- the loop ----------------------------------------------------------------------------
+    def loop(self) -> None:
+        r = self.recipe
+        self._start_progress()
+        for step in range(self.start_step, self.steps):
+            self.current = step
+            self.step_rng = rng_state(self.device)
+            if r["save_every"] and step % r["save_every"] == 0 and step not in (0, self.start_step):
+                self.save_checkpoint(step, self.step_rng)
+                self.save_snapshots(step)
+            values, evaluated = self.train_step(step)
+            self.completed = step + 1
+            if step % r["log_every"] == 0 or evaluated is not None:
+                self.write_metrics(step, values, evaluated)
+            self._progress(step, values, evaluated)
+        self.close_progress()
+
+    def train_step(self, step: int) -> tuple[dict[str, Tensor], Tensor | None]:
+        c = self.c
+        c.optimizer.zero_grad()
+        rgba = c.renderer.render(self.scenes)
+        images = composite(rgba, self.scenes)
+        batch = LossInput(images, rgba, self.scenes, self.target, step, True)
+        total, values = compute_terms(c.losses, batch)
+        values = {**values, "total": total}  # named terms first: the error names the culprit
+        for name, value in values.items():
+            if not torch.isfinite(value).all():
+                bad = [self.names[i] for i in range(len(self.names)) if not torch.isfinite(value[i])]
+                raise NonFiniteLossError(
+                    f"loss {name!r} is {value[~torch.isfinite(value)][0].item()} at step {step} "
+                    f"(sketch {', '.join(bad)}); the best sketch so far and the last finite state are in "
+                    f"{self.out_dir}. Lower the learning rate or the loss weight, or check the loss.")
+        evaluated = None
+        if step % self.recipe["eval_every"] == 0:
+            evaluated = self.evaluate(rgba.detach(), images.detach(), step, step)
+        if self.recipe["video"] and step % self.recipe["video_every"] == 0:
+            self.frames.append(frame_grid(images.detach()))
+        total.sum().backward()
+        c.optimizer.step(step)
+        return {k: v.detach() for k, v in values.items()}, evaluated
+
+    @torch.no_grad()
+    def evaluate(self, rgba: Tensor, images: Tensor, step: int, active_step: int) -> Tensor:
+        """Eval loss ``[S]`` of the given (pre-update) render; keeps the best scene per sketch."""
+        batch = LossInput(images, rgba, self.scenes, self.target, step, False)
+        total, _ = compute_terms(self.c.losses, batch, active_step)
+        for i, value in enumerate(total.tolist()):
+            if value < self.best_loss[i] - MIN_DELTA:
+                self.best_loss[i], self.best_step[i] = value, step
+                self.best_scene[i] = self.scenes[i].detach()
+        return total
+
+    @torch.no_grad()
+    def evaluate_final(self) -> Tensor:
+        rgba = self.c.renderer.render(self.scenes)
+        images = composite(rgba, self.scenes)
+        if self.recipe["video"]:
+            self.frames.append(frame_grid(images))
+        return self.evaluate(rgba, images, self.steps, max(self.steps - 1, 0))
+
+    # -- progress & metrics ------------------------------------------------------------------
+    def _start_progress(self) -> None:
+        show_bar = self.options.progress if self.options.progress is not None else sys.stderr.isatty()
+        if show_bar and not self.options.quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.steps, initial=self.start_step, file=sys.stderr, unit="step",
+                            dynamic_ncols=True, desc=self.method_name)
+
+    def close_progress(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def _summary(self, values: dict[str, Tensor], evaluated: Tensor | None) -> dict[str, str]:
+        out = {name: f"{v.mean().item():.4g}" for name, v in values.items()}
+        if evaluated is not None:
+            out["eval"] = f"{evaluated.mean().item():.4g}"
+        return out
+
+    def _progress(self, step: int, values: dict[str, Tensor], evaluated: Tensor | None) -> None:
+        if self.options.quiet:
+            return
+        logged = step % self.recipe["log_every"] == 0 or step == self.steps - 1
+        if self.bar is not None:
+            if logged:
+                self.bar.set_postfix(self._summary(values, evaluated), refresh=False)
+            self.bar.update(1)
+        elif logged:
+            done = step + 1 - self.start_step
+            elapsed = time.perf_counter() - self.t0
+            rate = done / elapsed if elapsed > 0 else 0.0
+            eta = (self.steps - step - 1) / rate if rate > 0 else 0.0
+            terms = " ".join(f"{k}={v}" for k, v in self._summary(values, evaluated).items())
+            self.log(f"step {step + 1}/{self.steps} {terms} ({rate:.2f} it/s, ETA {eta:.0f}s)")
+
+    def write_metrics(self, step: int, values: dict[str, Tensor] | None, evaluated: Tensor | None,
+                      final: bool = False) -> None:
+        sketches = {}
+        for i, name in enumerate(self.names):
+            entry: dict[str, Any] = {}
+            if values is not None:
+                entry["loss"] = values["total"][i].item()
+                entry["terms"] = {k: v[i].item() for k, v in values.items() if k != "total"}
+            if evaluated is not None:
+                entry["eval"] = evaluated[i].item()
+            sketches[name] = entry
+        line: dict[str, Any] = {"step": step, "elapsed": round(self.elapsed(), 4)}
+        if final:
+            line["final"] = True
+        line["sketches"] = sketches
+        self.metrics_file.write(json.dumps(line) + "\n")
+        self.metrics_file.flush()
+
+    def elapsed(self) -> float:
+        return self.elapsed0 + time.perf_counter() - self.t0
+
+    # -- outputs -----------------------------------------------------------------------------
+    def sketch_dir(self, i: int) -> Path:
+        return self.out_dir / "sketches" / self.names[i]
+
+    def save_snapshots(self, step: int) -> None:
+        for i, scene in enumerate(self.scenes):
+            save_svg(self.sketch_dir(i) / "snapshots" / f"step_{step:06d}.svg", scene)
+
+    def save_checkpoint(self, step: int, rng: dict[str, Any]) -> None:
+        best = [None if s is None else {"loss": loss, "step": st, "scene": scene_state(s)}
+                for s, loss, st in zip(self.best_scene, self.best_loss, self.best_step)]
+        state = {"format": CHECKPOINT_FORMAT, "step": step, "steps": self.steps, "sketches": self.names,
+                 "scenes": [scene_state(s) for s in self.scenes], "optimizer": self.c.optimizer.state_dict(),
+                 "best": best, "rng": rng, "elapsed": self.elapsed(),
+                 "input_path": None if self.input_path is None else str(self.input_path)}
+        atomic_write(self.out_dir / CHECKPOINT, lambda f: torch.save(state, f))
+
+    @torch.no_grad()
+    def render_image(self, scene: VectorScene) -> Tensor:
+        rgba = self.c.renderer.render([scene])
+        return composite(rgba, [scene])[0]
+
+    def finish(self, status: str) -> RunResult:
+        """Write best/final outputs and the checkpoint (also after an interruption or a failure)."""
+        self.close_progress()
+        # The RNG state at the start of the first step not applied yet, so a resume replays it exactly.
+        rng = self.step_rng if self.completed == self.current else rng_state(self.device)
+        final_eval = None
+        if status == "finished":
+            final_eval = self.evaluate_final()
+            self.write_metrics(self.steps, None, final_eval, final=True)
+            self.save_snapshots(self.steps)
+        self.save_checkpoint(self.completed, rng)
+        results = [self._write_sketch(i, final_eval, strict=status == "finished")
+                   for i in range(len(self.scenes))]
+        outputs = self._write_winners(results)
+        if self.frames:
+            write_gif(self.out_dir / "optimization.gif", self.frames)
+            try:
+                write_mp4(self.out_dir / "optimization.mp4", self.frames)
+            except Exception as exc:  # the GIF is the guaranteed video; mp4 depends on ffmpeg
+                self.log(f"warning: could not write optimization.mp4: {exc}")
+        self.close()
+        return RunResult(self.out_dir, status, self.completed, results, outputs)
+
+    def _write_sketch(self, i: int, final_eval: Tensor | None, strict: bool) -> SketchResult:
+        num_paths, seed = self.specs[i]
+        folder = self.sketch_dir(i)
+        best = self.best_scene[i] if self.best_scene[i] is not None else self.scenes[i]
+        paths = {}
+        for kind, scene in (("best", best), ("final", self.scenes[i])):
+            paths[f"{kind}_svg"] = folder / f"{kind}.svg"
+            paths[f"{kind}_png"] = folder / f"{kind}.png"
+            try:
+                save_svg(paths[f"{kind}_svg"], scene)
+                save_png(paths[f"{kind}_png"], self.render_image(scene))
+            except VecrenderError as exc:  # e.g. NaN points after a failure: keep the other files
+                if strict:
+                    raise
+                self.log(f"warning: {self.names[i]}: {kind} not written: {exc}")
+        best_loss = self.best_loss[i] if math.isfinite(self.best_loss[i]) else None
+        final_loss = None if final_eval is None else final_eval[i].item()
+        return SketchResult(num_paths, seed, self.names[i], best_loss, self.best_step[i], final_loss, **paths)
+
+    def _write_winners(self, results: list[SketchResult]) -> dict[int, Path]:
+        outputs = {}
+        counts = self.recipe.strokes
+        for n in counts:
+            group = [r for r in results if r.num_paths == n]
+            winner = min(group, key=lambda r: math.inf if r.best_loss is None else r.best_loss)
+            outputs[n] = self.out_dir / f"{self.stem}-{n}paths.svg"
+            _copy(winner.best_svg, outputs[n])
+            _copy(winner.best_png, outputs[n].with_suffix(".png"))
+            if len(counts) == 1:
+                for kind in ("best", "final"):
+                    _copy(getattr(winner, f"{kind}_svg"), self.out_dir / f"{kind}.svg")
+                    _copy(getattr(winner, f"{kind}_png"), self.out_dir / f"{kind}.png")
+        return outputs
+
+
+def _copy(src: Path, dst: Path) -> None:
+    if src.is_file():  # missing only when a failed run could not write it
+        atomic_write_bytes(dst, src.read_bytes())
+
+
+__all__ = ["RunOptions", "RunResult", "SketchResult", "compute_terms", "composite", "load_checkpoint",
+           "resolve_device", "run", "unique_dir"]

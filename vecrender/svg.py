@@ -1,0 +1,467 @@
+"""SVG 1.1 export and import of a `VectorScene`.
+
+Export (`scene_to_svg`) writes one ``<path>`` per scene path, in drawing order::
+
+    <path d="M x y C x1 y1 x2 y2 x3 y3 ... Z" fill="none" stroke="rgb(r, g, b)" stroke-opacity="a"
+          stroke-width="3" stroke-linecap="round" stroke-linejoin="round"/>
+
+* Only the valid segments (``num_segments``) are written. A closed path's last segment ends at
+  ``points[0]`` and the data ends with ``Z``.
+* Coordinates, widths and opacities are written with 6 decimals (trailing zeros stripped,
+  ``3.0`` prints as ``3``), so they read back exact to 1e-6 (plus float32 rounding).
+* Colors are SVG 8-bit ``rgb(r, g, b)`` (rounded), so RGB reads back within 0.5/255; alphas are
+  written as ``stroke-opacity`` / ``fill-opacity`` numbers and read back exact.
+* A fill is written only for closed paths with fill alpha > 0 (SVG would also fill open paths);
+  ``fill-rule="evenodd"`` where ``even_odd``. Strokes are always written, width 0 included, so the
+  stroke color survives a round trip.
+* Background: a white background (the scene default) writes nothing, like the reference tools'
+  files. Any other color writes a full-canvas ``<rect id="vecrender-background">`` before the
+  paths; a transparent scene (``background=None``) writes the same rect with ``fill="none"``.
+  Import turns that rect back into ``scene.background``; a file without it gets white, the color
+  browsers show behind a transparent SVG and the one the reference tools composite over.
+
+Import (`load_svg`, `svg_to_scene`) parses with ``svgelements`` and follows browser semantics:
+transforms of groups and elements, viewBox scaled to width/height, ``style`` attributes, ``<use>``,
+``rect`` (rounded too), ``circle``, ``ellipse``, ``line``, ``polyline``, ``polygon`` and every path
+command. Lines and quadratics become exact cubics; elliptic arcs become cubics within 5e-4 px;
+``S``/``T`` reflect the previous control point only after ``C``/``S`` resp. ``Q``/``T``, as the SVG
+spec says (svgelements reflects after any curve; we correct that).
+Default fill is black and default stroke none, as in SVG. ``opacity`` of the element and of every
+ancestor multiplies into both fill and stroke alpha. ``stroke-width`` is scaled by the
+transform's uniform factor ``sqrt(|det|)``. ``display:none`` and ``visibility:hidden`` elements are
+skipped; text, images, clip paths, masks, markers, filters and dashes are ignored; gradient
+and pattern paints import as no paint (or as their fallback color: ``url(#g) red``).
+
+Each subpath becomes its own scene path with the element's style:
+
+* ``Z``, or a filled subpath whose end point equals its start (as the reference tools write closed
+  blobs: no ``Z``, the last segment ends on the first point): one closed path; a straight closing
+  segment is appended when the end point differs from the start.
+* A filled subpath left open: two paths, as a browser draws it: a closed fill-only path (straight
+  closing segment, width 0) and the open stroke (no fill) when the stroke is visible. A straight
+  open subpath (all control points on one line) encloses nothing: only its stroke is kept.
+* Anything else: one open path.
+
+Limitations: the subpaths of one ``<path>`` are filled independently, so holes of compound fills
+(a donut) come out filled; group ``opacity`` is folded into each child's alphas, which differs
+from SVG's group compositing where children overlap (and where an element's own fill and stroke
+overlap); all strokes are drawn with round caps and joins; a non-uniform scale gives the stroke the
+geometric-mean width.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from vecrender.errors import SvgError
+from vecrender.scene import WHITE, VectorScene
+
+SVG_NS = "http://www.w3.org/2000/svg"
+#: id of the full-canvas rect that stores ``scene.background``.
+BACKGROUND_ID = "vecrender-background"
+#: Largest distance (px) between a subpath's end and start that still counts as the same point.
+_SAME_POINT = 1e-6
+#: Largest deviation (px) of the cubics that replace an elliptic arc.
+_ARC_TOLERANCE = 5e-4
+
+Point = tuple[float, float]
+
+
+# -- export ------------------------------------------------------------------------------------
+def scene_to_svg(scene: VectorScene) -> str:
+    """SVG 1.1 text of `scene` (one ``<path>`` per path, see the module docstring)."""
+    _check_finite(scene)
+    points = scene.points.detach().cpu().double().tolist()
+    widths = scene.widths.detach().cpu().double().tolist()
+    strokes = scene.stroke_colors.detach().cpu().double().tolist()
+    fills = None if scene.fill_colors is None else scene.fill_colors.detach().cpu().double().tolist()
+    closed = scene.closed.cpu().tolist()
+    segments = scene.num_segments.cpu().tolist()
+    even_odd = scene.even_odd.cpu().tolist()
+    w, h = scene.width, scene.height
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<svg version="1.1" xmlns="{SVG_NS}" width="{w}" height="{h}" viewBox="0 0 {w} {h}">',
+    ]
+    background = None if scene.background is None else tuple(float(v) for v in scene.background)
+    if background != WHITE:
+        lines.append(_background_rect(background, w, h))
+    for n in range(scene.num_paths):
+        count = _segment_count(segments[n], scene.max_segments, n)
+        fill = fills[n] if fills is not None and closed[n] and fills[n][3] > 0 else None
+        attrs = [f'd="{_path_data(points[n], count, closed[n])}"']
+        attrs += _paint_attrs("fill", fill) if fill is not None else ['fill="none"']
+        if even_odd[n]:
+            attrs.append('fill-rule="evenodd"')
+        attrs += _paint_attrs("stroke", strokes[n])
+        attrs.append(f'stroke-width="{_fmt(max(widths[n], 0.0))}"')
+        attrs.append('stroke-linecap="round" stroke-linejoin="round"')
+        lines.append(f"<path {' '.join(attrs)}/>")
+    lines.append("</svg>")
+    return "\n".join(lines) + "\n"
+
+
+def _check_finite(scene: VectorScene) -> None:
+    for name, t in scene.tensors():
+        if t.is_floating_point():
+            finite = torch.isfinite(t.detach())
+            bad = ~(finite.flatten(1).all(dim=1) if t.dim() > 1 else finite)
+            if bool(bad.any()):
+                index = int(bad.nonzero()[0])
+                raise SvgError(f"cannot write SVG: {name} of path {index} is NaN or infinite; "
+                               "check the optimisation (learning rates, losses) that produced it.")
+
+
+def _segment_count(count: int, max_segments: int, index: int) -> int:
+    if not 1 <= count <= max_segments:
+        raise SvgError(f"cannot write SVG: path {index} has num_segments={count}, expected 1..{max_segments}.")
+    return count
+
+
+def _fmt(value: float) -> str:
+    """Up to 6 decimals, trailing zeros stripped: 3.0 -> '3', 0.25 -> '0.25'."""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _byte(value: float) -> int:
+    return int(round(min(max(value, 0.0), 1.0) * 255))
+
+
+def _rgb(color: Sequence[float]) -> str:
+    return f"rgb({_byte(color[0])}, {_byte(color[1])}, {_byte(color[2])})"
+
+
+def _paint_attrs(name: str, rgba: Sequence[float]) -> list[str]:
+    alpha = min(max(rgba[3], 0.0), 1.0)
+    return [f'{name}="{_rgb(rgba)}"', f'{name}-opacity="{_fmt(alpha)}"']
+
+
+def _path_data(points: list[list[float]], count: int, closed: bool) -> str:
+    chain = points[: 3 * count + 1]
+    if closed:
+        chain = chain[:-1] + [chain[0]]  # the stored end point is ignored: the outline ends on point 0
+    parts = [f"M {_fmt(chain[0][0])} {_fmt(chain[0][1])}"]
+    for k in range(count):
+        c1, c2, end = chain[3 * k + 1 : 3 * k + 4]
+        parts.append(f"C {_fmt(c1[0])} {_fmt(c1[1])} {_fmt(c2[0])} {_fmt(c2[1])} {_fmt(end[0])} {_fmt(end[1])}")
+    if closed:
+        parts.append("Z")
+    return " ".join(parts)
+
+
+def _background_rect(background: tuple[float, float, float] | None, w: int, h: int) -> str:
+    fill = 'fill="none"' if background is None else f'fill="{_rgb(background)}"'
+    return f'<rect id="{BACKGROUND_ID}" x="0" y="0" width="{w}" height="{h}" {fill}/>'
+
+
+# -- import ------------------------------------------------------------------------------------
+@dataclass
+class _Style:
+    fill: tuple[float, float, float, float] | None  # None: no fill paint (or alpha 0)
+    stroke: tuple[float, float, float, float] | None  # None: stroke="none"
+    width: float
+    even_odd: bool
+
+
+@dataclass
+class _Item:
+    """One scene path: cubic control points (1 + 3k) and its style."""
+
+    points: list[Point]
+    closed: bool
+    width: float
+    stroke: tuple[float, float, float, float]
+    fill: tuple[float, float, float, float] | None
+    even_odd: bool
+
+
+def load_svg(source: str | Path, device: torch.device | str = "cpu") -> VectorScene:
+    """Read the SVG file `source` into a scene (see the module docstring for what is supported)."""
+    path = Path(source).expanduser()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SvgError(f"SVG file {str(path)!r} not found; check the path.") from None
+    except OSError as e:
+        raise SvgError(f"cannot read SVG file {str(path)!r}: {e.strerror or e}.") from None
+    return _parse(data, str(path), device)
+
+
+def svg_to_scene(text: str, device: torch.device | str = "cpu") -> VectorScene:
+    """Parse SVG text into a scene (see the module docstring for what is supported)."""
+    return _parse(text.encode("utf-8"), "SVG text", device)
+
+
+def _parse(data: bytes, where: str, device: torch.device | str) -> VectorScene:
+    root = _check_document(data, where)
+    import svgelements as se  # lazy: only SVG reading needs the parser
+
+    try:
+        document = se.SVG.parse(io.BytesIO(data), reify=False)
+    except Exception as e:  # the parser's own errors, whatever their type
+        detail = " ".join(str(e).split())
+        raise SvgError(f"{where}: could not parse the SVG ({type(e).__name__}: {detail}).") from None
+    width, height = _canvas_size(document, root, where)
+    background = WHITE
+    items: list[_Item] = []
+    for shape, opacity in _shapes(document, 1.0, se):
+        if _is_background(shape, se):
+            background = _background_color(shape)
+            continue
+        items += _shape_items(shape, opacity, se)
+    return _build_scene(items, width, height, background, device)
+
+
+def _check_document(data: bytes, where: str) -> ET.Element:
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as e:
+        raise SvgError(f"{where}: not well-formed XML ({e}); is it a complete SVG file?") from None
+    tag = root.tag.rsplit("}", 1)[-1]
+    if tag != "svg":
+        raise SvgError(f"{where}: the root element is <{tag}>, not <svg>; give an SVG file.")
+    if not any(k in root.attrib for k in ("width", "height", "viewBox")):
+        raise SvgError(f"{where}: the <svg> element has neither width/height nor viewBox, so the canvas "
+                       'size is unknown; add e.g. width="224" height="224".')
+    return root
+
+
+def _canvas_size(document, root: ET.Element, where: str) -> tuple[int, int]:
+    try:
+        width, height = round(float(document.width)), round(float(document.height))
+    except (TypeError, ValueError):
+        width = height = 0
+    if width <= 0 or height <= 0:
+        size = f"{root.attrib.get('width')!r} x {root.attrib.get('height')!r}"
+        raise SvgError(f"{where}: canvas size {size} is not a positive length; set the <svg> width and "
+                       'height in pixels, e.g. width="224" height="224".')
+    return width, height
+
+
+def _own(node, name: str) -> str | None:
+    """An attribute set on the node itself (style included), not inherited."""
+    return node.values.get("attributes", {}).get(name)
+
+
+def _number(text: str | None, default: float) -> float:
+    if text is None:
+        return default
+    text = str(text).strip()
+    try:
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        return default
+
+
+def _unit(value: float) -> float:
+    return min(max(value, 0.0), 1.0)
+
+
+def _shapes(node, opacity: float, se) -> Iterator[tuple[object, float]]:
+    """(shape, product of the opacities of it and its ancestors) in drawing order."""
+    opacity *= _unit(_number(_own(node, "opacity"), 1.0))
+    if isinstance(node, (se.Group, se.Use)):
+        for child in node:
+            yield from _shapes(child, opacity, se)
+    elif isinstance(node, se.Shape):
+        if str(node.values.get("visibility", "visible")).strip() not in ("hidden", "collapse"):
+            yield node, opacity
+
+
+def _is_background(shape, se) -> bool:
+    return isinstance(shape, se.Rect) and _own(shape, "id") == BACKGROUND_ID
+
+
+def _background_color(shape) -> tuple[float, float, float] | None:
+    paint = _paint(shape.values.get("fill"), "1", 1.0)
+    return None if paint is None else paint[:3]
+
+
+def _paint(value: str | None, opacity: str | None, factor: float) -> tuple[float, float, float, float] | None:
+    """RGBA of a paint value, alpha times its ``*-opacity`` and `factor`; None for no paint."""
+    import svgelements as se
+
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text.startswith("url("):
+        fallback = text[text.find(")") + 1 :].strip()  # "url(#g) red": red when #g is unusable
+        if not fallback:
+            return None
+        text = fallback
+    if text.lower() == "none" or not text:
+        return None
+    color = se.Color(text)
+    if color.value is None:
+        return None
+    alpha = color.alpha / 255 * _unit(_number(opacity, 1.0)) * factor
+    return (color.red / 255, color.green / 255, color.blue / 255, alpha)
+
+
+def _style(shape, opacity: float, se) -> _Style:
+    values = shape.values
+    fill = _paint(values.get("fill"), values.get("fill-opacity"), opacity)
+    if isinstance(shape, se.SimpleLine) or (fill is not None and fill[3] <= 0):
+        fill = None  # a line encloses nothing; a transparent fill draws nothing
+    stroke = _paint(values.get("stroke"), values.get("stroke-opacity"), opacity)
+    width = float(shape.implicit_stroke_width or 0.0) if stroke is not None else 0.0
+    even_odd = str(values.get("fill-rule", "nonzero")).strip() == "evenodd"
+    return _Style(fill, stroke, max(width, 0.0), even_odd)
+
+
+def _shape_items(shape, opacity: float, se) -> list[_Item]:
+    style = _style(shape, opacity, se)
+    stroke = style.stroke if style.stroke is not None else (0.0, 0.0, 0.0, 0.0)
+    visible_stroke = style.stroke is not None and style.width > 0
+    items = []
+    for points, z in _subpaths(shape, se):
+        meets = _same(points[-1], points[0])
+        if not z and style.fill is not None and not _encloses(points):
+            items.append(_Item(points, False, style.width, stroke, None, style.even_odd))
+            continue  # a straight open subpath encloses nothing: only its stroke shows
+        if z or (style.fill is not None and meets):
+            items.append(_Item(_close(points), True, style.width, stroke, style.fill, style.even_odd))
+        elif style.fill is not None:
+            # a browser fills an open subpath as if closed by a straight line, but strokes it open
+            items.append(_Item(_close(points), True, 0.0, stroke, style.fill, style.even_odd))
+            if visible_stroke:
+                items.append(_Item(points, False, style.width, stroke, None, style.even_odd))
+        else:
+            items.append(_Item(points, False, style.width, stroke, None, style.even_odd))
+    return items
+
+
+def _same(a: Point, b: Point) -> bool:
+    return math.dist(a, b) <= _SAME_POINT
+
+
+def _encloses(points: list[Point]) -> bool:
+    """False when every control point lies on one line (the fill would be empty)."""
+    x0, y0 = points[0]
+    far = max(points, key=lambda p: (p[0] - x0) ** 2 + (p[1] - y0) ** 2)
+    dx, dy = far[0] - x0, far[1] - y0
+    length = math.hypot(dx, dy)
+    if length <= _SAME_POINT:
+        return False
+    return any(abs((p[0] - x0) * dy - (p[1] - y0) * dx) / length > _SAME_POINT for p in points)
+
+
+def _close(points: list[Point]) -> list[Point]:
+    """The chain ending on its first point: a straight segment back when the ends differ."""
+    if _same(points[-1], points[0]):
+        return points[:-1] + [points[0]]
+    return points + _line(points[-1], points[0])
+
+
+def _subpaths(shape, se) -> list[tuple[list[Point], bool]]:
+    """Each subpath as a cubic chain ``[p0, c1, c2, p1, ...]`` and whether it ends with Z."""
+    result: list[tuple[list[Point], bool]] = []
+    chain: list[Point] | None = None
+    previous: tuple[str, Point] | None = None  # kind and last control point of the previous curve
+    for seg in abs(se.Path(shape)):  # abs(): the transform applied to the geometry
+        if isinstance(seg, se.Move):
+            if chain is not None and len(chain) > 1:
+                result.append((chain, False))
+            chain, previous = [_xy(seg.end)], None
+            continue
+        if chain is None:  # drawing right after Z starts at that subpath's start
+            chain = [_xy(seg.start)]
+        if isinstance(seg, se.Close):
+            if len(chain) == 1 or not _same(chain[-1], chain[0]):
+                chain += _line(chain[-1], chain[0])  # M x y Z still draws a dot with round caps
+            result.append((chain, True))
+            chain, previous = None, None
+            continue
+        cubic, previous = _cubics(seg, chain[-1], previous, se)
+        chain += cubic
+    if chain is not None and len(chain) > 1:
+        result.append((chain, False))
+    return result
+
+
+def _xy(point) -> Point:
+    return (float(point[0]), float(point[1]))
+
+
+def _line(a: Point, b: Point) -> list[Point]:
+    """Control points after `a` of the cubic that is the straight segment a -> b."""
+    return [(a[0] + (b[0] - a[0]) / 3, a[1] + (b[1] - a[1]) / 3),
+            (a[0] + 2 * (b[0] - a[0]) / 3, a[1] + 2 * (b[1] - a[1]) / 3), b]
+
+
+def _cubics(seg, start: Point, previous: tuple[str, Point] | None,
+            se) -> tuple[list[Point], tuple[str, Point] | None]:
+    """Control points after `start` of the cubics that draw `seg`, and its (kind, last control)."""
+    end = _xy(seg.end)
+    if isinstance(seg, se.CubicBezier):
+        c1 = _xy(seg.control1)
+        if getattr(seg, "smooth", False):  # S: reflect only a previous C/S control point
+            c1 = _reflect(previous[1], start) if previous and previous[0] == "C" else start
+        c2 = _xy(seg.control2)
+        return [c1, c2, end], ("C", c2)
+    if isinstance(seg, se.QuadraticBezier):
+        c = _xy(seg.control)
+        if getattr(seg, "smooth", False):  # T: reflect only a previous Q/T control point
+            c = _reflect(previous[1], start) if previous and previous[0] == "Q" else start
+        # degree elevation: exact
+        return [(start[0] + 2 * (c[0] - start[0]) / 3, start[1] + 2 * (c[1] - start[1]) / 3),
+                (end[0] + 2 * (c[0] - end[0]) / 3, end[1] + 2 * (c[1] - end[1]) / 3), end], ("Q", c)
+    if isinstance(seg, se.Arc):
+        return _arc_cubics(seg, start, end), None
+    return _line(start, end), None  # Line and anything else with an end point
+
+
+def _reflect(point: Point, center: Point) -> Point:
+    return (2 * center[0] - point[0], 2 * center[1] - point[1])
+
+
+def _arc_cubics(arc, start: Point, end: Point) -> list[Point]:
+    radius = max(float(arc.rx or 0.0), float(arc.ry or 0.0))
+    if not arc.sweep or radius <= 0:
+        return _line(start, end)  # SVG: an arc with a zero radius is a straight line
+    # svgelements' cubic for an arc of angle t deviates up to ~2e-3 * r * (t / (pi/2))^6 (measured)
+    max_angle = (math.pi / 2) * min(1.0, (_ARC_TOLERANCE / (2e-3 * radius)) ** (1 / 6))
+    count = max(1, math.ceil(abs(float(arc.sweep)) / max_angle))
+    out: list[Point] = []
+    for cubic in arc.as_cubic_curves(count):
+        out += [_xy(cubic.control1), _xy(cubic.control2), _xy(cubic.end)]
+    out[-1] = end
+    return out
+
+
+def _build_scene(items: list[_Item], width: int, height: int,
+                 background: tuple[float, float, float] | None, device: torch.device | str) -> VectorScene:
+    n = len(items)
+    max_points = max((len(item.points) for item in items), default=4)
+    points = torch.zeros(n, max_points, 2, dtype=torch.float64)
+    for i, item in enumerate(items):
+        chain = item.points + [item.points[-1]] * (max_points - len(item.points))  # pad: repeat the end
+        points[i] = torch.tensor(chain, dtype=torch.float64)
+    any_fill = any(item.fill is not None for item in items)
+    no_fill = (0.0, 0.0, 0.0, 0.0)
+    return VectorScene(
+        points=points.float().to(device),
+        widths=_tensor([item.width for item in items], (n,), device),
+        stroke_colors=_tensor([item.stroke for item in items], (n, 4), device),
+        fill_colors=_tensor([item.fill or no_fill for item in items], (n, 4), device) if any_fill else None,
+        closed=torch.tensor([item.closed for item in items], dtype=torch.bool, device=device).reshape(n),
+        num_segments=torch.tensor([(len(item.points) - 1) // 3 for item in items], dtype=torch.long,
+                                  device=device).reshape(n),
+        even_odd=torch.tensor([item.even_odd for item in items], dtype=torch.bool, device=device).reshape(n),
+        width=width,
+        height=height,
+        background=background,
+    )
+
+
+def _tensor(rows: list, shape: tuple[int, ...], device: torch.device | str) -> Tensor:
+    return torch.tensor(rows, dtype=torch.float32).reshape(shape).to(device)
