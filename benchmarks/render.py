@@ -90,20 +90,22 @@ def ground_truth(scene: VectorScene, k: int = 8, dense: int = 512) -> torch.Tens
 
 
 # -- measurement ----------------------------------------------------------------------------------
-def build(name: str, tile_capacity: int | None = None):
+def build(name: str, tile_capacity: int | None = None, cuda_graphs: bool | None = None):
     if name == "diffvg":
         return DiffvgRenderer()
     options = {} if tile_capacity is None else {"tile_capacity": tile_capacity}
+    if cuda_graphs is not None:
+        options["cuda_graphs"] = cuda_graphs
     return NativeRenderer.from_dict(options)
 
 
 def measure(name: str, strokes: int, size: int, variant: str, device: str, reps: int,
-            threads: int | None, tile_capacity: int | None = None) -> dict:
+            threads: int | None, tile_capacity: int | None = None, cuda_graphs: bool | None = None) -> dict:
     """Timings, peak memory and the (detached, CPU) composited image of one renderer on one scene."""
     if threads:
         torch.set_num_threads(threads)
     dev = torch.device(device)
-    renderer = build(name, tile_capacity)
+    renderer = build(name, tile_capacity, cuda_graphs)
     if name == "diffvg":
         import pydiffvg  # noqa: F401  (its import is part of the baseline, not of the render)
     reset_peak_rss()
@@ -125,8 +127,10 @@ def measure(name: str, strokes: int, size: int, variant: str, device: str, reps:
 
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    for _ in range(2):  # warm-up
+    for _ in range(2):  # warm-up (and, with CUDA graphs, the captures of both passes)
         forward_backward()
+        with torch.no_grad():
+            forward()
     fwd, fb = [], []
     for _ in range(reps):
         sync()
@@ -190,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--tile-capacity", type=int, default=None,
                         help="native's GPU bin size (default: the renderer's default, 64)")
+    parser.add_argument("--no-cuda-graphs", action="store_true",
+                        help="native: run the eager CUDA path (cuda_graphs=False)")
     parser.add_argument("--no-diffvg", action="store_true", help="skip diffvg even when installed")
     args = parser.parse_args(argv)
     reps = args.reps or (3 if args.quick else 10)
@@ -201,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     run = measure_isolated if args.device == "cpu" else measure
     threads = args.threads or torch.get_num_threads()
     print(f"device: {args.device}, torch {torch.__version__}, threads {threads}, reps {reps}, "
-          f"renderers: {', '.join(names)}, native tile_capacity {args.tile_capacity or 'default'}\n")
+          f"renderers: {', '.join(names)}, native tile_capacity {args.tile_capacity or 'default'}, "
+          f"cuda_graphs {not args.no_cuda_graphs}\n")
     header = "| scene | strokes | size | renderer | forward ms | fwd+bwd ms | peak MB | mean err | max err |"
     print(header)
     print("|---|---|---|---|---|---|---|---|---|")
@@ -210,7 +217,8 @@ def main(argv: list[str] | None = None) -> None:
         truth = ground_truth(make_scene(strokes, size, variant))
         rows = {}
         for name in names:
-            r = run(name, strokes, size, variant, args.device, reps, args.threads, args.tile_capacity)
+            r = run(name, strokes, size, variant, args.device, reps, args.threads, args.tile_capacity,
+                    False if args.no_cuda_graphs else None)
             err = (r["image"] - truth).abs()
             r["mean"], r["max"] = err.mean().item(), err.max().item()
             rows[name] = r

@@ -118,3 +118,61 @@ def test_cuda_matches_cpu_without_host_synchronisation():
                           None, scenes_gpu[0].closed, scenes_gpu[0].num_segments, scenes_gpu[0].even_odd,
                           64, 64, tile_capacity=0)
     assert torch.allclose(exact.cpu(), cpu[:1].detach(), atol=1e-4)
+
+
+def test_cuda_graphs_option_is_skipped_cleanly_on_cpu():
+    scene = make_scene(9, fill=True)
+    tensors = scene.requires_grad_(["points", "widths", "stroke_colors", "fill_colors"])
+    graphed = NativeRenderer.from_dict({"cuda_graphs": True})
+    eager = NativeRenderer.from_dict({"cuda_graphs": False})
+    a = graphed.render([scene])
+    a.square().sum().backward()
+    grads = [t.grad.clone() for t in tensors]
+    for t in tensors:
+        t.grad = None
+    b = eager.render([scene])
+    b.square().sum().backward()
+    assert torch.equal(a, b)
+    for g, t in zip(grads, tensors):
+        assert torch.equal(g, t.grad)
+    assert graphed.graphs.graphs == {}  # nothing was captured
+
+
+def _render_with_grads(renderer, scenes, names):
+    tensors = [t for s in scenes for t in s.requires_grad_(names)]
+    for t in tensors:
+        t.grad = None
+    image = renderer.render(scenes)
+    (image * torch.linspace(0, 1, image.numel(), device=image.device).view_as(image)).square().sum().backward()
+    return image.detach(), [t.grad.clone() for t in tensors]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_graphs_match_eager():
+    graphed = NativeRenderer.from_dict({"cuda_graphs": True})
+    eager = NativeRenderer.from_dict({"cuda_graphs": False})
+    names = ["points", "widths", "stroke_colors", "fill_colors"]
+    for fill in (False, True):
+        for step in range(4):  # consecutive calls with new values replay one captured graph
+            scenes = [make_scene(10 * step + i + 20 * fill, n=24, segs=2, size=48, fill=fill, device="cuda")
+                      for i in range(2)]
+            used = [n for n in names if n != "fill_colors" or fill]
+            ref, ref_grads = _render_with_grads(eager, scenes, used)
+            out, grads = _render_with_grads(graphed, scenes, used)
+            assert (out - ref).abs().max() < 1e-5, (fill, step)
+            for g, r in zip(grads, ref_grads):
+                assert (g - r).abs().max() < 1e-5, (fill, step)
+            with torch.no_grad():  # forward-only graph
+                assert (graphed.render(scenes) - ref).abs().max() < 1e-5
+    assert len(graphed.graphs.graphs) == 4 and all(v is not None for v in graphed.graphs.graphs.values())
+    # interleaved forwards: each backward still gets its own gradients
+    s1 = [make_scene(100, n=24, segs=2, size=48, device="cuda")]
+    s2 = [make_scene(101, n=24, segs=2, size=48, device="cuda")]
+    (r1, g1), (r2, g2) = (_render_with_grads(eager, s, ["points"]) for s in (s1, s2))
+    for s in (s1, s2):
+        s[0].points.grad = None
+    o1, o2 = graphed.render(s1), graphed.render(s2)
+    o1.square().mul(torch.linspace(0, 1, o1.numel(), device="cuda").view_as(o1).square()).sum().backward()
+    assert (o1 - r1).abs().max() < 1e-5 and (o2 - r2).abs().max() < 1e-5
+    assert (s1[0].points.grad - g1[0]).abs().max() < 1e-5

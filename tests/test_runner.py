@@ -137,6 +137,15 @@ class Bomb(Loss):
         return zero
 
 
+class Weightless(Loss):
+    """Needs a weight file that is missing (fails while the run prepares)."""
+
+    name = "toy.weightless"
+
+    def prepare(self, target):
+        raise vecrender.WeightsNotFoundError("toy weights are missing")
+
+
 class Adam(Optimizer):
     """torch Adam on the points."""
 
@@ -184,7 +193,7 @@ def register_initializers(register):
 
 @vecrender.hookimpl
 def register_losses(register):
-    for cls in (L2, Noisy, Ink, Bomb):
+    for cls in (L2, Noisy, Ink, Bomb, Weightless):
         register(cls)
 
 
@@ -384,6 +393,18 @@ def test_output_directory_is_never_overwritten_silently(host, tmp_path, input_pn
     assert go(host, path, input_png, None, overwrite=True).out_dir == Path("runs/photo-toy")
     (tmp_path / "empty").mkdir()
     assert unique_dir(tmp_path / "empty") == tmp_path / "empty"
+
+
+def test_failure_before_the_first_step_leaves_no_output(host, tmp_path, input_png, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, losses=[{"use": "toy.weightless"}])
+    with pytest.raises(vecrender.WeightsNotFoundError):
+        go(host, path, input_png, None)
+    assert not Path("runs/photo-toy").exists()  # the next attempt is not pushed to photo-toy-2
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(vecrender.WeightsNotFoundError):
+        go(host, path, input_png, tmp_path / "mine")
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
 
 
 def test_multi_sketch_run(host, tmp_path, input_png):

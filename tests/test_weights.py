@@ -111,3 +111,17 @@ def test_verify_checksum_bare_hex_is_sha256(tmp_path):
     verify_checksum(f, hashlib.sha256(b"abc").hexdigest())
     with pytest.raises(ValueError):
         verify_checksum(f, "md5:" + "1" * 32)
+
+
+def test_no_network_fails_fast_with_the_one_paragraph(env, monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    with pytest.raises(WeightsNotFoundError) as err:
+        resolve_weights(spec(url="https://example.org/net.pth"))
+    message = str(err.value)
+    assert "there is no connection to example.org (Name or service not known)" in message
+    assert "https://example.org/net.pth" in message and "\n" not in message

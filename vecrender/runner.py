@@ -25,6 +25,7 @@ import math
 import os
 import random
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -352,7 +353,12 @@ class _Run:
 
     # -- setup -------------------------------------------------------------------------------
     def execute(self) -> RunResult:
-        self.prepare()
+        self.created_out_dir: Path | None = None
+        try:
+            self.prepare()
+        except BaseException:
+            self._discard_unstarted_output()
+            raise
         try:
             self.loop()
             return self.finish("finished")
@@ -381,6 +387,9 @@ class _Run:
 
             self.image = load_image(self.input_path)
         self.out_dir = self._out_dir()
+        if not self.out_dir.exists() or not any(self.out_dir.iterdir()):
+            self.created_out_dir = self.out_dir
+            self.out_dir_existed = self.out_dir.exists()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         seed_everything(recipe.seed)
         self.context = RunContext(device=self.device, width=recipe.width, height=recipe.height,
@@ -408,6 +417,17 @@ class _Run:
         self.step_rng = rng_state(self.device)
         self.t0 = time.perf_counter()
         self._open_metrics()
+
+    def _discard_unstarted_output(self) -> None:
+        """A run that failed before its first step (missing weights, bad options) leaves no folder
+        behind, so the next attempt writes to the same place instead of a numbered one."""
+        if self.created_out_dir is None or self.checkpoint is not None:
+            return
+        if not self.out_dir_existed:
+            shutil.rmtree(self.created_out_dir, ignore_errors=True)
+            return
+        for child in self.created_out_dir.iterdir():  # it was empty when the run began
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
 
     def _input_path(self) -> Path | None:
         path = self.options.input_path

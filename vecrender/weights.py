@@ -23,7 +23,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import tempfile
+import urllib.parse
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -74,6 +76,24 @@ def offline() -> bool:
     return any(os.environ.get(v, "") not in ("", "0") for v in ("VECRENDER_OFFLINE", "HF_HUB_OFFLINE"))
 
 
+def unreachable(url: str, timeout: float = 3.0) -> str | None:
+    """Why `url`'s host cannot be reached (a few seconds at most), or None when it can.
+
+    Checked before a download so that a machine without internet gets the missing-weights message at
+    once, instead of after a download library's retries and back-off.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None  # a local file:// source needs no network
+    host = parts.hostname
+    try:
+        socket.create_connection((host, parts.port or (443 if parts.scheme == "https" else 80)),
+                                 timeout=timeout).close()
+    except OSError as exc:
+        return f"there is no connection to {host} ({exc.strerror or type(exc).__name__})"
+    return None
+
+
 def candidate_paths(spec: WeightSpec, explicit: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
     """(label, path) of every local place :func:`resolve_weights` looks at, in order."""
     out: list[tuple[str, Path]] = []
@@ -103,6 +123,8 @@ def resolve_weights(spec: WeightSpec, explicit: str | os.PathLike | None = None,
     allowed = (not offline()) if download is None else download
     failure: str | None = "downloads are disabled (VECRENDER_OFFLINE)" if not allowed else None
     if allowed and spec.url:
+        failure = unreachable(spec.url)
+    if allowed and spec.url and failure is None:
         target = cache_dir() / spec.subdir / spec.filename
         try:
             fetch(spec.url, target, spec.filename, spec.checksum)

@@ -17,6 +17,7 @@ from vecrender.components import Renderer
 from vecrender.config import option
 from vecrender.errors import ConfigError, VecrenderError
 from vecrender.functional import render_native, render_reference
+from vecrender.functional.native import CudaGraphs
 from vecrender.scene import VectorScene
 
 DIFFVG_INSTALL = (
@@ -74,6 +75,12 @@ class NativeConfig:
         64, "GPU only: paths per tile bin. Fixed bins never synchronise with the host; a tile "
         "overlapped by more paths comes out NaN (raise it, or 0: exact bins, one integer read back "
         "per render). The CPU always uses exact bins.")
+    cuda_graphs: bool = option(
+        True, "CUDA only: capture the render (forward, and backward when inputs require grad) as "
+        "CUDA graphs once per input shape / dtype / requires-grad pattern and replay them (same "
+        "kernels and results as the eager path, far fewer launches). Capturing costs a few eager "
+        "renders the first time a key is seen; up to 8 keys are kept. CPU tensors, autocast and "
+        "tile_capacity 0 always run eagerly.")
 
 
 class NativeRenderer(Renderer):
@@ -90,13 +97,15 @@ class NativeRenderer(Renderer):
                 "renderer 'native': tile_size and segments_per_curve must be >= 1, newton_steps and "
                 f"tile_capacity >= 0 (got {c})."
             )
+        self.graphs = CudaGraphs()  # captured CUDA graphs, by input key (used when cuda_graphs)
 
     def render(self, scenes: Sequence[VectorScene]) -> Tensor:
         c = self.config
+        render = self.graphs if c.cuda_graphs else render_native
 
         def fn(*args):
-            return render_native(*args, tile_size=c.tile_size, segments_per_curve=c.segments_per_curve,
-                                 newton_steps=c.newton_steps, tile_capacity=c.tile_capacity)
+            return render(*args, tile_size=c.tile_size, segments_per_curve=c.segments_per_curve,
+                          newton_steps=c.newton_steps, tile_capacity=c.tile_capacity)
 
         return render_grouped(scenes, fn)
 

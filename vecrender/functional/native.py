@@ -476,3 +476,140 @@ def _composite_tiles(layers: Tensor, bins: _Bins, num_tiles: int) -> Tensor:
     if bins.tiles is None:
         return out
     return out.new_zeros(num_tiles, q, 4).index_copy(0, bins.tiles, out)
+
+
+# -- CUDA graphs ---------------------------------------------------------------------------------
+class CudaGraphs:
+    """Replays ``render_native`` (forward, and backward when inputs require grad) as CUDA graphs.
+
+    The fixed-shape GPU path launches several hundred small kernels per render and never
+    synchronises with the host, so it can be captured once per *key* (input shapes, dtypes,
+    device, which inputs require grad, canvas size, options) and replayed: the inputs are copied
+    into static buffers, the recorded kernels run, and the output (and, in backward, the input
+    gradients) are copied out, so results never alias the graph's buffers. The eager
+    ``render_native`` is the specification; the graphs run the same kernels on the same shapes.
+
+    Calls that cannot be captured run eagerly: CPU tensors, ``tile_capacity == 0`` (one host
+    read-back), no paths, autocast, a stream that is already capturing, non-tensor flags, or a
+    key whose capture failed. At most ``max_graphs`` keys are kept (oldest dropped first).
+    A backward whose forward was not the last replay of its graph re-runs that forward from the
+    saved inputs first, so interleaved forwards and backwards still get their own gradients.
+    """
+
+    def __init__(self, max_graphs: int = 8) -> None:
+        self.max_graphs = max_graphs
+        self.graphs: dict[tuple, _GraphedRender | None] = {}
+
+    def __call__(self, points: Tensor, widths: Tensor, stroke_colors: Tensor, fill_colors: Tensor | None,
+                 closed: Tensor, num_segments: Tensor, even_odd: Tensor, height: int, width: int,
+                 **options) -> Tensor:
+        args = (points, widths, stroke_colors, fill_colors, closed, num_segments, even_odd)
+        if not self.capturable(args, options):
+            return render_native(*args, height, width, **options)
+        grad = torch.is_grad_enabled()
+        needs = tuple(a is not None and grad and a.requires_grad for a in args)
+        key = (tuple(None if a is None else (tuple(a.shape), a.dtype, a.device) for a in args), needs,
+               height, width, tuple(sorted(options.items())))
+        if key not in self.graphs:
+            while len(self.graphs) >= self.max_graphs:
+                self.graphs.pop(next(iter(self.graphs)))
+            try:
+                self.graphs[key] = _GraphedRender(args, needs, height, width, options)
+            except Exception:  # capture impossible (e.g. a host synchronisation): stay eager
+                self.graphs[key] = None
+        graphed = self.graphs[key]
+        if graphed is None:
+            return render_native(*args, height, width, **options)
+        present = [a for a in args if a is not None]
+        return _GraphedFunction.apply(graphed, *present)
+
+    @staticmethod
+    def capturable(args: tuple, options: dict) -> bool:
+        tensors = [a for a in args if a is not None]
+        if not all(isinstance(a, Tensor) for a in tensors):
+            return False
+        device = args[0].device
+        return (device.type == "cuda" and all(a.device == device for a in tensors)
+                and options.get("tile_capacity", 64) > 0 and options.get("shapes", "auto") != "dynamic"
+                and args[0].shape[1] > 0 and not torch.is_autocast_enabled("cuda")
+                and not torch.cuda.is_current_stream_capturing())
+
+
+class _GraphedRender:
+    """One captured forward graph (and backward graph when some input requires grad)."""
+
+    def __init__(self, args: tuple, needs: tuple, height: int, width: int, options: dict) -> None:
+        self.present = [i for i, a in enumerate(args) if a is not None]
+        self.static = [args[i].detach().clone().requires_grad_(needs[i]) for i in self.present]
+        grad_idx = [j for j, i in enumerate(self.present) if needs[i]]
+        self.grad_idx = grad_idx
+
+        def run() -> Tensor:
+            full: list[Tensor | None] = [None] * len(args)
+            for i, s in zip(self.present, self.static):
+                full[i] = s
+            return render_native(*full, height, width, **options)
+
+        grad_inputs = [self.static[j] for j in grad_idx]
+        torch.cuda.synchronize()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side), torch.set_grad_enabled(bool(grad_idx)):
+            for _ in range(2):  # warm-up: lazy initialisation must not happen during capture
+                out = run()
+                if grad_idx:
+                    torch.autograd.grad(out, grad_inputs, torch.ones_like(out), allow_unused=True)
+                del out
+        torch.cuda.current_stream().wait_stream(side)
+        torch.cuda.synchronize()
+        self.fwd = torch.cuda.CUDAGraph()
+        with torch.set_grad_enabled(bool(grad_idx)):
+            with torch.cuda.graph(self.fwd):
+                self.out = run()
+        self.bwd = None
+        if grad_idx:
+            self.grad_out = torch.zeros_like(self.out)
+            self.bwd = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.bwd, pool=self.fwd.pool()):
+                grads = torch.autograd.grad(self.out, grad_inputs, self.grad_out, allow_unused=True)
+            self.grads = grads
+        self.out = self.out.detach()
+        self.generation = 0  # counts forward replays (the saved activations are the last one's)
+        torch.cuda.synchronize()
+
+    def forward(self, inputs: tuple) -> Tensor:
+        with torch.no_grad():
+            for s, a in zip(self.static, inputs):
+                if s.data_ptr() != a.data_ptr():
+                    s.copy_(a)
+            self.fwd.replay()
+            self.generation += 1
+            return self.out.clone()
+
+
+class _GraphedFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, graphed: _GraphedRender, *inputs: Tensor) -> Tensor:
+        out = graphed.forward(inputs)
+        ctx.graphed, ctx.generation = graphed, graphed.generation
+        if graphed.bwd is not None:
+            ctx.save_for_backward(*inputs)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        graphed: _GraphedRender = ctx.graphed
+        inputs = ctx.saved_tensors
+        if graphed.bwd is None:
+            return (None,) * len(ctx.needs_input_grad)
+        if graphed.generation != ctx.generation:  # another forward replayed since: redo ours
+            graphed.forward(inputs)
+            ctx.generation = graphed.generation
+        with torch.no_grad():
+            graphed.grad_out.copy_(grad_out)
+            graphed.bwd.replay()
+            grads: list[Tensor | None] = [None] * len(inputs)
+            for j, g in zip(graphed.grad_idx, graphed.grads):
+                grads[j] = None if g is None else g.clone()
+        return (None, *grads)

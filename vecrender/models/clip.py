@@ -31,6 +31,8 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,7 @@ from torch import Tensor, nn
 from vecrender.components import ModelCache
 from vecrender.errors import WeightsNotFoundError
 from vecrender.functional.augment import CLIP_MEAN, CLIP_STD, normalize
-from vecrender.weights import WeightSpec, cache_dir, candidate_paths, offline
+from vecrender.weights import WeightSpec, cache_dir, candidate_paths, offline, unreachable
 
 __all__ = [
     "CLIP_MEAN", "CLIP_STD", "TINY_CONFIGS", "clip_key", "env_var_for", "get_tokenizer", "image_size",
@@ -241,11 +243,37 @@ def _load_pretrained(name: str, pretrained: str | None, weights: str | None) -> 
         return model
     if offline():
         raise WeightsNotFoundError(_message(name, pretrained, looked, "downloads are disabled (VECRENDER_OFFLINE)"))
+    no_network = unreachable(_download_url(name, pretrained))
+    if no_network:
+        raise WeightsNotFoundError(_message(name, pretrained, looked, no_network))
     try:
-        return _create(name, pretrained, quick_gelu, cache=open_clip_cache)
+        with _quiet_download_logs():
+            return _create(name, pretrained, quick_gelu, cache=open_clip_cache)
     except Exception as exc:  # network, HTTP, unknown tag: one clear message instead of a traceback
         reason = f"open_clip could not download them ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
         raise WeightsNotFoundError(_message(name, pretrained, looked, reason)) from None
+
+
+def _download_url(name: str, pretrained: str) -> str:
+    """Where open_clip downloads these weights from (the Hugging Face hub unless a URL is given)."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(name, pretrained) or {}
+    return cfg.get("url") if cfg.get("url") and not cfg.get("hf_hub") else "https://huggingface.co"
+
+
+@contextmanager
+def _quiet_download_logs() -> Iterator[None]:
+    """open_clip and huggingface_hub log every retry; our error message says what failed."""
+    loggers = [logging.getLogger(), logging.getLogger("huggingface_hub")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _open_clip_cached(name: str, pretrained: str | None, cache: Path) -> Path | None:
