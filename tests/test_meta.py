@@ -34,6 +34,7 @@ from vecrender import hookspecs, testing
 from vecrender.config import describe_config
 from vecrender.errors import WeightsNotFoundError
 from vecrender.plugins import BUILTIN_PLUGINS, PluginHost, create_host
+from vecrender.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 HOOKS = sorted(n for n, f in vars(hookspecs).items() if callable(f) and hasattr(f, "vecrender_spec"))
@@ -338,6 +339,9 @@ def test_every_method_runs_two_steps(entry, tmp_path, monkeypatch):
     monkeypatch.setenv("VECRENDER_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.chdir(tmp_path)  # no ./checkpoint folder
     overrides = ["strokes=4"] + ([] if entry.obj.needs_input else ["prompt=a red apple"])
+    staged = load_recipe(entry.name, registry=HOST.registry).stages is not None
+    if staged:  # a staged method (e.g. vectorize_live): 2 stages of 2 paths, 2 steps each
+        overrides.append("stages=[2, 2]")
     try:
         result = testing.run_smoke(entry.name, tmp_path / "out", steps=2, size=32, overrides=overrides)
     except WeightsNotFoundError:
@@ -345,7 +349,7 @@ def test_every_method_runs_two_steps(entry, tmp_path, monkeypatch):
             f"method {entry.name!r} needs pretrained weights; its bundle ({entry.distribution}) must "
             "smoke-run it with tiny random-weight models in its own tests (run_smoke)")
         return
-    assert result.status == "finished" and result.steps_done == 2
+    assert result.status == "finished" and result.steps_done == (4 if staged else 2)
     assert result.outputs and all(p.is_file() for p in result.outputs.values())
     assert (tmp_path / "out" / "recipe.resolved.yaml").is_file()
 

@@ -18,7 +18,6 @@ from vecrender.plugins import get_registry
 from vecrender.scene import VectorScene
 
 
-
 def make_scene(seed: int, n: int = 5, segs: int = 1, size: int = 20, fill: bool = False,
                device: str = "cpu") -> VectorScene:
     g = torch.Generator().manual_seed(seed)
@@ -165,11 +164,11 @@ def test_cuda_graphs_match_eager():
                 assert (g - r).abs().max() < 1e-5, (fill, step)
             with torch.no_grad():  # forward-only graph
                 assert (graphed.render(scenes) - ref).abs().max() < 1e-5
-    assert len(graphed.graphs.graphs) == 4 and all(v is not None for v in graphed.graphs.graphs.values())
+    assert len(graphed.graphs.graphs) == 4 and not graphed.graphs.errors, graphed.graphs.errors
     # interleaved forwards: each backward still gets its own gradients
     s1 = [make_scene(100, n=24, segs=2, size=48, device="cuda")]
     s2 = [make_scene(101, n=24, segs=2, size=48, device="cuda")]
-    (r1, g1), (r2, g2) = (_render_with_grads(eager, s, ["points"]) for s in (s1, s2))
+    (r1, g1), (r2, _) = (_render_with_grads(eager, s, ["points"]) for s in (s1, s2))
     for s in (s1, s2):
         s[0].points.grad = None
     o1, o2 = graphed.render(s1), graphed.render(s2)

@@ -20,6 +20,7 @@ from vecrender.errors import ConfigError, InputImageError, NonFiniteLossError, R
 from vecrender.plugins import PluginHost, use_host
 from vecrender.recipe import LossTerm, load_recipe
 from vecrender.runner import RunOptions, composite, compute_terms, run, unique_dir
+from vecrender.scene import concat_scenes
 
 
 # -- test components ------------------------------------------------------------------------------
@@ -62,6 +63,12 @@ class Init(Initializer):
         points = torch.rand(num_paths, 1 + 3 * self.config.segments, 2, generator=g) * torch.tensor([w, h])
         colors = torch.cat([torch.rand(num_paths, 3, generator=g), torch.ones(num_paths, 1)], dim=1)
         return VectorScene(points, torch.full((num_paths,), 2.0), colors, w, h)
+
+    def add_paths(self, scene, num_new, seed, target, current):
+        # Init.added is reset by the host fixture
+        Init.added.append((scene.num_paths, num_new, seed, tuple(current.shape)))
+        new = self.initialize(num_new, seed, target).to(scene.device)
+        return concat_scenes([scene, new])
 
 
 class Torus(Initializer):
@@ -225,6 +232,7 @@ def host():
     h = PluginHost(strict=True)
     h.add(sys.modules[__name__], "toy", distribution="toy-plugin", version="1.0")
     Bomb.fired = False
+    Init.added = []
     with use_host(h):
         yield h
 
@@ -373,6 +381,68 @@ def test_resume_finished_run_says_so(host, tmp_path, input_png, capsys):
     longer = load_recipe(out / "recipe.resolved.yaml", ["steps=8"], registry=host.registry)
     result = run(longer, RunOptions(resume=out, quiet=True, progress=False), host=host)
     assert result.steps_done == 8 and [m["step"] for m in metrics(out)] == [0, 2, 4, 6, 8]
+
+
+def test_staged_run_adds_paths_per_stage(host, tmp_path, input_png):
+    """stages [1, 2, 3]: 3 stages of `steps` steps; each later stage appends paths from add_paths."""
+    out = tmp_path / "out"
+    path = write_recipe(tmp_path, steps=4, strokes=6, stages=[1, 2, 3], save_every=0)
+    result = go(host, path, input_png, out)
+    assert result.status == "finished" and result.steps_done == 12
+    # add_paths got the scene so far, the new count, seed + stage and the current render
+    assert Init.added == [(1, 2, 1, (1, 3, 24, 24)), (3, 3, 2, (1, 3, 24, 24))]
+    lines = metrics(out)
+    by_step = {m["step"]: (m["stage"], m["sketches"]["6paths-seed0"]["paths"]) for m in lines}
+    assert by_step == {0: (0, 1), 2: (0, 1), 4: (1, 3), 6: (1, 3), 8: (2, 6), 10: (2, 6), 12: (2, 6)}
+    sketch = out / "sketches" / "6paths-seed0"
+    stages = [VectorScene.from_svg(sketch / "stages" / f"stage{k}.svg") for k in (1, 2, 3)]
+    assert [s.num_paths for s in stages] == [1, 3, 6]
+    for name in ("best.svg", "final.svg", "photo-6paths.svg"):
+        assert VectorScene.from_svg(out / name).num_paths == 6, name
+    # earlier paths keep being optimised in later stages
+    assert (stages[1].points[:1] - stages[0].points).abs().max() > 1e-2  # stage 1's path, in stage 2
+    assert (stages[2].points[:1] - stages[1].points[:1]).abs().max() > 1e-2  # ... and in stage 3
+    assert (stages[2].points[1:3] - stages[1].points[1:3]).abs().max() > 1e-2  # stage 2's paths, in stage 3
+    # the best comes from the last stage (reset at each stage start)
+    assert 8 <= result.sketches[0].best_step <= 12
+    state = ckpt(out)
+    assert (state["stage"], state["stages"], state["stage_steps"]) == (2, [1, 2, 3], 4)
+
+
+def test_staged_run_resumes_mid_stage(host, tmp_path, input_png):
+    losses = [{"use": "toy.l2"}, {"use": "toy.bomb", "kind": "interrupt", "at": 5}]
+    path = write_recipe(tmp_path, steps=4, strokes=3, stages=[1, 2], save_every=0, losses=losses)
+    out = tmp_path / "out"
+    with pytest.raises(RunInterrupted):
+        go(host, path, input_png, out)
+    assert (ckpt(out)["step"], ckpt(out)["stage"]) == (5, 1)
+    resumed = run(None, RunOptions(resume=out, quiet=True, progress=False), host=host)
+    straight = go(host, path, input_png, tmp_path / "straight")
+    assert resumed.steps_done == straight.steps_done == 8
+    torch.testing.assert_close(ckpt(out)["scenes"][0]["points"], ckpt(tmp_path / "straight")["scenes"][0]["points"],
+                               rtol=1e-5, atol=1e-5)
+    assert VectorScene.from_svg(out / "final.svg").num_paths == 3
+    changed = load_recipe(out / "recipe.resolved.yaml", ["steps=6"], registry=host.registry)
+    with pytest.raises(ConfigError, match="same stages and steps"):
+        run(changed, RunOptions(resume=out, quiet=True, progress=False), host=host)
+
+
+def test_stages_validation_and_unsupported_initializer(host, tmp_path, input_png):
+    with pytest.raises(ConfigError, match=r"stages \[1, 2\] add 3 paths in all, but .*strokes is 4"):
+        load_recipe(write_recipe(tmp_path, strokes=4, stages=[1, 2]), registry=host.registry)
+    with pytest.raises(ConfigError, match="one stroke count"):
+        load_recipe(write_recipe(tmp_path, strokes=[3, 4], stages=[1, 2]), registry=host.registry)
+    with pytest.raises(ConfigError, match=r"stages\[1\]: each stage must add >= 1"):
+        load_recipe(write_recipe(tmp_path, strokes=1, stages=[1, 0]), registry=host.registry)
+    with pytest.raises(ConfigError, match="non-empty list"):
+        load_recipe(write_recipe(tmp_path, stages=[]), registry=host.registry)
+    recipe = load_recipe(write_recipe(tmp_path, strokes=3), ["stages=[1, 2]"], registry=host.registry)
+    assert (recipe.stages, recipe.steps, recipe.total_steps) == ([1, 2], 6, 12)
+    assert load_recipe(write_recipe(tmp_path), registry=host.registry).stages is None
+    path = write_recipe(tmp_path, strokes=3, stages=[1, 2], initializer={"use": "toy.global"})
+    with pytest.raises(ConfigError, match="'toy.global' does not support stages"):
+        go(host, path, input_png, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before the first step
 
 
 def test_resume_errors(host, tmp_path):

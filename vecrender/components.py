@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from vecrender.config import EmptyConfig, build_config
+from vecrender.errors import ConfigError
 from vecrender.scene import VectorScene
 
 KINDS = ("renderer", "initializer", "loss", "optimizer", "preprocessor", "method")
@@ -126,6 +127,23 @@ class Initializer(Component):
         """
         raise NotImplementedError
 
+    def add_paths(self, scene: VectorScene, num_new: int, seed: int, target: Tensor | None,
+                  current: Tensor) -> VectorScene:
+        """`scene` with `num_new` paths appended (layer-wise addition; recipes with ``stages``).
+
+        Called at the start of every stage after the first, for each sketch. `scene` is the
+        sketch as optimised so far (detached); its paths must come first, unchanged, in the
+        returned scene, followed by exactly `num_new` new paths. `seed` is the sketch's seed plus
+        the stage index; `target` as for ``initialize``; `current` is `scene` rendered and
+        composited over its background, ``[1, 3, H, W]`` in [0, 1] (no gradient), so new paths can
+        go where the drawing is most wrong. Called after ``finish()``.
+
+        The default raises ConfigError: an initializer supports ``stages`` only if it overrides this.
+        """
+        raise ConfigError(f"initializer {self.name!r} does not support stages (layer-wise path addition: "
+                          f"it has no add_paths); set stages to null, or use an initializer that supports "
+                          f"them (e.g. losses.live).")
+
     def finish(self) -> None:
         """Called after every scene of the run is initialised: release what is no longer needed."""
 
@@ -182,7 +200,12 @@ class Optimizer(Component):
     kind = "optimizer"
 
     def setup(self, scenes: Sequence[VectorScene]) -> None:
-        """Choose the tensors to optimise (marking them ``requires_grad``) and build the state."""
+        """Choose the tensors to optimise (marking them ``requires_grad``) and build the state.
+
+        A staged run (recipe ``stages``) calls it again with the grown scenes at each stage start
+        (building fresh state), and then passes ``step`` counted from 0 within the stage, with
+        ``context.steps`` the steps per stage.
+        """
         raise NotImplementedError
 
     def zero_grad(self) -> None:

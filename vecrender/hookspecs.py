@@ -84,6 +84,15 @@ def register_initializers(register: Register) -> None:
     initialisation. Write extra outputs (such as an attention map) to
     ``self.context.artifact("name.png")`` when it is not None.
 
+    Layer-wise addition (recipes with ``stages: [n1, n2, ...]``, as LIVE): ``initialize`` creates
+    the first stage's ``n1`` paths; at the start of each later stage the runner calls the optional
+    ``add_paths(scene, num_new, seed, target, current) -> VectorScene`` once per sketch, with
+    the sketch so far (detached), the stage's path count, the sketch's seed plus the stage index,
+    the target, and ``current``: the sketch rendered over its background (``[1, 3, H, W]``, no
+    gradient). It returns the scene with its paths unchanged and first, then exactly ``num_new``
+    new ones; the optimizer is then set up again on the grown scenes. It is called after
+    ``finish()``, so keep what it needs. The default raises ConfigError (stages unsupported).
+
     Example::
 
         class Grid(vecrender.Initializer):
@@ -96,6 +105,12 @@ def register_initializers(register: Register) -> None:
 
             def initialize(self, num_paths, seed, target):
                 ...  # build and return a vecrender.VectorScene
+
+            def add_paths(self, scene, num_new, seed, target, current):  # optional: stages
+                from vecrender.scene import concat_scenes
+
+                new = self.initialize(num_new, seed, target).to(scene.device)
+                return concat_scenes([scene, new])
 
         @vecrender.hookimpl
         def register_initializers(register):

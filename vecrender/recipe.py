@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "seeds": 1,
     "strokes": 16,
+    "stages": None,
     "eval_every": 10,
     "log_every": 10,
     "save_every": 100,
@@ -55,7 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "optimizer": {"use": "adam"},
 }
 #: Every valid top-level key, in the order the resolved recipe writes them.
-KEYS = ("extends", "description", "method", "canvas", "steps", "seed", "seeds", "strokes",
+KEYS = ("extends", "description", "method", "canvas", "steps", "seed", "seeds", "strokes", "stages",
         "eval_every", "log_every", "save_every", "device", "prompt", "video", "video_every",
         "preprocess", "renderer", "initializer", "losses", "optimizer", "plugins")
 COMPONENTS = {"renderer": "renderer", "initializer": "initializer", "optimizer": "optimizer"}
@@ -112,6 +113,17 @@ class Recipe:
     def strokes(self) -> list[int]:
         value = self.data["strokes"]
         return [value] if isinstance(value, int) else list(value)
+
+    @property
+    def stages(self) -> list[int] | None:
+        """Paths added per stage (layer-wise addition), or None for a single-stage run."""
+        value = self.data.get("stages")
+        return None if value is None else list(value)
+
+    @property
+    def total_steps(self) -> int:
+        """Steps of the whole run: ``steps`` per stage times the number of stages."""
+        return self.steps * len(self.stages or [None])
 
     @property
     def device(self) -> str:
@@ -445,6 +457,7 @@ def validate(data: dict, origins: dict) -> dict:
             raise ConfigError(f"{at(key)}: must be >= {minimum}, got {value}.")
     data["canvas"] = _canvas(data["canvas"], at("canvas"))
     data["strokes"] = _strokes(data["strokes"], at("strokes"))
+    data["stages"] = _stages(data["stages"], data["strokes"], at("stages"), at("strokes"))
     device = coerce(data["device"], str, at("device"))
     if not _DEVICE.match(device):
         raise ConfigError(f"{at('device')}: expected auto, cpu, cuda, cuda:N or mps, got {device!r}.")
@@ -496,6 +509,31 @@ def _strokes(value: Any, where: str) -> int | list[int]:
     if len(set(counts)) != len(counts):
         raise ConfigError(f"{where}: stroke counts must be distinct, got {counts}.")
     return value
+
+
+def _stages(value: Any, strokes: Any, where: str, strokes_where: str) -> list[int] | None:
+    """``null`` or a non-empty list of positive path counts whose sum is the (single) stroke count."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: expected null or a non-empty list of paths added per stage, e.g. "
+                          f"[1, 1, 2, 4], got {value!r}.")
+    counts = []
+    for i, n in enumerate(value):
+        n = coerce(n, int, f"{where}[{i}]")
+        if n < 1:
+            raise ConfigError(f"{where}[{i}]: each stage must add >= 1 path, got {n}.")
+        counts.append(n)
+    total = sum(counts)
+    if isinstance(strokes, list) and len(strokes) != 1:
+        raise ConfigError(f"{where}: a staged run has one stroke count (the sum of the stages, {total}), "
+                          f"but {strokes_where} is {strokes}.")
+    count = coerce(strokes[0] if isinstance(strokes, list) else strokes, int, strokes_where)
+    if count != total:
+        raise ConfigError(f"{where}: stages {counts} add {total} paths in all, but {strokes_where} is "
+                          f"{count}; set strokes to {total} (--set strokes={total}), change the stages, or "
+                          f"set stages to null for a single-stage run.")
+    return counts
 
 
 def _component(spec: Any, where: str) -> None:

@@ -11,6 +11,15 @@ pre-update render with ``training=False`` and, when it improves on the best by m
 last step the final scenes are evaluated too (reported as step ``steps``), so the best is never
 worse than the final result.
 
+Stages (recipe ``stages: [n1, n2, ...]``, LIVE's layer-wise addition): each sketch starts with
+``n1`` paths; stage ``k`` runs ``steps`` steps (global steps ``k * steps`` to ``(k + 1) * steps - 1``,
+so a run has ``steps * len(stages)`` steps). At the start of every later stage the initializer's
+``add_paths`` appends ``n_k`` paths given the current render, the optimizer is set up again on the
+grown scenes (Adam moments and the learning-rate schedule restart; ``Optimizer.step`` gets the step
+within the stage) and the best-so-far is reset, so the best comes from the last stage and has every
+path. Loss ``start``/``stop`` and ``LossInput.step`` use the global step. Checkpoints record the
+stage, so ``--resume`` continues mid-stage (with the same ``steps`` and ``stages``).
+
 Outputs (see CONTRACT "Run outputs"): ``recipe.resolved.yaml``, ``metrics.jsonl``, ``target.png``,
 ``checkpoint.pt``, ``<stem>-<N>paths.svg|png`` (best seed per stroke count), ``best``/``final``
 ``.svg|png`` for single stroke count runs, ``sketches/<N>paths-seed<S>/...`` and, with ``video``,
@@ -37,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vecrender.components import LossInput, ModelCache, RunContext
+from vecrender.components import Initializer, LossInput, ModelCache, RunContext
 from vecrender.errors import ConfigError, InputImageError, NonFiniteLossError, RunInterrupted, VecrenderError
 from vecrender.io import atomic_write, atomic_write_bytes, atomic_write_text
 from vecrender.recipe import (
@@ -377,7 +386,10 @@ class _Run:
     def prepare(self) -> None:
         recipe, options = self.recipe, self.options
         self.device = resolve_device(options.device or recipe.device)
-        self.steps = recipe.steps
+        self.stage_steps = recipe.steps
+        self.stages = recipe.stages
+        self.steps = recipe.total_steps
+        self.stage = 0
         for message in plugin_version_warnings(recipe, self.host.plugin_versions()):
             self.log(f"warning: {message}")
         self.input_path = self._input_path()
@@ -397,6 +409,9 @@ class _Run:
                                   input_path=self.input_path, prompt=recipe.prompt, models=ModelCache(),
                                   log=self.log)
         self.c: Components = build_components(recipe, self.context, self.registry)
+        if self.stages is not None and len(self.stages) > 1 and \
+                type(self.c.initializer).add_paths is Initializer.add_paths:
+            self.c.initializer.add_paths(None, 0, 0, None, None)  # fail before the first step: unsupported
         resolved = resolved_dict(recipe, self.registry, self.host.plugin_versions())
         atomic_write_text(self.out_dir / RESOLVED, dump_yaml(resolved))
         self.target = self._target()
@@ -487,7 +502,8 @@ class _Run:
     def _initialize(self) -> list[VectorScene]:
         scenes = []
         for num_paths, seed in self.specs:
-            scene = self.c.initializer.initialize(num_paths, seed, self.target)
+            first = num_paths if self.stages is None else self.stages[0]
+            scene = self.c.initializer.initialize(first, seed, self.target)
             scenes.append(scene.to(self.device))
         self.c.initializer.finish()
         return scenes
@@ -496,6 +512,13 @@ class _Run:
         if state["sketches"] != self.names:
             raise ConfigError(f"--resume {self.out_dir}: the checkpoint holds sketches "
                               f"{', '.join(state['sketches'])} but the recipe asks for {', '.join(self.names)}.")
+        stages = state.get("stages")
+        if (stages or self.stages) and (stages != self.stages or state.get("stage_steps") != self.stage_steps):
+            raise ConfigError(f"--resume {self.out_dir}: the checkpoint was made with stages {stages} and "
+                              f"{state.get('stage_steps', state['steps'])} steps per stage, but the recipe asks "
+                              f"for stages {self.stages} and {self.stage_steps}; a staged run resumes only "
+                              f"with the same stages and steps.")
+        self.stage = int(state.get("stage", 0))
         self.scenes = [scene_from_state(s, self.device) for s in state["scenes"]]
         self.c.initializer.finish()
         self.c.optimizer.setup(self.scenes)
@@ -506,7 +529,10 @@ class _Run:
                 self.best_scene[i] = scene_from_state(best["scene"], self.device)
         self.start_step, self.elapsed0 = int(state["step"]), float(state.get("elapsed", 0.0))
         set_rng_state(state["rng"])
-        if self.start_step >= self.steps:
+        if self.start_step >= self.steps and self.stages is not None:
+            self.log(f"{self.out_dir}: this staged run already finished ({self.start_step} steps); nothing "
+                     f"to optimise (a staged run cannot be extended).")
+        elif self.start_step >= self.steps:
             self.log(f"{self.out_dir}: this run already finished ({self.start_step} steps); nothing to "
                      f"optimise. Resume with --set steps=N (N > {self.start_step}) to continue it.")
         else:
@@ -541,6 +567,9 @@ class _Run:
         for step in range(self.start_step, self.steps):
             self.current = step
             self.step_rng = rng_state(self.device)
+            if self.stages is not None and step // self.stage_steps > self.stage:
+                self.next_stage(step // self.stage_steps)
+                self.step_rng = rng_state(self.device)
             if r["save_every"] and step % r["save_every"] == 0 and step not in (0, self.start_step):
                 self.save_checkpoint(step, self.step_rng)
                 self.save_snapshots(step)
@@ -572,8 +601,38 @@ class _Run:
         if self.recipe["video"] and step % self.recipe["video_every"] == 0:
             self.frames.append(frame_grid(images.detach()))
         total.sum().backward()
-        c.optimizer.step(step)
+        c.optimizer.step(step if self.stages is None else step - self.stage * self.stage_steps)
         return {k: v.detach() for k, v in values.items()}, evaluated
+
+    def next_stage(self, stage: int) -> None:
+        """Start `stage` (0-based): save each sketch's end of the previous stage, append the
+        stage's paths (``Initializer.add_paths``), set the optimizer up again, reset the best."""
+        self.save_stage_svgs()
+        num_new = self.stages[stage]
+        with torch.no_grad():
+            images = composite(self.c.renderer.render(self.scenes), self.scenes)
+        grown = []
+        for i, ((_, seed), scene) in enumerate(zip(self.specs, self.scenes)):
+            scene = scene.detach()
+            new = self.c.initializer.add_paths(scene, num_new, seed + stage, self.target,
+                                               images[i:i + 1].detach())
+            if not isinstance(new, VectorScene) or new.num_paths != scene.num_paths + num_new:
+                got = new.num_paths if isinstance(new, VectorScene) else type(new).__name__
+                raise VecrenderError(f"initializer {self.c.initializer.name!r}: add_paths returned {got} "
+                                     f"paths, expected {scene.num_paths} + {num_new}.")
+            grown.append(new.detach().to(self.device))
+        self.scenes, self.stage = grown, stage
+        self.c.optimizer.setup(self.scenes)
+        self.best_loss = [math.inf] * len(self.specs)
+        self.best_step = [None] * len(self.specs)
+        self.best_scene = [None] * len(self.specs)
+        self.log(f"stage {stage + 1}/{len(self.stages)}: added {num_new} paths per sketch "
+                 f"({self.scenes[0].num_paths} in all).")
+
+    def save_stage_svgs(self) -> None:
+        """``sketches/<name>/stages/stage<k>.svg``: each sketch at the end of stage k (1-based)."""
+        for i, scene in enumerate(self.scenes):
+            save_svg(self.sketch_dir(i) / "stages" / f"stage{self.stage + 1}.svg", scene)
 
     @torch.no_grad()
     def evaluate(self, rgba: Tensor, images: Tensor, step: int, active_step: int) -> Tensor:
@@ -644,6 +703,10 @@ class _Run:
         line: dict[str, Any] = {"step": step, "elapsed": round(self.elapsed(), 4)}
         if final:
             line["final"] = True
+        if self.stages is not None:  # the stage and its path count per sketch
+            line["stage"] = self.stage
+            for i, name in enumerate(self.names):
+                sketches[name]["paths"] = self.scenes[i].num_paths
         line["sketches"] = sketches
         self.metrics_file.write(json.dumps(line) + "\n")
         self.metrics_file.flush()
@@ -664,7 +727,8 @@ class _Run:
                 for s, loss, st in zip(self.best_scene, self.best_loss, self.best_step)]
         state = {"format": CHECKPOINT_FORMAT, "step": step, "steps": self.steps, "sketches": self.names,
                  "scenes": [scene_state(s) for s in self.scenes], "optimizer": self.c.optimizer.state_dict(),
-                 "best": best, "rng": rng, "elapsed": self.elapsed(),
+                 "best": best, "rng": rng, "elapsed": self.elapsed(), "stage": self.stage,
+                 "stages": self.stages, "stage_steps": self.stage_steps,
                  "input_path": None if self.input_path is None else str(self.input_path)}
         atomic_write(self.out_dir / CHECKPOINT, lambda f: torch.save(state, f))
 
@@ -683,6 +747,8 @@ class _Run:
             final_eval = self.evaluate_final()
             self.write_metrics(self.steps, None, final_eval, final=True)
             self.save_snapshots(self.steps)
+            if self.stages is not None:
+                self.save_stage_svgs()
         self.save_checkpoint(self.completed, rng)
         results = [self._write_sketch(i, final_eval, strict=status == "finished")
                    for i in range(len(self.scenes))]

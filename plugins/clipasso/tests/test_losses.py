@@ -75,16 +75,16 @@ def test_training_batch_is_shared_and_pairs_are_augmented_identically():
     geo, sem = pair(context)
     t = target()
     geo.prepare(t)
-    model = load_clip("tiny-RN", pretrained=None, models=context.models)
     calls = []
-    handle = model.visual.layer1.register_forward_hook(lambda m, i, o: calls.append(o.shape[0]))
+    handle = geo.visual.layer1.register_forward_hook(lambda m, i, o: calls.append(o.shape[0]))
     try:
         imgs = sketches(3)
         b = batch(imgs, t, training=True, step=5)
         torch.manual_seed(0)
         g, s = geo(b), sem(b)
-        # one pass for both losses: 3 x (clean + 4) sketch views (in per-sketch chunks on CPU), 3 x 4 targets
-        assert calls == [5, 5, 5, 3 * 4]
+        # one pass for both losses: 3 x (clean + 4) sketch views, then 3 x 4 target views (both in
+        # per-sketch chunks on CPU)
+        assert calls == [5, 5, 5, 4, 4, 4]
         # identical sketch and target -> identical views -> zero loss (same parameters within a pair)
         same = t.expand(2, -1, -1, -1).contiguous()
         bs = batch(same, t, training=True, step=6)
@@ -148,7 +148,8 @@ def test_model_is_frozen_shared_and_target_computed_once():
     t = target()
     geo.prepare(t)
     calls = []
-    h = geo.model.visual.layer1.register_forward_hook(lambda m, i, o: calls.append(o.shape[0]))
+    assert geo.visual is sem.visual  # on CPU: one BatchNorm-folded copy for both
+    h = geo.visual.layer1.register_forward_hook(lambda m, i, o: calls.append(o.shape[0]))
     try:
         sem.prepare(t)
         with torch.no_grad():
@@ -182,3 +183,46 @@ def test_invalid_options_are_config_errors():
         Geometric.from_dict({"layer_weights": [1, 1]}, ctx())
     with pytest.raises(ConfigError, match="distance"):
         Geometric.from_dict({"distance": "cos"}, ctx())
+
+
+def test_cpu_layout_and_chunks_keep_values_and_gradients():
+    """The CPU path (BatchNorm folded, channels_last, per-sketch chunks, target views without grad)
+    against one plain NCHW batch through the unfolded model: same losses and same image gradients up
+    to float tolerance (with non-trivial BatchNorm statistics: random init has mean 0, var 1)."""
+    context = ctx()
+    geo, sem = pair(context)
+    g0 = torch.Generator().manual_seed(5)
+    for m in load_clip("tiny-RN", pretrained=None, models=context.models).modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            for buf, lo, hi in ((m.running_mean, -0.5, 0.5), (m.running_var, 0.5, 2.0), (m.weight, 0.5, 1.5),
+                                (m.bias, -0.3, 0.3)):
+                buf.data.copy_(lo + (hi - lo) * torch.rand(buf.shape, generator=g0))
+    t = target()
+    geo.prepare(t)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in geo.visual.modules())
+    imgs = sketches(3, seed=4).requires_grad_(True)
+    torch.manual_seed(11)
+    b = batch(imgs, t, True, 3)
+    g, s = geo(b), sem(b)
+    (g["layer2"] + g["layer3"] + 0.1 * s).sum().backward()
+    ours = imgs.grad.clone()
+
+    direct = imgs.detach().clone().requires_grad_(True)
+    torch.manual_seed(11)
+    params = A.sample_augment_params(12, SIZE, SIZE, size=SIZE)
+    model = load_clip("tiny-RN", pretrained=None, models=context.models)
+    sk = torch.cat([direct[:, None], A.apply_augment(direct.repeat_interleave(4, 0), params).view(3, 4, 3, SIZE, SIZE)], 1)
+    with torch.no_grad():
+        tg = torch.cat([t.expand(3, 1, 3, SIZE, SIZE),
+                        A.apply_augment(t.expand(12, -1, -1, -1), params).view(3, 4, 3, SIZE, SIZE)], 1)
+        t2, t3, te = features(model, tg.reshape(15, 3, SIZE, SIZE))
+    f2, f3, e = features(model, sk.reshape(15, 3, SIZE, SIZE))
+    l2 = ((f2 - t2) ** 2).reshape(3, -1).mean(1)
+    l3 = ((f3 - t3) ** 2).reshape(3, -1).mean(1)
+    sem_direct = (1 - F.cosine_similarity(e, te, dim=1).reshape(3, 5)).mean(1)
+    (l2 + l3 + 0.1 * sem_direct).sum().backward()
+    torch.testing.assert_close(g["layer2"].detach(), l2.detach(), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(g["layer3"].detach(), l3.detach(), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(s.detach(), sem_direct.detach(), rtol=1e-4, atol=1e-6)
+    assert ours.abs().sum() > 0
+    torch.testing.assert_close(ours, direct.grad, rtol=1e-4, atol=1e-6)

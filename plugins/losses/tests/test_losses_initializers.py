@@ -104,3 +104,24 @@ def test_base_svg_keeps_earlier_shapes_and_places_new_ones_elsewhere(tmp_path):
     with pytest.raises(Exception, match="not found"):
         LiveInit.from_dict({"base": str(tmp_path / "missing.svg")}, RunContext(width=48, height=48)).initialize(
             2, 0, image)
+
+
+def test_add_paths_places_the_new_shape_where_the_current_render_is_wrong():
+    # The stage-1 shape covers the big disk (its render is `current`): add_paths keeps it first and
+    # puts the new shape on the small disk, filled with its colour (layer-wise addition in one run).
+    from vecrender.scene import VectorScene
+
+    image = _disks_image()
+    scene = VectorScene(points=circle_paths(torch.tensor([[16.0, 18.0]]), 4, 11.5), widths=torch.zeros(1),
+                        stroke_colors=torch.zeros(1, 4), fill_colors=torch.tensor([[0.9, 0.1, 0.1, 1.0]]),
+                        closed=torch.tensor([True]), width=48, height=48)
+    y, x = torch.meshgrid(torch.arange(48) + 0.5, torch.arange(48) + 0.5, indexing="ij")
+    current = torch.ones(1, 3, 48, 48)
+    current[:, :, (x - 16) ** 2 + (y - 18) ** 2 < 11**2] = torch.tensor([0.9, 0.1, 0.1])[:, None]
+    grown = LiveInit.from_dict({}, RunContext(width=48, height=48)).add_paths(scene, 1, 1, image, current)
+    assert grown.num_paths == 2 and bool(grown.closed.all())
+    assert torch.equal(grown.points[0], scene.points[0])
+    assert (grown.points[1, :12].mean(dim=0) - torch.tensor([38.0, 38.0])).norm() < 3.0
+    assert torch.allclose(grown.fill_colors[1], torch.tensor([0.1, 0.2, 0.9, 1.0]))
+    with pytest.raises(ConfigError, match="--input"):
+        LiveInit.from_dict({}, RunContext(width=48, height=48)).add_paths(scene, 1, 1, None, current)

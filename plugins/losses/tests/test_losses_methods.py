@@ -83,18 +83,37 @@ def test_clipdraw_negative_prompts_option(tmp_path):
 
 
 # -- vectorize -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("method", ["vectorize", "vectorize_live"])
-def test_vectorize_smoke(method, tmp_path):
-    result = run_smoke(method, tmp_path / "out", steps=2, size=32, overrides=["strokes=6"])
+@pytest.mark.parametrize("method, overrides", [("vectorize", ["strokes=6"]),
+                                               ("vectorize_live", ["strokes=6", "stages=[2, 4]"]),
+                                               ("vectorize_live", ["strokes=6", "stages=null"])])
+def test_vectorize_smoke(method, overrides, tmp_path):
+    result = run_smoke(method, tmp_path / "out", steps=2, size=32, overrides=overrides)
     assert result.status == "finished"
     svg = (tmp_path / "out" / "best.svg").read_text()
     assert svg.count("<path") == 6 and "Z" in svg  # closed shapes
+
+
+def test_vectorize_live_two_stages(tmp_path):
+    """Layer-wise addition in one run: 2 shapes, then 4 more placed against the render so far."""
+    out = tmp_path / "out"
+    result = run_smoke("vectorize_live", out, steps=3, size=32, overrides=["strokes=6", "stages=[2, 4]"])
+    assert result.status == "finished" and result.steps_done == 6
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    paths = {m["step"]: (m["stage"], m["sketches"]["6paths-seed0"]["paths"]) for m in lines}
+    assert paths == {0: (0, 2), 1: (0, 2), 2: (0, 2), 3: (1, 6), 4: (1, 6), 5: (1, 6), 6: (1, 6)}
+    stage1 = (out / "sketches" / "6paths-seed0" / "stages" / "stage1.svg").read_text()
+    assert stage1.count("<path") == 2 and (out / "final.svg").read_text().count("<path") == 6
+    assert set(lines[-1]["sketches"]["6paths-seed0"]) == {"eval", "paths"}
 
 
 def test_vectorize_live_resolves_to_udf_and_xing():
     recipe = load_recipe("vectorize_live")
     assert [(e["label"], e["weight"]) for e in recipe.losses] == [("udf", 1.0), ("self_intersection", 1e-5)]
     assert recipe["initializer"]["use"] == "losses.live" and recipe["optimizer"]["schedule"] == "linear"
+    assert recipe.stages == [1, 1, 2, 4, 8, 16, 32] and sum(recipe.stages) == recipe.strokes[0] == 64
+    assert (recipe.steps, recipe.total_steps) == (150, 1050)
+    with pytest.raises(ConfigError, match="stages .* add 64 paths in all, but --set: strokes is 32"):
+        load_recipe("vectorize_live", ["strokes=32"])
 
 
 def _disks(size: int = 64) -> torch.Tensor:
@@ -113,12 +132,15 @@ def test_vectorize_fits_colored_disks(method, strokes, steps, tmp_path):
 
     save_png(tmp_path / "disks.png", _disks())
     overrides = [f"strokes={strokes}", "eval_every=100", "log_every=100", "save_every=0"]
+    if method == "vectorize_live":  # 3 stages of 50 steps: 2 + 2 + 2 shapes
+        overrides.append("stages=[2, 2, 2]")
+        steps //= 3
     result = run_smoke(method, tmp_path / "out", steps=steps, size=64, input_image=tmp_path / "disks.png",
                        overrides=overrides)
     out = tmp_path / "out"
     target = load_image(out / "target.png")
     final = load_image(out / "final.png")
-    recipe = load_recipe(method, ["canvas=64", f"strokes={strokes}"])
+    recipe = load_recipe(method, ["canvas=64", f"strokes={strokes}", "stages=null"])
     context = RunContext(width=64, height=64)
     scene = _build("initializer", recipe["initializer"], context).initialize(strokes, 0, target)
     with torch.no_grad():

@@ -3,10 +3,11 @@
 LIVE adds shapes where the current drawing is most wrong: it quantises the per-pixel error into
 levels, and for each new shape takes the level covering the most pixels, the largest 4-connected
 region of that level, and the region pixel nearest its centroid. A small circle-like closed path
-is placed there, filled with the target colour at that pixel. Within one run every shape is placed
-from one error map (the scene so far against the target), which is exactly what LIVE does for a
-stage that adds several paths; earlier stages can be given as an SVG (``base``), so layer-wise
-addition is a chain of runs (see the bundle README).
+is placed there, filled with the target colour at that pixel. All shapes of one stage are placed
+from one error map (the drawing so far against the target), as LIVE does. Layer-wise addition
+within a run: a recipe's ``stages`` makes the runner call ``add_paths`` with the current render at
+every stage start. Earlier shapes can also be given as an SVG (``base``), so stages can still be
+a chain of runs.
 """
 
 from __future__ import annotations
@@ -145,6 +146,20 @@ class LiveInit(Initializer):
         if base is not None:
             scene = concat_scenes([base, scene]) if new else base
         return scene.to(self.context.device)
+
+    def add_paths(self, scene: VectorScene, num_new: int, seed: int, target: Tensor | None,
+                  current: Tensor) -> VectorScene:
+        """`scene` plus `num_new` shapes placed at the largest error regions of `current` (a stage)."""
+        if target is None:
+            raise ConfigError("initializer 'losses.live' places shapes where the drawing differs from the "
+                              "input image: pass --input IMAGE.")
+        target = target.detach().float().cpu()
+        generator = fp.make_generator(seed)
+        positions = self.positions(current.detach().float().cpu(), target, num_new, generator)
+        new = self.shapes(positions, target, generator, scene.width, scene.height)
+        if scene.fill_colors is None:
+            scene = replace(scene, fill_colors=torch.zeros(scene.num_paths, 4, device=scene.device))
+        return concat_scenes([scene, new.to(scene.device, dtype=scene.points.dtype)])
 
     def positions(self, current: Tensor, target: Tensor, count: int, generator: torch.Generator) -> Tensor:
         """``[count, 2]`` positions from the error between `current` and `target` (both ``[1, 3, H, W]``)."""
