@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 
 from vecrender.components import LossInput, ModelCache, RunContext
-from vecrender.functional.augment import normalize
 from vecrender.models.clip import clip_key, load_clip, resnet_features
 from vecrender.scene import VectorScene
 

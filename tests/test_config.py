@@ -87,3 +87,27 @@ def test_float_text_from_yaml_1_1_is_accepted_for_float_fields():
         build_config(Sample, {"lr": "fast"}, "test")
     with pytest.raises(ConfigError, match="expected int"):
         build_config(Sample, {"steps": "1e3"}, "test")
+
+
+@dataclass
+class Bounded:
+    segments: int = option(1, "Segments.", min=1)
+    temp: float = option(0.3, "Temperature.", above=0)
+    color: list[float] = option([0.0, 0.0, 0.0, 1.0], "RGBA.", min=0, max=1)
+
+
+@pytest.mark.parametrize(
+    "data, needle",
+    [
+        ({"segments": 0}, "test.segments: must be >= 1, got 0."),
+        ({"temp": 0.0}, "test.temp: must be > 0, got 0.0."),
+        ({"color": [0, 0, 2, 1]}, "test.color: must be in [0, 1], got 2.0 in [0.0, 0.0, 2.0, 1.0]."),
+    ],
+)
+def test_bounds(data, needle):
+    with pytest.raises(ConfigError) as err:
+        build_config(Bounded, data, "test")
+    assert needle in str(err.value)
+    assert build_config(Bounded, {"segments": 3, "temp": 1e-3, "color": [1, 1, 1, 0]}, "test").segments == 3
+    info = {f.name: f.bounds for f in describe_config(Bounded)}
+    assert info == {"segments": ">= 1", "temp": "> 0", "color": "in [0, 1]"}

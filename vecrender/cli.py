@@ -225,7 +225,7 @@ def list_(kind: str | None) -> None:
 @click.argument("kind", metavar="KIND")
 @click.argument("name")
 def describe(kind: str, name: str) -> None:
-    """Show a component's options (type, default, choices, doc) or a method's recipe."""
+    """Show a component's options (type, default, choices, range, doc) or a method's recipe."""
     from vecrender.plugins import get_host
 
     entry = get_host().registry.entry(_kind(kind), name)
@@ -257,6 +257,8 @@ def describe_entry(entry: Any) -> str:
         lines.append(f"      {f.doc}")
         if f.choices:
             lines.append(f"      choices: {', '.join(map(str, f.choices))}")
+        if f.bounds:
+            lines.append(f"      range: {f.bounds}")
     return "\n".join(lines)
 
 

@@ -23,9 +23,13 @@ from typing import Any, Literal, Union
 from vecrender.errors import ConfigError, did_you_mean
 
 
-def option(default: Any = MISSING, doc: str = "", *, choices: tuple | None = None) -> Any:
-    """A documented Config field. Lists and dicts are copied per instance."""
-    metadata = {"doc": doc, "choices": choices}
+def option(default: Any = MISSING, doc: str = "", *, choices: tuple | None = None,
+           min: float | None = None, max: float | None = None, above: float | None = None) -> Any:
+    """A documented Config field. Lists and dicts are copied per instance.
+
+    ``min``/``max`` (inclusive) and ``above`` (exclusive) bound a number, or every number of a list.
+    """
+    metadata = {"doc": doc, "choices": choices, "bounds": (min, max, above)}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -45,6 +49,7 @@ class FieldInfo:
     default: Any
     doc: str
     choices: tuple | None
+    bounds: str = ""
 
 
 def describe_config(config_cls: type) -> list[FieldInfo]:
@@ -65,6 +70,7 @@ def describe_config(config_cls: type) -> list[FieldInfo]:
                 default=default,
                 doc=f.metadata.get("doc", ""),
                 choices=f.metadata.get("choices"),
+                bounds=bounds_text(f.metadata.get("bounds")),
             )
         )
     return out
@@ -109,6 +115,8 @@ def build_config(config_cls: type, data: dict[str, Any] | None, where: str) -> A
                 f"{where}.{name}: {value!r} is not one of {', '.join(map(repr, choices))}"
                 f"{did_you_mean(str(value), map(str, choices))}."
             )
+    for name, value in values.items():
+        check_bounds(value, known[name].metadata.get("bounds"), f"{where}.{name}")
     missing = [
         n for n, f in known.items()
         if n not in values and f.default is MISSING and f.default_factory is MISSING
@@ -116,6 +124,32 @@ def build_config(config_cls: type, data: dict[str, Any] | None, where: str) -> A
     if missing:
         raise ConfigError(f"{where}: missing required option(s) {', '.join(missing)}.")
     return config_cls(**values)
+
+
+def check_bounds(value: Any, bounds: tuple | None, where: str) -> None:
+    """Raise ConfigError when a number (or a number in a list) is outside ``(min, max, above)``."""
+    if not bounds or bounds == (None, None, None):
+        return
+    lo, hi, above = bounds
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        if not isinstance(item, (int, float)) or isinstance(item, bool):
+            continue
+        if (lo is not None and item < lo) or (hi is not None and item > hi) or (
+                above is not None and item <= above):
+            got = f"{item}" if item is value else f"{item} in {list(value)}"
+            raise ConfigError(f"{where}: must be {bounds_text(bounds)}, got {got}.")
+
+
+def bounds_text(bounds: tuple | None) -> str:
+    """'>= 1', '> 0', 'in [0, 1]' for a (min, max, above) triple; '' when unbounded."""
+    if not bounds:
+        return ""
+    lo, hi, above = bounds
+    if lo is not None and hi is not None:
+        return f"in [{lo}, {hi}]"
+    parts = [f">= {lo}" if lo is not None else "", f"> {above}" if above is not None else "",
+             f"<= {hi}" if hi is not None else ""]
+    return " and ".join(p for p in parts if p)
 
 
 def type_name(tp: Any) -> str:

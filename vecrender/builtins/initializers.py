@@ -22,14 +22,14 @@ from vecrender.scene import VectorScene, concat_scenes
 
 @dataclass
 class RandomConfig:
-    segments: int = option(1, "Cubic segments per path (the minimum when max_segments is set).")
+    segments: int = option(1, "Cubic segments per path (the minimum when max_segments is set).", min=1)
     max_segments: int | None = option(
         None, "When set, each path gets a uniform random number of segments in segments..max_segments "
         "(CLIPDraw uses 1..3).")
     step: float = option(
         0.025, "Random-walk bound: each control point moves U(-step, step) from the previous one, as a "
-        "fraction of the canvas width (x) and height (y). CLIPasso 0.025, CLIPDraw 0.05.")
-    width: float = option(3.0, "Stroke width in pixels (full SVG width). 0 draws no outline.")
+        "fraction of the canvas width (x) and height (y). CLIPasso 0.025, CLIPDraw 0.05.", min=0)
+    width: float = option(3.0, "Stroke width in pixels (full SVG width). 0 draws no outline.", min=0)
     color: list[float] = option([0.0, 0.0, 0.0, 1.0], "RGBA color of every path when random_color is false.")
     random_color: bool = option(False, "Random RGBA per path (RGB uniform, alpha in alpha_range), as CLIPDraw.")
     alpha_range: list[float] = option([0.0, 1.0], "Alpha range [low, high] of random colors.")
@@ -39,17 +39,11 @@ class RandomConfig:
 
 
 def _check_random_config(config: RandomConfig, where: str) -> None:
-    if config.segments < 1:
-        raise ConfigError(f"{where}.segments: must be >= 1, got {config.segments}.")
     if config.max_segments is not None and config.max_segments < config.segments:
         raise ConfigError(f"{where}.max_segments: must be >= segments ({config.segments}), got "
                           f"{config.max_segments}.")
     if config.closed and config.segments < 2:
         raise ConfigError(f"{where}.segments: closed blobs need at least 2 segments, got {config.segments}.")
-    if config.step < 0:
-        raise ConfigError(f"{where}.step: must be >= 0, got {config.step}.")
-    if config.width < 0:
-        raise ConfigError(f"{where}.width: must be >= 0, got {config.width}.")
     if len(config.color) != 4 or not all(0.0 <= c <= 1.0 for c in config.color):
         raise ConfigError(f"{where}.color: expected 4 values in [0, 1] (RGBA), got {config.color}.")
     lo_hi = config.alpha_range

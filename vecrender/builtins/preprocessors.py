@@ -15,7 +15,7 @@ from vecrender.errors import ConfigError
 
 @dataclass
 class PadSquareConfig:
-    margin: int = option(20, "Extra pixels added to the longer side (CLIPasso's fix_scale uses 20).")
+    margin: int = option(20, "Extra pixels added to the longer side (CLIPasso's fix_scale uses 20).", min=0)
     color: list[float] = option([1.0, 1.0, 1.0], "RGB of the padding, in [0, 1] (white by default).")
 
 
@@ -27,8 +27,6 @@ class PadSquare(Preprocessor):
 
     def __init__(self, config: PadSquareConfig | None = None, context=None) -> None:
         super().__init__(config, context)
-        if self.config.margin < 0:
-            raise ConfigError(f"preprocessor (pad_square).margin: must be >= 0, got {self.config.margin}.")
         if len(self.config.color) != 3 or not all(0.0 <= c <= 1.0 for c in self.config.color):
             raise ConfigError(f"preprocessor (pad_square).color: expected 3 values in [0, 1], got "
                               f"{self.config.color}.")

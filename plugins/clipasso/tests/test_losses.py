@@ -81,7 +81,7 @@ def test_training_batch_is_shared_and_pairs_are_augmented_identically():
         imgs = sketches(3)
         b = batch(imgs, t, training=True, step=5)
         torch.manual_seed(0)
-        g, s = geo(b), sem(b)
+        g, _s = geo(b), sem(b)
         # one pass for both losses: 3 x (clean + 4) sketch views, then 3 x 4 target views (both in
         # per-sketch chunks on CPU)
         assert calls == [5, 5, 5, 4, 4, 4]

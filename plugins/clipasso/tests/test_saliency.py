@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from clipasso_helpers import photo
 from vecrender.functional.augment import normalize
-from vecrender.models.clip import clip_key, load_clip
+from vecrender.models.clip import clip_key
 from vecrender_clipasso import saliency
 from vecrender_clipasso.initializer import SaliencyInitializer
 

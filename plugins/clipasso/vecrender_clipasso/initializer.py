@@ -36,8 +36,8 @@ class SaliencyConfig:
                                        "$VECRENDER_CLIP_VIT_B_32, ./checkpoint/clip, the cache, then downloads.")
     attention: bool = option(True, "Sample start points from the attention map; false: uniform random.")
     xdog_intersect: bool = option(True, "Keep attention only on XDoG edge pixels (the reference default).")
-    softmax_temp: float = option(0.3, "Temperature of the softmax over the map's positive pixels.")
-    segments: int = option(1, "Cubic segments per stroke.")
+    softmax_temp: float = option(0.3, "Temperature of the softmax over the map's positive pixels.", above=0)
+    segments: int = option(1, "Cubic segments per stroke.", min=1)
     width: float = option(3.0, "Stroke width in pixels, full SVG width (the reference's 1.5 half-width).")
     color: list[float] = option([0.0, 0.0, 0.0, 1.0], "Stroke RGBA in [0, 1] (black, opaque).")
     jitter: float = option(0.025, "Random-walk step bound per axis, as a fraction of the canvas size.")
@@ -52,10 +52,6 @@ class SaliencyInitializer(Initializer):
     def __init__(self, config: Any = None, context: Any = None) -> None:
         super().__init__(config, context)
         c = self.config
-        if c.segments < 1:
-            raise ConfigError(f"initializer (clipasso.saliency).segments: must be >= 1, got {c.segments}.")
-        if c.softmax_temp <= 0:
-            raise ConfigError(f"initializer (clipasso.saliency).softmax_temp: must be > 0, got {c.softmax_temp}.")
         if len(c.color) != 4:
             raise ConfigError(f"initializer (clipasso.saliency).color: expected RGBA, got {c.color}.")
         self._maps: tuple[Any, np.ndarray, np.ndarray] | None = None

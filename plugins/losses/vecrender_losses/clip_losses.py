@@ -37,7 +37,7 @@ class ClipViewsConfig:
     weights: str | None = vecrender.option(
         None, "Explicit checkpoint path, or 'none' for random weights; None searches the usual places.")
     augmentations: int = vecrender.option(
-        4, "Augmented views per sketch; 0 uses the render itself (resized to the model's input).")
+        4, "Augmented views per sketch; 0 uses the render itself (resized to the model's input).", min=0)
     distortion: float = vecrender.option(0.5, "Random perspective distortion scale (0 disables).")
     fill: float = vecrender.option(1.0, "Grey level filling the area the perspective warp uncovers (1: white).")
     crop_scale: list[float] = vecrender.option([0.7, 0.9], "Random resized crop area range [min, max].")
@@ -48,8 +48,6 @@ class ClipViewsConfig:
 
 
 def _check_views(c: ClipViewsConfig, where: str) -> None:
-    if c.augmentations < 0:
-        raise ConfigError(f"{where}.augmentations: must be >= 0, got {c.augmentations}.")
     if not 0.0 <= c.distortion <= 1.0:
         raise ConfigError(f"{where}.distortion: must be in [0, 1], got {c.distortion}.")
     for key, lo_hi in (("crop_scale", c.crop_scale), ("crop_ratio", c.crop_ratio)):

@@ -105,8 +105,8 @@ class LiveInit(Initializer):
 
     @dataclass
     class Config:
-        segments: int = vecrender.option(4, "Cubic segments per closed shape (LIVE: 4).")
-        radius: float = vecrender.option(5.0, "Initial shape radius in pixels (LIVE: 5).")
+        segments: int = vecrender.option(4, "Cubic segments per closed shape (LIVE: 4).", min=2)
+        radius: float = vecrender.option(5.0, "Initial shape radius in pixels (LIVE: 5).", above=0)
         shape: str = vecrender.option(
             "circle", "circle: control points on a circle; random: a chained random walk of steps "
             "U(-radius/2, radius/2) from the position.", choices=("circle", "random"))
@@ -115,22 +115,12 @@ class LiveInit(Initializer):
             choices=("sparse", "random"))
         error_threshold: float = vecrender.option(
             0.1, "Per-pixel squared error (summed over RGB) below which a pixel counts as correct.")
-        levels: int = vecrender.option(200, "Number of error quantiles used to group pixels.")
+        levels: int = vecrender.option(200, "Number of error quantiles used to group pixels.", min=3)
         base: str | None = vecrender.option(
             None, "SVG of shapes from earlier stages: they are kept first and the error map is computed "
             "against their render (layer-wise addition as a chain of runs).")
         renderer: str = vecrender.option(
             "native", "Renderer used to draw `base` for the error map.")
-
-    def __init__(self, config=None, context=None) -> None:
-        super().__init__(config, context)
-        c = self.config
-        if c.segments < 2:
-            raise ConfigError(f"initializer (losses.live).segments: closed shapes need >= 2, got {c.segments}.")
-        if c.radius <= 0:
-            raise ConfigError(f"initializer (losses.live).radius: must be positive, got {c.radius}.")
-        if c.levels < 3:
-            raise ConfigError(f"initializer (losses.live).levels: must be >= 3, got {c.levels}.")
 
     def initialize(self, num_paths: int, seed: int, target: Tensor | None) -> VectorScene:
         if target is None:
