@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import types
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import vecrender
 import vecrender.plugins
 from vecrender.errors import PluginError
 from vecrender.plugins import PluginHost, create_host
-from vecrender.testing import registered, run_smoke, write_test_image
+from vecrender.testing import plugin_module, registered, run_smoke, write_test_image
 
 
 # -- a throwaway plugin used in a recipe run ------------------------------------------------------
@@ -36,18 +35,6 @@ class CenterWeightedL2(vecrender.Loss):
         return ((batch.images - batch.target) ** 2 * weight).mean(dim=(1, 2, 3))
 
 
-def loss_plugin(*classes: type, hook: str = "register_losses") -> types.ModuleType:
-    module = types.ModuleType("throwaway_plugin")
-
-    def register(register):
-        for cls in classes:
-            register(cls)
-
-    register.__name__ = hook
-    setattr(module, hook, vecrender.hookimpl(register))
-    return module
-
-
 def test_plugin_loss_in_a_recipe_run(tmp_path):
     recipe = tmp_path / "mine.yaml"
     recipe.write_text(textwrap.dedent("""\
@@ -56,7 +43,7 @@ def test_plugin_loss_in_a_recipe_run(tmp_path):
         losses:
           - {use: tp.center_l2, weight: 0.5, label: center}
     """))
-    with registered(loss_plugin(CenterWeightedL2), name="tp"):
+    with registered(plugin_module(CenterWeightedL2), name="tp"):
         result = run_smoke(recipe, tmp_path / "out", steps=3)
     assert result.status == "finished"
     resolved = (tmp_path / "out" / "recipe.resolved.yaml").read_text()
@@ -139,7 +126,7 @@ def test_misspelled_hook_is_caught(monkeypatch, tmp_path):
     host.load_entry_points()
     assert "register_losss" in host.plugins["typoplug"].error
     with pytest.raises(PluginError, match="register_losss"):
-        with registered(loss_plugin(CenterWeightedL2, hook="register_losss")):
+        with registered(plugin_module(CenterWeightedL2, hook="register_losss")):
             pass
 
 

@@ -82,7 +82,7 @@ def test_render_is_differentiable_through_component():
 
 def test_diffvg_missing_gives_install_instructions(monkeypatch):
     monkeypatch.setitem(sys.modules, "pydiffvg", None)  # import pydiffvg -> ImportError
-    with pytest.raises(VecrenderError, match="build.sh"):
+    with pytest.raises(VecrenderError, match="Build it from source into this environment: clone https://github.com/BachiLi/diffvg"):
         DiffvgRenderer().render([make_scene(0)])
 
 

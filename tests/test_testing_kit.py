@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import types
 from dataclasses import dataclass
 
 import pytest
@@ -23,6 +22,7 @@ from vecrender.testing import (
     check_preprocessor,
     check_renderer,
     make_test_image,
+    plugin_module,
     random_scene,
     registered,
     run_smoke,
@@ -293,20 +293,8 @@ class Darkness(vecrender.Loss):
         return 1 - batch.images.mean(dim=(1, 2, 3))
 
 
-def make_plugin(*classes, hook="register_losses") -> types.ModuleType:
-    module = types.ModuleType("kit_plugin")
-
-    def register(register):
-        for cls in classes:
-            register(cls)
-
-    register.__name__ = hook
-    setattr(module, hook, vecrender.hookimpl(register))
-    return module
-
-
 def test_registered_context_activates_and_restores():
-    plugin = make_plugin(Darkness)
+    plugin = plugin_module(Darkness)
     with registered(plugin, name="kit") as host:
         assert get_registry() is host.registry
         entry = get_registry().entry("loss", "kit.darkness")
@@ -317,7 +305,7 @@ def test_registered_context_activates_and_restores():
 
 def test_registered_rejects_broken_plugin():
     with pytest.raises(PluginError, match="kit.*is registered by both"):
-        with registered(make_plugin(Darkness, Darkness), name="kit"):
+        with registered(plugin_module(Darkness, Darkness), name="kit"):
             pass
 
 
@@ -336,3 +324,14 @@ def test_run_smoke_painterly(tmp_path):
     assert (tmp_path / "run" / "recipe.resolved.yaml").is_file()
     assert (tmp_path / "run" / "input-3paths.svg").is_file()
     assert (tmp_path / "run" / "target.png").is_file()
+
+
+def test_plugin_module_routes_each_component_to_its_kinds_hook():
+    from vecrender.components import Method
+
+    method = Method("kit.dark", "Darkness only.", {"losses": [{"use": "kit.darkness"}]})
+    plugin = plugin_module(Darkness, method)
+    assert hasattr(plugin, "register_losses") and hasattr(plugin, "register_methods")
+    with registered(plugin, name="kit") as host:
+        assert host.registry.entry("loss", "kit.darkness").plugin == "kit"
+        assert host.registry.get("method", "kit.dark") is method

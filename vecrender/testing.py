@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
+import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib.metadata import entry_points
@@ -43,6 +44,7 @@ from vecrender.components import (
     Renderer,
     RunContext,
 )
+from vecrender import hookimpl
 from vecrender.errors import PluginError
 from vecrender.scene import OPTIMIZABLE, VectorScene
 
@@ -88,6 +90,30 @@ def registered(plugin_or_kind: Any, name: str | None = None, *, plugin: str | No
             raise TypeError("registered(kind, name): give the component name")
         return _assert_registered(plugin_or_kind, name, plugin)
     return _activate(plugin_or_kind, name or "test-plugin")
+
+
+def plugin_module(*components: Any, hook: str | None = None,
+                  name: str = "throwaway_plugin") -> types.ModuleType:
+    """A plugin module registering `components` (classes, or Method instances), for ``registered``.
+
+    Each component goes through the ``register_*`` hook of its kind; `hook` forces one hook name for
+    all of them (e.g. a misspelled one, to test that hosts reject it).
+    """
+    from vecrender.plugins import REGISTER_HOOKS
+
+    hook_of_kind = {kind: hook_name for hook_name, kind in REGISTER_HOOKS.items()}
+    by_hook: dict[str, list[Any]] = {}
+    for component in components:
+        by_hook.setdefault(hook or hook_of_kind[component.kind], []).append(component)
+    module = types.ModuleType(name)
+    for hook_name, members in by_hook.items():
+        def register_all(register: Any, _members: list[Any] = members) -> None:
+            for component in _members:
+                register(component)
+
+        register_all.__name__ = hook_name
+        setattr(module, hook_name, hookimpl(register_all))
+    return module
 
 
 def _assert_registered(kind: str, name: str, plugin: str | None) -> Any:

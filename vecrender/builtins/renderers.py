@@ -21,11 +21,10 @@ from vecrender.functional.native import CudaGraphs
 from vecrender.scene import VectorScene
 
 DIFFVG_INSTALL = (
-    "The 'diffvg' renderer needs pydiffvg, which is not installed (it is not on PyPI). From a "
-    "vecrender source checkout run `bash ../shared/third_party/diffvg/build.sh` with the target "
-    "environment's python first on PATH (or PYTHON=/path/to/python), or build diffvg from its "
-    "source (https://github.com/BachiLi/diffvg: `python setup.py install`, DIFFVG_CUDA=1 for GPUs). "
-    "The built-in 'native' renderer needs nothing extra."
+    "The 'diffvg' renderer needs pydiffvg, which is not installed (it is not on PyPI). Build it "
+    "from source into this environment: clone https://github.com/BachiLi/diffvg with its "
+    "submodules and run `python setup.py install` there (DIFFVG_CUDA=1 for GPUs; it needs cmake "
+    "and a C++ compiler). The built-in 'native' renderer needs nothing extra."
 )
 
 
