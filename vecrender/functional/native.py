@@ -4,27 +4,28 @@ How it stays fast and bounded:
 
 1. **Binning.** The canvas is cut into ``tile_size`` squares. A stroke overlaps a tile when a
    box around one of its chords (4 per segment, grown by the half-width, 1 px and the chords'
-   error bound) meets the tile; a fill when its control-point box grown by 1 px does. Each tile
-   gets the list of paths overlapping it, in drawing order, as bins of ``K`` slots.
-   Only (tile, path) pairs are ever evaluated, so the work follows what is drawn, not
-   ``paths x pixels``.
+   error bound) meets the tile; a fill when its control-point box grown by 1 px does (counted
+   with a difference array: the cost does not depend on the box sizes). Only (tile, path) pairs
+   are ever evaluated, so the work follows what is drawn, not ``paths x pixels``.
 2. **Closest points, no gradient.** For each pair and pixel, the closest chord of the path's
    ``segments_per_curve``-chord flattening (polyline) gives a segment and a start parameter;
    ``newton_steps`` Newton steps on the cubic refine it. This is done in chunks of at most
-   ``chunk_elements`` pixel-chord pairs, so peak memory is bounded whatever the canvas and
-   path count.
-3. **Coverage, with gradient.** Only ``d = |p - B(t*)|`` (and, for fills, the distance to the
-   closest chord) is evaluated with autograd: one point per pixel and pair.
-4. **Compositing.** Each tile's layers (fill then stroke per path) are combined with "over" by
-   a balanced tree of pairwise merges (``log2`` levels, no Python loop over paths, exact
-   gradients without divisions).
+   ``chunk_elements`` pixel-chord evaluations, so peak memory is bounded whatever the canvas
+   and path count.
+3. **Coverage, with gradient.** Only the offset ``p - B(t*)`` (and, for fills, the offset to
+   the closest chord) is evaluated with autograd: one point per pixel and pair.
+4. **Compositing.** Layers (fill then stroke per path) are combined with "over" by a balanced
+   tree of pairwise merges (``log2`` levels, no Python loop over paths, exact gradients without
+   divisions).
 
-Bins: on the CPU, ``K`` is the largest number of paths overlapping one tile and only non-empty
-tiles (and, inside them, only pixels a stroke can reach) are evaluated. On GPUs the bins have
-the fixed size ``K = min(N, tile_capacity)`` (default 64 paths per 8x8 tile) and a render never
-synchronises with the host; a tile overlapped by more paths than that cannot be drawn and comes
-out NaN, so a run fails loudly instead of drawing a wrong image (raise ``tile_capacity``, or set
-it to 0 for exact bins at the cost of reading one integer back from the device per render).
+Dynamic shapes (the CPU): only the (tile, path) pairs that overlap, inside them only the pixels
+a stroke can reach, and only covered (pixel, layer) entries are kept; each pixel's entries are
+merged on their own (:func:`_composite_entries`). Static shapes (GPUs): bins of the fixed size
+``K = min(N, tile_capacity)`` per tile (default 64 paths per 8x8 tile), merged per tile, and a
+render never synchronises with the host; a tile overlapped by more paths than that cannot be
+drawn and comes out NaN, so a run fails loudly instead of drawing a wrong image (raise
+``tile_capacity``, or set it to 0 for exact bins at the cost of reading one integer back from
+the device per render).
 
 Shapes as in :func:`vecrender.functional.raster.render_reference`.
 """
@@ -37,7 +38,10 @@ import torch
 from torch import Tensor
 
 from vecrender.functional.bezier import (
+    PIXEL_REACH,
     TINY,
+    chord_offset,
+    closest_offset,
     crossing,
     evaluate,
     fill_coverage,
@@ -76,9 +80,11 @@ def render_native(
     find closest points and as the fill outline; ``newton_steps``: closest-point refinement;
     ``tile_capacity``: GPU bin size (> 0: fixed, no host synchronisation; 0: exact, one read
     back; the CPU always uses exact bins; see the module docstring); ``chunk_elements``: pixel x
-    chord evaluations per chunk (default 2**20 on the CPU, 2**26 on GPUs); ``shapes``: ``"dynamic"`` (exact bins, skips
-    unreachable pixels; data-dependent shapes), ``"static"`` (the GPU scheme) or ``"auto"``
-    (dynamic on the CPU, static elsewhere).
+    chord evaluations per chunk (all chords with static shapes, the 4 per segment that
+    pre-select pixels with dynamic ones; default 2**20 on the CPU, 2**26 on GPUs);
+    ``shapes``: ``"dynamic"`` (exact bins, skips unreachable pixels, per-pixel compositing;
+    data-dependent shapes), ``"static"`` (the GPU scheme) or ``"auto"`` (dynamic on the CPU,
+    static elsewhere).
     """
     batch, num_paths = points.shape[:2]
     device = points.device
@@ -98,7 +104,11 @@ def render_native(
     geometry = _Geometry(segs, seg_valid, segments_per_curve, tile_size, tiles_x, tiles_y * tiles_x,
                          newton_steps, even_odd, fill_on, dynamic)
     layers = _pair_layers(geometry, bins, widths, stroke_colors, fill_colors, chunk_elements)
-    tiles = _composite_tiles(layers, bins, batch * tiles_y * tiles_x)
+    num_tiles = batch * tiles_y * tiles_x
+    if dynamic:
+        tiles = _composite_entries(*layers, num_tiles * tile_size**2).view(num_tiles, tile_size**2, 4)
+    else:
+        tiles = _composite_tiles(layers, bins, num_tiles)
     image = tiles.view(batch, tiles_y, tiles_x, tile_size, tile_size, 4)
     image = image.permute(0, 5, 1, 3, 2, 4).reshape(batch, 4, tiles_y * tile_size, tiles_x * tile_size)
     return image[:, :, :height, :width]
@@ -121,8 +131,6 @@ def _overlap(segs: Tensor, seg_valid: Tensor, widths: Tensor, fill_on: Tensor, t
     control points' box grown by 1 px meets the tile.
     """
     batch, num_paths, num_seg = segs.shape[:3]
-    x0 = torch.arange(tiles_x, device=segs.device, dtype=segs.dtype) * tile_size
-    y0 = torch.arange(tiles_y, device=segs.device, dtype=segs.dtype) * tile_size
     p0, p1, p2, p3 = segs.unbind(-2)
     bend = torch.maximum(safe_norm(p0 - 2 * p1 + p2), safe_norm(p1 - 2 * p2 + p3))  # [B, N, S]
     stroke_on = widths > 0
@@ -130,54 +138,65 @@ def _overlap(segs: Tensor, seg_valid: Tensor, widths: Tensor, fill_on: Tensor, t
     grow = (half[..., None] + 1.0 + 0.75 * bend / 16).repeat_interleave(4, dim=2)  # [B, N, S*4]
     verts = polyline(segs, 4)
     ends = torch.stack([verts[..., :-1, :], verts[..., 1:, :]], dim=-1).reshape(batch, num_paths, -1, 2, 2)
-    ok = (seg_valid.repeat_interleave(4, dim=2) & stroke_on[..., None])[..., None]
-    lo, hi = ends.amin(-1) - grow[..., None], ends.amax(-1) + grow[..., None]  # [B, N, C, 2]
-    stroke = _box_tiles(lo, hi, ok, x0, y0, tile_size)
+    stroke_ok = seg_valid.repeat_interleave(4, dim=2) & stroke_on[..., None]  # [B, N, S*4]
+    lo, hi = ends.amin(-1) - grow[..., None], ends.amax(-1) + grow[..., None]  # [B, N, S*4, 2]
     valid = seg_valid.repeat_interleave(4, dim=2)[..., None]
     ctrl = segs.reshape(batch, num_paths, num_seg * 4, 2)
-    lo = torch.where(valid, ctrl, torch.full_like(ctrl, math.inf)).amin(2, keepdim=True) - 1.0
-    hi = torch.where(valid, ctrl, torch.full_like(ctrl, -math.inf)).amax(2, keepdim=True) + 1.0
-    fill = _box_tiles(lo, hi, fill_on[..., None, None], x0, y0, tile_size)
-    return (stroke | fill).reshape(batch, num_paths, tiles_y * tiles_x).transpose(1, 2)
+    fill_lo = torch.where(valid, ctrl, torch.full_like(ctrl, math.inf)).amin(2, keepdim=True) - 1.0
+    fill_hi = torch.where(valid, ctrl, torch.full_like(ctrl, -math.inf)).amax(2, keepdim=True) + 1.0
+    return _box_tiles(torch.cat([lo, fill_lo], 2), torch.cat([hi, fill_hi], 2),
+                      torch.cat([stroke_ok, fill_on[..., None]], 2), tile_size, tiles_y, tiles_x)
 
 
-def _box_tiles(lo: Tensor, hi: Tensor, ok: Tensor, x0: Tensor, y0: Tensor, tile_size: int) -> Tensor:
-    """``[B, N, Ty, Tx]``: some box ``[B, N, C, 2]`` (where ``ok`` ``[B, N, C, 1]``) meets the tile.
+def _box_tiles(lo: Tensor, hi: Tensor, ok: Tensor, tile_size: int, tiles_y: int, tiles_x: int) -> Tensor:
+    """``[B, T, N]`` bool: some box ``[lo, hi]`` ``[B, N, C, 2]`` (where ``ok`` ``[B, N, C]``) meets
+    the tile (closed intervals).
 
-    Paths are taken in chunks so the ``[B, n, C, Ty, Tx]`` intermediate stays below 2**24 entries.
+    Each box adds 1 over its range of tiles in a difference array (four corner updates) and two
+    cumulative sums count the boxes over every tile: the work is one entry per (tile, path) plus
+    four per box, whatever the box sizes, and nothing is read back to the host.
     """
-    per_path = lo.shape[0] * lo.shape[2] * x0.numel() * y0.numel()
-    step = max(1, (1 << 24) // max(per_path, 1))
-    out = []
-    for start in range(0, lo.shape[1], step):
-        sl = slice(start, start + step)
-        ox = (lo[:, sl, :, 0, None] <= x0 + tile_size) & (hi[:, sl, :, 0, None] >= x0) & ok[:, sl]
-        oy = (lo[:, sl, :, 1, None] <= y0 + tile_size) & (hi[:, sl, :, 1, None] >= y0)
-        out.append((oy[..., :, None] & ox[..., None, :]).any(2))
-    return torch.cat(out, dim=1) if len(out) > 1 else out[0]
+    batch, num_paths, num_boxes = ok.shape
+    counts = torch.tensor([tiles_x, tiles_y], device=lo.device, dtype=lo.dtype)
+    first = torch.ceil(lo / tile_size - 1).clamp(min=0).minimum(counts)  # [B, N, C, 2] tile ranges
+    last = torch.floor(hi / tile_size).minimum(counts - 1).clamp(min=-1)
+    ok = ok & (first <= last).all(-1)
+    first, last = first.long(), last.long() + 1  # last: one past the range
+    rows, cols = tiles_y + 1, tiles_x + 1
+    b = torch.arange(batch, device=lo.device).view(batch, 1, 1)
+    n = torch.arange(num_paths, device=lo.device).view(1, num_paths, 1)
+    corners, signs = [], []
+    for ys, xs, sign in ((first, first, 1), (first, last, -1), (last, first, -1), (last, last, 1)):
+        corners.append(((b * rows + ys[..., 1]) * cols + xs[..., 0]) * num_paths + n)
+        signs.append(ok.to(lo.dtype) * sign)
+    # floats: faster cumulative sums than integers on CPUs, exact for counts below 2**24
+    diff = torch.zeros(batch * rows * cols * num_paths, dtype=lo.dtype, device=lo.device)
+    diff.scatter_add_(0, torch.cat(corners, 2).reshape(-1), torch.cat(signs, 2).reshape(-1))
+    cover = diff.view(batch, rows, cols, num_paths).cumsum(1).cumsum(2)[:, :tiles_y, :tiles_x]
+    return (cover > 0).reshape(batch, tiles_y * tiles_x, num_paths)
 
 
 class _Bins:
-    """(tile, path) pairs in drawing order and where their layers go.
+    """(tile, path) pairs in drawing order.
 
-    ``pair_tile`` / ``pair_path`` / ``pair_valid`` ``[P]`` (tile index over ``B * T``);
-    ``capacity`` K; ``tiles`` ``[M]`` the stored tiles (None: all ``B * T`` in order);
-    ``slot`` ``[P]`` the pair's index in the ``[M * K]`` layer array (None: identity);
-    ``overflow`` ``[M]`` bool or None.
+    ``pair_tile`` / ``pair_path`` / ``pair_valid`` ``[P]`` (tile index over ``B * T``; valid None:
+    all pairs are real). Fixed-size bins (static shapes) also have ``capacity`` K (pairs
+    ``k * K .. k * K + K - 1`` are tile k's) and ``overflow`` ``[B * T]`` bool or None.
     """
 
-    def __init__(self, pair_tile: Tensor, pair_path: Tensor, pair_valid: Tensor | None, capacity: int,
-                 tiles: Tensor | None, slot: Tensor | None, overflow: Tensor | None) -> None:
+    def __init__(self, pair_tile: Tensor, pair_path: Tensor, pair_valid: Tensor | None = None,
+                 capacity: int = 0, overflow: Tensor | None = None) -> None:
         self.pair_tile, self.pair_path, self.pair_valid = pair_tile, pair_path, pair_valid
-        self.capacity, self.tiles, self.slot, self.overflow = capacity, tiles, slot, overflow
+        self.capacity, self.overflow = capacity, overflow
 
 
 def _bins(overlap: Tensor, tile_capacity: int, dynamic: bool) -> _Bins | None:
     """Bin the pairs; None when nothing is drawn (only decided with dynamic shapes)."""
     batch, num_tiles, num_paths = overlap.shape
     counts = overlap.sum(-1).reshape(-1)  # [B*T]
-    if dynamic:
-        return _compact_bins(overlap.reshape(-1, num_paths), counts)
+    if dynamic:  # the (tile, path) pairs that overlap, sorted by tile then path
+        tile, path = torch.nonzero(overlap.reshape(-1, num_paths), as_tuple=True)
+        return _Bins(tile, path) if tile.numel() else None
     if tile_capacity > 0:
         capacity = min(num_paths, tile_capacity)
         overflow = counts > capacity
@@ -189,20 +208,7 @@ def _bins(overlap: Tensor, tile_capacity: int, dynamic: bool) -> _Bins | None:
     first = key.topk(capacity, dim=-1, largest=False, sorted=True).values  # [B*T, K]
     pair_tile = torch.arange(batch * num_tiles, device=overlap.device).repeat_interleave(capacity)
     return _Bins(pair_tile, (first % num_paths).reshape(-1), (first < num_paths).reshape(-1),
-                 capacity, None, None, overflow)
-
-
-def _compact_bins(overlap: Tensor, counts: Tensor) -> _Bins | None:
-    """Exact bins over the non-empty tiles only (dynamic shapes: CPU)."""
-    tiles = torch.nonzero(counts).squeeze(1)
-    if tiles.numel() == 0:
-        return None
-    local, path = torch.nonzero(overlap[tiles], as_tuple=True)  # sorted by tile, then path
-    tile_counts = counts[tiles]
-    capacity = int(tile_counts.max())
-    start = torch.cumsum(tile_counts, 0) - tile_counts
-    slot = local * capacity + torch.arange(local.numel()) - start[local]
-    return _Bins(tiles[local], path, None, capacity, tiles, slot, None)
+                 capacity, overflow)
 
 
 # -- per-pair coverage ---------------------------------------------------------------------------
@@ -213,6 +219,8 @@ class _Geometry:
                  num_tiles: int, newton_steps: int, even_odd: Tensor, fill_on: Tensor, compact: bool
                  ) -> None:
         self.segs = segs  # [B, N, S, 4, 2], with gradient
+        self.segs_flat = segs.flatten(0, 1)  # [B * N, S, 4, 2]: rows picked by flat path index
+        self.num_paths = segs.shape[1]
         self.chords = chords
         with torch.no_grad():
             verts = polyline(segs.detach(), chords)  # [B, N, S, L+1, 2]
@@ -232,16 +240,18 @@ class _Geometry:
             bend = torch.where(seg_valid, bend, torch.zeros_like(bend))
             self.err = 0.75 * bend.amax(-1) / chords**2 + 1e-3  # chord-to-curve bound, [B, N]
         self.compact = compact
-        if compact:  # the 4-chord-per-segment polyline that pre-selects pixels (strokes only)
+        if compact:  # chord tables for the per-pixel searches, and the coarse pre-selecting polyline
             with torch.no_grad():
+                self.table = _chord_table(self.chord_a, self.chord_b, self.chord_inv)
                 coarse = polyline(segs.detach(), 4)
                 far = torch.full_like(coarse[..., :-1, :], 1e18)
                 ok = seg_valid[..., None, None]
                 a = torch.where(ok, coarse[..., :-1, :], far).reshape(batch, num_paths, num_seg * 4, 2)
                 bb = torch.where(ok, coarse[..., 1:, :], far).reshape(batch, num_paths, num_seg * 4, 2)
-                self.coarse_a, self.coarse_e = a, bb - a
-                len2 = (self.coarse_e * self.coarse_e).sum(-1)
-                self.coarse_inv = torch.where(len2 > TINY, 1 / len2.clamp_min(TINY), torch.zeros_like(len2))
+                e = bb - a
+                len2 = (e * e).sum(-1)
+                inv = torch.where(len2 > TINY, 1 / len2.clamp_min(TINY), torch.zeros_like(len2))
+                self.coarse = _chord_table(a, bb, inv)
                 self.err_coarse = 0.75 * bend.amax(-1) / 16 + 1e-3
         self.tile_size, self.tiles_x, self.num_tiles = tile_size, tiles_x, num_tiles
         self.newton_steps = newton_steps
@@ -252,11 +262,23 @@ class _Geometry:
         self.local = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1) + 0.5  # [Q, 2]
 
 
+def _chord_table(a: Tensor, b: Tensor, inv: Tensor) -> Tensor:
+    """``[B * N, 5, C]`` rows (start x, start y, direction x, direction y, 1 / length^2) of the
+    chords ``a -> b`` ``[B, N, C, 2]``: one gather per pixel fetches a path's chords, laid out
+    so the searches run along contiguous memory."""
+    e = b - a
+    return torch.stack([a[..., 0], a[..., 1], e[..., 0], e[..., 1], inv], dim=2).flatten(0, 1)
+
+
 def _pair_layers(g: _Geometry, bins: _Bins, widths: Tensor, stroke_colors: Tensor,
-                 fill_colors: Tensor | None, chunk_elements: int) -> Tensor:
-    """``[P, Q, nl, 4]`` premultiplied layers (fill, stroke) of every pair, computed in chunks."""
+                 fill_colors: Tensor | None, chunk_elements: int) -> Tensor | tuple[Tensor, Tensor]:
+    """Premultiplied layers (fill, stroke) of every pair, computed in chunks: ``[P, Q, nl, 4]``
+    (static shapes), or (dynamic shapes) the layers that cover a pixel as entries: their pixel
+    ``[E]`` (index over ``B * T * Q``, tile-major) and layer ``[E, 4]``, in drawing order per pixel."""
     num_pairs = bins.pair_tile.shape[0]
-    per_pair = g.local.shape[0] * g.chord_a.shape[2]
+    # pixel x chord evaluations per pair: all chords (static), or the coarse pre-selecting ones
+    # (compact: the full search then runs only on the ~15 % of pixels that pass)
+    per_pair = g.local.shape[0] * (g.coarse.shape[2] if g.compact else g.chord_a.shape[2])
     step = max(1, chunk_elements // per_pair)
     out = []
     for start in range(0, num_pairs, step):
@@ -264,23 +286,26 @@ def _pair_layers(g: _Geometry, bins: _Bins, widths: Tensor, stroke_colors: Tenso
         valid = None if bins.pair_valid is None else bins.pair_valid[sl]
         out.append(_chunk_layers(g, bins.pair_tile[sl], bins.pair_path[sl], valid,
                                  widths, stroke_colors, fill_colors))
+    if g.compact:
+        return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
     return torch.cat(out) if len(out) > 1 else out[0]
 
 
 def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None, widths: Tensor,
-                  stroke_colors: Tensor, fill_colors: Tensor | None) -> Tensor:
-    """``[C, Q, nl, 4]`` layers of a chunk of pairs (tile over ``B * T``, path, valid)."""
+                  stroke_colors: Tensor, fill_colors: Tensor | None) -> Tensor | tuple[Tensor, Tensor]:
+    """Layers of a chunk of pairs (tile over ``B * T``, path, valid), as ``_pair_layers``."""
     b = torch.div(tile, g.num_tiles, rounding_mode="floor")
     t = tile - b * g.num_tiles
     origin = torch.stack([t % g.tiles_x, torch.div(t, g.tiles_x, rounding_mode="floor")], -1)
     pix = origin.to(g.local.dtype)[:, None] * g.tile_size + g.local  # [C, Q, 2]
     mask = None if valid is None else valid[:, None].to(pix.dtype)
+    q = pix.shape[1]
     if g.compact and fill_colors is None:
-        alpha = _sparse_stroke_coverage(g, b, path, pix, widths)
-        return _layer(alpha, stroke_colors[b, path], mask)[:, :, None]
+        coverage, rows, cols = _sparse_stroke_coverage(g, b, path, pix, widths)
+        return tile[rows] * q + cols, _layer(coverage, stroke_colors[b[rows], path[rows]], None)
     cand, u_cand, d2min, winding = _closest_chord(g, b, path, pix, fill_colors is not None)
     alpha = _stroke_coverage(g, b, path, pix, cand, u_cand, d2min, widths)
-    stroke = _layer(alpha, stroke_colors[b, path], mask)
+    stroke = _layer(alpha, stroke_colors[b, path][:, None], mask)
     if fill_colors is None:
         return stroke[:, :, None]
     seg_index = torch.div(cand[..., 0], g.chords, rounding_mode="floor")
@@ -289,19 +314,27 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
     ta = chord_index.to(pix.dtype) / g.chords
     a = evaluate(ctrl, ta)
     chord_b = evaluate(ctrl, ta + 1.0 / g.chords)
-    d_poly = safe_norm(pix - (a + u_cand[..., 0, None] * (chord_b - a)))
+    offset = chord_offset(pix, a, chord_b)
+    d_poly = safe_norm(offset)
     filled = inside(winding, g.even_odd[b, path][:, None])
-    cov = fill_coverage(torch.where(filled, -d_poly, d_poly))
+    cov = fill_coverage(torch.where(filled, -d_poly, d_poly), offset)
     fill_mask = g.fill_on[b, path][:, None].to(pix.dtype)
-    fill = _layer(cov, fill_colors[b, path], fill_mask if mask is None else fill_mask * mask)
-    return torch.stack([fill, stroke], dim=2)
+    fill = _layer(cov, fill_colors[b, path][:, None], fill_mask if mask is None else fill_mask * mask)
+    layers = torch.stack([fill, stroke], dim=2)  # [C, Q, 2, 4]
+    if not g.compact:
+        return layers
+    # entries in (pair, layer, pixel) order: drawing order once sorted by pixel (stable)
+    pair, layer, col = torch.nonzero(torch.stack([cov * fill_mask, alpha], dim=1).detach() > 0, as_tuple=True)
+    return tile[pair] * q + col, layers[pair, col, layer]
 
 
 def _segment_ctrl(g: _Geometry, b: Tensor, path: Tensor, seg: Tensor) -> Tensor:
-    """Control points (with gradient) of segment ``seg`` of ``path``; no copy for 1-segment paths."""
+    """Control points (with gradient) of segment ``seg`` of ``path``; one row per pixel for
+    1-segment paths (broadcast over ``seg``'s last dim)."""
+    row = b * g.num_paths + path
     if g.segs.shape[2] == 1:
-        return g.segs[b, path, 0]  # [..., 1, 4, 2]: broadcasts over seg's last dim
-    return g.segs[b, path, seg]
+        return g.segs_flat[:, 0].index_select(0, row.reshape(-1)).view(*row.shape, 4, 2)
+    return g.segs_flat[row, seg]
 
 
 def _stroke_coverage(g: _Geometry, b: Tensor, path: Tensor, pix: Tensor, cand: Tensor, u_cand: Tensor,
@@ -310,8 +343,8 @@ def _stroke_coverage(g: _Geometry, b: Tensor, path: Tensor, pix: Tensor, cand: T
     num, q = pix.shape[:2]
     half = widths[b, path] / 2  # [C]
     if g.compact:
-        with torch.no_grad():  # polyline distance - error bound > r + 1/2  =>  coverage is exactly 0
-            reach = (half.detach().clamp_min(0) + 0.5 + g.err[b, path])[:, None]
+        with torch.no_grad():  # polyline distance - error bound > r + pixel reach => coverage 0
+            reach = (half.detach().clamp_min(0) + PIXEL_REACH + g.err[b, path])[:, None]  # else 0
             near = (d2min <= reach * reach) & (half.detach() > 0)[:, None]
             rows, cols = torch.nonzero(near, as_tuple=True)
         p, cand, u_cand = pix[rows, cols][:, None], cand[rows, cols], u_cand[rows, cols]  # [E, ...]
@@ -325,30 +358,30 @@ def _stroke_coverage(g: _Geometry, b: Tensor, path: Tensor, pix: Tensor, cand: T
     return alpha.new_zeros(num * q).index_put((rows * q + cols,), alpha).view(num, q)
 
 
-def _sparse_stroke_coverage(g: _Geometry, b: Tensor, path: Tensor, pix: Tensor, widths: Tensor) -> Tensor:
-    """``[C, Q]`` stroke coverage, searching only pixels near the 4-chord-per-segment polyline.
+def _sparse_stroke_coverage(g: _Geometry, b: Tensor, path: Tensor, pix: Tensor, widths: Tensor
+                            ) -> tuple[Tensor, Tensor, Tensor]:
+    """Stroke coverage ``[E]`` of the pixels near the 4-chord-per-segment polyline, with their
+    pair ``[E]`` (row of ``pix``) and pixel ``[E]`` (column).
 
-    A pixel farther than ``r + 1/2`` plus that polyline's error bound cannot be covered; the
-    others (typically 15 % of a tile) get the full search and refinement (dynamic shapes).
+    A pixel farther than ``r`` plus half a pixel diagonal plus that polyline's error bound cannot
+    be covered; the others (typically 15 % of a tile) get the full search and refinement.
     """
-    num, q = pix.shape[:2]
     half = widths[b, path] / 2  # [C]
     with torch.no_grad():
-        a, e, inv = g.coarse_a[b, path][:, None], g.coarse_e[b, path][:, None], g.coarse_inv[b, path][:, None]
-        dx, dy = pix[..., 0, None] - a[..., 0], pix[..., 1, None] - a[..., 1]  # [C, Q, S*4]
-        u = (dx * e[..., 0] + dy * e[..., 1]).mul_(inv).clamp_(0, 1)
-        rx, ry = dx.sub_(u * e[..., 0]), dy.sub_(u * e[..., 1])
-        d2 = rx.mul_(rx).add_(ry * ry).amin(-1)
-        reach = (half.detach().clamp_min(0) + 0.5 + g.err_coarse[b, path])[:, None]
+        row = b * g.num_paths + path
+        ax, ay, ex, ey, inv = g.coarse.index_select(0, row)[..., None].unbind(1)  # [C, S*4, 1]
+        px, py = (v.contiguous()[:, None] for v in pix.unbind(-1))  # [C, 1, Q]
+        dx, dy = px - ax, py - ay  # [C, S*4, Q]: pixels along contiguous memory
+        u = (dx * ex + dy * ey).mul_(inv).clamp_(0, 1)
+        rx, ry = dx.sub_(u * ex), dy.sub_(u * ey)
+        d2 = rx.mul_(rx).add_(ry * ry).amin(1)  # [C, Q]
+        reach = (half.detach().clamp_min(0) + PIXEL_REACH + g.err_coarse[b, path])[:, None]
         near = (d2 <= reach * reach) & (half.detach() > 0)[:, None]
         rows, cols = torch.nonzero(near, as_tuple=True)
         b, path, p = b[rows], path[rows], pix[rows, cols]  # [E], [E], [E, 2]
-        a, bb = g.chord_a[b, path], g.chord_b[b, path]  # [E, SL, 2]
-        cand, u_cand, d2c = _search(p[:, 0, None], p[:, 1, None], a[..., 0], a[..., 1],
-                                    bb[..., 0] - a[..., 0], bb[..., 1] - a[..., 1], g.chord_inv[b, path],
-                                    both=True)
-    alpha = _refine_sparse(g, b, path, half[rows], p, cand, u_cand, d2c)
-    return alpha.new_zeros(num * q).index_put((rows * q + cols,), alpha).view(num, q)
+        ax, ay, ex, ey, inv = g.table.index_select(0, row[rows]).unbind(1)  # [E, SL]
+        cand, u_cand, d2c = _search(p[:, 0, None], p[:, 1, None], ax, ay, ex, ey, inv, both=True)
+    return _refine_sparse(g, b, path, half[rows], p, cand, u_cand, d2c), rows, cols
 
 
 def _refine_sparse(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tensor, cand: Tensor,
@@ -359,20 +392,18 @@ def _refine_sparse(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tenso
     with torch.no_grad():
         t0 = ((cand - seg * g.chords).to(p.dtype) + u_cand) / g.chords
         ctrl0 = _segment_ctrl(g, b[:, None], path[:, None], seg[:, :1]).detach()  # [E, 1, 4, 2]
-        t = newton_closest(ctrl0, p[:, None], t0[:, :1], g.newton_steps)[:, 0]
+        t, d0 = (r[:, 0] for r in newton_closest(ctrl0, p[:, None], t0[:, :1], g.newton_steps))
         need = d2c[:, 1].sqrt() <= d2c[:, 0].sqrt() + 2 * g.err[b, path]
         idx = torch.nonzero(need).squeeze(1)
         seg_best = seg[:, 0].clone()
         if idx.numel():
             ctrl1 = _segment_ctrl(g, b[idx, None], path[idx, None], seg[idx, 1:]).detach()
-            t1 = newton_closest(ctrl1, p[idx, None], t0[idx, 1:], g.newton_steps)[:, 0]
-            d0 = ((evaluate(ctrl0[idx, 0], t[idx]) - p[idx]) ** 2).sum(-1)
-            d1 = ((evaluate(ctrl1[:, 0], t1) - p[idx]) ** 2).sum(-1)
-            win = d1 < d0
+            t1, d1 = (r[:, 0] for r in newton_closest(ctrl1, p[idx, None], t0[idx, 1:], g.newton_steps))
+            win = d1 < d0[idx]
             t[idx[win]] = t1[win]
             seg_best[idx[win]] = seg[idx[win], 1]
     ctrl = _segment_ctrl(g, b, path, seg_best)  # [E, 4, 2], with gradient
-    return stroke_coverage(safe_norm(p - evaluate(ctrl, t)), half)
+    return stroke_coverage(closest_offset(ctrl, p, t), half)
 
 
 def _refine(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tensor, cand: Tensor,
@@ -382,23 +413,21 @@ def _refine(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tensor, cand
     seg_cand = torch.div(cand, g.chords, rounding_mode="floor")
     ctrl = _segment_ctrl(g, b[..., None], path[..., None], seg_cand)  # [..., 2 | 1, 4, 2]
     t0 = ((cand - seg_cand * g.chords).to(p.dtype) + u_cand) / g.chords
-    t_cand = newton_closest(ctrl.detach(), p, t0, g.newton_steps)
-    with torch.no_grad():
-        d2 = ((evaluate(ctrl.detach(), t_cand) - p) ** 2).sum(-1)
-        pick = (d2[..., 1] < d2[..., 0]).long()[..., None]  # [..., 1]
+    t_cand, d2 = newton_closest(ctrl.detach(), p, t0, g.newton_steps)
+    pick = (d2[..., 1] < d2[..., 0]).long()[..., None]  # [..., 1]
     t_star = t_cand.gather(-1, pick).squeeze(-1)
     if ctrl.shape[-3] > 1:
         ctrl = ctrl.gather(-3, pick[..., None, None].expand(*pick.shape, 4, 2))
-    dist = safe_norm(p[..., 0, :] - evaluate(ctrl[..., 0, :, :], t_star))
-    return stroke_coverage(dist, half)
+    ctrl, p = ctrl[..., 0, :, :], p[..., 0, :]
+    return stroke_coverage(closest_offset(ctrl, p, t_star), half)
 
 
 def _layer(coverage: Tensor, colors: Tensor, mask: Tensor | None) -> Tensor:
-    """``[C, Q, 4]`` premultiplied layer of straight ``colors`` ``[C, 4]`` at ``coverage`` ``[C, Q]``."""
-    alpha = coverage * colors[:, None, 3]
+    """``[..., 4]`` premultiplied layer of straight ``colors`` ``[..., 4]`` at ``coverage`` ``[...]``."""
+    alpha = coverage * colors[..., 3]
     if mask is not None:
         alpha = alpha * mask
-    return torch.cat([colors[:, None, :3] * alpha[..., None], alpha[..., None]], dim=-1)
+    return torch.cat([colors[..., :3] * alpha[..., None], alpha[..., None]], dim=-1)
 
 
 def _closest_chord(g: _Geometry, b: Tensor, path: Tensor, pix: Tensor, want_winding: bool
@@ -460,22 +489,32 @@ def over_reduce(layers: Tensor) -> Tensor:
 
 
 def _composite_tiles(layers: Tensor, bins: _Bins, num_tiles: int) -> Tensor:
-    """``[B * T, Q, 4]`` composited tiles from the pair layers ``[P, Q, nl, 4]``."""
+    """``[B * T, Q, 4]`` composited tiles from the fixed-size bins' layers ``[B * T * K, Q, nl, 4]``."""
     k = bins.capacity
-    if bins.slot is not None:
-        m = bins.tiles.shape[0]
-        dense = layers.new_zeros(m * k, *layers.shape[1:]).index_copy(0, bins.slot, layers)
-    else:
-        m = num_tiles
-        dense = layers
     q, nl = layers.shape[1], layers.shape[2]
-    stack = dense.view(m, k, q, nl, 4).permute(0, 1, 3, 2, 4).reshape(m, k * nl, q, 4)
+    stack = layers.view(num_tiles, k, q, nl, 4).permute(0, 1, 3, 2, 4).reshape(num_tiles, k * nl, q, 4)
     out = over_reduce(stack)
     if bins.overflow is not None:
         out = torch.where(bins.overflow[:, None, None], torch.full_like(out, math.nan), out)
-    if bins.tiles is None:
-        return out
-    return out.new_zeros(num_tiles, q, 4).index_copy(0, bins.tiles, out)
+    return out
+
+
+def _composite_entries(pixel: Tensor, layers: Tensor, num_pixels: int) -> Tensor:
+    """``[num_pixels, 4]`` image from the layers ``[E, 4]`` covering pixel ``[E]`` (in drawing order
+    per pixel): each pixel's layers are stacked as deep as the deepest pixel and merged with
+    ``over_reduce``, so the work follows the covered pixels, not tiles x paths."""
+    if pixel.numel() == 0:
+        return layers.new_zeros(num_pixels, 4) + layers.sum() * 0
+    order = torch.sort(pixel, stable=True).indices  # stable: keeps the drawing order per pixel
+    pixels, counts = torch.unique_consecutive(pixel[order], return_counts=True)
+    depth = int(counts.max())
+    first = torch.cumsum(counts, 0) - counts
+    group = torch.repeat_interleave(torch.arange(pixels.numel()), counts)
+    slot = torch.empty_like(order)
+    slot[order] = group * depth + torch.arange(order.numel()) - first[group]
+    stack = layers.new_zeros(pixels.numel() * depth, 4).index_copy(0, slot, layers)
+    merged = over_reduce(stack.view(pixels.numel(), depth, 1, 4))[:, 0]
+    return layers.new_zeros(num_pixels, 4).index_copy(0, pixels, merged)
 
 
 # -- CUDA graphs ---------------------------------------------------------------------------------

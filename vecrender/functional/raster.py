@@ -3,32 +3,33 @@
 Coverage model (shared by ``render_reference`` and ``render_native``; pixel ``(i, j)`` is the unit
 square ``[j, j + 1] x [i, i + 1]`` with centre ``p = (j + 1/2, i + 1/2)``):
 
-* **Strokes.** ``d`` is the distance from ``p`` to the path (the union of its valid cubic segments;
-  a closed path's last segment ends at ``points[0]``). With half-width ``r = width / 2`` the
-  coverage is the 1-px box filter of the stroke's cross-section,
-  ``c = |[d - 1/2, d + 1/2] ∩ [-r, r]|``, i.e. ``clamp(r - d + 1/2, 0, 1)`` for lines at least
-  1 px wide and ``2r`` at the centre of thinner ones (0 for width 0). It is exact for a pixel
-  crossed by a straight edge parallel to a pixel side and within about 0.1 for other angles
-  (the 1-D approximation of the pixel's 2-D box filter). Round caps and joins follow from
-  using the distance to the whole curve.
-* **Distance to a cubic.** The closest parameter ``t*`` is found without gradient (reference:
-  4 Newton steps from each of 64 uniform samples per segment, best result; native: 3 Newton
-  steps from the closest chord of the 16-chord flattening and from the closest non-adjacent
-  chord, best result) and ``d = |p - B(t*)|`` is evaluated with
-  gradient. Because ``t*`` minimises the distance, this gives the exact gradient of the
-  distance (envelope theorem) where the closest point is unique. Newton from those starts
-  converges to the closest point to float precision on ordinary curves.
+* **Pixel footprint.** ``F_n(x)``: the area of the pixel on the inner side of a straight edge at
+  offset ``x`` from its centre with normal ``n`` (the CDF of the pixel projected on ``n``, a
+  trapezoid; :func:`~vecrender.functional.bezier.footprint_cdf`). Exact for any angle.
+* **Strokes.** ``q = B(t*)`` is the closest point of the path (the union of its valid cubic
+  segments; a closed path's last segment ends at ``points[0]``), ``o = p - q``, ``d = |o|``,
+  ``n = o / d``. With half-width ``r = width / 2`` the coverage is the area of the pixel inside the
+  band ``[-r, r]`` around the tangent line at ``q``: ``c = F_n(r - d) - F_n(-r - d)`` (0 for
+  width 0). Exact for straight strokes of any width; round caps and joins follow from using the
+  closest point of the whole curve (only the outline's curvature within a pixel is approximated).
+* **Closest point.** ``t*`` is found without gradient (reference: 4 Newton steps from each of 64
+  uniform samples per segment, then the best polished; native: 3 Newton steps from the closest
+  chord of the 16-chord flattening and from the closest non-adjacent chord, best result). The
+  offset ``o`` carries the gradient of the closest point, ``t*``'s motion included (implicit
+  function theorem, :func:`~vecrender.functional.bezier.closest_offset`), which the footprint's
+  orientation needs.
 * **Fills** (closed paths with ``fill_colors``). Each segment is flattened into
   ``segments_per_curve`` chords at uniform ``t`` (default 16; the chords are within
   ``0.75 M / L^2`` px of the curve, ``M`` the largest second difference of the control points).
   Inside-ness is the winding number of ``p`` around that polygon (nonzero, or even-odd where
-  ``even_odd``), ``s`` the signed distance to it (negative inside), and ``c = clamp(1/2 - s, 0, 1)``.
+  ``even_odd``), ``s`` the signed distance to it (negative inside), ``n`` the direction from its
+  closest point, and ``c = F_n(-s)``.
 * **Colour and order.** A layer's alpha is ``c * colour_alpha``; its premultiplied colour is
   ``rgb * alpha``. Layers are composited with "over" in path order, each path's fill below its
   stroke: ``out = layer + (1 - layer_alpha) * out``. The result is premultiplied RGBA.
 
-Distances are computed at pixel centres only (one sample per pixel), so nothing is random and the
-gradient is that of the smooth coverage, dense over the 1-px anti-aliased band of every edge.
+Closest points are computed for pixel centres only (one evaluation per pixel), so nothing is random
+and the gradient is that of the smooth coverage, dense over the anti-aliased band of every edge.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ import torch
 from torch import Tensor
 
 from vecrender.functional.bezier import (
-    chord_projection,
+    chord_offset,
+    closest_offset,
     crossing,
-    evaluate,
     fill_coverage,
     newton_closest,
     path_flags,
@@ -94,8 +95,8 @@ def render_reference(
             if fill_colors is not None and bool(closed[b, n]):
                 cov = _fill_coverage(ctrl, pix, bool(even_odd[b, n]), segments_per_curve)
                 out = _over(out, cov * fill_colors[b, n, 3], fill_colors[b, n, :3])
-            dist = _stroke_distance(ctrl, pix, samples, newton_steps)
-            cov = stroke_coverage(dist, widths[b, n] / 2)
+            offset = _stroke_offset(ctrl, pix, samples, newton_steps)
+            cov = stroke_coverage(offset, widths[b, n] / 2)
             out = _over(out, cov * stroke_colors[b, n, 3], stroke_colors[b, n, :3])
         images.append(out)
     if not images:
@@ -109,19 +110,22 @@ def _over(below: Tensor, alpha: Tensor, rgb: Tensor) -> Tensor:
     return layer + (1 - alpha[..., None]) * below
 
 
-def _stroke_distance(ctrl: Tensor, pix: Tensor, samples: int, newton_steps: int) -> Tensor:
-    """``[B, HW]`` distance from every pixel centre to the union of the segments ``[B, s, 4, 2]``."""
+def _stroke_offset(ctrl: Tensor, pix: Tensor, samples: int, newton_steps: int) -> Tensor:
+    """``[B, HW, 2]`` pixel centre minus its closest point on the union of the segments ``[B, s, 4, 2]``."""
     best = None
     t_grid = torch.linspace(0, 1, samples, device=pix.device, dtype=pix.dtype)
     for k in range(ctrl.shape[1]):
         seg = ctrl[:, k]  # [B, 4, 2]
         with torch.no_grad():  # Newton from every sample: finds every local minimum
             start = t_grid.expand(seg.shape[0], pix.shape[0], samples)
-            t_all = newton_closest(seg[:, None, None].detach(), pix[None, :, None], start, newton_steps)
-            d2 = ((evaluate(seg[:, None, None].detach(), t_all) - pix[None, :, None]) ** 2).sum(-1)
+            t_all, d2 = newton_closest(seg[:, None, None].detach(), pix[None, :, None], start, newton_steps)
             t = t_all.gather(-1, d2.argmin(-1, keepdim=True)).squeeze(-1)  # [B, HW]
-        dist = safe_norm(pix[None] - evaluate(seg[:, None], t))
-        best = dist if best is None else torch.minimum(best, dist)
+            # polish the winner: samples that reached the same minimum tie on distance up to
+            # rounding, so the pick may be a less converged one
+            t = newton_closest(seg[:, None].detach(), pix[None], t, newton_steps)[0]
+        offset = closest_offset(seg[:, None], pix[None], t)
+        closer = best is None or (safe_norm(offset) < safe_norm(best))[..., None]
+        best = offset if best is None else torch.where(closer, offset, best)
     return best
 
 
@@ -132,11 +136,14 @@ def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int) -> Te
     b = verts[:, :, 1:].reshape(ctrl.shape[0], -1, 2)
     p = pix[None, :, None]  # [1, HW, 1, 2]
     winding = crossing(p, a[:, None], b[:, None]).sum(-1)  # [B, HW]
-    u = chord_projection(p, a[:, None], b[:, None])  # [B, HW, C]
-    dist = safe_norm(p - (a[:, None] + u[..., None] * (b - a)[:, None])).amin(-1)
+    with torch.no_grad():
+        nearest = safe_norm(chord_offset(p, a[:, None], b[:, None])).argmin(-1)  # [B, HW]
+    pick = nearest[..., None].expand(*nearest.shape, 2)
+    offset = chord_offset(pix[None], a.gather(1, pick), b.gather(1, pick))  # [B, HW, 2]
+    dist = safe_norm(offset)
     filled = winding % 2 != 0 if even_odd else winding != 0
     signed = torch.where(filled, -dist, dist)
-    return fill_coverage(signed)
+    return fill_coverage(signed, offset)
 
 
 def composite(rgba: Tensor, background: tuple[float, float, float] | Tensor | None) -> Tensor:
