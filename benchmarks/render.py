@@ -17,6 +17,7 @@ sub-samples of a pixel are averaged.
     python benchmarks/render.py                      # full grid on the CPU
     python benchmarks/render.py --device cuda        # GPU (diffvg column when it has CUDA)
     python benchmarks/render.py --quick              # 2 scenes, 3 repetitions: a smoke test
+    python benchmarks/render.py --strokes 256 --sizes 224 --no-curvature   # one grid point, an option
 """
 
 from __future__ import annotations
@@ -90,22 +91,20 @@ def ground_truth(scene: VectorScene, k: int = 8, dense: int = 512) -> torch.Tens
 
 
 # -- measurement ----------------------------------------------------------------------------------
-def build(name: str, tile_capacity: int | None = None, cuda_graphs: bool | None = None):
+def build(name: str, options: dict | None = None):
+    """The renderer ``name``; ``options`` configure ``native`` (its Config fields)."""
     if name == "diffvg":
         return DiffvgRenderer()
-    options = {} if tile_capacity is None else {"tile_capacity": tile_capacity}
-    if cuda_graphs is not None:
-        options["cuda_graphs"] = cuda_graphs
-    return NativeRenderer.from_dict(options)
+    return NativeRenderer.from_dict(options or {})
 
 
 def measure(name: str, strokes: int, size: int, variant: str, device: str, reps: int,
-            threads: int | None, tile_capacity: int | None = None, cuda_graphs: bool | None = None) -> dict:
+            threads: int | None, options: dict | None = None) -> dict:
     """Timings, peak memory and the (detached, CPU) composited image of one renderer on one scene."""
     if threads:
         torch.set_num_threads(threads)
     dev = torch.device(device)
-    renderer = build(name, tile_capacity, cuda_graphs)
+    renderer = build(name, options)
     if name == "diffvg":
         import pydiffvg  # noqa: F401  (its import is part of the baseline, not of the render)
     reset_peak_rss()
@@ -196,19 +195,29 @@ def main(argv: list[str] | None = None) -> None:
                         help="native's GPU bin size (default: the renderer's default, 64)")
     parser.add_argument("--no-cuda-graphs", action="store_true",
                         help="native: run the eager CUDA path (cuda_graphs=False)")
+    parser.add_argument("--no-curvature", action="store_true",
+                        help="native: tangent-line coverage only (curvature=False)")
+    parser.add_argument("--strokes", type=int, nargs="+", default=None, help="only these stroke counts")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="only these canvas sizes")
     parser.add_argument("--no-diffvg", action="store_true", help="skip diffvg even when installed")
     args = parser.parse_args(argv)
     reps = args.reps or (3 if args.quick else 10)
     grid = [(16, 224, "black"), (64, 224, "colored")] if args.quick else [
-        (n, s, v) for v in VARIANTS for s in SIZES for n in STROKES]
+        (n, s, v) for v in VARIANTS for s in args.sizes or SIZES for n in args.strokes or STROKES]
+    options = {}
+    if args.tile_capacity is not None:
+        options["tile_capacity"] = args.tile_capacity
+    if args.no_cuda_graphs:
+        options["cuda_graphs"] = False
+    if args.no_curvature:
+        options["curvature"] = False
     names = ["native"]
     if diffvg_available() and not args.no_diffvg and (args.device == "cpu" or _diffvg_has_gpu()):
         names.append("diffvg")
     run = measure_isolated if args.device == "cpu" else measure
     threads = args.threads or torch.get_num_threads()
     print(f"device: {args.device}, torch {torch.__version__}, threads {threads}, reps {reps}, "
-          f"renderers: {', '.join(names)}, native tile_capacity {args.tile_capacity or 'default'}, "
-          f"cuda_graphs {not args.no_cuda_graphs}\n")
+          f"renderers: {', '.join(names)}, native options {options or 'default'}\n")
     header = "| scene | strokes | size | renderer | forward ms | fwd+bwd ms | peak MB | mean err | max err |"
     print(header)
     print("|---|---|---|---|---|---|---|---|---|")
@@ -217,8 +226,7 @@ def main(argv: list[str] | None = None) -> None:
         truth = ground_truth(make_scene(strokes, size, variant))
         rows = {}
         for name in names:
-            r = run(name, strokes, size, variant, args.device, reps, args.threads, args.tile_capacity,
-                    False if args.no_cuda_graphs else None)
+            r = run(name, strokes, size, variant, args.device, reps, args.threads, options)
             err = (r["image"] - truth).abs()
             r["mean"], r["max"] = err.mean().item(), err.max().item()
             rows[name] = r

@@ -5,7 +5,7 @@ its background and compared with resvg's render (``resvg_py``, a test-only depen
 pixels differ by the two anti-aliasing schemes (resvg: analytic area coverage of its own curve
 flattening; native: pixel area on the inner side of the tangent line at the closest point), so
 the tolerance is on the mean absolute difference, with a loose bound on single pixels. Measured
-(native / diffvg, mean): clipasso_like 0.63e-3 / 1.2e-3, clipdraw_like 1.1e-3 / 3.8e-3,
+(native / diffvg, mean): clipasso_like 0.57e-3 / 1.2e-3, clipdraw_like 1.0e-3 / 3.8e-3,
 live_like 1.3e-3 / 7.3e-3, painterly_blobs 1.1e-3 / 4.1e-3, generic 6.3e-3 / 3.9e-2.
 """
 

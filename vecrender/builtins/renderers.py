@@ -70,6 +70,10 @@ class NativeConfig:
         16, "Chords per cubic: the fill outline and the start of the closest-point search "
         "(fill error <= 0.75 M / n^2 px, M the largest second difference of the control points).")
     newton_steps: int = option(3, "Newton steps refining each closest point on the cubic.")
+    curvature: bool = option(
+        True, "Add the curvature of stroke outlines inside a pixel to the coverage (round caps, "
+        "bends; second order): about 2x closer to the exact pixel area on curved strokes, about "
+        "25 % slower on dense scenes on CPUs.")
     tile_capacity: int = option(
         64, "GPU only: paths per tile bin. Fixed bins never synchronise with the host; a tile "
         "overlapped by more paths comes out NaN (raise it, or 0: exact bins, one integer read back "
@@ -104,7 +108,8 @@ class NativeRenderer(Renderer):
 
         def fn(*args):
             return render(*args, tile_size=c.tile_size, segments_per_curve=c.segments_per_curve,
-                          newton_steps=c.newton_steps, tile_capacity=c.tile_capacity)
+                          newton_steps=c.newton_steps, tile_capacity=c.tile_capacity,
+                          curvature=c.curvature)
 
         return render_grouped(scenes, fn)
 
@@ -112,6 +117,7 @@ class NativeRenderer(Renderer):
 @dataclass
 class ReferenceConfig:
     samples: int = option(64, "Closest-point start samples per cubic segment (Newton from each).")
+    curvature: bool = option(True, "Outline curvature inside a pixel, as the native renderer's option.")
 
 
 class ReferenceRenderer(Renderer):
@@ -121,10 +127,10 @@ class ReferenceRenderer(Renderer):
     Config = ReferenceConfig
 
     def render(self, scenes: Sequence[VectorScene]) -> Tensor:
-        samples = self.config.samples
+        c = self.config
 
         def fn(*args):
-            return render_reference(*args, samples=samples)
+            return render_reference(*args, samples=c.samples, curvature=c.curvature)
 
         return render_grouped(scenes, fn)
 

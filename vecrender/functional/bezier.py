@@ -6,6 +6,8 @@ Shapes (``...`` is any batch shape):
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor
 
@@ -46,7 +48,9 @@ def bernstein(t: Tensor) -> Tensor:
 
 def evaluate(ctrl: Tensor, t: Tensor) -> Tensor:
     """Curve points ``[..., 2]`` at ``t`` ``[...]`` of segments ``ctrl`` ``[..., 4, 2]``."""
-    return (bernstein(t)[..., None] * ctrl).sum(-2)
+    p0, p1, p2, p3 = ctrl.unbind(-2)
+    t = t[..., None]
+    return ((p3 - p0 + 3 * (p1 - p2)) * t + 3 * (p0 - 2 * p1 + p2)) * t * t + 3 * (p1 - p0) * t + p0
 
 
 def polyline(segs: Tensor, chords: int) -> Tensor:
@@ -102,33 +106,6 @@ def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tens
     return t, best
 
 
-def closest_offset(ctrl: Tensor, p: Tensor, t: Tensor) -> Tensor:
-    """``p - B(t)`` ``[..., 2]`` for a closest parameter ``t`` found without gradient, with the
-    gradient of the closest point: the points' direct effect plus ``B'(t) dt/dθ``.
-
-    By the implicit function theorem on ``f(t) = (B(t) - p) . B'(t) = 0``,
-    ``dt/dθ = -(∂f/∂θ) / f'(t)``. (The distance alone would not need it: ``B'`` is
-    perpendicular to the offset there. Its direction, which the coverage uses, does.) Clamped
-    ends (``t`` in {0, 1}: caps) do not move. ``f'`` is floored at a hundredth of ``|B'|^2``,
-    so where the closest point is about to jump (the pixel near a centre of curvature) the
-    gradient stays bounded instead of exact.
-    """
-    (ax, ay), (bx, by), (cx, cy), (x0, y0) = power_form(ctrl)
-    px, py = p.unbind(-1)
-    t = t.detach()
-    qx, qy = ((ax * t + bx) * t + cx) * t + x0 - px, ((ay * t + by) * t + cy) * t + y0 - py
-    d1x, d1y = (3 * ax * t + 2 * bx) * t + cx, (3 * ay * t + 2 * by) * t + cy
-    with torch.no_grad():
-        speed2 = d1x * d1x + d1y * d1y
-        fp = speed2 + qx * (6 * ax * t + 2 * bx) + qy * (6 * ay * t + 2 * by)
-        fp = fp.clamp_min(0.01 * speed2)
-        moving = (t > 0) & (t < 1) & (fp > TINY)
-        scale = torch.where(moving, -1 / fp.clamp_min(TINY), torch.zeros_like(fp))
-    step = (qx * d1x + qy * d1y) * scale
-    dt = step - step.detach()  # value 0, gradient dt/dθ
-    return torch.stack([-(qx + d1x * dt), -(qy + d1y * dt)], dim=-1)
-
-
 def safe_norm(v: Tensor) -> Tensor:
     """Euclidean norm over the last dim (of size 2) with a finite (zero) gradient at 0."""
     x, y = v.unbind(-1)
@@ -159,6 +136,15 @@ def crossing(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
     return up.to(torch.int32) - down.to(torch.int32)
 
 
+def unit_normal(offset: Tensor) -> tuple[Tensor, Tensor]:
+    """``offset / |offset|`` ``[..., 2]`` and ``|offset|`` ``[...]``; (1, 0) where the offset
+    vanishes (a pixel centre on the curve: every direction gives it the same coverage)."""
+    d = safe_norm(offset)
+    ox, oy = offset.unbind(-1)
+    tiny = d <= 1e-6
+    return torch.stack([torch.where(tiny, 1.0, ox / d), torch.where(tiny, 0.0, oy / d)], -1), d
+
+
 def footprint_cdf(x: Tensor, normal: Tensor) -> Tensor:
     """Share of a pixel lying below ``x`` along ``normal`` ``[..., 2]``, for a pixel centre at 0.
 
@@ -166,14 +152,10 @@ def footprint_cdf(x: Tensor, normal: Tensor) -> Tensor:
     boxes of widths ``a = max(|cos|, |sin|)`` and ``b = min(|cos|, |sin|)``: a trapezoid, flat
     over ``|x| <= (a - b) / 2`` and with quadratic ends up to ``|x| = (a + b) / 2``. Its CDF is the
     exact area of the pixel on one side of a straight edge at offset ``x`` (the 1-D box
-    ``x + 1/2`` for axis-aligned edges). ``normal`` need not be normalised; a zero one counts as
-    axis-aligned.
+    ``x + 1/2`` for axis-aligned edges). ``normal`` must be a unit vector (:func:`unit_normal`).
     """
-    length = safe_norm(normal)
-    ax, ay = normal[..., 0].abs(), normal[..., 1].abs()
-    flat = length <= 1e-6
-    a = torch.where(flat, torch.ones_like(length), torch.maximum(ax, ay) / length)
-    b = torch.where(flat, torch.zeros_like(length), torch.minimum(ax, ay) / length)
+    ax, ay = normal.abs().unbind(-1)
+    a, b = torch.maximum(ax, ay), torch.minimum(ax, ay)
     half, flat_end = (a + b) / 2, (a - b) / 2
     curve = 2 * a * b.clamp_min(1e-6)
     low = (x + half).clamp_min(0) ** 2 / curve
@@ -181,22 +163,161 @@ def footprint_cdf(x: Tensor, normal: Tensor) -> Tensor:
     return torch.where(x < -flat_end, low, torch.where(x > flat_end, high, x / a + 0.5))
 
 
+def tangent_chord(x: Tensor, normal: Tensor) -> tuple[Tensor, Tensor]:
+    """Ends ``u1 <= u2`` of the chord that the line ``{z : z . n = x}`` (``n`` the unit ``normal``
+    ``[..., 2]``) cuts from the unit pixel centred at 0, as coordinates along ``(-n_y, n_x)`` from
+    the line's closest point to the centre; ``u1 > u2`` where the line misses the pixel."""
+    nx, ny = normal.unbind(-1)
+    ends = []
+    for along, across in ((-ny, nx), (nx, ny)):  # z_k = x n_k + u tau_k, |z_k| <= 1/2
+        tau = torch.where(along >= 0, along.clamp_min(1e-9), along.clamp_max(-1e-9))
+        a, b = (-0.5 - x * across) / tau, (0.5 - x * across) / tau
+        ends.append((torch.minimum(a, b), torch.maximum(a, b)))
+    return torch.maximum(ends[0][0], ends[1][0]), torch.minimum(ends[0][1], ends[1][1])
+
+
+class Outline(NamedTuple):
+    """What a stroke's outline does around a pixel's closest point (:func:`closest_point`)."""
+
+    toward_end: Tensor  #: [..., 2] unit tangent towards the segment's nearer end (0: a dot)
+    end_distance: Tensor  #: [...] straight distance to that end
+    at_end: Tensor  #: [...] bool: the closest point is that end (``t`` clamped)
+    round: Tensor  #: [...] bool: that end is an open path's end (a round cap), not a join
+    curvature: Tensor  #: [..., 2] curvature vector of the centre line at the closest point
+
+
+def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, round_start: Tensor, round_end: Tensor
+                  ) -> tuple[Tensor, Outline]:
+    """``p - B(t)`` ``[..., 2]`` and the :class:`Outline` there, for a closest parameter ``t``
+    found without gradient, with the gradient of the closest point (the points' direct effect
+    plus its motion along the curve); ``round_start`` / ``round_end`` ``[...]``: this segment's
+    start / end is an open path's end (a join otherwise).
+
+    By the implicit function theorem on ``f(t) = (B(t) - p) . B'(t) = 0``,
+    ``dt/dθ = -(∂f/∂θ) / f'(t)``: ``dt = -f / f'`` (``f'`` held constant) has that gradient and
+    the value 0, and ``B(t) + B'(t) dt`` (so ``B' + B'' dt``, ...) carries it. (The distance alone
+    would not need it: ``B'`` is perpendicular to the offset there. Its direction, which the
+    coverage uses, does.) Clamped ends (``t`` in {0, 1}: caps) do not move. ``f'`` is floored at
+    a hundredth of ``|B'|^2``, so where the closest point is about to jump (the pixel near a
+    centre of curvature) the gradient stays bounded instead of exact.
+    """
+    (ax, ay), (bx, by), (cx, cy), (x0, y0) = power_form(ctrl)
+    px, py = p.unbind(-1)
+    t = t.detach()
+    qx, qy = ((ax * t + bx) * t + cx) * t + x0 - px, ((ay * t + by) * t + cy) * t + y0 - py  # B - p
+    vx, vy = (3 * ax * t + 2 * bx) * t + cx, (3 * ay * t + 2 * by) * t + cy  # B'
+    wx, wy = 6 * ax * t + 2 * bx, 6 * ay * t + 2 * by  # B''
+    end = ctrl[..., 3, :]
+    with torch.no_grad():
+        speed2 = vx * vx + vy * vy
+        fp = (speed2 + qx * wx + qy * wy).clamp_min(0.01 * speed2)
+        moving = (t > 0) & (t < 1) & (fp > TINY)
+        scale = torch.where(moving, -1 / fp.clamp_min(TINY), 0.0)
+        # which end of the segment is nearer, and is the closest point that end
+        to_start = (qx + px - x0) ** 2 + (qy + py - y0) ** 2
+        to_end = (qx + px - end[..., 0]) ** 2 + (qy + py - end[..., 1]) ** 2
+        forward = (to_end < to_start) | ((to_end == to_start) & (t > 0.5))  # a closed segment: by t
+        spread = (ctrl - ctrl[..., :1, :]).abs().amax((-1, -2))
+        dot = (spread < 1e-5) & round_start & round_end  # a path of coincident points: a disc
+        at_end = torch.where(forward, t >= 1, t <= 0) | dot
+    step = (qx * vx + qy * vy) * scale
+    dt = step - step.detach()  # value 0, gradient dt/dθ
+    qx, qy = qx + vx * dt, qy + vy * dt
+    vx, vy = vx + wx * dt, vy + wy * dt
+    wx, wy = wx + 6 * ax * dt, wy + 6 * ay * dt
+    # the direction towards the nearer end; where B' vanishes (a control point on its end point)
+    # the curve leaves along +-B''
+    lean = torch.where(t > 0.5, -1e-4, 1e-4)
+    way = torch.where(forward, 1.0, -1.0)
+    toward, _ = unit_normal(torch.stack([(vx + lean * wx) * way, (vy + lean * wy) * way], -1))
+    speed2 = (vx * vx + vy * vy).clamp_min(TINY)
+    bend = (vx * wy - vy * wx) / (speed2 * speed2)  # signed curvature / |B'|
+    curvature = torch.stack([-vy * bend, vx * bend], -1)
+    ex, ey = torch.where(forward, end[..., 0], x0), torch.where(forward, end[..., 1], y0)
+    distance = ((qx + px - ex) ** 2 + (qy + py - ey) ** 2).clamp_min(TINY).sqrt()
+    outline = Outline(torch.where(dot[..., None], 0.0, toward), distance, at_end,
+                      torch.where(forward, round_end, round_start) | dot, curvature)
+    return torch.stack([-qx, -qy], -1), outline
+
+
+def outline_sliver(u1: Tensor, u2: Tensor, normal: Tensor, radius: Tensor, bend: Tensor,
+                   outline: Outline, arc_sign: float) -> Tensor:
+    """Signed area of the pixel between the tangent line of a stroke side, which cuts the chord
+    ``[u1, u2]`` (:func:`tangent_chord`) from it, and the side itself, to second order; positive
+    where the side lies on the ``normal``'s side of the line.
+
+    Along the chord (coordinate ``u``, oriented away from the segment's nearer end) the side
+    leaves the line by ``h(u)``. Near a round cap the cap's junction ``u_j`` splits it: on the
+    end's side lies the cap, an arc of radius r (``arc_sign (u - c)^2 / 2r``: -1 on the pixel's
+    side of the centre line, +1 on the far side), on the segment's side the side bends with the
+    centre line (``bend (u - c')^2 / 2``, ``bend`` its curvature towards ``normal``). Where the
+    closest point is the end, the line touches the arc (``c = 0``), ``u_j = r (n . w)`` (``w``
+    the tangent towards the end) and the straight side continues the arc's slope from ``u_j``
+    (``c' = u_j``); elsewhere it touches the side ``end_distance`` before the end
+    (``c = u_j = -end_distance``, ``c' = 0``); both meet where ``u_j = 0``. A dot is all arc.
+    Near a join (whose other side is another segment's) the bend alone is used, fading out
+    within 0.75 px of the join, so the pixels around a corner, which are equally close to both
+    segments, do not depend on which one is picked. Radii below 0.75 px use 0.75.
+    """
+    r = radius.clamp_min(0.75)
+    toward, at_end, cap = outline.toward_end, outline.at_end, outline.round
+    dot = safe_norm(toward) < 0.5
+    facing = (normal * toward).sum(-1).clamp_min(0)
+    far = torch.full_like(r, 4.0)
+    junction = torch.where(at_end, torch.where(dot, far, r * facing), -outline.end_distance.clamp_max(4.0))
+    junction = torch.where(cap, junction, -far)  # joins: the bend over the whole chord
+    arc_contact = torch.where(at_end, torch.zeros_like(junction), junction)
+    bend_contact = torch.where(at_end, junction, torch.zeros_like(junction))
+    fade = torch.where(at_end, torch.zeros_like(r), (outline.end_distance / 0.75).clamp(0, 1))
+    bend = torch.where(cap, bend, bend * fade)
+    flip = (toward[..., 0] * -normal[..., 1] + toward[..., 1] * normal[..., 0]) > 0  # chord runs to the end
+    u1, u2 = torch.where(flip, -u2, u1), torch.where(flip, -u1, u2)
+    lever = junction - arc_contact
+    arc = cap.to(r.dtype) * arc_sign
+
+    def primitive(u: Tensor) -> Tensor:  # integral of h from the junction to u
+        on_arc, beyond = torch.minimum(u, junction) - arc_contact, (u - junction).clamp_min(0)
+        cap_part = (on_arc**3 - lever**3) / (6 * r) + lever * beyond * (lever + beyond) / (2 * r)
+        side = (torch.maximum(u, junction) - bend_contact) ** 3 - (junction - bend_contact) ** 3
+        return bend * side / 6 + arc * cap_part
+
+    return torch.where(u2 > u1, primitive(u2) - primitive(u1), torch.zeros_like(u1))
+
+
 #: Largest half-extent of a pixel along any direction (its half-diagonal): beyond this distance
 #: from an edge a pixel's coverage is exactly 0 or 1.
 PIXEL_REACH = 0.5 * 2**0.5
 
 
-def stroke_coverage(offset: Tensor, half_width: Tensor) -> Tensor:
+def stroke_coverage(offset: Tensor, half_width: Tensor, outline: Outline | None = None) -> Tensor:
     """Coverage of a pixel by a stroke of half-width r, from ``offset`` ``[..., 2]``: pixel centre
     minus the closest point of the curve.
 
     The area of the pixel inside the band ``[-r, r]`` around the tangent line at the closest
     point: ``F(r - d) - F(-r - d)`` with ``d = |offset|`` and ``F`` the pixel's footprint CDF
     along the offset direction (:func:`footprint_cdf`). Exact for straight strokes, thin ones
-    included; 0 (no gradient) for zero width.
+    included; 0 (no gradient) for zero width. With the ``outline`` there
+    (:func:`closest_point`), the curvature of the outline inside the pixel is added to second
+    order (:func:`outline_sliver`): the round caps, and the bending of both sides (the side
+    towards which the centre line bends with curvature ``k`` bends with ``k / (1 - r k)``).
     """
-    d = safe_norm(offset)
-    cover = footprint_cdf(half_width - d, offset) - footprint_cdf(-half_width - d, offset)
+    n, d = unit_normal(offset)
+    outer, inner = half_width - d, -half_width - d
+    # the far side crosses the pixel only for thin strokes (skipped on CPUs where there are none)
+    thin = half_width + d < PIXEL_REACH
+    far = offset.device.type != "cpu" or bool(thin.any())
+    cover = footprint_cdf(outer, n)
+    if far:
+        cover = cover - footprint_cdf(inner, n)
+    if outline is not None:
+        k = (outline.curvature * n).sum(-1)  # centre line's curvature towards the pixel
+        limit = 1 / 0.75  # no sharper bends than a 0.75 px radius (the stroke folds there)
+        bend_out = (k / (1 - half_width * k).clamp_min(0.25)).clamp(-limit, limit)
+        cover = cover + outline_sliver(*tangent_chord(outer, n), n, half_width, bend_out, outline, -1.0)
+        if far:
+            bend_in = (k / (1 + half_width * k).clamp_min(0.25)).clamp(-limit, limit)
+            cover = cover - outline_sliver(*tangent_chord(inner, n), n, half_width, bend_in, outline, 1.0)
+        cover = cover.clamp(0, 1)
     # where(), not clamp: no gradient at exactly 0 coverage (zero width) on every torch version
     return torch.where(half_width > 0, cover, torch.zeros_like(cover))
 
@@ -205,7 +326,7 @@ def fill_coverage(signed_distance: Tensor, offset: Tensor) -> Tensor:
     """Coverage from the signed distance to the outline (negative inside) and ``offset``
     ``[..., 2]`` (pixel centre minus the closest outline point): ``F(-s)``, the area of the
     pixel inside the outline's tangent line (see :func:`footprint_cdf`)."""
-    return footprint_cdf(-signed_distance, offset)
+    return footprint_cdf(-signed_distance, unit_normal(offset)[0])
 
 
 def inside(winding: Tensor, even_odd: Tensor) -> Tensor:

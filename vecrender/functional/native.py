@@ -41,7 +41,7 @@ from vecrender.functional.bezier import (
     PIXEL_REACH,
     TINY,
     chord_offset,
-    closest_offset,
+    closest_point,
     crossing,
     evaluate,
     fill_coverage,
@@ -52,6 +52,7 @@ from vecrender.functional.bezier import (
     polyline,
     safe_norm,
     stroke_coverage,
+    unit_normal,
 )
 from vecrender.functional.raster import SEGMENTS_PER_CURVE
 
@@ -73,6 +74,7 @@ def render_native(
     tile_capacity: int = 64,
     chunk_elements: int | None = None,
     shapes: str = "auto",
+    curvature: bool = True,
 ) -> Tensor:
     """Premultiplied RGBA ``[B, 4, H, W]``; same inputs and coverage as ``render_reference``.
 
@@ -84,7 +86,8 @@ def render_native(
     pre-select pixels with dynamic ones; default 2**20 on the CPU, 2**26 on GPUs);
     ``shapes``: ``"dynamic"`` (exact bins, skips unreachable pixels, per-pixel compositing;
     data-dependent shapes), ``"static"`` (the GPU scheme) or ``"auto"`` (dynamic on the CPU,
-    static elsewhere).
+    static elsewhere); ``curvature``: the outline's curvature inside a pixel (round caps, bends)
+    to second order, as in ``render_reference``.
     """
     batch, num_paths = points.shape[:2]
     device = points.device
@@ -102,7 +105,7 @@ def render_native(
     if chunk_elements is None:
         chunk_elements = 1 << (20 if device.type == "cpu" else 26)
     geometry = _Geometry(segs, seg_valid, segments_per_curve, tile_size, tiles_x, tiles_y * tiles_x,
-                         newton_steps, even_odd, fill_on, dynamic)
+                         newton_steps, closed, num_segments, even_odd, fill_on, dynamic, curvature)
     layers = _pair_layers(geometry, bins, widths, stroke_colors, fill_colors, chunk_elements)
     num_tiles = batch * tiles_y * tiles_x
     if dynamic:
@@ -216,8 +219,8 @@ class _Geometry:
     """Per-call constants of the pair evaluation."""
 
     def __init__(self, segs: Tensor, seg_valid: Tensor, chords: int, tile_size: int, tiles_x: int,
-                 num_tiles: int, newton_steps: int, even_odd: Tensor, fill_on: Tensor, compact: bool
-                 ) -> None:
+                 num_tiles: int, newton_steps: int, closed: Tensor, num_segments: Tensor, even_odd: Tensor,
+                 fill_on: Tensor, compact: bool, curvature: bool) -> None:
         self.segs = segs  # [B, N, S, 4, 2], with gradient
         self.segs_flat = segs.flatten(0, 1)  # [B * N, S, 4, 2]: rows picked by flat path index
         self.num_paths = segs.shape[1]
@@ -256,6 +259,8 @@ class _Geometry:
         self.tile_size, self.tiles_x, self.num_tiles = tile_size, tiles_x, num_tiles
         self.newton_steps = newton_steps
         self.even_odd, self.fill_on = even_odd, fill_on
+        self.open, self.last_segment = ~closed, num_segments - 1  # [B, N]: where the round caps are
+        self.curvature = curvature
         ys, xs = torch.meshgrid(torch.arange(tile_size, device=segs.device, dtype=segs.dtype),
                                 torch.arange(tile_size, device=segs.device, dtype=segs.dtype),
                                 indexing="ij")
@@ -381,36 +386,51 @@ def _sparse_stroke_coverage(g: _Geometry, b: Tensor, path: Tensor, pix: Tensor, 
         b, path, p = b[rows], path[rows], pix[rows, cols]  # [E], [E], [E, 2]
         ax, ay, ex, ey, inv = g.table.index_select(0, row[rows]).unbind(1)  # [E, SL]
         cand, u_cand, d2c = _search(p[:, 0, None], p[:, 1, None], ax, ay, ex, ey, inv, both=True)
-    return _refine_sparse(g, b, path, half[rows], p, cand, u_cand, d2c), rows, cols
+    coverage, keep = _refine_sparse(g, b, path, half[rows], p, cand, u_cand, d2c)
+    return coverage, rows[keep], cols[keep]
 
 
 def _refine_sparse(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tensor, cand: Tensor,
-                   u_cand: Tensor, d2c: Tensor) -> Tensor:
-    """``_refine`` for ``[E]`` points: the second candidate is only refined where its chord is
-    within twice the chord error bound of the closest one (it cannot win elsewhere)."""
+                   u_cand: Tensor, d2c: Tensor) -> tuple[Tensor, Tensor]:
+    """``_refine`` for ``[E]`` points, returning the coverage of the covered ones and their
+    indices."""
     seg = torch.div(cand, g.chords, rounding_mode="floor")  # [E, 2]
     with torch.no_grad():
         t0 = ((cand - seg * g.chords).to(p.dtype) + u_cand) / g.chords
         ctrl0 = _segment_ctrl(g, b[:, None], path[:, None], seg[:, :1]).detach()  # [E, 1, 4, 2]
         t, d0 = (r[:, 0] for r in newton_closest(ctrl0, p[:, None], t0[:, :1], g.newton_steps))
+        # the second candidate can only win where its chord is within twice the chords' error
+        # bound of the closest one: refined there only
         need = d2c[:, 1].sqrt() <= d2c[:, 0].sqrt() + 2 * g.err[b, path]
         idx = torch.nonzero(need).squeeze(1)
         seg_best = seg[:, 0].clone()
         if idx.numel():
             ctrl1 = _segment_ctrl(g, b[idx, None], path[idx, None], seg[idx, 1:]).detach()
             t1, d1 = (r[:, 0] for r in newton_closest(ctrl1, p[idx, None], t0[idx, 1:], g.newton_steps))
-            win = d1 < d0[idx]
-            t[idx[win]] = t1[win]
-            seg_best[idx[win]] = seg[idx[win], 1]
-    ctrl = _segment_ctrl(g, b, path, seg_best)  # [E, 4, 2], with gradient
-    return stroke_coverage(closest_offset(ctrl, p, t), half)
+            win = idx[d1 < d0[idx]]
+            t[win], seg_best[win] = t1[d1 < d0[idx]], seg[win, 1]
+        # Where the stroke's side misses the pixel's footprint the coverage is exactly 0 or 1,
+        # with no gradient: only the pixels its side crosses go through the model, and the
+        # uncovered ones are dropped
+        seg_ctrl = _segment_ctrl(g, b, path, seg_best).detach()
+        n, d = unit_normal(p - evaluate(seg_ctrl, t))
+        reach = 0.5 * n.abs().sum(-1)  # the footprint's half-extent along n
+        r = half.detach()
+        inside, outside = d <= r - reach, d >= r + reach
+        thin = r + d < PIXEL_REACH  # the far side crosses the pixel too
+        edge = torch.nonzero(~(inside | outside) | thin).squeeze(1)
+        keep = torch.nonzero(~outside | thin).squeeze(1)
+    ctrl = _segment_ctrl(g, b[edge], path[edge], seg_best[edge])  # [E', 4, 2], with gradient
+    coverage = _coverage(g, b[edge], path[edge], seg_best[edge], ctrl, p[edge], t[edge], half[edge])
+    coverage = torch.ones_like(d).index_put((edge,), coverage)
+    return coverage[keep], keep
 
 
 def _refine(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tensor, cand: Tensor,
             u_cand: Tensor) -> Tensor:
     """Coverage from the candidate chords ``[..., 2]`` of points ``p`` ``[..., 1, 2]``: Newton on both
     candidates (no gradient), then the distance to the better one with gradient."""
-    seg_cand = torch.div(cand, g.chords, rounding_mode="floor")
+    seg_cand = torch.div(cand, g.chords, rounding_mode="floor")  # [..., 2]
     ctrl = _segment_ctrl(g, b[..., None], path[..., None], seg_cand)  # [..., 2 | 1, 4, 2]
     t0 = ((cand - seg_cand * g.chords).to(p.dtype) + u_cand) / g.chords
     t_cand, d2 = newton_closest(ctrl.detach(), p, t0, g.newton_steps)
@@ -418,8 +438,17 @@ def _refine(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tensor, cand
     t_star = t_cand.gather(-1, pick).squeeze(-1)
     if ctrl.shape[-3] > 1:
         ctrl = ctrl.gather(-3, pick[..., None, None].expand(*pick.shape, 4, 2))
-    ctrl, p = ctrl[..., 0, :, :], p[..., 0, :]
-    return stroke_coverage(closest_offset(ctrl, p, t_star), half)
+    seg = seg_cand.gather(-1, pick).squeeze(-1)
+    return _coverage(g, b, path, seg, ctrl[..., 0, :, :], p[..., 0, :], t_star, half)
+
+
+def _coverage(g: _Geometry, b: Tensor, path: Tensor, seg: Tensor, ctrl: Tensor, p: Tensor, t: Tensor,
+              half: Tensor) -> Tensor:
+    """Stroke coverage of points ``p`` ``[..., 2]`` whose closest point is ``B(t)`` on segment
+    ``seg`` (control points ``ctrl`` ``[..., 4, 2]``, with gradient) of ``path``."""
+    is_open = g.open[b, path]
+    offset, outline = closest_point(ctrl, p, t, is_open & (seg == 0), is_open & (seg == g.last_segment[b, path]))
+    return stroke_coverage(offset, half, outline if g.curvature else None)
 
 
 def _layer(coverage: Tensor, colors: Tensor, mask: Tensor | None) -> Tensor:

@@ -11,12 +11,17 @@ square ``[j, j + 1] x [i, i + 1]`` with centre ``p = (j + 1/2, i + 1/2)``):
   ``n = o / d``. With half-width ``r = width / 2`` the coverage is the area of the pixel inside the
   band ``[-r, r]`` around the tangent line at ``q``: ``c = F_n(r - d) - F_n(-r - d)`` (0 for
   width 0). Exact for straight strokes of any width; round caps and joins follow from using the
-  closest point of the whole curve (only the outline's curvature within a pixel is approximated).
+  closest point of the whole curve.
+* **Outline curvature** (``curvature``, default on). The signed area between that tangent line
+  and the outline inside the pixel is added, to second order along the chord the line cuts from
+  the pixel: the arc of a round cap (radius ``r``), the bend of a curved side (``k / (1 - r k)``,
+  ``k`` the centre line's curvature towards it), joined continuously where the side meets the cap
+  (:func:`~vecrender.functional.bezier.outline_sliver`).
 * **Closest point.** ``t*`` is found without gradient (reference: 4 Newton steps from each of 64
   uniform samples per segment, then the best polished; native: 3 Newton steps from the closest
   chord of the 16-chord flattening and from the closest non-adjacent chord, best result). The
   offset ``o`` carries the gradient of the closest point, ``t*``'s motion included (implicit
-  function theorem, :func:`~vecrender.functional.bezier.closest_offset`), which the footprint's
+  function theorem, :func:`~vecrender.functional.bezier.closest_point`), which the footprint's
   orientation needs.
 * **Fills** (closed paths with ``fill_colors``). Each segment is flattened into
   ``segments_per_curve`` chords at uniform ``t`` (default 16; the chords are within
@@ -39,7 +44,7 @@ from torch import Tensor
 
 from vecrender.functional.bezier import (
     chord_offset,
-    closest_offset,
+    closest_point,
     crossing,
     fill_coverage,
     newton_closest,
@@ -76,12 +81,15 @@ def render_reference(
     segments_per_curve: int = SEGMENTS_PER_CURVE,
     samples: int = 64,
     newton_steps: int = 4,
+    curvature: bool = True,
 ) -> Tensor:
     """Premultiplied RGBA ``[B, 4, H, W]`` of ``B`` scenes of ``N`` paths (see the module docstring).
 
     points ``[B, N, P, 2]``, widths ``[B, N]`` (full width), stroke_colors ``[B, N, 4]``,
     fill_colors ``[B, N, 4]`` or None, closed / num_segments / even_odd ``[N]``.
-    Plain and slow (every path against every pixel); use it to check other renderers.
+    ``curvature``: add the outline's curvature inside a pixel (round caps, bends) to second
+    order (``stroke_coverage``'s outline). Plain and slow (every path against every pixel); use it
+    to check other renderers.
     """
     batch, num_paths = points.shape[:2]
     closed, num_segments, even_odd = (path_flags(f, batch, points.device) for f in (closed, num_segments, even_odd))
@@ -95,8 +103,8 @@ def render_reference(
             if fill_colors is not None and bool(closed[b, n]):
                 cov = _fill_coverage(ctrl, pix, bool(even_odd[b, n]), segments_per_curve)
                 out = _over(out, cov * fill_colors[b, n, 3], fill_colors[b, n, :3])
-            offset = _stroke_offset(ctrl, pix, samples, newton_steps)
-            cov = stroke_coverage(offset, widths[b, n] / 2)
+            offset, ends = _stroke_offset(ctrl, pix, bool(closed[b, n]), samples, newton_steps)
+            cov = stroke_coverage(offset, widths[b, n] / 2, ends if curvature else None)
             out = _over(out, cov * stroke_colors[b, n, 3], stroke_colors[b, n, :3])
         images.append(out)
     if not images:
@@ -110,23 +118,29 @@ def _over(below: Tensor, alpha: Tensor, rgb: Tensor) -> Tensor:
     return layer + (1 - alpha[..., None]) * below
 
 
-def _stroke_offset(ctrl: Tensor, pix: Tensor, samples: int, newton_steps: int) -> Tensor:
-    """``[B, HW, 2]`` pixel centre minus its closest point on the union of the segments ``[B, s, 4, 2]``."""
-    best = None
+def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, samples: int, newton_steps: int
+                   ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+    """``[B, HW, 2]`` pixel centre minus its closest point on the union of the segments
+    ``[B, s, 4, 2]`` of one path, and the outline there (``closest_point``)."""
     t_grid = torch.linspace(0, 1, samples, device=pix.device, dtype=pix.dtype)
-    for k in range(ctrl.shape[1]):
-        seg = ctrl[:, k]  # [B, 4, 2]
-        with torch.no_grad():  # Newton from every sample: finds every local minimum
-            start = t_grid.expand(seg.shape[0], pix.shape[0], samples)
-            t_all, d2 = newton_closest(seg[:, None, None].detach(), pix[None, :, None], start, newton_steps)
-            t = t_all.gather(-1, d2.argmin(-1, keepdim=True)).squeeze(-1)  # [B, HW]
+    with torch.no_grad():  # Newton from every sample of every segment: finds every local minimum
+        ts, d2s = [], []
+        for k in range(ctrl.shape[1]):
+            seg = ctrl[:, k, None, None].detach()  # [B, 1, 1, 4, 2]
+            start = t_grid.expand(ctrl.shape[0], pix.shape[0], samples)
+            t_all, d2 = newton_closest(seg, pix[None, :, None], start, newton_steps)
+            t = t_all.gather(-1, d2.argmin(-1, keepdim=True))  # [B, HW, 1]
             # polish the winner: samples that reached the same minimum tie on distance up to
             # rounding, so the pick may be a less converged one
-            t = newton_closest(seg[:, None].detach(), pix[None], t, newton_steps)[0]
-        offset = closest_offset(seg[:, None], pix[None], t)
-        closer = best is None or (safe_norm(offset) < safe_norm(best))[..., None]
-        best = offset if best is None else torch.where(closer, offset, best)
-    return best
+            t, d2 = newton_closest(seg, pix[None, :, None], t, newton_steps)
+            ts.append(t)
+            d2s.append(d2)
+        best = torch.cat(d2s, -1).argmin(-1)  # [B, HW] segment
+        t = torch.cat(ts, -1).gather(-1, best[..., None]).squeeze(-1)
+    seg = ctrl[torch.arange(ctrl.shape[0], device=ctrl.device)[:, None], best]  # [B, HW, 4, 2]
+    at_start = (best == 0) & (not closed)
+    at_end = (best == ctrl.shape[1] - 1) & (not closed)
+    return closest_point(seg, pix[None], t, at_start, at_end)
 
 
 def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int) -> Tensor:
