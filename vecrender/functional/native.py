@@ -160,9 +160,10 @@ def _box_tiles(lo: Tensor, hi: Tensor, ok: Tensor, tile_size: int, tiles_y: int,
     four per box, whatever the box sizes, and nothing is read back to the host.
     """
     batch, num_paths, num_boxes = ok.shape
-    counts = torch.tensor([tiles_x, tiles_y], device=lo.device, dtype=lo.dtype)
-    first = torch.ceil(lo / tile_size - 1).clamp(min=0).minimum(counts)  # [B, N, C, 2] tile ranges
-    last = torch.floor(hi / tile_size).minimum(counts - 1).clamp(min=-1)
+    first = torch.ceil(lo / tile_size - 1)  # [B, N, C, 2] tile ranges (x, y), clamped per axis
+    first = torch.stack([first[..., 0].clamp(0, tiles_x), first[..., 1].clamp(0, tiles_y)], -1)
+    last = torch.floor(hi / tile_size)
+    last = torch.stack([last[..., 0].clamp(-1, tiles_x - 1), last[..., 1].clamp(-1, tiles_y - 1)], -1)
     ok = ok & (first <= last).all(-1)
     first, last = first.long(), last.long() + 1  # last: one past the range
     rows, cols = tiles_y + 1, tiles_x + 1
