@@ -71,9 +71,9 @@ def power_form(ctrl: Tensor) -> tuple[tuple[Tensor, Tensor], ...]:
     return a.unbind(-1), b.unbind(-1), c.unbind(-1), p0.unbind(-1)
 
 
-def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tensor, Tensor]:
+def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tensor, Tensor, Tensor]:
     """Refine ``t`` towards the parameter of the point of ``ctrl`` closest to ``p`` (no gradient);
-    returns it and its squared distance.
+    returns it, its squared distance and the offset ``p - B(t)`` ``[..., 2]``.
 
     Newton steps on ``f(t) = (B(t) - p) . B'(t)`` (Gauss-Newton where ``f'`` is not safely
     positive), clamped to [0, 1]; a step is kept only where it does not increase the distance,
@@ -103,7 +103,7 @@ def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tens
             t = torch.where(better, cand, t)
             best = torch.where(better, dist, best)
             qx, qy = torch.where(better, rx, qx), torch.where(better, ry, qy)
-    return t, best
+    return t, best, torch.stack([-qx, -qy], -1)
 
 
 def safe_norm(v: Tensor) -> Tensor:

@@ -97,7 +97,8 @@ def render_native(
     segs, seg_valid = path_segments(points, closed, num_segments)
     fill_on = closed & (fill_colors is not None)  # [B, N]
     tiles_y, tiles_x = math.ceil(height / tile_size), math.ceil(width / tile_size)
-    overlap = _overlap(segs.detach(), seg_valid, widths.detach(), fill_on, tile_size, tiles_y, tiles_x)
+    overlap = _overlap(segs.detach(), seg_valid, widths.detach(), fill_on if fill_colors is not None else None,
+                       tile_size, tiles_y, tiles_x)
     dynamic = shapes == "dynamic" or (shapes == "auto" and device.type == "cpu")
     bins = _bins(overlap, tile_capacity, dynamic)
     if bins is None:
@@ -125,9 +126,9 @@ def _empty(points: Tensor, widths: Tensor, strokes: Tensor, fills: Tensor | None
 
 
 # -- binning -------------------------------------------------------------------------------------
-def _overlap(segs: Tensor, seg_valid: Tensor, widths: Tensor, fill_on: Tensor, tile_size: int,
+def _overlap(segs: Tensor, seg_valid: Tensor, widths: Tensor, fill_on: Tensor | None, tile_size: int,
              tiles_y: int, tiles_x: int) -> Tensor:
-    """``[B, T, N]`` bool: the path can cover a pixel of the tile.
+    """``[B, T, N]`` bool: the path can cover a pixel of the tile (``fill_on`` None: no fills).
 
     Strokes: some box around a chord of the path's 4-chord-per-segment flattening, grown by the
     half-width, 1 px and the flattening error bound ``0.75 M / 16``, meets the tile. Fills: the
@@ -141,14 +142,16 @@ def _overlap(segs: Tensor, seg_valid: Tensor, widths: Tensor, fill_on: Tensor, t
     grow = (half[..., None] + 1.0 + 0.75 * bend / 16).repeat_interleave(4, dim=2)  # [B, N, S*4]
     verts = polyline(segs, 4)
     ends = torch.stack([verts[..., :-1, :], verts[..., 1:, :]], dim=-1).reshape(batch, num_paths, -1, 2, 2)
-    stroke_ok = seg_valid.repeat_interleave(4, dim=2) & stroke_on[..., None]  # [B, N, S*4]
+    ok = seg_valid.repeat_interleave(4, dim=2) & stroke_on[..., None]  # [B, N, S*4]
     lo, hi = ends.amin(-1) - grow[..., None], ends.amax(-1) + grow[..., None]  # [B, N, S*4, 2]
-    valid = seg_valid.repeat_interleave(4, dim=2)[..., None]
-    ctrl = segs.reshape(batch, num_paths, num_seg * 4, 2)
-    fill_lo = torch.where(valid, ctrl, torch.full_like(ctrl, math.inf)).amin(2, keepdim=True) - 1.0
-    fill_hi = torch.where(valid, ctrl, torch.full_like(ctrl, -math.inf)).amax(2, keepdim=True) + 1.0
-    return _box_tiles(torch.cat([lo, fill_lo], 2), torch.cat([hi, fill_hi], 2),
-                      torch.cat([stroke_ok, fill_on[..., None]], 2), tile_size, tiles_y, tiles_x)
+    if fill_on is not None:
+        valid = seg_valid.repeat_interleave(4, dim=2)[..., None]
+        ctrl = segs.reshape(batch, num_paths, num_seg * 4, 2)
+        fill_lo = torch.where(valid, ctrl, torch.full_like(ctrl, math.inf)).amin(2, keepdim=True) - 1.0
+        fill_hi = torch.where(valid, ctrl, torch.full_like(ctrl, -math.inf)).amax(2, keepdim=True) + 1.0
+        lo, hi = torch.cat([lo, fill_lo], 2), torch.cat([hi, fill_hi], 2)
+        ok = torch.cat([ok, fill_on[..., None]], 2)
+    return _box_tiles(lo, hi, ok, tile_size, tiles_y, tiles_x)
 
 
 def _box_tiles(lo: Tensor, hi: Tensor, ok: Tensor, tile_size: int, tiles_y: int, tiles_x: int) -> Tensor:
@@ -399,7 +402,7 @@ def _refine_sparse(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tenso
     with torch.no_grad():
         t0 = ((cand - seg * g.chords).to(p.dtype) + u_cand) / g.chords
         ctrl0 = _segment_ctrl(g, b[:, None], path[:, None], seg[:, :1]).detach()  # [E, 1, 4, 2]
-        t, d0 = (r[:, 0] for r in newton_closest(ctrl0, p[:, None], t0[:, :1], g.newton_steps))
+        t, d0, offset = (r[:, 0] for r in newton_closest(ctrl0, p[:, None], t0[:, :1], g.newton_steps))
         # the second candidate can only win where its chord is within twice the chords' error
         # bound of the closest one: refined there only
         need = d2c[:, 1].sqrt() <= d2c[:, 0].sqrt() + 2 * g.err[b, path]
@@ -407,14 +410,14 @@ def _refine_sparse(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tenso
         seg_best = seg[:, 0].clone()
         if idx.numel():
             ctrl1 = _segment_ctrl(g, b[idx, None], path[idx, None], seg[idx, 1:]).detach()
-            t1, d1 = (r[:, 0] for r in newton_closest(ctrl1, p[idx, None], t0[idx, 1:], g.newton_steps))
-            win = idx[d1 < d0[idx]]
-            t[win], seg_best[win] = t1[d1 < d0[idx]], seg[win, 1]
+            t1, d1, offset1 = (r[:, 0] for r in newton_closest(ctrl1, p[idx, None], t0[idx, 1:], g.newton_steps))
+            better = d1 < d0[idx]
+            win = idx[better]
+            t[win], seg_best[win], offset[win] = t1[better], seg[win, 1], offset1[better]
         # Where the stroke's side misses the pixel's footprint the coverage is exactly 0 or 1,
         # with no gradient: only the pixels its side crosses go through the model, and the
         # uncovered ones are dropped
-        seg_ctrl = _segment_ctrl(g, b, path, seg_best).detach()
-        n, d = unit_normal(p - evaluate(seg_ctrl, t))
+        n, d = unit_normal(offset)
         reach = 0.5 * n.abs().sum(-1)  # the footprint's half-extent along n
         r = half.detach()
         inside, outside = d <= r - reach, d >= r + reach
@@ -434,7 +437,7 @@ def _refine(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tensor, cand
     seg_cand = torch.div(cand, g.chords, rounding_mode="floor")  # [..., 2]
     ctrl = _segment_ctrl(g, b[..., None], path[..., None], seg_cand)  # [..., 2 | 1, 4, 2]
     t0 = ((cand - seg_cand * g.chords).to(p.dtype) + u_cand) / g.chords
-    t_cand, d2 = newton_closest(ctrl.detach(), p, t0, g.newton_steps)
+    t_cand, d2, _ = newton_closest(ctrl.detach(), p, t0, g.newton_steps)
     pick = (d2[..., 1] < d2[..., 0]).long()[..., None]  # [..., 1]
     t_star = t_cand.gather(-1, pick).squeeze(-1)
     if ctrl.shape[-3] > 1:

@@ -128,11 +128,11 @@ def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, samples: int, newton
         for k in range(ctrl.shape[1]):
             seg = ctrl[:, k, None, None].detach()  # [B, 1, 1, 4, 2]
             start = t_grid.expand(ctrl.shape[0], pix.shape[0], samples)
-            t_all, d2 = newton_closest(seg, pix[None, :, None], start, newton_steps)
+            t_all, d2, _ = newton_closest(seg, pix[None, :, None], start, newton_steps)
             t = t_all.gather(-1, d2.argmin(-1, keepdim=True))  # [B, HW, 1]
             # polish the winner: samples that reached the same minimum tie on distance up to
             # rounding, so the pick may be a less converged one
-            t, d2 = newton_closest(seg, pix[None, :, None], t, newton_steps)
+            t, d2, _ = newton_closest(seg, pix[None, :, None], t, newton_steps)
             ts.append(t)
             d2s.append(d2)
         best = torch.cat(d2s, -1).argmin(-1)  # [B, HW] segment
