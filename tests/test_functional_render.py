@@ -256,6 +256,36 @@ def test_straight_oblique_stroke_is_exact_away_from_its_caps():
         assert (alpha - truth).abs().max() < 4e-3  # the 32x32 ground truth's own resolution
 
 
+@pytest.mark.parametrize("name", ["reference", "native"])
+def test_round_caps_and_dots_match_the_exact_area(name):
+    """The outline curvature makes round caps (and a dot, all cap) close to their exact area."""
+    k, size = 48, 24
+    sub = (torch.arange(size * k, dtype=torch.float64) + 0.5) / k
+    sy, sx = torch.meshgrid(sub, sub, indexing="ij")
+    g = torch.Generator().manual_seed(1)
+    for length in (0.0, 8.0):  # a dot, then a straight 8 px stroke with two caps
+        errors = {}
+        for curvature in (True, False):
+            total = 0.0
+            for _ in range(4):
+                a = 8 + 4 * torch.rand(2, generator=g, dtype=torch.float64)
+                angle = math.pi * torch.rand((), generator=g, dtype=torch.float64)
+                b = a + length * torch.stack([torch.cos(angle), torch.sin(angle)])
+                pts = torch.stack([a, a + (b - a) / 3, a + 2 * (b - a) / 3, b])[None, None]
+                args = scene_args(pts, torch.tensor([[3.0]], dtype=torch.float64),
+                                  torch.tensor([[[0, 0, 0, 1.0]]], dtype=torch.float64))
+                alpha = RENDERERS[name](*args, size, size, curvature=curvature)[0, 3]
+                e = b - a
+                u = (((sx - a[0]) * e[0] + (sy - a[1]) * e[1]) / (e @ e).clamp_min(1e-12)).clamp(0, 1)
+                inside = ((sx - a[0] - u * e[0]) ** 2 + (sy - a[1] - u * e[1]) ** 2) < 1.5**2
+                truth = inside.double().reshape(size, k, size, k).mean((1, 3))
+                total += (alpha - truth).abs().sum().item() / 4
+            errors[curvature] = total
+        # summed over the stroke's pixels: measured 0.023 (dot) / 0.033 with the curvature, 0.26
+        # without (48x48 samples per pixel resolve the area to ~0.005 here)
+        assert errors[True] < 0.05 and errors[False] > 5 * errors[True], errors
+
+
 def test_composite():
     rgba = torch.tensor([0.2, 0.1, 0.0, 0.5]).reshape(1, 4, 1, 1)
     assert torch.allclose(composite(rgba, (1.0, 1.0, 1.0))[0, :, 0, 0], torch.tensor([0.7, 0.6, 0.5]))

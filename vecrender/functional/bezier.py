@@ -76,10 +76,10 @@ def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tens
     returns it, its squared distance and the offset ``p - B(t)`` ``[..., 2]``.
 
     Newton steps on ``f(t) = (B(t) - p) . B'(t)`` (Gauss-Newton where ``f'`` is not safely
-    positive), clamped to [0, 1]; a step is kept only where it does not increase the distance,
-    so the result is never worse than the start, or where it is tiny (``< 1e-4``): near the
-    solution the distance no longer changes above rounding, and the parameter still converges
-    to float precision (finite-difference checks of the gradient need that).
+    positive), clamped to [0, 1]. A step is kept where it does not increase the distance (so the
+    result is never worse than the start) and where it is tiny (``< 1e-4``): near the solution
+    the distance no longer changes above rounding, yet the parameter should still converge to
+    float precision (finite-difference checks of the gradient need that).
     """
     with torch.no_grad():
         (ax, ay), (bx, by), (cx, cy), (x0, y0) = power_form(ctrl)
