@@ -168,12 +168,15 @@ def tangent_chord(x: Tensor, normal: Tensor) -> tuple[Tensor, Tensor]:
     ``[..., 2]``) cuts from the unit pixel centred at 0, as coordinates along ``(-n_y, n_x)`` from
     the line's closest point to the centre; ``u1 > u2`` where the line misses the pixel."""
     nx, ny = normal.unbind(-1)
-    ends = []
-    for along, across in ((-ny, nx), (nx, ny)):  # z_k = x n_k + u tau_k, |z_k| <= 1/2
-        tau = torch.where(along >= 0, along.clamp_min(1e-9), along.clamp_max(-1e-9))
-        a, b = (-0.5 - x * across) / tau, (0.5 - x * across) / tau
-        ends.append((torch.minimum(a, b), torch.maximum(a, b)))
-    return torch.maximum(ends[0][0], ends[1][0]), torch.minimum(ends[0][1], ends[1][1])
+    # along each axis k, z_k = x n_k + u tau_k must stay in [-1/2, 1/2]: an interval of u centred
+    # at -x n_k / tau_k, 1 / (2 |tau_k|) wide on each side; tau = (-n_y, n_x)
+    # (|tau_k| floored at 1e-9 with its sign kept, so a line parallel to an axis outside the
+    # pixel still gets an empty interval)
+    reach_x, reach_y = 0.5 / ny.abs().clamp_min(1e-9), 0.5 / nx.abs().clamp_min(1e-9)
+    sign_x, sign_y = torch.where(ny >= 0, 2.0, -2.0), torch.where(nx >= 0, 2.0, -2.0)
+    centre_x, centre_y = x * nx * sign_x * reach_x, -x * ny * sign_y * reach_y
+    return (torch.maximum(centre_x - reach_x, centre_y - reach_y),
+            torch.minimum(centre_x + reach_x, centre_y + reach_y))
 
 
 class Outline(NamedTuple):
@@ -229,7 +232,9 @@ def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, round_start: Tensor, round
     # the curve leaves along +-B''
     lean = torch.where(t > 0.5, -1e-4, 1e-4)
     way = torch.where(forward, 1.0, -1.0)
-    toward, _ = unit_normal(torch.stack([(vx + lean * wx) * way, (vy + lean * wy) * way], -1))
+    tx, ty = (vx + lean * wx) * way, (vy + lean * wy) * way
+    length = (tx * tx + ty * ty).clamp_min(TINY).sqrt()  # 0 only for a dot, whose toward is 0
+    toward = torch.stack([tx / length, ty / length], -1)
     speed2 = (vx * vx + vy * vy).clamp_min(TINY)
     bend = (vx * wy - vy * wx) / (speed2 * speed2)  # signed curvature / |B'|
     curvature = torch.stack([-vy * bend, vx * bend], -1)
