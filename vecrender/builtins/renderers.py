@@ -15,7 +15,7 @@ from torch import Tensor
 from vecrender import hookimpl
 from vecrender.components import Renderer
 from vecrender.config import option
-from vecrender.errors import ConfigError, VecrenderError
+from vecrender.errors import VecrenderError
 from vecrender.functional import render_native, render_reference
 from vecrender.functional.native import CudaGraphs
 from vecrender.scene import VectorScene
@@ -65,19 +65,21 @@ def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> 
 
 @dataclass
 class NativeConfig:
-    tile_size: int = option(8, "Tile side in pixels: paths are only evaluated on tiles they can reach.")
+    tile_size: int = option(8, "Tile side in pixels: paths are only evaluated on tiles they can reach.",
+                            min=1)
     segments_per_curve: int = option(
         16, "Chords per cubic: the fill outline and the start of the closest-point search "
-        "(fill error <= 0.75 M / n^2 px, M the largest second difference of the control points).")
-    newton_steps: int = option(3, "Newton steps refining each closest point on the cubic.")
+        "(fill error <= 0.75 M / n^2 px, M the largest second difference of the control points).",
+        min=1)
+    newton_steps: int = option(3, "Newton steps refining each closest point on the cubic.", min=0)
     curvature: bool = option(
         True, "Add the curvature of stroke outlines inside a pixel to the coverage (round caps, "
-        "bends; second order): about 2x closer to the exact pixel area on curved strokes, about "
-        "25 % slower on dense scenes on CPUs.")
+        "bends; second order): several times closer to the exact pixel area at round caps, about "
+        "20 % slower on dense scenes on CPUs.")
     tile_capacity: int = option(
         64, "GPU only: paths per tile bin. Fixed bins never synchronise with the host; a tile "
         "overlapped by more paths comes out NaN (raise it, or 0: exact bins, one integer read back "
-        "per render). The CPU always uses exact bins.")
+        "per render). The CPU always uses exact bins.", min=0)
     cuda_graphs: bool = option(
         True, "CUDA only: capture the render (forward, and backward when inputs require grad) as "
         "CUDA graphs once per input shape / dtype / requires-grad pattern and replay them (same "
@@ -94,12 +96,6 @@ class NativeRenderer(Renderer):
 
     def __init__(self, config: NativeConfig | None = None, context=None) -> None:
         super().__init__(config, context)
-        c = self.config
-        if c.tile_size < 1 or c.segments_per_curve < 1 or c.newton_steps < 0 or c.tile_capacity < 0:
-            raise ConfigError(
-                "renderer 'native': tile_size and segments_per_curve must be >= 1, newton_steps and "
-                f"tile_capacity >= 0 (got {c})."
-            )
         self.graphs = CudaGraphs()  # captured CUDA graphs, by input key (used when cuda_graphs)
 
     def render(self, scenes: Sequence[VectorScene]) -> Tensor:
