@@ -48,9 +48,9 @@ def bernstein(t: Tensor) -> Tensor:
 
 def evaluate(ctrl: Tensor, t: Tensor) -> Tensor:
     """Curve points ``[..., 2]`` at ``t`` ``[...]`` of segments ``ctrl`` ``[..., 4, 2]``."""
-    p0, p1, p2, p3 = ctrl.unbind(-2)
+    a, b, c, d = power_coefficients(ctrl)
     t = t[..., None]
-    return ((p3 - p0 + 3 * (p1 - p2)) * t + 3 * (p0 - 2 * p1 + p2)) * t * t + 3 * (p1 - p0) * t + p0
+    return ((a * t + b) * t + c) * t + d
 
 
 def polyline(segs: Tensor, chords: int) -> Tensor:
@@ -60,15 +60,16 @@ def polyline(segs: Tensor, chords: int) -> Tensor:
     return torch.einsum("lk,...kc->...lc", weights, segs)
 
 
-def power_form(ctrl: Tensor) -> tuple[tuple[Tensor, Tensor], ...]:
-    """``B(t) = ((a t + b) t + c) t + d`` for segments ``[..., 4, 2]``: the coefficients
-    ``a, b, c, d`` as (x, y) pairs of ``[...]`` tensors (separate components keep the hot loops
-    free of reductions over a size-2 dim, which are slow on CPUs)."""
+def power_coefficients(ctrl: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``B(t) = ((a t + b) t + c) t + d`` for segments ``[..., 4, 2]``: ``a, b, c, d`` ``[..., 2]``."""
     p0, p1, p2, p3 = ctrl.unbind(-2)
-    a = p3 - p0 + 3 * (p1 - p2)
-    b = 3 * (p0 - 2 * p1 + p2)
-    c = 3 * (p1 - p0)
-    return a.unbind(-1), b.unbind(-1), c.unbind(-1), p0.unbind(-1)
+    return p3 - p0 + 3 * (p1 - p2), 3 * (p0 - 2 * p1 + p2), 3 * (p1 - p0), p0
+
+
+def power_form(ctrl: Tensor) -> tuple[tuple[Tensor, Tensor], ...]:
+    """:func:`power_coefficients` as (x, y) pairs of ``[...]`` tensors (separate components keep
+    the hot loops free of reductions over a size-2 dim, which are slow on CPUs)."""
+    return tuple(v.unbind(-1) for v in power_coefficients(ctrl))
 
 
 def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tensor, Tensor, Tensor]:

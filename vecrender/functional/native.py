@@ -97,16 +97,20 @@ def render_native(
     segs, seg_valid = path_segments(points, closed, num_segments)
     fill_on = closed & (fill_colors is not None)  # [B, N]
     tiles_y, tiles_x = math.ceil(height / tile_size), math.ceil(width / tile_size)
-    overlap = _overlap(segs.detach(), seg_valid, widths.detach(), fill_on if fill_colors is not None else None,
-                       tile_size, tiles_y, tiles_x)
+    with torch.no_grad():  # shared by binning and the per-pixel searches
+        bend = _bend(segs.detach(), seg_valid)
+        coarse = polyline(segs.detach(), 4)  # [B, N, S, 5, 2]
+    overlap = _overlap(segs.detach(), seg_valid, bend, coarse, widths.detach(),
+                       fill_on if fill_colors is not None else None, tile_size, tiles_y, tiles_x)
     dynamic = shapes == "dynamic" or (shapes == "auto" and device.type == "cpu")
     bins = _bins(overlap, tile_capacity, dynamic)
     if bins is None:
         return _empty(points, widths, stroke_colors, fill_colors, height, width)
     if chunk_elements is None:
         chunk_elements = 1 << (20 if device.type == "cpu" else 26)
-    geometry = _Geometry(segs, seg_valid, segments_per_curve, tile_size, tiles_x, tiles_y * tiles_x,
-                         newton_steps, closed, num_segments, even_odd, fill_on, dynamic, curvature)
+    geometry = _Geometry(segs, seg_valid, bend, coarse, segments_per_curve, tile_size, tiles_x,
+                         tiles_y * tiles_x, newton_steps, closed, num_segments, even_odd, fill_on, dynamic,
+                         curvature)
     layers = _pair_layers(geometry, bins, widths, stroke_colors, fill_colors, chunk_elements)
     num_tiles = batch * tiles_y * tiles_x
     if dynamic:
@@ -126,22 +130,28 @@ def _empty(points: Tensor, widths: Tensor, strokes: Tensor, fills: Tensor | None
 
 
 # -- binning -------------------------------------------------------------------------------------
-def _overlap(segs: Tensor, seg_valid: Tensor, widths: Tensor, fill_on: Tensor | None, tile_size: int,
-             tiles_y: int, tiles_x: int) -> Tensor:
+def _bend(segs: Tensor, seg_valid: Tensor) -> Tensor:
+    """``[B, N, S]`` largest second difference ``M`` of each valid segment's control points (0 for
+    padding): an ``L``-chord flattening is within ``0.75 M / L^2`` px of the curve."""
+    p0, p1, p2, p3 = segs.unbind(-2)
+    bend = torch.maximum(safe_norm(p0 - 2 * p1 + p2), safe_norm(p1 - 2 * p2 + p3))
+    return torch.where(seg_valid, bend, torch.zeros_like(bend))
+
+
+def _overlap(segs: Tensor, seg_valid: Tensor, bend: Tensor, coarse: Tensor, widths: Tensor,
+             fill_on: Tensor | None, tile_size: int, tiles_y: int, tiles_x: int) -> Tensor:
     """``[B, T, N]`` bool: the path can cover a pixel of the tile (``fill_on`` None: no fills).
 
-    Strokes: some box around a chord of the path's 4-chord-per-segment flattening, grown by the
-    half-width, 1 px and the flattening error bound ``0.75 M / 16``, meets the tile. Fills: the
-    control points' box grown by 1 px meets the tile.
+    Strokes: some box around a chord of the path's 4-chord-per-segment flattening ``coarse``
+    ``[B, N, S, 5, 2]``, grown by the half-width, 1 px and the flattening error bound
+    ``0.75 M / 16`` (``bend``: :func:`_bend`), meets the tile. Fills: the control points' box
+    grown by 1 px meets the tile.
     """
     batch, num_paths, num_seg = segs.shape[:3]
-    p0, p1, p2, p3 = segs.unbind(-2)
-    bend = torch.maximum(safe_norm(p0 - 2 * p1 + p2), safe_norm(p1 - 2 * p2 + p3))  # [B, N, S]
     stroke_on = widths > 0
     half = torch.where(stroke_on, widths / 2, torch.zeros_like(widths))
     grow = (half[..., None] + 1.0 + 0.75 * bend / 16).repeat_interleave(4, dim=2)  # [B, N, S*4]
-    verts = polyline(segs, 4)
-    ends = torch.stack([verts[..., :-1, :], verts[..., 1:, :]], dim=-1).reshape(batch, num_paths, -1, 2, 2)
+    ends = torch.stack([coarse[..., :-1, :], coarse[..., 1:, :]], dim=-1).reshape(batch, num_paths, -1, 2, 2)
     ok = seg_valid.repeat_interleave(4, dim=2) & stroke_on[..., None]  # [B, N, S*4]
     lo, hi = ends.amin(-1) - grow[..., None], ends.amax(-1) + grow[..., None]  # [B, N, S*4, 2]
     if fill_on is not None:
@@ -200,10 +210,10 @@ class _Bins:
 def _bins(overlap: Tensor, tile_capacity: int, dynamic: bool) -> _Bins | None:
     """Bin the pairs; None when nothing is drawn (only decided with dynamic shapes)."""
     batch, num_tiles, num_paths = overlap.shape
-    counts = overlap.sum(-1).reshape(-1)  # [B*T]
     if dynamic:  # the (tile, path) pairs that overlap, sorted by tile then path
         tile, path = torch.nonzero(overlap.reshape(-1, num_paths), as_tuple=True)
         return _Bins(tile, path) if tile.numel() else None
+    counts = overlap.sum(-1).reshape(-1)  # [B*T]
     if tile_capacity > 0:
         capacity = min(num_paths, tile_capacity)
         overflow = counts > capacity
@@ -222,43 +232,22 @@ def _bins(overlap: Tensor, tile_capacity: int, dynamic: bool) -> _Bins | None:
 class _Geometry:
     """Per-call constants of the pair evaluation."""
 
-    def __init__(self, segs: Tensor, seg_valid: Tensor, chords: int, tile_size: int, tiles_x: int,
-                 num_tiles: int, newton_steps: int, closed: Tensor, num_segments: Tensor, even_odd: Tensor,
-                 fill_on: Tensor, compact: bool, curvature: bool) -> None:
+    def __init__(self, segs: Tensor, seg_valid: Tensor, bend: Tensor, coarse: Tensor, chords: int,
+                 tile_size: int, tiles_x: int, num_tiles: int, newton_steps: int, closed: Tensor,
+                 num_segments: Tensor, even_odd: Tensor, fill_on: Tensor, compact: bool, curvature: bool) -> None:
         self.segs = segs  # [B, N, S, 4, 2], with gradient
         self.segs_flat = segs.flatten(0, 1)  # [B * N, S, 4, 2]: rows picked by flat path index
         self.num_paths = segs.shape[1]
         self.chords = chords
-        with torch.no_grad():
-            verts = polyline(segs.detach(), chords)  # [B, N, S, L+1, 2]
-            batch, num_paths, num_seg = segs.shape[:3]
-            self.chord_a = verts[..., :-1, :].reshape(batch, num_paths, num_seg * chords, 2)
-            self.chord_b = verts[..., 1:, :].reshape(batch, num_paths, num_seg * chords, 2)
         self.chord_valid = seg_valid.repeat_interleave(chords, dim=2)  # [B, N, S*L]
         with torch.no_grad():
-            far = torch.full_like(self.chord_a, 1e18)  # invalid chords never win the search
-            self.chord_a = torch.where(self.chord_valid[..., None], self.chord_a, far)
-            self.chord_b = torch.where(self.chord_valid[..., None], self.chord_b, far)
-            e = self.chord_b - self.chord_a
-            len2 = (e * e).sum(-1)
-            self.chord_inv = torch.where(len2 > TINY, 1 / len2.clamp_min(TINY), torch.zeros_like(len2))
-            p0, p1, p2, p3 = segs.detach().unbind(-2)
-            bend = torch.maximum(safe_norm(p0 - 2 * p1 + p2), safe_norm(p1 - 2 * p2 + p3))  # [B, N, S]
-            bend = torch.where(seg_valid, bend, torch.zeros_like(bend))
+            self.chord_a, self.chord_b, self.chord_inv = _chords(polyline(segs.detach(), chords), seg_valid)
             self.err = 0.75 * bend.amax(-1) / chords**2 + 1e-3  # chord-to-curve bound, [B, N]
         self.compact = compact
         if compact:  # chord tables for the per-pixel searches, and the coarse pre-selecting polyline
             with torch.no_grad():
                 self.table = _chord_table(self.chord_a, self.chord_b, self.chord_inv)
-                coarse = polyline(segs.detach(), 4)
-                far = torch.full_like(coarse[..., :-1, :], 1e18)
-                ok = seg_valid[..., None, None]
-                a = torch.where(ok, coarse[..., :-1, :], far).reshape(batch, num_paths, num_seg * 4, 2)
-                bb = torch.where(ok, coarse[..., 1:, :], far).reshape(batch, num_paths, num_seg * 4, 2)
-                e = bb - a
-                len2 = (e * e).sum(-1)
-                inv = torch.where(len2 > TINY, 1 / len2.clamp_min(TINY), torch.zeros_like(len2))
-                self.coarse = _chord_table(a, bb, inv)
+                self.coarse = _chord_table(*_chords(coarse, seg_valid))
                 self.err_coarse = 0.75 * bend.amax(-1) / 16 + 1e-3
         self.tile_size, self.tiles_x, self.num_tiles = tile_size, tiles_x, num_tiles
         self.newton_steps = newton_steps
@@ -269,6 +258,20 @@ class _Geometry:
                                 torch.arange(tile_size, device=segs.device, dtype=segs.dtype),
                                 indexing="ij")
         self.local = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1) + 0.5  # [Q, 2]
+
+
+def _chords(verts: Tensor, seg_valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Chord starts and ends ``[B, N, S * L, 2]`` of a flattening ``verts`` ``[B, N, S, L + 1, 2]``
+    (those of padding segments far away, so they never win a search) and 1 / length^2
+    ``[B, N, S * L]`` (0 for degenerate chords)."""
+    batch, num_paths, num_seg, size = verts.shape[:4]
+    far = torch.full_like(verts[..., :-1, :], 1e18)
+    ok = seg_valid[..., None, None]
+    a = torch.where(ok, verts[..., :-1, :], far).reshape(batch, num_paths, num_seg * (size - 1), 2)
+    b = torch.where(ok, verts[..., 1:, :], far).reshape(batch, num_paths, num_seg * (size - 1), 2)
+    e = b - a
+    len2 = (e * e).sum(-1)
+    return a, b, torch.where(len2 > TINY, 1 / len2.clamp_min(TINY), torch.zeros_like(len2))
 
 
 def _chord_table(a: Tensor, b: Tensor, inv: Tensor) -> Tensor:
