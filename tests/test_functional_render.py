@@ -236,7 +236,7 @@ def test_footprint_cdf_is_the_exact_pixel_area():
     for angle in angles:
         normal = torch.stack([torch.cos(angle), torch.sin(angle)])
         area = torch.stack([((gx * normal[0] + gy * normal[1]) < x).double().mean() for x in offsets])
-        ours = footprint_cdf(offsets, normal.expand(len(offsets), 2))
+        ours = footprint_cdf(offsets, tuple(normal.expand(len(offsets), 2).unbind(-1)))
         assert (ours - area).abs().max() < 2e-3  # 600x600 samples resolve the area to ~1e-3
 
 

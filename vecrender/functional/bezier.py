@@ -2,10 +2,15 @@
 
 Shapes (``...`` is any batch shape):
     segment control points ``[..., 4, 2]``; parameters ``t`` ``[...]``; points ``[..., 2]``.
+    The per-pixel coverage helpers take and return vectors as :data:`Vec` pairs instead: separate
+    ``[...]`` components keep their many small operations on contiguous memory and free of
+    stacking, unbinding and reductions over a size-2 dim, each of which costs about as much as
+    the arithmetic on a CPU.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
@@ -13,6 +18,9 @@ from torch import Tensor
 
 #: Squared lengths below this are treated as zero (degenerate chords, zero derivatives).
 TINY = 1e-12
+
+#: A 2-D vector field as its (x, y) components, each ``[...]``.
+Vec = tuple[Tensor, Tensor]
 
 
 def path_flags(flags: Tensor, batch: int, device: torch.device) -> Tensor:
@@ -66,10 +74,24 @@ def power_coefficients(ctrl: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return p3 - p0 + 3 * (p1 - p2), 3 * (p0 - 2 * p1 + p2), 3 * (p1 - p0), p0
 
 
+#: ``B(t) = sum_k t^(3-k) sum_j POWER[k, j] P_j``: the power-basis coefficients ``a, b, c, d``.
+_POWER = ((-1.0, 3.0, -3.0, 1.0), (3.0, -6.0, 3.0, 0.0), (-3.0, 3.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0))
+
+
+@functools.cache
+def _power_mix(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``[8, 8]`` matrix taking control points ``(x0, y0, ..., x3, y3)`` to ``(a_x, a_y, ...,
+    d_x, d_y)`` (as columns)."""
+    return torch.kron(torch.tensor(_POWER, dtype=dtype), torch.eye(2, dtype=dtype)).to(device)
+
+
 def power_form(ctrl: Tensor) -> tuple[tuple[Tensor, Tensor], ...]:
-    """:func:`power_coefficients` as (x, y) pairs of ``[...]`` tensors (separate components keep
-    the hot loops free of reductions over a size-2 dim, which are slow on CPUs)."""
-    return tuple(v.unbind(-1) for v in power_coefficients(ctrl))
+    """:func:`power_coefficients` as (x, y) pairs of contiguous ``[...]`` tensors: one matrix
+    product writes them as rows, so the hot loops run on separate, contiguous components
+    (strided components and reductions over a size-2 dim are several times slower on CPUs)."""
+    batch = ctrl.shape[:-2]
+    rows = (_power_mix(ctrl.dtype, ctrl.device) @ ctrl.reshape(-1, 8).T).reshape(4, 2, *batch)
+    return tuple((r[0], r[1]) for r in rows.unbind(0))
 
 
 def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -87,19 +109,26 @@ def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tens
         px, py = p.unbind(-1)
         dx, dy = x0 - px, y0 - py
 
+        def horner(t: Tensor, *coefficients: Tensor) -> Tensor:  # fused multiply-adds
+            value = coefficients[0]
+            for c in coefficients[1:]:
+                value = torch.addcmul(c, value, t)
+            return value
+
         def residual(t: Tensor) -> tuple[Tensor, Tensor]:  # B(t) - p
-            return ((ax * t + bx) * t + cx) * t + dx, ((ay * t + by) * t + cy) * t + dy
+            return horner(t, ax, bx, cx, dx), horner(t, ay, by, cy, dy)
 
         qx, qy = residual(t)
-        best = qx * qx + qy * qy
+        best = torch.addcmul(qx * qx, qy, qy)
+        a3x, a3y, a6x, a6y, b2x, b2y = 3 * ax, 3 * ay, 6 * ax, 6 * ay, 2 * bx, 2 * by
         for _ in range(steps):
-            d1x, d1y = (3 * ax * t + 2 * bx) * t + cx, (3 * ay * t + 2 * by) * t + cy
-            speed2 = d1x * d1x + d1y * d1y
-            fp = speed2 + qx * (6 * ax * t + 2 * bx) + qy * (6 * ay * t + 2 * by)
+            d1x, d1y = horner(t, a3x, b2x, cx), horner(t, a3y, b2y, cy)  # B'
+            speed2 = torch.addcmul(d1x * d1x, d1y, d1y)
+            fp = speed2.addcmul(qx, horner(t, a6x, b2x)).addcmul_(qy, horner(t, a6y, b2y))
             fp = torch.where(fp > 0.25 * speed2, fp, speed2).clamp_min(TINY)
-            cand = (t - (qx * d1x + qy * d1y) / fp).clamp(0, 1)
+            cand = torch.addcmul(qx * d1x, qy, d1y).div_(fp).neg_().add_(t).clamp_(0, 1)
             rx, ry = residual(cand)
-            dist = rx * rx + ry * ry
+            dist = torch.addcmul(rx * rx, ry, ry)
             better = (dist <= best) | ((cand - t).abs() < 1e-4)  # tiny steps: polish past rounding
             t = torch.where(better, cand, t)
             best = torch.where(better, dist, best)
@@ -137,17 +166,17 @@ def crossing(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
     return up.to(torch.int32) - down.to(torch.int32)
 
 
-def unit_normal(offset: Tensor) -> tuple[Tensor, Tensor]:
-    """``offset / |offset|`` ``[..., 2]`` and ``|offset|`` ``[...]``; (1, 0) where the offset
-    vanishes (a pixel centre on the curve: every direction gives it the same coverage)."""
-    d = safe_norm(offset)
-    ox, oy = offset.unbind(-1)
+def unit_normal(offset: Vec) -> tuple[Vec, Tensor]:
+    """``offset / |offset|`` and ``|offset|`` ``[...]``; (1, 0) where the offset vanishes (a
+    pixel centre on the curve: every direction gives it the same coverage)."""
+    ox, oy = offset
+    d = (ox * ox + oy * oy).clamp_min(TINY).sqrt()
     tiny = d <= 1e-6
-    return torch.stack([torch.where(tiny, 1.0, ox / d), torch.where(tiny, 0.0, oy / d)], -1), d
+    return (torch.where(tiny, 1.0, ox / d), torch.where(tiny, 0.0, oy / d)), d
 
 
-def footprint_cdf(x: Tensor, normal: Tensor) -> Tensor:
-    """Share of a pixel lying below ``x`` along ``normal`` ``[..., 2]``, for a pixel centre at 0.
+def footprint_cdf(x: Tensor, normal: Vec) -> Tensor:
+    """Share of a pixel lying below ``x`` ``[...]`` along ``normal``, for a pixel centre at 0.
 
     The unit pixel square projected on a unit direction ``(cos, sin)`` is the convolution of two
     boxes of widths ``a = max(|cos|, |sin|)`` and ``b = min(|cos|, |sin|)``: a trapezoid, flat
@@ -155,20 +184,21 @@ def footprint_cdf(x: Tensor, normal: Tensor) -> Tensor:
     exact area of the pixel on one side of a straight edge at offset ``x`` (the 1-D box
     ``x + 1/2`` for axis-aligned edges). ``normal`` must be a unit vector (:func:`unit_normal`).
     """
-    ax, ay = normal.abs().unbind(-1)
-    a, b = torch.maximum(ax, ay), torch.minimum(ax, ay)
+    ax, ay = normal[0].abs(), normal[1].abs()
+    wider = ax >= ay  # where(), not maximum / minimum: several times cheaper gradients on CPUs
+    a, b = torch.where(wider, ax, ay), torch.where(wider, ay, ax)
     half, flat_end = (a + b) / 2, (a - b) / 2
     curve = 2 * a * b.clamp_min(1e-6)
-    low = (x + half).clamp_min(0) ** 2 / curve
-    high = 1 - (half - x).clamp_min(0) ** 2 / curve
+    low, high = (x + half).clamp_min(0), (half - x).clamp_min(0)
+    low, high = low * low / curve, 1 - high * high / curve
     return torch.where(x < -flat_end, low, torch.where(x > flat_end, high, x / a + 0.5))
 
 
-def tangent_chord(x: Tensor, normal: Tensor) -> tuple[Tensor, Tensor]:
-    """Ends ``u1 <= u2`` of the chord that the line ``{z : z . n = x}`` (``n`` the unit ``normal``
-    ``[..., 2]``) cuts from the unit pixel centred at 0, as coordinates along ``(-n_y, n_x)`` from
-    the line's closest point to the centre; ``u1 > u2`` where the line misses the pixel."""
-    nx, ny = normal.unbind(-1)
+def tangent_chord(x: Tensor, normal: Vec) -> tuple[Tensor, Tensor]:
+    """Ends ``u1 <= u2`` of the chord that the line ``{z : z . n = x}`` (``n`` the unit ``normal``)
+    cuts from the unit pixel centred at 0, as coordinates along ``(-n_y, n_x)`` from the line's
+    closest point to the centre; ``u1 > u2`` where the line misses the pixel."""
+    nx, ny = normal
     # along each axis k, z_k = x n_k + u tau_k must stay in [-1/2, 1/2]: an interval of u centred
     # at -x n_k / tau_k, 1 / (2 |tau_k|) wide on each side; tau = (-n_y, n_x)
     # (|tau_k| floored at 1e-9 with its sign kept, so a line parallel to an axis outside the
@@ -176,26 +206,33 @@ def tangent_chord(x: Tensor, normal: Tensor) -> tuple[Tensor, Tensor]:
     reach_x, reach_y = 0.5 / ny.abs().clamp_min(1e-9), 0.5 / nx.abs().clamp_min(1e-9)
     sign_x, sign_y = torch.where(ny >= 0, 2.0, -2.0), torch.where(nx >= 0, 2.0, -2.0)
     centre_x, centre_y = x * nx * sign_x * reach_x, -x * ny * sign_y * reach_y
-    return (torch.maximum(centre_x - reach_x, centre_y - reach_y),
-            torch.minimum(centre_x + reach_x, centre_y + reach_y))
+    start_x, start_y, end_x, end_y = centre_x - reach_x, centre_y - reach_y, centre_x + reach_x, centre_y + reach_y
+    return torch.where(start_x >= start_y, start_x, start_y), torch.where(end_x <= end_y, end_x, end_y)
 
 
 class Outline(NamedTuple):
     """What a stroke's outline does around a pixel's closest point (:func:`closest_point`)."""
 
-    toward_end: Tensor  #: [..., 2] unit tangent towards the segment's nearer end (0: a dot)
+    toward_end: Vec  #: unit tangent towards the segment's nearer end (0: a dot)
     end_distance: Tensor  #: [...] straight distance to that end
     at_end: Tensor  #: [...] bool: the closest point is that end (``t`` clamped)
     round: Tensor  #: [...] bool: that end is an open path's end (a round cap), not a join
-    curvature: Tensor  #: [..., 2] curvature vector of the centre line at the closest point
+    curvature: Vec  #: curvature vector of the centre line at the closest point
 
 
-def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, round_start: Tensor, round_end: Tensor
-                  ) -> tuple[Tensor, Outline]:
-    """``p - B(t)`` ``[..., 2]`` and the :class:`Outline` there, for a closest parameter ``t``
+def coincident(ctrl: Tensor) -> Tensor:
+    """``[...]`` bool: the segment's control points ``[..., 4, 2]`` all coincide (within 1e-5)."""
+    return (ctrl - ctrl[..., :1, :]).abs().amax((-1, -2)) < 1e-5
+
+
+def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, round_start: Tensor, round_end: Tensor,
+                  dot: Tensor | None = None) -> tuple[Vec, Outline]:
+    """``p - B(t)`` and the :class:`Outline` there, for a closest parameter ``t``
     found without gradient, with the gradient of the closest point (the points' direct effect
     plus its motion along the curve); ``round_start`` / ``round_end`` ``[...]``: this segment's
-    start / end is an open path's end (a join otherwise).
+    start / end is an open path's end (a join otherwise); ``dot`` ``[...]``: the segment is an
+    open one-segment path of coincident points, drawn as a disc (from ``ctrl`` when None; callers
+    with one row per pixel pass it per path, which is cheaper).
 
     By the implicit function theorem on ``f(t) = (B(t) - p) . B'(t) = 0``,
     ``dt/dθ = -(∂f/∂θ) / f'(t)``: ``dt = -f / f'`` (``f'`` held constant) has that gradient and
@@ -221,8 +258,8 @@ def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, round_start: Tensor, round
         to_start = (qx + px - x0) ** 2 + (qy + py - y0) ** 2
         to_end = (qx + px - end[..., 0]) ** 2 + (qy + py - end[..., 1]) ** 2
         forward = (to_end < to_start) | ((to_end == to_start) & (t > 0.5))  # a closed segment: by t
-        spread = (ctrl - ctrl[..., :1, :]).abs().amax((-1, -2))
-        dot = (spread < 1e-5) & round_start & round_end  # a path of coincident points: a disc
+        if dot is None:
+            dot = coincident(ctrl) & round_start & round_end
         at_end = torch.where(forward, t >= 1, t <= 0) | dot
     step = (qx * vx + qy * vy) * scale
     dt = step - step.detach()  # value 0, gradient dt/dθ
@@ -235,18 +272,18 @@ def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, round_start: Tensor, round
     way = torch.where(forward, 1.0, -1.0)
     tx, ty = (vx + lean * wx) * way, (vy + lean * wy) * way
     length = (tx * tx + ty * ty).clamp_min(TINY).sqrt()  # 0 only for a dot, whose toward is 0
-    toward = torch.stack([tx / length, ty / length], -1)
+    toward = (torch.where(dot, 0.0, tx / length), torch.where(dot, 0.0, ty / length))
     speed2 = (vx * vx + vy * vy).clamp_min(TINY)
     bend = (vx * wy - vy * wx) / (speed2 * speed2)  # signed curvature / |B'|
-    curvature = torch.stack([-vy * bend, vx * bend], -1)
     ex, ey = torch.where(forward, end[..., 0], x0), torch.where(forward, end[..., 1], y0)
-    distance = ((qx + px - ex) ** 2 + (qy + py - ey) ** 2).clamp_min(TINY).sqrt()
-    outline = Outline(torch.where(dot[..., None], 0.0, toward), distance, at_end,
-                      torch.where(forward, round_end, round_start) | dot, curvature)
-    return torch.stack([-qx, -qy], -1), outline
+    to_x, to_y = qx + px - ex, qy + py - ey
+    distance = (to_x * to_x + to_y * to_y).clamp_min(TINY).sqrt()
+    outline = Outline(toward, distance, at_end, torch.where(forward, round_end, round_start) | dot,
+                      (-vy * bend, vx * bend))
+    return (-qx, -qy), outline
 
 
-def outline_sliver(u1: Tensor, u2: Tensor, normal: Tensor, radius: Tensor, bend: Tensor,
+def outline_sliver(u1: Tensor, u2: Tensor, normal: Vec, radius: Tensor, bend: Tensor,
                    outline: Outline, arc_sign: float) -> Tensor:
     """Signed area of the pixel between the tangent line of a stroke side, which cuts the chord
     ``[u1, u2]`` (:func:`tangent_chord`) from it, and the side itself, to second order; positive
@@ -266,9 +303,9 @@ def outline_sliver(u1: Tensor, u2: Tensor, normal: Tensor, radius: Tensor, bend:
     segments, do not depend on which one is picked. Radii below 0.75 px use 0.75.
     """
     r = radius.clamp_min(0.75)
-    toward, at_end, cap = outline.toward_end, outline.at_end, outline.round
-    dot = safe_norm(toward) < 0.5
-    facing = (normal * toward).sum(-1).clamp_min(0)
+    (tx, ty), (nx, ny), at_end, cap = outline.toward_end, normal, outline.at_end, outline.round
+    dot = tx * tx + ty * ty < 0.25
+    facing = (nx * tx + ny * ty).clamp_min(0)
     far = torch.full_like(r, 4.0)
     junction = torch.where(at_end, torch.where(dot, far, r * facing), -outline.end_distance.clamp_max(4.0))
     junction = torch.where(cap, junction, -far)  # joins: the bend over the whole chord
@@ -276,16 +313,19 @@ def outline_sliver(u1: Tensor, u2: Tensor, normal: Tensor, radius: Tensor, bend:
     bend_contact = torch.where(at_end, junction, torch.zeros_like(junction))
     fade = torch.where(at_end, torch.zeros_like(r), (outline.end_distance / 0.75).clamp(0, 1))
     bend = torch.where(cap, bend, bend * fade)
-    flip = (toward[..., 0] * -normal[..., 1] + toward[..., 1] * normal[..., 0]) > 0  # chord runs to the end
+    flip = ty * nx - tx * ny > 0  # the chord runs towards the end
     u1, u2 = torch.where(flip, -u2, u1), torch.where(flip, -u1, u2)
     lever = junction - arc_contact
+    joint = junction - bend_contact
+    lever3, joint3 = lever * lever * lever, joint * joint * joint
     arc = cap.to(r.dtype) * arc_sign
 
     def primitive(u: Tensor) -> Tensor:  # integral of h from the junction to u
-        on_arc, beyond = torch.minimum(u, junction) - arc_contact, (u - junction).clamp_min(0)
-        cap_part = (on_arc**3 - lever**3) / (6 * r) + lever * beyond * (lever + beyond) / (2 * r)
-        side = (torch.maximum(u, junction) - bend_contact) ** 3 - (junction - bend_contact) ** 3
-        return bend * side / 6 + arc * cap_part
+        before = u <= junction
+        on_arc, beyond = torch.where(before, u, junction) - arc_contact, (u - junction).clamp_min(0)
+        cap_part = (on_arc * on_arc * on_arc - lever3) / (6 * r) + lever * beyond * (lever + beyond) / (2 * r)
+        side = torch.where(before, junction, u) - bend_contact
+        return bend * (side * side * side - joint3) / 6 + arc * cap_part
 
     return torch.where(u2 > u1, primitive(u2) - primitive(u1), torch.zeros_like(u1))
 
@@ -295,9 +335,9 @@ def outline_sliver(u1: Tensor, u2: Tensor, normal: Tensor, radius: Tensor, bend:
 PIXEL_REACH = 0.5 * 2**0.5
 
 
-def stroke_coverage(offset: Tensor, half_width: Tensor, outline: Outline | None = None) -> Tensor:
-    """Coverage of a pixel by a stroke of half-width r, from ``offset`` ``[..., 2]``: pixel centre
-    minus the closest point of the curve.
+def stroke_coverage(offset: Vec, half_width: Tensor, outline: Outline | None = None) -> Tensor:
+    """Coverage of a pixel by a stroke of half-width r, from ``offset``: pixel centre minus the
+    closest point of the curve.
 
     The area of the pixel inside the band ``[-r, r]`` around the tangent line at the closest
     point: ``F(r - d) - F(-r - d)`` with ``d = |offset|`` and ``F`` the pixel's footprint CDF
@@ -311,12 +351,12 @@ def stroke_coverage(offset: Tensor, half_width: Tensor, outline: Outline | None 
     outer, inner = half_width - d, -half_width - d
     # the far side crosses the pixel only for thin strokes (skipped on CPUs where there are none)
     thin = half_width + d < PIXEL_REACH
-    far = offset.device.type != "cpu" or bool(thin.any())
+    far = d.device.type != "cpu" or bool(thin.any())
     cover = footprint_cdf(outer, n)
     if far:
         cover = cover - footprint_cdf(inner, n)
     if outline is not None:
-        k = (outline.curvature * n).sum(-1)  # centre line's curvature towards the pixel
+        k = outline.curvature[0] * n[0] + outline.curvature[1] * n[1]  # towards the pixel
         limit = 1 / 0.75  # no sharper bends than a 0.75 px radius (the stroke folds there)
         bend_out = (k / (1 - half_width * k).clamp_min(0.25)).clamp(-limit, limit)
         cover = cover + outline_sliver(*tangent_chord(outer, n), n, half_width, bend_out, outline, -1.0)
@@ -332,7 +372,7 @@ def fill_coverage(signed_distance: Tensor, offset: Tensor) -> Tensor:
     """Coverage from the signed distance to the outline (negative inside) and ``offset``
     ``[..., 2]`` (pixel centre minus the closest outline point): ``F(-s)``, the area of the
     pixel inside the outline's tangent line (see :func:`footprint_cdf`)."""
-    return footprint_cdf(-signed_distance, unit_normal(offset)[0])
+    return footprint_cdf(-signed_distance, unit_normal(offset.unbind(-1))[0])
 
 
 def inside(winding: Tensor, even_odd: Tensor) -> Tensor:

@@ -42,6 +42,7 @@ from vecrender.functional.bezier import (
     TINY,
     chord_offset,
     closest_point,
+    coincident,
     crossing,
     evaluate,
     fill_coverage,
@@ -112,14 +113,14 @@ def render_native(
                          tiles_y * tiles_x, newton_steps, closed, num_segments, even_odd, fill_on, dynamic,
                          curvature)
     layers = _pair_layers(geometry, bins, widths, stroke_colors, fill_colors, chunk_elements)
-    num_tiles = batch * tiles_y * tiles_x
+    size = (batch, tiles_y * tile_size, tiles_x * tile_size)
     if dynamic:
-        tiles = _composite_entries(*layers, num_tiles * tile_size**2).view(num_tiles, tile_size**2, 4)
+        image = _composite_entries(*layers, size)
     else:
-        tiles = _composite_tiles(layers, bins, num_tiles)
-    image = tiles.view(batch, tiles_y, tiles_x, tile_size, tile_size, 4)
-    image = image.permute(0, 5, 1, 3, 2, 4).reshape(batch, 4, tiles_y * tile_size, tiles_x * tile_size)
-    return image[:, :, :height, :width]
+        tiles = _composite_tiles(layers, bins, batch * tiles_y * tiles_x)
+        image = tiles.view(batch, tiles_y, tiles_x, tile_size, tile_size, 4)
+        image = image.permute(0, 5, 1, 3, 2, 4).reshape(batch, 4, *size[1:])
+    return image if size[1:] == (height, width) else image[:, :, :height, :width]
 
 
 def _empty(points: Tensor, widths: Tensor, strokes: Tensor, fills: Tensor | None,
@@ -229,30 +230,43 @@ def _bins(overlap: Tensor, tile_capacity: int, dynamic: bool) -> _Bins | None:
 
 
 # -- per-pair coverage ---------------------------------------------------------------------------
+def _flat(t: Tensor) -> Tensor:
+    """A per-path table ``[B, N, ...]`` as ``[B * N, ...]``, rows picked by flat path index."""
+    return t.reshape(-1, *t.shape[2:])
+
+
+def _take(table: Tensor, row: Tensor) -> Tensor:
+    """``table[row]`` for a flat per-path table ``[B * N, ...]`` and flat path indices ``row`` of
+    any shape (``index_select``: several times faster than advanced indexing on CPUs)."""
+    return table.index_select(0, row.reshape(-1)).view(*row.shape, *table.shape[1:])
+
+
 class _Geometry:
-    """Per-call constants of the pair evaluation."""
+    """Per-call constants of the pair evaluation; per-path tables are flat (``[B * N, ...]``)."""
 
     def __init__(self, segs: Tensor, seg_valid: Tensor, bend: Tensor, coarse: Tensor, chords: int,
                  tile_size: int, tiles_x: int, num_tiles: int, newton_steps: int, closed: Tensor,
                  num_segments: Tensor, even_odd: Tensor, fill_on: Tensor, compact: bool, curvature: bool) -> None:
-        self.segs = segs  # [B, N, S, 4, 2], with gradient
-        self.segs_flat = segs.flatten(0, 1)  # [B * N, S, 4, 2]: rows picked by flat path index
+        self.segs = _flat(segs)  # [B * N, S, 4, 2], with gradient
         self.num_paths = segs.shape[1]
         self.chords = chords
-        self.chord_valid = seg_valid.repeat_interleave(chords, dim=2)  # [B, N, S*L]
+        self.chord_valid = _flat(seg_valid.repeat_interleave(chords, dim=2))  # [B * N, S*L]
         with torch.no_grad():
-            self.chord_a, self.chord_b, self.chord_inv = _chords(polyline(segs.detach(), chords), seg_valid)
-            self.err = 0.75 * bend.amax(-1) / chords**2 + 1e-3  # chord-to-curve bound, [B, N]
+            self.chord_a, self.chord_b, self.chord_inv = (
+                _flat(c) for c in _chords(polyline(segs.detach(), chords), seg_valid))
+            self.err = _flat(0.75 * bend.amax(-1) / chords**2 + 1e-3)  # chord-to-curve bound
         self.compact = compact
         if compact:  # chord tables for the per-pixel searches, and the coarse pre-selecting polyline
             with torch.no_grad():
                 self.table = _chord_table(self.chord_a, self.chord_b, self.chord_inv)
-                self.coarse = _chord_table(*_chords(coarse, seg_valid))
-                self.err_coarse = 0.75 * bend.amax(-1) / 16 + 1e-3
+                self.coarse = _chord_table(*(_flat(c) for c in _chords(coarse, seg_valid)))
+                self.err_coarse = _flat(0.75 * bend.amax(-1) / 16 + 1e-3)
         self.tile_size, self.tiles_x, self.num_tiles = tile_size, tiles_x, num_tiles
         self.newton_steps = newton_steps
-        self.even_odd, self.fill_on = even_odd, fill_on
-        self.open, self.last_segment = ~closed, num_segments - 1  # [B, N]: where the round caps are
+        self.even_odd, self.fill_on = _flat(even_odd), _flat(fill_on)
+        self.open, self.last_segment = _flat(~closed), _flat(num_segments - 1)  # where the round caps are
+        with torch.no_grad():  # open one-segment paths of coincident points (discs)
+            self.dot = _flat(coincident(segs[:, :, 0].detach()) & ~closed & (num_segments == 1))
         self.curvature = curvature
         ys, xs = torch.meshgrid(torch.arange(tile_size, device=segs.device, dtype=segs.dtype),
                                 torch.arange(tile_size, device=segs.device, dtype=segs.dtype),
@@ -276,143 +290,151 @@ def _chords(verts: Tensor, seg_valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 def _chord_table(a: Tensor, b: Tensor, inv: Tensor) -> Tensor:
     """``[B * N, 5, C]`` rows (start x, start y, direction x, direction y, 1 / length^2) of the
-    chords ``a -> b`` ``[B, N, C, 2]``: one gather per pixel fetches a path's chords, laid out
+    chords ``a -> b`` ``[B * N, C, 2]``: one gather per pixel fetches a path's chords, laid out
     so the searches run along contiguous memory."""
     e = b - a
-    return torch.stack([a[..., 0], a[..., 1], e[..., 0], e[..., 1], inv], dim=2).flatten(0, 1)
+    return torch.stack([a[..., 0], a[..., 1], e[..., 0], e[..., 1], inv], dim=1)
 
 
 def _pair_layers(g: _Geometry, bins: _Bins, widths: Tensor, stroke_colors: Tensor,
                  fill_colors: Tensor | None, chunk_elements: int) -> Tensor | tuple[Tensor, Tensor]:
     """Premultiplied layers (fill, stroke) of every pair, computed in chunks: ``[P, Q, nl, 4]``
     (static shapes), or (dynamic shapes) the layers that cover a pixel as entries: their pixel
-    ``[E]`` (index over ``B * T * Q``, tile-major) and layer ``[E, 4]``, in drawing order per pixel."""
+    ``[E]`` (flat index into the tile-padded canvas ``[B, H', W']``) and layer ``[E, 4]``, in
+    drawing order per pixel."""
     num_pairs = bins.pair_tile.shape[0]
+    half, strokes = _flat(widths / 2), _flat(stroke_colors)
+    fills = None if fill_colors is None else _flat(fill_colors)
     # pixel x chord evaluations per pair: all chords (static), or the coarse pre-selecting ones
     # (compact: the full search then runs only on the ~15 % of pixels that pass)
-    per_pair = g.local.shape[0] * (g.coarse.shape[2] if g.compact else g.chord_a.shape[2])
+    per_pair = g.local.shape[0] * (g.coarse.shape[2] if g.compact else g.chord_a.shape[1])
     step = max(1, chunk_elements // per_pair)
     out = []
     for start in range(0, num_pairs, step):
         sl = slice(start, start + step)
         valid = None if bins.pair_valid is None else bins.pair_valid[sl]
-        out.append(_chunk_layers(g, bins.pair_tile[sl], bins.pair_path[sl], valid,
-                                 widths, stroke_colors, fill_colors))
+        out.append(_chunk_layers(g, bins.pair_tile[sl], bins.pair_path[sl], valid, half, strokes, fills))
     if g.compact:
         return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
     return torch.cat(out) if len(out) > 1 else out[0]
 
 
-def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None, widths: Tensor,
+def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None, half: Tensor,
                   stroke_colors: Tensor, fill_colors: Tensor | None) -> Tensor | tuple[Tensor, Tensor]:
-    """Layers of a chunk of pairs (tile over ``B * T``, path, valid), as ``_pair_layers``."""
+    """Layers of a chunk of pairs (tile over ``B * T``, path, valid), as ``_pair_layers``; ``half``
+    ``[B * N]`` and the colours ``[B * N, 4]`` are flat per-path tables."""
     b = torch.div(tile, g.num_tiles, rounding_mode="floor")
     t = tile - b * g.num_tiles
+    row = b * g.num_paths + path  # flat path index
     origin = torch.stack([t % g.tiles_x, torch.div(t, g.tiles_x, rounding_mode="floor")], -1)
     pix = origin.to(g.local.dtype)[:, None] * g.tile_size + g.local  # [C, Q, 2]
     mask = None if valid is None else valid[:, None].to(pix.dtype)
-    q = pix.shape[1]
+    half = _take(half, row)  # [C]
+    if g.compact:  # the pair's pixels as flat indices into the tile-padded canvas [B, H', W']
+        width = g.tiles_x * g.tile_size
+        corner = (b * (g.num_tiles // g.tiles_x) * g.tile_size + origin[:, 1] * g.tile_size) * width
+        corner = corner + origin[:, 0] * g.tile_size  # [C]
+        local = (g.local[:, 1] - 0.5).long() * width + (g.local[:, 0] - 0.5).long()  # [Q]
     if g.compact and fill_colors is None:
-        coverage, rows, cols = _sparse_stroke_coverage(g, b, path, pix, widths)
-        return tile[rows] * q + cols, _layer(coverage, stroke_colors[b[rows], path[rows]], None)
-    cand, u_cand, d2min, winding = _closest_chord(g, b, path, pix, fill_colors is not None)
-    alpha = _stroke_coverage(g, b, path, pix, cand, u_cand, d2min, widths)
-    stroke = _layer(alpha, stroke_colors[b, path][:, None], mask)
+        coverage, rows, cols = _sparse_stroke_coverage(g, row, pix, half)
+        pixel = corner.index_select(0, rows) + local.index_select(0, cols)
+        return pixel, _layer(coverage, _take(stroke_colors, row.index_select(0, rows)), None)
+    cand, u_cand, d2min, winding = _closest_chord(g, row, pix, fill_colors is not None)
+    alpha = _stroke_coverage(g, row, pix, cand, u_cand, d2min, half)
+    stroke = _layer(alpha, _take(stroke_colors, row)[:, None], mask)
     if fill_colors is None:
         return stroke[:, :, None]
     seg_index = torch.div(cand[..., 0], g.chords, rounding_mode="floor")
     chord_index = cand[..., 0] - seg_index * g.chords
-    ctrl = _segment_ctrl(g, b[:, None], path[:, None], seg_index)  # [C, Q | 1, 4, 2]
+    ctrl = _segment_ctrl(g, row[:, None], seg_index)  # [C, Q | 1, 4, 2]
     ta = chord_index.to(pix.dtype) / g.chords
     a = evaluate(ctrl, ta)
     chord_b = evaluate(ctrl, ta + 1.0 / g.chords)
     offset = chord_offset(pix, a, chord_b)
     d_poly = safe_norm(offset)
-    filled = inside(winding, g.even_odd[b, path][:, None])
+    filled = inside(winding, _take(g.even_odd, row)[:, None])
     cov = fill_coverage(torch.where(filled, -d_poly, d_poly), offset)
-    fill_mask = g.fill_on[b, path][:, None].to(pix.dtype)
-    fill = _layer(cov, fill_colors[b, path][:, None], fill_mask if mask is None else fill_mask * mask)
+    fill_mask = _take(g.fill_on, row)[:, None].to(pix.dtype)
+    fill = _layer(cov, _take(fill_colors, row)[:, None], fill_mask if mask is None else fill_mask * mask)
     layers = torch.stack([fill, stroke], dim=2)  # [C, Q, 2, 4]
     if not g.compact:
         return layers
     # entries in (pair, layer, pixel) order: drawing order once sorted by pixel (stable)
     pair, layer, col = torch.nonzero(torch.stack([cov * fill_mask, alpha], dim=1).detach() > 0, as_tuple=True)
-    return tile[pair] * q + col, layers[pair, col, layer]
+    return corner[pair] + local[col], layers[pair, col, layer]
 
 
-def _segment_ctrl(g: _Geometry, b: Tensor, path: Tensor, seg: Tensor) -> Tensor:
-    """Control points (with gradient) of segment ``seg`` of ``path``; one row per pixel for
-    1-segment paths (broadcast over ``seg``'s last dim)."""
-    row = b * g.num_paths + path
-    if g.segs.shape[2] == 1:
-        return g.segs_flat[:, 0].index_select(0, row.reshape(-1)).view(*row.shape, 4, 2)
-    return g.segs_flat[row, seg]
+def _segment_ctrl(g: _Geometry, row: Tensor, seg: Tensor) -> Tensor:
+    """Control points (with gradient) of segment ``seg`` of the paths ``row``; one row per pixel
+    for 1-segment paths (broadcast over ``seg``'s last dim)."""
+    if g.segs.shape[1] == 1:
+        return _take(g.segs[:, 0], row)
+    return g.segs[row, seg]
 
 
-def _stroke_coverage(g: _Geometry, b: Tensor, path: Tensor, pix: Tensor, cand: Tensor, u_cand: Tensor,
-                     d2min: Tensor, widths: Tensor) -> Tensor:
-    """``[C, Q]`` stroke coverage. On the CPU only pixels the stroke can reach are refined."""
+def _stroke_coverage(g: _Geometry, row: Tensor, pix: Tensor, cand: Tensor, u_cand: Tensor,
+                     d2min: Tensor, half: Tensor) -> Tensor:
+    """``[C, Q]`` stroke coverage (``half`` ``[C]``). On the CPU only pixels the stroke can reach
+    are refined."""
     num, q = pix.shape[:2]
-    half = widths[b, path] / 2  # [C]
     if g.compact:
         with torch.no_grad():  # polyline distance - error bound > r + pixel reach => coverage 0
-            reach = (half.detach().clamp_min(0) + PIXEL_REACH + g.err[b, path])[:, None]  # else 0
+            reach = (half.detach().clamp_min(0) + PIXEL_REACH + _take(g.err, row))[:, None]  # else 0
             near = (d2min <= reach * reach) & (half.detach() > 0)[:, None]
             rows, cols = torch.nonzero(near, as_tuple=True)
         p, cand, u_cand = pix[rows, cols][:, None], cand[rows, cols], u_cand[rows, cols]  # [E, ...]
-        b, path, half = b[rows], path[rows], half[rows]
+        row, half = row[rows], half[rows]
     else:  # every pixel of every pair, as [C, Q, ...]: per-pair data broadcasts over pixels
         p = pix[:, :, None]
-        b, path, half = b[:, None], path[:, None], half[:, None]
-    alpha = _refine(g, b, path, half, p, cand, u_cand)
+        row, half = row[:, None], half[:, None]
+    alpha = _refine(g, row, half, p, cand, u_cand)
     if not g.compact:
         return alpha
     return alpha.new_zeros(num * q).index_put((rows * q + cols,), alpha).view(num, q)
 
 
-def _sparse_stroke_coverage(g: _Geometry, b: Tensor, path: Tensor, pix: Tensor, widths: Tensor
+def _sparse_stroke_coverage(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor
                             ) -> tuple[Tensor, Tensor, Tensor]:
     """Stroke coverage ``[E]`` of the pixels near the 4-chord-per-segment polyline, with their
-    pair ``[E]`` (row of ``pix``) and pixel ``[E]`` (column).
+    pair ``[E]`` (row of ``pix``) and pixel ``[E]`` (column); ``half`` ``[C]``.
 
     A pixel farther than ``r`` plus half a pixel diagonal plus that polyline's error bound cannot
     be covered; the others (typically 15 % of a tile) get the full search and refinement.
     """
-    half = widths[b, path] / 2  # [C]
     with torch.no_grad():
-        row = b * g.num_paths + path
         ax, ay, ex, ey, inv = g.coarse.index_select(0, row)[..., None].unbind(1)  # [C, S*4, 1]
         px, py = (v.contiguous()[:, None] for v in pix.unbind(-1))  # [C, 1, Q]
         dx, dy = px - ax, py - ay  # [C, S*4, Q]: pixels along contiguous memory
-        u = (dx * ex + dy * ey).mul_(inv).clamp_(0, 1)
-        rx, ry = dx.sub_(u * ex), dy.sub_(u * ey)
-        d2 = rx.mul_(rx).add_(ry * ry).amin(1)  # [C, Q]
-        reach = (half.detach().clamp_min(0) + PIXEL_REACH + g.err_coarse[b, path])[:, None]
+        u = (dx * ex).addcmul_(dy, ey).mul_(inv).clamp_(0, 1)
+        rx, ry = dx.addcmul_(u, ex, value=-1), dy.addcmul_(u, ey, value=-1)
+        d2 = rx.mul_(rx).addcmul_(ry, ry).amin(1)  # [C, Q]
+        reach = (half.detach().clamp_min(0) + PIXEL_REACH + _take(g.err_coarse, row))[:, None]
         near = (d2 <= reach * reach) & (half.detach() > 0)[:, None]
         rows, cols = torch.nonzero(near, as_tuple=True)
-        b, path, p = b[rows], path[rows], pix[rows, cols]  # [E], [E], [E, 2]
-        ax, ay, ex, ey, inv = g.table.index_select(0, row[rows]).unbind(1)  # [E, SL]
+        row = row.index_select(0, rows)
+        p = pix.view(-1, 2).index_select(0, rows * pix.shape[1] + cols)  # [E, 2]
+        ax, ay, ex, ey, inv = g.table.index_select(0, row).unbind(1)  # [E, SL]
         cand, u_cand, d2c = _search(p[:, 0, None], p[:, 1, None], ax, ay, ex, ey, inv, both=True)
-    coverage, keep = _refine_sparse(g, b, path, half[rows], p, cand, u_cand, d2c)
-    return coverage, rows[keep], cols[keep]
+    coverage, keep = _refine_sparse(g, row, half.index_select(0, rows), p, cand, u_cand, d2c)
+    return coverage, rows.index_select(0, keep), cols.index_select(0, keep)
 
 
-def _refine_sparse(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tensor, cand: Tensor,
-                   u_cand: Tensor, d2c: Tensor) -> tuple[Tensor, Tensor]:
+def _refine_sparse(g: _Geometry, row: Tensor, half: Tensor, p: Tensor, cand: Tensor, u_cand: Tensor,
+                   d2c: Tensor) -> tuple[Tensor, Tensor]:
     """``_refine`` for ``[E]`` points, returning the coverage of the covered ones and their
     indices."""
     seg = torch.div(cand, g.chords, rounding_mode="floor")  # [E, 2]
     with torch.no_grad():
         t0 = ((cand - seg * g.chords).to(p.dtype) + u_cand) / g.chords
-        ctrl0 = _segment_ctrl(g, b[:, None], path[:, None], seg[:, :1]).detach()  # [E, 1, 4, 2]
+        ctrl0 = _segment_ctrl(g, row[:, None], seg[:, :1]).detach()  # [E, 1, 4, 2]
         t, d0, offset = (r[:, 0] for r in newton_closest(ctrl0, p[:, None], t0[:, :1], g.newton_steps))
         # the second candidate can only win where its chord is within twice the chords' error
         # bound of the closest one: refined there only
-        need = d2c[:, 1].sqrt() <= d2c[:, 0].sqrt() + 2 * g.err[b, path]
+        need = d2c[:, 1].sqrt() <= d2c[:, 0].sqrt() + 2 * _take(g.err, row)
         idx = torch.nonzero(need).squeeze(1)
         seg_best = seg[:, 0].clone()
         if idx.numel():
-            ctrl1 = _segment_ctrl(g, b[idx, None], path[idx, None], seg[idx, 1:]).detach()
+            ctrl1 = _segment_ctrl(g, row[idx, None], seg[idx, 1:]).detach()
             t1, d1, offset1 = (r[:, 0] for r in newton_closest(ctrl1, p[idx, None], t0[idx, 1:], g.newton_steps))
             better = d1 < d0[idx]
             win = idx[better]
@@ -420,25 +442,26 @@ def _refine_sparse(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tenso
         # Where the stroke's side misses the pixel's footprint the coverage is exactly 0 or 1,
         # with no gradient: only the pixels its side crosses go through the model, and the
         # uncovered ones are dropped
-        n, d = unit_normal(offset)
-        reach = 0.5 * n.abs().sum(-1)  # the footprint's half-extent along n
+        (nx, ny), d = unit_normal(offset.unbind(-1))
+        reach = 0.5 * (nx.abs() + ny.abs())  # the footprint's half-extent along n
         r = half.detach()
         inside, outside = d <= r - reach, d >= r + reach
         thin = r + d < PIXEL_REACH  # the far side crosses the pixel too
         edge = torch.nonzero(~(inside | outside) | thin).squeeze(1)
         keep = torch.nonzero(~outside | thin).squeeze(1)
-    ctrl = _segment_ctrl(g, b[edge], path[edge], seg_best[edge])  # [E', 4, 2], with gradient
-    coverage = _coverage(g, b[edge], path[edge], seg_best[edge], ctrl, p[edge], t[edge], half[edge])
+    row, seg_best = row.index_select(0, edge), seg_best.index_select(0, edge)
+    ctrl = _segment_ctrl(g, row, seg_best)  # [E', 4, 2], with gradient
+    pick = (p, t, half)
+    coverage = _coverage(g, row, seg_best, ctrl, *(v.index_select(0, edge) for v in pick))
     coverage = torch.ones_like(d).index_put((edge,), coverage)
-    return coverage[keep], keep
+    return coverage.index_select(0, keep), keep
 
 
-def _refine(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tensor, cand: Tensor,
-            u_cand: Tensor) -> Tensor:
+def _refine(g: _Geometry, row: Tensor, half: Tensor, p: Tensor, cand: Tensor, u_cand: Tensor) -> Tensor:
     """Coverage from the candidate chords ``[..., 2]`` of points ``p`` ``[..., 1, 2]``: Newton on both
     candidates (no gradient), then the distance to the better one with gradient."""
     seg_cand = torch.div(cand, g.chords, rounding_mode="floor")  # [..., 2]
-    ctrl = _segment_ctrl(g, b[..., None], path[..., None], seg_cand)  # [..., 2 | 1, 4, 2]
+    ctrl = _segment_ctrl(g, row[..., None], seg_cand)  # [..., 2 | 1, 4, 2]
     t0 = ((cand - seg_cand * g.chords).to(p.dtype) + u_cand) / g.chords
     t_cand, d2, _ = newton_closest(ctrl.detach(), p, t0, g.newton_steps)
     pick = (d2[..., 1] < d2[..., 0]).long()[..., None]  # [..., 1]
@@ -446,15 +469,16 @@ def _refine(g: _Geometry, b: Tensor, path: Tensor, half: Tensor, p: Tensor, cand
     if ctrl.shape[-3] > 1:
         ctrl = ctrl.gather(-3, pick[..., None, None].expand(*pick.shape, 4, 2))
     seg = seg_cand.gather(-1, pick).squeeze(-1)
-    return _coverage(g, b, path, seg, ctrl[..., 0, :, :], p[..., 0, :], t_star, half)
+    return _coverage(g, row, seg, ctrl[..., 0, :, :], p[..., 0, :], t_star, half)
 
 
-def _coverage(g: _Geometry, b: Tensor, path: Tensor, seg: Tensor, ctrl: Tensor, p: Tensor, t: Tensor,
+def _coverage(g: _Geometry, row: Tensor, seg: Tensor, ctrl: Tensor, p: Tensor, t: Tensor,
               half: Tensor) -> Tensor:
     """Stroke coverage of points ``p`` ``[..., 2]`` whose closest point is ``B(t)`` on segment
-    ``seg`` (control points ``ctrl`` ``[..., 4, 2]``, with gradient) of ``path``."""
-    is_open = g.open[b, path]
-    offset, outline = closest_point(ctrl, p, t, is_open & (seg == 0), is_open & (seg == g.last_segment[b, path]))
+    ``seg`` (control points ``ctrl`` ``[..., 4, 2]``, with gradient) of the paths ``row``."""
+    is_open = _take(g.open, row)
+    round_start, round_end = is_open & (seg == 0), is_open & (seg == _take(g.last_segment, row))
+    offset, outline = closest_point(ctrl, p, t, round_start, round_end, _take(g.dot, row))
     return stroke_coverage(offset, half, outline if g.curvature else None)
 
 
@@ -466,24 +490,24 @@ def _layer(coverage: Tensor, colors: Tensor, mask: Tensor | None) -> Tensor:
     return torch.cat([colors[..., :3] * alpha[..., None], alpha[..., None]], dim=-1)
 
 
-def _closest_chord(g: _Geometry, b: Tensor, path: Tensor, pix: Tensor, want_winding: bool
+def _closest_chord(g: _Geometry, row: Tensor, pix: Tensor, want_winding: bool
                    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """Candidate chords and parameters ``[C, Q, 2]``, squared polyline distance ``[C, Q]`` and the
-    winding number ``[C, Q]`` (fills only).
+    winding number ``[C, Q]`` (fills only), for the pairs' paths ``row`` ``[C]``.
 
     Candidate 0 is the closest chord; candidate 1 the closest one that is not its neighbour, so a
     second part of the curve at nearly the same distance is refined too (chords are only within
     ``0.75 M / L^2`` of the curve, which can reorder near-ties).
     """
     with torch.no_grad():
-        a, bb = g.chord_a[b, path], g.chord_b[b, path]  # [C, SL, 2]; invalid chords are far away
+        a, bb = _take(g.chord_a, row), _take(g.chord_b, row)  # [C, SL, 2]; invalid chords are far away
         ax, ay = a[..., 0][:, None], a[..., 1][:, None]
         ex, ey = (bb[..., 0] - a[..., 0])[:, None], (bb[..., 1] - a[..., 1])[:, None]
-        inv = g.chord_inv[b, path][:, None]
+        inv = _take(g.chord_inv, row)[:, None]
         cand, u_cand, d2min = _search(pix[..., 0, None], pix[..., 1, None], ax, ay, ex, ey, inv)
         winding = None
         if want_winding:
-            ok = g.chord_valid[b, path][:, None]
+            ok = _take(g.chord_valid, row)[:, None]
             winding = (crossing(pix[:, :, None], a[:, None], bb[:, None]) * ok).sum(-1)
     return cand, u_cand, d2min, winding
 
@@ -494,9 +518,9 @@ def _search(px: Tensor, py: Tensor, ax: Tensor, ay: Tensor, ex: Tensor, ey: Tens
     squared distance ``[...]`` (of both, ``[..., 2]``, with ``both``); chords run along the last
     dim of the broadcast inputs."""
     dx, dy = px - ax, py - ay
-    u = (dx * ex + dy * ey).mul_(inv).clamp_(0, 1)
-    rx, ry = dx.sub_(u * ex), dy.sub_(u * ey)
-    d2 = rx.mul_(rx).add_(ry * ry)
+    u = (dx * ex).addcmul_(dy, ey).mul_(inv).clamp_(0, 1)
+    rx, ry = dx.addcmul_(u, ex, value=-1), dy.addcmul_(u, ey, value=-1)
+    d2 = rx.mul_(rx).addcmul_(ry, ry)
     d2min, best = d2.min(-1, keepdim=True)
     near = (best + torch.arange(-1, 2, device=best.device)).clamp_(0, d2.shape[-1] - 1)
     second = d2.scatter_(-1, near, math.inf).argmin(-1, keepdim=True)
@@ -535,22 +559,34 @@ def _composite_tiles(layers: Tensor, bins: _Bins, num_tiles: int) -> Tensor:
     return out
 
 
-def _composite_entries(pixel: Tensor, layers: Tensor, num_pixels: int) -> Tensor:
-    """``[num_pixels, 4]`` image from the layers ``[E, 4]`` covering pixel ``[E]`` (in drawing order
-    per pixel): each pixel's layers are stacked as deep as the deepest pixel and merged with
-    ``over_reduce``, so the work follows the covered pixels, not tiles x paths."""
+def _composite_entries(pixel: Tensor, layers: Tensor, size: tuple[int, int, int]) -> Tensor:
+    """``[B, 4, H, W]`` image of ``size`` ``(B, H, W)`` from the layers ``[E, 4]`` covering pixel
+    ``[E]`` (flat index, in drawing order per pixel), so the work follows the covered pixels, not
+    tiles x paths. A pixel's only layer is its colour (most pixels, even in dense scenes); the
+    layers of the others are stacked as deep as the deepest and merged with ``over_reduce``."""
+    batch, height, width = size
+    num_pixels = height * width
     if pixel.numel() == 0:
-        return layers.new_zeros(num_pixels, 4) + layers.sum() * 0
+        return layers.new_zeros(batch, 4, height, width) + layers.sum() * 0
     order = torch.sort(pixel, stable=True).indices  # stable: keeps the drawing order per pixel
-    pixels, counts = torch.unique_consecutive(pixel[order], return_counts=True)
-    depth = int(counts.max())
-    first = torch.cumsum(counts, 0) - counts
-    group = torch.repeat_interleave(torch.arange(pixels.numel()), counts)
-    slot = torch.empty_like(order)
-    slot[order] = group * depth + torch.arange(order.numel()) - first[group]
-    stack = layers.new_zeros(pixels.numel() * depth, 4).index_copy(0, slot, layers)
-    merged = over_reduce(stack.view(pixels.numel(), depth, 1, 4))[:, 0]
-    return layers.new_zeros(num_pixels, 4).index_copy(0, pixels, merged)
+    pixel, layers = pixel.index_select(0, order), layers.index_select(0, order)
+    pixels, counts = torch.unique_consecutive(pixel, return_counts=True)
+    first = torch.cumsum(counts, 0) - counts  # each pixel's first (bottom) entry
+    merged = layers.index_select(0, first)  # [P, 4]: final where a pixel has one layer
+    deep = torch.nonzero(counts > 1).squeeze(1)
+    if deep.numel():
+        depth = int(counts.max())
+        group = torch.repeat_interleave(counts)  # [E] pixel of each entry (0..P-1)
+        stacked = torch.full_like(counts, -1).index_copy(0, deep, torch.arange(deep.numel(), device=pixel.device))
+        entry = torch.nonzero(stacked.index_select(0, group) >= 0).squeeze(1)  # entries of deep pixels
+        slot = stacked[group[entry]] * depth + entry - first[group[entry]]
+        stack = layers.new_zeros(deep.numel() * depth, 4).index_copy(0, slot, layers.index_select(0, entry))
+        merged = merged.index_copy(0, deep, over_reduce(stack.view(deep.numel(), depth, 1, 4))[:, 0])
+    # channel-first output: pixel p's channel c goes to (b, c, y, x) = flat (b * 4 + c) * HW + yx
+    b = torch.div(pixels, num_pixels, rounding_mode="floor")
+    target = ((b * 4)[:, None] + torch.arange(4, device=pixel.device)) * num_pixels + (pixels - b * num_pixels)[:, None]
+    image = layers.new_zeros(batch * 4 * num_pixels).index_copy(0, target.reshape(-1), merged.reshape(-1))
+    return image.view(batch, 4, height, width)
 
 
 # -- CUDA graphs ---------------------------------------------------------------------------------
