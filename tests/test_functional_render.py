@@ -9,6 +9,7 @@ import torch
 
 from vecrender.functional import composite, render_native, render_reference
 from vecrender.functional.bezier import footprint_cdf
+from vecrender.functional.native import _box_tiles, _pairs, _tile_ranges, _two_closest
 
 RENDERERS = {"reference": render_reference, "native": render_native}
 
@@ -333,6 +334,33 @@ def test_native_nothing_visible_keeps_graph():
     img = render_native(*args, 8, 8)
     img.sum().backward()
     assert img.eq(0).all() and pts.grad.eq(0).all()
+
+
+@pytest.mark.parametrize("box_size", [3.0, 40.0])  # 40 px boxes list more (tile, box) than (tile, path) pairs
+def test_dynamic_binning_lists_the_pairs_the_difference_array_counts(box_size):
+    g = torch.Generator().manual_seed(1)
+    for _ in range(50):
+        lo = torch.rand(2, 5, 3, 2, generator=g) * 100 - 20  # [B, N, boxes, 2], partly off-canvas
+        hi = lo + torch.rand(2, 5, 3, 2, generator=g) * box_size
+        ranges = _tile_ranges(lo, hi, torch.rand(2, 5, 3, generator=g) > 0.3, 8, 7, 9)
+        tile, path = torch.nonzero(_box_tiles(*ranges, 7, 9).reshape(-1, 5), as_tuple=True)
+        bins = _pairs(*ranges, 7, 9)
+        assert bins is not None and torch.equal(bins.pair_tile, tile) and torch.equal(bins.pair_path, path)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("chords", [16, 300])  # 300: more than the keys' 8 index bits, plain argmin
+def test_two_closest_chords(dtype, chords):
+    g = torch.Generator().manual_seed(0)
+    d2 = torch.rand(2000, chords, generator=g, dtype=dtype) * 9
+    d2[:100, 5] = d2[:100, 3] = d2[:100].amin(-1) / 2  # exact ties go to the first
+    best, second = _two_closest(d2)
+    assert best[:100].eq(3).all()
+    true_min = d2.amin(-1, keepdim=True)
+    assert (d2.gather(-1, best) - true_min).abs().le(true_min * 2**-14).all()  # within 2^8 ulps
+    assert ((second - best).abs() > 1).all()
+    rest = d2.scatter(-1, (best + torch.arange(-1, 2)).clamp(0, chords - 1), math.inf).amin(-1, keepdim=True)
+    assert (d2.gather(-1, second) - rest).abs().le(rest * 2**-14).all()
 
 
 def test_native_static_bins_overflow_is_nan():

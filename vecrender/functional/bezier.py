@@ -90,8 +90,8 @@ def power_form(ctrl: Tensor) -> tuple[tuple[Tensor, Tensor], ...]:
     product writes them as rows, so the hot loops run on separate, contiguous components
     (strided components and reductions over a size-2 dim are several times slower on CPUs)."""
     batch = ctrl.shape[:-2]
-    rows = (_power_mix(ctrl.dtype, ctrl.device) @ ctrl.reshape(-1, 8).T).reshape(4, 2, *batch)
-    return tuple((r[0], r[1]) for r in rows.unbind(0))
+    rows = (_power_mix(ctrl.dtype, ctrl.device) @ ctrl.reshape(-1, 8).T).reshape(8, *batch).unbind(0)
+    return tuple(zip(rows[0::2], rows[1::2]))
 
 
 def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -185,13 +185,17 @@ def _tile_ranges(lo: Tensor, hi: Tensor, ok: Tensor, tile_size: int, tiles_y: in
 def _pairs(first: Tensor, last: Tensor, ok: Tensor, tiles_y: int, tiles_x: int) -> _Bins | None:
     """The (tile, path) pairs that some box meets (:func:`_tile_ranges`), sorted by tile then
     path; None when there are none. Each box lists its tiles, so the work follows the boxes'
-    areas, not ``tiles x paths`` (one host read-back: dynamic shapes only)."""
+    areas, not ``tiles x paths`` (one host read-back: dynamic shapes only), unless the boxes
+    cover more (tile, box) pairs than there are (tile, path) pairs: then :func:`_box_tiles`."""
     batch, num_paths, num_boxes = ok.shape
     span = (last - first).clamp_min(0)  # [B, N, C, 2]
     count = (span[..., 0] * span[..., 1] * ok).reshape(-1)
     total = int(count.sum())
     if total == 0:
         return None
+    if total > batch * tiles_y * tiles_x * num_paths:
+        tile, path = torch.nonzero(_box_tiles(first, last, ok, tiles_y, tiles_x).reshape(-1, num_paths), as_tuple=True)
+        return _Bins(tile, path)
     box = torch.repeat_interleave(count, output_size=total)  # [K] box of each (box, tile) entry
     k = torch.arange(total, device=ok.device) - (torch.cumsum(count, 0) - count).index_select(0, box)
     width = span[..., 0].reshape(-1).index_select(0, box)
@@ -512,10 +516,11 @@ def _coverage(g: _Geometry, row: Tensor, seg: Tensor, ctrl: Tensor, p: Tensor, t
 
 def _layer(coverage: Tensor, colors: Tensor, mask: Tensor | None) -> Tensor:
     """``[..., 4]`` premultiplied layer of straight ``colors`` ``[..., 4]`` at ``coverage`` ``[...]``."""
-    alpha = coverage * colors[..., 3]
+    rgb, opacity = colors.split([3, 1], dim=-1)
+    alpha = coverage[..., None] * opacity
     if mask is not None:
-        alpha = alpha * mask
-    return torch.cat([colors[..., :3] * alpha[..., None], alpha[..., None]], dim=-1)
+        alpha = alpha * mask[..., None]
+    return torch.cat([rgb * alpha, alpha], dim=-1)
 
 
 def _closest_chord(g: _Geometry, row: Tensor, pix: Tensor, want_winding: bool

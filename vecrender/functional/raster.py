@@ -165,7 +165,7 @@ def composite(rgba: Tensor, background: tuple[float, float, float] | Tensor | No
 
     ``None`` returns the premultiplied colour unchanged (i.e. over black).
     """
-    rgb, alpha = rgba[:, :3], rgba[:, 3:4]
+    rgb, alpha = rgba.split([3, 1], dim=1)  # one gradient copy (slices would each zero-fill one)
     if background is None:
         return rgb
     if isinstance(background, Tensor):
