@@ -68,12 +68,6 @@ def polyline(segs: Tensor, chords: int) -> Tensor:
     return torch.einsum("lk,...kc->...lc", weights, segs)
 
 
-def power_coefficients(ctrl: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``B(t) = ((a t + b) t + c) t + d`` for segments ``[..., 4, 2]``: ``a, b, c, d`` ``[..., 2]``."""
-    p0, p1, p2, p3 = ctrl.unbind(-2)
-    return p3 - p0 + 3 * (p1 - p2), 3 * (p0 - 2 * p1 + p2), 3 * (p1 - p0), p0
-
-
 #: ``B(t) = sum_k t^(3-k) sum_j POWER[k, j] P_j``: the power-basis coefficients ``a, b, c, d``.
 _POWER = ((-1.0, 3.0, -3.0, 1.0), (3.0, -6.0, 3.0, 0.0), (-3.0, 3.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0))
 
@@ -86,12 +80,18 @@ def _power_mix(dtype: torch.dtype, device: torch.device) -> Tensor:
 
 
 def power_form(ctrl: Tensor) -> tuple[tuple[Tensor, Tensor], ...]:
-    """:func:`power_coefficients` as (x, y) pairs of contiguous ``[...]`` tensors: one matrix
-    product writes them as rows, so the hot loops run on separate, contiguous components
-    (strided components and reductions over a size-2 dim are several times slower on CPUs)."""
+    """Power-basis coefficients ``a, b, c, d`` of segments ``[..., 4, 2]`` (``B(t) = ((a t + b) t
+    + c) t + d``) as (x, y) pairs of contiguous ``[...]`` tensors: one matrix product writes them
+    as rows, so the hot loops run on separate, contiguous components (strided components and
+    reductions over a size-2 dim are several times slower on CPUs)."""
     batch = ctrl.shape[:-2]
     rows = (_power_mix(ctrl.dtype, ctrl.device) @ ctrl.reshape(-1, 8).T).reshape(8, *batch).unbind(0)
     return tuple(zip(rows[0::2], rows[1::2]))
+
+
+def power_coefficients(ctrl: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """:func:`power_form` with each coefficient as one ``[..., 2]`` tensor."""
+    return tuple(torch.stack(v, -1) for v in power_form(ctrl))
 
 
 def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -206,7 +206,8 @@ def tangent_chord(x: Tensor, normal: Vec) -> tuple[Tensor, Tensor]:
     reach_x, reach_y = 0.5 / ny.abs().clamp_min(1e-9), 0.5 / nx.abs().clamp_min(1e-9)
     sign_x, sign_y = torch.where(ny >= 0, 2.0, -2.0), torch.where(nx >= 0, 2.0, -2.0)
     centre_x, centre_y = x * nx * sign_x * reach_x, -x * ny * sign_y * reach_y
-    start_x, start_y, end_x, end_y = centre_x - reach_x, centre_y - reach_y, centre_x + reach_x, centre_y + reach_y
+    start_x, start_y = centre_x - reach_x, centre_y - reach_y
+    end_x, end_y = centre_x + reach_x, centre_y + reach_y
     return torch.where(start_x >= start_y, start_x, start_y), torch.where(end_x <= end_y, end_x, end_y)
 
 

@@ -305,6 +305,11 @@ class _Geometry:
                                 indexing="ij")
         self.local = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1) + 0.5  # [Q, 2]
 
+    def local_index(self, width: int) -> Tensor:
+        """``[Q]`` flat offsets of a tile's pixels from its top-left one, in a canvas ``width`` wide."""
+        x, y = (self.local - 0.5).long().unbind(-1)
+        return y * width + x
+
 
 def _chords(verts: Tensor, seg_valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Chord starts and ends ``[B, N, S * L, 2]`` of a flattening ``verts`` ``[B, N, S, L + 1, 2]``
@@ -362,11 +367,10 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
     pix = origin.to(g.local.dtype)[:, None] * g.tile_size + g.local  # [C, Q, 2]
     mask = None if valid is None else valid[:, None].to(pix.dtype)
     half = _take(half, row)  # [C]
-    if g.compact:  # the pair's pixels as flat indices into the tile-padded canvas [B, H', W']
-        width = g.tiles_x * g.tile_size
-        corner = (b * (g.num_tiles // g.tiles_x) * g.tile_size + origin[:, 1] * g.tile_size) * width
-        corner = corner + origin[:, 0] * g.tile_size  # [C]
-        local = (g.local[:, 1] - 0.5).long() * width + (g.local[:, 0] - 0.5).long()  # [Q]
+    if g.compact:  # flat index of each pair's top-left pixel in the tile-padded canvas [B, H', W']
+        height, width = g.num_tiles // g.tiles_x * g.tile_size, g.tiles_x * g.tile_size
+        corner = (b * height + origin[:, 1] * g.tile_size) * width + origin[:, 0] * g.tile_size  # [C]
+        local = g.local_index(width)  # [Q]
     if g.compact and fill_colors is None:
         coverage, rows, cols = _sparse_stroke_coverage(g, row, pix, half)
         pixel = corner.index_select(0, rows) + local.index_select(0, cols)
