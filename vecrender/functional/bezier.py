@@ -75,8 +75,14 @@ _POWER = ((-1.0, 3.0, -3.0, 1.0), (3.0, -6.0, 3.0, 0.0), (-3.0, 3.0, 0.0, 0.0), 
 @functools.cache
 def _power_mix(dtype: torch.dtype, device: torch.device) -> Tensor:
     """``[8, 8]`` matrix taking control points ``(x0, y0, ..., x3, y3)`` to ``(a_x, a_y, ...,
-    d_x, d_y)`` (as columns)."""
-    return torch.kron(torch.tensor(_POWER, dtype=dtype), torch.eye(2, dtype=dtype)).to(device)
+    d_x, d_y)`` (as columns); filled on the device (no host-to-device copy: CUDA renders stay
+    free of host synchronisation)."""
+    mix = torch.zeros(8, 8, dtype=dtype, device=device)
+    for k, row in enumerate(_POWER):
+        for j, value in enumerate(row):
+            if value:
+                mix[2 * k, 2 * j] = mix[2 * k + 1, 2 * j + 1] = value
+    return mix
 
 
 def power_form(ctrl: Tensor) -> tuple[tuple[Tensor, Tensor], ...]:
