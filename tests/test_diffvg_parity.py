@@ -95,3 +95,23 @@ def _owner(scene: VectorScene, size: int) -> torch.Tensor:
         inside = (xs >= lo[0]) & (xs <= hi[0]) & (ys >= lo[1]) & (ys <= hi[1])
         owner[inside] = n
     return owner
+
+
+def test_compound_fills_match_converged_diffvg():
+    # rings with holes (one path, two subpaths; nonzero with a reversed inner circle, and
+    # even-odd): diffvg fills a ShapeGroup's shapes together the same way
+    t = torch.linspace(0, 2 * torch.pi, 13)[:-1]
+    paths = []
+    for cx, cy, flip in ((20.3, 22.1, True), (44.7, 40.2, False)):
+        outer = torch.stack([cx + 15 * t.cos(), cy + 15 * t.sin()], -1)
+        inner = torch.stack([cx + 6 * t.cos(), cy + (-6 if flip else 6) * t.sin()], -1)
+        paths.append(torch.cat([outer, inner, inner[:1]]))
+    starts = torch.tensor([[True, False, False, False, True, False, False, False]] * 2)
+    scene = VectorScene(points=torch.stack(paths), widths=torch.zeros(2), stroke_colors=torch.zeros(2, 4),
+                        fill_colors=torch.tensor([[0.1, 0.3, 0.8, 1.0], [0.9, 0.4, 0.1, 0.7]]),
+                        closed=torch.tensor([True, True]), num_segments=torch.tensor([8, 8]),
+                        even_odd=torch.tensor([False, True]), width=64, height=64, subpath_starts=starts)
+    ours = NativeRenderer().render([scene])[0, 3]  # alpha: diffvg darkens coloured edges (see above)
+    theirs = DiffvgRenderer.from_dict({"samples": 16}).render([scene])[0, 3]
+    assert ours[22, 20] == 0 and ours[40, 44] == 0 and ours[22, 30] == 1  # holes empty, rings full
+    assert (ours - theirs).abs().mean() < 1e-3  # measured 0.4e-3 (22e-3 with the holes filled)

@@ -183,6 +183,80 @@ def test_native_matches_reference_float32_strokes():
     assert (ref - nat).abs().max() < 1e-4
 
 
+def ring_scene(inner_reversed: bool, even_odd: bool, dtype=torch.float64):
+    """A filled, stroked ring: one closed path of two circle subpaths (4 segments each), the
+    inner one optionally reversed."""
+    inner = circle(14, 13, 5)
+    if inner_reversed:
+        inner = inner.flip(0)
+    points = torch.cat([circle(14, 13, 10)[:-1], inner])[None, None].to(dtype)  # [1, 1, 25, 2]
+    starts = torch.tensor([[True, False, False, False, True, False, False, False]])
+    args = scene_args(points, torch.tensor([[1.5]], dtype=dtype), torch.tensor([[[0.1, 0.2, 0.7, 0.9]]], dtype=dtype),
+                      torch.tensor([[[0.9, 0.5, 0.1, 0.8]]], dtype=dtype), torch.tensor([True]),
+                      torch.tensor([8]), torch.tensor([even_odd]))
+    return args, starts
+
+
+@pytest.mark.parametrize("name", ["reference", "native"])
+@pytest.mark.parametrize("inner_reversed, even_odd, hole", [(True, False, True), (False, True, True),
+                                                             (False, False, False)])
+def test_subpaths_fill_together(name, inner_reversed, even_odd, hole):
+    # nonzero: a hole only where the inner subpath winds the other way; even-odd: always
+    args, starts = ring_scene(inner_reversed, even_odd)
+    img = RENDERERS[name](*args, 28, 28, subpath_starts=starts)[0]
+    assert img[3, 13, 14] == pytest.approx(0.0 if hole else 0.8, abs=1e-6)  # the centre
+    assert img[3, 13, 21] == pytest.approx(0.8, abs=1e-6)  # between the circles: fill only
+    # against the supersampled truth of the ring (two separate paths cannot give it: a fill
+    # covers its inside)
+    size, k = 28, 8
+    ys = (torch.arange(size * k, dtype=torch.float64) + 0.5) / k
+    sy, sx = torch.meshgrid(ys, ys, indexing="ij")
+    radius = ((sx - 14) ** 2 + (sy - 13) ** 2).sqrt()
+    band = lambda r: ((radius - r).abs() < 0.75).double()  # noqa: E731
+    fill = ((radius < 10) & ((radius > 5) | (not hole))).double() * 0.8
+    stroke = ((band(10) + band(5)) > 0).double() * 0.9
+    alpha = (stroke + (1 - stroke) * fill).reshape(size, k, size, k).mean((1, 3))
+    err = (img[3] - alpha).abs()
+    assert err.mean() < 4e-3 and err.max() < 0.15
+
+
+@pytest.mark.parametrize("name", ["reference", "native"])
+def test_subpath_starts_move_the_closing_points(name):
+    # each subpath closes on its own first point: its stored end point (the next one's start in
+    # the points layout) and the padding are ignored
+    args, starts = ring_scene(True, False)
+    two = torch.cat([args[0], args[0]], 1)  # [1, 2, 25, 2]: the ring twice, the copy padded
+    two[0, 1, 13:] = two[0, 1, 12]
+    flags = [torch.cat([a, a], 1) if a.dim() > 1 else torch.cat([a, a]) for a in args[1:4]]
+    closed, num_segments, even_odd = torch.tensor([True, True]), torch.tensor([8, 4]), torch.tensor([False, False])
+    starts2 = torch.cat([starts, torch.zeros_like(starts)])
+    img = RENDERERS[name](two, *flags, closed, num_segments, even_odd, 28, 28, subpath_starts=starts2)
+    ring = RENDERERS[name](*args, 28, 28, subpath_starts=starts)
+    disc = RENDERERS[name](args[0][:, :, :13], *args[1:5], torch.tensor([4]), args[6], 28, 28)
+    expected = disc + (1 - disc[:, 3:]) * ring  # the disc (path 1) over the ring (path 0)
+    assert (img - expected).abs().max() < 1e-6
+
+
+def test_subpaths_native_matches_reference_and_gradcheck():
+    args, starts = ring_scene(True, False)
+    leaves = [t.clone().requires_grad_(True) for t in args[:4]]
+    grads, images = [], []
+    for fn in (render_reference, render_native):
+        img = fn(*leaves, *args[4:], 28, 28, subpath_starts=starts)
+        grads.append(torch.autograd.grad((img * img.detach()).sum(), leaves))
+        images.append(img.detach())
+    assert (images[0] - images[1]).abs().max() < 1e-4
+    for g_ref, g_nat in zip(*grads):
+        assert ((g_ref - g_nat).abs().max() / g_ref.abs().max().clamp_min(1)) < 2e-3
+    small = [t.clone().requires_grad_(True) for t in args[:2]]
+    small[0].data = small[0].data * 0.5 + 0.137  # a 14 px ring (cheaper), off the pixel grid's symmetry
+
+    def f(points, widths):
+        return render_native(points, widths, *args[2:], 14, 14, subpath_starts=starts, newton_steps=8)
+
+    assert torch.autograd.gradcheck(f, tuple(small), eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
 def test_closed_end_point_and_padding_are_ignored():
     args = list(random_scene(3, batch=1, n=4, segs=3))
     args[4][:] = torch.tensor([[True, False, True, False]])

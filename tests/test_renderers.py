@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -49,6 +50,19 @@ def test_mixed_structures_render_in_input_order(cls):
         single = renderer.render([scene])[0]
         assert torch.allclose(batch[i], single, atol=1e-6), i
     assert not torch.allclose(batch[0], batch[2])
+
+
+@pytest.mark.parametrize("cls", [NativeRenderer, ReferenceRenderer])
+def test_scenes_with_and_without_subpaths_batch_together(cls):
+    a, b = make_scene(7, segs=2, fill=True), make_scene(8, segs=2, fill=True)
+    b.closed = torch.ones(5, dtype=torch.bool)
+    b.subpath_starts = torch.tensor([[True, True], [True, False]] * 2 + [[True, True]])
+    renderer = cls()
+    both = renderer.render([a, b])
+    assert torch.allclose(both[0], renderer.render([a])[0], atol=1e-6)
+    assert torch.allclose(both[1], renderer.render([b])[0], atol=1e-6)
+    single = replace(b, subpath_starts=None)  # two subpaths of one segment each differ from one path
+    assert not torch.allclose(both[1], renderer.render([single])[0], atol=1e-3)
 
 
 def test_batched_scenes_may_differ_in_flags():

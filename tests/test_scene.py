@@ -85,3 +85,21 @@ def test_to_and_detach():
     assert not d.points.requires_grad and torch.equal(d.points, s.points)
     f64 = s.to(dtype=torch.float64)
     assert f64.points.dtype == torch.float64 and f64.num_segments.dtype == torch.long
+
+
+def test_subpaths_only_on_closed_paths_and_concat_pads_them():
+    points = torch.zeros(2, 7, 2)
+    starts = torch.tensor([[True, True], [True, False]])
+    with pytest.raises(ValueError, match="only closed paths can have several subpaths; paths \\[0\\]"):
+        VectorScene(points=points, widths=torch.ones(2), stroke_colors=torch.ones(2, 4), width=8, height=8,
+                    subpath_starts=starts)
+    with pytest.raises(ValueError, match="subpath_starts must have shape \\[2, 2\\]"):
+        VectorScene(points=points, widths=torch.ones(2), stroke_colors=torch.ones(2, 4), width=8, height=8,
+                    subpath_starts=starts[:, :1])
+    compound = VectorScene(points=points, widths=torch.ones(2), stroke_colors=torch.ones(2, 4), width=8,
+                           height=8, closed=torch.tensor([True, False]), subpath_starts=starts)
+    plain = VectorScene(points=torch.zeros(1, 10, 2), widths=torch.ones(1), stroke_colors=torch.ones(1, 4),
+                        width=8, height=8)
+    both = concat_scenes([compound, plain])
+    assert both.subpath_starts.tolist() == [[True, True, False], [True, False, False], [True, False, False]]
+    assert concat_scenes([plain, plain]).subpath_starts is None

@@ -93,6 +93,31 @@ def test_round_trip_is_exact(seed, background):
         assert max(abs(a - b) for a, b in zip(back.background, background)) <= BYTE
 
 
+def test_subpaths_round_trip():
+    # a filled ring (two subpaths) reads back as one path with its subpaths; stroke-only subpaths
+    # have no fill to share, so they read back as separate closed paths that draw the same
+    t = torch.linspace(0, 2 * math.pi, 13)[:-1]
+    outer = torch.stack([20 + 12 * t.cos(), 20 + 12 * t.sin()], -1)
+    inner = torch.stack([20 + 5 * t.cos(), 20 - 5 * t.sin()], -1)  # reversed: a hole (nonzero)
+    ring = torch.cat([outer, inner, inner[:1]])  # [25, 2]: 4 segments per subpath, each closed on its start
+    starts = torch.tensor([[True, False, False, False, True, False, False, False]] * 2)
+    scene = VectorScene(points=torch.stack([ring, ring + 3]), widths=torch.tensor([1.0, 2.0]),
+                        stroke_colors=torch.tensor([[0, 0, 0, 1.0], [0.8, 0.1, 0.1, 1.0]]),
+                        fill_colors=torch.tensor([[0.2, 0.6, 0.9, 1.0], [0, 0, 0, 0.0]]),
+                        closed=torch.tensor([True, True]), num_segments=torch.tensor([8, 8]),
+                        width=40, height=40, subpath_starts=starts)
+    text = scene_to_svg(scene)
+    assert text.count(" Z") == 4 and re.search(r'd="M [^"]+Z M [^"]+Z"', text)
+    back = svg_to_scene(text)
+    assert back.num_paths == 3 and back.num_segments.tolist() == [8, 4, 4] and back.closed.all()
+    assert back.subpath_starts[0].tolist() == starts[0].tolist()
+    torch.testing.assert_close(back.points[0, :24], scene.points[0, :24], atol=1e-4, rtol=0)
+    from vecrender.builtins.renderers import NativeRenderer
+
+    renderer = NativeRenderer()
+    torch.testing.assert_close(renderer.render([back]), renderer.render([scene]), atol=BYTE, rtol=0)  # rgb()
+
+
 def test_export_xml_has_required_attributes():
     scene = VectorScene(
         points=torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0], [9.0, 9.0], [9.0, 9.0], [9.0, 9.0]],
@@ -245,14 +270,15 @@ def test_fixture_generic_structure():
         (True, 12, 0.75),  # H V Q T S, A (half circle r=4: 4 cubics), h v z
         (True, 3, 0.0),  # open path with the default black fill: fill closed by a straight line...
         (False, 2, 1.0),  # ...and its stroke left open (class="teal" from <style>)
-        (True, 4, 0.0),  # compound path: first subpath
-        (True, 3, 0.0),  # compound path: second subpath
+        (True, 7, 0.0),  # compound path: two subpaths (4 + 3 segments) filled together
         (True, 4, 0.0),  # rect in nested opacity groups
         (True, 8, 0.0),  # <use> of a <defs> circle
     ]
     assert [(bool(c), int(s), round(float(w), 6)) for c, s, w in
             zip(scene.closed, scene.num_segments, scene.widths)] == expected
-    assert scene.even_odd.tolist() == [i == 3 for i in range(13)]
+    assert scene.even_odd.tolist() == [i == 3 for i in range(12)]
+    assert torch.nonzero(scene.subpath_starts).tolist() == [[n, 0] for n in range(9)] + [[9, 0], [9, 4]] + [
+        [10, 0], [11, 0]]
     rgb = lambda t: [round(v * 255) for v in t[:3].tolist()]  # noqa: E731
     assert rgb(scene.fill_colors[0]) == [0x33, 0x66, 0xCC] and rgb(scene.stroke_colors[0]) == [0, 0, 128]  # navy
     assert scene.fill_colors[1, 3].item() == pytest.approx(0.5)  # style="fill-opacity: 0.5"
@@ -261,8 +287,8 @@ def test_fixture_generic_structure():
     assert scene.fill_colors[4, 3] == 0 and scene.fill_colors[5, 3] == 0  # fill="none"; a line is never filled
     assert scene.fill_colors[7].tolist() == [0.0, 0.0, 0.0, 1.0]  # SVG default fill: black
     assert rgb(scene.stroke_colors[8]) == [0, 128, 128] and scene.fill_colors[8, 3] == 0
-    assert scene.fill_colors[11].tolist() == pytest.approx([0.0, 0.0, 1.0, 0.5 * 0.8 * 0.5])
-    assert rgb(scene.fill_colors[12]) == [255, 140, 0]  # darkorange
+    assert scene.fill_colors[10].tolist() == pytest.approx([0.0, 0.0, 1.0, 0.5 * 0.8 * 0.5])
+    assert rgb(scene.fill_colors[11]) == [255, 140, 0]  # darkorange
     assert not any(tuple(rgb(c)) == (255, 0, 0) for c in scene.fill_colors)  # hidden red shapes skipped
 
 
@@ -274,7 +300,7 @@ def test_fixture_generic_geometry():
     ellipse = sample(valid_points(scene, 2))  # center (54, 10), radii 6 x 5 after both transforms
     error = (((ellipse[:, 0] - 54) / 6) ** 2 + ((ellipse[:, 1] - 10) / 5) ** 2).sqrt() - 1
     assert error.abs().max() < 2e-4
-    dot = sample(valid_points(scene, 12))  # <use x=60 y=40> of r=6, halved
+    dot = sample(valid_points(scene, 11))  # <use x=60 y=40> of r=6, halved
     assert ((dot - torch.tensor([30.0, 20.0], dtype=torch.float64)).norm(dim=1) - 3).abs().max() < 1e-3
     polyline = valid_points(scene, 4)[::3].double()  # rotate(-10 64 56) then halved
     angle = math.radians(-10)
@@ -412,13 +438,19 @@ def test_open_filled_subpath_is_filled_and_stroked_like_a_browser():
 def test_compound_and_degenerate_subpaths():
     scene = svg('<path d="M 0 0 h 10 v 10 z m 20 0 h 10 v 10 z M 50 50 Z" fill="navy" fill-rule="evenodd"/>'
                 '<path d="M 0 0 L 5 5 M 10 10 L 20 20 L 30 10" fill="none" stroke="black"/>')
-    assert scene.num_paths == 5
-    assert scene.closed.tolist() == [True, True, True, False, False]
-    assert scene.num_segments.tolist() == [3, 3, 1, 1, 2]
-    assert scene.even_odd.tolist() == [True, True, True, False, False]
-    assert valid_points(scene, 1)[0].tolist() == [20.0, 0.0]  # relative m after z starts from the start
-    assert valid_points(scene, 2).tolist() == [[50.0, 50.0]] * 4  # "M x y Z": a round-capped dot
-    assert scene.points.shape[1] == 10
+    # the two triangles are one path filled under its rule; the empty "M 50 50 Z" fills nothing
+    # and (no stroke) draws nothing
+    assert scene.num_paths == 3
+    assert scene.closed.tolist() == [True, False, False]
+    assert scene.num_segments.tolist() == [6, 1, 2]
+    assert scene.even_odd.tolist() == [True, False, False]
+    assert scene.subpath_starts[0].tolist() == [True, False, False, True, False, False]
+    assert valid_points(scene, 0)[9].tolist() == [20.0, 0.0]  # relative m after z starts from the start
+    assert scene.points.shape[1] == 19
+    dot = svg('<path d="M 0 0 h 10 v 10 z m 20 0 h 10 v 10 z M 50 50 Z" fill="navy" stroke="red"/>')
+    assert dot.num_paths == 2 and dot.closed.tolist() == [True, True] and dot.num_segments.tolist() == [6, 1]
+    assert valid_points(dot, 1).tolist() == [[50.0, 50.0]] * 4  # "M x y Z": a round-capped dot
+    assert dot.widths.tolist() == [1.0, 1.0] and dot.fill_colors[1, 3] == 0
 
 
 def test_paints_none_gradient_and_named_colors():

@@ -15,6 +15,13 @@ Conventions (every renderer, initializer, loss and the SVG reader/writer follow 
 * ``fill_colors``  ``[N, 4]`` float RGBA or ``None`` (no path is filled). Only closed paths are
   filled; alpha 0 means no fill.
 * ``even_odd``     ``[N]`` bool fill rule per path (False: nonzero, the SVG default).
+* ``subpath_starts`` ``[N, S]`` bool or ``None`` (every path is one subpath), ``S = (P-1)//3``:
+  segment ``k`` of a closed path starts a new subpath (segment 0 always does). Each subpath of a
+  closed path is closed on its own first point (its last segment's stored end point is ignored,
+  and the next subpath starts at that stored point), the fill rule applies to all subpaths
+  together, so a subpath inside another with the opposite orientation (nonzero) or any
+  orientation (even-odd) is a hole: SVG's compound paths (``M ... Z M ... Z``), e.g. letters and
+  rings. Only closed paths have subpaths.
 * ``width``, ``height``: canvas size in pixels; ``background``: RGB in [0, 1] the scene is
   composited over, or ``None`` for a transparent canvas.
 
@@ -49,6 +56,7 @@ class VectorScene:
     num_segments: Tensor | None = None
     even_odd: Tensor | None = None
     background: tuple[float, float, float] | None = field(default=WHITE)
+    subpath_starts: Tensor | None = None
 
     def __post_init__(self) -> None:
         n, p = self.points.shape[0], self.points.shape[1] if self.points.dim() == 3 else 0
@@ -72,12 +80,22 @@ class VectorScene:
         }
         if self.fill_colors is not None:
             expected["fill_colors"] = (n, 4)
+        if self.subpath_starts is not None:
+            expected["subpath_starts"] = (n, max((p - 1) // 3, 0))
         for name, shape in expected.items():
             actual = tuple(getattr(self, name).shape)
             if actual != shape:
                 raise ValueError(f"{name} must have shape {list(shape)} for {n} paths, got {list(actual)}")
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"canvas size must be positive, got {self.width}x{self.height}")
+        if self.subpath_starts is not None:
+            if self.subpath_starts.dtype != torch.bool:
+                raise ValueError(f"subpath_starts must be bool, got {self.subpath_starts.dtype}")
+            open_split = self.subpath_starts[:, 1:].any(-1) & ~self.closed.to(self.subpath_starts.device)
+            if bool(open_split.any()):
+                paths = torch.nonzero(open_split).flatten().tolist()
+                raise ValueError(f"only closed paths can have several subpaths; paths {paths[:10]} are open "
+                                 "(close them, or split their subpaths into separate paths)")
 
     # -- sizes -----------------------------------------------------------------------------
     @property
@@ -164,6 +182,7 @@ def concat_scenes(scenes: Sequence[VectorScene]) -> VectorScene:
     max_p = max(s.points.shape[1] for s in scenes)
     padded = [_pad_points(s.points, max_p) for s in scenes]
     any_fill = any(s.fill_colors is not None for s in scenes)
+    any_subpaths = any(s.subpath_starts is not None for s in scenes)
 
     def fills(s: VectorScene) -> Tensor:
         if s.fill_colors is not None:
@@ -181,7 +200,19 @@ def concat_scenes(scenes: Sequence[VectorScene]) -> VectorScene:
         width=first.width,
         height=first.height,
         background=first.background,
+        subpath_starts=torch.cat([subpath_starts_of(s, max_p) for s in scenes]) if any_subpaths else None,
     )
+
+
+def subpath_starts_of(scene: VectorScene, num_points: int | None = None) -> Tensor:
+    """``scene.subpath_starts`` (one subpath per path where None) ``[N, S]``, padded to
+    ``(num_points - 1) // 3`` segments when given."""
+    segments = ((num_points or scene.points.shape[1]) - 1) // 3
+    starts = torch.zeros(scene.num_paths, segments, dtype=torch.bool, device=scene.device)
+    starts[:, 0] = True
+    if scene.subpath_starts is not None:
+        starts[:, : scene.subpath_starts.shape[1]] |= scene.subpath_starts.to(scene.device)
+    return starts
 
 
 def _pad_points(points: Tensor, num_points: int) -> Tensor:

@@ -32,7 +32,11 @@ transform's uniform factor ``sqrt(|det|)``. ``display:none`` and ``visibility:hi
 skipped; text, images, clip paths, masks, markers, filters and dashes are ignored; gradient
 and pattern paints import as no paint (or as their fallback color: ``url(#g) red``).
 
-Each subpath becomes its own scene path with the element's style:
+A filled element whose subpaths enclose area in more than one place becomes one closed scene path
+with several subpaths (``subpath_starts``), filled together under its fill rule, so holes stay
+holes (a ring, the inside of an "o"); when some of its subpaths are open, that path is fill-only
+(width 0) and each subpath's stroke follows as its own path (open or closed), as a browser
+strokes them. Otherwise each subpath becomes its own scene path with the element's style:
 
 * ``Z``, or a filled subpath whose end point equals its start (as the reference tools write closed
   blobs: no ``Z``, the last segment ends on the first point): one closed path; a straight closing
@@ -42,8 +46,7 @@ Each subpath becomes its own scene path with the element's style:
   open subpath (all control points on one line) encloses nothing: only its stroke is kept.
 * Anything else: one open path.
 
-Limitations: the subpaths of one ``<path>`` are filled independently, so holes of compound fills
-(a donut) come out filled; group ``opacity`` is folded into each child's alphas, which differs
+Limitations: group ``opacity`` is folded into each child's alphas, which differs
 from SVG's group compositing where children overlap (and where an element's own fill and stroke
 overlap); all strokes are drawn with round caps and joins; a non-uniform scale gives the stroke the
 geometric-mean width.
@@ -62,7 +65,7 @@ import torch
 from torch import Tensor
 
 from vecrender.errors import SvgError
-from vecrender.scene import WHITE, VectorScene
+from vecrender.scene import WHITE, VectorScene, subpath_starts_of
 
 SVG_NS = "http://www.w3.org/2000/svg"
 #: id of the full-canvas rect that stores ``scene.background``.
@@ -86,6 +89,7 @@ def scene_to_svg(scene: VectorScene) -> str:
     closed = scene.closed.cpu().tolist()
     segments = scene.num_segments.cpu().tolist()
     even_odd = scene.even_odd.cpu().tolist()
+    starts = subpath_starts_of(scene).cpu().tolist()
     w, h = scene.width, scene.height
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
@@ -97,7 +101,7 @@ def scene_to_svg(scene: VectorScene) -> str:
     for n in range(scene.num_paths):
         count = _segment_count(segments[n], scene.max_segments, n)
         fill = fills[n] if fills is not None and closed[n] and fills[n][3] > 0 else None
-        attrs = [f'd="{_path_data(points[n], count, closed[n])}"']
+        attrs = [f'd="{_path_data(points[n], count, closed[n], starts[n])}"']
         attrs += _paint_attrs("fill", fill) if fill is not None else ['fill="none"']
         if even_odd[n]:
             attrs.append('fill-rule="evenodd"')
@@ -145,16 +149,21 @@ def _paint_attrs(name: str, rgba: Sequence[float]) -> list[str]:
     return [f'{name}="{_rgb(rgba)}"', f'{name}-opacity="{_fmt(alpha)}"']
 
 
-def _path_data(points: list[list[float]], count: int, closed: bool) -> str:
-    chain = points[: 3 * count + 1]
-    if closed:
-        chain = chain[:-1] + [chain[0]]  # the stored end point is ignored: the outline ends on point 0
-    parts = [f"M {_fmt(chain[0][0])} {_fmt(chain[0][1])}"]
-    for k in range(count):
-        c1, c2, end = chain[3 * k + 1 : 3 * k + 4]
-        parts.append(f"C {_fmt(c1[0])} {_fmt(c1[1])} {_fmt(c2[0])} {_fmt(c2[1])} {_fmt(end[0])} {_fmt(end[1])}")
-    if closed:
-        parts.append("Z")
+def _path_data(points: list[list[float]], count: int, closed: bool, starts: list[bool]) -> str:
+    """``M ... C ...`` data of one path: one ``M`` per subpath, each ended with ``Z`` when closed
+    (a closed subpath's last segment ends on its own first point; the stored one is ignored)."""
+    bounds = [k for k in range(count) if k == 0 or starts[k]] + [count]
+    parts = []
+    for first, end in zip(bounds[:-1], bounds[1:]):
+        chain = points[3 * first : 3 * end + 1]
+        if closed:
+            chain = chain[:-1] + [chain[0]]
+        parts.append(f"M {_fmt(chain[0][0])} {_fmt(chain[0][1])}")
+        for k in range(end - first):
+            c1, c2, stop = chain[3 * k + 1 : 3 * k + 4]
+            parts.append(f"C {_fmt(c1[0])} {_fmt(c1[1])} {_fmt(c2[0])} {_fmt(c2[1])} {_fmt(stop[0])} {_fmt(stop[1])}")
+        if closed:
+            parts.append("Z")
     return " ".join(parts)
 
 
@@ -182,6 +191,7 @@ class _Item:
     stroke: tuple[float, float, float, float]
     fill: tuple[float, float, float, float] | None
     even_odd: bool
+    starts: tuple[int, ...] = (0,)  # first segment of each subpath (closed items only)
 
 
 def load_svg(source: str | Path, device: torch.device | str = "cpu") -> VectorScene:
@@ -322,8 +332,20 @@ def _shape_items(shape, opacity: float, se) -> list[_Item]:
     style = _style(shape, opacity, se)
     stroke = style.stroke if style.stroke is not None else (0.0, 0.0, 0.0, 0.0)
     visible_stroke = style.stroke is not None and style.width > 0
+    subpaths = _subpaths(shape, se)
+    fillable = [i for i, (points, _) in enumerate(subpaths) if _encloses(points)] if style.fill else []
+    if len(fillable) > 1:  # one fill for all subpaths (holes stay holes), then the other strokes
+        closed = [z or _same(points[-1], points[0]) for points, z in subpaths]
+        together = all(closed[i] for i in fillable)  # all closed: stroked with their fill
+        chains = [_close(subpaths[i][0]) for i in fillable]
+        items = [_compound(chains, style.width if together else 0.0, stroke, style.fill, style.even_odd)]
+        for i, (points, _) in enumerate(subpaths):
+            if visible_stroke and not (together and i in fillable):
+                items.append(_Item(_close(points) if closed[i] else points, closed[i], style.width, stroke,
+                                   None, style.even_odd))
+        return items
     items = []
-    for points, z in _subpaths(shape, se):
+    for points, z in subpaths:
         meets = _same(points[-1], points[0])
         if not z and style.fill is not None and not _encloses(points):
             items.append(_Item(points, False, style.width, stroke, None, style.even_odd))
@@ -338,6 +360,18 @@ def _shape_items(shape, opacity: float, se) -> list[_Item]:
         else:
             items.append(_Item(points, False, style.width, stroke, None, style.even_odd))
     return items
+
+
+def _compound(chains: list[list[Point]], width: float, stroke: tuple[float, float, float, float],
+              fill: tuple[float, float, float, float], even_odd: bool) -> _Item:
+    """One closed item of several closed chains (subpaths): each chain's stored end point, which
+    a closed subpath ignores, is the next one's start."""
+    points: list[Point] = []
+    starts = []
+    for chain in chains:
+        starts.append(len(points) // 3)
+        points += chain[:-1]
+    return _Item(points + [chains[-1][-1]], True, width, stroke, fill, even_odd, tuple(starts))
 
 
 def _same(a: Point, b: Point) -> bool:
@@ -448,6 +482,11 @@ def _build_scene(items: list[_Item], width: int, height: int,
         points[i] = torch.tensor(chain, dtype=torch.float64)
     any_fill = any(item.fill is not None for item in items)
     no_fill = (0.0, 0.0, 0.0, 0.0)
+    subpath_starts = None
+    if any(len(item.starts) > 1 for item in items):
+        subpath_starts = torch.zeros(n, (max_points - 1) // 3, dtype=torch.bool)
+        for i, item in enumerate(items):
+            subpath_starts[i, list(item.starts)] = True
     return VectorScene(
         points=points.float().to(device),
         widths=_tensor([item.width for item in items], (n,), device),
@@ -460,6 +499,7 @@ def _build_scene(items: list[_Item], width: int, height: int,
         width=width,
         height=height,
         background=background,
+        subpath_starts=None if subpath_starts is None else subpath_starts.to(device),
     )
 
 

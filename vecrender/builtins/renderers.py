@@ -18,7 +18,7 @@ from vecrender.config import option
 from vecrender.errors import VecrenderError
 from vecrender.functional import render_native, render_reference
 from vecrender.functional.native import CudaGraphs
-from vecrender.scene import VectorScene
+from vecrender.scene import VectorScene, subpath_starts_of
 
 DIFFVG_INSTALL = (
     "The 'diffvg' renderer needs pydiffvg, which is not installed (it is not on PyPI). Build it "
@@ -32,7 +32,8 @@ def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> 
     """Render scenes in batches of equal ``structure_key()`` with the functional renderer ``fn``.
 
     Returns ``[S, 4, H, W]`` in input order. Per-path flags are stacked to ``[B, N]``, so scenes
-    of one batch may differ in closed / num_segments / even_odd.
+    of one batch may differ in closed / num_segments / even_odd / subpath_starts (passed as the
+    ``subpath_starts`` keyword, None when no scene of the batch has subpaths).
     """
     if not scenes:
         raise ValueError("render() needs at least one scene")
@@ -47,6 +48,9 @@ def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> 
         group = [scenes[i] for i in indices]
         first = group[0]
         fills = torch.stack([s.fill_colors for s in group]) if first.fill_colors is not None else None
+        subpaths = None
+        if any(s.subpath_starts is not None for s in group):
+            subpaths = torch.stack([subpath_starts_of(s) for s in group])
         images = fn(
             torch.stack([s.points for s in group]),
             torch.stack([s.widths for s in group]),
@@ -57,6 +61,7 @@ def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> 
             torch.stack([s.even_odd for s in group]),
             first.height,
             first.width,
+            subpath_starts=subpaths,
         )
         for j, i in enumerate(indices):
             out[i] = images[j]
@@ -102,8 +107,8 @@ class NativeRenderer(Renderer):
         c = self.config
         render = self.graphs if c.cuda_graphs else render_native
 
-        def fn(*args):
-            return render(*args, tile_size=c.tile_size, segments_per_curve=c.segments_per_curve,
+        def fn(*args, **kwargs):
+            return render(*args, **kwargs, tile_size=c.tile_size, segments_per_curve=c.segments_per_curve,
                           newton_steps=c.newton_steps, tile_capacity=c.tile_capacity,
                           curvature=c.curvature)
 
@@ -125,8 +130,8 @@ class ReferenceRenderer(Renderer):
     def render(self, scenes: Sequence[VectorScene]) -> Tensor:
         c = self.config
 
-        def fn(*args):
-            return render_reference(*args, samples=c.samples, curvature=c.curvature)
+        def fn(*args, **kwargs):
+            return render_reference(*args, **kwargs, samples=c.samples, curvature=c.curvature)
 
         return render_grouped(scenes, fn)
 
@@ -175,26 +180,31 @@ def import_pydiffvg():
 
 
 def diffvg_shapes(pydiffvg, scene: VectorScene) -> tuple[list, list]:
-    """pydiffvg Paths and ShapeGroups of `scene` (half-widths; closed paths without a repeated end)."""
+    """pydiffvg Paths and ShapeGroups of `scene` (half-widths; closed paths without a repeated end;
+    a path's subpaths as one Path each, filled together by one ShapeGroup)."""
     shapes, groups = [], []
     num_segments = scene.num_segments.tolist()
     closed = scene.closed.tolist()
     even_odd = scene.even_odd.tolist()
+    starts = subpath_starts_of(scene).tolist()
     for n in range(scene.num_paths):
         s = num_segments[n]
-        pts = scene.points[n, : 3 * s if closed[n] else 3 * s + 1]
-        path = pydiffvg.Path(
-            num_control_points=torch.full((s,), 2, dtype=torch.int32),
-            points=pts,
-            stroke_width=scene.widths[n] / 2,
-            is_closed=bool(closed[n]),
-        )
-        shapes.append(path)
+        bounds = [k for k in range(s) if k == 0 or starts[n][k]] + [s]
+        ids = []
+        for first, end in zip(bounds[:-1], bounds[1:]):  # segments [first, end) of one subpath
+            pts = scene.points[n, 3 * first : 3 * end if closed[n] else 3 * end + 1]
+            ids.append(len(shapes))
+            shapes.append(pydiffvg.Path(
+                num_control_points=torch.full((end - first,), 2, dtype=torch.int32),
+                points=pts,
+                stroke_width=scene.widths[n] / 2,
+                is_closed=bool(closed[n]),
+            ))
         fill = None
         if scene.fill_colors is not None and closed[n]:
             fill = scene.fill_colors[n]
         groups.append(pydiffvg.ShapeGroup(
-            shape_ids=torch.tensor([n]), fill_color=fill, stroke_color=scene.stroke_colors[n],
+            shape_ids=torch.tensor(ids), fill_color=fill, stroke_color=scene.stroke_colors[n],
             use_even_odd_rule=bool(even_odd[n]),
         ))
     return shapes, groups

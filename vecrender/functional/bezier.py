@@ -23,26 +23,38 @@ TINY = 1e-12
 Vec = tuple[Tensor, Tensor]
 
 
-def path_flags(flags: Tensor, batch: int, device: torch.device) -> Tensor:
-    """Per-path flags ``[N]`` (shared by the batch) or ``[B, N]`` as ``[B, N]`` on ``device``."""
+def path_flags(flags: Tensor, batch: int, device: torch.device, per_path_dims: int = 0) -> Tensor:
+    """Per-path flags ``[N, ...]`` (shared by the batch) or ``[B, N, ...]`` as ``[B, N, ...]`` on
+    ``device`` (``per_path_dims``: the number of ``...`` dims, e.g. 1 for ``subpath_starts``)."""
     flags = flags.to(device)
-    return flags.expand(batch, -1) if flags.dim() == 1 else flags
+    return flags.expand(batch, *flags.shape) if flags.dim() == 1 + per_path_dims else flags
 
 
-def path_segments(points: Tensor, closed: Tensor, num_segments: Tensor) -> tuple[Tensor, Tensor]:
+def path_segments(points: Tensor, closed: Tensor, num_segments: Tensor,
+                  subpath_starts: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Per-segment control points ``[B, N, S, 4, 2]`` and the valid-segment mask ``[B, N, S]``.
 
-    ``points`` is ``[B, N, P, 2]`` with ``P = 1 + 3S``; ``closed`` / ``num_segments`` are ``[B, N]``.
-    A closed path's last valid segment ends at ``points[:, n, 0]`` (its stored end point is
-    ignored); segments ``>= num_segments`` are padding.
+    ``points`` is ``[B, N, P, 2]`` with ``P = 1 + 3S``; ``closed`` / ``num_segments`` are ``[B, N]``;
+    ``subpath_starts`` ``[B, N, S]`` bool or None (one subpath per path; see
+    :class:`vecrender.VectorScene`). The last valid segment of each subpath of a closed path ends
+    at that subpath's first point (its stored end point is ignored); segments
+    ``>= num_segments`` are padding.
     """
     num_seg = (points.shape[2] - 1) // 3
     device = points.device
     k = torch.arange(num_seg, device=device)
     index = 3 * k[:, None] + torch.arange(4, device=device)  # [S, 4]
     segs = points[:, :, index]  # [B, N, S, 4, 2]
-    last = (k == num_segments[..., None] - 1) & closed[..., None]  # [B, N, S]
-    end = torch.where(last[..., None], points[:, :, None, 0], segs[..., 3, :])
+    final = k == num_segments[..., None] - 1  # [B, N, S]
+    if subpath_starts is None:
+        last, start = final & closed[..., None], points[:, :, None, 0]
+    else:
+        starts = subpath_starts | (k == 0)
+        following = torch.cat([starts[..., 1:], torch.ones_like(starts[..., :1])], -1)
+        last = (final | following) & closed[..., None]
+        first = torch.where(starts, k, torch.zeros_like(k)).cummax(-1).values  # [B, N, S]: its subpath's start
+        start = points.gather(2, (3 * first)[..., None].expand(*first.shape, 2))
+    end = torch.where(last[..., None], start, segs[..., 3, :])
     segs = torch.cat([segs[..., :3, :], end[..., None, :]], dim=-2)
     valid = k < num_segments[..., None]
     return segs, valid
@@ -280,7 +292,9 @@ def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, round_start: Tensor, round
     tx, ty = (vx + lean * wx) * way, (vy + lean * wy) * way
     length = (tx * tx + ty * ty).clamp_min(TINY).sqrt()  # 0 only for a dot, whose toward is 0
     toward = (torch.where(dot, 0.0, tx / length), torch.where(dot, 0.0, ty / length))
-    speed2 = (vx * vx + vy * vy).clamp_min(TINY)
+    # |B'|^2 floored at 1e-6, not TINY: where B' vanishes (a cusp, a control point on its end)
+    # the gradient of 1 / |B'|^4 would overflow float32 to NaN; the bend is clamped there anyway
+    speed2 = (vx * vx + vy * vy).clamp_min(1e-6)
     bend = (vx * wy - vy * wx) / (speed2 * speed2)  # signed curvature / |B'|
     ex, ey = torch.where(forward, end[..., 0], x0), torch.where(forward, end[..., 1], y0)
     to_x, to_y = qx + px - ex, qy + py - ey

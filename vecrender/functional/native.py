@@ -70,6 +70,7 @@ def render_native(
     height: int,
     width: int,
     *,
+    subpath_starts: Tensor | None = None,
     tile_size: int = 8,
     segments_per_curve: int = SEGMENTS_PER_CURVE,
     newton_steps: int = 3,
@@ -96,7 +97,9 @@ def render_native(
     if num_paths == 0:
         return _empty(points, widths, stroke_colors, fill_colors, height, width)
     closed, num_segments, even_odd = (path_flags(f, batch, device) for f in (closed, num_segments, even_odd))
-    segs, seg_valid = path_segments(points, closed, num_segments)
+    if subpath_starts is not None:
+        subpath_starts = path_flags(subpath_starts, batch, device, per_path_dims=1)
+    segs, seg_valid = path_segments(points, closed, num_segments, subpath_starts)
     fill_on = closed & (fill_colors is not None)  # [B, N]
     tiles_y, tiles_x = math.ceil(height / tile_size), math.ceil(width / tile_size)
     with torch.no_grad():  # shared by binning and the per-pixel searches
@@ -679,10 +682,10 @@ class CudaGraphs:
 
     def __call__(self, points: Tensor, widths: Tensor, stroke_colors: Tensor, fill_colors: Tensor | None,
                  closed: Tensor, num_segments: Tensor, even_odd: Tensor, height: int, width: int,
-                 **options) -> Tensor:
-        args = (points, widths, stroke_colors, fill_colors, closed, num_segments, even_odd)
+                 subpath_starts: Tensor | None = None, **options) -> Tensor:
+        args = (points, widths, stroke_colors, fill_colors, closed, num_segments, even_odd, subpath_starts)
         if not self.capturable(args, options):
-            return render_native(*args, height, width, **options)
+            return _render_args(args, height, width, options)
         grad = torch.is_grad_enabled()
         needs = tuple(a is not None and grad and a.requires_grad for a in args)
         key = (tuple(None if a is None else (tuple(a.shape), a.dtype, a.device) for a in args), needs,
@@ -697,7 +700,7 @@ class CudaGraphs:
                 self.errors[key] = exc
         graphed = self.graphs[key]
         if graphed is None:
-            return render_native(*args, height, width, **options)
+            return _render_args(args, height, width, options)
         present = [a for a in args if a is not None]
         return _GraphedFunction.apply(graphed, *present)
 
@@ -713,6 +716,11 @@ class CudaGraphs:
                 and not torch.cuda.is_current_stream_capturing())
 
 
+def _render_args(args: tuple, height: int, width: int, options: dict) -> Tensor:
+    """``render_native`` of ``args`` = (its seven positional tensors, ``subpath_starts``)."""
+    return render_native(*args[:7], height, width, subpath_starts=args[7], **options)
+
+
 class _GraphedRender:
     """One captured forward graph (and backward graph when some input requires grad)."""
 
@@ -726,7 +734,7 @@ class _GraphedRender:
             full: list[Tensor | None] = [None] * len(args)
             for i, s in zip(self.present, self.static):
                 full[i] = s
-            return render_native(*full, height, width, **options)
+            return _render_args(tuple(full), height, width, options)
 
         grad_inputs = [self.static[j] for j in grad_idx]
         torch.cuda.synchronize()

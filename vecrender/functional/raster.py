@@ -78,6 +78,7 @@ def render_reference(
     height: int,
     width: int,
     *,
+    subpath_starts: Tensor | None = None,
     segments_per_curve: int = SEGMENTS_PER_CURVE,
     samples: int = 64,
     newton_steps: int = 4,
@@ -86,15 +87,19 @@ def render_reference(
     """Premultiplied RGBA ``[B, 4, H, W]`` of ``B`` scenes of ``N`` paths (see the module docstring).
 
     points ``[B, N, P, 2]``, widths ``[B, N]`` (full width), stroke_colors ``[B, N, 4]``,
-    fill_colors ``[B, N, 4]`` or None, closed / num_segments / even_odd ``[N]``.
+    fill_colors ``[B, N, 4]`` or None, closed / num_segments / even_odd ``[N]`` or ``[B, N]``,
+    subpath_starts ``[N, S]`` / ``[B, N, S]`` or None (one subpath per path; see
+    :class:`vecrender.VectorScene`).
     ``curvature``: add the outline's curvature inside a pixel (round caps, bends) to second
     order (``stroke_coverage``'s outline). Plain and slow (every path against every pixel); use it
     to check other renderers.
     """
     batch, num_paths = points.shape[:2]
     closed, num_segments, even_odd = (path_flags(f, batch, points.device) for f in (closed, num_segments, even_odd))
+    if subpath_starts is not None:
+        subpath_starts = path_flags(subpath_starts, batch, points.device, per_path_dims=1)
     pix = pixel_centres(height, width, points.device, points.dtype)  # [HW, 2]
-    segs, _ = path_segments(points, closed, num_segments)
+    segs, _ = path_segments(points, closed, num_segments, subpath_starts)
     images = []
     for b in range(batch):
         out = torch.zeros(1, height * width, 4, device=points.device, dtype=points.dtype)

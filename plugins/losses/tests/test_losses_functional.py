@@ -166,6 +166,15 @@ def test_segment_controls_close_on_first_point_and_mark_padding():
     assert torch.equal(controls[1, 3, 3], points[1, 12])  # open: ends at its stored point
 
 
+def test_path_lengths_of_subpaths_close_each_on_its_start():
+    points, segs, closed = _square(closed=True)  # 4 straight segments, 40 px
+    inner = points[:, :12] * 0.5 + 2.0  # a 5 px square inside: 20 px
+    both = torch.cat([points[:, :12], inner, inner[:, :1]], 1)  # [1, 25, 2]: 8 segments
+    starts = torch.tensor([[True, False, False, False, True, False, False, False]])
+    length = fn.path_lengths(both, torch.tensor([8]), closed, subpath_starts=starts)
+    assert torch.allclose(length, torch.tensor([60.0], dtype=torch.float64))
+
+
 def test_path_lengths_of_square_and_padding():
     points, segs, closed = _square(closed=False)
     assert torch.allclose(fn.path_lengths(points, segs, closed), torch.tensor([40.0], dtype=torch.float64))

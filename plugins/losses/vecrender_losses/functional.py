@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vecrender.functional.bezier import path_segments
+
 #: CLIPDraw's two negative prompts (used with weight 0.3 each).
 CLIPDRAW_NEGATIVE_PROMPTS = ("A badly drawn sketch.", "Many ugly, messy drawings.")
 
@@ -239,35 +241,30 @@ def weighted_l2(images: Tensor, target: Tensor, weight: Tensor) -> Tensor:
 
 
 # -- geometry ----------------------------------------------------------------------------------
-def segment_controls(points: Tensor, num_segments: Tensor, closed: Tensor) -> tuple[Tensor, Tensor]:
-    """Control points of every cubic segment, closing closed paths on their first point.
+def segment_controls(points: Tensor, num_segments: Tensor, closed: Tensor,
+                     subpath_starts: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Control points of every cubic segment, each subpath of a closed path closing on its first
+    point (as the renderers draw them: :func:`vecrender.functional.bezier.path_segments`).
 
     Returns ``controls [N, K, 4, 2]`` (K = max segments) and ``valid [N, K]`` bool; segments
     past ``num_segments`` are padding (``valid`` False).
     """
     check_points(points, num_segments, closed)
-    n, p, _ = points.shape
-    k = (p - 1) // 3
     device = points.device
-    seg = torch.arange(k, device=device)
-    index = (3 * seg)[:, None] + torch.arange(4, device=device)[None, :]  # [K, 4]
-    index = index[None].expand(n, k, 4).clone()
-    last = (num_segments.to(device) - 1)[:, None] == seg[None, :]  # [N, K]
-    wrap = last & closed.to(device)[:, None]
-    index[..., 3] = torch.where(wrap, torch.zeros_like(index[..., 3]), index[..., 3])
-    controls = points[torch.arange(n, device=device)[:, None, None], index]
-    valid = seg[None, :] < num_segments.to(device)[:, None]
-    return controls, valid
+    starts = None if subpath_starts is None else subpath_starts.to(device)[None]
+    controls, valid = path_segments(points[None], closed.to(device)[None], num_segments.to(device)[None], starts)
+    return controls[0], valid[0]
 
 
-def path_lengths(points: Tensor, num_segments: Tensor, closed: Tensor, samples: int = 16) -> Tensor:
+def path_lengths(points: Tensor, num_segments: Tensor, closed: Tensor, samples: int = 16,
+                 subpath_starts: Tensor | None = None) -> Tensor:
     """Arc length of every path (polyline through `samples` points per segment) -> ``[N]`` px.
 
     Safe for coincident points: the norm uses ``sqrt(d^2 + 1e-12)``.
     """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
-    controls, valid = segment_controls(points, num_segments, closed)
+    controls, valid = segment_controls(points, num_segments, closed, subpath_starts)
     t = torch.linspace(0.0, 1.0, samples + 1, dtype=points.dtype, device=points.device)
     basis = torch.stack([(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3], dim=1)  # [T, 4]
     curve = torch.einsum("tj,nkjd->nktd", basis, controls)
@@ -277,7 +274,7 @@ def path_lengths(points: Tensor, num_segments: Tensor, closed: Tensor, samples: 
 
 
 def xing_penalty(points: Tensor, num_segments: Tensor, closed: Tensor, eps: float = 1e-8,
-                 penalise: Tensor | None = None) -> Tensor:
+                 penalise: Tensor | None = None, subpath_starts: Tensor | None = None) -> Tensor:
     """LIVE's self-intersection ("Xing") penalty per path -> ``[N]``.
 
     ``penalise`` ``[N]`` bool selects the paths (default: the closed ones, as LIVE); the others get 0.
@@ -288,7 +285,7 @@ def xing_penalty(points: Tensor, num_segments: Tensor, closed: Tensor, eps: floa
     ``relu(s(v1, v3))``; averaged over the valid segments. The norms use ``sqrt(|a|^2 + eps)`` so
     coincident control points give 0, not NaN.
     """
-    controls, valid = segment_controls(points, num_segments, closed)
+    controls, valid = segment_controls(points, num_segments, closed, subpath_starts)
     v1, v2, v3 = (controls[:, :, i + 1] - controls[:, :, i] for i in range(3))
 
     def sine(a: Tensor, b: Tensor) -> Tensor:

@@ -154,7 +154,8 @@ class StrokeLength(Loss):
         return per_scene(batch.scenes, self._scene_length, batch.images)
 
     def _scene_length(self, scene: VectorScene) -> Tensor:
-        lengths = fn.path_lengths(scene.points, scene.num_segments, scene.closed, self.config.samples)
+        lengths = fn.path_lengths(scene.points, scene.num_segments, scene.closed, self.config.samples,
+                                  scene.subpath_starts)
         if self.config.stroked_only:
             lengths = lengths * (scene.widths.detach() > 0).to(lengths.dtype)
         total = lengths.sum()
@@ -235,7 +236,7 @@ class SelfIntersection(Loss):
     def _scene_penalty(self, scene: VectorScene) -> Tensor:
         selected = scene.closed if self.config.paths == "closed" else torch.ones_like(scene.closed)
         per_path = fn.xing_penalty(scene.points, scene.num_segments, scene.closed, self.config.eps,
-                                   penalise=selected)
+                                   penalise=selected, subpath_starts=scene.subpath_starts)
         return per_path.sum() / selected.sum().clamp_min(1)
 
 
