@@ -212,9 +212,8 @@ def test_subpaths_fill_together(name, inner_reversed, even_odd, hole):
     ys = (torch.arange(size * k, dtype=torch.float64) + 0.5) / k
     sy, sx = torch.meshgrid(ys, ys, indexing="ij")
     radius = ((sx - 14) ** 2 + (sy - 13) ** 2).sqrt()
-    band = lambda r: ((radius - r).abs() < 0.75).double()  # noqa: E731
     fill = ((radius < 10) & ((radius > 5) | (not hole))).double() * 0.8
-    stroke = ((band(10) + band(5)) > 0).double() * 0.9
+    stroke = (((radius - 10).abs() < 0.75) | ((radius - 5).abs() < 0.75)).double() * 0.9
     alpha = (stroke + (1 - stroke) * fill).reshape(size, k, size, k).mean((1, 3))
     err = (img[3] - alpha).abs()
     assert err.mean() < 4e-3 and err.max() < 0.15

@@ -31,6 +31,7 @@ drawn first and the stroke over it, as in SVG.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -213,6 +214,15 @@ def subpath_starts_of(scene: VectorScene, num_points: int | None = None) -> Tens
     if scene.subpath_starts is not None:
         starts[:, : scene.subpath_starts.shape[1]] |= scene.subpath_starts.to(scene.device)
     return starts
+
+
+def subpath_ranges(scene: VectorScene) -> list[list[tuple[int, int]]]:
+    """Per path, the ``(first, end)`` segment ranges of its subpaths (valid segments only)."""
+    ranges = []
+    for starts, count in zip(subpath_starts_of(scene).tolist(), scene.num_segments.tolist()):
+        bounds = [k for k in range(count) if k == 0 or starts[k]] + [count]
+        ranges.append(list(itertools.pairwise(bounds)))
+    return ranges
 
 
 def _pad_points(points: Tensor, num_points: int) -> Tensor:

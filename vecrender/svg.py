@@ -65,7 +65,7 @@ import torch
 from torch import Tensor
 
 from vecrender.errors import SvgError
-from vecrender.scene import WHITE, VectorScene, subpath_starts_of
+from vecrender.scene import WHITE, VectorScene, subpath_ranges
 
 SVG_NS = "http://www.w3.org/2000/svg"
 #: id of the full-canvas rect that stores ``scene.background``.
@@ -89,7 +89,7 @@ def scene_to_svg(scene: VectorScene) -> str:
     closed = scene.closed.cpu().tolist()
     segments = scene.num_segments.cpu().tolist()
     even_odd = scene.even_odd.cpu().tolist()
-    starts = subpath_starts_of(scene).cpu().tolist()
+    subpaths = subpath_ranges(scene)
     w, h = scene.width, scene.height
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
@@ -99,9 +99,9 @@ def scene_to_svg(scene: VectorScene) -> str:
     if background != WHITE:
         lines.append(_background_rect(background, w, h))
     for n in range(scene.num_paths):
-        count = _segment_count(segments[n], scene.max_segments, n)
+        _segment_count(segments[n], scene.max_segments, n)  # a clear error for a bad count
         fill = fills[n] if fills is not None and closed[n] and fills[n][3] > 0 else None
-        attrs = [f'd="{_path_data(points[n], count, closed[n], starts[n])}"']
+        attrs = [f'd="{_path_data(points[n], subpaths[n], closed[n])}"']
         attrs += _paint_attrs("fill", fill) if fill is not None else ['fill="none"']
         if even_odd[n]:
             attrs.append('fill-rule="evenodd"')
@@ -149,12 +149,12 @@ def _paint_attrs(name: str, rgba: Sequence[float]) -> list[str]:
     return [f'{name}="{_rgb(rgba)}"', f'{name}-opacity="{_fmt(alpha)}"']
 
 
-def _path_data(points: list[list[float]], count: int, closed: bool, starts: list[bool]) -> str:
-    """``M ... C ...`` data of one path: one ``M`` per subpath, each ended with ``Z`` when closed
-    (a closed subpath's last segment ends on its own first point; the stored one is ignored)."""
-    bounds = [k for k in range(count) if k == 0 or starts[k]] + [count]
+def _path_data(points: list[list[float]], subpaths: list[tuple[int, int]], closed: bool) -> str:
+    """``M ... C ...`` data of one path: one ``M`` per subpath (segment range), each ended with
+    ``Z`` when closed (a closed subpath's last segment ends on its own first point; the stored
+    one is ignored)."""
     parts = []
-    for first, end in zip(bounds[:-1], bounds[1:]):
+    for first, end in subpaths:
         chain = points[3 * first : 3 * end + 1]
         if closed:
             chain = chain[:-1] + [chain[0]]

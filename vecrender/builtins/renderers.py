@@ -18,7 +18,7 @@ from vecrender.config import option
 from vecrender.errors import VecrenderError
 from vecrender.functional import render_native, render_reference
 from vecrender.functional.native import CudaGraphs
-from vecrender.scene import VectorScene, subpath_starts_of
+from vecrender.scene import VectorScene, subpath_ranges, subpath_starts_of
 
 DIFFVG_INSTALL = (
     "The 'diffvg' renderer needs pydiffvg, which is not installed (it is not on PyPI). Build it "
@@ -183,15 +183,11 @@ def diffvg_shapes(pydiffvg, scene: VectorScene) -> tuple[list, list]:
     """pydiffvg Paths and ShapeGroups of `scene` (half-widths; closed paths without a repeated end;
     a path's subpaths as one Path each, filled together by one ShapeGroup)."""
     shapes, groups = [], []
-    num_segments = scene.num_segments.tolist()
     closed = scene.closed.tolist()
     even_odd = scene.even_odd.tolist()
-    starts = subpath_starts_of(scene).tolist()
-    for n in range(scene.num_paths):
-        s = num_segments[n]
-        bounds = [k for k in range(s) if k == 0 or starts[n][k]] + [s]
+    for n, subpaths in enumerate(subpath_ranges(scene)):
         ids = []
-        for first, end in zip(bounds[:-1], bounds[1:]):  # segments [first, end) of one subpath
+        for first, end in subpaths:  # segments [first, end) of one subpath
             pts = scene.points[n, 3 * first : 3 * end if closed[n] else 3 * end + 1]
             ids.append(len(shapes))
             shapes.append(pydiffvg.Path(

@@ -217,7 +217,7 @@ def _box_tiles(first: Tensor, last: Tensor, ok: Tensor, tiles_y: int, tiles_x: i
     cumulative sums count the boxes over every tile: the work is one entry per (tile, path) plus
     four per box, whatever the box sizes, and nothing is read back to the host.
     """
-    batch, num_paths, num_boxes = ok.shape
+    batch, num_paths = ok.shape[:2]
     rows, cols = tiles_y + 1, tiles_x + 1
     b = torch.arange(batch, device=ok.device).view(batch, 1, 1)
     n = torch.arange(num_paths, device=ok.device).view(1, num_paths, 1)
