@@ -463,6 +463,16 @@ def test_paints_none_gradient_and_named_colors():
     assert no_fill.fill_colors is None
 
 
+@pytest.mark.parametrize("size", ['width="64"', 'height="48"', 'width="0.64in"'])
+def test_one_given_dimension_takes_the_other_from_the_viewbox(size):
+    # as browsers and resvg do: the canvas keeps the viewBox's aspect ratio (64 x 48 here), not a
+    # 100 % default that would centre the drawing in a canvas of another shape
+    scene = svg('<rect x="2" y="2" width="10" height="10"/>', f'{size} viewBox="0 0 128 96"')
+    scale = 0.5 if "in" not in size else 0.48  # 0.64 in = 61.44 px
+    assert (scene.width, scene.height) == ((64, 48) if "in" not in size else (61, 46))
+    assert scene.points[0, 0].tolist() == pytest.approx([2 * scale, 2 * scale], abs=1e-4)
+
+
 def test_empty_svg_gives_an_empty_scene():
     scene = svg("<g/>", 'width="16" height="8"')
     assert scene.num_paths == 0 and (scene.width, scene.height) == (16, 8) and scene.fill_colors is None

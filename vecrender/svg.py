@@ -21,7 +21,8 @@ Export (`scene_to_svg`) writes one ``<path>`` per scene path, in drawing order::
   browsers show behind a transparent SVG and the one the reference tools composite over.
 
 Import (`load_svg`, `svg_to_scene`) parses with ``svgelements`` and follows browser semantics:
-transforms of groups and elements, viewBox scaled to width/height, ``style`` attributes, ``<use>``,
+transforms of groups and elements, viewBox scaled to width/height (one of them alone: the other
+follows the viewBox's aspect ratio), ``style`` attributes, ``<use>``,
 ``rect`` (rounded too), ``circle``, ``ellipse``, ``line``, ``polyline``, ``polygon`` and every path
 command. Lines and quadratics become exact cubics; elliptic arcs become cubics within 5e-4 px;
 ``S``/``T`` reflect the previous control point only after ``C``/``S`` resp. ``Q``/``T``, as the SVG
@@ -56,6 +57,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -213,6 +215,7 @@ def svg_to_scene(text: str, device: torch.device | str = "cpu") -> VectorScene:
 
 def _parse(data: bytes, where: str, device: torch.device | str) -> VectorScene:
     root = _check_document(data, where)
+    data = _complete_size(root, data)
     import svgelements as se  # lazy: only SVG reading needs the parser
 
     try:
@@ -243,6 +246,29 @@ def _check_document(data: bytes, where: str) -> ET.Element:
         raise SvgError(f"{where}: the <svg> element has neither width/height nor viewBox, so the canvas "
                        'size is unknown; add e.g. width="224" height="224".')
     return root
+
+
+def _complete_size(root: ET.Element, data: bytes) -> bytes:
+    """`data` with the missing one of width / height set from the viewBox's aspect ratio, as
+    browsers and resvg size an SVG that gives only one (the parser would take 100 % of the
+    viewBox for it and centre the drawing in a canvas of the wrong shape)."""
+    given = [name for name in ("width", "height") if name in root.attrib]
+    box = root.attrib.get("viewBox", "").replace(",", " ").split()
+    if len(given) != 1 or len(box) != 4:
+        return data
+    match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([a-z]*)\s*", root.attrib[given[0]])
+    try:
+        size, box_w, box_h = float(match.group(1)), float(box[2]), float(box[3])
+    except (AttributeError, ValueError):
+        return data  # a percentage or an unparsable length: left to the parser
+    if size <= 0 or box_w <= 0 or box_h <= 0:
+        return data
+    missing = size * (box_h / box_w if given[0] == "width" else box_w / box_h)
+    name = "height" if given[0] == "width" else "width"
+    tag = re.search(rb"<(?:[\w.-]+:)?svg\b", data)  # the root's start tag: the attribute goes there
+    if tag is None:
+        return data
+    return data[: tag.end()] + f' {name}="{missing:g}{match.group(2)}"'.encode() + data[tag.end() :]
 
 
 def _canvas_size(document, root: ET.Element, where: str) -> tuple[int, int]:
