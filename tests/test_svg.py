@@ -467,7 +467,9 @@ def test_paints_none_gradient_and_named_colors():
 def test_one_given_dimension_takes_the_other_from_the_viewbox(size):
     # as browsers and resvg do: the canvas keeps the viewBox's aspect ratio (64 x 48 here), not a
     # 100 % default that would centre the drawing in a canvas of another shape
-    scene = svg('<rect x="2" y="2" width="10" height="10"/>', f'{size} viewBox="0 0 128 96"')
+    text = (f'<?xml version="1.0"?><!-- drawn as <svg width="1"> --><svg xmlns="http://www.w3.org/2000/svg" '
+            f'{size} viewBox="0 0 128 96"><rect x="2" y="2" width="10" height="10"/></svg>')
+    scene = svg_to_scene(text)
     scale = 0.5 if "in" not in size else 0.48  # 0.64 in = 61.44 px
     assert (scene.width, scene.height) == ((64, 48) if "in" not in size else (61, 46))
     assert scene.points[0, 0].tolist() == pytest.approx([2 * scale, 2 * scale], abs=1e-4)

@@ -265,10 +265,11 @@ def _complete_size(root: ET.Element, data: bytes) -> bytes:
         return data
     missing = size * (box_h / box_w if given[0] == "width" else box_w / box_h)
     name = "height" if given[0] == "width" else "width"
-    tag = re.search(rb"<(?:[\w.-]+:)?svg\b", data)  # the root's start tag: the attribute goes there
-    if tag is None:
-        return data
-    return data[: tag.end()] + f' {name}="{missing:g}{match.group(2)}"'.encode() + data[tag.end() :]
+    skipped = [m.span() for m in re.finditer(rb"<!--.*?-->|<!DOCTYPE[^>]*>", data, re.DOTALL)]
+    for tag in re.finditer(rb"<(?:[\w.-]+:)?svg\b", data):  # the root's start tag: the attribute goes there
+        if not any(a <= tag.start() < b for a, b in skipped):
+            return data[: tag.end()] + f' {name}="{missing:g}{match.group(2)}"'.encode() + data[tag.end() :]
+    return data
 
 
 def _canvas_size(document, root: ET.Element, where: str) -> tuple[int, int]:
