@@ -68,9 +68,7 @@ def bernstein(t: Tensor) -> Tensor:
 
 def evaluate(ctrl: Tensor, t: Tensor) -> Tensor:
     """Curve points ``[..., 2]`` at ``t`` ``[...]`` of segments ``ctrl`` ``[..., 4, 2]``."""
-    a, b, c, d = power_coefficients(ctrl)
-    t = t[..., None]
-    return ((a * t + b) * t + c) * t + d
+    return horner(t[..., None], *power_coefficients(ctrl))
 
 
 def polyline(segs: Tensor, chords: int) -> Tensor:
@@ -107,6 +105,20 @@ def power_form(ctrl: Tensor) -> tuple[tuple[Tensor, Tensor], ...]:
     return tuple(zip(rows[0::2], rows[1::2]))
 
 
+def horner(t: Tensor, *coefficients: Tensor) -> Tensor:
+    """The polynomial in ``t`` with ``coefficients`` (highest power first), by fused
+    multiply-adds."""
+    value = coefficients[0]
+    for c in coefficients[1:]:
+        value = torch.addcmul(c, value, t)
+    return value
+
+
+def hypot(x: Tensor, y: Tensor) -> Tensor:
+    """``sqrt(x^2 + y^2)`` with a finite (zero) gradient at 0."""
+    return (x * x + y * y).clamp_min(TINY).sqrt()
+
+
 def power_coefficients(ctrl: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """:func:`power_form` with each coefficient as one ``[..., 2]`` tensor."""
     return tuple(torch.stack(v, -1) for v in power_form(ctrl))
@@ -126,12 +138,6 @@ def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tens
         (ax, ay), (bx, by), (cx, cy), (x0, y0) = power_form(ctrl)
         px, py = p.unbind(-1)
         dx, dy = x0 - px, y0 - py
-
-        def horner(t: Tensor, *coefficients: Tensor) -> Tensor:  # fused multiply-adds
-            value = coefficients[0]
-            for c in coefficients[1:]:
-                value = torch.addcmul(c, value, t)
-            return value
 
         def residual(t: Tensor) -> tuple[Tensor, Tensor]:  # B(t) - p
             return horner(t, ax, bx, cx, dx), horner(t, ay, by, cy, dy)
@@ -156,8 +162,7 @@ def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tens
 
 def safe_norm(v: Tensor) -> Tensor:
     """Euclidean norm over the last dim (of size 2) with a finite (zero) gradient at 0."""
-    x, y = v.unbind(-1)
-    return (x * x + y * y).clamp_min(TINY).sqrt()
+    return hypot(*v.unbind(-1))
 
 
 def chord_offset(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
@@ -188,7 +193,7 @@ def unit_normal(offset: Vec) -> tuple[Vec, Tensor]:
     """``offset / |offset|`` and ``|offset|`` ``[...]``; (1, 0) where the offset vanishes (a
     pixel centre on the curve: every direction gives it the same coverage)."""
     ox, oy = offset
-    d = (ox * ox + oy * oy).clamp_min(TINY).sqrt()
+    d = hypot(ox, oy)
     tiny = d <= 1e-6
     return (torch.where(tiny, 1.0, ox / d), torch.where(tiny, 0.0, oy / d)), d
 
@@ -264,9 +269,9 @@ def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, round_start: Tensor, round
     (ax, ay), (bx, by), (cx, cy), (x0, y0) = power_form(ctrl)
     px, py = p.unbind(-1)
     t = t.detach()
-    qx, qy = ((ax * t + bx) * t + cx) * t + x0 - px, ((ay * t + by) * t + cy) * t + y0 - py  # B - p
-    vx, vy = (3 * ax * t + 2 * bx) * t + cx, (3 * ay * t + 2 * by) * t + cy  # B'
-    wx, wy = 6 * ax * t + 2 * bx, 6 * ay * t + 2 * by  # B''
+    qx, qy = horner(t, ax, bx, cx, x0) - px, horner(t, ay, by, cy, y0) - py  # B - p
+    vx, vy = horner(t, 3 * ax, 2 * bx, cx), horner(t, 3 * ay, 2 * by, cy)  # B'
+    wx, wy = horner(t, 6 * ax, 2 * bx), horner(t, 6 * ay, 2 * by)  # B''
     end = ctrl[..., 3, :]
     with torch.no_grad():
         speed2 = vx * vx + vy * vy
@@ -290,15 +295,14 @@ def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, round_start: Tensor, round
     lean = torch.where(t > 0.5, -1e-4, 1e-4)
     way = torch.where(forward, 1.0, -1.0)
     tx, ty = (vx + lean * wx) * way, (vy + lean * wy) * way
-    length = (tx * tx + ty * ty).clamp_min(TINY).sqrt()  # 0 only for a dot, whose toward is 0
+    length = hypot(tx, ty)  # 0 only for a dot, whose toward is 0
     toward = (torch.where(dot, 0.0, tx / length), torch.where(dot, 0.0, ty / length))
     # |B'|^2 floored at 1e-6, not TINY: where B' vanishes (a cusp, a control point on its end)
     # the gradient of 1 / |B'|^4 would overflow float32 to NaN; the bend is clamped there anyway
     speed2 = (vx * vx + vy * vy).clamp_min(1e-6)
     bend = (vx * wy - vy * wx) / (speed2 * speed2)  # signed curvature / |B'|
     ex, ey = torch.where(forward, end[..., 0], x0), torch.where(forward, end[..., 1], y0)
-    to_x, to_y = qx + px - ex, qy + py - ey
-    distance = (to_x * to_x + to_y * to_y).clamp_min(TINY).sqrt()
+    distance = hypot(qx + px - ex, qy + py - ey)
     outline = Outline(toward, distance, at_end, torch.where(forward, round_end, round_start) | dot,
                       (-vy * bend, vx * bend))
     return (-qx, -qy), outline

@@ -287,13 +287,13 @@ class _Geometry:
         self.chords = chords
         self.chord_valid = _flat(seg_valid.repeat_interleave(chords, dim=2))  # [B * N, S*L]
         with torch.no_grad():
-            self.chord_a, self.chord_b, self.chord_inv = (
-                _flat(c) for c in _chords(polyline(segs.detach(), chords), seg_valid))
+            flattening = polyline(segs.detach(), chords)
+            self.chord_a, self.chord_b, inv = (_flat(c) for c in _chords(flattening, seg_valid))
+            self.table = _chord_table(self.chord_a, self.chord_b, inv)  # as the searches read them
             self.err = _flat(0.75 * bend.amax(-1) / chords**2 + 1e-3)  # chord-to-curve bound
         self.compact = compact
-        if compact:  # chord tables for the per-pixel searches, and the coarse pre-selecting polyline
+        if compact:  # the coarse pre-selecting polyline
             with torch.no_grad():
-                self.table = _chord_table(self.chord_a, self.chord_b, self.chord_inv)
                 self.coarse = _chord_table(*(_flat(c) for c in _chords(coarse, seg_valid)))
                 self.err_coarse = _flat(0.75 * bend.amax(-1) / 16 + 1e-3)
         self.tile_size, self.tiles_x, self.num_tiles = tile_size, tiles_x, num_tiles
@@ -443,10 +443,7 @@ def _sparse_stroke_coverage(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor
     with torch.no_grad():
         ax, ay, ex, ey, inv = g.coarse.index_select(0, row)[..., None].unbind(1)  # [C, S*4, 1]
         px, py = (v.contiguous()[:, None] for v in pix.unbind(-1))  # [C, 1, Q]
-        dx, dy = px - ax, py - ay  # [C, S*4, Q]: pixels along contiguous memory
-        u = (dx * ex).addcmul_(dy, ey).mul_(inv).clamp_(0, 1)
-        rx, ry = dx.addcmul_(u, ex, value=-1), dy.addcmul_(u, ey, value=-1)
-        d2 = rx.mul_(rx).addcmul_(ry, ry).amin(1)  # [C, Q]
+        d2 = _chord_distances(px, py, ax, ay, ex, ey, inv)[1].amin(1)  # [C, Q] (pixels contiguous)
         reach = (half.detach().clamp_min(0) + PIXEL_REACH + _take(g.err_coarse, row))[:, None]
         near = (d2 <= reach * reach) & (half.detach() > 0)[:, None]
         rows, cols = torch.nonzero(near, as_tuple=True)
@@ -458,13 +455,18 @@ def _sparse_stroke_coverage(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor
     return coverage, rows.index_select(0, keep), cols.index_select(0, keep)
 
 
+def _chord_starts(g: _Geometry, cand: Tensor, u_cand: Tensor) -> tuple[Tensor, Tensor]:
+    """Segment of the chords ``cand`` and the curve parameter on it of their points ``u_cand``."""
+    seg = torch.div(cand, g.chords, rounding_mode="floor")
+    return seg, ((cand - seg * g.chords).to(u_cand.dtype) + u_cand) / g.chords
+
+
 def _refine_sparse(g: _Geometry, row: Tensor, half: Tensor, p: Tensor, cand: Tensor, u_cand: Tensor,
                    d2c: Tensor) -> tuple[Tensor, Tensor]:
     """``_refine`` for ``[E]`` points, returning the coverage of the covered ones and their
     indices."""
-    seg = torch.div(cand, g.chords, rounding_mode="floor")  # [E, 2]
+    seg, t0 = _chord_starts(g, cand, u_cand)  # [E, 2]
     with torch.no_grad():
-        t0 = ((cand - seg * g.chords).to(p.dtype) + u_cand) / g.chords
         ctrl0 = _segment_ctrl(g, row[:, None], seg[:, :1]).detach()  # [E, 1, 4, 2]
         t, d0, offset = (r[:, 0] for r in newton_closest(ctrl0, p[:, None], t0[:, :1], g.newton_steps))
         # the second candidate can only win where its chord is within twice the chords' error
@@ -499,9 +501,8 @@ def _refine_sparse(g: _Geometry, row: Tensor, half: Tensor, p: Tensor, cand: Ten
 def _refine(g: _Geometry, row: Tensor, half: Tensor, p: Tensor, cand: Tensor, u_cand: Tensor) -> Tensor:
     """Coverage from the candidate chords ``[..., 2]`` of points ``p`` ``[..., 1, 2]``: Newton on both
     candidates (no gradient), then the distance to the better one with gradient."""
-    seg_cand = torch.div(cand, g.chords, rounding_mode="floor")  # [..., 2]
+    seg_cand, t0 = _chord_starts(g, cand, u_cand)  # [..., 2]
     ctrl = _segment_ctrl(g, row[..., None], seg_cand)  # [..., 2 | 1, 4, 2]
-    t0 = ((cand - seg_cand * g.chords).to(p.dtype) + u_cand) / g.chords
     t_cand, d2, _ = newton_closest(ctrl.detach(), p, t0, g.newton_steps)
     pick = (d2[..., 1] < d2[..., 0]).long()[..., None]  # [..., 1]
     t_star = t_cand.gather(-1, pick).squeeze(-1)
@@ -540,13 +541,11 @@ def _closest_chord(g: _Geometry, row: Tensor, pix: Tensor, want_winding: bool
     ``0.75 M / L^2`` of the curve, which can reorder near-ties).
     """
     with torch.no_grad():
-        a, bb = _take(g.chord_a, row), _take(g.chord_b, row)  # [C, SL, 2]; invalid chords are far away
-        ax, ay = a[..., 0][:, None], a[..., 1][:, None]
-        ex, ey = (bb[..., 0] - a[..., 0])[:, None], (bb[..., 1] - a[..., 1])[:, None]
-        inv = _take(g.chord_inv, row)[:, None]
+        ax, ay, ex, ey, inv = _take(g.table, row)[:, :, None].unbind(1)  # [C, 1, SL]; invalid chords far away
         cand, u_cand, d2min = _search(pix[..., 0, None], pix[..., 1, None], ax, ay, ex, ey, inv)
         winding = None
         if want_winding:
+            a, bb = _take(g.chord_a, row), _take(g.chord_b, row)  # [C, SL, 2]
             ok = _take(g.chord_valid, row)[:, None]
             winding = (crossing(pix[:, :, None], a[:, None], bb[:, None]) * ok).sum(-1)
     return cand, u_cand, d2min, winding
@@ -557,14 +556,22 @@ def _search(px: Tensor, py: Tensor, ax: Tensor, ay: Tensor, ex: Tensor, ey: Tens
     """Closest and closest non-adjacent chord ``[..., 2]``, their parameters ``[..., 2]`` and the
     squared distance ``[...]`` (of both, ``[..., 2]``, with ``both``); chords run along the last
     dim of the broadcast inputs."""
-    dx, dy = px - ax, py - ay
-    u = (dx * ex).addcmul_(dy, ey).mul_(inv).clamp_(0, 1)
-    rx, ry = dx.addcmul_(u, ex, value=-1), dy.addcmul_(u, ey, value=-1)
-    d2 = rx.mul_(rx).addcmul_(ry, ry)
+    u, d2 = _chord_distances(px, py, ax, ay, ex, ey, inv)
     best, second = _two_closest(d2)
     cand = torch.cat([best, second], dim=-1)
     dist = d2.gather(-1, cand)
     return cand, u.gather(-1, cand), dist if both else dist[..., 0]
+
+
+def _chord_distances(px: Tensor, py: Tensor, ax: Tensor, ay: Tensor, ex: Tensor, ey: Tensor,
+                     inv: Tensor) -> tuple[Tensor, Tensor]:
+    """Parameter ``u`` in [0, 1] of the closest point and squared distance from points ``(px, py)``
+    to chords starting at ``(ax, ay)`` with direction ``(ex, ey)`` and 1 / length^2 ``inv``
+    (broadcast together; in-place arithmetic on the broadcast result)."""
+    dx, dy = px - ax, py - ay
+    u = (dx * ex).addcmul_(dy, ey).mul_(inv).clamp_(0, 1)
+    rx, ry = dx.addcmul_(u, ex, value=-1), dy.addcmul_(u, ey, value=-1)
+    return u, rx.mul_(rx).addcmul_(ry, ry)
 
 
 #: Integer types of the same size as each float type: their bits order non-negative floats.
@@ -643,7 +650,8 @@ def _composite_entries(pixel: Tensor, layers: Tensor, size: tuple[int, int, int]
         group = torch.repeat_interleave(counts)  # [E] pixel of each entry (0..P-1)
         stacked = torch.full_like(counts, -1).index_copy(0, deep, torch.arange(deep.numel(), device=pixel.device))
         entry = torch.nonzero(stacked.index_select(0, group) >= 0).squeeze(1)  # entries of deep pixels
-        slot = stacked[group[entry]] * depth + entry - first[group[entry]]
+        owner = group.index_select(0, entry)
+        slot = stacked.index_select(0, owner) * depth + entry - first.index_select(0, owner)
         stack = layers.new_zeros(deep.numel() * depth, 4).index_copy(0, slot, layers.index_select(0, entry))
         merged = merged.index_copy(0, deep, over_reduce(stack.view(deep.numel(), depth, 1, 4))[:, 0])
     # channel-first output: pixel p's channel c goes to (b, c, y, x) = flat (b * 4 + c) * HW + yx

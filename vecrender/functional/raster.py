@@ -7,7 +7,7 @@ square ``[j, j + 1] x [i, i + 1]`` with centre ``p = (j + 1/2, i + 1/2)``):
   offset ``x`` from its centre with normal ``n`` (the CDF of the pixel projected on ``n``, a
   trapezoid; :func:`~vecrender.functional.bezier.footprint_cdf`). Exact for any angle.
 * **Strokes.** ``q = B(t*)`` is the closest point of the path (the union of its valid cubic
-  segments; a closed path's last segment ends at ``points[0]``), ``o = p - q``, ``d = |o|``,
+  segments; each subpath of a closed path ends at its first point), ``o = p - q``, ``d = |o|``,
   ``n = o / d``. With half-width ``r = width / 2`` the coverage is the area of the pixel inside the
   band ``[-r, r]`` around the tangent line at ``q``: ``c = F_n(r - d) - F_n(-r - d)`` (0 for
   width 0). Exact for straight strokes of any width; round caps and joins follow from using the
@@ -43,6 +43,8 @@ import torch
 from torch import Tensor
 
 from vecrender.functional.bezier import (
+    Outline,
+    Vec,
     chord_offset,
     closest_point,
     crossing,
@@ -124,8 +126,8 @@ def _over(below: Tensor, alpha: Tensor, rgb: Tensor) -> Tensor:
 
 
 def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, samples: int, newton_steps: int
-                   ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
-    """``[B, HW, 2]`` pixel centre minus its closest point on the union of the segments
+                   ) -> tuple[Vec, Outline]:
+    """Pixel centre minus its closest point (``[B, HW]`` components) on the union of the segments
     ``[B, s, 4, 2]`` of one path, and the outline there (``closest_point``)."""
     t_grid = torch.linspace(0, 1, samples, device=pix.device, dtype=pix.dtype)
     with torch.no_grad():  # Newton from every sample of every segment: finds every local minimum
