@@ -64,10 +64,12 @@ def target_image(size: int) -> torch.Tensor:
 
 # -- ground truth ---------------------------------------------------------------------------------
 def ground_truth(scene: VectorScene, k: int = 8, dense: int = 512) -> torch.Tensor:
-    """``[3, H, W]`` float64 hard-coverage supersampled render over white (see module docstring)."""
+    """``[3, H, W]`` float64 hard-coverage supersampled render over white (see module docstring),
+    computed on the scene's device and returned on the CPU."""
     h, w = scene.height, scene.width
-    canvas = torch.ones(3, h * k, w * k, dtype=torch.float64)  # white, composited in place
-    t = torch.linspace(0, 1, dense, dtype=torch.float64)[:, None]
+    dev = scene.points.device
+    canvas = torch.ones(3, h * k, w * k, dtype=torch.float64, device=dev)  # white, composited in place
+    t = torch.linspace(0, 1, dense, dtype=torch.float64, device=dev)[:, None]
     for n in range(scene.num_paths):
         c = scene.points[n, :4].double()
         curve = (1 - t) ** 3 * c[0] + 3 * (1 - t) ** 2 * t * c[1] + 3 * (1 - t) * t**2 * c[2] + t**3 * c[3]
@@ -78,8 +80,8 @@ def ground_truth(scene: VectorScene, k: int = 8, dense: int = 512) -> torch.Tens
         x1, y1 = min(int(hi[0]), w * k), min(int(hi[1]), h * k)
         if x1 <= x0 or y1 <= y0:
             continue
-        ys = (torch.arange(y0, y1, dtype=torch.float64) + 0.5) / k
-        xs = (torch.arange(x0, x1, dtype=torch.float64) + 0.5) / k
+        ys = (torch.arange(y0, y1, dtype=torch.float64, device=dev) + 0.5) / k
+        xs = (torch.arange(x0, x1, dtype=torch.float64, device=dev) + 0.5) / k
         sy, sx = torch.meshgrid(ys, xs, indexing="ij")
         samples = torch.stack([sx.reshape(-1), sy.reshape(-1)], -1)
         inside = torch.cat([torch.cdist(part, curve).amin(-1) < r for part in samples.split(65536)])
@@ -87,7 +89,7 @@ def ground_truth(scene: VectorScene, k: int = 8, dense: int = 512) -> torch.Tens
         alpha = (inside.double() * color[3]).reshape(1, y1 - y0, x1 - x0)
         region = canvas[:, y0:y1, x0:x1]
         canvas[:, y0:y1, x0:x1] = color[:3, None, None] * alpha + (1 - alpha) * region
-    return canvas.reshape(3, h, k, w, k).mean((2, 4))
+    return canvas.reshape(3, h, k, w, k).mean((2, 4)).cpu()
 
 
 # -- measurement ----------------------------------------------------------------------------------
@@ -126,10 +128,14 @@ def measure(name: str, strokes: int, size: int, variant: str, device: str, reps:
 
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    sync()
+    start = time.perf_counter()
     for _ in range(2):  # warm-up (and, with CUDA graphs, the captures of both passes)
         forward_backward()
         with torch.no_grad():
             forward()
+    sync()
+    warm_up = time.perf_counter() - start
     fwd, fb = [], []
     for _ in range(reps):
         sync()
@@ -149,7 +155,7 @@ def measure(name: str, strokes: int, size: int, variant: str, device: str, reps:
     with torch.no_grad():
         image = forward()[0].double().cpu()
     return {"fwd": statistics.median(fwd) * 1e3, "fb": statistics.median(fb) * 1e3, "peak": peak,
-            "image": image}
+            "image": image, "warm_up": warm_up}
 
 
 def reset_peak_rss() -> None:
@@ -195,6 +201,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="native's GPU bin size (default: the renderer's default, 64)")
     parser.add_argument("--no-cuda-graphs", action="store_true",
                         help="native: run the eager CUDA path (cuda_graphs=False)")
+    parser.add_argument("--compile", action="store_true",
+                        help="native: torch.compile the render (compile=True; GPUs)")
     parser.add_argument("--no-curvature", action="store_true",
                         help="native: tangent-line coverage only (curvature=False)")
     parser.add_argument("--strokes", type=int, nargs="+", default=None, help="only these stroke counts")
@@ -211,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
         options["cuda_graphs"] = False
     if args.no_curvature:
         options["curvature"] = False
+    if args.compile:
+        options["compile"] = True
     names = ["native"]
     if diffvg_available() and not args.no_diffvg and (args.device == "cpu" or _diffvg_has_gpu()):
         names.append("diffvg")
@@ -223,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     ratios = []
     for strokes, size, variant in grid:
-        truth = ground_truth(make_scene(strokes, size, variant))
+        truth = ground_truth(make_scene(strokes, size, variant).to(args.device))
         rows = {}
         for name in names:
             r = run(name, strokes, size, variant, args.device, reps, args.threads, options)
@@ -232,6 +242,8 @@ def main(argv: list[str] | None = None) -> None:
             rows[name] = r
             print(f"| {variant} | {strokes} | {size} | {name} | {r['fwd']:.2f} | {r['fb']:.2f} | "
                   f"{r['peak']:.0f} | {r['mean']:.5f} | {r['max']:.3f} |", flush=True)
+            if options.get("compile"):
+                print(f"  ({name}: warm-up with compilation and capture {r['warm_up']:.1f} s)", flush=True)
         if "diffvg" in rows:
             a, b = rows["native"], rows["diffvg"]
             ratios.append((variant, strokes, size, a["fwd"] / b["fwd"], a["fb"] / b["fb"], a["peak"] / b["peak"],

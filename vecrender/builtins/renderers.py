@@ -17,7 +17,7 @@ from vecrender.components import Renderer
 from vecrender.config import option
 from vecrender.errors import VecrenderError
 from vecrender.functional import render_native, render_reference
-from vecrender.functional.native import CudaGraphs
+from vecrender.functional.native import CudaGraphs, render_compiled
 from vecrender.scene import VectorScene, subpath_ranges, subpath_starts_of
 
 DIFFVG_INSTALL = (
@@ -91,6 +91,12 @@ class NativeConfig:
         "kernels and results as the eager path, far fewer launches). Capturing costs a few eager "
         "renders the first time a key is seen; up to 8 keys are kept. CPU tensors, autocast and "
         "tile_capacity 0 always run eagerly.")
+    compile: bool = option(
+        False, "CUDA only: run the render through torch.compile, which fuses its several hundred small "
+        "kernels into a few dozen (several times faster; with cuda_graphs, the only way to reach "
+        "sub-millisecond renders). Each new input shape, dtype or grad mode compiles once, tens of "
+        "seconds: worth it for runs of thousands of steps, not for a few renders. The CPU path, "
+        "whose shapes depend on the data, always runs eagerly.")
 
 
 class NativeRenderer(Renderer):
@@ -101,11 +107,12 @@ class NativeRenderer(Renderer):
 
     def __init__(self, config: NativeConfig | None = None, context=None) -> None:
         super().__init__(config, context)
-        self.graphs = CudaGraphs()  # captured CUDA graphs, by input key (used when cuda_graphs)
+        self.function = render_compiled if self.config.compile else render_native
+        self.graphs = CudaGraphs(self.function)  # captured CUDA graphs, by input key (used when cuda_graphs)
 
     def render(self, scenes: Sequence[VectorScene]) -> Tensor:
         c = self.config
-        render = self.graphs if c.cuda_graphs else render_native
+        render = self.graphs if c.cuda_graphs else self.function
 
         def fn(*args, **kwargs):
             return render(*args, **kwargs, tile_size=c.tile_size, segments_per_curve=c.segments_per_curve,

@@ -101,7 +101,9 @@ def power_form(ctrl: Tensor) -> tuple[tuple[Tensor, Tensor], ...]:
     as rows, so the hot loops run on separate, contiguous components (strided components and
     reductions over a size-2 dim are several times slower on CPUs)."""
     batch = ctrl.shape[:-2]
-    rows = (_power_mix(ctrl.dtype, ctrl.device) @ ctrl.reshape(-1, 8).T).reshape(8, *batch).unbind(0)
+    # compiled code builds the matrix in its graph (a cache is invisible to the tracer)
+    mix = (_power_mix.__wrapped__ if torch.compiler.is_compiling() else _power_mix)(ctrl.dtype, ctrl.device)
+    rows = (mix @ ctrl.reshape(-1, 8).T).reshape(8, *batch).unbind(0)
     return tuple(zip(rows[0::2], rows[1::2]))
 
 
@@ -374,9 +376,9 @@ def stroke_coverage(offset: Vec, half_width: Tensor, outline: Outline | None = N
     """
     n, d = unit_normal(offset)
     outer, inner = half_width - d, -half_width - d
-    # the far side crosses the pixel only for thin strokes (skipped on CPUs where there are none)
-    thin = half_width + d < PIXEL_REACH
-    far = d.device.type != "cpu" or bool(thin.any())
+    # the far side crosses the pixel only for thin strokes (skipped on CPUs where there are none;
+    # never asked on GPUs or in compiled code, which must not read back from the device)
+    far = d.device.type != "cpu" or torch.compiler.is_compiling() or bool((half_width + d < PIXEL_REACH).any())
     cover = footprint_cdf(outer, n)
     if far:
         cover = cover - footprint_cdf(inner, n)

@@ -33,7 +33,9 @@ Shapes as in :func:`vecrender.functional.raster.render_reference`.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -108,7 +110,7 @@ def render_native(
     boxes = _path_boxes(segs.detach(), seg_valid, bend, coarse, widths.detach(),
                         fill_on if fill_colors is not None else None)
     ranges = _tile_ranges(*boxes, tile_size, tiles_y, tiles_x)
-    dynamic = shapes == "dynamic" or (shapes == "auto" and device.type == "cpu")
+    dynamic = _dynamic_shapes(shapes, device)
     if dynamic:
         bins = _pairs(*ranges, tiles_y, tiles_x)
     else:
@@ -129,6 +131,10 @@ def render_native(
         image = tiles.view(batch, tiles_y, tiles_x, tile_size, tile_size, 4)
         image = image.permute(0, 5, 1, 3, 2, 4).reshape(batch, 4, *size[1:])
     return image if size[1:] == (height, width) else image[:, :, :height, :width]
+
+
+def _dynamic_shapes(shapes: str, device: torch.device) -> bool:
+    return shapes == "dynamic" or (shapes == "auto" and device.type == "cpu")
 
 
 def _empty(points: Tensor, widths: Tensor, strokes: Tensor, fills: Tensor | None,
@@ -661,7 +667,23 @@ def _composite_entries(pixel: Tensor, layers: Tensor, size: tuple[int, int, int]
     return image.view(batch, 4, height, width)
 
 
-# -- CUDA graphs ---------------------------------------------------------------------------------
+# -- compiled and graphed renders ----------------------------------------------------------------
+def render_compiled(points: Tensor, *args, **options) -> Tensor:
+    """``render_native`` through ``torch.compile`` where its shapes are static (GPUs): inductor
+    fuses the several hundred small element-wise kernels of a render into a few dozen. Same
+    arguments and results (to float rounding). Each new input shape, dtype or grad mode compiles
+    once (tens of seconds) and is then cached for the process. Calls with data-dependent shapes
+    (dynamic ``shapes``, the CPU's default, or ``tile_capacity=0``) run ``render_native`` as is."""
+    if _dynamic_shapes(options.get("shapes", "auto"), points.device) or options.get("tile_capacity", 64) == 0:
+        return render_native(points, *args, **options)
+    return _compiled_render()(points, *args, **options)
+
+
+@functools.cache
+def _compiled_render() -> Callable[..., Tensor]:
+    return torch.compile(render_native, fullgraph=True, dynamic=False)
+
+
 class CudaGraphs:
     """Replays ``render_native`` (forward, and backward when inputs require grad) as CUDA graphs.
 
@@ -678,12 +700,16 @@ class CudaGraphs:
     A backward whose forward was not the last replay of its graph re-runs that forward from the
     saved inputs first, so interleaved forwards and backwards still get their own gradients.
 
+    ``render`` is the function captured: ``render_native`` or ``render_compiled`` (whose
+    compilation then happens in the warm-up before the capture).
+
     Known limitation (measured on an H100, torch 2.11): the GPU memory of the graphs is not
     given back when this object is dropped (~64 MB per key at 16 strokes, 224 px), so keep one
     renderer (one ``CudaGraphs``) for a run rather than creating one per step.
     """
 
-    def __init__(self, max_graphs: int = 8) -> None:
+    def __init__(self, render: Callable[..., Tensor] = render_native, max_graphs: int = 8) -> None:
+        self.render = render
         self.max_graphs = max_graphs
         self.graphs: dict[tuple, _GraphedRender | None] = {}
         self.errors: dict[tuple, Exception] = {}  # why a key's capture failed (it then runs eagerly)
@@ -693,7 +719,7 @@ class CudaGraphs:
                  subpath_starts: Tensor | None = None, **options) -> Tensor:
         args = (points, widths, stroke_colors, fill_colors, closed, num_segments, even_odd, subpath_starts)
         if not self.capturable(args, options):
-            return _render_args(args, height, width, options)
+            return _render_args(self.render, args, height, width, options)
         grad = torch.is_grad_enabled()
         needs = tuple(a is not None and grad and a.requires_grad for a in args)
         key = (tuple(None if a is None else (tuple(a.shape), a.dtype, a.device) for a in args), needs,
@@ -702,13 +728,13 @@ class CudaGraphs:
             while len(self.graphs) >= self.max_graphs:
                 self.graphs.pop(next(iter(self.graphs)))
             try:
-                self.graphs[key] = _GraphedRender(args, needs, height, width, options)
+                self.graphs[key] = _GraphedRender(self.render, args, needs, height, width, options)
             except Exception as exc:  # noqa: BLE001  (capture impossible, e.g. a host sync: stay eager)
                 self.graphs[key] = None
                 self.errors[key] = exc
         graphed = self.graphs[key]
         if graphed is None:
-            return _render_args(args, height, width, options)
+            return _render_args(self.render, args, height, width, options)
         present = [a for a in args if a is not None]
         return _GraphedFunction.apply(graphed, *present)
 
@@ -724,15 +750,18 @@ class CudaGraphs:
                 and not torch.cuda.is_current_stream_capturing())
 
 
-def _render_args(args: tuple, height: int, width: int, options: dict) -> Tensor:
-    """``render_native`` of ``args`` = (its seven positional tensors, ``subpath_starts``)."""
-    return render_native(*args[:7], height, width, subpath_starts=args[7], **options)
+def _render_args(render: Callable[..., Tensor], args: tuple, height: int, width: int, options: dict
+                 ) -> Tensor:
+    """``render`` (``render_native``'s signature) of ``args`` = (its seven positional tensors,
+    ``subpath_starts``)."""
+    return render(*args[:7], height, width, subpath_starts=args[7], **options)
 
 
 class _GraphedRender:
     """One captured forward graph (and backward graph when some input requires grad)."""
 
-    def __init__(self, args: tuple, needs: tuple, height: int, width: int, options: dict) -> None:
+    def __init__(self, render: Callable[..., Tensor], args: tuple, needs: tuple, height: int, width: int,
+                 options: dict) -> None:
         self.present = [i for i, a in enumerate(args) if a is not None]
         self.static = [args[i].detach().clone().requires_grad_(needs[i]) for i in self.present]
         grad_idx = [j for j, i in enumerate(self.present) if needs[i]]
@@ -742,7 +771,7 @@ class _GraphedRender:
             full: list[Tensor | None] = [None] * len(args)
             for i, s in zip(self.present, self.static):
                 full[i] = s
-            return _render_args(tuple(full), height, width, options)
+            return _render_args(render, tuple(full), height, width, options)
 
         grad_inputs = [self.static[j] for j in grad_idx]
         torch.cuda.synchronize()
