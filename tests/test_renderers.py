@@ -194,10 +194,13 @@ def test_cuda_graphs_match_eager():
 
 def _fill_scenes(device: str = "cpu") -> list[VectorScene]:
     scenes = [make_scene(40 + i, n=12, segs=2, size=40, fill=True, device=device) for i in range(2)]
-    for s in scenes:  # a compound path with a hole among them
-        s.closed = torch.ones(12, dtype=torch.bool, device=device)
+    for s in scenes:  # a compound path with a hole among them, and caps and joins of every kind
+        s.closed = torch.arange(12, device=device) % 3 != 0
         s.subpath_starts = torch.tensor([True, False], device=device).repeat(12, 1)
-        s.subpath_starts[0, 1] = True
+        s.subpath_starts[1, 1] = True
+        s.line_caps = torch.arange(12, device=device) % 3
+        s.line_joins = torch.arange(12, device=device).flip(0) % 3
+        s.miter_limits = torch.linspace(1, 6, 12, device=device)
     return scenes
 
 

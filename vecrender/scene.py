@@ -22,6 +22,11 @@ Conventions (every renderer, initializer, loss and the SVG reader/writer follow 
   together, so a subpath inside another with the opposite orientation (nonzero) or any
   orientation (even-odd) is a hole: SVG's compound paths (``M ... Z M ... Z``), e.g. letters and
   rings. Only closed paths have subpaths.
+* ``line_caps`` / ``line_joins`` ``[N]`` long or ``None`` (round): the stroke's caps (0 round,
+  1 butt, 2 square) and joins (0 round, 1 miter, 2 bevel); names in ``LINE_CAPS`` /
+  ``LINE_JOINS``. ``miter_limits`` ``[N]`` float (>= 1) or ``None`` (4, SVG's default): a miter
+  longer than this many stroke widths is drawn as a bevel. Vector-sketch methods draw round
+  strokes (diffvg's); SVG files default to butt caps and miter joins.
 * ``width``, ``height``: canvas size in pixels; ``background``: RGB in [0, 1] the scene is
   composited over, or ``None`` for a transparent canvas.
 
@@ -38,6 +43,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from vecrender.functional.styles import DEFAULT_MITER_LIMIT, LINE_CAPS, LINE_JOINS
 
 #: Names of the tensors an optimizer may update (recipes choose among them).
 OPTIMIZABLE = ("points", "widths", "stroke_colors", "fill_colors")
@@ -58,6 +65,9 @@ class VectorScene:
     even_odd: Tensor | None = None
     background: tuple[float, float, float] | None = field(default=WHITE)
     subpath_starts: Tensor | None = None
+    line_caps: Tensor | None = None
+    line_joins: Tensor | None = None
+    miter_limits: Tensor | None = None
 
     def __post_init__(self) -> None:
         n, p = self.points.shape[0], self.points.shape[1] if self.points.dim() == 3 else 0
@@ -83,6 +93,9 @@ class VectorScene:
             expected["fill_colors"] = (n, 4)
         if self.subpath_starts is not None:
             expected["subpath_starts"] = (n, max((p - 1) // 3, 0))
+        for name in ("line_caps", "line_joins", "miter_limits"):
+            if getattr(self, name) is not None:
+                expected[name] = (n,)
         for name, shape in expected.items():
             actual = tuple(getattr(self, name).shape)
             if actual != shape:
@@ -97,6 +110,27 @@ class VectorScene:
                 paths = torch.nonzero(open_split).flatten().tolist()
                 raise ValueError(f"only closed paths can have several subpaths; paths {paths[:10]} are open "
                                  "(close them, or split their subpaths into separate paths)")
+        self._check_styles()
+
+    def _check_styles(self) -> None:
+        for name, names in (("line_caps", LINE_CAPS), ("line_joins", LINE_JOINS)):
+            codes = getattr(self, name)
+            if codes is None:
+                continue
+            if codes.is_floating_point() or codes.dtype == torch.bool:
+                raise ValueError(f"{name} must be integer codes, got {codes.dtype}")
+            if codes.numel() and bool(((codes < 0) | (codes >= len(names))).any()):
+                choices = ", ".join(f"{i} {n}" for i, n in enumerate(names))
+                raise ValueError(f"{name} must hold codes {choices}; got {sorted(set(codes.tolist()))}")
+        limits = self.miter_limits
+        if limits is not None and limits.numel() and bool((limits < 1).any()):
+            raise ValueError(f"miter_limits must be >= 1 (SVG's stroke-miterlimit), got {limits.min().item()}")
+
+    @property
+    def has_stroke_style(self) -> bool:
+        """Caps, joins or miter limits are set, so the renderers apply them (all None: round caps
+        and joins, the cheaper default)."""
+        return any(t is not None for t in (self.line_caps, self.line_joins, self.miter_limits))
 
     # -- sizes -----------------------------------------------------------------------------
     @property
@@ -137,6 +171,11 @@ class VectorScene:
             else:
                 changes[name] = t.to(device=device)
         return replace(self, **changes)
+
+    def paths(self, index: slice | Tensor) -> VectorScene:
+        """The paths ``index`` selects (a slice, indices or a bool mask), every per-path field
+        with them."""
+        return replace(self, **{name: t[index] for name, t in self.tensors()})
 
     def detach(self) -> VectorScene:
         return replace(self, **{name: t.detach().clone() for name, t in self.tensors()})
@@ -184,6 +223,7 @@ def concat_scenes(scenes: Sequence[VectorScene]) -> VectorScene:
     padded = [_pad_points(s.points, max_p) for s in scenes]
     any_fill = any(s.fill_colors is not None for s in scenes)
     any_subpaths = any(s.subpath_starts is not None for s in scenes)
+    styles = [stroke_style_of(s) for s in scenes] if any(s.has_stroke_style for s in scenes) else None
 
     def fills(s: VectorScene) -> Tensor:
         if s.fill_colors is not None:
@@ -202,7 +242,25 @@ def concat_scenes(scenes: Sequence[VectorScene]) -> VectorScene:
         height=first.height,
         background=first.background,
         subpath_starts=torch.cat([subpath_starts_of(s, max_p) for s in scenes]) if any_subpaths else None,
+        **({} if styles is None else _style_fields(torch.cat(styles))),
     )
+
+
+def stroke_style_of(scene: VectorScene) -> Tensor:
+    """``[N, 3]`` (cap code, join code, miter limit) of every path, defaults filled in: the
+    renderers' ``stroke_style``."""
+    n, device, dtype = scene.num_paths, scene.device, scene.points.dtype
+    caps = torch.zeros(n, device=device) if scene.line_caps is None else scene.line_caps.to(device)
+    joins = torch.zeros(n, device=device) if scene.line_joins is None else scene.line_joins.to(device)
+    limits = torch.full((n,), DEFAULT_MITER_LIMIT, device=device) if scene.miter_limits is None \
+        else scene.miter_limits.to(device)
+    return torch.stack([caps.to(dtype), joins.to(dtype), limits.detach().to(dtype)], -1)
+
+
+def _style_fields(style: Tensor) -> dict[str, Tensor]:
+    """The scene fields of a ``[N, 3]`` stroke style."""
+    caps, joins, limits = style.unbind(-1)
+    return {"line_caps": caps.long(), "line_joins": joins.long(), "miter_limits": limits}
 
 
 def subpath_starts_of(scene: VectorScene, num_points: int | None = None) -> Tensor:

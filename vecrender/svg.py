@@ -5,6 +5,8 @@ Export (`scene_to_svg`) writes one ``<path>`` per scene path, in drawing order::
     <path d="M x y C x1 y1 x2 y2 x3 y3 ... Z" fill="none" stroke="rgb(r, g, b)" stroke-opacity="a"
           stroke-width="3" stroke-linecap="round" stroke-linejoin="round"/>
 
+* Caps and joins: the scene's ``line_caps`` / ``line_joins`` (round where None), and
+  ``stroke-miterlimit`` for miter joins whose limit is not SVG's default 4.
 * Only the valid segments (``num_segments``) are written. A closed path's last segment ends at
   ``points[0]`` and the data ends with ``Z``.
 * Coordinates, widths and opacities are written with 6 decimals (trailing zeros stripped,
@@ -29,7 +31,10 @@ command. Lines and quadratics become exact cubics; elliptic arcs become cubics w
 spec says (svgelements reflects after any curve; we correct that).
 Default fill is black and default stroke none, as in SVG. ``opacity`` of the element and of every
 ancestor multiplies into both fill and stroke alpha. ``stroke-width`` is scaled by the
-transform's uniform factor ``sqrt(|det|)``. ``display:none`` and ``visibility:hidden`` elements are
+transform's uniform factor ``sqrt(|det|)``. ``stroke-linecap`` (default butt),
+``stroke-linejoin`` (default miter; SVG 2's ``miter-clip`` and ``arcs`` import as miter, their
+fallback) and ``stroke-miterlimit`` (default 4) become the scene's ``line_caps``, ``line_joins``
+and ``miter_limits`` (left None when every stroke is round-capped and round-joined). ``display:none`` and ``visibility:hidden`` elements are
 skipped; text, images, clip paths, masks, markers, filters and dashes are ignored; gradient
 and pattern paints import as no paint (or as their fallback color: ``url(#g) red``).
 
@@ -49,8 +54,7 @@ strokes them. Otherwise each subpath becomes its own scene path with the element
 
 Limitations: group ``opacity`` is folded into each child's alphas, which differs
 from SVG's group compositing where children overlap (and where an element's own fill and stroke
-overlap); all strokes are drawn with round caps and joins; a non-uniform scale gives the stroke the
-geometric-mean width.
+overlap); a non-uniform scale gives the stroke the geometric-mean width.
 """
 
 from __future__ import annotations
@@ -67,7 +71,16 @@ import torch
 from torch import Tensor
 
 from vecrender.errors import SvgError
-from vecrender.scene import WHITE, VectorScene, subpath_ranges
+from vecrender.functional.styles import (
+    CAP_BUTT,
+    CAP_ROUND,
+    DEFAULT_MITER_LIMIT,
+    JOIN_MITER,
+    JOIN_ROUND,
+    LINE_CAPS,
+    LINE_JOINS,
+)
+from vecrender.scene import WHITE, VectorScene, stroke_style_of, subpath_ranges
 
 SVG_NS = "http://www.w3.org/2000/svg"
 #: id of the full-canvas rect that stores ``scene.background``.
@@ -91,6 +104,7 @@ def scene_to_svg(scene: VectorScene) -> str:
     closed = scene.closed.cpu().tolist()
     segments = scene.num_segments.cpu().tolist()
     even_odd = scene.even_odd.cpu().tolist()
+    line_styles = stroke_style_of(scene).cpu().double().tolist()
     subpaths = subpath_ranges(scene)
     w, h = scene.width, scene.height
     lines = [
@@ -109,7 +123,7 @@ def scene_to_svg(scene: VectorScene) -> str:
             attrs.append('fill-rule="evenodd"')
         attrs += _paint_attrs("stroke", strokes[n])
         attrs.append(f'stroke-width="{_fmt(max(widths[n], 0.0))}"')
-        attrs.append('stroke-linecap="round" stroke-linejoin="round"')
+        attrs += _line_attrs(*line_styles[n])
         lines.append(f"<path {' '.join(attrs)}/>")
     lines.append("</svg>")
     return "\n".join(lines) + "\n"
@@ -130,6 +144,13 @@ def _segment_count(count: int, max_segments: int, index: int) -> int:
     if not 1 <= count <= max_segments:
         raise SvgError(f"cannot write SVG: path {index} has num_segments={count}, expected 1..{max_segments}.")
     return count
+
+
+def _line_attrs(cap: float, join: float, limit: float) -> list[str]:
+    attrs = [f'stroke-linecap="{LINE_CAPS[int(cap)]}"', f'stroke-linejoin="{LINE_JOINS[int(join)]}"']
+    if int(join) == JOIN_MITER and limit != DEFAULT_MITER_LIMIT:
+        attrs.append(f'stroke-miterlimit="{_fmt(limit)}"')
+    return attrs
 
 
 def _fmt(value: float) -> str:
@@ -181,6 +202,7 @@ class _Style:
     stroke: tuple[float, float, float, float] | None  # None: stroke="none"
     width: float
     even_odd: bool
+    line: tuple[int, int, float] = (CAP_BUTT, JOIN_MITER, DEFAULT_MITER_LIMIT)  # cap, join, miter limit
 
 
 @dataclass
@@ -194,6 +216,7 @@ class _Item:
     fill: tuple[float, float, float, float] | None
     even_odd: bool
     starts: tuple[int, ...] = (0,)  # first segment of each subpath (closed items only)
+    line: tuple[int, int, float] = (CAP_BUTT, JOIN_MITER, DEFAULT_MITER_LIMIT)  # cap, join, miter limit
 
 
 def load_svg(source: str | Path, device: torch.device | str = "cpu") -> VectorScene:
@@ -352,11 +375,30 @@ def _style(shape, opacity: float, se) -> _Style:
     stroke = _paint(values.get("stroke"), values.get("stroke-opacity"), opacity)
     width = float(shape.implicit_stroke_width or 0.0) if stroke is not None else 0.0
     even_odd = str(values.get("fill-rule", "nonzero")).strip() == "evenodd"
-    return _Style(fill, stroke, max(width, 0.0), even_odd)
+    return _Style(fill, stroke, max(width, 0.0), even_odd, _line_style(values))
+
+
+def _line_style(values: dict) -> tuple[int, int, float]:
+    """(cap, join, miter limit) codes of ``stroke-linecap`` / ``-linejoin`` / ``-miterlimit``;
+    unknown or invalid values give SVG's defaults (butt, miter, 4)."""
+    cap = str(values.get("stroke-linecap", "butt")).strip()
+    join = str(values.get("stroke-linejoin", "miter")).strip()
+    join = "miter" if join in ("miter-clip", "arcs") else join  # SVG 2 values: their fallback
+    limit = _number(values.get("stroke-miterlimit"), DEFAULT_MITER_LIMIT)
+    return (LINE_CAPS.index(cap) if cap in LINE_CAPS else CAP_BUTT,
+            LINE_JOINS.index(join) if join in LINE_JOINS else JOIN_MITER,
+            limit if limit >= 1 else DEFAULT_MITER_LIMIT)
 
 
 def _shape_items(shape, opacity: float, se) -> list[_Item]:
     style = _style(shape, opacity, se)
+    items = _styled_items(shape, style, se)
+    for item in items:
+        item.line = style.line
+    return items
+
+
+def _styled_items(shape, style: _Style, se) -> list[_Item]:
     stroke = style.stroke if style.stroke is not None else (0.0, 0.0, 0.0, 0.0)
     visible_stroke = style.stroke is not None and style.width > 0
     subpaths = _subpaths(shape, se)
@@ -527,7 +569,18 @@ def _build_scene(items: list[_Item], width: int, height: int,
         height=height,
         background=background,
         subpath_starts=None if subpath_starts is None else subpath_starts.to(device),
+        **_line_fields(items, device),
     )
+
+
+def _line_fields(items: list[_Item], device: torch.device | str) -> dict[str, Tensor]:
+    """The scene's caps, joins and miter limits; none when every stroke is round (the default)."""
+    if all(item.line[0] == CAP_ROUND and item.line[1] == JOIN_ROUND for item in items):
+        return {}
+    caps, joins, limits = zip(*(item.line for item in items))
+    return {"line_caps": torch.tensor(caps, dtype=torch.long, device=device),
+            "line_joins": torch.tensor(joins, dtype=torch.long, device=device),
+            "miter_limits": _tensor(list(limits), (len(items),), device)}
 
 
 def _tensor(rows: list, shape: tuple[int, ...], device: torch.device | str) -> Tensor:

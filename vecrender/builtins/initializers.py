@@ -124,7 +124,7 @@ class SvgInit(Initializer):
         scene = fit_to_canvas(self._load(), width, height) if self.config.rescale else self._load()
         scene = replace(scene, width=width, height=height).detach()
         if scene.num_paths > num_paths and self.config.truncate:
-            scene = take_paths(scene, num_paths)
+            scene = scene.paths(slice(0, num_paths))
         extra = num_paths - scene.num_paths
         if extra > 0:
             scene = concat_scenes([scene, random_scene_from_config(self.config, extra, seed, width, height)])
@@ -140,13 +140,6 @@ def fit_to_canvas(scene: VectorScene, width: int, height: int) -> VectorScene:
     return replace(scene, points=scene.points * scale, widths=scene.widths * (sx * sy) ** 0.5,
                    width=width, height=height)
 
-
-def take_paths(scene: VectorScene, n: int) -> VectorScene:
-    """The first `n` paths of `scene`."""
-    fills = None if scene.fill_colors is None else scene.fill_colors[:n]
-    return replace(scene, points=scene.points[:n], widths=scene.widths[:n],
-                   stroke_colors=scene.stroke_colors[:n], fill_colors=fills, closed=scene.closed[:n],
-                   num_segments=scene.num_segments[:n], even_odd=scene.even_odd[:n])
 
 
 @hookimpl

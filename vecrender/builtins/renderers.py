@@ -18,7 +18,7 @@ from vecrender.config import option
 from vecrender.errors import VecrenderError
 from vecrender.functional import render_native, render_reference
 from vecrender.functional.native import CudaGraphs, render_compiled
-from vecrender.scene import VectorScene, subpath_ranges, subpath_starts_of
+from vecrender.scene import VectorScene, stroke_style_of, subpath_ranges, subpath_starts_of
 
 DIFFVG_INSTALL = (
     "The 'diffvg' renderer needs pydiffvg, which is not installed (it is not on PyPI). Build it "
@@ -32,8 +32,9 @@ def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> 
     """Render scenes in batches of equal ``structure_key()`` with the functional renderer ``fn``.
 
     Returns ``[S, 4, H, W]`` in input order. Per-path flags are stacked to ``[B, N]``, so scenes
-    of one batch may differ in closed / num_segments / even_odd / subpath_starts (passed as the
-    ``subpath_starts`` keyword, None when no scene of the batch has subpaths).
+    of one batch may differ in closed / num_segments / even_odd / subpath_starts / stroke styles
+    (passed as the ``subpath_starts`` and ``stroke_style`` keywords, None when no scene of the
+    batch has them).
     """
     if not scenes:
         raise ValueError("render() needs at least one scene")
@@ -51,6 +52,9 @@ def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> 
         subpaths = None
         if any(s.subpath_starts is not None for s in group):
             subpaths = torch.stack([subpath_starts_of(s) for s in group])
+        style = None
+        if any(s.has_stroke_style for s in group):
+            style = torch.stack([stroke_style_of(s) for s in group])
         images = fn(
             torch.stack([s.points for s in group]),
             torch.stack([s.widths for s in group]),
@@ -62,6 +66,7 @@ def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> 
             first.height,
             first.width,
             subpath_starts=subpaths,
+            stroke_style=style,
         )
         for j, i in enumerate(indices):
             out[i] = images[j]
@@ -188,7 +193,8 @@ def import_pydiffvg():
 
 def diffvg_shapes(pydiffvg, scene: VectorScene) -> tuple[list, list]:
     """pydiffvg Paths and ShapeGroups of `scene` (half-widths; closed paths without a repeated end;
-    a path's subpaths as one Path each, filled together by one ShapeGroup)."""
+    a path's subpaths as one Path each, filled together by one ShapeGroup). diffvg draws round
+    caps and joins only: the scene's ``line_caps`` / ``line_joins`` are not passed on."""
     shapes, groups = [], []
     closed = scene.closed.tolist()
     even_odd = scene.even_odd.tolist()

@@ -242,8 +242,9 @@ class Outline(NamedTuple):
     toward_end: Vec  #: unit tangent towards the segment's nearer end (0: a dot)
     end_distance: Tensor  #: [...] straight distance to that end
     at_end: Tensor  #: [...] bool: the closest point is that end (``t`` clamped)
-    round: Tensor  #: [...] bool: that end is an open path's end (a round cap), not a join
+    open_end: Tensor  #: [...] bool: that end is an open path's end (a cap), not a join
     curvature: Vec  #: curvature vector of the centre line at the closest point
+    forward: Tensor  #: [...] bool: that end is the segment's end (its start otherwise)
 
 
 def coincident(ctrl: Tensor) -> Tensor:
@@ -251,11 +252,11 @@ def coincident(ctrl: Tensor) -> Tensor:
     return (ctrl - ctrl[..., :1, :]).abs().amax((-1, -2)) < 1e-5
 
 
-def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, round_start: Tensor, round_end: Tensor,
+def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, open_start: Tensor, open_end: Tensor,
                   dot: Tensor | None = None) -> tuple[Vec, Outline]:
     """``p - B(t)`` and the :class:`Outline` there, for a closest parameter ``t``
     found without gradient, with the gradient of the closest point (the points' direct effect
-    plus its motion along the curve); ``round_start`` / ``round_end`` ``[...]``: this segment's
+    plus its motion along the curve); ``open_start`` / ``open_end`` ``[...]``: this segment's
     start / end is an open path's end (a join otherwise); ``dot`` ``[...]``: the segment is an
     open one-segment path of coincident points, drawn as a disc (from ``ctrl`` when None; callers
     with one row per pixel pass it per path, which is cheaper).
@@ -285,7 +286,7 @@ def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, round_start: Tensor, round
         to_end = (qx + px - end[..., 0]) ** 2 + (qy + py - end[..., 1]) ** 2
         forward = (to_end < to_start) | ((to_end == to_start) & (t > 0.5))  # a closed segment: by t
         if dot is None:
-            dot = coincident(ctrl) & round_start & round_end
+            dot = coincident(ctrl) & open_start & open_end
         at_end = torch.where(forward, t >= 1, t <= 0) | dot
     step = (qx * vx + qy * vy) * scale
     dt = step - step.detach()  # value 0, gradient dt/dθ
@@ -305,8 +306,8 @@ def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, round_start: Tensor, round
     bend = (vx * wy - vy * wx) / (speed2 * speed2)  # signed curvature / |B'|
     ex, ey = torch.where(forward, end[..., 0], x0), torch.where(forward, end[..., 1], y0)
     distance = hypot(qx + px - ex, qy + py - ey)
-    outline = Outline(toward, distance, at_end, torch.where(forward, round_end, round_start) | dot,
-                      (-vy * bend, vx * bend))
+    outline = Outline(toward, distance, at_end, torch.where(forward, open_end, open_start) | dot,
+                      (-vy * bend, vx * bend), forward)
     return (-qx, -qy), outline
 
 
@@ -330,7 +331,7 @@ def outline_sliver(u1: Tensor, u2: Tensor, normal: Vec, radius: Tensor, bend: Te
     segments, do not depend on which one is picked. Radii below 0.75 px use 0.75.
     """
     r = radius.clamp_min(0.75)
-    (tx, ty), (nx, ny), at_end, cap = outline.toward_end, normal, outline.at_end, outline.round
+    (tx, ty), (nx, ny), at_end, cap = outline.toward_end, normal, outline.at_end, outline.open_end
     dot = tx * tx + ty * ty < 0.25
     facing = (nx * tx + ny * ty).clamp_min(0)
     far = torch.full_like(r, 4.0)

@@ -59,6 +59,15 @@ from vecrender.functional.bezier import (
     unit_normal,
 )
 from vecrender.functional.raster import SEGMENTS_PER_CURVE
+from vecrender.functional.styles import (
+    CAP_ROUND,
+    JOIN_ROUND,
+    StrokeStyle,
+    longest_miters,
+    neighbour_directions,
+    reach_scale,
+    styled_coverage,
+)
 
 
 def render_native(
@@ -73,6 +82,7 @@ def render_native(
     width: int,
     *,
     subpath_starts: Tensor | None = None,
+    stroke_style: Tensor | None = None,
     tile_size: int = 8,
     segments_per_curve: int = SEGMENTS_PER_CURVE,
     newton_steps: int = 3,
@@ -92,7 +102,8 @@ def render_native(
     ``shapes``: ``"dynamic"`` (exact bins, skips unreachable pixels, per-pixel compositing;
     data-dependent shapes), ``"static"`` (the GPU scheme) or ``"auto"`` (dynamic on the CPU,
     static elsewhere); ``curvature``: the outline's curvature inside a pixel (round caps, bends)
-    to second order, as in ``render_reference``.
+    to second order, as in ``render_reference``; ``stroke_style``: caps, joins and miter limits
+    as in ``render_reference`` (None: round caps and joins).
     """
     batch, num_paths = points.shape[:2]
     device = points.device
@@ -102,12 +113,23 @@ def render_native(
     if subpath_starts is not None:
         subpath_starts = path_flags(subpath_starts, batch, device, per_path_dims=1)
     segs, seg_valid = path_segments(points, closed, num_segments, subpath_starts)
+    style = None
+    reach_widths = widths.detach()  # twice how far strokes reach: their width, more for miters / squares
+    if stroke_style is not None:
+        style = path_flags(stroke_style, batch, device, per_path_dims=1).to(points.dtype)
+        neighbours = neighbour_directions(segs, closed, num_segments, subpath_starts)
+        with torch.no_grad():
+            miter = longest_miters(segs.detach(), seg_valid, neighbours[0].detach(), style[..., 2])
+            # (r + PIXEL_REACH) * scale from the centre line (reach_scale), less the PIXEL_REACH
+            # that the binning and the pixel searches add
+            grown = 2 * ((reach_widths / 2 + PIXEL_REACH) * reach_scale(style, miter) - PIXEL_REACH)
+        reach_widths = torch.where(reach_widths > 0, grown, reach_widths)
     fill_on = closed & (fill_colors is not None)  # [B, N]
     tiles_y, tiles_x = math.ceil(height / tile_size), math.ceil(width / tile_size)
     with torch.no_grad():  # shared by binning and the per-pixel searches
         bend = _bend(segs.detach(), seg_valid)
         coarse = polyline(segs.detach(), 4)  # [B, N, S, 5, 2]
-    boxes = _path_boxes(segs.detach(), seg_valid, bend, coarse, widths.detach(),
+    boxes = _path_boxes(segs.detach(), seg_valid, bend, coarse, reach_widths,
                         fill_on if fill_colors is not None else None)
     ranges = _tile_ranges(*boxes, tile_size, tiles_y, tiles_x)
     dynamic = _dynamic_shapes(shapes, device)
@@ -122,6 +144,8 @@ def render_native(
     geometry = _Geometry(segs, seg_valid, bend, coarse, segments_per_curve, tile_size, tiles_x,
                          tiles_y * tiles_x, newton_steps, closed, num_segments, even_odd, fill_on, dynamic,
                          curvature)
+    if style is not None:
+        geometry.set_style(style, reach_widths / 2, neighbours)
     layers = _pair_layers(geometry, bins, widths, stroke_colors, fill_colors, chunk_elements)
     size = (batch, tiles_y * tile_size, tiles_x * tile_size)
     if dynamic:
@@ -313,6 +337,21 @@ class _Geometry:
                                 torch.arange(tile_size, device=segs.device, dtype=segs.dtype),
                                 indexing="ij")
         self.local = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1) + 0.5  # [Q, 2]
+        self.style: Tensor | None = None
+
+    def set_style(self, style: Tensor, reach: Tensor, neighbours: tuple[Tensor, Tensor]) -> None:
+        """Caps, joins and miter limits ``[B, N, 3]``, the half-widths the pixel searches use
+        ``[B, N]`` (:meth:`stroke_reach`) and the neighbouring segments' directions
+        (:func:`neighbour_directions`)."""
+        self.style, self.reach = _flat(style), _flat(reach)
+        self.plain = _flat((style[..., 0] == CAP_ROUND) & (style[..., 1] == JOIN_ROUND))
+        self.next_start, self.prev_end = (n.reshape(-1, 2) for n in neighbours)  # [B * N * S, 2]
+
+    def stroke_reach(self, row: Tensor, half: Tensor) -> Tensor:
+        """The half-width that bounds the coverage of the strokes of paths ``row`` (``half``, or
+        for styled strokes ``(r + PIXEL_REACH) * reach_scale - PIXEL_REACH``): none reaches a
+        pixel whose centre is farther than it plus ``PIXEL_REACH``."""
+        return half.detach() if self.style is None else _take(self.reach, row)
 
     def local_index(self, width: int) -> Tensor:
         """``[Q]`` flat offsets of a tile's pixels from its top-left one, in a canvas ``width`` wide."""
@@ -424,7 +463,7 @@ def _stroke_coverage(g: _Geometry, row: Tensor, pix: Tensor, cand: Tensor, u_can
     num, q = pix.shape[:2]
     if g.compact:
         with torch.no_grad():  # polyline distance - error bound > r + pixel reach => coverage 0
-            reach = (half.detach().clamp_min(0) + PIXEL_REACH + _take(g.err, row))[:, None]  # else 0
+            reach = (g.stroke_reach(row, half).clamp_min(0) + PIXEL_REACH + _take(g.err, row))[:, None]  # else 0
             near = (d2min <= reach * reach) & (half.detach() > 0)[:, None]
             rows, cols = torch.nonzero(near, as_tuple=True)
         p, cand, u_cand = pix[rows, cols][:, None], cand[rows, cols], u_cand[rows, cols]  # [E, ...]
@@ -450,7 +489,7 @@ def _sparse_stroke_coverage(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor
         ax, ay, ex, ey, inv = g.coarse.index_select(0, row)[..., None].unbind(1)  # [C, S*4, 1]
         px, py = (v.contiguous()[:, None] for v in pix.unbind(-1))  # [C, 1, Q]
         d2 = _chord_distances(px, py, ax, ay, ex, ey, inv)[1].amin(1)  # [C, Q] (pixels contiguous)
-        reach = (half.detach().clamp_min(0) + PIXEL_REACH + _take(g.err_coarse, row))[:, None]
+        reach = (g.stroke_reach(row, half).clamp_min(0) + PIXEL_REACH + _take(g.err_coarse, row))[:, None]
         near = (d2 <= reach * reach) & (half.detach() > 0)[:, None]
         rows, cols = torch.nonzero(near, as_tuple=True)
         row = row.index_select(0, rows)
@@ -493,15 +532,37 @@ def _refine_sparse(g: _Geometry, row: Tensor, half: Tensor, p: Tensor, cand: Ten
         reach = 0.5 * (nx.abs() + ny.abs())  # the footprint's half-extent along n
         r = half.detach()
         inside, outside = d <= r - reach, d >= r + reach
+        if g.style is not None:  # near flat caps and sharp joins: through the model, out to their reach
+            styled = _styled_pixels(g, row, seg_best, p, t, r)
+            inside &= ~styled
+            outside = torch.where(styled, d >= g.stroke_reach(row, half) + PIXEL_REACH, outside)
         thin = r + d < PIXEL_REACH  # the far side crosses the pixel too
-        edge = torch.nonzero(~(inside | outside) | thin).squeeze(1)
+        edge = ~(inside | outside) | thin
         keep = torch.nonzero(~outside | thin).squeeze(1)
-    row, seg_best = row.index_select(0, edge), seg_best.index_select(0, edge)
-    ctrl = _segment_ctrl(g, row, seg_best)  # [E', 4, 2], with gradient
-    pick = (p, t, half)
-    coverage = _coverage(g, row, seg_best, ctrl, *(v.index_select(0, edge) for v in pick))
-    coverage = torch.ones_like(d).index_put((edge,), coverage)
+        # the styles go through their (dearer) model only where they can show
+        groups = [(torch.nonzero(edge).squeeze(1), False)] if g.style is None else [
+            (torch.nonzero(edge & ~styled).squeeze(1), False), (torch.nonzero(edge & styled).squeeze(1), True)]
+    coverage = torch.ones_like(d)
+    for index, with_style in groups:
+        picked = [v.index_select(0, index) for v in (row, seg_best, p, t, half)]
+        ctrl = _segment_ctrl(g, picked[0], picked[1])  # [E', 4, 2], with gradient
+        coverage = coverage.index_put((index,), _coverage(g, *picked[:2], ctrl, *picked[2:], with_style))
     return coverage.index_select(0, keep), keep
+
+
+def _styled_pixels(g: _Geometry, row: Tensor, seg: Tensor, p: Tensor, t: Tensor, r: Tensor) -> Tensor:
+    """``[E]`` bool: the style of their path can change the coverage of pixels ``p`` ``[E, 2]``
+    whose closest point is ``t`` on segment ``seg`` (elsewhere it is the round one): their
+    closest point is a vertex (a join), or they lie within ``sqrt(2) (r + PIXEL_REACH)`` of an
+    open end with a flat cap (``styled_coverage``'s cap zone)."""
+    style = _take(g.style, row)
+    ends = _segment_ctrl(g, row, seg).detach()[:, ::3]  # [E, 2, 2]: the segment's end points
+    zone = 2 * (r + PIXEL_REACH) ** 2
+    near = ((p[:, None] - ends) ** 2).sum(-1) <= zone[:, None]  # [E, 2]
+    is_open = _take(g.open, row)
+    first, last = is_open & (seg == 0), is_open & (seg == _take(g.last_segment, row))
+    capped = (style[:, 0] != CAP_ROUND) & ((first & near[:, 0]) | (last & near[:, 1]))
+    return ~_take(g.plain, row) & ((t <= 0) | (t >= 1) | capped)
 
 
 def _refine(g: _Geometry, row: Tensor, half: Tensor, p: Tensor, cand: Tensor, u_cand: Tensor) -> Tensor:
@@ -519,13 +580,21 @@ def _refine(g: _Geometry, row: Tensor, half: Tensor, p: Tensor, cand: Tensor, u_
 
 
 def _coverage(g: _Geometry, row: Tensor, seg: Tensor, ctrl: Tensor, p: Tensor, t: Tensor,
-              half: Tensor) -> Tensor:
+              half: Tensor, with_style: bool = True) -> Tensor:
     """Stroke coverage of points ``p`` ``[..., 2]`` whose closest point is ``B(t)`` on segment
-    ``seg`` (control points ``ctrl`` ``[..., 4, 2]``, with gradient) of the paths ``row``."""
+    ``seg`` (control points ``ctrl`` ``[..., 4, 2]``, with gradient) of the paths ``row``, with
+    the paths' caps and joins unless not ``with_style`` (round)."""
     is_open = _take(g.open, row)
-    round_start, round_end = is_open & (seg == 0), is_open & (seg == _take(g.last_segment, row))
-    offset, outline = closest_point(ctrl, p, t, round_start, round_end, _take(g.dot, row))
-    return stroke_coverage(offset, half, outline if g.curvature else None)
+    open_start, open_end = is_open & (seg == 0), is_open & (seg == _take(g.last_segment, row))
+    offset, outline = closest_point(ctrl, p, t, open_start, open_end, _take(g.dot, row))
+    cover = stroke_coverage(offset, half, outline if g.curvature else None)
+    if g.style is None or not with_style:
+        return cover
+    cap, join, limit = _take(g.style, row).unbind(-1)
+    index = row * g.segs.shape[1] + seg
+    following, preceding = _take(g.next_start, index), _take(g.prev_end, index)
+    neighbour = torch.where(outline.forward[..., None], following, preceding).unbind(-1)
+    return styled_coverage(cover, p.unbind(-1), ctrl, outline, half, StrokeStyle(cap, join, limit), neighbour)
 
 
 def _layer(coverage: Tensor, colors: Tensor, mask: Tensor | None) -> Tensor:
@@ -716,8 +785,9 @@ class CudaGraphs:
 
     def __call__(self, points: Tensor, widths: Tensor, stroke_colors: Tensor, fill_colors: Tensor | None,
                  closed: Tensor, num_segments: Tensor, even_odd: Tensor, height: int, width: int,
-                 subpath_starts: Tensor | None = None, **options) -> Tensor:
-        args = (points, widths, stroke_colors, fill_colors, closed, num_segments, even_odd, subpath_starts)
+                 subpath_starts: Tensor | None = None, stroke_style: Tensor | None = None, **options) -> Tensor:
+        args = (points, widths, stroke_colors, fill_colors, closed, num_segments, even_odd, subpath_starts,
+                stroke_style)
         if not self.capturable(args, options):
             return _render_args(self.render, args, height, width, options)
         grad = torch.is_grad_enabled()
@@ -753,8 +823,8 @@ class CudaGraphs:
 def _render_args(render: Callable[..., Tensor], args: tuple, height: int, width: int, options: dict
                  ) -> Tensor:
     """``render`` (``render_native``'s signature) of ``args`` = (its seven positional tensors,
-    ``subpath_starts``)."""
-    return render(*args[:7], height, width, subpath_starts=args[7], **options)
+    ``subpath_starts``, ``stroke_style``)."""
+    return render(*args[:7], height, width, subpath_starts=args[7], stroke_style=args[8], **options)
 
 
 class _GraphedRender:

@@ -17,6 +17,9 @@ square ``[j, j + 1] x [i, i + 1]`` with centre ``p = (j + 1/2, i + 1/2)``):
   the pixel: the arc of a round cap (radius ``r``), the bend of a curved side (``k / (1 - r k)``,
   ``k`` the centre line's curvature towards it), joined continuously where the side meets the cap
   (:func:`~vecrender.functional.bezier.outline_sliver`).
+* **Caps and joins** (``stroke_style``, default round). Flat caps (butt, square) and sharp joins
+  (miter within its limit, bevel) correct the coverage of pixels near an open end or whose
+  closest point is a vertex between segments (:mod:`vecrender.functional.styles`).
 * **Closest point.** ``t*`` is found without gradient (reference: 4 Newton steps from each of 64
   uniform samples per segment, then the best polished; native: 3 Newton steps from the closest
   chord of the 16-chord flattening and from the closest non-adjacent chord, best result). The
@@ -56,6 +59,7 @@ from vecrender.functional.bezier import (
     safe_norm,
     stroke_coverage,
 )
+from vecrender.functional.styles import StrokeStyle, neighbour_directions, styled_coverage
 
 #: Chords per cubic of the fill polygon (part of the coverage model: both renderers use it).
 SEGMENTS_PER_CURVE = 16
@@ -81,6 +85,7 @@ def render_reference(
     width: int,
     *,
     subpath_starts: Tensor | None = None,
+    stroke_style: Tensor | None = None,
     segments_per_curve: int = SEGMENTS_PER_CURVE,
     samples: int = 64,
     newton_steps: int = 4,
@@ -91,7 +96,8 @@ def render_reference(
     points ``[B, N, P, 2]``, widths ``[B, N]`` (full width), stroke_colors ``[B, N, 4]``,
     fill_colors ``[B, N, 4]`` or None, closed / num_segments / even_odd ``[N]`` or ``[B, N]``,
     subpath_starts ``[N, S]`` / ``[B, N, S]`` or None (one subpath per path; see
-    :class:`vecrender.VectorScene`).
+    :class:`vecrender.VectorScene`), stroke_style ``[N, 3]`` / ``[B, N, 3]`` (cap code, join code,
+    miter limit; :mod:`vecrender.functional.styles`) or None (round caps and joins).
     ``curvature``: add the outline's curvature inside a pixel (round caps, bends) to second
     order (``stroke_coverage``'s outline). Plain and slow (every path against every pixel); use it
     to check other renderers.
@@ -102,6 +108,9 @@ def render_reference(
         subpath_starts = path_flags(subpath_starts, batch, points.device, per_path_dims=1)
     pix = pixel_centres(height, width, points.device, points.dtype)  # [HW, 2]
     segs, _ = path_segments(points, closed, num_segments, subpath_starts)
+    if stroke_style is not None:
+        stroke_style = path_flags(stroke_style, batch, points.device, per_path_dims=1)
+        following, preceding = neighbour_directions(segs, closed, num_segments, subpath_starts)
     images = []
     for b in range(batch):
         out = torch.zeros(1, height * width, 4, device=points.device, dtype=points.dtype)
@@ -110,8 +119,13 @@ def render_reference(
             if fill_colors is not None and bool(closed[b, n]):
                 cov = _fill_coverage(ctrl, pix, bool(even_odd[b, n]), segments_per_curve)
                 out = _over(out, cov * fill_colors[b, n, 3], fill_colors[b, n, :3])
-            offset, ends = _stroke_offset(ctrl, pix, bool(closed[b, n]), samples, newton_steps)
+            offset, ends, seg, best = _stroke_offset(ctrl, pix, bool(closed[b, n]), samples, newton_steps)
             cov = stroke_coverage(offset, widths[b, n] / 2, ends if curvature else None)
+            if stroke_style is not None:
+                cap, join, limit = stroke_style[b, n]
+                neighbour = torch.where(ends.forward[..., None], following[b, n][best], preceding[b, n][best])
+                cov = styled_coverage(cov, pix[None].unbind(-1), seg, ends, widths[b, n] / 2,
+                                      StrokeStyle(cap, join, limit), neighbour.unbind(-1))
             out = _over(out, cov * stroke_colors[b, n, 3], stroke_colors[b, n, :3])
         images.append(out)
     if not images:
@@ -126,9 +140,10 @@ def _over(below: Tensor, alpha: Tensor, rgb: Tensor) -> Tensor:
 
 
 def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, samples: int, newton_steps: int
-                   ) -> tuple[Vec, Outline]:
+                   ) -> tuple[Vec, Outline, Tensor, Tensor]:
     """Pixel centre minus its closest point (``[B, HW]`` components) on the union of the segments
-    ``[B, s, 4, 2]`` of one path, and the outline there (``closest_point``)."""
+    ``[B, s, 4, 2]`` of one path, the outline there (``closest_point``), and that point's segment
+    (``[B, HW, 4, 2]``, and its index ``[B, HW]``)."""
     t_grid = torch.linspace(0, 1, samples, device=pix.device, dtype=pix.dtype)
     with torch.no_grad():  # Newton from every sample of every segment: finds every local minimum
         ts, d2s = [], []
@@ -147,7 +162,7 @@ def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, samples: int, newton
     seg = ctrl[torch.arange(ctrl.shape[0], device=ctrl.device)[:, None], best]  # [B, HW, 4, 2]
     at_start = (best == 0) & (not closed)
     at_end = (best == ctrl.shape[1] - 1) & (not closed)
-    return closest_point(seg, pix[None], t, at_start, at_end)
+    return *closest_point(seg, pix[None], t, at_start, at_end), seg, best
 
 
 def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int) -> Tensor:
