@@ -15,7 +15,7 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from render import make_scene, target_image
+from render import make_scene, target_image  # this folder's table script (it puts the repo on the path)
 from vecrender.builtins.renderers import NativeRenderer
 from vecrender.functional import composite
 

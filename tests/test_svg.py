@@ -463,6 +463,36 @@ def test_paints_none_gradient_and_named_colors():
     assert no_fill.fill_colors is None
 
 
+def test_gradient_paints_import_as_their_mean_colour():
+    square = 'd="M 0 0 L 9 0 L 9 9 Z"'
+    scene = svg(
+        '<defs><linearGradient id="rb"><stop offset="0" stop-color="red"/><stop offset="1" stop-color="blue"/>'
+        '</linearGradient>'
+        '<radialGradient id="fade" xlink:href="#rb2"/>'  # stops through href
+        '<linearGradient id="rb2"><stop offset="0%" style="stop-color: red"/>'
+        '<stop offset="100%" style="stop-color: blue; stop-opacity: 0"/></linearGradient>'
+        '<linearGradient id="pad"><stop offset="0.5" stop-color="#00ff00"/><stop offset="0.25" stop-color="white"/>'
+        '</linearGradient>'
+        '<linearGradient id="empty"/><linearGradient id="loop" href="#loop2"/><linearGradient id="loop2" href="#loop"/>'
+        '<pattern id="pat" width="2" height="2"><rect width="1" height="1"/></pattern></defs>'
+        f'<path {square} fill="url(#rb)" fill-opacity="0.5" stroke="url(#rb)"/>'
+        f'<path {square} fill="url(#fade)"/>'
+        f'<path {square} fill="url(#pad)"/>'
+        f'<path {square} fill="url(#empty) gold" stroke="url(#loop)"/>'
+        f'<path {square} fill="url(#pat)"/>',
+        'width="20" height="20" xmlns:xlink="http://www.w3.org/1999/xlink"')
+    fills = [[round(v, 4) for v in row] for row in scene.fill_colors.tolist()]
+    assert fills[0] == [0.5, 0.0, 0.5, 0.5]  # fill-opacity multiplies the mean
+    assert [round(v, 4) for v in scene.stroke_colors[0].tolist()] == [0.5, 0.0, 0.5, 1.0]
+    # red, opaque at 0, to transparent blue at 1: mean opacity 1/2, colour weighted by it
+    assert fills[1] == [round(2 / 3, 4), 0.0, round(1 / 3, 4), 0.5]
+    # offsets never decrease (0.25 -> 0.5): green up to 0.5, white after it
+    assert fills[2] == [0.5, 1.0, 0.5, 1.0]
+    assert [round(v * 255) for v in scene.fill_colors[3, :3].tolist()] == [255, 215, 0]  # no stops: fallback
+    assert scene.widths[3] == 0.0  # a stroke through an href loop has no stops: no paint
+    assert fills[4][3] == 0.0  # patterns: no paint
+
+
 @pytest.mark.parametrize("size", ['width="64"', 'height="48"', 'width="0.64in"'])
 def test_one_given_dimension_takes_the_other_from_the_viewbox(size):
     # as browsers and resvg do: the canvas keeps the viewBox's aspect ratio (64 x 48 here), not a

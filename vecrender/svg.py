@@ -34,9 +34,12 @@ ancestor multiplies into both fill and stroke alpha. ``stroke-width`` is scaled 
 transform's uniform factor ``sqrt(|det|)``. ``stroke-linecap`` (default butt),
 ``stroke-linejoin`` (default miter; SVG 2's ``miter-clip`` and ``arcs`` import as miter, their
 fallback) and ``stroke-miterlimit`` (default 4) become the scene's ``line_caps``, ``line_joins``
-and ``miter_limits`` (left None when every stroke is round-capped and round-joined). ``display:none`` and ``visibility:hidden`` elements are
-skipped; text, images, clip paths, masks, markers, filters and dashes are ignored; gradient
-and pattern paints import as no paint (or as their fallback color: ``url(#g) red``).
+and ``miter_limits`` (left None when every stroke is round-capped and round-joined).
+``display:none`` and ``visibility:hidden`` elements are skipped; text, images, clip paths, masks, markers, filters and dashes are ignored. A linear or
+radial gradient paint imports as one flat colour, the gradient's mean over its stops (colour
+weighted by opacity, stops inherited through ``href``): vecrender paints flat colours, and this
+keeps the shape and its overall tone; pattern paints import as no paint (or as their fallback
+colour: ``url(#p) red``).
 
 A filled element whose subpaths enclose area in more than one place becomes one closed scene path
 with several subpaths (``subpath_starts``), filled together under its fill rule, so holes stay
@@ -60,6 +63,7 @@ overlap); a non-uniform scale gives the stroke the geometric-mean width.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -83,6 +87,7 @@ from vecrender.functional.styles import (
 from vecrender.scene import WHITE, VectorScene, stroke_style_of, subpath_ranges
 
 SVG_NS = "http://www.w3.org/2000/svg"
+RGBA = tuple[float, float, float, float]
 #: id of the full-canvas rect that stores ``scene.background``.
 BACKGROUND_ID = "vecrender-background"
 #: Largest distance (px) between a subpath's end and start that still counts as the same point.
@@ -247,13 +252,14 @@ def _parse(data: bytes, where: str, device: torch.device | str) -> VectorScene:
         detail = " ".join(str(e).split())
         raise SvgError(f"{where}: could not parse the SVG ({type(e).__name__}: {detail}).") from None
     width, height = _canvas_size(document, root, where)
+    gradients = _gradient_paints(root)
     background = WHITE
     items: list[_Item] = []
     for shape, opacity in _shapes(document, 1.0, se):
         if _is_background(shape, se):
             background = _background_color(shape)
             continue
-        items += _shape_items(shape, opacity, se)
+        items += _shape_items(shape, opacity, gradients, se)
     return _build_scene(items, width, height, background, device)
 
 
@@ -346,15 +352,21 @@ def _background_color(shape) -> tuple[float, float, float] | None:
     return None if paint is None else paint[:3]
 
 
-def _paint(value: str | None, opacity: str | None, factor: float) -> tuple[float, float, float, float] | None:
-    """RGBA of a paint value, alpha times its ``*-opacity`` and `factor`; None for no paint."""
+def _paint(value: str | None, opacity: str | None, factor: float, gradients: dict[str, RGBA] | None = None
+           ) -> RGBA | None:
+    """RGBA of a paint value, alpha times its ``*-opacity`` and `factor`; None for no paint;
+    ``url(#id)`` of one of the `gradients` (id -> mean RGBA, :func:`_gradient_paints`): its mean."""
     import svgelements as se
 
     if value is None:
         return None
     text = str(value).strip()
     if text.startswith("url("):
-        fallback = text[text.find(")") + 1 :].strip()  # "url(#g) red": red when #g is unusable
+        target = text[4 : text.find(")")].strip().strip("'\"")
+        if target.startswith("#") and target[1:] in (gradients or {}):
+            red, green, blue, alpha = gradients[target[1:]]
+            return (red, green, blue, alpha * _unit(_number(opacity, 1.0)) * factor)
+        fallback = text[text.find(")") + 1 :].strip()  # "url(#p) red": red when #p is unusable
         if not fallback:
             return None
         text = fallback
@@ -367,12 +379,79 @@ def _paint(value: str | None, opacity: str | None, factor: float) -> tuple[float
     return (color.red / 255, color.green / 255, color.blue / 255, alpha)
 
 
-def _style(shape, opacity: float, se) -> _Style:
+def _gradient_paints(root: ET.Element) -> dict[str, RGBA]:
+    """id -> the mean RGBA of every linear and radial gradient of the document that has stops
+    (its own, or those of the gradient its ``href`` names, followed until one has some).
+
+    The mean is over the gradient's parameter from 0 to 1 (padded with the end stops), with
+    colour and opacity interpolated linearly between stops as SVG does: alpha is the mean
+    opacity and the colour the opacity-weighted mean, so the flat paint composites to the
+    gradient's mean over any background."""
+    kinds = ("linearGradient", "radialGradient")
+    by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
+
+    def local(el: ET.Element) -> str:
+        return el.tag.rsplit("}", 1)[-1] if isinstance(el.tag, str) else ""
+
+    def stops_of(el: ET.Element, seen: frozenset) -> list[ET.Element]:
+        stops = [child for child in el if local(child) == "stop"]
+        href = el.get("href") or el.get("{http://www.w3.org/1999/xlink}href") or ""
+        target = by_id.get(href[1:]) if href.startswith("#") else None
+        if stops or target is None or local(target) not in kinds or id(target) in seen:
+            return stops
+        return stops_of(target, seen | {id(el)})
+
+    paints = {}
+    for name, el in by_id.items():
+        if local(el) in kinds:
+            stops = [_stop(stop) for stop in stops_of(el, frozenset())]
+            if stops:
+                paints[name] = _mean_paint(stops)
+    return paints
+
+
+def _stop(stop: ET.Element) -> tuple[float, RGBA]:
+    """(offset, straight RGBA) of a ``<stop>`` (attributes or ``style``; SVG's defaults: black,
+    opaque)."""
+    import svgelements as se
+
+    values = dict(stop.attrib)
+    for declaration in stop.get("style", "").split(";"):
+        key, _, value = declaration.partition(":")
+        if value.strip():
+            values[key.strip()] = value.strip()
+    color = se.Color(values.get("stop-color", "black"))
+    if color.value is None:
+        color = se.Color("black")
+    alpha = color.alpha / 255 * _unit(_number(values.get("stop-opacity"), 1.0))
+    return _unit(_number(values.get("offset"), 0.0)), (color.red / 255, color.green / 255, color.blue / 255, alpha)
+
+
+def _mean_paint(stops: list[tuple[float, RGBA]]) -> RGBA:
+    """The mean RGBA of the gradient through `stops` (see :func:`_gradient_paints`)."""
+    offsets = list(itertools.accumulate((offset for offset, _ in stops), max))  # SVG: never decreasing
+    points = [(0.0, stops[0][1])] + list(zip(offsets, (rgba for _, rgba in stops))) + [(1.0, stops[-1][1])]
+    alpha, weighted = 0.0, [0.0, 0.0, 0.0]
+    for (o0, c0), (o1, c1) in itertools.pairwise(points):
+        span = o1 - o0
+        if span <= 0:
+            continue
+        a0, a1 = c0[3], c1[3]
+        alpha += span * (a0 + a1) / 2
+        for k in range(3):  # the integral of colour x opacity, both linear over the span
+            d, e = c1[k] - c0[k], a1 - a0
+            weighted[k] += span * (c0[k] * a0 + (c0[k] * e + a0 * d) / 2 + d * e / 3)
+    if alpha <= 0:
+        return (*stops[0][1][:3], 0.0)
+    return (weighted[0] / alpha, weighted[1] / alpha, weighted[2] / alpha, alpha)
+
+
+def _style(shape, opacity: float, gradients: dict[str, RGBA], se) -> _Style:
     values = shape.values
-    fill = _paint(values.get("fill"), values.get("fill-opacity"), opacity)
+    fill = _paint(values.get("fill"), values.get("fill-opacity"), opacity, gradients)
     if isinstance(shape, se.SimpleLine) or (fill is not None and fill[3] <= 0):
         fill = None  # a line encloses nothing; a transparent fill draws nothing
-    stroke = _paint(values.get("stroke"), values.get("stroke-opacity"), opacity)
+    stroke = _paint(values.get("stroke"), values.get("stroke-opacity"), opacity, gradients)
     width = float(shape.implicit_stroke_width or 0.0) if stroke is not None else 0.0
     even_odd = str(values.get("fill-rule", "nonzero")).strip() == "evenodd"
     return _Style(fill, stroke, max(width, 0.0), even_odd, _line_style(values))
@@ -390,8 +469,8 @@ def _line_style(values: dict) -> tuple[int, int, float]:
             limit if limit >= 1 else DEFAULT_MITER_LIMIT)
 
 
-def _shape_items(shape, opacity: float, se) -> list[_Item]:
-    style = _style(shape, opacity, se)
+def _shape_items(shape, opacity: float, gradients: dict[str, RGBA], se) -> list[_Item]:
+    style = _style(shape, opacity, gradients, se)
     items = _styled_items(shape, style, se)
     for item in items:
         item.line = style.line
