@@ -493,6 +493,46 @@ def test_gradient_paints_import_as_their_mean_colour():
     assert fills[4][3] == 0.0  # patterns: no paint
 
 
+def dash_ends(scene: VectorScene) -> list[list[float]]:
+    """Start and end x (y when vertical) of each path, rounded."""
+    out = []
+    for points, count in zip(scene.points.tolist(), scene.num_segments.tolist()):
+        out.append([round(v, 3) for v in (*points[0], *points[3 * count])])
+    return out
+
+
+def test_dashes_split_strokes_into_open_paths():
+    scene = svg('<path d="M 0 5 L 20 5" stroke="black" stroke-dasharray="4 2"/>'
+                '<path d="M 0 9 L 20 9" stroke="black" stroke-dasharray="3,1,2" stroke-dashoffset="4"/>'
+                '<g transform="scale(2)"><path d="M 0 10 L 10 10" stroke="black" stroke-dasharray="2 3"/></g>'
+                '<path d="M 0 30 L 20 30" stroke="black" stroke-dasharray="1 -2"/>'  # invalid: solid
+                '<path d="M 0 35 L 20 35" stroke="black" stroke-dasharray="0 5" stroke-linecap="round"/>'
+                '<path d="M 0 40 L 20 40" stroke="black" stroke-dasharray="0 5"/>')  # butt: dots draw nothing
+    ends = dash_ends(scene)
+    assert ends[:4] == [[0, 5, 4, 5], [6, 5, 10, 5], [12, 5, 16, 5], [18, 5, 20, 5]]
+    # 3,1,2 repeats as 3 1 2 3 1 2 (period 12), started 4 into it: 2 on, 3 off, 1 on, 2 off...
+    assert ends[4:9] == [[0, 9, 2, 9], [5, 9, 6, 9], [8, 9, 11, 9], [12, 9, 14, 9], [17, 9, 18, 9]]
+    assert ends[9:11] == [[0, 20, 4, 20], [10, 20, 14, 20]]  # lengths scale with the shape (x2)
+    assert scene.widths[9:11].tolist() == [2.0, 2.0]
+    solid = ends.index([0, 30, 20, 30])
+    dots = ends[solid + 1 :]
+    assert dots == [[x, 35, x, 35] for x in (0, 5, 10, 15)]  # none at the very end, none for butt
+    assert not scene.closed.any()
+
+
+def test_dashes_on_closed_and_filled_shapes():
+    scene = svg('<rect x="0" y="0" width="10" height="5" fill="red" stroke="blue" stroke-dasharray="4 3"/>'
+                '<rect x="0" y="10" width="10" height="5" fill="none" stroke="blue" stroke-dasharray="40"/>')
+    # the fill stays whole (unstroked), then the dashes along the 30 px outline; the one through
+    # the start point (28 to 30, then 0 to 4) is one piece, joined there
+    assert scene.closed[0] and scene.widths[0] == 0 and scene.fill_colors[0, 3] == 1
+    ends = dash_ends(scene)
+    assert ends[1:5] == [[0, 2, 4, 0], [7, 0, 10, 1], [10, 4, 7, 5], [4, 5, 0, 5]]
+    assert scene.num_segments[1:4].tolist() == [2, 2, 2]  # around a corner: a join between two segments
+    assert not scene.closed[1:5].any()
+    assert scene.closed[-1] and scene.widths[-1] == 1  # one dash longer than the outline: closed
+
+
 @pytest.mark.parametrize("size", ['width="64"', 'height="48"', 'width="0.64in"'])
 def test_one_given_dimension_takes_the_other_from_the_viewbox(size):
     # as browsers and resvg do: the canvas keeps the viewBox's aspect ratio (64 x 48 here), not a

@@ -8,8 +8,9 @@ the tolerance is on the mean absolute difference, with a loose bound on single p
 (native / diffvg, mean): clipasso_like 0.57e-3 / 1.2e-3, clipdraw_like 1.0e-3 / 3.8e-3,
 live_like 1.3e-3 / 7.3e-3, painterly_blobs 1.1e-3 / 4.1e-3, generic 6.3e-3 / 3.9e-2, compound
 1.1e-3 / 5.8e-2 (diffvg fills the holes right but draws the straight strokes only near their
-vertices), caps_joins 2.2e-3 / 1.5e-1 (native with round caps and joins: 1.1e-2; diffvg: the
-straight strokes again; resvg's edges are quantised to quarter pixels, most of what is left).
+vertices), caps_joins 2.1e-3 / 1.5e-1 and dashes 1.3e-3 / 4.1e-2 (native with round caps and
+joins: 1.1e-2 and 1.7e-2; diffvg: the straight strokes again; resvg's edges are quantised to
+quarter pixels, most of what is left).
 """
 
 from __future__ import annotations

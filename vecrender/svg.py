@@ -35,7 +35,11 @@ transform's uniform factor ``sqrt(|det|)``. ``stroke-linecap`` (default butt),
 ``stroke-linejoin`` (default miter; SVG 2's ``miter-clip`` and ``arcs`` import as miter, their
 fallback) and ``stroke-miterlimit`` (default 4) become the scene's ``line_caps``, ``line_joins``
 and ``miter_limits`` (left None when every stroke is round-capped and round-joined).
-``display:none`` and ``visibility:hidden`` elements are skipped; text, images, clip paths, masks, markers, filters and dashes are ignored. A linear or
+``stroke-dasharray`` / ``-dashoffset`` split a stroke into its dashes, one open path each (by
+arc length; the pattern starts over at each subpath, a dash through a closed subpath's start is
+one path joined there, zero-length dashes are dots where the caps draw them), after the
+element's fill. ``display:none`` and ``visibility:hidden`` elements are skipped; text, images,
+clip paths, masks, markers and filters are ignored. A linear or
 radial gradient paint imports as one flat colour, the gradient's mean over its stops (colour
 weighted by opacity, stops inherited through ``href``): vecrender paints flat colours, and this
 keeps the shape and its overall tone; pattern paints import as no paint (or as their fallback
@@ -62,13 +66,14 @@ overlap); a non-uniform scale gives the stroke the geometric-mean width.
 
 from __future__ import annotations
 
+import bisect
 import io
 import itertools
 import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -474,7 +479,123 @@ def _shape_items(shape, opacity: float, gradients: dict[str, RGBA], se) -> list[
     items = _styled_items(shape, style, se)
     for item in items:
         item.line = style.line
-    return items
+    pattern = _dash_pattern(shape) if style.width > 0 else None
+    if pattern is None:
+        return items
+    return [piece for item in items for piece in _dashed(item, *pattern)]
+
+
+def _dash_pattern(shape) -> tuple[list[float], float] | None:
+    """(dash and gap lengths, offset) in canvas pixels of ``stroke-dasharray`` and
+    ``stroke-dashoffset``; None for a solid stroke (``none``, or a list SVG calls invalid: a
+    negative or unreadable length, or all zero)."""
+    text = str(shape.values.get("stroke-dasharray", "none")).strip()
+    if text in ("none", ""):
+        return None
+    try:
+        lengths = [float(v.removesuffix("px")) for v in re.split(r"[\s,]+", text) if v]
+    except ValueError:
+        return None
+    if not lengths or min(lengths) < 0 or sum(lengths) <= 0:
+        return None
+    if len(lengths) % 2:  # SVG: an odd list is repeated to make it even
+        lengths *= 2
+    scale = math.sqrt(abs(float(shape.transform.determinant)))  # as the width: geometric mean
+    offset = _number(shape.values.get("stroke-dashoffset"), 0.0)
+    return [v * scale for v in lengths], offset * scale
+
+
+def _dashed(item: _Item, lengths: list[float], offset: float) -> list[_Item]:
+    """The dashes of `item`'s stroke as open paths (with its caps and joins), after its fill
+    (unstroked) when it has one. The pattern starts over at each subpath, as SVG's does."""
+    out = [replace(item, width=0.0)] if item.fill is not None else []
+    for chain in _chains(item):
+        pieces = _dash_pieces(chain, lengths, offset, item.line[0] != CAP_BUTT, item.closed)
+        if pieces is None:  # one dash around the whole closed subpath
+            out.append(replace(item, points=chain, fill=None, starts=(0,)))
+            continue
+        out += [replace(item, points=piece, closed=False, fill=None, starts=(0,)) for piece in pieces]
+    return out
+
+
+def _chains(item: _Item) -> list[list[Point]]:
+    """The control points of each subpath of `item` (a closed one ends on its first point)."""
+    if len(item.starts) == 1:
+        return [item.points]
+    bounds = [3 * k for k in item.starts] + [len(item.points) - 1]
+    return [item.points[a:b] + [item.points[a]] for a, b in itertools.pairwise(bounds)]
+
+
+def _dash_pieces(chain: list[Point], lengths: list[float], offset: float, keep_dots: bool, closed: bool
+                 ) -> list[list[Point]] | None:
+    """The pieces of the cubic chain under the dash pattern `lengths` shifted by `offset`,
+    by arc length (each cubic measured on 64 chords). Zero-length dashes are kept only where the
+    caps draw them (round, square), as one-segment paths of a repeated point; a dash that would
+    start at the chain's very end is not (as resvg draws them). On a `closed` chain a dash that
+    runs through its start is one piece (joined there), and None means one dash covers it all."""
+    segments = [chain[i : i + 4] for i in range(0, len(chain) - 1, 3)]
+    tables = [_arc_table(seg) for seg in segments]
+    starts = list(itertools.accumulate((table[-1] for table in tables), initial=0.0))
+    total, period = starts[-1], sum(lengths)
+    position = -(offset % period)  # where the pattern's first dash begins
+    spans = []
+    while position < total:
+        for k, length in enumerate(lengths):
+            a, b = position, position + length
+            position = b
+            if k % 2 == 0 and a < total and (b > 0 or a == b == 0) and (b > a or keep_dots):
+                spans.append((max(a, 0.0), min(b, total)))
+    pieces = [_sub_chain(segments, tables, starts, a, b) for a, b in spans]
+    if closed and spans and spans[0][0] == 0 and spans[-1][1] == total and total > 0:
+        if len(spans) == 1:
+            return None
+        pieces = [pieces[-1] + pieces[0][1:]] + pieces[1:-1]
+    return pieces
+
+
+def _arc_table(seg: list[Point], chords: int = 64) -> list[float]:
+    """Cumulative length of `seg` at ``t = i / chords``."""
+    points = [_at(seg, i / chords) for i in range(chords + 1)]
+    return list(itertools.accumulate((math.dist(p, q) for p, q in itertools.pairwise(points)), initial=0.0))
+
+
+def _at(seg: list[Point], t: float) -> Point:
+    """The cubic `seg` at `t` (de Casteljau)."""
+    return _split(seg, t)[0][-1]
+
+
+def _split(seg: list[Point], t: float) -> tuple[list[Point], list[Point]]:
+    """The cubic `seg` cut at `t` into its two cubics (de Casteljau)."""
+    def mix(p: Point, q: Point) -> Point:
+        return (p[0] + (q[0] - p[0]) * t, p[1] + (q[1] - p[1]) * t)
+
+    a, b, c = mix(seg[0], seg[1]), mix(seg[1], seg[2]), mix(seg[2], seg[3])
+    d, e = mix(a, b), mix(b, c)
+    f = mix(d, e)
+    return [seg[0], a, d, f], [f, e, c, seg[3]]
+
+
+def _parameter(table: list[float], length: float) -> float:
+    """``t`` at arc length `length` along a segment (linear between the table's samples)."""
+    i = max(min(bisect.bisect_left(table, length), len(table) - 1), 1)
+    lo, hi = table[i - 1], table[i]
+    return (i - 1 + (0.0 if hi <= lo else (length - lo) / (hi - lo))) / (len(table) - 1)
+
+
+def _sub_chain(segments: list[list[Point]], tables: list[list[float]], starts: list[float],
+               a: float, b: float) -> list[Point]:
+    """Control points of the chain between arc lengths `a` <= `b`."""
+    first = min(max(bisect.bisect_right(starts, a) - 1, 0), len(segments) - 1)
+    last = min(max(bisect.bisect_left(starts, b) - 1, first), len(segments) - 1)
+    out: list[Point] = []
+    for k in range(first, last + 1):
+        t0 = _parameter(tables[k], a - starts[k]) if k == first else 0.0
+        t1 = _parameter(tables[k], b - starts[k]) if k == last else 1.0
+        piece = _split(segments[k], t1)[0] if t1 < 1 else segments[k]
+        if t0 > 0:
+            piece = _split(piece, t0 / t1)[1] if t1 > 0 else [piece[0]] * 4
+        out += piece if not out else piece[1:]
+    return out
 
 
 def _styled_items(shape, style: _Style, se) -> list[_Item]:

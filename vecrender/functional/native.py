@@ -48,6 +48,7 @@ from vecrender.functional.bezier import (
     coincident,
     crossing,
     evaluate,
+    hypot,
     fill_coverage,
     inside,
     newton_closest,
@@ -61,6 +62,7 @@ from vecrender.functional.bezier import (
 from vecrender.functional.raster import SEGMENTS_PER_CURVE
 from vecrender.functional.styles import (
     CAP_ROUND,
+    CORNER_REACH,
     JOIN_ROUND,
     StrokeStyle,
     longest_miters,
@@ -554,15 +556,16 @@ def _styled_pixels(g: _Geometry, row: Tensor, seg: Tensor, p: Tensor, t: Tensor,
     """``[E]`` bool: the style of their path can change the coverage of pixels ``p`` ``[E, 2]``
     whose closest point is ``t`` on segment ``seg`` (elsewhere it is the round one): their
     closest point is a vertex (a join), or they lie within ``sqrt(2) (r + PIXEL_REACH)`` of an
-    open end with a flat cap (``styled_coverage``'s cap zone)."""
+    open end with a flat cap or within ``CORNER_REACH (r + PIXEL_REACH)`` of a join
+    (``styled_coverage``'s zones)."""
     style = _take(g.style, row)
     ends = _segment_ctrl(g, row, seg).detach()[:, ::3]  # [E, 2, 2]: the segment's end points
-    zone = 2 * (r + PIXEL_REACH) ** 2
-    near = ((p[:, None] - ends) ** 2).sum(-1) <= zone[:, None]  # [E, 2]
+    d2 = ((p[:, None] - ends) ** 2).sum(-1) / (r + PIXEL_REACH)[:, None] ** 2  # [E, 2], in (r + reach)^2
     is_open = _take(g.open, row)
-    first, last = is_open & (seg == 0), is_open & (seg == _take(g.last_segment, row))
-    capped = (style[:, 0] != CAP_ROUND) & ((first & near[:, 0]) | (last & near[:, 1]))
-    return ~_take(g.plain, row) & ((t <= 0) | (t >= 1) | capped)
+    at_cap = torch.stack([is_open & (seg == 0), is_open & (seg == _take(g.last_segment, row))], -1)
+    capped = (style[:, 0] != CAP_ROUND) & (at_cap & (d2 <= 2)).any(-1)
+    cornered = (~at_cap & (d2 <= CORNER_REACH**2)).any(-1)
+    return ~_take(g.plain, row) & ((t <= 0) | (t >= 1) | capped | cornered)
 
 
 def _refine(g: _Geometry, row: Tensor, half: Tensor, p: Tensor, cand: Tensor, u_cand: Tensor) -> Tensor:
@@ -592,9 +595,9 @@ def _coverage(g: _Geometry, row: Tensor, seg: Tensor, ctrl: Tensor, p: Tensor, t
         return cover
     cap, join, limit = _take(g.style, row).unbind(-1)
     index = row * g.segs.shape[1] + seg
-    following, preceding = _take(g.next_start, index), _take(g.prev_end, index)
-    neighbour = torch.where(outline.forward[..., None], following, preceding).unbind(-1)
-    return styled_coverage(cover, p.unbind(-1), ctrl, outline, half, StrokeStyle(cap, join, limit), neighbour)
+    following, preceding = (_take(table, index).unbind(-1) for table in (g.next_start, g.prev_end))
+    return styled_coverage(cover, p.unbind(-1), hypot(*offset), ctrl, outline, half, StrokeStyle(cap, join, limit),
+                           preceding, following)
 
 
 def _layer(coverage: Tensor, colors: Tensor, mask: Tensor | None) -> Tensor:

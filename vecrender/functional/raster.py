@@ -52,6 +52,7 @@ from vecrender.functional.bezier import (
     closest_point,
     crossing,
     fill_coverage,
+    hypot,
     newton_closest,
     path_flags,
     path_segments,
@@ -123,9 +124,9 @@ def render_reference(
             cov = stroke_coverage(offset, widths[b, n] / 2, ends if curvature else None)
             if stroke_style is not None:
                 cap, join, limit = stroke_style[b, n]
-                neighbour = torch.where(ends.forward[..., None], following[b, n][best], preceding[b, n][best])
-                cov = styled_coverage(cov, pix[None].unbind(-1), seg, ends, widths[b, n] / 2,
-                                      StrokeStyle(cap, join, limit), neighbour.unbind(-1))
+                cov = styled_coverage(cov, pix[None].unbind(-1), hypot(*offset), seg, ends, widths[b, n] / 2,
+                                      StrokeStyle(cap, join, limit), preceding[b, n][best].unbind(-1),
+                                      following[b, n][best].unbind(-1))
             out = _over(out, cov * stroke_colors[b, n, 3], stroke_colors[b, n, :3])
         images.append(out)
     if not images:
