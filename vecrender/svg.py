@@ -579,7 +579,8 @@ def _parameter(table: list[float], length: float) -> float:
     """``t`` at arc length `length` along a segment (linear between the table's samples)."""
     i = max(min(bisect.bisect_left(table, length), len(table) - 1), 1)
     lo, hi = table[i - 1], table[i]
-    return (i - 1 + (0.0 if hi <= lo else (length - lo) / (hi - lo))) / (len(table) - 1)
+    within = 0.0 if hi <= lo else min(max((length - lo) / (hi - lo), 0.0), 1.0)
+    return (i - 1 + within) / (len(table) - 1)
 
 
 def _sub_chain(segments: list[list[Point]], tables: list[list[float]], starts: list[float],
