@@ -501,6 +501,21 @@ def dash_ends(scene: VectorScene) -> list[list[float]]:
     return out
 
 
+def test_symbols_fit_their_viewbox_and_percentages_refer_to_the_viewport():
+    scene = load_svg(DATA / "viewports.svg")
+
+    def box(i: int) -> list[float]:
+        pts = scene.points[i, : 3 * int(scene.num_segments[i]) + 1]
+        return [round(v, 3) for v in (*pts.amin(0).tolist(), *pts.amax(0).tolist())]
+
+    assert box(0) == [5, 5, 35, 35]  # viewBox 0 0 10 10 into 30 x 30
+    assert box(1) == [15, 40, 35, 60]  # into 40 x 20: "meet", centred
+    assert box(2) == [50, 40, 58, 70]  # preserveAspectRatio="none": stretched
+    assert box(4) == [90, 8, 114, 32]  # x="75%" y="10%" width="20%" height="30%" of 120 x 80
+    r = 0.08 * math.hypot(120, 80) / math.sqrt(2)  # r="8%" of the normalised diagonal
+    assert box(5) == [round(v, 3) for v in (108 - r, 64 - r, 108 + r, 64 + r)]
+
+
 def test_dashes_split_strokes_into_open_paths():
     scene = svg('<path d="M 0 5 L 20 5" stroke="black" stroke-dasharray="4 2"/>'
                 '<path d="M 0 9 L 20 9" stroke="black" stroke-dasharray="3,1,2" stroke-dashoffset="4"/>'

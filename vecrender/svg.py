@@ -24,7 +24,9 @@ Export (`scene_to_svg`) writes one ``<path>`` per scene path, in drawing order::
 
 Import (`load_svg`, `svg_to_scene`) parses with ``svgelements`` and follows browser semantics:
 transforms of groups and elements, viewBox scaled to width/height (one of them alone: the other
-follows the viewBox's aspect ratio), ``style`` attributes, ``<use>``,
+follows the viewBox's aspect ratio), ``style`` attributes, ``<use>`` (of a ``<symbol>`` with a
+viewBox: fitted into the use's width and height by ``preserveAspectRatio``), nested ``<svg>``,
+percentage lengths of the basic shapes (of the nearest viewBox),
 ``rect`` (rounded too), ``circle``, ``ellipse``, ``line``, ``polyline``, ``polygon`` and every path
 command. Lines and quadratics become exact cubics; elliptic arcs become cubics within 5e-4 px;
 ``S``/``T`` reflect the previous control point only after ``C``/``S`` resp. ``Q``/``T``, as the SVG
@@ -260,7 +262,7 @@ def _parse(data: bytes, where: str, device: torch.device | str) -> VectorScene:
     gradients = _gradient_paints(root)
     background = WHITE
     items: list[_Item] = []
-    for shape, opacity in _shapes(document, 1.0, se):
+    for shape, opacity in _shapes(document, 1.0, (float(width), float(height)), se):
         if _is_background(shape, se):
             background = _background_color(shape)
             continue
@@ -337,15 +339,78 @@ def _unit(value: float) -> float:
     return min(max(value, 0.0), 1.0)
 
 
-def _shapes(node, opacity: float, se) -> Iterator[tuple[object, float]]:
-    """(shape, product of the opacities of it and its ancestors) in drawing order."""
+def _shapes(node, opacity: float, viewport: tuple[float, float], se) -> Iterator[tuple[object, float]]:
+    """(shape, product of the opacities of it and its ancestors) in drawing order; `viewport`:
+    the user-space size that percentages refer to (the nearest ``<svg>``'s viewBox)."""
     opacity *= _unit(_number(_own(node, "opacity"), 1.0))
+    if isinstance(node, se.SVG):
+        box = _numbers(node.values.get("viewBox"))
+        viewport = (box[2], box[3]) if len(box) == 4 else viewport
     if isinstance(node, (se.Group, se.Use)):
+        fit = _symbol_fit(node, se) if isinstance(node, se.Use) else None
         for child in node:
-            yield from _shapes(child, opacity, se)
+            for shape, shape_opacity in _shapes(child, opacity, viewport, se):
+                if fit is not None:
+                    shape.transform = shape.transform * fit
+                yield shape, shape_opacity
     elif isinstance(node, se.Shape):
         if str(node.values.get("visibility", "visible")).strip() not in ("hidden", "collapse"):
+            _resolve_percentages(node, viewport, se)
             yield node, opacity
+
+
+def _numbers(text: str | None) -> list[float]:
+    try:
+        return [float(v) for v in str(text or "").replace(",", " ").split()]
+    except ValueError:
+        return []
+
+
+#: Geometry attributes of the basic shapes, by the viewport side their percentages refer to.
+_PERCENT_AXES = {"x": 0, "cx": 0, "x1": 0, "x2": 0, "width": 0, "rx": 0,
+                 "y": 1, "cy": 1, "y1": 1, "y2": 1, "height": 1, "ry": 1, "r": 2}
+
+
+def _resolve_percentages(shape, viewport: tuple[float, float], se) -> None:
+    """Percentages in a basic shape's geometry, of the viewport's width, height or (``r``) its
+    normalised diagonal, as SVG defines them (the parser takes ``75%`` for 75)."""
+    if not isinstance(shape, (se.Rect, se.Circle, se.Ellipse, se.SimpleLine)):
+        return
+    own = shape.values.get("attributes", {})
+    diagonal = math.hypot(*viewport) / math.sqrt(2)
+    for name, axis in _PERCENT_AXES.items():
+        text = str(own.get(name, "")).strip()
+        if not text.endswith("%"):
+            continue
+        try:
+            value = float(text[:-1]) / 100 * (*viewport, diagonal)[axis]
+        except ValueError:
+            continue
+        for target in ("rx", "ry") if name == "r" else (name,):  # a circle keeps its radius as both
+            if hasattr(shape, target):
+                setattr(shape, target, value)
+
+
+def _symbol_fit(use, se):
+    """The transform that fits a ``<use>``d ``<symbol>``'s viewBox into the use's width and height
+    (``preserveAspectRatio``, default ``xMidYMid meet``), as a matrix to append to the transform
+    of each shape under the use; None when there is nothing to fit (no symbol, viewBox or size)."""
+    symbol = next((c for c in use if c.values.get("tag") == "symbol"), None)
+    box = _numbers(None if symbol is None else symbol.values.get("viewBox"))
+    width, height = _number(use.values.get("width"), 0.0), _number(use.values.get("height"), 0.0)
+    if len(box) != 4 or box[2] <= 0 or box[3] <= 0 or width <= 0 or height <= 0:
+        return None
+    sx, sy = width / box[2], height / box[3]
+    align, *rest = (str(symbol.values.get("preserveAspectRatio", "xMidYMid meet")).split() or ["xMidYMid"])
+    if align != "none":
+        sx = sy = max(sx, sy) if rest == ["slice"] else min(sx, sy)
+    shift = {"Min": 0.0, "Mid": 0.5, "Max": 1.0}
+    tx = (width - box[2] * sx) * shift.get(align[1:4], 0.5) if align != "none" else 0.0
+    ty = (height - box[3] * sy) * shift.get(align[5:8], 0.5) if align != "none" else 0.0
+    local = se.Matrix(f"translate({-box[0]}, {-box[1]})") * se.Matrix(f"scale({sx}, {sy})") * se.Matrix(
+        f"translate({tx}, {ty})")
+    placed = se.Matrix(use.transform)
+    return ~placed * local * placed
 
 
 def _is_background(shape, se) -> bool:
