@@ -545,6 +545,9 @@ def test_dashes_on_closed_and_filled_shapes():
     assert ends[1:5] == [[0, 2, 4, 0], [7, 0, 10, 1], [10, 4, 7, 5], [4, 5, 0, 5]]
     assert scene.num_segments[1:4].tolist() == [2, 2, 2]  # around a corner: a join between two segments
     assert not scene.closed[1:5].any()
+    # an open filled subpath: its fill (closed, unstroked) stays one path, its stroke is dashed
+    open_fill = svg('<path d="M 0 0 L 10 0 L 10 10" fill="red" stroke="blue" stroke-dasharray="5 5"/>')
+    assert open_fill.closed.tolist() == [True, False, False] and open_fill.widths.tolist() == [0, 1, 1]
     assert scene.closed[-1] and scene.widths[-1] == 1  # one dash longer than the outline: closed
 
 

@@ -547,7 +547,7 @@ def _shape_items(shape, opacity: float, gradients: dict[str, RGBA], se) -> list[
     pattern = _dash_pattern(shape) if style.width > 0 else None
     if pattern is None:
         return items
-    return [piece for item in items for piece in _dashed(item, *pattern)]
+    return [piece for item in items for piece in (_dashed(item, *pattern) if item.width > 0 else [item])]
 
 
 def _dash_pattern(shape) -> tuple[list[float], float] | None:
