@@ -141,7 +141,6 @@ def fit_to_canvas(scene: VectorScene, width: int, height: int) -> VectorScene:
                    width=width, height=height)
 
 
-
 @hookimpl
 def register_initializers(register) -> None:
     register(RandomInit)

@@ -97,10 +97,10 @@ class NativeConfig:
         "renders the first time a key is seen; up to 8 keys are kept. CPU tensors, autocast and "
         "tile_capacity 0 always run eagerly.")
     compile: bool = option(
-        False, "CUDA only: run the render through torch.compile, which fuses its several hundred small "
-        "kernels into a few dozen (several times faster; with cuda_graphs, the only way to reach "
-        "sub-millisecond renders). Each new input shape, dtype or grad mode compiles once, tens of "
-        "seconds: worth it for runs of thousands of steps, not for a few renders. The CPU path, "
+        False, "CUDA only: run the render through torch.compile, so that inductor can fuse its "
+        "~1 900 small kernels, which bound the GPU render (its speed-up is not measured yet: see "
+        "benchmarks/README.md). Each new input shape, dtype or grad mode compiles once, tens of "
+        "seconds: meant for runs of thousands of steps, not for a few renders. The CPU path, "
         "whose shapes depend on the data, always runs eagerly.")
 
 

@@ -48,8 +48,8 @@ from vecrender.functional.bezier import (
     coincident,
     crossing,
     evaluate,
-    hypot,
     fill_coverage,
+    hypot,
     inside,
     newton_closest,
     path_flags,
@@ -63,8 +63,8 @@ from vecrender.functional.raster import SEGMENTS_PER_CURVE
 from vecrender.functional.styles import (
     CAP_ROUND,
     CORNER_REACH,
-    JOIN_ROUND,
     StrokeStyle,
+    is_styled,
     longest_miters,
     neighbour_directions,
     reach_scale,
@@ -346,7 +346,7 @@ class _Geometry:
         ``[B, N]`` (:meth:`stroke_reach`) and the neighbouring segments' directions
         (:func:`neighbour_directions`)."""
         self.style, self.reach = _flat(style), _flat(reach)
-        self.plain = _flat((style[..., 0] == CAP_ROUND) & (style[..., 1] == JOIN_ROUND))
+        self.plain = _flat(~is_styled(style[..., 0], style[..., 1]))
         self.next_start, self.prev_end = (n.reshape(-1, 2) for n in neighbours)  # [B * N * S, 2]
 
     def stroke_reach(self, row: Tensor, half: Tensor) -> Tensor:

@@ -58,6 +58,11 @@ class StrokeStyle(NamedTuple):
     miter_limit: Tensor
 
 
+def is_styled(cap: Tensor, join: Tensor) -> Tensor:
+    """Where a stroke has a flat cap or a sharp join (the model of this module applies)."""
+    return (cap != CAP_ROUND) | (join != JOIN_ROUND)
+
+
 def reach_scale(style: Tensor, miter: Tensor) -> Tensor:
     """How far from its centre line a stroke of style ``[..., 3]`` (cap, join, miter limit) can
     cover pixels, as a factor ``[...]`` of ``r + PIXEL_REACH``: 1 for round caps and joins, its
@@ -66,8 +71,7 @@ def reach_scale(style: Tensor, miter: Tensor) -> Tensor:
     ``PIXEL_REACH`` beyond its edge: at a cap's or a bevel's corners that reaches
     ``sqrt(2) (r + PIXEL_REACH)``)."""
     cap, join, _ = style.unbind(-1)
-    styled = (cap != CAP_ROUND) | (join != JOIN_ROUND)
-    scale = torch.where(styled, 2**0.5, 1.0)
+    scale = torch.where(is_styled(cap, join), 2**0.5, 1.0)
     return torch.where(join == JOIN_MITER, torch.where(miter > scale, miter, scale), scale)
 
 
@@ -232,7 +236,7 @@ def styled_coverage(cover: Tensor, p: Vec, distance: Tensor, ctrl: Tensor, outli
     # inner corners: near a join at either end, a pixel closest to this segment may be covered by
     # the segment on the other side too (a short segment's cap pixels included); only within the
     # reach the CPU path keeps for styled pixels, sqrt(2) (r + PIXEL_REACH)
-    styled = ((style.cap != CAP_ROUND) | (style.join != JOIN_ROUND)) & (distance < 2**0.5 * (r + PIXEL_REACH))
+    styled = is_styled(style.cap, style.join) & (distance < 2**0.5 * (r + PIXEL_REACH))
     for vertex, back, away, there in ((first, start_dir, tuple(-c for c in preceding), has_start & has_before),
                                       (last, tuple(-c for c in end_dir), following, has_end & has_after)):
         # not where the vertex is the closest point (the outer wedge: the join's)
