@@ -189,6 +189,31 @@ def test_native_matches_reference_float32_strokes():
     assert (ref - nat).abs().max() < 1e-4
 
 
+@pytest.mark.parametrize("segs", [1, 2, 3])
+def test_native_matches_reference_on_tight_random_curves(segs):
+    """Random loops, cusps and self-crossings: pixels near a centre of curvature (flat distance
+    minima) and near-ties between segments at a join are where two closest-point searches part."""
+    for seed in range(20):
+        args = random_scene(seed, segs=segs)
+        error = (render_reference(*args, 24, 26) - render_native(*args, 24, 26)).abs().max()
+        assert error < 1e-4, (seed, float(error))
+
+
+@pytest.mark.parametrize("name", ["reference", "native"])
+@pytest.mark.parametrize("closed", [False, True])
+def test_zero_length_paths_are_discs_whatever_their_segments(name, closed):
+    """A path whose points all coincide is a disc, open or closed, of one segment or several."""
+    fn = RENDERERS[name]
+    dot = torch.full((1, 1, 4, 2), 8.3, dtype=torch.float64)
+    several = torch.full((1, 1, 10, 2), 8.3, dtype=torch.float64)
+    ink = torch.tensor([[[0.0, 0.0, 0.0, 1.0]]], dtype=torch.float64)
+    widths = torch.tensor([[5.0]], dtype=torch.float64)
+    one = fn(*scene_args(dot, widths, ink), 16, 16)
+    many = fn(*scene_args(several, widths, ink, closed=torch.tensor([closed])), 16, 16)
+    assert (one - many).abs().max() < 1e-9
+    assert many[0, 3].sum().item() == pytest.approx(math.pi * 2.5**2, rel=0.02)
+
+
 def ring_scene(inner_reversed: bool, even_odd: bool, dtype=torch.float64):
     """A filled, stroked ring: one closed path of two circle subpaths (4 segments each), the
     inner one optionally reversed."""
@@ -428,17 +453,25 @@ def test_dynamic_binning_lists_the_pairs_the_difference_array_counts(box_size):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("chords", [16, 300])  # 300: more than the keys' 8 index bits, plain argmin
-def test_two_closest_chords(dtype, chords):
+@pytest.mark.parametrize("chords, per_segment", [(16, 4), (300, 20)])  # 300: more than the keys' 8 index bits
+def test_two_closest_chords(dtype, chords, per_segment):
+    """The closest chord, and the closest outside its basin: itself and its neighbours on its own
+    segment (a neighbour across a join is a candidate: Newton cannot cross into it)."""
     g = torch.Generator().manual_seed(0)
     d2 = torch.rand(2000, chords, generator=g, dtype=dtype) * 9
     d2[:100, 5] = d2[:100, 3] = d2[:100].amin(-1) / 2  # exact ties go to the first
-    best, second = _two_closest(d2)
+    d2[100:200, per_segment - 1] = d2[100:200].amin(-1) / 2  # closest: a segment's last chord ...
+    d2[100:200, per_segment] = d2[100:200, per_segment - 1] * 1.01  # ... next to the next one's first
+    best, second = _two_closest(d2, per_segment)
     assert best[:100].eq(3).all()
+    assert best[100:200].eq(per_segment - 1).all() and second[100:200].eq(per_segment).all()
     true_min = d2.amin(-1, keepdim=True)
     assert (d2.gather(-1, best) - true_min).abs().le(true_min * 2**-14).all()  # within 2^8 ulps
-    assert ((second - best).abs() > 1).all()
-    rest = d2.scatter(-1, (best + torch.arange(-1, 2)).clamp(0, chords - 1), math.inf).amin(-1, keepdim=True)
+    near = best + torch.arange(-1, 2)
+    same_segment = near.div(per_segment, rounding_mode="floor") == best.div(per_segment, rounding_mode="floor")
+    basin = torch.where(same_segment, near, best)
+    assert not (second == basin).any()
+    rest = d2.scatter(-1, basin, math.inf).amin(-1, keepdim=True)
     assert (d2.gather(-1, second) - rest).abs().le(rest * 2**-14).all()
 
 

@@ -130,11 +130,15 @@ def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tens
     """Refine ``t`` towards the parameter of the point of ``ctrl`` closest to ``p`` (no gradient);
     returns it, its squared distance and the offset ``p - B(t)`` ``[..., 2]``.
 
-    Newton steps on ``f(t) = (B(t) - p) . B'(t)`` (Gauss-Newton where ``f'`` is not safely
-    positive), clamped to [0, 1]. A step is kept where it does not increase the distance (so the
-    result is never worse than the start) and where it is tiny (``< 1e-4``): near the solution
-    the distance no longer changes above rounding, yet the parameter should still converge to
-    float precision (finite-difference checks of the gradient need that).
+    Newton steps on ``f(t) = (B(t) - p) . B'(t)`` (Gauss-Newton where ``f'`` is below a hundredth
+    of ``|B'|^2``, where a Newton step is unbounded), clamped to [0, 1]. A step is kept where it
+    does not increase the distance (so the result is never worse than the start) and where it is
+    tiny (``< 1e-4``): near the solution the distance no longer changes above rounding, yet the
+    parameter should still converge to float precision (finite-difference checks of the gradient
+    need that). A rejected step is halved for the next one. Pixels near a centre of curvature
+    have ``f'`` small at the solution: there true Newton steps converge where Gauss-Newton ones
+    crawl (their ratio ``f' / |B'|^2``), and the closest point's direction, which the coverage
+    uses, moves with ``t``.
     """
     with torch.no_grad():
         (ax, ay), (bx, by), (cx, cy), (x0, y0) = power_form(ctrl)
@@ -147,15 +151,18 @@ def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tens
         qx, qy = residual(t)
         best = torch.addcmul(qx * qx, qy, qy)
         a3x, a3y, a6x, a6y, b2x, b2y = 3 * ax, 3 * ay, 6 * ax, 6 * ay, 2 * bx, 2 * by
-        for _ in range(steps):
+        damping = torch.ones_like(best)  # halved after a rejected step, back to 1 after an accepted one
+        for step in range(steps):
             d1x, d1y = horner(t, a3x, b2x, cx), horner(t, a3y, b2y, cy)  # B'
             speed2 = torch.addcmul(d1x * d1x, d1y, d1y)
             fp = speed2.addcmul(qx, horner(t, a6x, b2x)).addcmul_(qy, horner(t, a6y, b2y))
-            fp = torch.where(fp > 0.25 * speed2, fp, speed2).clamp_min(TINY)
-            cand = torch.addcmul(qx * d1x, qy, d1y).div_(fp).neg_().add_(t).clamp_(0, 1)
+            fp = torch.where(fp > 0.01 * speed2, fp, speed2).clamp_min(TINY)
+            cand = torch.addcmul(qx * d1x, qy, d1y).div_(fp).mul_(damping).neg_().add_(t).clamp_(0, 1)
             rx, ry = residual(cand)
             dist = torch.addcmul(rx * rx, ry, ry)
             better = (dist <= best) | ((cand - t).abs() < 1e-4)  # tiny steps: polish past rounding
+            if step < steps - 1:
+                damping = torch.where(better, 1.0, damping * 0.5)
             t = torch.where(better, cand, t)
             best = torch.where(better, dist, best)
             qx, qy = torch.where(better, rx, qx), torch.where(better, ry, qy)
@@ -252,14 +259,22 @@ def coincident(ctrl: Tensor) -> Tensor:
     return (ctrl - ctrl[..., :1, :]).abs().amax((-1, -2)) < 1e-5
 
 
+def path_dots(segs: Tensor, seg_valid: Tensor) -> Tensor:
+    """``[B, N]`` bool: every valid segment of the path (``segs`` ``[B, N, S, 4, 2]``, ``seg_valid``
+    ``[B, N, S]``) is a point (:func:`coincident`): a zero-length stroke, open or closed, of any
+    number of segments, drawn as a disc. Its segments tie for every pixel, so which one a search
+    picks must not matter, and a per-segment test would treat its inner ones as joins."""
+    point = coincident(segs) | ~seg_valid
+    return point.all(-1) & seg_valid.any(-1)
+
+
 def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, open_start: Tensor, open_end: Tensor,
-                  dot: Tensor | None = None) -> tuple[Vec, Outline]:
+                  dot: Tensor) -> tuple[Vec, Outline]:
     """``p - B(t)`` and the :class:`Outline` there, for a closest parameter ``t``
     found without gradient, with the gradient of the closest point (the points' direct effect
     plus its motion along the curve); ``open_start`` / ``open_end`` ``[...]``: this segment's
-    start / end is an open path's end (a join otherwise); ``dot`` ``[...]``: the segment is an
-    open one-segment path of coincident points, drawn as a disc (from ``ctrl`` when None; callers
-    with one row per pixel pass it per path, which is cheaper).
+    start / end is an open path's end (a join otherwise); ``dot`` ``[...]``: the segment belongs
+    to a zero-length path (:func:`path_dots`), drawn as a disc.
 
     By the implicit function theorem on ``f(t) = (B(t) - p) . B'(t) = 0``,
     ``dt/dθ = -(∂f/∂θ) / f'(t)``: ``dt = -f / f'`` (``f'`` held constant) has that gradient and
@@ -285,8 +300,6 @@ def closest_point(ctrl: Tensor, p: Tensor, t: Tensor, open_start: Tensor, open_e
         to_start = (qx + px - x0) ** 2 + (qy + py - y0) ** 2
         to_end = (qx + px - end[..., 0]) ** 2 + (qy + py - end[..., 1]) ** 2
         forward = (to_end < to_start) | ((to_end == to_start) & (t > 0.5))  # a closed segment: by t
-        if dot is None:
-            dot = coincident(ctrl) & open_start & open_end
         at_end = torch.where(forward, t >= 1, t <= 0) | dot
     step = (qx * vx + qy * vy) * scale
     dt = step - step.detach()  # value 0, gradient dt/dθ

@@ -45,13 +45,13 @@ from vecrender.functional.bezier import (
     TINY,
     chord_offset,
     closest_point,
-    coincident,
     crossing,
     evaluate,
     fill_coverage,
     hypot,
     inside,
     newton_closest,
+    path_dots,
     path_flags,
     path_segments,
     polyline,
@@ -332,8 +332,8 @@ class _Geometry:
         self.newton_steps = newton_steps
         self.even_odd, self.fill_on = _flat(even_odd), _flat(fill_on)
         self.open, self.last_segment = _flat(~closed), _flat(num_segments - 1)  # where the round caps are
-        with torch.no_grad():  # open one-segment paths of coincident points (discs)
-            self.dot = _flat(coincident(segs[:, :, 0].detach()) & ~closed & (num_segments == 1))
+        with torch.no_grad():
+            self.dot = _flat(path_dots(segs.detach(), seg_valid))  # zero-length paths (discs)
         self.curvature = curvature
         ys, xs = torch.meshgrid(torch.arange(tile_size, device=segs.device, dtype=segs.dtype),
                                 torch.arange(tile_size, device=segs.device, dtype=segs.dtype),
@@ -497,7 +497,7 @@ def _sparse_stroke_coverage(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor
         row = row.index_select(0, rows)
         p = pix.view(-1, 2).index_select(0, rows * pix.shape[1] + cols)  # [E, 2]
         ax, ay, ex, ey, inv = g.table.index_select(0, row).unbind(1)  # [E, SL]
-        cand, u_cand, d2c = _search(p[:, 0, None], p[:, 1, None], ax, ay, ex, ey, inv, both=True)
+        cand, u_cand, d2c = _search(p[:, 0, None], p[:, 1, None], ax, ay, ex, ey, inv, g.chords, both=True)
     coverage, keep = _refine_sparse(g, row, half.index_select(0, rows), p, cand, u_cand, d2c)
     return coverage, rows.index_select(0, keep), cols.index_select(0, keep)
 
@@ -614,13 +614,13 @@ def _closest_chord(g: _Geometry, row: Tensor, pix: Tensor, want_winding: bool
     """Candidate chords and parameters ``[C, Q, 2]``, squared polyline distance ``[C, Q]`` and the
     winding number ``[C, Q]`` (fills only), for the pairs' paths ``row`` ``[C]``.
 
-    Candidate 0 is the closest chord; candidate 1 the closest one that is not its neighbour, so a
-    second part of the curve at nearly the same distance is refined too (chords are only within
-    ``0.75 M / L^2`` of the curve, which can reorder near-ties).
+    Candidate 0 is the closest chord; candidate 1 the closest one outside its Newton run's reach
+    (:func:`_two_closest`), so a second part of the curve at nearly the same distance is refined
+    too (chords are only within ``0.75 M / L^2`` of the curve, which can reorder near-ties).
     """
     with torch.no_grad():
         ax, ay, ex, ey, inv = _take(g.table, row)[:, :, None].unbind(1)  # [C, 1, SL]; invalid chords far away
-        cand, u_cand, d2min = _search(pix[..., 0, None], pix[..., 1, None], ax, ay, ex, ey, inv)
+        cand, u_cand, d2min = _search(pix[..., 0, None], pix[..., 1, None], ax, ay, ex, ey, inv, g.chords)
         winding = None
         if want_winding:
             a, bb = _take(g.chord_a, row), _take(g.chord_b, row)  # [C, SL, 2]
@@ -630,12 +630,12 @@ def _closest_chord(g: _Geometry, row: Tensor, pix: Tensor, want_winding: bool
 
 
 def _search(px: Tensor, py: Tensor, ax: Tensor, ay: Tensor, ex: Tensor, ey: Tensor, inv: Tensor,
-            both: bool = False) -> tuple[Tensor, Tensor, Tensor]:
-    """Closest and closest non-adjacent chord ``[..., 2]``, their parameters ``[..., 2]`` and the
-    squared distance ``[...]`` (of both, ``[..., 2]``, with ``both``); chords run along the last
-    dim of the broadcast inputs."""
+            chords: int, both: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """The two candidate chords of :func:`_two_closest` ``[..., 2]``, their parameters ``[..., 2]``
+    and the squared distance ``[...]`` (of both, ``[..., 2]``, with ``both``); chords run along
+    the last dim of the broadcast inputs, ``chords`` per segment."""
     u, d2 = _chord_distances(px, py, ax, ay, ex, ey, inv)
-    best, second = _two_closest(d2)
+    best, second = _two_closest(d2, chords)
     cand = torch.cat([best, second], dim=-1)
     dist = d2.gather(-1, cand)
     return cand, u.gather(-1, cand), dist if both else dist[..., 0]
@@ -656,9 +656,11 @@ def _chord_distances(px: Tensor, py: Tensor, ax: Tensor, ay: Tensor, ex: Tensor,
 _SAME_SIZE_INT = {torch.float32: torch.int32, torch.float64: torch.int64}
 
 
-def _two_closest(d2: Tensor) -> tuple[Tensor, Tensor]:
-    """Indices ``[..., 1]`` of the smallest of ``d2`` ``[..., C]`` (squared distances) along the last
-    dim and of the smallest that is not it or its neighbour.
+def _two_closest(d2: Tensor, chords: int) -> tuple[Tensor, Tensor]:
+    """Indices ``[..., 1]`` of the smallest of ``d2`` ``[..., C]`` (squared distances of a path's
+    chords, ``chords`` per segment) along the last dim and of the smallest that is not it or its
+    neighbour on the same segment: Newton from the closest chord explores those, but cannot
+    cross into the next segment, whose closest point near a join can be the nearer one.
 
     Up to 256 chords, an integer minimum over keys (the distance's bits with the chord index in
     the lowest 8 bits or fewer) finds both, several times faster on CPUs than ``min`` / ``argmin``
@@ -666,17 +668,22 @@ def _two_closest(d2: Tensor) -> tuple[Tensor, Tensor]:
     """
     num = d2.shape[-1]
     bits = max(1, (num - 1).bit_length())
-    neighbours = torch.arange(-1, 2, device=d2.device)
     if bits > 8 or d2.dtype not in _SAME_SIZE_INT:
         best = d2.argmin(-1, keepdim=True)
-        near = (best + neighbours).clamp_(0, num - 1)
-        return best, d2.clone().scatter_(-1, near, math.inf).argmin(-1, keepdim=True)
+        return best, d2.clone().scatter_(-1, _basin(best, chords), math.inf).argmin(-1, keepdim=True)
     kind, low = _SAME_SIZE_INT[d2.dtype], (1 << bits) - 1
     key = (d2.view(kind) & ~low) | torch.arange(num, dtype=kind, device=d2.device)
     best = (key.amin(-1, keepdim=True) & low).long()
-    near = (best + neighbours).clamp_(0, num - 1)
+    near = _basin(best, chords)
     second = key.scatter_(-1, near, torch.iinfo(kind).max).amin(-1, keepdim=True) & low
     return best, second.long()
+
+
+def _basin(best: Tensor, chords: int) -> Tensor:
+    """``[..., 3]``: chord ``best`` ``[..., 1]`` and its neighbours on the same segment (itself in
+    place of a neighbour on another segment)."""
+    near = best + torch.arange(-1, 2, device=best.device)
+    return torch.where(near.div(chords, rounding_mode="floor") == best.div(chords, rounding_mode="floor"), near, best)
 
 
 # -- compositing ---------------------------------------------------------------------------------

@@ -22,10 +22,11 @@ square ``[j, j + 1] x [i, i + 1]`` with centre ``p = (j + 1/2, i + 1/2)``):
   closest point is a vertex between segments (:mod:`vecrender.functional.styles`).
 * **Closest point.** ``t*`` is found without gradient (reference: 4 Newton steps from each of 64
   uniform samples per segment, then the best polished; native: 3 Newton steps from the closest
-  chord of the 16-chord flattening and from the closest non-adjacent chord, best result). The
-  offset ``o`` carries the gradient of the closest point, ``t*``'s motion included (implicit
-  function theorem, :func:`~vecrender.functional.bezier.closest_point`), which the footprint's
-  orientation needs.
+  chord of the 16-chord flattening and from the closest chord that is neither it nor its
+  neighbour on the same segment, best result). The offset ``o`` carries the gradient of the
+  closest point, ``t*``'s motion included (implicit function theorem,
+  :func:`~vecrender.functional.bezier.closest_point`), which the footprint's orientation needs.
+  A path whose points all coincide is a disc (:func:`~vecrender.functional.bezier.path_dots`).
 * **Fills** (closed paths with ``fill_colors``). Each segment is flattened into
   ``segments_per_curve`` chords at uniform ``t`` (default 16; the chords are within
   ``0.75 M / L^2`` px of the curve, ``M`` the largest second difference of the control points).
@@ -54,6 +55,7 @@ from vecrender.functional.bezier import (
     fill_coverage,
     hypot,
     newton_closest,
+    path_dots,
     path_flags,
     path_segments,
     polyline,
@@ -108,7 +110,8 @@ def render_reference(
     if subpath_starts is not None:
         subpath_starts = path_flags(subpath_starts, batch, points.device, per_path_dims=1)
     pix = pixel_centres(height, width, points.device, points.dtype)  # [HW, 2]
-    segs, _ = path_segments(points, closed, num_segments, subpath_starts)
+    segs, seg_valid = path_segments(points, closed, num_segments, subpath_starts)
+    dots = path_dots(segs.detach(), seg_valid)  # [B, N]
     if stroke_style is not None:
         stroke_style = path_flags(stroke_style, batch, points.device, per_path_dims=1)
         following, preceding = neighbour_directions(segs, closed, num_segments, subpath_starts)
@@ -120,7 +123,8 @@ def render_reference(
             if fill_colors is not None and bool(closed[b, n]):
                 cov = _fill_coverage(ctrl, pix, bool(even_odd[b, n]), segments_per_curve)
                 out = _over(out, cov * fill_colors[b, n, 3], fill_colors[b, n, :3])
-            offset, ends, seg, best = _stroke_offset(ctrl, pix, bool(closed[b, n]), samples, newton_steps)
+            offset, ends, seg, best = _stroke_offset(ctrl, pix, bool(closed[b, n]), dots[b, n], samples,
+                                                     newton_steps)
             cov = stroke_coverage(offset, widths[b, n] / 2, ends if curvature else None)
             if stroke_style is not None:
                 cap, join, limit = stroke_style[b, n]
@@ -140,11 +144,12 @@ def _over(below: Tensor, alpha: Tensor, rgb: Tensor) -> Tensor:
     return layer + (1 - alpha[..., None]) * below
 
 
-def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, samples: int, newton_steps: int
+def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, dot: Tensor, samples: int, newton_steps: int
                    ) -> tuple[Vec, Outline, Tensor, Tensor]:
     """Pixel centre minus its closest point (``[B, HW]`` components) on the union of the segments
-    ``[B, s, 4, 2]`` of one path, the outline there (``closest_point``), and that point's segment
-    (``[B, HW, 4, 2]``, and its index ``[B, HW]``)."""
+    ``[B, s, 4, 2]`` of one path (a zero-length one where ``dot``, a bool scalar tensor), the
+    outline there (``closest_point``), and that point's segment (``[B, HW, 4, 2]``, and its index
+    ``[B, HW]``)."""
     t_grid = torch.linspace(0, 1, samples, device=pix.device, dtype=pix.dtype)
     with torch.no_grad():  # Newton from every sample of every segment: finds every local minimum
         ts, d2s = [], []
@@ -163,7 +168,7 @@ def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, samples: int, newton
     seg = ctrl[torch.arange(ctrl.shape[0], device=ctrl.device)[:, None], best]  # [B, HW, 4, 2]
     at_start = (best == 0) & (not closed)
     at_end = (best == ctrl.shape[1] - 1) & (not closed)
-    return *closest_point(seg, pix[None], t, at_start, at_end), seg, best
+    return *closest_point(seg, pix[None], t, at_start, at_end, dot.expand_as(t)), seg, best
 
 
 def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int) -> Tensor:
