@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions (median; default 10)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--tile-capacity", type=int, default=None,
-                        help="native's GPU bin size (default: the renderer's default, 64)")
+                        help="native's GPU bin size (default: the renderer's, 'auto': fitted to each scene)")
     parser.add_argument("--no-cuda-graphs", action="store_true",
                         help="native: run the eager CUDA path (cuda_graphs=False)")
     parser.add_argument("--compile", action="store_true",

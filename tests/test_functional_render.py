@@ -9,7 +9,15 @@ import torch
 
 from vecrender.functional import composite, render_native, render_reference
 from vecrender.functional.bezier import footprint_cdf
-from vecrender.functional.native import _box_tiles, _pairs, _tile_ranges, _two_closest
+from vecrender.functional.native import (
+    TileCapacity,
+    _box_tiles,
+    _layout,
+    _pairs,
+    _tile_ranges,
+    _two_closest,
+    tile_occupancy,
+)
 
 RENDERERS = {"reference": render_reference, "native": render_native}
 
@@ -482,6 +490,55 @@ def test_native_static_bins_overflow_is_nan():
     assert img[0, :, :8, :8].isnan().all() and img[0, :, 8:, 8:].eq(0).all()
     ok = render_native(*args, 16, 16, shapes="static", tile_capacity=3)
     assert torch.allclose(ok, render_native(*args, 16, 16), atol=1e-5)
+
+
+@pytest.mark.parametrize("styled", [False, True])
+def test_tile_occupancy_is_the_densest_bin(styled):
+    """The count the fixed bins need: the most pairs on one tile in the exact (dynamic) binning,
+    with fills, subpaths and miters (which reach farther) included."""
+    args = list(random_scene(3, batch=2, n=9, segs=2, size=40))
+    subpaths = torch.rand(2, 9, 2, generator=torch.Generator().manual_seed(1)) < 0.5
+    style = None
+    if styled:
+        style = torch.tensor([[1.0, 1.0, 10.0], [2.0, 2.0, 4.0], [0.0, 1.0, 4.0]] * 3, dtype=torch.float64)
+    kwargs = {"subpath_starts": subpaths, "stroke_style": style}
+    count = tile_occupancy(*args, 40, 44, tile_size=8, **kwargs)
+    assert count.shape == () and count.dtype == torch.long
+    lay = _layout(*args[:2], *args[3:], 40, 44, subpaths, style, 8)
+    pairs = _pairs(*lay.ranges, lay.tiles_y, lay.tiles_x)
+    assert int(count) == int(pairs.pair_tile.bincount().max()) > 2
+    exact = render_native(*args, 40, 44, **kwargs)
+    assert torch.allclose(render_native(*args, 40, 44, shapes="static", tile_capacity=int(count), **kwargs),
+                          exact, atol=1e-6)
+    assert render_native(*args, 40, 44, shapes="static", tile_capacity=int(count) - 1, **kwargs).isnan().any()
+
+
+def test_tile_capacity_fits_the_scenes_and_grows_ahead_of_them():
+    """'auto' bins: twice the densest tile (a power of two, >= 8, <= the path count), grown from
+    counts taken every few calls as the strokes crowd together, never shrunk."""
+    g = torch.Generator().manual_seed(0)
+    n = 96
+    spread = torch.rand(1, n, 1, 2, generator=g, dtype=torch.float64) * 120 + 4
+    points = (spread + torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=torch.float64)[:, None]).contiguous()
+    args = scene_args(points, torch.full((1, n), 2.0, dtype=torch.float64), torch.rand(1, n, 4, generator=g))
+    fitter = TileCapacity(interval=2)
+
+    def capacity(pts):
+        return fitter.capacity(pts, *args[1:], 128, 128, tile_size=8)
+
+    first = capacity(points)
+    densest = int(tile_occupancy(points, *args[1:], 128, 128))
+    assert first == max(8, 1 << (2 * densest - 1).bit_length()) < n
+    crowd = points.clone()
+    crowd[:, : n // 4] = points[:, : n // 4] * 0.08 + 60  # a quarter of the strokes crowd together
+    denser = int(tile_occupancy(crowd, *args[1:], 128, 128))
+    assert denser > first
+    sizes = [capacity(crowd) for _ in range(4)]  # counted on call 2, grown on call 3
+    assert sizes[0] == first and sizes[-1] == 1 << (2 * denser - 1).bit_length()
+    assert denser <= sizes[-1] // 2 < n
+    assert capacity(points) == sizes[-1]  # sparse again: kept (each size is a CUDA graph)
+    static = render_native(crowd, *args[1:], 128, 128, shapes="static", tile_capacity=sizes[-1])
+    assert torch.allclose(static, render_native(crowd, *args[1:], 128, 128), atol=1e-6)
 
 
 # -- inverse rendering ----------------------------------------------------------------------------

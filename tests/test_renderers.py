@@ -134,6 +134,33 @@ def test_cuda_matches_cpu_without_host_synchronisation():
     assert torch.allclose(exact.cpu(), cpu[:1].detach(), atol=1e-4)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_auto_tile_capacity_follows_crowding_strokes():
+    """'auto' bins on a GPU: one read-back at the first render, then counts watched without
+    waiting (checked under the synchronisation debugger) and the bins grown as the strokes crowd
+    together, so no render overflows (NaN); the last render equals the CPU's."""
+    renderer = NativeRenderer()  # tile_capacity 'auto', CUDA graphs
+    scene = make_scene(5, n=48, size=64, device="cuda")
+    spread = scene.points.clone()
+    renderer.render([scene])  # warm-up: the read-back and the graphs' capture
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:  # 8 renders of one key: two counts sent to the host and collected
+        for _ in range(8):
+            renderer.render([scene])
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    (first,) = renderer.tile_capacity.sizes.values()
+    for step in range(1, 41):  # the strokes gather around (32, 32)
+        scene.points = spread + (32 - spread) * 0.9 * step / 40
+        assert not renderer.render([scene]).isnan().any(), step
+    (last,) = renderer.tile_capacity.sizes.values()
+    assert last > first
+    cpu = NativeRenderer().render([scene.to("cpu")])
+    assert torch.allclose(renderer.render([scene]).cpu(), cpu, atol=1e-4)
+
+
 def test_cuda_graphs_option_is_skipped_cleanly_on_cpu():
     scene = make_scene(9, fill=True)
     tensors = scene.requires_grad_(["points", "widths", "stroke_colors", "fill_colors"])

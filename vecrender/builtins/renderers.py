@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -17,7 +18,7 @@ from vecrender.components import Renderer
 from vecrender.config import option
 from vecrender.errors import VecrenderError
 from vecrender.functional import render_native, render_reference
-from vecrender.functional.native import CudaGraphs, render_compiled
+from vecrender.functional.native import CudaGraphs, TileCapacity, render_compiled
 from vecrender.scene import VectorScene, stroke_style_of, subpath_ranges, subpath_starts_of
 
 DIFFVG_INSTALL = (
@@ -86,10 +87,12 @@ class NativeConfig:
         True, "Add the curvature of stroke outlines inside a pixel to the coverage (round caps, "
         "bends; second order): several times closer to the exact pixel area at round caps, about "
         "20 % slower on dense scenes on CPUs.")
-    tile_capacity: int = option(
-        64, "GPU only: paths per tile bin. Fixed bins never synchronise with the host; a tile "
-        "overlapped by more paths comes out NaN (raise it, or 0: exact bins, one integer read back "
-        "per render). The CPU always uses exact bins.", min=0)
+    tile_capacity: int | Literal["auto"] = option(
+        "auto", "GPU only: paths per tile bin. 'auto': fitted to the scenes (the densest tile's "
+        "count read back once per input shape, then watched without waiting, with twice the room; "
+        "see TileCapacity). A number: fixed bins that never synchronise with the host, and a tile "
+        "overlapped by more paths comes out NaN. 0: exact bins, one integer read back per render. "
+        "The CPU always uses exact bins.", min=0)
     cuda_graphs: bool = option(
         True, "CUDA only: capture the render (forward, and backward when inputs require grad) as "
         "CUDA graphs once per input shape / dtype / requires-grad pattern and replay them (same "
@@ -114,15 +117,20 @@ class NativeRenderer(Renderer):
         super().__init__(config, context)
         self.function = render_compiled if self.config.compile else render_native
         self.graphs = CudaGraphs(self.function)  # captured CUDA graphs, by input key (used when cuda_graphs)
+        self.tile_capacity = TileCapacity()  # fitted bin sizes (tile_capacity 'auto', GPUs)
 
     def render(self, scenes: Sequence[VectorScene]) -> Tensor:
         c = self.config
         render = self.graphs if c.cuda_graphs else self.function
 
         def fn(*args, **kwargs):
+            capacity = c.tile_capacity
+            if capacity == "auto" and args[0].device.type == "cpu":
+                capacity = 0  # the CPU's exact bins take no capacity
+            elif capacity == "auto":
+                capacity = self.tile_capacity.capacity(*args, tile_size=c.tile_size, **kwargs)
             return render(*args, **kwargs, tile_size=c.tile_size, segments_per_curve=c.segments_per_curve,
-                          newton_steps=c.newton_steps, tile_capacity=c.tile_capacity,
-                          curvature=c.curvature)
+                          newton_steps=c.newton_steps, tile_capacity=capacity, curvature=c.curvature)
 
         return render_grouped(scenes, fn)
 

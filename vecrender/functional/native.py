@@ -22,11 +22,11 @@ How it stays fast and bounded:
 Dynamic shapes (the CPU): only the (tile, path) pairs that overlap, inside them only the pixels
 a stroke can reach, and only covered (pixel, layer) entries are kept; each pixel's entries are
 merged on their own (:func:`_composite_entries`). Static shapes (GPUs): bins of the fixed size
-``K = min(N, tile_capacity)`` per tile (default 64 paths per 8x8 tile), merged per tile, and a
-render never synchronises with the host; a tile overlapped by more paths than that cannot be
-drawn and comes out NaN, so a run fails loudly instead of drawing a wrong image (raise
-``tile_capacity``, or set it to 0 for exact bins at the cost of reading one integer back from
-the device per render).
+``K = min(N, tile_capacity)`` per tile, merged per tile, and a render never synchronises with
+the host; a tile overlapped by more paths than that cannot be drawn and comes out NaN, so a run
+fails loudly instead of drawing a wrong image (``tile_capacity`` 0: exact bins at the cost of
+reading one integer back from the device per render). :class:`TileCapacity` fits ``K`` to the
+scenes as they change (the renderer's default), from :func:`tile_occupancy`.
 
 Shapes as in :func:`vecrender.functional.raster.render_reference`.
 """
@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -111,12 +112,65 @@ def render_native(
     device = points.device
     if num_paths == 0:
         return _empty(points, widths, stroke_colors, fill_colors, height, width)
+    lay = _layout(points, widths, fill_colors, closed, num_segments, even_odd, height, width, subpath_starts,
+                  stroke_style, tile_size)
+    tiles_y, tiles_x, ranges = lay.tiles_y, lay.tiles_x, lay.ranges
+    dynamic = _dynamic_shapes(shapes, device)
+    if dynamic:
+        bins = _pairs(*ranges, tiles_y, tiles_x)
+    else:
+        bins = _bins(_box_tiles(*ranges, tiles_y, tiles_x), tile_capacity)
+    if bins is None:
+        return _empty(points, widths, stroke_colors, fill_colors, height, width)
+    if chunk_elements is None:
+        chunk_elements = 1 << (20 if device.type == "cpu" else 26)
+    geometry = _Geometry(lay.segs, lay.seg_valid, lay.bend, lay.coarse, segments_per_curve, tile_size, tiles_x,
+                         tiles_y * tiles_x, newton_steps, lay.closed, lay.num_segments, lay.even_odd, lay.fill_on,
+                         dynamic, curvature)
+    if lay.style is not None:
+        geometry.set_style(lay.style, lay.reach_widths / 2, lay.neighbours)
+    layers = _pair_layers(geometry, bins, widths, stroke_colors, fill_colors, chunk_elements)
+    size = (batch, tiles_y * tile_size, tiles_x * tile_size)
+    if dynamic:
+        image = _composite_entries(*layers, size)
+    else:
+        tiles = _composite_tiles(layers, bins, batch * tiles_y * tiles_x)
+        image = tiles.view(batch, tiles_y, tiles_x, tile_size, tile_size, 4)
+        image = image.permute(0, 5, 1, 3, 2, 4).reshape(batch, 4, *size[1:])
+    return image if size[1:] == (height, width) else image[:, :, :height, :width]
+
+
+class _Layout(NamedTuple):
+    """What a render knows before it evaluates a pixel: per-path flags as ``[B, N, ...]``, the
+    segments, stroke styles, and the tiles each path's boxes meet (:func:`_tile_ranges`)."""
+
+    closed: Tensor
+    num_segments: Tensor
+    even_odd: Tensor
+    segs: Tensor  #: [B, N, S, 4, 2], with gradient
+    seg_valid: Tensor  #: [B, N, S]
+    style: Tensor | None  #: [B, N, 3] cap, join, miter limit (None: round)
+    neighbours: tuple[Tensor, Tensor] | None  #: :func:`neighbour_directions` (styled only)
+    reach_widths: Tensor  #: [B, N] twice how far strokes reach: width, more for miters / squares
+    fill_on: Tensor  #: [B, N]
+    bend: Tensor  #: [B, N, S] :func:`_bend`
+    coarse: Tensor  #: [B, N, S, 5, 2] 4-chord flattening
+    tiles_y: int
+    tiles_x: int
+    ranges: tuple[Tensor, Tensor, Tensor]  #: :func:`_tile_ranges`
+
+
+def _layout(points: Tensor, widths: Tensor, fill_colors: Tensor | None, closed: Tensor, num_segments: Tensor,
+            even_odd: Tensor, height: int, width: int, subpath_starts: Tensor | None,
+            stroke_style: Tensor | None, tile_size: int) -> _Layout:
+    """The :class:`_Layout` of ``render_native``'s inputs (at least one path)."""
+    batch, device = points.shape[0], points.device
     closed, num_segments, even_odd = (path_flags(f, batch, device) for f in (closed, num_segments, even_odd))
     if subpath_starts is not None:
         subpath_starts = path_flags(subpath_starts, batch, device, per_path_dims=1)
     segs, seg_valid = path_segments(points, closed, num_segments, subpath_starts)
-    style = None
-    reach_widths = widths.detach()  # twice how far strokes reach: their width, more for miters / squares
+    style = neighbours = None
+    reach_widths = widths.detach()
     if stroke_style is not None:
         style = path_flags(stroke_style, batch, device, per_path_dims=1).to(points.dtype)
         neighbours = neighbour_directions(segs, closed, num_segments, subpath_starts)
@@ -134,29 +188,23 @@ def render_native(
     boxes = _path_boxes(segs.detach(), seg_valid, bend, coarse, reach_widths,
                         fill_on if fill_colors is not None else None)
     ranges = _tile_ranges(*boxes, tile_size, tiles_y, tiles_x)
-    dynamic = _dynamic_shapes(shapes, device)
-    if dynamic:
-        bins = _pairs(*ranges, tiles_y, tiles_x)
-    else:
-        bins = _bins(_box_tiles(*ranges, tiles_y, tiles_x), tile_capacity)
-    if bins is None:
-        return _empty(points, widths, stroke_colors, fill_colors, height, width)
-    if chunk_elements is None:
-        chunk_elements = 1 << (20 if device.type == "cpu" else 26)
-    geometry = _Geometry(segs, seg_valid, bend, coarse, segments_per_curve, tile_size, tiles_x,
-                         tiles_y * tiles_x, newton_steps, closed, num_segments, even_odd, fill_on, dynamic,
-                         curvature)
-    if style is not None:
-        geometry.set_style(style, reach_widths / 2, neighbours)
-    layers = _pair_layers(geometry, bins, widths, stroke_colors, fill_colors, chunk_elements)
-    size = (batch, tiles_y * tile_size, tiles_x * tile_size)
-    if dynamic:
-        image = _composite_entries(*layers, size)
-    else:
-        tiles = _composite_tiles(layers, bins, batch * tiles_y * tiles_x)
-        image = tiles.view(batch, tiles_y, tiles_x, tile_size, tile_size, 4)
-        image = image.permute(0, 5, 1, 3, 2, 4).reshape(batch, 4, *size[1:])
-    return image if size[1:] == (height, width) else image[:, :, :height, :width]
+    return _Layout(closed, num_segments, even_odd, segs, seg_valid, style, neighbours, reach_widths, fill_on,
+                   bend, coarse, tiles_y, tiles_x, ranges)
+
+
+def tile_occupancy(points: Tensor, widths: Tensor, stroke_colors: Tensor, fill_colors: Tensor | None,
+                   closed: Tensor, num_segments: Tensor, even_odd: Tensor, height: int, width: int, *,
+                   subpath_starts: Tensor | None = None, stroke_style: Tensor | None = None,
+                   tile_size: int = 8) -> Tensor:
+    """The most paths that any ``tile_size`` tile of any scene is binned with by ``render_native``
+    (a 0-dim long tensor on the inputs' device, nothing read back): the smallest
+    ``tile_capacity`` that draws these scenes. Same arguments as ``render_native``."""
+    if points.shape[1] == 0:
+        return torch.zeros((), dtype=torch.long, device=points.device)
+    with torch.no_grad():
+        lay = _layout(points.detach(), widths, fill_colors, closed, num_segments, even_odd, height, width,
+                      subpath_starts, stroke_style, tile_size)
+        return _box_tiles(*lay.ranges, lay.tiles_y, lay.tiles_x).sum(-1).amax()
 
 
 def _dynamic_shapes(shapes: str, device: torch.device) -> bool:
@@ -761,6 +809,74 @@ def render_compiled(points: Tensor, *args, **options) -> Tensor:
 @functools.cache
 def _compiled_render() -> Callable[..., Tensor]:
     return torch.compile(render_native, fullgraph=True, dynamic=False)
+
+
+class TileCapacity:
+    """Fits the fixed bins' ``tile_capacity`` to the scenes being rendered (GPUs): bins sized for
+    the densest tile, not for the path count, so neither mostly empty (64 slots where 8 paths
+    meet is 4-8 times the work) nor overflowing (a tile met by more paths than the capacity
+    comes out NaN).
+
+    Per key (device, batch and path count, canvas, tile size, style and subpath shapes) the
+    first call counts the paths over every tile (:func:`tile_occupancy`) and reads the largest
+    count back: one host synchronisation. The capacity is the smallest power of two at least
+    ``headroom`` times that (at least ``minimum``, at most the path count, where no tile can
+    overflow). Every ``interval`` calls after that, the count is taken again on the device and
+    copied to pinned host memory without waiting; the first call that finds it arrived grows the
+    capacity if the scenes are outgrowing it. It never shrinks (each size is its own CUDA graph).
+    Only scenes whose densest tile more than doubles within ``interval`` calls can overflow.
+
+    ``capacity(*args, tile_size=..., **kwargs)`` takes ``render_native``'s arguments.
+    """
+
+    def __init__(self, headroom: float = 2.0, interval: int = 4, minimum: int = 8) -> None:
+        self.headroom, self.interval, self.minimum = headroom, interval, minimum
+        self.sizes: dict[tuple, int] = {}
+        self.calls: dict[tuple, int] = {}
+        self.pending: dict[tuple, tuple[Tensor, torch.cuda.Event | None]] = {}  # count on its way
+        self.host: dict[tuple, Tensor] = {}  # pinned memory receiving a key's counts (CUDA)
+
+    def capacity(self, *args, tile_size: int = 8, **kwargs) -> int:
+        points, height, width = args[0], args[7], args[8]
+        num_paths = points.shape[1]
+        shapes = tuple(None if kwargs.get(k) is None else tuple(kwargs[k].shape)
+                       for k in ("subpath_starts", "stroke_style"))
+        key = (points.device, tuple(points.shape), height, width, tile_size, shapes)
+        if key not in self.sizes:
+            self.calls[key] = 0
+            self.sizes[key] = self._fit(int(tile_occupancy(*args, tile_size=tile_size, **kwargs)), num_paths)
+            if points.device.type == "cuda":
+                self.host[key] = torch.empty((), dtype=torch.long, pin_memory=True)
+        self._collect(key, num_paths)
+        if self.sizes[key] < num_paths:
+            self._watch(key, args, kwargs, tile_size)
+        return self.sizes[key]
+
+    def _fit(self, count: int, num_paths: int) -> int:
+        wanted = max(self.minimum, math.ceil(self.headroom * count))
+        return max(1, min(num_paths, 1 << (wanted - 1).bit_length()))
+
+    def _collect(self, key: tuple, num_paths: int) -> None:
+        """Grow the capacity from a count read back earlier, if it has arrived."""
+        if key in self.pending:
+            host, done = self.pending[key]
+            if done is None or done.query():
+                del self.pending[key]
+                self.sizes[key] = max(self.sizes[key], self._fit(int(host), num_paths))
+
+    def _watch(self, key: tuple, args: tuple, kwargs: dict, tile_size: int) -> None:
+        """Every ``interval`` calls, send this call's count to the host without waiting for it."""
+        self.calls[key] += 1
+        if key in self.pending or self.calls[key] % self.interval:
+            return
+        count = tile_occupancy(*args, tile_size=tile_size, **kwargs)
+        if key not in self.host:  # the CPU: the count is already here
+            self.pending[key] = (count, None)
+            return
+        self.host[key].copy_(count, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        self.pending[key] = (self.host[key], done)
 
 
 class CudaGraphs:
