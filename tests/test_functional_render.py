@@ -432,6 +432,41 @@ def test_degenerate_inputs_are_finite(name):
     assert img[0, 3].max() > 0.5
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_random_degenerate_scenes_are_finite(dtype):
+    """Random mixes of coincident points, control points on their ends, cusps, collinear and
+    integer (pixel-centre tie) coordinates, far-away points, zero and huge widths, caps and
+    joins: every value and gradient is finite, in both renderers and both native schemes."""
+    for trial in range(12):
+        g = torch.Generator().manual_seed(trial)
+        segs = 1 + trial % 3
+        pts = torch.rand(1, 4, 1 + 3 * segs, 2, generator=g, dtype=dtype) * 24
+        pts[0, 0, 1:] = pts[0, 0, :1]  # coincident
+        pts[0, 1, 1], pts[0, 1, 2] = pts[0, 1, 0], pts[0, 1, 3]  # control points on the ends
+        pts[0, 2, 2], pts[0, 2, 1] = pts[0, 2, 0], pts[0, 2, 3]  # a cusp
+        pts[0, 3] = pts[0, 3].round() if trial % 2 else pts[0, 3] * 1e5 - 5e4  # ties / far away
+        pts[0, :, :, 1] = torch.where(torch.arange(4)[:, None] == trial % 4, 12.0, pts[0, :, :, 1])  # collinear
+        widths = torch.rand(1, 4, generator=g, dtype=dtype) * 6
+        widths[0, trial % 4] = 0.0
+        widths[0, (trial + 1) % 4] = 200.0 if trial % 3 == 0 else widths[0, (trial + 1) % 4]
+        colors = torch.rand(2, 1, 4, 4, generator=g, dtype=dtype)
+        closed = torch.rand(4, generator=g) < 0.5
+        style = None
+        if trial % 2:
+            style = torch.stack([torch.randint(0, 3, (4,), generator=g).to(dtype),
+                                 torch.randint(0, 3, (4,), generator=g).to(dtype),
+                                 1 + 5 * torch.rand(4, generator=g, dtype=dtype)], -1)
+        for fn, options in ((render_reference, {}), (render_native, {"shapes": "dynamic"}),
+                            (render_native, {"shapes": "static"})):
+            leaves = [t.clone().requires_grad_(True) for t in (pts, widths, *colors)]
+            img = fn(*leaves, closed, torch.full((4,), segs), torch.zeros(4, dtype=torch.bool), 24, 24,
+                     stroke_style=style, **options)
+            img.square().sum().backward()
+            assert torch.isfinite(img).all(), (trial, fn.__name__, options)
+            for leaf in leaves:
+                assert leaf.grad is None or torch.isfinite(leaf.grad).all(), (trial, fn.__name__, options)
+
+
 @pytest.mark.parametrize("name", ["reference", "native"])
 def test_empty_scene_is_transparent(name):
     pts = torch.zeros(2, 0, 4, 2, requires_grad=True)
