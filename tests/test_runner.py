@@ -32,8 +32,10 @@ class Dots(Renderer):
     @dataclass
     class Config:
         sigma: float = option(1.5, "Dot radius in pixels.")
+        nan_after: int = option(-1, "Renders after which one pixel is NaN (a renderer limit; -1: never).")
 
     def render(self, scenes):
+        self.renders = getattr(self, "renders", 0) + 1
         out = []
         for s in scenes:
             ys = torch.arange(s.height, dtype=torch.float32, device=s.device) + 0.5
@@ -45,7 +47,11 @@ class Dots(Renderer):
             alpha = 1 - torch.prod(1 - cover, dim=0)
             rgb = (cover[:, None] * color[:, :3, None, None]).sum(0) / cover.sum(0).clamp_min(1e-8) * alpha
             out.append(torch.cat([rgb, alpha[None]]))
-        return torch.stack(out)
+        out = torch.stack(out)
+        if 0 <= self.config.nan_after < self.renders:
+            out = out.clone()
+            out[:, :, 0, 0] = float("nan")
+        return out
 
 
 class Init(Initializer):
@@ -121,7 +127,8 @@ class Ink(Loss):
 
 
 class Bomb(Loss):
-    """Zero, except at training step `at`: NaN, or a KeyboardInterrupt (once per test)."""
+    """Zero, except at training step `at`: NaN (value or gradient), a wrong shape, or a
+    KeyboardInterrupt (once per test)."""
 
     name = "toy.bomb"
     fired = False
@@ -129,7 +136,7 @@ class Bomb(Loss):
     @dataclass
     class Config:
         at: int = option(3, "Step that fails.")
-        kind: str = option("nan", "What happens.", choices=("nan", "interrupt", "shape"))
+        kind: str = option("nan", "What happens.", choices=("nan", "nan_grad", "interrupt", "shape"))
 
     def forward(self, batch):
         zero = batch.images.mean(dim=(1, 2, 3)) * 0
@@ -138,6 +145,8 @@ class Bomb(Loss):
                 return zero + float("nan")
             if self.config.kind == "shape":
                 return zero[None]
+            if self.config.kind == "nan_grad":  # value 0, gradient NaN: the strokes diverge
+                return (batch.images - batch.images.detach()).abs().sum(dim=(1, 2, 3)).sqrt()
             if not Bomb.fired:
                 Bomb.fired = True
                 raise KeyboardInterrupt
@@ -287,7 +296,7 @@ def test_end_to_end_outputs(host, tmp_path, input_png):
     assert state["step"] == 6 and state["sketches"] == ["3paths-seed0"]
     resolved = yaml.safe_load((out / "recipe.resolved.yaml").read_text())
     assert resolved["plugins"] == {"toy-plugin": "1.0"}
-    assert resolved["renderer"] == {"use": "toy.dots", "sigma": 1.5}
+    assert resolved["renderer"] == {"use": "toy.dots", "sigma": 1.5, "nan_after": -1}
     assert resolved["losses"] == [{"use": "toy.l2", "weight": 1.0, "label": "toy.l2", "start": 0, "stop": None,
                                    "scale": 1.0, "train_sign": 1.0}]
     assert "extends" not in resolved and resolved["canvas"] == {"width": 24, "height": 24}
@@ -334,6 +343,23 @@ def test_nan_loss_names_term_and_step_and_keeps_best(host, tmp_path, input_png):
     assert (out / "best.svg").is_file() and (out / "final.svg").is_file()
     assert VectorScene.from_svg(out / "best.svg").num_paths == 3
     assert ckpt(out)["step"] == 3
+
+
+def test_nan_loss_names_its_cause(host, tmp_path, input_png):
+    """A non-finite loss or gradient names its cause (the render, the gradient, the loss), and a
+    non-finite gradient never reaches the strokes."""
+    path = write_recipe(tmp_path, renderer={"use": "toy.dots", "nan_after": 2})
+    with pytest.raises(NonFiniteLossError, match="The strokes are finite but their render is not.*tile_capacity"):
+        go(host, path, input_png, tmp_path / "render")
+    path = write_recipe(tmp_path, losses=[{"use": "toy.l2"}, {"use": "toy.bomb", "kind": "nan_grad", "at": 2}])
+    with pytest.raises(NonFiniteLossError, match="gradient of the points is not finite at step 2.*not updated"):
+        go(host, path, input_png, tmp_path / "gradient")
+    state = ckpt(tmp_path / "gradient")
+    assert state["step"] == 2 and all(torch.isfinite(t).all() for t in state["scenes"][0].values()
+                                      if isinstance(t, torch.Tensor))
+    path = write_recipe(tmp_path, losses=[{"use": "toy.bomb", "at": 2}])
+    with pytest.raises(NonFiniteLossError, match="Lower the learning rate or the loss weight"):
+        go(host, path, input_png, tmp_path / "loss")
 
 
 def test_wrong_loss_shape_is_reported(host, tmp_path, input_png):

@@ -580,6 +580,30 @@ class _Run:
             self._progress(step, values, evaluated)
         self.close_progress()
 
+    def _check_gradients(self, step: int) -> None:
+        """Stop before a non-finite gradient reaches the strokes, so the state on disk stays the
+        last finite one (one host read per step, like the loss check)."""
+        grads = [(i, name, t.grad) for i, s in enumerate(self.scenes) for name, t in s.tensors()
+                 if t.grad is not None]
+        if not grads or torch.stack([torch.isfinite(g).all() for _, _, g in grads]).all():
+            return
+        i, name, _ = next(item for item in grads if not torch.isfinite(item[2]).all())
+        raise NonFiniteLossError(
+            f"the gradient of the {name} is not finite at step {step} (sketch {self.names[i]}), though "
+            f"every loss is; the strokes were not updated, and the best sketch so far and the last "
+            f"finite state are in {self.out_dir}. A loss or the renderer has no finite gradient at "
+            f"these strokes: check the losses (e.g. a square root or a norm at 0).")
+
+    def _non_finite_advice(self, rgba: Tensor) -> str:
+        """What to do about a non-finite loss, from the first of its inputs that is not finite."""
+        if any(not torch.isfinite(t).all() for s in self.scenes for _, t in s.tensors() if t.is_floating_point()):
+            return "The strokes themselves became non-finite: lower the learning rate."
+        if not torch.isfinite(rgba).all():
+            return ("The strokes are finite but their render is not: the renderer could not draw them (for "
+                    "'native' on a GPU, a tile met by more paths than its tile_capacity: set "
+                    "renderer.tile_capacity higher, or 0 for exact bins).")
+        return "Lower the learning rate or the loss weight, or check the loss."
+
     def train_step(self, step: int) -> tuple[dict[str, Tensor], Tensor | None]:
         c = self.c
         c.optimizer.zero_grad()
@@ -594,13 +618,14 @@ class _Run:
                 raise NonFiniteLossError(
                     f"loss {name!r} is {value[~torch.isfinite(value)][0].item()} at step {step} "
                     f"(sketch {', '.join(bad)}); the best sketch so far and the last finite state are in "
-                    f"{self.out_dir}. Lower the learning rate or the loss weight, or check the loss.")
+                    f"{self.out_dir}. {self._non_finite_advice(rgba)}")
         evaluated = None
         if step % self.recipe["eval_every"] == 0:
             evaluated = self.evaluate(rgba.detach(), images.detach(), step, step)
         if self.recipe["video"] and step % self.recipe["video_every"] == 0:
             self.frames.append(frame_grid(images.detach()))
         total.sum().backward()
+        self._check_gradients(step)
         c.optimizer.step(step if self.stages is None else step - self.stage * self.stage_steps)
         return {k: v.detach() for k, v in values.items()}, evaluated
 
