@@ -826,7 +826,7 @@ class TileCapacity:
     capacity if the scenes are outgrowing it. It never shrinks (each size is its own CUDA graph).
     Only scenes whose densest tile more than doubles within ``interval`` calls can overflow.
 
-    ``capacity(*args, tile_size=..., **kwargs)`` takes ``render_native``'s arguments.
+    :meth:`capacity` takes ``render_native``'s arguments (``tile_size`` and the tensors that bin).
     """
 
     def __init__(self, headroom: float = 2.0, interval: int = 4, minimum: int = 8) -> None:
@@ -836,20 +836,25 @@ class TileCapacity:
         self.pending: dict[tuple, tuple[Tensor, torch.cuda.Event | None]] = {}  # count on its way
         self.host: dict[tuple, Tensor] = {}  # pinned memory receiving a key's counts (CUDA)
 
-    def capacity(self, *args, tile_size: int = 8, **kwargs) -> int:
-        points, height, width = args[0], args[7], args[8]
+    def capacity(self, points: Tensor, widths: Tensor, stroke_colors: Tensor, fill_colors: Tensor | None,
+                 closed: Tensor, num_segments: Tensor, even_odd: Tensor, height: int, width: int, *,
+                 subpath_starts: Tensor | None = None, stroke_style: Tensor | None = None,
+                 tile_size: int = 8) -> int:
+        """The ``tile_capacity`` to render these scenes with."""
+        count = functools.partial(tile_occupancy, points, widths, stroke_colors, fill_colors, closed, num_segments,
+                                  even_odd, height, width, subpath_starts=subpath_starts,
+                                  stroke_style=stroke_style, tile_size=tile_size)
         num_paths = points.shape[1]
-        shapes = tuple(None if kwargs.get(k) is None else tuple(kwargs[k].shape)
-                       for k in ("subpath_starts", "stroke_style"))
+        shapes = tuple(None if t is None else tuple(t.shape) for t in (subpath_starts, stroke_style))
         key = (points.device, tuple(points.shape), height, width, tile_size, shapes)
         if key not in self.sizes:
             self.calls[key] = 0
-            self.sizes[key] = self._fit(int(tile_occupancy(*args, tile_size=tile_size, **kwargs)), num_paths)
+            self.sizes[key] = self._fit(int(count()), num_paths)
             if points.device.type == "cuda":
                 self.host[key] = torch.empty((), dtype=torch.long, pin_memory=True)
         self._collect(key, num_paths)
         if self.sizes[key] < num_paths:
-            self._watch(key, args, kwargs, tile_size)
+            self._watch(key, count)
         return self.sizes[key]
 
     def _fit(self, count: int, num_paths: int) -> int:
@@ -864,16 +869,16 @@ class TileCapacity:
                 del self.pending[key]
                 self.sizes[key] = max(self.sizes[key], self._fit(int(host), num_paths))
 
-    def _watch(self, key: tuple, args: tuple, kwargs: dict, tile_size: int) -> None:
-        """Every ``interval`` calls, send this call's count to the host without waiting for it."""
+    def _watch(self, key: tuple, count: Callable[[], Tensor]) -> None:
+        """Every ``interval`` calls, send this call's ``count()`` to the host without waiting for it."""
         self.calls[key] += 1
         if key in self.pending or self.calls[key] % self.interval:
             return
-        count = tile_occupancy(*args, tile_size=tile_size, **kwargs)
+        value = count()
         if key not in self.host:  # the CPU: the count is already here
-            self.pending[key] = (count, None)
+            self.pending[key] = (value, None)
             return
-        self.host[key].copy_(count, non_blocking=True)
+        self.host[key].copy_(value, non_blocking=True)
         done = torch.cuda.Event()
         done.record()
         self.pending[key] = (self.host[key], done)
