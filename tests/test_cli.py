@@ -120,6 +120,21 @@ def test_run_input_not_an_image(tmp_path):
                         *FAST), 2, "not an image format Pillow can read")
 
 
+def test_svg_import_warnings_are_one_line(input_png, tmp_path, capsys):
+    """The console script shows what an SVG import left out as one 'warning:' line."""
+    from vecrender.cli import main
+
+    drawing = tmp_path / "start.svg"
+    drawing.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16">'
+                       '<path d="M1 1 C5 5 9 1 14 14" stroke="black" fill="none"/><text x="2" y="9">a</text></svg>')
+    code = main(["run", "painterly", "--input", str(input_png), "--out", str(tmp_path / "out"), *FAST,
+                 "--set", "initializer.use=svg", "--set", f"initializer.path={drawing}"])
+    err = capsys.readouterr().err
+    assert code == 0 and (tmp_path / "out" / "best.svg").is_file()
+    assert f"warning: {drawing}: vecrender imports paths" in err and "1 text element" in err
+    assert "SvgImportWarning" not in err and "warnings.warn" not in err
+
+
 def test_run_truncated_png(tmp_path, input_png):
     data = input_png.read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])

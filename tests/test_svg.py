@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import math
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import torch
 
-from vecrender.errors import SvgError, VecrenderError
+from vecrender.errors import SvgError, SvgImportWarning, VecrenderError
 from vecrender.scene import WHITE, VectorScene
 from vecrender.svg import BACKGROUND_ID, _fmt, load_svg, scene_to_svg, svg_to_scene
 
@@ -411,6 +412,7 @@ def test_opacity_multiplies_through_groups():
     assert scene.fill_colors[1].tolist() == pytest.approx([0, 1, 0, 0.25], abs=1 / 255)
 
 
+@pytest.mark.filterwarnings("ignore::vecrender.errors.SvgImportWarning")  # gradients and patterns, on purpose
 def test_style_precedence_and_hidden_elements():
     scene = svg('<path d="M 0 0 L 10 0 L 5 5 Z" fill="red" style="fill: lime; stroke: blue; stroke-width: 2"/>'
                 '<path d="M 0 0 L 10 0 L 5 5 Z" display="none"/>'
@@ -463,6 +465,38 @@ def test_paints_none_gradient_and_named_colors():
     assert no_fill.fill_colors is None
 
 
+def test_import_warns_of_what_it_leaves_out(tmp_path):
+    """One warning names what the scene lacks or simplifies, with counts; the content of clip
+    paths, markers and patterns is not counted twice, and a plain file warns of nothing."""
+    svg = """<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40">
+      <defs><clipPath id="c"><rect width="20" height="20"/><text>in a clip</text></clipPath>
+        <radialGradient id="g"><stop offset="0" stop-color="red"/></radialGradient>
+        <pattern id="p" width="4" height="4"><rect width="2" height="2" fill="url(#g)"/></pattern>
+        <marker id="m"><path d="M0 0 L4 2 L0 4z"/></marker><filter id="f"/></defs>
+      <g clip-path="url(#c)"><rect width="30" height="30" fill="url(#g)" stroke="url( #g )"/></g>
+      <path d="M1 1 L30 30" stroke="black" style="marker-end: url(#m); filter:url(#f)"/>
+      <path d="M1 9 L30 9" stroke="black" marker-start="url(#m)" mask="none"/>
+      <rect x="2" y="2" width="5" height="5" fill="url(#p)"/>
+      <text x="5" y="30">Hi</text><text x="5" y="35">there</text><image href="a.png" width="4" height="4"/>
+    </svg>"""
+    path = tmp_path / "drawing.svg"
+    path.write_text(svg)
+    with pytest.warns(SvgImportWarning) as record:
+        scene = load_svg(path)
+    assert scene.num_paths == 4 and len(record) == 1
+    message = str(record[0].message)
+    assert message.startswith(f"{path}: ")
+    for part in ("1 clip path (content drawn unclipped)", "2 gradients (flat mean colour)", "2 markers",
+                 "1 filter", "1 pattern paint (no paint)", "2 text elements", "1 image"):
+        assert part in message, part
+    assert "mask" not in message and "3 text" not in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        svg_to_scene('<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><path d="M1 1 L5 5" '
+                     'stroke="red"/></svg>')
+
+
+@pytest.mark.filterwarnings("ignore::vecrender.errors.SvgImportWarning")  # gradients and patterns, on purpose
 def test_gradient_paints_import_as_their_mean_colour():
     square = 'd="M 0 0 L 9 0 L 9 9 Z"'
     scene = svg(

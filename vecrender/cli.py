@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,14 @@ import click
 
 from vecrender import __version__
 from vecrender.components import KINDS, Method
-from vecrender.errors import ConfigError, NonFiniteLossError, RunInterrupted, VecrenderError, did_you_mean
+from vecrender.errors import (
+    ConfigError,
+    NonFiniteLossError,
+    RunInterrupted,
+    SvgImportWarning,
+    VecrenderError,
+    did_you_mean,
+)
 
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
@@ -293,12 +301,25 @@ def build_cli() -> click.Group:
     return cli
 
 
+def _echo_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """vecrender's own warnings as one 'warning: ...' line (others as Python shows them)."""
+    if issubclass(category, SvgImportWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
+_show_warning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit code."""
     try:
         group = build_cli()
-        group.main(args=list(argv) if argv is not None else None, prog_name="vecrender",
-                   standalone_mode=True)
+        with warnings.catch_warnings():
+            warnings.showwarning = _echo_warning
+            group.main(args=list(argv) if argv is not None else None, prog_name="vecrender",
+                       standalone_mode=True)
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

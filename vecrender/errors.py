@@ -51,6 +51,10 @@ class SvgError(VecrenderError):
     """An SVG file is missing, not well-formed XML, not an SVG document, or cannot be written."""
 
 
+class SvgImportWarning(UserWarning):
+    """An SVG file uses features that import leaves out or simplifies (text, clip paths, ...)."""
+
+
 class RunInterrupted(VecrenderError):
     """The run was interrupted (Ctrl-C); best and final outputs and a checkpoint were written.
 

@@ -41,7 +41,8 @@ and ``miter_limits`` (left None when every stroke is round-capped and round-join
 arc length; the pattern starts over at each subpath, a dash through a closed subpath's start is
 one path joined there, zero-length dashes are dots where the caps draw them), after the
 element's fill. ``display:none`` and ``visibility:hidden`` elements are skipped; text, images,
-clip paths, masks, markers and filters are ignored. A linear or
+clip paths, masks, markers and filters are ignored, and one ``SvgImportWarning`` names what a file
+used of them (and of gradient and pattern paints), with counts. A linear or
 radial gradient paint imports as one flat colour, the gradient's mean over its stops (colour
 weighted by opacity, stops inherited through ``href``): vecrender paints flat colours, and this
 keeps the shape and its overall tone; pattern paints import as no paint (or as their fallback
@@ -73,7 +74,9 @@ import io
 import itertools
 import math
 import re
+import warnings
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -81,7 +84,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from vecrender.errors import SvgError
+from vecrender.errors import SvgError, SvgImportWarning
 from vecrender.functional.styles import (
     CAP_BUTT,
     CAP_ROUND,
@@ -267,7 +270,66 @@ def _parse(data: bytes, where: str, device: torch.device | str) -> VectorScene:
             background = _background_color(shape)
             continue
         items += _shape_items(shape, opacity, gradients, se)
+    left_out = _left_out(root)
+    if left_out:
+        warnings.warn(f"{where}: vecrender imports paths with flat paints only, so the scene lacks or "
+                      f"simplifies {', '.join(left_out)}; its render differs from a browser's there.",
+                      SvgImportWarning, stacklevel=3)
     return _build_scene(items, width, height, background, device)
+
+
+#: What import leaves out or simplifies, by what marks it in the document: (noun, what happens).
+_LEFT_OUT_ELEMENTS = {"text": ("text element", ""), "image": ("image", ""),
+                      "foreignObject": ("embedded HTML object", "")}
+_LEFT_OUT_PROPERTIES = {"clip-path": ("clip path", "content drawn unclipped"),
+                        "mask": ("mask", "content drawn unmasked"), "filter": ("filter", ""),
+                        **{name: ("marker", "") for name in ("marker", "marker-start", "marker-mid", "marker-end")}}
+_LEFT_OUT_PAINTS = {"pattern": ("pattern paint", "no paint"), "linearGradient": ("gradient", "flat mean colour"),
+                    "radialGradient": ("gradient", "flat mean colour")}
+#: Elements whose content belongs to a feature counted where it is used.
+_FEATURE_CONTENT = {"clipPath", "mask", "marker", "pattern", "filter", "linearGradient", "radialGradient"}
+
+
+def _left_out(root: ET.Element) -> list[str]:
+    """What the document uses that the scene will lack or simplify: '2 text elements', '1 clip
+    path (content drawn unclipped)', ..."""
+    kinds = {el.get("id"): _local_name(el) for el in root.iter() if el.get("id")}
+    counts: Counter[tuple[str, str]] = Counter()
+
+    def visit(el: ET.Element) -> None:
+        tag = _local_name(el)
+        if tag in _FEATURE_CONTENT:
+            return
+        if tag in _LEFT_OUT_ELEMENTS:
+            counts[_LEFT_OUT_ELEMENTS[tag]] += 1
+            return
+        style = _style_properties(el)
+        counts.update({what for name, what in _LEFT_OUT_PROPERTIES.items() if style.get(name, "none") != "none"})
+        for name in ("fill", "stroke"):
+            target = re.match(r"url\(\s*#([^)\s]+)\s*\)", style.get(name, ""))
+            if target and kinds.get(target.group(1)) in _LEFT_OUT_PAINTS:
+                counts[_LEFT_OUT_PAINTS[kinds[target.group(1)]]] += 1
+        for child in el:
+            visit(child)
+
+    visit(root)
+    return [f"{n} {noun}{'s' if n > 1 else ''}" + (f" ({note})" if note else "")
+            for (noun, note), n in counts.items()]
+
+
+def _style_properties(el: ET.Element) -> dict[str, str]:
+    """An element's own presentation attributes and ``style`` declarations (the latter win)."""
+    properties = {name: value.strip() for name, value in el.attrib.items() if isinstance(name, str)}
+    for declaration in el.get("style", "").split(";"):
+        name, _, value = declaration.partition(":")
+        if value:
+            properties[name.strip()] = value.strip()
+    return properties
+
+
+def _local_name(el: ET.Element) -> str:
+    """An element's tag without its namespace ('' for comments and processing instructions)."""
+    return el.tag.rsplit("}", 1)[-1] if isinstance(el.tag, str) else ""
 
 
 def _check_document(data: bytes, where: str) -> ET.Element:
@@ -460,20 +522,17 @@ def _gradient_paints(root: ET.Element) -> dict[str, RGBA]:
     kinds = ("linearGradient", "radialGradient")
     by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
 
-    def local(el: ET.Element) -> str:
-        return el.tag.rsplit("}", 1)[-1] if isinstance(el.tag, str) else ""
-
     def stops_of(el: ET.Element, seen: frozenset) -> list[ET.Element]:
-        stops = [child for child in el if local(child) == "stop"]
+        stops = [child for child in el if _local_name(child) == "stop"]
         href = el.get("href") or el.get("{http://www.w3.org/1999/xlink}href") or ""
         target = by_id.get(href[1:]) if href.startswith("#") else None
-        if stops or target is None or local(target) not in kinds or id(target) in seen:
+        if stops or target is None or _local_name(target) not in kinds or id(target) in seen:
             return stops
         return stops_of(target, seen | {id(el)})
 
     paints = {}
     for name, el in by_id.items():
-        if local(el) in kinds:
+        if _local_name(el) in kinds:
             stops = [_stop(stop) for stop in stops_of(el, frozenset())]
             if stops:
                 paints[name] = _mean_paint(stops)
