@@ -19,6 +19,7 @@ from vecrender.functional.styles import (
     JOIN_MITER,
     JOIN_ROUND,
     neighbour_directions,
+    straight_length,
 )
 from vecrender.runner import scene_from_state, scene_state
 from vecrender.scene import VectorScene, concat_scenes, stroke_style_of
@@ -221,6 +222,8 @@ def test_neighbour_directions():
     segs = torch.stack([points[3 * k: 3 * k + 4] for k in range(4)])[None, None].expand(1, 2, 4, 4, 2)
     closed, count = torch.tensor([[False, True]]), torch.tensor([[4, 4]])
     following, preceding = neighbour_directions(segs, closed, count, None)
+    assert following[0, 0, :, 2].tolist() == [4.0, 4.0, 4.0, 0.0]  # the sides run straight for 4 px
+    following, preceding = following[..., :2], preceding[..., :2]
     east, south, west, north = ([1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0])
     assert following[0, 0].tolist() == [south, west, north, [0.0, 0.0]]  # open: no segment after the last
     assert preceding[0, 0].tolist() == [[0.0, 0.0], east, south, west]
@@ -228,8 +231,31 @@ def test_neighbour_directions():
     assert preceding[0, 1].tolist() == [north, east, south, west]
     starts = torch.tensor([[[True, False, True, False]] * 2])  # two subpaths of 2 segments each
     following, preceding = neighbour_directions(segs, closed, count, starts)
-    assert following[0, 1].tolist() == [south, east, north, west]
-    assert preceding[0, 1].tolist() == [south, east, north, west]
+    assert following[0, 1, :, :2].tolist() == [south, east, north, west]
+    assert preceding[0, 1, :, :2].tolist() == [south, east, north, west]
+
+
+def test_straight_length_stops_where_a_curve_leaves_its_tangent():
+    k = 0.5523 * 10  # a quarter circle of radius 10 leaving (0, 0) along +x, and a straight segment
+    arc = torch.tensor([[0.0, 0.0], [k, 0.0], [10.0, 10 - k], [10.0, 10.0]], dtype=F64)
+    line = straight(torch.tensor([0.0, 0.0], dtype=F64), torch.tensor([6.0, 8.0], dtype=F64))
+    lengths = straight_length(torch.stack([arc, line]), torch.tensor([[1.0, 0.0], [0.6, 0.8]], dtype=F64))
+    # the arc is within 0.25 px of its tangent for sqrt(2 * 0.25 * 10) = 2.24 px (sampled: a bit less)
+    assert 1.5 < lengths[0].item() <= 2.24 and lengths[1].item() == pytest.approx(10.0)
+
+
+def test_inner_corner_band_follows_a_curve_that_bends_away():
+    """At a sharp (beveled) join between curved segments the inner-corner model must not draw
+    the other segment's straight tangent band where the segment has bent away: a bevel covers no
+    more than the round join anywhere (a pixel 6 px past the join, beside no stroke, used to get 1)."""
+    points = torch.tensor([[9.1192, 10.8120], [8.4880, 10.9255], [11.9868, 8.7967], [9.3930, 14.2725],
+                           [9.7584, 9.9512], [15.1511, 11.0134], [18.5754, 5.4550]], dtype=F64)
+    args = (points[None, None], torch.tensor([[3.0]], dtype=F64), torch.tensor([[[0.0, 0, 0, 1]]], dtype=F64), None,
+            torch.tensor([False]), torch.tensor([2]), torch.tensor([False]), 24, 24)
+    for fn in (render_native, render_reference):
+        round_join = fn(*args)[0, 3]
+        beveled = fn(*args, stroke_style=torch.tensor([[CAP_ROUND, JOIN_BEVEL, 4.0]], dtype=F64))[0, 3]
+        assert (beveled - round_join).max() < 0.05
 
 
 # -- scenes and SVG -------------------------------------------------------------------------------

@@ -395,7 +395,7 @@ class _Geometry:
         (:func:`neighbour_directions`)."""
         self.style, self.reach = _flat(style), _flat(reach)
         self.plain = _flat(~is_styled(style[..., 0], style[..., 1]))
-        self.next_start, self.prev_end = (n.reshape(-1, 2) for n in neighbours)  # [B * N * S, 2]
+        self.next_start, self.prev_end = (n.reshape(-1, 3) for n in neighbours)  # [B * N * S, 3]
 
     def stroke_reach(self, row: Tensor, half: Tensor) -> Tensor:
         """The half-width that bounds the coverage of the strokes of paths ``row`` (``half``, or

@@ -20,8 +20,9 @@ every corner between two segments as a round join. SVG's defaults are butt caps 
 * **Inner corners** (any join of a styled stroke): near a join, a pixel on the inner side of the
   corner whose closest point lies on one segment may be covered by the other segment too (at the
   inner corner, and beside a short segment's cap); the other segment's straight half-band is
-  united with it. The strokes of the vector-sketch methods (round only) keep the one-segment
-  coverage there.
+  united with it, as far as that segment stays within ``STRAIGHT_TOLERANCE`` of its tangent at
+  the join (:func:`straight_length`; a curve that bends away gets no band beyond). The strokes
+  of the vector-sketch methods (round only) keep the one-segment coverage there.
 
 Where two edges cross one pixel (a cap's or a corner's corners) its share inside both is
 estimated from its shares inside each (:func:`_both`): exact for perpendicular axis-aligned
@@ -39,7 +40,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from vecrender.functional.bezier import PIXEL_REACH, Outline, Vec, footprint_cdf, hypot
+from vecrender.functional.bezier import PIXEL_REACH, Outline, Vec, footprint_cdf, hypot, polyline
 
 CAP_ROUND, CAP_BUTT, CAP_SQUARE = 0, 1, 2
 JOIN_ROUND, JOIN_MITER, JOIN_BEVEL = 0, 1, 2
@@ -79,7 +80,7 @@ def longest_miters(segs: Tensor, seg_valid: Tensor, following: Tensor, limit: Te
     """``[B, N]`` the longest miter of each path's joins that stays within its ``limit`` ``[B, N]``,
     in half-widths (``1 / cos(phi / 2)``; 1 where there is none), for segments ``[B, N, S, 4, 2]``
     and the start directions of the segments that follow them (:func:`neighbour_directions`)."""
-    cosine = (end_directions(segs)[1] * following).sum(-1)  # no following segment: 0 (a right angle)
+    cosine = (end_directions(segs)[1] * following[..., :2]).sum(-1)  # none following: 0 (a right angle)
     ratio = 1 / ((1 + cosine) / 2).clamp_min(1e-12).sqrt()
     ratio = torch.where(seg_valid & (ratio <= limit[..., None]), ratio, torch.ones_like(ratio))
     return ratio.amax(-1)
@@ -101,11 +102,28 @@ def end_directions(segs: Tensor) -> tuple[Tensor, Tensor]:
     return first_distinct(p1 - p0, p2 - p0, p3 - p0), first_distinct(p3 - p2, p3 - p1, p3 - p0)
 
 
+#: How far (px) a segment may leave its tangent at a join while its straight half-band stands in
+#: for it at the inner corner (:func:`straight_length`).
+STRAIGHT_TOLERANCE = 0.25
+
+
+def straight_length(segs: Tensor, direction: Tensor) -> Tensor:
+    """``[...]``: how far along the unit ``direction`` ``[..., 2]`` (its direction at its start)
+    each segment ``[..., 4, 2]`` runs from its start while staying within ``STRAIGHT_TOLERANCE``
+    of the line there (its whole extent along it when it never leaves; sampled at 16 points)."""
+    run = polyline(segs, 16)[..., 1:, :] - segs[..., :1, :]  # [..., 16, 2] from the start
+    (rx, ry), (ux, uy) = run.unbind(-1), (direction[..., None, 0], direction[..., None, 1])
+    along, aside = rx * ux + ry * uy, (rx * uy - ry * ux).abs()
+    straight = (aside <= STRAIGHT_TOLERANCE).cumprod(-1).bool()  # up to the first sample that strays
+    return torch.where(straight, along, torch.zeros_like(along)).amax(-1).clamp_min(0)
+
+
 def neighbour_directions(segs: Tensor, closed: Tensor, num_segments: Tensor,
                          subpath_starts: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Per segment ``[B, N, S, 2]``: the start direction of the segment that follows it and the
-    end direction of the one before it on the same path (around its subpath when closed); zero
-    where there is none (an open path's ends). ``segs`` from
+    """Per segment ``[B, N, S, 3]``: the start direction of the segment that follows it and the
+    end direction of the one before it on the same path (around its subpath when closed), each
+    with how far that segment runs straight from the join (:func:`straight_length`); zero where
+    there is none (an open path's ends). ``segs`` from
     :func:`~vecrender.functional.bezier.path_segments`, flags ``[B, N]``, starts ``[B, N, S]``."""
     num_seg = segs.shape[2]
     k = torch.arange(num_seg, device=segs.device)
@@ -120,8 +138,10 @@ def neighbour_directions(segs: Tensor, closed: Tensor, num_segments: Tensor,
     preceding = torch.where(starts, last.clamp_max(num_seg - 1), (k - 1).clamp_min(0))
     has_next, has_prev = valid & (~ends | closed), valid & (~starts | closed)
     start_dir, end_dir = end_directions(segs)
-    next_start = start_dir.gather(2, following[..., None].expand(*following.shape, 2))
-    prev_end = end_dir.gather(2, preceding[..., None].expand(*preceding.shape, 2))
+    start_dir = torch.cat([start_dir, straight_length(segs, start_dir)[..., None]], -1)
+    end_dir = torch.cat([end_dir, straight_length(segs.flip(-2), -end_dir)[..., None]], -1)
+    next_start = start_dir.gather(2, following[..., None].expand(*following.shape, 3))
+    prev_end = end_dir.gather(2, preceding[..., None].expand(*preceding.shape, 3))
     zero = torch.zeros_like(next_start)
     return torch.where(has_next[..., None], next_start, zero), torch.where(has_prev[..., None], prev_end, zero)
 
@@ -194,18 +214,21 @@ def join_coverage(offset: Vec, incoming: Vec, outgoing: Vec, half_width: Tensor,
 
 
 def styled_coverage(cover: Tensor, p: Vec, distance: Tensor, ctrl: Tensor, outline: Outline, half_width: Tensor,
-                    style: StrokeStyle, preceding: Vec, following: Vec) -> Tensor:
+                    style: StrokeStyle, preceding: tuple[Tensor, Tensor, Tensor],
+                    following: tuple[Tensor, Tensor, Tensor]) -> Tensor:
     """The round-cap, round-join ``cover`` of pixels ``p`` corrected for their path's ``style``.
 
     ``distance``: from each pixel to its closest point, on the segment ``ctrl`` ``[..., 4, 2]``;
     ``outline`` there (:func:`~vecrender.functional.bezier.closest_point`); ``preceding`` /
-    ``following``: the direction of travel of the segment before that one at its start / after
-    it at its end (zero at an open path's ends; :func:`neighbour_directions`).
+    ``following``: the direction of travel (x, y) of the segment before that one at its start /
+    after it at its end, and how far it runs straight from there (zero at an open path's ends;
+    :func:`neighbour_directions`).
     """
     forward, r = outline.forward, half_width
     (sx, sy), (ex, ey) = (d.unbind(-1) for d in end_directions(ctrl))
     has_start, has_end = sx * sx + sy * sy > 0.25, ex * ex + ey * ey > 0.25
     start_dir, end_dir = _unit_or_x((sx, sy), has_start), _unit_or_x((ex, ey), has_end)
+    (*preceding, straight_before), (*following, straight_after) = preceding, following
     has_before = preceding[0] ** 2 + preceding[1] ** 2 > 0.25
     has_after = following[0] ** 2 + following[1] ** 2 > 0.25
     preceding, following = _unit_or_x(preceding, has_before), _unit_or_x(following, has_after)
@@ -237,12 +260,13 @@ def styled_coverage(cover: Tensor, p: Vec, distance: Tensor, ctrl: Tensor, outli
     # the segment on the other side too (a short segment's cap pixels included); only within the
     # reach the CPU path keeps for styled pixels, sqrt(2) (r + PIXEL_REACH)
     styled = is_styled(style.cap, style.join) & (distance < 2**0.5 * (r + PIXEL_REACH))
-    for vertex, back, away, there in ((first, start_dir, tuple(-c for c in preceding), has_start & has_before),
-                                      (last, tuple(-c for c in end_dir), following, has_end & has_after)):
+    for vertex, back, away, straight, there in (
+            (first, start_dir, tuple(-c for c in preceding), straight_before, has_start & has_before),
+            (last, tuple(-c for c in end_dir), following, straight_after, has_end & has_after)):
         # not where the vertex is the closest point (the outer wedge: the join's)
         apart = vertex[0] ** 2 + vertex[1] ** 2 > (distance + 1e-6) ** 2
         corner = styled & there & apart
-        cover = torch.where(corner, inner_corner_coverage(cover, vertex, back, away, r), cover)
+        cover = torch.where(corner, inner_corner_coverage(cover, vertex, back, away, r, straight), cover)
     return cover
 
 
@@ -252,10 +276,12 @@ def styled_coverage(cover: Tensor, p: Vec, distance: Tensor, ctrl: Tensor, outli
 CORNER_REACH = 4.0
 
 
-def inner_corner_coverage(cover: Tensor, offset: Vec, back: Vec, away: Vec, half_width: Tensor) -> Tensor:
+def inner_corner_coverage(cover: Tensor, offset: Vec, back: Vec, away: Vec, half_width: Tensor,
+                          straight: Tensor) -> Tensor:
     """``cover`` (by the segment running ``back`` from a join, unit direction) of a pixel at
     ``offset`` from the join, united with the straight half-band of the segment leaving along
-    ``away``, where the pixel lies on the inner side of the corner and near it (within
+    ``away`` over the ``straight`` length where it runs straight (:func:`straight_length`),
+    where the pixel lies on the inner side of the corner and near it (within
     ``(r + PIXEL_REACH) / sin(theta / 2)``, ``theta`` the corner's angle: the inner corner's
     distance, at most ``CORNER_REACH (r + PIXEL_REACH)``, where the straight sides stand in for
     the curves). The shares combine as :func:`_both` estimates their overlap."""
@@ -265,7 +291,8 @@ def inner_corner_coverage(cover: Tensor, offset: Vec, back: Vec, away: Vec, half
     reach = (half_width + PIXEL_REACH) / sin_half.clamp_min(1 / CORNER_REACH)
     near = dx * dx + dy * dy <= reach * reach
     other, (nx, ny) = _side_band(offset, away, half_width)
-    other = other * footprint_cdf(dx * ux + dy * uy, away)  # only after the join
+    along = dx * ux + dy * uy
+    other = other * footprint_cdf(along, away) * footprint_cdf(straight - along, away)  # after the join, while straight
     _, (mx, my) = _toward(offset, back)  # this segment's edge normal, as straight
     union = cover + other - _both(cover, other, mx * nx + my * ny)
     return torch.where(inner & near, union, cover)
