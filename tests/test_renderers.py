@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import replace
 
@@ -254,6 +255,27 @@ def test_static_render_traces_into_one_compiled_graph():
     for g, r in zip(grads, ref_grads):
         torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)
     assert ref[:, 3].amax() > 0.9 and any(g.abs().sum() > 0 for g in ref_grads)
+
+
+def test_compiled_render_runs_eagerly_past_the_recompile_limit(monkeypatch):
+    """A run meets more input variants than torch compiles per function (8 by default): past
+    the limit, new variants render eagerly, with one warning, instead of failing."""
+    from vecrender.functional import native
+
+    compiled = torch.compile(render_native, fullgraph=True, dynamic=False, backend="eager")
+    monkeypatch.setattr(native, "_compiled_render", lambda: compiled)
+    monkeypatch.setattr(native, "_recompile_limit_warned", [])
+    torch._dynamo.reset()
+    scenes = [[make_scene(s, n=n, size=16)] for s, n in ((0, 3), (1, 4), (2, 5))]
+    with torch._dynamo.config.patch(recompile_limit=1):
+        with pytest.warns(RuntimeWarning, match="limit of compiled variants") as record:
+            images = [render_grouped(group, functools.partial(native.render_compiled, shapes="static"))
+                      for group in scenes]
+    assert len(record) == 1  # once, though two variants ran eagerly
+    for group, image in zip(scenes, images):
+        eager = render_grouped(group, functools.partial(render_native, shapes="static"))
+        assert torch.allclose(image, eager, atol=1e-6), (image - eager).abs().max()
+    torch._dynamo.reset()
 
 
 def test_compile_option_runs_the_cpu_path_eagerly():

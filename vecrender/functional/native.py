@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -800,10 +801,26 @@ def render_compiled(points: Tensor, *args, **options) -> Tensor:
     fuses the several hundred small element-wise kernels of a render into a few dozen. Same
     arguments and results (to float rounding). Each new input shape, dtype or grad mode compiles
     once (tens of seconds) and is then cached for the process. Calls with data-dependent shapes
-    (dynamic ``shapes``, the CPU's default, or ``tile_capacity=0``) run ``render_native`` as is."""
+    (dynamic ``shapes``, the CPU's default, or ``tile_capacity=0``) run ``render_native`` as is,
+    and so do new variants past torch's limit of compiled variants per function
+    (``torch._dynamo.config.recompile_limit``, 8 by default; a run meets several: training and
+    evaluation batches, stroke counts, grad modes, bin sizes), with one warning: raise that limit
+    to compile them too."""
     if _dynamic_shapes(options.get("shapes", "auto"), points.device) or options.get("tile_capacity", 64) == 0:
         return render_native(points, *args, **options)
-    return _compiled_render()(points, *args, **options)
+    try:
+        return _compiled_render()(points, *args, **options)
+    except torch._dynamo.exc.FailOnRecompileLimitHit:
+        if not _recompile_limit_warned:
+            _recompile_limit_warned.append(True)
+            warnings.warn("native renderer, compile: torch's limit of compiled variants per function "
+                          f"({torch._dynamo.config.recompile_limit}) is reached; new input shapes render "
+                          "without compilation (raise torch._dynamo.config.recompile_limit to compile "
+                          "them too).", RuntimeWarning, stacklevel=2)
+        return render_native(points, *args, **options)
+
+
+_recompile_limit_warned: list[bool] = []  # the warning above is given once per process
 
 
 @functools.cache
