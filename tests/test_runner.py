@@ -170,15 +170,21 @@ class Adam(Optimizer):
     @dataclass
     class Config:
         lr: float = option(0.5, "Learning rate.")
+        diverge_at: int = option(-1, "Step whose update makes the points infinite (-1: none).")
 
     def setup(self, scenes):
-        self.opt = torch.optim.Adam([t for s in scenes for t in s.requires_grad_(["points"])], lr=self.config.lr)
+        self.points = [t for s in scenes for t in s.requires_grad_(["points"])]
+        self.opt = torch.optim.Adam(self.points, lr=self.config.lr)
 
     def zero_grad(self):
         self.opt.zero_grad()
 
     def step(self, step):
         self.opt.step()
+        if step == self.config.diverge_at:
+            with torch.no_grad():
+                for t in self.points:
+                    t.fill_(float("inf"))
 
     def state_dict(self):
         return self.opt.state_dict()
@@ -358,8 +364,11 @@ def test_nan_loss_names_its_cause(host, tmp_path, input_png):
     assert state["step"] == 2 and all(torch.isfinite(t).all() for t in state["scenes"][0].values()
                                       if isinstance(t, torch.Tensor))
     path = write_recipe(tmp_path, losses=[{"use": "toy.bomb", "at": 2}])
-    with pytest.raises(NonFiniteLossError, match="Lower the learning rate or the loss weight"):
+    with pytest.raises(NonFiniteLossError, match="last finite state .* Lower the learning rate or the loss weight"):
         go(host, path, input_png, tmp_path / "loss")
+    path = write_recipe(tmp_path, optimizer={"use": "toy.adam", "diverge_at": 3})
+    with pytest.raises(NonFiniteLossError, match="strokes themselves became non-finite in the last optimizer step"):
+        go(host, path, input_png, tmp_path / "strokes")
 
 
 def test_wrong_loss_shape_is_reported(host, tmp_path, input_png):

@@ -588,21 +588,29 @@ class _Run:
         if not grads or torch.stack([torch.isfinite(g).all() for _, _, g in grads]).all():
             return
         i, name, _ = next(item for item in grads if not torch.isfinite(item[2]).all())
+        what = f"the gradient of the {name} is not finite at step {step} (sketch {self.names[i]})"
+        if not self._strokes_finite():
+            raise NonFiniteLossError(f"{what}; {self._non_finite_advice(None)}")
         raise NonFiniteLossError(
-            f"the gradient of the {name} is not finite at step {step} (sketch {self.names[i]}), though "
-            f"every loss is; the strokes were not updated, and the best sketch so far and the last "
-            f"finite state are in {self.out_dir}. A loss or the renderer has no finite gradient at "
-            f"these strokes: check the losses (e.g. a square root or a norm at 0).")
+            f"{what}, though every loss is; the strokes were not updated, and the best sketch so far and "
+            f"the last finite state are in {self.out_dir}. A loss or the renderer has no finite gradient "
+            f"at these strokes: check the losses (e.g. a square root or a norm at 0).")
 
-    def _non_finite_advice(self, rgba: Tensor) -> str:
-        """What to do about a non-finite loss, from the first of its inputs that is not finite."""
-        if any(not torch.isfinite(t).all() for s in self.scenes for _, t in s.tensors() if t.is_floating_point()):
-            return "The strokes themselves became non-finite: lower the learning rate."
-        if not torch.isfinite(rgba).all():
-            return ("The strokes are finite but their render is not: the renderer could not draw them (for "
-                    "'native' on a GPU, a tile met by more paths than its tile_capacity: set "
+    def _strokes_finite(self) -> bool:
+        return all(torch.isfinite(t).all() for s in self.scenes for _, t in s.tensors() if t.is_floating_point())
+
+    def _non_finite_advice(self, rgba: Tensor | None) -> str:
+        """Where the outputs are and what to do about a non-finite loss (or gradient), from the
+        first of its inputs that is not finite."""
+        kept = f"the best sketch so far and the last finite state are in {self.out_dir}."
+        if not self._strokes_finite():
+            return (f"the best sketch so far is in {self.out_dir}. The strokes themselves became non-finite "
+                    f"in the last optimizer step (so are the checkpoint's): lower the learning rate.")
+        if rgba is not None and not torch.isfinite(rgba).all():
+            return (f"{kept} The strokes are finite but their render is not: the renderer could not draw them "
+                    "(for 'native' on a GPU, a tile met by more paths than its tile_capacity: set "
                     "renderer.tile_capacity higher, or 0 for exact bins).")
-        return "Lower the learning rate or the loss weight, or check the loss."
+        return f"{kept} Lower the learning rate or the loss weight, or check the loss."
 
     def train_step(self, step: int) -> tuple[dict[str, Tensor], Tensor | None]:
         c = self.c
@@ -617,8 +625,7 @@ class _Run:
                 bad = [self.names[i] for i in range(len(self.names)) if not torch.isfinite(value[i])]
                 raise NonFiniteLossError(
                     f"loss {name!r} is {value[~torch.isfinite(value)][0].item()} at step {step} "
-                    f"(sketch {', '.join(bad)}); the best sketch so far and the last finite state are in "
-                    f"{self.out_dir}. {self._non_finite_advice(rgba)}")
+                    f"(sketch {', '.join(bad)}); {self._non_finite_advice(rgba)}")
         evaluated = None
         if step % self.recipe["eval_every"] == 0:
             evaluated = self.evaluate(rgba.detach(), images.detach(), step, step)
