@@ -319,10 +319,10 @@ def _left_out(root: ET.Element) -> list[str]:
 
 def _style_properties(el: ET.Element) -> dict[str, str]:
     """An element's own presentation attributes and ``style`` declarations (the latter win)."""
-    properties = {name: value.strip() for name, value in el.attrib.items() if isinstance(name, str)}
+    properties = {name: value.strip() for name, value in el.attrib.items()}
     for declaration in el.get("style", "").split(";"):
         name, _, value = declaration.partition(":")
-        if value:
+        if value.strip():
             properties[name.strip()] = value.strip()
     return properties
 
@@ -337,7 +337,7 @@ def _check_document(data: bytes, where: str) -> ET.Element:
         root = ET.fromstring(data)
     except ET.ParseError as e:
         raise SvgError(f"{where}: not well-formed XML ({e}); is it a complete SVG file?") from None
-    tag = root.tag.rsplit("}", 1)[-1]
+    tag = _local_name(root)
     if tag != "svg":
         raise SvgError(f"{where}: the root element is <{tag}>, not <svg>; give an SVG file.")
     if not any(k in root.attrib for k in ("width", "height", "viewBox")):
@@ -544,11 +544,7 @@ def _stop(stop: ET.Element) -> tuple[float, RGBA]:
     opaque)."""
     import svgelements as se
 
-    values = dict(stop.attrib)
-    for declaration in stop.get("style", "").split(";"):
-        key, _, value = declaration.partition(":")
-        if value.strip():
-            values[key.strip()] = value.strip()
+    values = _style_properties(stop)
     color = se.Color(values.get("stop-color", "black"))
     if color.value is None:
         color = se.Color("black")

@@ -392,8 +392,8 @@ class _Geometry:
 
     def set_style(self, style: Tensor, reach: Tensor, neighbours: tuple[Tensor, Tensor]) -> None:
         """Caps, joins and miter limits ``[B, N, 3]``, the half-widths the pixel searches use
-        ``[B, N]`` (:meth:`stroke_reach`) and the neighbouring segments' directions
-        (:func:`neighbour_directions`)."""
+        ``[B, N]`` (:meth:`stroke_reach`) and the neighbouring segments' directions and straight
+        lengths (:func:`neighbour_directions`)."""
         self.style, self.reach = _flat(style), _flat(reach)
         self.plain = _flat(~is_styled(style[..., 0], style[..., 1]))
         self.next_start, self.prev_end = (n.reshape(-1, 3) for n in neighbours)  # [B * N * S, 3]
@@ -610,11 +610,16 @@ def _styled_pixels(g: _Geometry, row: Tensor, seg: Tensor, p: Tensor, t: Tensor,
     style = _take(g.style, row)
     ends = _segment_ctrl(g, row, seg).detach()[:, ::3]  # [E, 2, 2]: the segment's end points
     d2 = ((p[:, None] - ends) ** 2).sum(-1) / (r + PIXEL_REACH)[:, None] ** 2  # [E, 2], in (r + reach)^2
-    is_open = _take(g.open, row)
-    at_cap = torch.stack([is_open & (seg == 0), is_open & (seg == _take(g.last_segment, row))], -1)
+    at_cap = torch.stack(_open_ends(g, row, seg), -1)
     capped = (style[:, 0] != CAP_ROUND) & (at_cap & (d2 <= 2)).any(-1)
     cornered = (~at_cap & (d2 <= CORNER_REACH**2)).any(-1)
     return ~_take(g.plain, row) & ((t <= 0) | (t >= 1) | capped | cornered)
+
+
+def _open_ends(g: _Geometry, row: Tensor, seg: Tensor) -> tuple[Tensor, Tensor]:
+    """Whether segment ``seg`` of the paths ``row`` starts / ends an open path (a cap, not a join)."""
+    is_open = _take(g.open, row)
+    return is_open & (seg == 0), is_open & (seg == _take(g.last_segment, row))
 
 
 def _refine(g: _Geometry, row: Tensor, half: Tensor, p: Tensor, cand: Tensor, u_cand: Tensor) -> Tensor:
@@ -636,9 +641,7 @@ def _coverage(g: _Geometry, row: Tensor, seg: Tensor, ctrl: Tensor, p: Tensor, t
     """Stroke coverage of points ``p`` ``[..., 2]`` whose closest point is ``B(t)`` on segment
     ``seg`` (control points ``ctrl`` ``[..., 4, 2]``, with gradient) of the paths ``row``, with
     the paths' caps and joins unless not ``with_style`` (round)."""
-    is_open = _take(g.open, row)
-    open_start, open_end = is_open & (seg == 0), is_open & (seg == _take(g.last_segment, row))
-    offset, outline = closest_point(ctrl, p, t, open_start, open_end, _take(g.dot, row))
+    offset, outline = closest_point(ctrl, p, t, *_open_ends(g, row, seg), _take(g.dot, row))
     cover = stroke_coverage(offset, half, outline if g.curvature else None)
     if g.style is None or not with_style:
         return cover
