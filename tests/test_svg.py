@@ -389,7 +389,42 @@ def test_transforms_and_stroke_width_scaling():
     assert scene.widths[0].item() == 6.0  # 3 x uniform scale 2
     end = valid_points(scene, 1)[3].tolist()
     assert end == pytest.approx([12.0, 30.0], abs=1e-5) and scene.widths[1].item() == 1.0
-    assert scene.widths[2].item() == pytest.approx(4.0)  # non-uniform: sqrt(|det|) = sqrt(16)
+    assert scene.widths[2].item() == pytest.approx(8.0)  # non-uniform: the thickness across the line
+
+
+def test_stroke_width_under_non_uniform_transforms_is_the_drawn_thickness():
+    scale = 'transform="scale(2 8)" stroke="black" fill="none"'
+    scene = svg(f'<path d="M 0 1 H 4" {scale}/><path d="M 1 0 V 4" {scale}/>'
+                '<path d="M 0 0 L 1 1" transform="scale(1 3)" stroke="black" stroke-width="2"/>'
+                '<path d="M 0 0 L 1 1" transform="skewX(30)" stroke="black"/>'
+                '<path d="M 0 1 H 4 V 5" transform="scale(1 3)" stroke="black" fill="none"/>'
+                '<path d="M 0 1 H 4" transform="scale(2 8)" stroke="black" vector-effect="non-scaling-stroke"/>')
+    # across a drawn direction u a width w is w |det A| |A^-1 u| thick
+    assert scene.widths[:2].tolist() == pytest.approx([8.0, 2.0])
+    assert scene.widths[2].item() == pytest.approx(2 * 3 / math.sqrt(5))  # (1, 1) drawn as (1, 3)
+    skew = torch.tensor([[1.0, math.tan(math.radians(30))], [0.0, 1.0]], dtype=torch.float64)
+    u = skew @ torch.tensor([1.0, 1.0], dtype=torch.float64)
+    assert scene.widths[3].item() == pytest.approx((torch.linalg.solve(skew, u / u.norm())).norm().item())
+    assert scene.widths[4].item() == pytest.approx((4 * 3 + 12 * 1) / 16)  # averaged by drawn length
+    assert scene.widths[5].item() == 1.0
+
+
+@pytest.mark.parametrize("value, width", [("1pt", 4 / 3), ("0.1in", 9.6), ("2.54cm", 96.0), ("1pc", 16.0),
+                                          ("1em", 16.0), ("2ex", 16.0), ("1%", 1.0), (" 3px ", 3.0)])
+def test_stroke_width_units(value, width):
+    scene = svg(f'<path d="M 0 5 H 20" stroke="black" stroke-width="{value}"/>')
+    assert scene.widths[0].item() == pytest.approx(width)  # % of the normalised diagonal: 100
+
+
+def test_stroke_lengths_follow_the_font_size_and_inherit():
+    scene = svg('<g font-size="20" stroke-width="0.5em" style="stroke-dasharray: 3pt 1.5pt">'
+                '<path d="M 0 5 H 11" stroke="black"/></g>'
+                '<path d="M 0 9 H 10" stroke="black" stroke-dasharray="2 2" stroke-dashoffset="1mm"/>')
+    assert scene.widths[0].item() == pytest.approx(10.0)
+    ends = dash_ends(scene)
+    assert ends[:2] == [[0, 5, 4, 5], [6, 5, 10, 5]]
+    start = 4 - 96 / 25.4  # shifted 1 mm = 3.78 px back: the first dash is off the path
+    assert ends[2] == pytest.approx([start, 9, start + 2, 9], abs=1e-3)
 
 
 def test_viewbox_scaling_and_canvas_size():

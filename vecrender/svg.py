@@ -32,8 +32,10 @@ command. Lines and quadratics become exact cubics; elliptic arcs become cubics w
 ``S``/``T`` reflect the previous control point only after ``C``/``S`` resp. ``Q``/``T``, as the SVG
 spec says (svgelements reflects after any curve; we correct that).
 Default fill is black and default stroke none, as in SVG. ``opacity`` of the element and of every
-ancestor multiplies into both fill and stroke alpha. ``stroke-width`` is scaled by the
-transform's uniform factor ``sqrt(|det|)``. ``stroke-linecap`` (default butt),
+ancestor multiplies into both fill and stroke alpha. ``stroke-width`` (and the dashes), in any
+unit (px, pt, mm, em of ``font-size``, % of the normalised viewport diagonal...), are scaled by
+the transform (see Limitations for a non-uniform one); ``vector-effect: non-scaling-stroke`` keeps
+them in viewport units. ``stroke-linecap`` (default butt),
 ``stroke-linejoin`` (default miter; SVG 2's ``miter-clip`` and ``arcs`` import as miter, their
 fallback) and ``stroke-miterlimit`` (default 4) become the scene's ``line_caps``, ``line_joins``
 and ``miter_limits`` (left None when every stroke is round-capped and round-joined).
@@ -64,7 +66,9 @@ strokes them. Otherwise each subpath becomes its own scene path with the element
 
 Limitations: group ``opacity`` is folded into each child's alphas, which differs
 from SVG's group compositing where children overlap (and where an element's own fill and stroke
-overlap); a non-uniform scale gives the stroke the geometric-mean width.
+overlap); under a non-uniform scale or skew, a stroke's width is its thickness across the drawn
+path averaged along it (a browser's varies along a curved path; exact on straight segments), and
+its dashes are scaled by the geometric mean.
 """
 
 from __future__ import annotations
@@ -417,7 +421,7 @@ def _shapes(node, opacity: float, viewport: tuple[float, float], se) -> Iterator
                 yield shape, shape_opacity
     elif isinstance(node, se.Shape):
         if str(node.values.get("visibility", "visible")).strip() not in ("hidden", "collapse"):
-            _resolve_percentages(node, viewport, se)
+            _resolve_lengths(node, viewport, se)
             yield node, opacity
 
 
@@ -433,13 +437,38 @@ _PERCENT_AXES = {"x": 0, "cx": 0, "x1": 0, "x2": 0, "width": 0, "rx": 0,
                  "y": 1, "cy": 1, "y1": 1, "y2": 1, "height": 1, "ry": 1, "r": 2}
 
 
-def _resolve_percentages(shape, viewport: tuple[float, float], se) -> None:
-    """Percentages in a basic shape's geometry, of the viewport's width, height or (``r``) its
-    normalised diagonal, as SVG defines them (the parser takes ``75%`` for 75)."""
+#: User units (CSS pixels) per unit of an SVG length; em and ex follow the font size.
+_UNITS = {"": 1.0, "px": 1.0, "pt": 4 / 3, "pc": 16.0, "mm": 96 / 25.4, "cm": 96 / 2.54, "q": 96 / 101.6,
+          "in": 96.0}
+#: Font size (px) where no ``font-size`` is set: the browsers' default.
+DEFAULT_FONT_SIZE = 16.0
+_LENGTH = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([a-zA-Z%]*)\s*")
+
+
+def _length(text: object, percent_of: float, font_size: float = DEFAULT_FONT_SIZE) -> float | None:
+    """An SVG length in user units: a number with an absolute unit (px, pt, mm, ...), in em or ex
+    of `font_size` (ex taken as half an em), or a percentage of `percent_of`; None if unreadable."""
+    match = _LENGTH.fullmatch(str(text))
+    if match is None:
+        return None
+    value, unit = float(match[1]), match[2].lower()
+    if unit == "%":
+        return value / 100 * percent_of
+    if unit in ("em", "ex"):
+        return value * font_size / (2 if unit == "ex" else 1)
+    return value * _UNITS[unit] if unit in _UNITS else None
+
+
+def _resolve_lengths(shape, viewport: tuple[float, float], se) -> None:
+    """Lengths the parser reads wrong, in user units: percentages in a basic shape's geometry (of
+    the viewport's width, height or, for ``r``, its normalised diagonal; the parser takes ``75%``
+    for 75), and the stroke's width, dashes and dash offset in any unit (the parser ignores em
+    and ex and takes percentages of the whole diagonal)."""
+    diagonal = math.hypot(*viewport) / math.sqrt(2)
+    _resolve_stroke_lengths(shape, diagonal)
     if not isinstance(shape, (se.Rect, se.Circle, se.Ellipse, se.SimpleLine)):
         return
     own = shape.values.get("attributes", {})
-    diagonal = math.hypot(*viewport) / math.sqrt(2)
     for name, axis in _PERCENT_AXES.items():
         text = str(own.get(name, "")).strip()
         if not text.endswith("%"):
@@ -451,6 +480,20 @@ def _resolve_percentages(shape, viewport: tuple[float, float], se) -> None:
         for target in ("rx", "ry") if name == "r" else (name,):  # a circle keeps its radius as both
             if hasattr(shape, target):
                 setattr(shape, target, value)
+
+
+def _resolve_stroke_lengths(shape, diagonal: float) -> None:
+    values = shape.values
+    font_size = _length(values.get("font-size", DEFAULT_FONT_SIZE), DEFAULT_FONT_SIZE) or DEFAULT_FONT_SIZE
+    width = _length(values.get("stroke-width", 1.0), diagonal, font_size)
+    if width is not None:
+        shape.stroke_width = width
+    dashes = str(values.get("stroke-dasharray", "none")).strip()
+    if dashes not in ("none", ""):
+        lengths = [_length(v, diagonal, font_size) for v in re.split(r"[\s,]+", dashes) if v]
+        values["stroke-dasharray"] = "invalid" if None in lengths else " ".join(map(str, lengths))
+    offset = _length(values.get("stroke-dashoffset", 0.0), diagonal, font_size)
+    values["stroke-dashoffset"] = offset if offset is not None else 0.0
 
 
 def _symbol_fit(use, se):
@@ -597,12 +640,49 @@ def _line_style(values: dict) -> tuple[int, int, float]:
 def _shape_items(shape, opacity: float, gradients: dict[str, RGBA], se) -> list[_Item]:
     style = _style(shape, opacity, gradients, se)
     items = _styled_items(shape, style, se)
+    linear = _stroke_transform(shape, se)
     for item in items:
         item.line = style.line
+        if item.width > 0 and not _similarity(linear):
+            item.width *= _stretch(item.points, linear)
     pattern = _dash_pattern(shape) if style.width > 0 else None
     if pattern is None:
         return items
     return [piece for item in items for piece in (_dashed(item, *pattern) if item.width > 0 else [item])]
+
+
+def _stroke_transform(shape, se) -> tuple[float, float, float, float]:
+    """(a, b, c, d) of the linear map ``x' = a x + c y, y' = b x + d y`` that scales the shape's
+    stroke: its transform's, or under ``vector-effect: non-scaling-stroke`` the viewport's."""
+    matrix = shape.transform
+    if "non-scaling-stroke" in str(shape.values.get("vector-effect", "")):
+        matrix = se.Matrix(shape.values.get("viewport_transform", ""))
+    return matrix.a, matrix.b, matrix.c, matrix.d
+
+
+def _similarity(linear: tuple[float, float, float, float]) -> bool:
+    """Whether the map scales all directions alike (rotation, reflection, uniform scale)."""
+    a, b, c, d = linear
+    tolerance = 1e-9 * max(map(abs, linear), default=0.0)
+    rotation = abs(a - d) <= tolerance and abs(b + c) <= tolerance
+    reflection = abs(a + d) <= tolerance and abs(b - c) <= tolerance
+    return rotation or reflection
+
+
+def _stretch(points: list[Point], linear: tuple[float, float, float, float], chords: int = 16) -> float:
+    """The stroke width of the drawn (mapped) cubic chain `points` over its geometric-mean width
+    ``w sqrt(|det A|)``: across a drawn direction ``u`` a stroke of width ``w`` is ``w |det A|
+    |A^-1 u|`` thick, exact on straight segments; averaged by length (`chords` per cubic)."""
+    a, b, c, d = linear
+    total = weighted = 0.0
+    for i in range(0, len(points) - 3, 3):
+        samples = [_at(points[i : i + 4], k / chords) for k in range(chords + 1)]
+        for p, q in itertools.pairwise(samples):
+            ux, uy = q[0] - p[0], q[1] - p[1]
+            total += math.hypot(ux, uy)
+            weighted += math.hypot(d * ux - c * uy, a * uy - b * ux)  # |det A| |A^-1 u| times |u|
+    scale = math.sqrt(abs(a * d - b * c))
+    return weighted / (total * scale) if total > 0 and scale > 0 else 1.0
 
 
 def _dash_pattern(shape) -> tuple[list[float], float] | None:
@@ -613,7 +693,7 @@ def _dash_pattern(shape) -> tuple[list[float], float] | None:
     if text in ("none", ""):
         return None
     try:
-        lengths = [float(v.removesuffix("px")) for v in re.split(r"[\s,]+", text) if v]
+        lengths = [float(v) for v in text.split()]  # in user units (_resolve_stroke_lengths)
     except ValueError:
         return None
     if not lengths or min(lengths) < 0 or sum(lengths) <= 0:

@@ -419,3 +419,22 @@ def fill_coverage(signed_distance: Tensor, offset: Tensor) -> Tensor:
 def inside(winding: Tensor, even_odd: Tensor) -> Tensor:
     """Fill rule: nonzero winding, or odd winding where ``even_odd``."""
     return torch.where(even_odd, winding % 2 != 0, winding != 0)
+
+
+#: Distance (px) from a chord's line within which a pixel centre counts as on it (float32
+#: rounding of coordinates up to ~1e4 px stays below it).
+ON_LINE = 1e-3
+
+
+def fill_edge(winding: Tensor, even_odd: Tensor, direction: Tensor, offset: Tensor) -> Tensor:
+    """Whether the closest chord of a fill's outline (``direction`` ``[..., 2]``, the pixel centre
+    at ``offset`` from it) is an edge of the fill: the winding number across it differs by one
+    (less on the side where ``cross(direction, offset) > 0``) and the fill rule tells the two
+    sides apart. Not where an outline crosses itself or subpaths overlap and both sides are
+    filled (winding 1 and 2 under nonzero): no anti-aliased seam there. A centre within
+    ``ON_LINE`` of the chord's line counts as on an edge: rounding decides its side there (and
+    its winding number)."""
+    side = direction[..., 0] * offset[..., 1] - direction[..., 1] * offset[..., 0]
+    across = winding - torch.sign(side).to(winding.dtype)
+    on_line = side.abs() <= ON_LINE * hypot(direction[..., 0], direction[..., 1])
+    return on_line | (inside(winding, even_odd) != inside(across, even_odd))

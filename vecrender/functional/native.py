@@ -50,6 +50,7 @@ from vecrender.functional.bezier import (
     crossing,
     evaluate,
     fill_coverage,
+    fill_edge,
     hypot,
     inside,
     newton_closest,
@@ -487,8 +488,10 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
     chord_b = evaluate(ctrl, ta + 1.0 / g.chords)
     offset = chord_offset(pix, a, chord_b)
     d_poly = safe_norm(offset)
-    filled = inside(winding, _take(g.even_odd, row)[:, None])
+    rule = _take(g.even_odd, row)[:, None]
+    filled = inside(winding, rule)
     cov = fill_coverage(torch.where(filled, -d_poly, d_poly), offset)
+    cov = torch.where(fill_edge(winding, rule, (chord_b - a).detach(), offset.detach()), cov, filled.to(cov.dtype))
     fill_mask = _take(g.fill_on, row)[:, None].to(pix.dtype)
     fill = _layer(cov, _take(fill_colors, row)[:, None], fill_mask if mask is None else fill_mask * mask)
     layers = torch.stack([fill, stroke], dim=2)  # [C, Q, 2, 4]

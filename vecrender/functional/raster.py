@@ -32,7 +32,9 @@ square ``[j, j + 1] x [i, i + 1]`` with centre ``p = (j + 1/2, i + 1/2)``):
   ``0.75 M / L^2`` px of the curve, ``M`` the largest second difference of the control points).
   Inside-ness is the winding number of ``p`` around that polygon (nonzero, or even-odd where
   ``even_odd``), ``s`` the signed distance to it (negative inside), ``n`` the direction from its
-  closest point, and ``c = F_n(-s)``.
+  closest point, and ``c = F_n(-s)`` where that chord is an edge of the fill; else (both sides
+  filled alike: a self-crossing outline or overlapping subpaths) ``c`` is 1 or 0
+  (:func:`~vecrender.functional.bezier.fill_edge`).
 * **Colour and order.** A layer's alpha is ``c * colour_alpha``; its premultiplied colour is
   ``rgb * alpha``. Layers are composited with "over" in path order, each path's fill below its
   stroke: ``out = layer + (1 - layer_alpha) * out``. The result is premultiplied RGBA.
@@ -53,7 +55,9 @@ from vecrender.functional.bezier import (
     closest_point,
     crossing,
     fill_coverage,
+    fill_edge,
     hypot,
+    inside,
     newton_closest,
     path_dots,
     path_flags,
@@ -181,11 +185,13 @@ def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int) -> Te
     with torch.no_grad():
         nearest = safe_norm(chord_offset(p, a[:, None], b[:, None])).argmin(-1)  # [B, HW]
     pick = nearest[..., None].expand(*nearest.shape, 2)
-    offset = chord_offset(pix[None], a.gather(1, pick), b.gather(1, pick))  # [B, HW, 2]
+    a, b = a.gather(1, pick), b.gather(1, pick)
+    offset = chord_offset(pix[None], a, b)  # [B, HW, 2]
     dist = safe_norm(offset)
-    filled = winding % 2 != 0 if even_odd else winding != 0
-    signed = torch.where(filled, -dist, dist)
-    return fill_coverage(signed, offset)
+    rule = torch.tensor(even_odd, device=pix.device)
+    filled = inside(winding, rule)
+    coverage = fill_coverage(torch.where(filled, -dist, dist), offset)
+    return torch.where(fill_edge(winding, rule, (b - a).detach(), offset.detach()), coverage, filled.to(coverage.dtype))
 
 
 def composite(rgba: Tensor, background: tuple[float, float, float] | Tensor | None) -> Tensor:
