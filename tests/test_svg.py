@@ -670,7 +670,7 @@ def test_reexport_renders_like_the_original(name):
     from PIL import Image
 
     def render(text: str) -> torch.Tensor:
-        png = bytes(resvg_py.svg_to_bytes(svg_string=text))
+        png = bytes(resvg_py.svg_to_bytes(svg_string=text, dpi=96.0))  # default 0: pt, mm, in draw as 0
         image = Image.open(io.BytesIO(png)).convert("RGBA")
         rgba = torch.tensor(list(image.tobytes()), dtype=torch.float32).reshape(-1, 4) / 255
         return torch.cat([rgba[:, :3] * rgba[:, 3:], rgba[:, 3:]], dim=1)  # premultiplied
