@@ -531,6 +531,31 @@ def test_import_warns_of_what_it_leaves_out(tmp_path):
                      'stroke="red"/></svg>')
 
 
+@pytest.mark.parametrize("clip, transform, clips", [
+    ('<rect width="40" height="30"/>', "", False),
+    ('<path d="M0 0h40v30H0z"/>', "", False),
+    ('<path d="M-5.3 0h50v30h-50z"/>', 'transform="translate(5 0)"', False),
+    ('<path d="M0 0h20v15H0z"/>', 'transform="scale(2)"', False),
+    ('<path d="M0 0h40v29.98H0z"/>', "", False),  # cuts off 0.02 px: rounding in the export
+    ('<path d="M0 0h40v29H0z"/>', "", True),  # cuts off a pixel
+    ('<rect width="40" height="30" rx="2"/>', "", True),  # rounds the canvas' corners
+    ('<path d="M0 0h40v30H0zM5 5h2v2H5z"/>', "", True),  # a hole
+    ('<path d="M0 0L40 30L0 30L40 0z"/>', "", True),  # a bow tie in the same box
+    ('<path d="M0 0h40v30H0z"/>', 'transform="rotate(45 20 15)"', True),
+    ('<rect width="1" height="1"/>', "", True),  # of the bounding box (clipPathUnits below)
+])
+def test_clip_paths_that_keep_the_whole_canvas_are_no_loss(clip, transform, clips):
+    # exporters clip drawings to their own canvas; only a clip that cuts something is warned of
+    units = 'clipPathUnits="objectBoundingBox"' if 'width="1"' in clip else ""
+    text = (f'<svg xmlns="http://www.w3.org/2000/svg" width="80" height="60" viewBox="0 0 40 30">'
+            f'<clipPath id="c" {units}>{clip}</clipPath>'
+            f'<g clip-path="url(#c)" {transform}><path d="M-9 -9H60V60z"/></g></svg>')
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        svg_to_scene(text)
+    assert any("clip path" in str(w.message) for w in record) == clips
+
+
 @pytest.mark.filterwarnings("ignore::vecrender.errors.SvgImportWarning")  # gradients and patterns, on purpose
 def test_gradient_paints_import_as_their_mean_colour():
     square = 'd="M 0 0 L 9 0 L 9 9 Z"'

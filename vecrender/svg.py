@@ -44,7 +44,9 @@ arc length; the pattern starts over at each subpath, a dash through a closed sub
 one path joined there, zero-length dashes are dots where the caps draw them), after the
 element's fill. ``display:none`` and ``visibility:hidden`` elements are skipped; text, images,
 clip paths, masks, markers and filters are ignored, and one ``SvgImportWarning`` names what a file
-used of them (and of gradient and pattern paints), with counts. A linear or
+used of them (and of gradient and pattern paints), with counts; a clip path that is a rectangle
+keeping the whole canvas (up to 0.1 px), as exporters clip drawings to their own canvas, clips
+nothing and is not counted. A linear or
 radial gradient paint imports as one flat colour, the gradient's mean over its stops (colour
 weighted by opacity, stops inherited through ``href``): vecrender paints flat colours, and this
 keeps the shape and its overall tone; pattern paints import as no paint (or as their fallback
@@ -274,7 +276,7 @@ def _parse(data: bytes, where: str, device: torch.device | str) -> VectorScene:
             background = _background_color(shape)
             continue
         items += _shape_items(shape, opacity, gradients, se)
-    left_out = _left_out(root)
+    left_out = _left_out(root, _visible_box(document, width, height, se), se)
     if left_out:
         warnings.warn(f"{where}: vecrender imports paths with flat paints only, so the scene lacks or "
                       f"simplifies {', '.join(left_out)}; its render differs from a browser's there.",
@@ -294,31 +296,111 @@ _LEFT_OUT_PAINTS = {"pattern": ("pattern paint", "no paint"), "linearGradient": 
 _FEATURE_CONTENT = {"clipPath", "mask", "marker", "pattern", "filter", "linearGradient", "radialGradient"}
 
 
-def _left_out(root: ET.Element) -> list[str]:
+def _left_out(root: ET.Element, visible: tuple[float, float, float, float] | None, se) -> list[str]:
     """What the document uses that the scene will lack or simplify: '2 text elements', '1 clip
-    path (content drawn unclipped)', ..."""
-    kinds = {el.get("id"): _local_name(el) for el in root.iter() if el.get("id")}
+    path (content drawn unclipped)', ... A clip path that keeps the whole `visible` box (root user
+    space) clips nothing and is not counted."""
+    elements = {el.get("id"): el for el in root.iter() if el.get("id")}
     counts: Counter[tuple[str, str]] = Counter()
 
-    def visit(el: ET.Element) -> None:
+    def visit(el: ET.Element, ctm) -> None:
         tag = _local_name(el)
         if tag in _FEATURE_CONTENT:
             return
         if tag in _LEFT_OUT_ELEMENTS:
             counts[_LEFT_OUT_ELEMENTS[tag]] += 1
             return
+        nested = tag in ("svg", "use") and el is not root  # their own viewports and offsets: not followed
+        ctm = None if ctm is None or nested else se.Matrix(el.get("transform", "")) * ctm
         style = _style_properties(el)
-        counts.update({what for name, what in _LEFT_OUT_PROPERTIES.items() if style.get(name, "none") != "none"})
+        for name, what in _LEFT_OUT_PROPERTIES.items():
+            value = style.get(name, "none")
+            clip = _referenced(value, elements) if name == "clip-path" else None
+            if value != "none" and not (clip is not None and _keeps(clip, ctm, visible, se)):
+                counts[what] += 1
         for name in ("fill", "stroke"):
-            target = re.match(r"url\(\s*#([^)\s]+)\s*\)", style.get(name, ""))
-            if target and kinds.get(target.group(1)) in _LEFT_OUT_PAINTS:
-                counts[_LEFT_OUT_PAINTS[kinds[target.group(1)]]] += 1
+            target = _referenced(style.get(name, ""), elements)
+            if target is not None and _local_name(target) in _LEFT_OUT_PAINTS:
+                counts[_LEFT_OUT_PAINTS[_local_name(target)]] += 1
         for child in el:
-            visit(child)
+            visit(child, ctm)
 
-    visit(root)
+    visit(root, se.Matrix())
     return [f"{n} {noun}{'s' if n > 1 else ''}" + (f" ({note})" if note else "")
             for (noun, note), n in counts.items()]
+
+
+def _referenced(value: str, elements: dict[str, ET.Element]) -> ET.Element | None:
+    """The element a ``url(#id)`` value names, if the document has it."""
+    target = re.match(r"url\(\s*#([^)\s]+)\s*\)", value)
+    return elements.get(target.group(1)) if target else None
+
+
+#: Border (px) of the canvas a clip path may cut off and still count as clipping nothing: exports
+#: clip to the canvas with rounded coordinates.
+_CLIP_BORDER = 0.1
+
+
+def _visible_box(document, width: int, height: int, se) -> tuple[float, float, float, float] | None:
+    """The canvas less a `_CLIP_BORDER` border, ``(x0, y0, x1, y1)`` in the root's user space
+    (None: the viewBox skews it)."""
+    matrix = se.Matrix(document.viewbox_transform or "")
+    if abs(matrix.b) > 1e-12 or abs(matrix.c) > 1e-12 or matrix.a == 0 or matrix.d == 0:
+        return None
+    b = _CLIP_BORDER
+    xs = sorted(((b - matrix.e) / matrix.a, (width - b - matrix.e) / matrix.a))
+    ys = sorted(((b - matrix.f) / matrix.d, (height - b - matrix.f) / matrix.d))
+    return xs[0], ys[0], xs[1], ys[1]
+
+
+def _keeps(clip: ET.Element, ctm, visible: tuple[float, float, float, float] | None, se) -> bool:
+    """Whether the ``<clipPath>`` `clip`, used where `ctm` maps user space to the root's, holds a
+    rectangle covering all of `visible`: clipping to it changes nothing (a common export habit,
+    clipping a drawing to its own canvas, up to rounding)."""
+    if _local_name(clip) != "clipPath" or ctm is None or visible is None:
+        return False
+    if clip.get("clipPathUnits", "userSpaceOnUse").strip() != "userSpaceOnUse":
+        return False
+    base = se.Matrix(clip.get("transform", "")) * ctm
+    for child in clip:
+        box = _rectangle(child, se)
+        matrix = se.Matrix(child.get("transform", "")) * base
+        if box is None or abs(matrix.b) > 1e-12 or abs(matrix.c) > 1e-12:
+            continue
+        corners = [matrix.point_in_matrix_space(xy) for xy in ((box[0], box[1]), (box[2], box[3]))]
+        (x0, x1), (y0, y1) = sorted(c[0] for c in corners), sorted(c[1] for c in corners)
+        if x0 <= visible[0] and y0 <= visible[1] and x1 >= visible[2] and y1 >= visible[3]:
+            return True
+    return False
+
+
+def _rectangle(el: ET.Element, se) -> tuple[float, float, float, float] | None:
+    """``(x0, y0, x1, y1)`` of a ``<rect>`` without rounded corners or a ``<path>`` that draws
+    only such a rectangle (one subpath of straight lines enclosing all of its box once); else None."""
+    tag = _local_name(el)
+    if tag == "rect":
+        x, y = (_length(el.get(k, 0), 0.0) for k in ("x", "y"))
+        w, h = (_length(el.get(k, 0), 0.0) for k in ("width", "height"))
+        rounded = any((_length(el.get(k, 0), 0.0) or 0) > 0 for k in ("rx", "ry"))
+        if None in (x, y, w, h) or rounded or w <= 0 or h <= 0:
+            return None
+        return x, y, x + w, y + h
+    if tag != "path":
+        return None
+    try:
+        segments = list(se.Path(el.get("d", "")))
+    except Exception:  # the parser's own errors on bad path data
+        return None
+    if not all(isinstance(seg, (se.Move, se.Line, se.Close)) for seg in segments):
+        return None
+    if sum(isinstance(seg, se.Move) for seg in segments) != 1:
+        return None
+    points = [(float(seg.end[0]), float(seg.end[1])) for seg in segments if seg.end is not None]
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    box = min(xs, default=0.0), min(ys, default=0.0), max(xs, default=0.0), max(ys, default=0.0)
+    area = abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]))) / 2
+    full = (box[2] - box[0]) * (box[3] - box[1])
+    return box if full > 0 and abs(area - full) <= 1e-9 * full else None  # the box, traced once
 
 
 def _style_properties(el: ET.Element) -> dict[str, str]:
