@@ -7,10 +7,10 @@ coverage; its 1x render is 0.5e-3 to 5.9e-3 off its 8x one on these files, more 
 The tolerance is on the mean absolute difference, with a loose bound on single pixels. Measured
 (native / diffvg, mean): caps_joins 0.19e-3 / 1.5e-1, clipasso_like 0.07e-3 / 1.1e-3,
 clipdraw_like 0.36e-3 / 3.7e-3, compound 0.54e-3 / 5.8e-2 (diffvg fills the holes right but draws
-the straight strokes only near their vertices), dashes 0.17e-3 / 4.1e-2, generic 1.9e-3 / 4.0e-2
-(arcs and ellipses, which resvg flattens), live_like 0.45e-3 / 7.0e-3, painterly_blobs
-0.70e-3 / 4.1e-3, units_transforms 0.95e-3 / 1.5e-1 (butt caps under a non-uniform scale: ours
-are square to the drawn line), viewports 0.14e-3 / 1.8e-2. Against resvg's 1x render, native is
+the straight strokes only near their vertices), dashes 0.17e-3 / 4.1e-2, generic 1.8e-3 / 4.0e-2
+(arcs and ellipses, which resvg flattens), live_like 0.47e-3 / 7.0e-3, painterly_blobs
+0.46e-3 / 4.1e-3, units_transforms 0.95e-3 / 1.5e-1 (butt caps under a non-uniform scale: ours
+are square to the drawn line), viewports 0.10e-3 / 1.8e-2. Against resvg's 1x render, native is
 within 0.6e-3 to 6.3e-3.
 """
 

@@ -421,6 +421,96 @@ def inside(winding: Tensor, even_odd: Tensor) -> Tensor:
     return torch.where(even_odd, winding % 2 != 0, winding != 0)
 
 
+def shared_area(a: Tensor, b: Tensor, cosine: Tensor) -> Tensor:
+    """Share of a pixel inside two regions that hold shares ``a`` and ``b`` of it and whose edges'
+    normals make an angle of the given ``cosine``. A pixel's coordinates along perpendicular
+    directions are independent (its covariance is isotropic), so perpendicular edges give the
+    product, exact for axis-aligned ones; parallel edges give the smaller share (the same side)
+    or ``a + b - 1`` (opposite sides); other angles interpolate by ``|cosine|``."""
+    product = a * b
+    bound = torch.where(cosine >= 0, torch.where(a <= b, a, b), (a + b - 1).clamp_min(0))
+    return product + cosine.abs() * (bound - product)
+
+
+def segment_basin(best: Tensor, chords: int) -> Tensor:
+    """``[..., 3]``: chord ``best`` ``[..., 1]`` and its neighbours on the same segment (itself in
+    place of a neighbour on another segment), of a polyline of ``chords`` chords per segment: the
+    chords a Newton run from ``best`` explores, and those a fill's second chord is not."""
+    near = best + torch.arange(-1, 2, device=best.device)
+    return torch.where(near.div(chords, rounding_mode="floor") == best.div(chords, rounding_mode="floor"), near, best)
+
+
+#: Distances (px) from a pixel centre to a fill's second chord over which that chord's edge is
+#: blended in: fully up to NEAR (the chord may cross the pixel), not at all from FAR.
+SECOND_EDGE_NEAR, SECOND_EDGE_FAR = 0.7, 1.0
+
+
+def _signed_distance(p: Tensor, a: Tensor, direction: Vec) -> Tensor:
+    """Of points ``p`` from the lines through ``a`` (``[..., 2]``) along the unit ``direction``,
+    positive on their left."""
+    return direction[0] * (p[..., 1] - a[..., 1]) - direction[1] * (p[..., 0] - a[..., 0])
+
+
+def _straddles(a: Tensor, b: Tensor, origin: Tensor, direction: Vec) -> Tensor:
+    """Whether ``a`` and ``b`` lie strictly on opposite sides of a line (farther than `ON_LINE`)."""
+    sa, sb = _signed_distance(a, origin, direction), _signed_distance(b, origin, direction)
+    return (sa * sb < 0) & (torch.minimum(sa.abs(), sb.abs()) > ON_LINE)
+
+
+def fills_left(a: Tensor, b: Tensor, valid: Tensor | None = None) -> Tensor:
+    """``[...]``: whether the closed polygons of chords ``a -> b`` ``[..., C, 2]`` (those where
+    ``valid`` ``[..., C]``) have a positive signed area, i.e. fill the left of their chords (the
+    side of positive :func:`_signed_distance`) more than their right: the hand of an outline."""
+    twice_area = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    return (twice_area if valid is None else torch.where(valid, twice_area, 0.0)).sum(-1) > 0
+
+
+def _sides(inside: Tensor, on_line: Tensor) -> tuple[Tensor, Tensor]:
+    """The least and the most inside-ness a centre may have: either value where it is on the line."""
+    return inside & ~on_line, inside | on_line
+
+
+def second_edge_coverage(coverage: Tensor, usable: Tensor, filled: Tensor, pix: Tensor,
+                         first: tuple[Tensor, Tensor], second: tuple[Tensor, Tensor], left: Tensor) -> Tensor:
+    """A fill's coverage ``[...]`` (from its closest chord, :func:`fill_coverage`) refined by its
+    second chord, for corners, slivers and gaps thinner than a pixel.
+
+    ``first`` and ``second``: the closest chord and the closest outside its basin (the chords
+    ``(a, b)`` ``[..., 2]``, with gradient); ``pix`` ``[..., 2]`` the pixel centres; ``filled`` their
+    inside-ness; ``left`` whether the path fills the left of its chords (its signed area is
+    positive); ``usable`` where the second chord may be used (the first is an edge of the fill).
+    Each chord's line cuts the pixel into a share on its filled side (:func:`footprint_cdf`,
+    exact); the fill there is the intersection of the two sides where the second chord lies on
+    the first's filled side (a convex corner, a sliver between two edges) and their union
+    otherwise (a reflex corner, a gap), with the overlap of the shares estimated by
+    :func:`shared_area`: exact for an axis-aligned rectangle's corners and for straight slivers.
+    Blended in by the second chord's distance (`SECOND_EDGE_NEAR` .. `SECOND_EDGE_FAR`), and
+    only where that local picture agrees with the pixel's inside-ness and the two chords do not
+    cross: not at or across a seam of a self-crossing outline, nor for a hole that runs the same
+    way as its outline."""
+    (a1, b1), (a2, b2) = first, second
+    d1, d2 = b1 - a1, b2 - a2
+    (t1, l1), (t2, l2) = (unit_normal(d.unbind(-1)) for d in (d1, d2))  # unit directions, lengths
+    h1, h2 = _signed_distance(pix, a1, t1), _signed_distance(pix, a2, t2)
+    side = torch.where(left, 1.0, -1.0).to(pix.dtype)
+    share1 = footprint_cdf(side * h1, (-t1[1], t1[0]))
+    share2 = footprint_cdf(side * h2, (-t2[1], t2[0]))
+    overlap = shared_area(share1, share2, t1[0] * t2[0] + t1[1] * t2[1])
+    with torch.no_grad():
+        meet = side * _signed_distance((a2 + b2) / 2, a1, t1) >= 0  # the second chord on the first's filled side
+        crossing = _straddles(a2, b2, a1, t1) | _straddles(a1, b1, a2, t2)  # the outline crosses itself
+        # the centre's side of each line, either where it is on the line: the model's inside-ness
+        # (monotone in both) then lies between its values for the lower and upper choices
+        (low1, high1), (low2, high2) = (_sides((h > 0) == left, h.abs() <= ON_LINE) for h in (h1, h2))
+        agrees = torch.where(meet, filled == (low1 & low2), filled == (low1 | low2))
+        agrees |= torch.where(meet, filled == (high1 & high2), filled == (high1 | high2))
+        proper = (l1 > 1e-6) & (l2 > 1e-6) & ~crossing  # two chords with a direction, not an X
+    weight = (SECOND_EDGE_FAR - safe_norm(chord_offset(pix, a2, b2))) / (SECOND_EDGE_FAR - SECOND_EDGE_NEAR)
+    weight = torch.where(usable & agrees & proper, weight.clamp(0, 1), 0.0)
+    refined = torch.where(meet, overlap, share1 + share2 - overlap)
+    return coverage + weight * (refined - coverage)
+
+
 #: Distance (px) from a chord's line within which a pixel centre counts as on it (float32
 #: rounding of coordinates up to ~1e4 px stays below it).
 ON_LINE = 1e-3

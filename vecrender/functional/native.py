@@ -51,6 +51,7 @@ from vecrender.functional.bezier import (
     evaluate,
     fill_coverage,
     fill_edge,
+    fills_left,
     hypot,
     inside,
     newton_closest,
@@ -59,6 +60,8 @@ from vecrender.functional.bezier import (
     path_segments,
     polyline,
     safe_norm,
+    second_edge_coverage,
+    segment_basin,
     stroke_coverage,
     unit_normal,
 )
@@ -372,6 +375,7 @@ class _Geometry:
             flattening = polyline(segs.detach(), chords)
             self.chord_a, self.chord_b, inv = (_flat(c) for c in _chords(flattening, seg_valid))
             self.table = _chord_table(self.chord_a, self.chord_b, inv)  # as the searches read them
+            self.fills_left = fills_left(self.chord_a, self.chord_b, self.chord_valid)  # [B * N]
             self.err = _flat(0.75 * bend.amax(-1) / chords**2 + 1e-3)  # chord-to-curve bound
         self.compact = compact
         if compact:  # the coarse pre-selecting polyline
@@ -480,18 +484,17 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
     stroke = _layer(alpha, _take(stroke_colors, row)[:, None], mask)
     if fill_colors is None:
         return stroke[:, :, None]
-    seg_index = torch.div(cand[..., 0], g.chords, rounding_mode="floor")
-    chord_index = cand[..., 0] - seg_index * g.chords
-    ctrl = _segment_ctrl(g, row[:, None], seg_index)  # [C, Q | 1, 4, 2]
-    ta = chord_index.to(pix.dtype) / g.chords
-    a = evaluate(ctrl, ta)
-    chord_b = evaluate(ctrl, ta + 1.0 / g.chords)
-    offset = chord_offset(pix, a, chord_b)
+    first = _chord_ends(g, row, cand[..., 0])
+    offset = chord_offset(pix, *first)
     d_poly = safe_norm(offset)
     rule = _take(g.even_odd, row)[:, None]
     filled = inside(winding, rule)
     cov = fill_coverage(torch.where(filled, -d_poly, d_poly), offset)
-    cov = torch.where(fill_edge(winding, rule, (chord_b - a).detach(), offset.detach()), cov, filled.to(cov.dtype))
+    edge = fill_edge(winding, rule, (first[1] - first[0]).detach(), offset.detach())
+    cov = torch.where(edge, cov, filled.to(cov.dtype))
+    usable = edge & g.chord_valid[row[:, None], cand[..., 1]]  # a padding segment's chord is none
+    left = _take(g.fills_left, row)[:, None].expand_as(filled)
+    cov = second_edge_coverage(cov, usable, filled, pix, first, _chord_ends(g, row, cand[..., 1]), left)
     fill_mask = _take(g.fill_on, row)[:, None].to(pix.dtype)
     fill = _layer(cov, _take(fill_colors, row)[:, None], fill_mask if mask is None else fill_mask * mask)
     layers = torch.stack([fill, stroke], dim=2)  # [C, Q, 2, 4]
@@ -500,6 +503,14 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
     # entries in (pair, layer, pixel) order: drawing order once sorted by pixel (stable)
     pair, layer, col = torch.nonzero(torch.stack([cov * fill_mask, alpha], dim=1).detach() > 0, as_tuple=True)
     return corner[pair] + local[col], layers[pair, col, layer]
+
+
+def _chord_ends(g: _Geometry, row: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+    """Ends ``[C, Q, 2]`` (with gradient) of the chords ``index`` ``[C, Q]`` of the paths ``row``."""
+    seg = torch.div(index, g.chords, rounding_mode="floor")
+    ctrl = _segment_ctrl(g, row[:, None], seg)  # [C, Q | 1, 4, 2]
+    t = (index - seg * g.chords).to(ctrl.dtype) / g.chords
+    return evaluate(ctrl, t), evaluate(ctrl, t + 1.0 / g.chords)
 
 
 def _segment_ctrl(g: _Geometry, row: Tensor, seg: Tensor) -> Tensor:
@@ -725,20 +736,13 @@ def _two_closest(d2: Tensor, chords: int) -> tuple[Tensor, Tensor]:
     bits = max(1, (num - 1).bit_length())
     if bits > 8 or d2.dtype not in _SAME_SIZE_INT:
         best = d2.argmin(-1, keepdim=True)
-        return best, d2.clone().scatter_(-1, _basin(best, chords), math.inf).argmin(-1, keepdim=True)
+        return best, d2.clone().scatter_(-1, segment_basin(best, chords), math.inf).argmin(-1, keepdim=True)
     kind, low = _SAME_SIZE_INT[d2.dtype], (1 << bits) - 1
     key = (d2.view(kind) & ~low) | torch.arange(num, dtype=kind, device=d2.device)
     best = (key.amin(-1, keepdim=True) & low).long()
-    near = _basin(best, chords)
+    near = segment_basin(best, chords)
     second = key.scatter_(-1, near, torch.iinfo(kind).max).amin(-1, keepdim=True) & low
     return best, second.long()
-
-
-def _basin(best: Tensor, chords: int) -> Tensor:
-    """``[..., 3]``: chord ``best`` ``[..., 1]`` and its neighbours on the same segment (itself in
-    place of a neighbour on another segment)."""
-    near = best + torch.arange(-1, 2, device=best.device)
-    return torch.where(near.div(chords, rounding_mode="floor") == best.div(chords, rounding_mode="floor"), near, best)
 
 
 # -- compositing ---------------------------------------------------------------------------------

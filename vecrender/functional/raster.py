@@ -34,7 +34,10 @@ square ``[j, j + 1] x [i, i + 1]`` with centre ``p = (j + 1/2, i + 1/2)``):
   ``even_odd``), ``s`` the signed distance to it (negative inside), ``n`` the direction from its
   closest point, and ``c = F_n(-s)`` where that chord is an edge of the fill; else (both sides
   filled alike: a self-crossing outline or overlapping subpaths) ``c`` is 1 or 0
-  (:func:`~vecrender.functional.bezier.fill_edge`).
+  (:func:`~vecrender.functional.bezier.fill_edge`). Within a pixel of a second edge (the
+  closest chord that is neither the first nor its neighbour on the same segment: a corner, the
+  other side of a sliver or a gap) ``c`` is the share on both filled sides of the two chords'
+  lines, or on either (:func:`~vecrender.functional.bezier.second_edge_coverage`).
 * **Colour and order.** A layer's alpha is ``c * colour_alpha``; its premultiplied colour is
   ``rgb * alpha``. Layers are composited with "over" in path order, each path's fill below its
   stroke: ``out = layer + (1 - layer_alpha) * out``. The result is premultiplied RGBA.
@@ -56,6 +59,7 @@ from vecrender.functional.bezier import (
     crossing,
     fill_coverage,
     fill_edge,
+    fills_left,
     hypot,
     inside,
     newton_closest,
@@ -64,6 +68,8 @@ from vecrender.functional.bezier import (
     path_segments,
     polyline,
     safe_norm,
+    second_edge_coverage,
+    segment_basin,
     stroke_coverage,
 )
 from vecrender.functional.styles import StrokeStyle, neighbour_directions, styled_coverage
@@ -183,15 +189,25 @@ def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int) -> Te
     p = pix[None, :, None]  # [1, HW, 1, 2]
     winding = crossing(p, a[:, None], b[:, None]).sum(-1)  # [B, HW]
     with torch.no_grad():
-        nearest = safe_norm(chord_offset(p, a[:, None], b[:, None])).argmin(-1)  # [B, HW]
-    pick = nearest[..., None].expand(*nearest.shape, 2)
-    a, b = a.gather(1, pick), b.gather(1, pick)
-    offset = chord_offset(pix[None], a, b)  # [B, HW, 2]
-    dist = safe_norm(offset)
+        dist = safe_norm(chord_offset(p, a[:, None], b[:, None]))  # [B, HW, C]
+        nearest = dist.argmin(-1, keepdim=True)  # [B, HW, 1]; then the closest outside its basin
+        second = dist.scatter(-1, segment_basin(nearest, chords), torch.inf).argmin(-1, keepdim=True)
+        left = fills_left(a, b)  # [B]
+    first, other = (_chord(a, b, k[..., 0]) for k in (nearest, second))
+    offset = chord_offset(pix[None], *first)  # [B, HW, 2]
+    distance = safe_norm(offset)
     rule = torch.tensor(even_odd, device=pix.device)
     filled = inside(winding, rule)
-    coverage = fill_coverage(torch.where(filled, -dist, dist), offset)
-    return torch.where(fill_edge(winding, rule, (b - a).detach(), offset.detach()), coverage, filled.to(coverage.dtype))
+    coverage = fill_coverage(torch.where(filled, -distance, distance), offset)
+    edge = fill_edge(winding, rule, (first[1] - first[0]).detach(), offset.detach())
+    coverage = torch.where(edge, coverage, filled.to(coverage.dtype))
+    return second_edge_coverage(coverage, edge, filled, pix[None], first, other, left[:, None].expand_as(filled))
+
+
+def _chord(a: Tensor, b: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+    """Chords ``index`` ``[B, HW]`` of the chords ``a -> b`` ``[B, C, 2]``."""
+    pick = index[..., None].expand(*index.shape, 2)
+    return a.gather(1, pick), b.gather(1, pick)
 
 
 def composite(rgba: Tensor, background: tuple[float, float, float] | Tensor | None) -> Tensor:

@@ -25,7 +25,8 @@ every corner between two segments as a round join. SVG's defaults are butt caps 
   of the vector-sketch methods (round only) keep the one-segment coverage there.
 
 Where two edges cross one pixel (a cap's or a corner's corners) its share inside both is
-estimated from its shares inside each (:func:`_both`): exact for perpendicular axis-aligned
+estimated from its shares inside each
+(:func:`~vecrender.functional.bezier.shared_area`): exact for perpendicular axis-aligned
 edges and for parallel ones. Against 16 x 16-supersampled outlines of straight strokes, the mean
 alpha error is 2.5-3.7e-4, and 0 for an axis-aligned rectangle (round caps and joins on the same
 outlines: 4e-3 to 2e-2; see ``tests/test_stroke_styles.py``).
@@ -40,7 +41,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from vecrender.functional.bezier import PIXEL_REACH, Outline, Vec, footprint_cdf, hypot, polyline
+from vecrender.functional.bezier import PIXEL_REACH, Outline, Vec, footprint_cdf, hypot, polyline, shared_area
 
 CAP_ROUND, CAP_BUTT, CAP_SQUARE = 0, 1, 2
 JOIN_ROUND, JOIN_MITER, JOIN_BEVEL = 0, 1, 2
@@ -168,17 +169,6 @@ def _side_band(offset: Vec, direction: Vec, half_width: Tensor) -> tuple[Tensor,
     return band(distance, normal, half_width), normal
 
 
-def _both(a: Tensor, b: Tensor, cosine: Tensor) -> Tensor:
-    """Share of a pixel inside two regions that hold shares ``a`` and ``b`` of it and whose edges'
-    normals make an angle of the given ``cosine``. A pixel's coordinates along perpendicular
-    directions are independent (its covariance is isotropic), so perpendicular edges give the
-    product, exact for axis-aligned ones; parallel edges give the smaller share (the same side)
-    or ``a + b - 1`` (opposite sides); other angles interpolate by ``|cosine|``."""
-    product = a * b
-    bound = torch.where(cosine >= 0, torch.where(a <= b, a, b), (a + b - 1).clamp_min(0))
-    return product + cosine.abs() * (bound - product)
-
-
 def _unit_or_x(v: Vec, ok: Tensor) -> Vec:
     """``v`` where ``ok``, else (1, 0): every direction the footprint sees must be a unit vector,
     also in branches that ``where`` discards (their gradients would be NaN, and 0 * NaN is NaN)."""
@@ -203,14 +193,14 @@ def join_coverage(offset: Vec, incoming: Vec, outgoing: Vec, half_width: Tensor,
     bevel where ``bevel`` or the miter is longer than ``limit`` half-widths."""
     (ax, ay), (bx, by) = incoming, outgoing
     (side_a, (nax, nay)), (side_b, (nbx, nby)) = (_side_band(offset, d, half_width) for d in (incoming, outgoing))
-    cover = _both(side_a, side_b, nax * nbx + nay * nby)
+    cover = shared_area(side_a, side_b, nax * nbx + nay * nby)
     cos_half = ((1 + ax * bx + ay * by) / 2).clamp_min(1e-12).sqrt()
     mx, my = ax - bx, ay - by  # the outer bisector (defined for hairpins too)
     length = hypot(mx, my)
     bisector = _unit_or_x((mx / length, my / length), length > 1e-6)
     cut = footprint_cdf(half_width * cos_half - (offset[0] * bisector[0] + offset[1] * bisector[1]), bisector)
     cut_here = (bevel | (cos_half * limit < 1)) & (length > 1e-6)
-    return torch.where(cut_here, _both(cover, cut, cos_half), cover)
+    return torch.where(cut_here, shared_area(cover, cut, cos_half), cover)
 
 
 def styled_coverage(cover: Tensor, p: Vec, distance: Tensor, ctrl: Tensor, outline: Outline, half_width: Tensor,
@@ -284,7 +274,8 @@ def inner_corner_coverage(cover: Tensor, offset: Vec, back: Vec, away: Vec, half
     where the pixel lies on the inner side of the corner and near it (within
     ``(r + PIXEL_REACH) / sin(theta / 2)``, ``theta`` the corner's angle: the inner corner's
     distance, at most ``CORNER_REACH (r + PIXEL_REACH)``, where the straight sides stand in for
-    the curves). The shares combine as :func:`_both` estimates their overlap."""
+    the curves). The shares combine as :func:`~vecrender.functional.bezier.shared_area` estimates
+    their overlap."""
     (dx, dy), (bx, by), (ux, uy) = offset, back, away
     inner = (ux * dy - uy * dx) * (ux * by - uy * bx) > 0  # on the side of `away` where `back` lies
     sin_half = ((1 - bx * ux - by * uy) / 2).clamp_min(1e-12).sqrt()
@@ -294,5 +285,5 @@ def inner_corner_coverage(cover: Tensor, offset: Vec, back: Vec, away: Vec, half
     along = dx * ux + dy * uy
     other = other * footprint_cdf(along, away) * footprint_cdf(straight - along, away)  # after the join, while straight
     _, (mx, my) = _toward(offset, back)  # this segment's edge normal, as straight
-    union = cover + other - _both(cover, other, mx * nx + my * ny)
+    union = cover + other - shared_area(cover, other, mx * nx + my * ny)
     return torch.where(inner & near, union, cover)
