@@ -176,7 +176,8 @@ def main() -> None:
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; {args.model} random weights; {SIZE}px, {STROKES} strokes")
-    print(f"{'sketches':>8} {'ours s/step':>12} {'ref s/step':>11} {'ours s/sketch':>14} {'ref s/sketch':>13} {'ratio':>6}")
+    print(f"{'sketches':>8} {'ours s/step':>12} {'ref s/step':>11} "
+          f"{'ours s/sketch':>14} {'ref s/sketch':>13} {'ratio':>6}")
     for num in args.sketches:
         ours, ref = timed_pair(Ours(num, device, args.model), Reference(num, device, args.model),
                                args.repeats, device)

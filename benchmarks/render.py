@@ -6,8 +6,8 @@ Scenes are CLIPasso-like: N open cubic strokes (random start, 3-step random walk
 forward+backward time (loss: squared error of the render composited over white against a fixed
 target), the peak memory (CPU: peak RSS of a fresh process that only builds the scene and runs
 that renderer: its RSS high-water mark, reset after the imports, so it is the RSS at import
-(torch alone is ~500 MB) plus what rendering adds; GPU: torch.cuda.max_memory_allocated) and the mean / max absolute error of the
-composited image against an 8x8-supersampled ground truth.
+(torch alone is ~500 MB) plus what rendering adds; GPU: torch.cuda.max_memory_allocated) and the
+mean / max absolute error of the composited image against an 8x8-supersampled ground truth.
 
 The ground truth is computed here, independently of both renderers, in float64: a sub-sample is
 inside a stroke when it is closer than half the width to one of 512 points sampled along the

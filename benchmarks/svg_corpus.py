@@ -1,11 +1,12 @@
 """How real SVG files from other tools import and render: native vs resvg, file by file.
 
-Each file is imported with ``vecrender.svg`` and rendered by the native renderer at a fixed size
-(the file's viewBox fitted into `--size` px), and by resvg (``resvg_py``, the test extra) at that
-size and at 8x, box-filtered down. The 8x render is the reference: resvg's geometry without its
-own edge quantisation. Per file the table gives native's and resvg's 1x mean error against it
-and what the import warned of; the summary counts import failures and how often native is the
-closer of the two. Any folder of SVGs works; npm icon packages are an easy source::
+Each file is imported with ``vecrender.svg`` (filled curves cut to `RENDER_FILL_TOLERANCE`) and
+rendered by the native renderer at a fixed size (the file's viewBox fitted into `--size` px), and
+by resvg (``resvg_py``, the test extra) at that size and at 8x, box-filtered down. The 8x render
+is the reference: resvg's geometry without its own edge quantisation. Per file the table gives
+native's and resvg's 1x mean error against it and what the import warned of; the summary counts
+import failures and how often native is the closer of the two. Any folder of SVGs works; npm
+icon packages are an easy source::
 
     npm pack feather-icons simple-icons flag-icons @twemoji/svg   # then untar each
     python benchmarks/svg_corpus.py corpus/ --files 100 --size 96
@@ -31,7 +32,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vecrender.builtins.renderers import NativeRenderer  # noqa: E402
 from vecrender.functional import composite  # noqa: E402
-from vecrender.svg import svg_to_scene  # noqa: E402
+from vecrender.svg import RENDER_FILL_TOLERANCE, svg_to_scene  # noqa: E402
 
 SUPERSAMPLING = 8
 
@@ -71,7 +72,7 @@ def check(path: Path, size: int, renderer: NativeRenderer) -> Result:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            scene = svg_to_scene(text)
+            scene = svg_to_scene(text, fill_tolerance=RENDER_FILL_TOLERANCE)
             ours = composite(renderer.render([scene]), scene.background or (1.0, 1.0, 1.0))[0]
         except Exception as e:
             return Result(path, note=f"{type(e).__name__}: {e}", failed=True)

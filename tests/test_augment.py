@@ -45,8 +45,8 @@ def test_resized_crop_matches_torchvision():
     boxes = A.resized_crop_params(4, 50, 50, scale=(0.7, 0.9), ratio=(1.0, 1.0), generator=g)
     ours = A.resized_crop(x, boxes, 56)
     for i in range(4):
-        t, l, h, w = boxes[i].tolist()
-        ref = tvf.resized_crop(x[i:i + 1], t, l, h, w, [56, 56],
+        top, left, h, w = boxes[i].tolist()
+        ref = tvf.resized_crop(x[i:i + 1], top, left, h, w, [56, 56],
                                interpolation=tvf.InterpolationMode.BILINEAR, antialias=True)
         torch.testing.assert_close(ours[i:i + 1], ref, atol=2e-5, rtol=0)
 

@@ -200,20 +200,23 @@ def test_extends_file_relative_paths_and_merge_rules(reg, tmp_path):
 
 def test_merge_function():
     parent = {"a": {"use": "x", "k": 1, "n": {"p": 1}}, "b": [1, 2]}
-    assert merge(parent, {"a": {"n": {"q": 2}}, "b": [3]}) == {"a": {"use": "x", "k": 1, "n": {"p": 1, "q": 2}}, "b": [3]}
+    merged = merge(parent, {"a": {"n": {"q": 2}}, "b": [3]})
+    assert merged == {"a": {"use": "x", "k": 1, "n": {"p": 1, "q": 2}}, "b": [3]}
     assert merge(parent, {"a": {"use": "y"}})["a"] == {"use": "y"}
     assert parent["a"]["n"] == {"p": 1}  # inputs are not modified
 
 
 def test_loss_merge_errors(reg, tmp_path):
     bad = write(tmp_path / "rm.yaml", {"extends": "t.base", "losses": [{"label": "coarce", "remove": True}]})
-    with pytest.raises(ConfigError, match=r"rm.yaml: losses: no loss labelled 'coarce' to remove \(did you mean 'coarse'"):
+    with pytest.raises(ConfigError,
+                       match=r"rm.yaml: losses: no loss labelled 'coarce' to remove \(did you mean 'coarse'"):
         load_recipe(bad, registry=reg)
     dup = write(tmp_path / "dup.yaml", {**BASE, "losses": [{"use": "t.pixel"}, {"use": "t.pixel"}]})
     with pytest.raises(ConfigError, match=r"dup.yaml: losses\[1\]: label 't.pixel' is used twice"):
         load_recipe(dup, registry=reg)
     new = write(tmp_path / "new.yaml", {"extends": "t.base", "losses": [{"label": "extra", "weight": 2}]})
-    with pytest.raises(ConfigError, match="new.yaml: losses: no loss labelled 'extra' to update; a new loss needs 'use:'"):
+    with pytest.raises(ConfigError,
+                       match="new.yaml: losses: no loss labelled 'extra' to update; a new loss needs 'use:'"):
         load_recipe(new, registry=reg)
 
 
@@ -269,10 +272,12 @@ def test_unknown_method(reg, tmp_path):
     ({"renderer": {"use": "t.flt"}}, r"bad.yaml: renderer: unknown renderer 't.flt'. Did you mean 't.flat'"),
     ({"renderer": {"use": "t.flat", "sofness": 1}},
      r"bad.yaml: renderer \(t.flat\): unknown option 'sofness' \(did you mean 'softness'\?\)"),
-    ({"losses": [{"use": "t.pixel", "mode": "l3"}]}, r"bad.yaml: losses\[t.pixel\] \(t.pixel\).mode: 'l3' is not one of"),
+    ({"losses": [{"use": "t.pixel", "mode": "l3"}]},
+     r"bad.yaml: losses\[t.pixel\] \(t.pixel\).mode: 'l3' is not one of"),
     ({"losses": [{"use": "t.pixel", "wieght": 2}]}, r"bad.yaml: losses\[t.pixel\]: loss 't.pixel' has no option "
                                                     r"'wieght' \(did you mean 'weight'\?\)"),
-    ({"losses": [{"use": "t.pixel", "weight": "big"}]}, r"bad.yaml: losses\[t.pixel\].weight: expected float, got 'big'"),
+    ({"losses": [{"use": "t.pixel", "weight": "big"}]},
+     r"bad.yaml: losses\[t.pixel\].weight: expected float, got 'big'"),
     ({"losses": [{"use": "t.pixel", "start": 5, "stop": 5}]}, r"bad.yaml: losses\[t.pixel\].stop: must be > start"),
     ({"losses": {"use": "t.pixel"}}, r"bad.yaml: losses: expected a list"),
     ({"preprocess": [{"use": "t.pad", "margin": "wide"}]},

@@ -329,7 +329,8 @@ def test_resolved_recipe_reproduces_the_run(host, tmp_path, input_png):
     first = go(host, write_recipe(tmp_path, losses=[{"use": "toy.noisy"}]), input_png, tmp_path / "a")
     second = go(host, first.out_dir / "recipe.resolved.yaml", input_png, tmp_path / "b")
     assert [s.best_loss for s in second.sketches] == [s.best_loss for s in first.sketches]
-    assert (tmp_path / "b" / "recipe.resolved.yaml").read_text() == (tmp_path / "a" / "recipe.resolved.yaml").read_text()
+    resolved = [(tmp_path / run / "recipe.resolved.yaml").read_text() for run in ("a", "b")]
+    assert resolved[0] == resolved[1]
     for name in ("best.svg", "final.svg", "photo-3paths.svg"):
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
     strip = [{k: v for k, v in m.items() if k != "elapsed"} for m in metrics(tmp_path / "a")]

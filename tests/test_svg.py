@@ -729,3 +729,54 @@ def test_empty_scene_round_trip():
                         width=8, height=6)
     back = svg_to_scene(scene_to_svg(scene))
     assert back.num_paths == 0 and (back.width, back.height) == (8, 6)
+
+
+# -- fill tolerance ------------------------------------------------------------------------------
+def polygon_deviation(points: torch.Tensor, num_segments: int, centre: tuple[float, float], radius: float) -> float:
+    """Largest distance from a circle of the renderers' fill polygon (16 chords per cubic) of a
+    closed subpath's cubics (the last ends on its first point): at the chords' midpoints, where an
+    inscribed polygon is farthest."""
+    t = torch.linspace(0, 1, 17, dtype=torch.float64)[:, None]
+    worst = 0.0
+    for k in range(num_segments):
+        p = points[3 * k : 3 * k + 4].double().clone()
+        if k == num_segments - 1:
+            p[3] = points[0]
+        curve = (1 - t) ** 3 * p[0] + 3 * (1 - t) ** 2 * t * p[1] + 3 * (1 - t) * t**2 * p[2] + t**3 * p[3]
+        mid = (curve[1:] + curve[:-1]) / 2
+        worst = max(worst, float((radius - (mid - torch.tensor(centre)).norm(dim=-1)).abs().max()))
+    return worst
+
+
+def circle_data(cx: float, cy: float, r: float, reverse: bool = False) -> str:
+    """Path data of a circle as 4 cubics (the usual 0.5523 r handles), closed."""
+    k = 0.5523 * r
+    quarter = [((cx + r, cy + k), (cx + k, cy + r), (cx, cy + r)), ((cx - k, cy + r), (cx - r, cy + k), (cx - r, cy)),
+               ((cx - r, cy - k), (cx - k, cy - r), (cx, cy - r)), ((cx + k, cy - r), (cx + r, cy - k), (cx + r, cy))]
+    if reverse:
+        ends = [(cx + r, cy)] + [q[2] for q in quarter]
+        quarter = [(q[1], q[0], end) for q, end in zip(reversed(quarter), reversed(ends[:-1]))]
+    return f"M {cx + r} {cy} " + " ".join("C " + " ".join(f"{x:.4f} {y:.4f}" for x, y in q) for q in quarter) + " Z"
+
+
+def test_fill_tolerance_cuts_bent_filled_cubics_into_the_same_curves():
+    text = ('<svg xmlns="http://www.w3.org/2000/svg" width="224" height="224">'
+            f'<path d="{circle_data(112, 112, 100)} {circle_data(112, 112, 40, reverse=True)}" fill="#345"/>'
+            f'<path d="{circle_data(112, 112, 100)}" fill="none" stroke="#000"/></svg>')
+    as_written = svg_to_scene(text)
+    cut = svg_to_scene(text, fill_tolerance=0.02)
+    # the ring's outer subpath: its 16-chord polygon is 0.13 px inside the circle as written
+    outer = int(torch.nonzero(as_written.subpath_starts[0])[1])
+    assert polygon_deviation(as_written.points[0], outer, (112, 112), 100) > 0.1
+    outer_cut = int(torch.nonzero(cut.subpath_starts[0])[1])
+    assert outer_cut > outer
+    assert polygon_deviation(cut.points[0], outer_cut, (112, 112), 100) < 0.02
+    # the same curves: every cut point lies on the circle (0.5523 r handles: within 0.03 px)
+    ends = cut.points[0, : 3 * outer_cut : 3].double()  # the stored end is the next subpath's start
+    assert ((ends - torch.tensor([112.0, 112.0])).norm(dim=-1) - 100).abs().max() < 0.03
+    # the inner subpath starts after the outer's pieces and keeps its own circle
+    inner_segments = int(cut.num_segments[0]) - outer_cut
+    inner = cut.points[0, 3 * outer_cut : 3 * outer_cut + 3 * inner_segments + 1]
+    assert polygon_deviation(inner, inner_segments, (112, 112), 40) < 0.02
+    # strokes are drawn from the curves themselves: the unfilled circle keeps its cubics
+    assert int(cut.num_segments[1]) == int(as_written.num_segments[1])

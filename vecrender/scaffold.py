@@ -31,7 +31,8 @@ _COMPONENTS = {
 
 _USAGE = {
     "loss": "Add the loss to any recipe (a user's YAML file or your own method):\n\n"
-            "```yaml\nextends: painterly\nlosses:\n  - {use: $component, label: darkness, weight: 0.1, power: 2.0}\n```\n\n"
+            "```yaml\nextends: painterly\nlosses:\n"
+            "  - {use: $component, label: darkness, weight: 0.1, power: 2.0}\n```\n\n"
             "then `vecrender run my_recipe.yaml --input photo.png --set losses.darkness.weight=0.3`.",
     "method": "```bash\nvecrender run $component --input photo.png\n```\n\n"
               "or start your own recipe with `extends: $component`.",

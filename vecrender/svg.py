@@ -66,6 +66,13 @@ strokes them. Otherwise each subpath becomes its own scene path with the element
   open subpath (all control points on one line) encloses nothing: only its stroke is kept.
 * Anything else: one open path.
 
+Every path keeps the file's cubics (one or more per command), so a scene written by
+`scene_to_svg` reads back with its structure. To render a file as drawn, pass ``fill_tolerance``
+(`RENDER_FILL_TOLERANCE`, 0.02 px): the renderers fill the polygon of 16 chords per cubic, up to
+``0.75 M / 16^2`` px inside a strongly bent curve (a circle of radius 100 px as 4 cubics: 0.13
+px; a logo's cubic with a far control point: over a pixel), so the cubics of filled paths are
+cut into pieces of the same curves until that polygon is within the tolerance.
+
 Limitations: group ``opacity`` is folded into each child's alphas, which differs
 from SVG's group compositing where children overlap (and where an element's own fill and stroke
 overlap); under a non-uniform scale or skew, a stroke's width is its thickness across the drawn
@@ -91,6 +98,7 @@ import torch
 from torch import Tensor
 
 from vecrender.errors import SvgError, SvgImportWarning
+from vecrender.functional.raster import SEGMENTS_PER_CURVE
 from vecrender.functional.styles import (
     CAP_BUTT,
     CAP_ROUND,
@@ -110,6 +118,11 @@ BACKGROUND_ID = "vecrender-background"
 _SAME_POINT = 1e-6
 #: Largest deviation (px) of the cubics that replace an elliptic arc.
 _ARC_TOLERANCE = 5e-4
+#: A ``fill_tolerance`` (px) for rendering files as drawn: an edge pixel's coverage moves by about as much.
+RENDER_FILL_TOLERANCE = 0.02
+#: Most pieces `fill_tolerance` cuts one cubic into (a curve thousands of pixels long keeps more
+#: flattening error).
+_MAX_PIECES = 64
 
 Point = tuple[float, float]
 
@@ -240,8 +253,14 @@ class _Item:
     line: tuple[int, int, float] = (CAP_BUTT, JOIN_MITER, DEFAULT_MITER_LIMIT)  # cap, join, miter limit
 
 
-def load_svg(source: str | Path, device: torch.device | str = "cpu") -> VectorScene:
-    """Read the SVG file `source` into a scene (see the module docstring for what is supported)."""
+def load_svg(source: str | Path, device: torch.device | str = "cpu", fill_tolerance: float | None = None
+             ) -> VectorScene:
+    """Read the SVG file `source` into a scene (see the module docstring for what is supported).
+
+    ``fill_tolerance`` (px), for rendering a file as drawn (`RENDER_FILL_TOLERANCE`): cut the
+    cubics of filled paths into pieces (the same curves) until the renderers' fill polygon is that
+    close to them. None keeps the file's cubics, the scene's structure (as it round-trips through
+    `scene_to_svg`)."""
     path = Path(source).expanduser()
     try:
         data = path.read_bytes()
@@ -249,15 +268,17 @@ def load_svg(source: str | Path, device: torch.device | str = "cpu") -> VectorSc
         raise SvgError(f"SVG file {str(path)!r} not found; check the path.") from None
     except OSError as e:
         raise SvgError(f"cannot read SVG file {str(path)!r}: {e.strerror or e}.") from None
-    return _parse(data, str(path), device)
+    return _parse(data, str(path), device, fill_tolerance)
 
 
-def svg_to_scene(text: str, device: torch.device | str = "cpu") -> VectorScene:
-    """Parse SVG text into a scene (see the module docstring for what is supported)."""
-    return _parse(text.encode("utf-8"), "SVG text", device)
+def svg_to_scene(text: str, device: torch.device | str = "cpu", fill_tolerance: float | None = None
+                 ) -> VectorScene:
+    """Parse SVG text into a scene (see the module docstring for what is supported, and
+    `load_svg` for ``fill_tolerance``)."""
+    return _parse(text.encode("utf-8"), "SVG text", device, fill_tolerance)
 
 
-def _parse(data: bytes, where: str, device: torch.device | str) -> VectorScene:
+def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: float | None) -> VectorScene:
     root = _check_document(data, where)
     data = _complete_size(root, data)
     import svgelements as se  # lazy: only SVG reading needs the parser
@@ -281,6 +302,8 @@ def _parse(data: bytes, where: str, device: torch.device | str) -> VectorScene:
         warnings.warn(f"{where}: vecrender imports paths with flat paints only, so the scene lacks or "
                       f"simplifies {', '.join(left_out)}; its render differs from a browser's there.",
                       SvgImportWarning, stacklevel=3)
+    if fill_tolerance is not None:
+        items = [_subdivided(item, fill_tolerance) if item.closed and item.fill else item for item in items]
     return _build_scene(items, width, height, background, device)
 
 
@@ -972,6 +995,38 @@ def _subpaths(shape, se) -> list[tuple[list[Point], bool]]:
     if chain is not None and len(chain) > 1:
         result.append((chain, False))
     return result
+
+
+def _fill_pieces(cubic: list[Point], tolerance: float) -> list[list[Point]]:
+    """The cubic ``[p0, p1, p2, p3]`` cut into as few equal-``t`` pieces as keep the renderers'
+    fill polygon within ``tolerance`` px of it: `SEGMENTS_PER_CURVE` chords per cubic stay within
+    ``0.75 M / L^2`` px of it (``M`` the largest second difference of the control points, ``L``
+    the chords), and ``k`` pieces divide ``M`` by ``k^2``. At most `_MAX_PIECES`."""
+    bend = max(math.dist(cubic[k], _reflect(cubic[k + 2], cubic[k + 1])) for k in range(2))  # |p0 - 2 p1 + p2|
+    error = 0.75 * bend / SEGMENTS_PER_CURVE**2
+    count = min(_MAX_PIECES, math.ceil(math.sqrt(error / tolerance))) if error > tolerance else 1
+    pieces, rest = [], cubic
+    for k in range(count, 1, -1):  # cut off 1 / k of what is left, k pieces to go
+        piece, rest = _split(rest, 1 / k)
+        pieces.append(piece)
+    return pieces + [rest]
+
+
+def _subdivided(item: _Item, tolerance: float) -> _Item:
+    """The closed `item` with its cubics cut by `_fill_pieces`. Each subpath's last cubic
+    ends on its first point (its stored end is the next subpath's start, `_compound`)."""
+    count = (len(item.points) - 1) // 3
+    bounds = list(item.starts) + [count]
+    points, firsts = item.points[:1], []
+    for first, stop in itertools.pairwise(bounds):
+        firsts.append((len(points) - 1) // 3)
+        for index in range(first, stop):
+            cubic = item.points[3 * index : 3 * index + 4]
+            drawn = cubic[:3] + [item.points[3 * first]] if index == stop - 1 else cubic
+            for piece in _fill_pieces(drawn, tolerance):
+                points += piece[1:]
+            points[-1] = cubic[-1]  # as stored (the closing cubic's: the next subpath's start)
+    return replace(item, points=points, starts=tuple(firsts))
 
 
 def _xy(point) -> Point:

@@ -111,8 +111,10 @@ def test_training_loss_equals_mean_over_views_with_shared_params():
     params = A.sample_augment_params(8, SIZE, SIZE, size=SIZE)
     model = load_clip("tiny-RN", pretrained=None, models=context.models)
     with torch.no_grad():
-        sk = torch.cat([imgs[:, None], A.apply_augment(imgs.repeat_interleave(4, 0), params).view(2, 4, 3, SIZE, SIZE)], 1)
-        tg = torch.cat([t.expand(2, 1, 3, SIZE, SIZE), A.apply_augment(t.expand(8, -1, -1, -1), params).view(2, 4, 3, SIZE, SIZE)], 1)
+        views = A.apply_augment(imgs.repeat_interleave(4, 0), params).view(2, 4, 3, SIZE, SIZE)
+        sk = torch.cat([imgs[:, None], views], 1)
+        target_views = A.apply_augment(t.expand(8, -1, -1, -1), params).view(2, 4, 3, SIZE, SIZE)
+        tg = torch.cat([t.expand(2, 1, 3, SIZE, SIZE), target_views], 1)
         f2, f3, e = features(model, sk.reshape(10, 3, SIZE, SIZE))
         t2, t3, te = features(model, tg.reshape(10, 3, SIZE, SIZE))
     torch.testing.assert_close(g["layer2"], ((f2 - t2) ** 2).reshape(2, -1).mean(1), rtol=1e-4, atol=1e-6)
@@ -211,7 +213,8 @@ def test_cpu_layout_and_chunks_keep_values_and_gradients():
     torch.manual_seed(11)
     params = A.sample_augment_params(12, SIZE, SIZE, size=SIZE)
     model = load_clip("tiny-RN", pretrained=None, models=context.models)
-    sk = torch.cat([direct[:, None], A.apply_augment(direct.repeat_interleave(4, 0), params).view(3, 4, 3, SIZE, SIZE)], 1)
+    views = A.apply_augment(direct.repeat_interleave(4, 0), params).view(3, 4, 3, SIZE, SIZE)
+    sk = torch.cat([direct[:, None], views], 1)
     with torch.no_grad():
         tg = torch.cat([t.expand(3, 1, 3, SIZE, SIZE),
                         A.apply_augment(t.expand(12, -1, -1, -1), params).view(3, 4, 3, SIZE, SIZE)], 1)
