@@ -780,3 +780,17 @@ def test_fill_tolerance_cuts_bent_filled_cubics_into_the_same_curves():
     assert polygon_deviation(inner, inner_segments, (112, 112), 40) < 0.02
     # strokes are drawn from the curves themselves: the unfilled circle keeps its cubics
     assert int(cut.num_segments[1]) == int(as_written.num_segments[1])
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="fill_tolerance must be a distance in px above 0"):
+            svg_to_scene(text, fill_tolerance=bad)
+
+
+@pytest.mark.parametrize("bad", ['d="M 0 0 C 1e999 0 5 5 10 10 Z"',
+                                 'd="M 0 0 L 5 5" stroke="#000" stroke-width="1e999"'])
+def test_paths_that_overflow_to_infinity_are_left_out_with_a_warning(bad):
+    text = ('<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20">'
+            f'<path d="M 1 1 L 3 3" stroke="red"/><path {bad}/></svg>')
+    for tolerance in (None, 0.02):
+        with pytest.warns(SvgImportWarning, match=r"left out 1 path\(s\) whose coordinates or stroke width overflow"):
+            scene = svg_to_scene(text, fill_tolerance=tolerance)
+        assert scene.num_paths == 1 and bool(scene.points.isfinite().all())

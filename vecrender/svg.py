@@ -66,7 +66,8 @@ strokes them. Otherwise each subpath becomes its own scene path with the element
   open subpath (all control points on one line) encloses nothing: only its stroke is kept.
 * Anything else: one open path.
 
-Every path keeps the file's cubics (one or more per command), so a scene written by
+A path whose coordinates or stroke width overflow to infinity (``1e999``) is left out, with an
+``SvgImportWarning``. Every path keeps the file's cubics (one or more per command), so a scene written by
 `scene_to_svg` reads back with its structure. To render a file as drawn, pass ``fill_tolerance``
 (`RENDER_FILL_TOLERANCE`, 0.02 px): the renderers fill the polygon of 16 chords per cubic, up to
 ``0.75 M / 16^2`` px inside a strongly bent curve (a circle of radius 100 px as 4 cubics: 0.13
@@ -279,6 +280,9 @@ def svg_to_scene(text: str, device: torch.device | str = "cpu", fill_tolerance: 
 
 
 def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: float | None) -> VectorScene:
+    if fill_tolerance is not None and not fill_tolerance > 0:  # NaN too
+        raise ValueError(f"fill_tolerance must be a distance in px above 0 (e.g. {RENDER_FILL_TOLERANCE}) "
+                         f"or None to keep the file's cubics, not {fill_tolerance!r}.")
     root = _check_document(data, where)
     data = _complete_size(root, data)
     import svgelements as se  # lazy: only SVG reading needs the parser
@@ -302,9 +306,14 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         warnings.warn(f"{where}: vecrender imports paths with flat paints only, so the scene lacks or "
                       f"simplifies {', '.join(left_out)}; its render differs from a browser's there.",
                       SvgImportWarning, stacklevel=3)
+    finite = [item for item in items if all(map(math.isfinite, (item.width, *itertools.chain(*item.points))))]
+    if len(finite) < len(items):
+        warnings.warn(f"{where}: left out {len(items) - len(finite)} path(s) whose coordinates or stroke width "
+                      "overflow to infinity (a number such as 1e999); fix those numbers to draw them.",
+                      SvgImportWarning, stacklevel=3)
     if fill_tolerance is not None:
-        items = [_subdivided(item, fill_tolerance) if item.closed and item.fill else item for item in items]
-    return _build_scene(items, width, height, background, device)
+        finite = [_subdivided(item, fill_tolerance) if item.closed and item.fill else item for item in finite]
+    return _build_scene(finite, width, height, background, device)
 
 
 #: What import leaves out or simplifies, by what marks it in the document: (noun, what happens).
