@@ -69,10 +69,10 @@ strokes them. Otherwise each subpath becomes its own scene path with the element
 A path whose coordinates or stroke width overflow to infinity (``1e999``) is left out, with an
 ``SvgImportWarning``. Every path keeps the file's cubics (one or more per command), so a scene written by
 `scene_to_svg` reads back with its structure. To render a file as drawn, pass ``fill_tolerance``
-(`RENDER_FILL_TOLERANCE`, 0.02 px): the renderers fill the polygon of 16 chords per cubic, up to
-``0.75 M / 16^2`` px inside a strongly bent curve (a circle of radius 100 px as 4 cubics: 0.13
-px; a logo's cubic with a far control point: over a pixel), so the cubics of filled paths are
-cut into pieces of the same curves until that polygon is within the tolerance.
+(`RENDER_FILL_TOLERANCE`, 0.02 px): the renderers fill the polygon of 16 chords per cubic with a
+parabola for the curve near each chord, which a cubic with a far control point (a logo's) bends
+away from; the cubics of filled paths are then cut into pieces of the same curves until that
+polygon is within the tolerance.
 
 Limitations: group ``opacity`` is folded into each child's alphas, which differs
 from SVG's group compositing where children overlap (and where an element's own fill and stroke

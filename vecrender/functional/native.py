@@ -45,15 +45,12 @@ from torch import Tensor
 from vecrender.functional.bezier import (
     PIXEL_REACH,
     TINY,
-    chord_offset,
+    chord_edge_coverage,
     closest_point,
     crossing,
     evaluate,
-    fill_coverage,
-    fill_edge,
     fills_left,
     hypot,
-    inside,
     newton_closest,
     path_dots,
     path_flags,
@@ -484,17 +481,12 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
     stroke = _layer(alpha, _take(stroke_colors, row)[:, None], mask)
     if fill_colors is None:
         return stroke[:, :, None]
-    first = _chord_ends(g, row, cand[..., 0])
-    offset = chord_offset(pix, *first)
-    d_poly = safe_norm(offset)
-    rule = _take(g.even_odd, row)[:, None]
-    filled = inside(winding, rule)
-    cov = fill_coverage(torch.where(filled, -d_poly, d_poly), offset)
-    edge = fill_edge(winding, rule, (first[1] - first[0]).detach(), offset.detach())
-    cov = torch.where(edge, cov, filled.to(cov.dtype))
+    a, mid, b = _chord_points(g, row, cand[..., 0], (0.0, 0.5, 1.0))
+    cov, edge, filled = chord_edge_coverage(pix, (a, mid, b), winding, _take(g.even_odd, row)[:, None])
     usable = edge & g.chord_valid[row[:, None], cand[..., 1]]  # a padding segment's chord is none
     left = _take(g.fills_left, row)[:, None].expand_as(filled)
-    cov = second_edge_coverage(cov, usable, filled, pix, first, _chord_ends(g, row, cand[..., 1]), left)
+    second = _chord_points(g, row, cand[..., 1], (0.0, 1.0))
+    cov = second_edge_coverage(cov, usable, filled, pix, (a, b), second, left)
     fill_mask = _take(g.fill_on, row)[:, None].to(pix.dtype)
     fill = _layer(cov, _take(fill_colors, row)[:, None], fill_mask if mask is None else fill_mask * mask)
     layers = torch.stack([fill, stroke], dim=2)  # [C, Q, 2, 4]
@@ -505,12 +497,13 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
     return corner[pair] + local[col], layers[pair, col, layer]
 
 
-def _chord_ends(g: _Geometry, row: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
-    """Ends ``[C, Q, 2]`` (with gradient) of the chords ``index`` ``[C, Q]`` of the paths ``row``."""
+def _chord_points(g: _Geometry, row: Tensor, index: Tensor, at: tuple[float, ...]) -> tuple[Tensor, ...]:
+    """Curve points ``[C, Q, 2]`` (with gradient) at the fractions ``at`` of the chords ``index``
+    ``[C, Q]`` of the paths ``row`` (0 and 1: its ends)."""
     seg = torch.div(index, g.chords, rounding_mode="floor")
     ctrl = _segment_ctrl(g, row[:, None], seg)  # [C, Q | 1, 4, 2]
     t = (index - seg * g.chords).to(ctrl.dtype) / g.chords
-    return evaluate(ctrl, t), evaluate(ctrl, t + 1.0 / g.chords)
+    return tuple(evaluate(ctrl, t + fraction / g.chords) for fraction in at)
 
 
 def _segment_ctrl(g: _Geometry, row: Tensor, seg: Tensor) -> Tensor:

@@ -31,9 +31,12 @@ square ``[j, j + 1] x [i, i + 1]`` with centre ``p = (j + 1/2, i + 1/2)``):
   ``segments_per_curve`` chords at uniform ``t`` (default 16; the chords are within
   ``0.75 M / L^2`` px of the curve, ``M`` the largest second difference of the control points).
   Inside-ness is the winding number of ``p`` around that polygon (nonzero, or even-odd where
-  ``even_odd``), ``s`` the signed distance to it (negative inside), ``n`` the direction from its
-  closest point, and ``c = F_n(-s)`` where that chord is an edge of the fill; else (both sides
-  filled alike: a self-crossing outline or overlapping subpaths) ``c`` is 1 or 0
+  ``even_odd``). Near its closest chord the outline is the parabola through the chord's ends and
+  the curve at its middle parameter (third-order close to the curve); ``s`` is the signed
+  distance to that (negative inside), ``n`` the direction from its closest point, and
+  ``c = F_n(-s)`` where that chord is an edge of the fill
+  (:func:`~vecrender.functional.bezier.chord_edge_coverage`); else (both sides filled alike: a
+  self-crossing outline or overlapping subpaths) ``c`` is 1 or 0
   (:func:`~vecrender.functional.bezier.fill_edge`). Within a pixel of a second edge (the
   closest chord that is neither the first nor its neighbour on the same segment: a corner, the
   other side of a sliver or a gap) ``c`` is the share on both filled sides of the two chords'
@@ -54,14 +57,13 @@ from torch import Tensor
 from vecrender.functional.bezier import (
     Outline,
     Vec,
+    chord_edge_coverage,
     chord_offset,
     closest_point,
     crossing,
-    fill_coverage,
-    fill_edge,
+    evaluate,
     fills_left,
     hypot,
-    inside,
     newton_closest,
     path_dots,
     path_flags,
@@ -194,13 +196,10 @@ def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int) -> Te
         second = dist.scatter(-1, segment_basin(nearest, chords), torch.inf).argmin(-1, keepdim=True)
         left = fills_left(a, b)  # [B]
     first, other = (_chord(a, b, k[..., 0]) for k in (nearest, second))
-    offset = chord_offset(pix[None], *first)  # [B, HW, 2]
-    distance = safe_norm(offset)
+    mids = evaluate(ctrl[:, :, None], (torch.arange(chords, dtype=ctrl.dtype, device=ctrl.device) + 0.5) / chords)
+    mid = mids.reshape(ctrl.shape[0], -1, 2).gather(1, nearest.expand(*nearest.shape[:-1], 2))  # [B, HW, 2]
     rule = torch.tensor(even_odd, device=pix.device)
-    filled = inside(winding, rule)
-    coverage = fill_coverage(torch.where(filled, -distance, distance), offset)
-    edge = fill_edge(winding, rule, (first[1] - first[0]).detach(), offset.detach())
-    coverage = torch.where(edge, coverage, filled.to(coverage.dtype))
+    coverage, edge, filled = chord_edge_coverage(pix[None], (first[0], mid, first[1]), winding, rule)
     return second_edge_coverage(coverage, edge, filled, pix[None], first, other, left[:, None].expand_as(filled))
 
 
