@@ -585,11 +585,8 @@ def _resolve_lengths(shape, viewport: tuple[float, float], se) -> None:
     own = shape.values.get("attributes", {})
     for name, axis in _PERCENT_AXES.items():
         text = str(own.get(name, "")).strip()
-        if not text.endswith("%"):
-            continue
-        try:
-            value = float(text[:-1]) / 100 * (*viewport, diagonal)[axis]
-        except ValueError:
+        value = _length(text, (*viewport, diagonal)[axis]) if text.endswith("%") else None
+        if value is None:
             continue
         for target in ("rx", "ry") if name == "r" else (name,):  # a circle keeps its radius as both
             if hasattr(shape, target):

@@ -128,7 +128,7 @@ def render_native(
         chunk_elements = 1 << (20 if device.type == "cpu" else 26)
     geometry = _Geometry(lay.segs, lay.seg_valid, lay.bend, lay.coarse, segments_per_curve, tile_size, tiles_x,
                          tiles_y * tiles_x, newton_steps, lay.closed, lay.num_segments, lay.even_odd, lay.fill_on,
-                         dynamic, curvature)
+                         fill_colors is not None, dynamic, curvature)
     if lay.style is not None:
         geometry.set_style(lay.style, lay.reach_widths / 2, lay.neighbours)
     layers = _pair_layers(geometry, bins, widths, stroke_colors, fill_colors, chunk_elements)
@@ -363,7 +363,8 @@ class _Geometry:
 
     def __init__(self, segs: Tensor, seg_valid: Tensor, bend: Tensor, coarse: Tensor, chords: int,
                  tile_size: int, tiles_x: int, num_tiles: int, newton_steps: int, closed: Tensor,
-                 num_segments: Tensor, even_odd: Tensor, fill_on: Tensor, compact: bool, curvature: bool) -> None:
+                 num_segments: Tensor, even_odd: Tensor, fill_on: Tensor, fills: bool, compact: bool,
+                 curvature: bool) -> None:
         self.segs = _flat(segs)  # [B * N, S, 4, 2], with gradient
         self.num_paths = segs.shape[1]
         self.chords = chords
@@ -372,7 +373,8 @@ class _Geometry:
             flattening = polyline(segs.detach(), chords)
             self.chord_a, self.chord_b, inv = (_flat(c) for c in _chords(flattening, seg_valid))
             self.table = _chord_table(self.chord_a, self.chord_b, inv)  # as the searches read them
-            self.fills_left = fills_left(self.chord_a, self.chord_b, self.chord_valid)  # [B * N]
+            # [B * N]: each outline's hand, which only fills use
+            self.fills_left = fills_left(self.chord_a, self.chord_b, self.chord_valid) if fills else None
             self.err = _flat(0.75 * bend.amax(-1) / chords**2 + 1e-3)  # chord-to-curve bound
         self.compact = compact
         if compact:  # the coarse pre-selecting polyline

@@ -61,7 +61,6 @@ from vecrender.functional.bezier import (
     chord_offset,
     closest_point,
     crossing,
-    evaluate,
     fills_left,
     hypot,
     newton_closest,
@@ -185,9 +184,8 @@ def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, dot: Tensor, samples
 
 def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int) -> Tensor:
     """``[B, HW]`` fill coverage of the closed outline made of segments ``ctrl`` ``[B, s, 4, 2]``."""
-    verts = polyline(ctrl, chords)  # [B, s, L+1, 2]
-    a = verts[:, :, :-1].reshape(ctrl.shape[0], -1, 2)  # [B, C, 2]
-    b = verts[:, :, 1:].reshape(ctrl.shape[0], -1, 2)
+    halves = polyline(ctrl, 2 * chords)  # [B, s, 2L+1, 2]: the chords' ends and middles
+    a, mid, b = (halves[:, :, k : k + 2 * chords : 2].reshape(ctrl.shape[0], -1, 2) for k in range(3))  # [B, C, 2]
     p = pix[None, :, None]  # [1, HW, 1, 2]
     winding = crossing(p, a[:, None], b[:, None]).sum(-1)  # [B, HW]
     with torch.no_grad():
@@ -195,18 +193,17 @@ def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int) -> Te
         nearest = dist.argmin(-1, keepdim=True)  # [B, HW, 1]; then the closest outside its basin
         second = dist.scatter(-1, segment_basin(nearest, chords), torch.inf).argmin(-1, keepdim=True)
         left = fills_left(a, b)  # [B]
-    first, other = (_chord(a, b, k[..., 0]) for k in (nearest, second))
-    mids = evaluate(ctrl[:, :, None], (torch.arange(chords, dtype=ctrl.dtype, device=ctrl.device) + 0.5) / chords)
-    mid = mids.reshape(ctrl.shape[0], -1, 2).gather(1, nearest.expand(*nearest.shape[:-1], 2))  # [B, HW, 2]
+    first = _pick(nearest, a, mid, b)
     rule = torch.tensor(even_odd, device=pix.device)
-    coverage, edge, filled = chord_edge_coverage(pix[None], (first[0], mid, first[1]), winding, rule)
-    return second_edge_coverage(coverage, edge, filled, pix[None], first, other, left[:, None].expand_as(filled))
+    coverage, edge, filled = chord_edge_coverage(pix[None], first, winding, rule)
+    return second_edge_coverage(coverage, edge, filled, pix[None], (first[0], first[2]), _pick(second, a, b),
+                                left[:, None].expand_as(filled))
 
 
-def _chord(a: Tensor, b: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
-    """Chords ``index`` ``[B, HW]`` of the chords ``a -> b`` ``[B, C, 2]``."""
-    pick = index[..., None].expand(*index.shape, 2)
-    return a.gather(1, pick), b.gather(1, pick)
+def _pick(index: Tensor, *points: Tensor) -> tuple[Tensor, ...]:
+    """The rows ``index`` ``[B, HW, 1]`` of per-chord points ``[B, C, 2]``, each ``[B, HW, 2]``."""
+    pick = index.expand(*index.shape[:-1], 2)
+    return tuple(p.gather(1, pick) for p in points)
 
 
 def composite(rgba: Tensor, background: tuple[float, float, float] | Tensor | None) -> Tensor:
