@@ -52,12 +52,19 @@ def path_segments(points: Tensor, closed: Tensor, num_segments: Tensor,
         starts = subpath_starts | (k == 0)
         following = torch.cat([starts[..., 1:], torch.ones_like(starts[..., :1])], -1)
         last = (final | following) & closed[..., None]
-        first = torch.where(starts, k, torch.zeros_like(k)).cummax(-1).values  # [B, N, S]: its subpath's start
+        first = subpath_first(subpath_starts)
         start = points.gather(2, (3 * first)[..., None].expand(*first.shape, 2))
     end = torch.where(last[..., None], start, segs[..., 3, :])
     segs = torch.cat([segs[..., :3, :], end[..., None, :]], dim=-2)
     valid = k < num_segments[..., None]
     return segs, valid
+
+
+def subpath_first(subpath_starts: Tensor) -> Tensor:
+    """``[..., S]``: the index of the segment that starts each segment's subpath, from the
+    ``subpath_starts`` flags ``[..., S]`` (the first segment starts one in any case)."""
+    k = torch.arange(subpath_starts.shape[-1], device=subpath_starts.device)
+    return torch.where(subpath_starts | (k == 0), k, torch.zeros_like(k)).cummax(-1).values
 
 
 def bernstein(t: Tensor) -> Tensor:
@@ -229,6 +236,78 @@ def footprint_cdf(x: Tensor, normal: Vec) -> Tensor:
     low, high = (x + half).clamp_min(0), (half - x).clamp_min(0)
     low, high = low * low / curve, 1 - high * high / curve
     return torch.where(x < -flat_end, low, torch.where(x > flat_end, high, x / a + 0.5))
+
+
+def wedge_share(x1: Tensor, normal1: Vec, x2: Tensor, normal2: Vec) -> Tensor:
+    """Share of a pixel (centre at 0) lying below ``x1`` along ``normal1`` and below ``x2`` along
+    ``normal2`` (unit vectors, ``[...]``): its area in the intersection of two half-planes, exact
+    for any two lines (a corner, a band between them, or one quadrant where they cross).
+
+    The value comes from :func:`_clipped_pixel`. Its gradient is the exact first-order change:
+    moving a line by ``dx`` along its normal adds the length of its piece of the boundary times
+    ``dx``; turning the normal by ``dn`` moves each boundary point ``z`` by ``-z . dn``, which
+    integrates to the piece's length times its middle. Unlike the clipping's own derivatives,
+    this stays right where a corner of the region lies on the pixel's border (integer vertex
+    coordinates), since those lengths change continuously there."""
+    with torch.no_grad():
+        area, pieces = _clipped_pixel(x1.detach(), tuple(c.detach() for c in normal1), x2.detach(),
+                                      tuple(c.detach() for c in normal2))
+    for x, (nx, ny), (length, (mx, my)) in zip((x1, x2), (normal1, normal2), pieces):
+        area = area + length * ((x - x.detach()) - mx * (nx - nx.detach()) - my * (ny - ny.detach()))
+    return area
+
+
+def _clipped_pixel(x1: Tensor, normal1: Vec, x2: Tensor, normal2: Vec
+                   ) -> tuple[Tensor, tuple[tuple[Tensor, Vec], tuple[Tensor, Vec]]]:
+    """The area of :func:`wedge_share`, and each line's piece of the region's boundary: its length
+    and middle (``[...]``, (x, y)). By Green's theorem the area is half the integral of
+    ``z x dz`` over the clipped square's boundary: its pieces of the square's sides, each worth
+    ``1/4`` per unit length, and its pieces of each line ``z . n = x``, worth ``x / 2`` per unit
+    length. Of two parallel lines (to rounding) facing the same way the inner one bounds."""
+    # the square's sides, counter-clockwise: start + s * direction, s in [0, 1]
+    lo = torch.zeros(x1.shape + (4,), dtype=x1.dtype, device=x1.device)
+    hi = torch.ones_like(lo)
+    for (nx, ny), x in ((normal1, x1), (normal2, x2)):
+        start = torch.stack([-nx - ny, nx - ny, nx + ny, ny - nx], -1) / 2
+        along = torch.stack([nx, ny, -nx, -ny], -1)
+        lo, hi = _clip(lo, hi, start, along, x[..., None])
+    area = (hi - lo).clamp_min(0).sum(-1) / 4
+    (nx, ny), (mx, my) = normal1, normal2
+    nested = (nx * mx + ny * my > 0) & ((nx * my - ny * mx).abs() <= 1e-6)
+    first_inner = x1 <= x2
+    pieces = []
+    for (n, x), (m, y), inner in (((normal1, x1), (normal2, x2), first_inner),
+                                  ((normal2, x2), (normal1, x1), ~first_inner)):
+        u1, u2 = _square_chord(x, n)
+        c1, c2 = _clip(u1, u2, x * (n[0] * m[0] + n[1] * m[1]), n[0] * m[1] - n[1] * m[0], y)
+        u1, u2 = torch.where(nested, u1, c1), torch.where(nested, torch.where(inner, u2, u1), c2)
+        length, along = (u2 - u1).clamp_min(0), (u1 + u2) / 2
+        area = area + x * length / 2
+        pieces.append((length, (x * n[0] - along * n[1], x * n[1] + along * n[0])))
+    return area, tuple(pieces)
+
+
+def _square_chord(x: Tensor, normal: Vec) -> tuple[Tensor, Tensor]:
+    """The ends of the line ``z . normal = x`` within the pixel (centre at 0) along
+    ``(-n_y, n_x)`` from its point closest to the centre, as :func:`tangent_chord`. A line on
+    the pixel's side, which :func:`_clip` keeps as part of the region's boundary, counts where
+    it is the region's outer side (``x < 0``: the two cancel) and not where the region is the
+    whole pixel (``x > 0``: the side alone bounds it)."""
+    (nx, ny), lo = normal, torch.full_like(x, -1.0)
+    hi, limit = -lo, 0.5 - torch.finfo(x.dtype).eps * (x > 0).to(x.dtype)
+    for start, rate in ((x * nx, -ny), (x * ny, nx)):
+        lo, hi = _clip(lo, hi, start, rate, limit)
+        lo, hi = _clip(lo, hi, -start, -rate, limit)
+    return lo, hi
+
+
+def _clip(lo: Tensor, hi: Tensor, start: Tensor, rate: Tensor, limit: Tensor) -> tuple[Tensor, Tensor]:
+    """The part of parameter intervals ``[lo, hi]`` where ``start + s * rate <= limit``."""
+    rising, falling = rate > 1e-9, rate < -1e-9
+    bound = (limit - start) / torch.where(rising | falling, rate, 1.0)
+    hi = torch.where(rising & (bound < hi), bound, hi)
+    lo = torch.where(falling & (bound > lo), bound, lo)
+    return lo, torch.where(~(rising | falling) & (start > limit), lo, hi)
 
 
 def tangent_chord(x: Tensor, normal: Vec) -> tuple[Tensor, Tensor]:
@@ -422,11 +501,11 @@ def fill_coverage(signed_distance: Tensor, offset: Tensor) -> Tensor:
 
 
 def chord_edge_coverage(pix: Tensor, chord: tuple[Tensor, Tensor, Tensor], winding: Tensor, even_odd: Tensor
-                        ) -> tuple[Tensor, Tensor, Tensor]:
+                        ) -> tuple[Tensor, Tensor]:
     """A fill's coverage of pixels ``pix`` ``[..., 2]`` from the closest chord of its outline
     ``(a, mid, b)`` (its ends and the curve at its middle parameter, ``[..., 2]``, with gradient)
-    and the winding numbers ``winding`` ``[...]``; returns it, whether the chord is an edge of the
-    fill (:func:`fill_edge`; elsewhere the coverage is the inside-ness) and the inside-ness.
+    and the winding numbers ``winding`` ``[...]``; returns it and whether the chord is an edge of
+    the fill (:func:`fill_edge`; elsewhere the coverage is the inside-ness).
 
     The outline near the chord is the parabola through ``a``, ``mid`` and ``b``: the pixel's
     offset from the chord (:func:`chord_offset`, at chord parameter ``u``) less the parabola's
@@ -456,23 +535,12 @@ def chord_edge_coverage(pix: Tensor, chord: tuple[Tensor, Tensor, Tensor], windi
     distance = safe_norm(offset)
     coverage = fill_coverage(torch.where(in_curve, -distance, distance), offset)
     edge = fill_edge(winding, even_odd, e.detach(), chord_off.detach())
-    return torch.where(edge, coverage, filled.to(coverage.dtype)), edge, filled
+    return torch.where(edge, coverage, filled.to(coverage.dtype)), edge
 
 
 def inside(winding: Tensor, even_odd: Tensor) -> Tensor:
     """Fill rule: nonzero winding, or odd winding where ``even_odd``."""
     return torch.where(even_odd, winding % 2 != 0, winding != 0)
-
-
-def shared_area(a: Tensor, b: Tensor, cosine: Tensor) -> Tensor:
-    """Share of a pixel inside two regions that hold shares ``a`` and ``b`` of it and whose edges'
-    normals make an angle of the given ``cosine``. A pixel's coordinates along perpendicular
-    directions are independent (its covariance is isotropic), so perpendicular edges give the
-    product, exact for axis-aligned ones; parallel edges give the smaller share (the same side)
-    or ``a + b - 1`` (opposite sides); other angles interpolate by ``|cosine|``."""
-    product = a * b
-    bound = torch.where(cosine >= 0, torch.where(a <= b, a, b), (a + b - 1).clamp_min(0))
-    return product + cosine.abs() * (bound - product)
 
 
 def segment_basin(best: Tensor, chords: int) -> Tensor:
@@ -500,12 +568,42 @@ def _straddles(a: Tensor, b: Tensor, origin: Tensor, direction: Vec) -> Tensor:
     return (sa * sb < 0) & (torch.minimum(sa.abs(), sb.abs()) > ON_LINE)
 
 
-def fills_left(a: Tensor, b: Tensor, valid: Tensor | None = None) -> Tensor:
-    """``[...]``: whether the closed polygons of chords ``a -> b`` ``[..., C, 2]`` (those where
-    ``valid`` ``[..., C]``) have a positive signed area, i.e. fill the left of their chords (the
-    side of positive :func:`_signed_distance`) more than their right: the hand of an outline."""
+def _meets(chord: tuple[Tensor, Tensor, Tensor], origin: Tensor, direction: Vec, length: Tensor, place: Tensor,
+           chords: int) -> Tensor:
+    """Whether a line (through ``origin`` along unit ``direction``) meets a chord ``(a, mid, b)``
+    (its ends and its curve's middle) of the given ``length`` inside it (by more than
+    `ON_LINE`), or up to `SECOND_EDGE_FAR` beyond an end where its segment is straight and goes
+    on (``place``: the chord's index among its segment's ``chords``)."""
+    a, mid, b = chord
+    sa, sb = _signed_distance(a, origin, direction), _signed_distance(b, origin, direction)
+    slope = sa - sb  # length x the sine of the angle between the lines: not where they (nearly) coincide
+    at = sa * length / torch.where(slope.abs() > ON_LINE, slope, 1.0)  # the meeting point's distance from a
+    # the curvature, 8 sagitta / length^2, under ON_LINE: the curve stays within ON_LINE / 2 of
+    # the chord's line for a pixel past its end (|e x (mid - a)| is length x sagitta)
+    e = b - a
+    twice_area = (e[..., 0] * (mid[..., 1] - a[..., 1]) - e[..., 1] * (mid[..., 0] - a[..., 0])).abs()
+    straight = 8 * twice_area <= ON_LINE * length * length * length
+    before = torch.where(straight & (place > 0), SECOND_EDGE_FAR, -ON_LINE)
+    after = torch.where(straight & (place < chords - 1), SECOND_EDGE_FAR, -ON_LINE)
+    return (slope.abs() > ON_LINE) & (at > -before) & (at < length + after)
+
+
+def fills_left(a: Tensor, b: Tensor, chords: int, valid: Tensor | None = None, subpaths: Tensor | None = None
+               ) -> Tensor:
+    """``[..., C]``: whether the closed polygon of each chord's subpath (chords ``a -> b``
+    ``[..., C, 2]``, ``chords`` per segment; those where ``valid`` ``[..., C]``) has a positive
+    signed area, i.e. fills the left of its chords (the side of positive
+    :func:`_signed_distance`) more than their right: the hand of an outline. ``subpaths``
+    ``[..., S]``: each segment's subpath (:func:`subpath_first`); None: one per path."""
     twice_area = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
-    return (twice_area if valid is None else torch.where(valid, twice_area, 0.0)).sum(-1) > 0
+    if valid is not None:
+        twice_area = torch.where(valid, twice_area, 0.0)
+    per_segment = twice_area.unflatten(-1, (-1, chords)).sum(-1)  # [..., S]
+    if subpaths is None:
+        total = per_segment.sum(-1, keepdim=True).expand_as(per_segment)
+    else:
+        total = torch.zeros_like(per_segment).scatter_add(-1, subpaths, per_segment).gather(-1, subpaths)
+    return (total > 0).repeat_interleave(chords, -1)
 
 
 def _sides(inside: Tensor, on_line: Tensor) -> tuple[Tensor, Tensor]:
@@ -513,45 +611,126 @@ def _sides(inside: Tensor, on_line: Tensor) -> tuple[Tensor, Tensor]:
     return inside & ~on_line, inside | on_line
 
 
-def second_edge_coverage(coverage: Tensor, usable: Tensor, filled: Tensor, pix: Tensor,
-                         first: tuple[Tensor, Tensor], second: tuple[Tensor, Tensor], left: Tensor) -> Tensor:
-    """A fill's coverage ``[...]`` (from its closest chord, :func:`fill_coverage`) refined by its
-    second chord, for corners, slivers and gaps thinner than a pixel.
+def second_edge_coverage(coverage: Tensor, edge: Tensor, winding: Tensor, even_odd: Tensor, pix: Tensor,
+                         first: tuple[Tensor, Tensor, Tensor], second: tuple[Tensor, Tensor, Tensor],
+                         places: tuple[Tensor, Tensor], chords: int, left: Tensor, second_valid: Tensor | None = None,
+                         compact: bool = False) -> Tensor:
+    """A fill's coverage ``[...]`` (from its closest chord, :func:`chord_edge_coverage`) refined by
+    its second chord, for corners, slivers, gaps thinner than a pixel and self-crossings.
 
-    ``first`` and ``second``: the closest chord and the closest outside its basin (the chords
-    ``(a, b)`` ``[..., 2]``, with gradient); ``pix`` ``[..., 2]`` the pixel centres; ``filled`` their
-    inside-ness; ``left`` whether the path fills the left of its chords (its signed area is
-    positive); ``usable`` where the second chord may be used (the first is an edge of the fill).
-    Each chord's line cuts the pixel into a share on its filled side (:func:`footprint_cdf`,
-    exact); the fill there is the intersection of the two sides where the second chord lies on
-    the first's filled side (a convex corner, a sliver between two edges) and their union
-    otherwise (a reflex corner, a gap), with the overlap of the shares estimated by
-    :func:`shared_area`: exact for an axis-aligned rectangle's corners and for straight slivers.
+    ``first`` and ``second``: the closest chord and the closest outside its basin (the chords'
+    ends and the curve at their middle ``(a, mid, b)`` ``[..., 2]``, with gradient), and their
+    ``places`` (indices ``[...]`` in their outline's chords, ``chords`` per segment); ``pix``
+    ``[..., 2]`` the pixel centres; ``winding`` their winding numbers under the fill rule
+    ``even_odd``; ``edge`` whether the first chord is an edge of the fill there
+    (:func:`fill_edge`); ``left`` whether the first chord's subpath fills the left of its chords
+    (:func:`fills_left`); ``second_valid`` whether there is a second chord.
+
+    Each chord's line cuts the pixel into two shares (:func:`footprint_cdf`), whose overlap is
+    :func:`wedge_share` (all exact for straight edges):
+
+    * chords that cross (an X: a self-crossing outline, overlapping subpaths) cut the pixel into
+      four quadrants, whose winding numbers follow from the centre's across each chord; the
+      coverage sums the filled ones;
+    * otherwise, where the first chord is an edge, the fill is the intersection of the two
+      chords' filled sides where the second lies on the first's filled side (a convex corner, a
+      sliver between two edges) and their union elsewhere (a reflex corner, a gap). Both fill
+      the same side of their direction: by the winding numbers where the centre is beside one
+      of them (:func:`_local_hand`), else (at a vertex) the side for which that picture gives
+      the centre its inside-ness (:func:`_corner_fits`; the two lobes of a figure eight fill
+      opposite sides), else the subpath's hand ``left`` (a centre on the lines). Only where the
+      picture fits (not at a seam of a self-crossing outline, nor between edges of opposite
+      hands: a gap between two subpaths, a hole that runs the same way as its outline).
+
     Blended in by the second chord's distance (`SECOND_EDGE_NEAR` .. `SECOND_EDGE_FAR`), and
-    only where that local picture agrees with the pixel's inside-ness and the two chords do not
-    cross: not at or across a seam of a self-crossing outline, nor for a hole that runs the same
-    way as its outline."""
-    (a1, b1), (a2, b2) = first, second
+    computed only where that is above zero if ``compact`` (a host synchronisation: CPUs)."""
+    a2, b2 = second[0], second[2]
+    weight = (SECOND_EDGE_FAR - safe_norm(chord_offset(pix, a2, b2))) / (SECOND_EDGE_FAR - SECOND_EDGE_NEAR)
+    inputs = (coverage, edge, winding, even_odd, pix, *first, *second, *places, left,
+              torch.ones_like(edge) if second_valid is None else second_valid, weight)
+    if not compact:
+        return _second_edge(*inputs, chords)
+    with torch.no_grad():
+        rows = (weight > 0).nonzero(as_tuple=True)
+    shape = weight.shape
+    picked = (t.expand(shape + t.shape[len(shape):])[rows] for t in inputs)
+    return coverage.index_put(rows, _second_edge(*picked, chords))
+
+
+def _second_edge(coverage: Tensor, edge: Tensor, winding: Tensor, even_odd: Tensor, pix: Tensor, a1: Tensor,
+                 mid1: Tensor, b1: Tensor, a2: Tensor, mid2: Tensor, b2: Tensor, place1: Tensor, place2: Tensor,
+                 left: Tensor, second_valid: Tensor, weight: Tensor, chords: int) -> Tensor:
+    """:func:`second_edge_coverage` of the given pixels, with its blending ``weight`` (unclamped)."""
     d1, d2 = b1 - a1, b2 - a2
     (t1, l1), (t2, l2) = (unit_normal(d.unbind(-1)) for d in (d1, d2))  # unit directions, lengths
     h1, h2 = _signed_distance(pix, a1, t1), _signed_distance(pix, a2, t2)
-    side = torch.where(left, 1.0, -1.0).to(pix.dtype)
-    share1 = footprint_cdf(side * h1, (-t1[1], t1[0]))
-    share2 = footprint_cdf(side * h2, (-t2[1], t2[0]))
-    overlap = shared_area(share1, share2, t1[0] * t2[0] + t1[1] * t2[1])
+    filled = inside(winding, even_odd)
     with torch.no_grad():
-        meet = side * _signed_distance((a2 + b2) / 2, a1, t1) >= 0  # the second chord on the first's filled side
-        crossing = _straddles(a2, b2, a1, t1) | _straddles(a1, b1, a2, t2)  # the outline crosses itself
-        # the centre's side of each line, either where it is on the line: the model's inside-ness
-        # (monotone in both) then lies between its values for the lower and upper choices
-        (low1, high1), (low2, high2) = (_sides((h > 0) == left, h.abs() <= ON_LINE) for h in (h1, h2))
-        agrees = torch.where(meet, filled == (low1 & low2), filled == (low1 | low2))
-        agrees |= torch.where(meet, filled == (high1 & high2), filled == (high1 | high2))
-        proper = (l1 > 1e-6) & (l2 > 1e-6) & ~crossing  # two chords with a direction, not an X
-    weight = (SECOND_EDGE_FAR - safe_norm(chord_offset(pix, a2, b2))) / (SECOND_EDGE_FAR - SECOND_EDGE_NEAR)
-    weight = torch.where(usable & agrees & proper, weight.clamp(0, 1), 0.0)
-    refined = torch.where(meet, overlap, share1 + share2 - overlap)
+        proper = (l1 > 1e-6) & (l2 > 1e-6) & second_valid  # two chords with a direction
+        grazed = _straddles(a2, b2, a1, t1) | _straddles(a1, b1, a2, t2)  # one reaches across the other's line
+        # an X: the lines cross within both chords, or up to a pixel beyond an end where a
+        # straight segment goes on (a chord of a flattening ends anywhere); not at a vertex
+        crossed = _meets((a1, mid1, b1), a2, t2, l1, place1 % chords, chords)
+        crossed &= _meets((a2, mid2, b2), a1, t1, l2, place2 % chords, chords)
+        beside = _signed_distance((a2 + b2) / 2, a1, t1)  # > 0: the second chord on the first's left
+        fits_left, fits_right = (_corner_fits(h1, h2, beside, filled, hand) for hand in (True, False))
+        # the chords' filled side: from the winding numbers where the centre is beside one of
+        # them, else the side that fits (at a vertex), else the subpath's hand
+        (within1, left1), (within2, left2) = (_local_hand(pix, a, t, length, h, winding, even_odd)
+                                              for a, t, length, h in ((a1, t1, l1, h1), (a2, t2, l2, h2)))
+        # (not from a centre on either chord, whose winding number may be either side's)
+        known = ~((within1 & (h1.abs() <= ON_LINE)) | (within2 & (h2.abs() <= ON_LINE)))
+        left = torch.where(known & within1, left1, torch.where(known & within2, left2, torch.where(
+            fits_left & fits_right, left, fits_left)))
+        meet = torch.where(left, beside >= 0, beside <= 0)  # the second chord on the first's filled side
+        corner = edge & torch.where(left, fits_left, fits_right) & ~grazed & ~crossed & proper
+        # (not for a centre on either line, whose winding number may be either side's)
+        crossed &= proper & (h1.abs() > ON_LINE) & (h2.abs() > ON_LINE)
+        # the side of each line whose share counts: the filled one (a corner), the centre's (an X)
+        hand = torch.where(left, 1.0, -1.0).to(pix.dtype)
+        side1, side2 = (torch.where(crossed, torch.where(h >= 0, 1.0, -1.0).to(h.dtype), hand) for h in (h1, h2))
+    away1, away2 = (side1 * t1[1], -side1 * t1[0]), (side2 * t2[1], -side2 * t2[0])  # normals leaving those sides
+    share1, share2 = footprint_cdf(side1 * h1, away1), footprint_cdf(side2 * h2, away2)
+    both = wedge_share(side1 * h1, away1, side2 * h2, away2)
+    quadrants = _quadrant_sum(both, share1, share2, winding, side1, side2, even_odd)
+    refined = torch.where(crossed, quadrants, torch.where(meet, both, share1 + share2 - both))
+    weight = torch.where(corner | crossed, weight.clamp(0, 1), 0.0)
     return coverage + weight * (refined - coverage)
+
+
+def _local_hand(pix: Tensor, a: Tensor, direction: Vec, length: Tensor, h: Tensor, winding: Tensor,
+                even_odd: Tensor) -> tuple[Tensor, Tensor]:
+    """Whether pixel centres ``pix`` (at ``h`` from the line of a chord from ``a`` along unit
+    ``direction``, :func:`_signed_distance`) lie beside the chord (within its ``length``), and
+    whether the fill is on its left by their winding numbers there (the left has one more)."""
+    along = direction[0] * (pix[..., 0] - a[..., 0]) + direction[1] * (pix[..., 1] - a[..., 1])
+    return (along >= 0) & (along <= length), inside(torch.where(h > 0, winding, winding + 1), even_odd)
+
+
+def _corner_fits(h1: Tensor, h2: Tensor, beside: Tensor, filled: Tensor, left: bool) -> Tensor:
+    """Whether two chords (pixel centres ``h1``, ``h2`` from their lines, the second's middle
+    ``beside`` the first's line; :func:`_signed_distance`) that fill their ``left`` (or right)
+    side give the centres their inside-ness ``filled``: the intersection of the two filled sides
+    where the second chord lies on the first's filled side, their union elsewhere. A centre on a
+    line may count as on either side (its inside-ness, monotone in both, then lies between the
+    two choices')."""
+    meet = beside >= 0 if left else beside <= 0
+    (low1, high1), (low2, high2) = (_sides((h > 0) == left, h.abs() <= ON_LINE) for h in (h1, h2))
+    fits = torch.where(meet, filled == (low1 & low2), filled == (low1 | low2))
+    return fits | torch.where(meet, filled == (high1 & high2), filled == (high1 | high2))
+
+
+def _quadrant_sum(own: Tensor, near1: Tensor, near2: Tensor, winding: Tensor, side1: Tensor, side2: Tensor,
+                  even_odd: Tensor) -> Tensor:
+    """Coverage of pixels cut by two crossing lines into four quadrants: the centre's (share
+    ``own``, winding number ``winding``) and the others, from the shares ``near1``, ``near2`` on
+    the centre's side of each line (the ``side1``, ``side2`` of it, +-1, :func:`_signed_distance`).
+    Crossing a line from its left subtracts one from the winding number (:func:`fill_edge`)."""
+    step1, step2 = side1.to(winding.dtype), side2.to(winding.dtype)
+    filled = [inside(w, even_odd).to(own.dtype) for w in (winding, winding - step1, winding - step2,
+                                                           winding - step1 - step2)]
+    return (filled[0] * own + filled[1] * (near2 - own) + filled[2] * (near1 - own)
+            + filled[3] * (1 - near1 - near2 + own))
 
 
 #: Distance (px) from a chord's line within which a pixel centre counts as on it (float32

@@ -60,6 +60,7 @@ from vecrender.functional.bezier import (
     second_edge_coverage,
     segment_basin,
     stroke_coverage,
+    subpath_first,
     unit_normal,
 )
 from vecrender.functional.raster import SEGMENTS_PER_CURVE
@@ -128,7 +129,7 @@ def render_native(
         chunk_elements = 1 << (20 if device.type == "cpu" else 26)
     geometry = _Geometry(lay.segs, lay.seg_valid, lay.bend, lay.coarse, segments_per_curve, tile_size, tiles_x,
                          tiles_y * tiles_x, newton_steps, lay.closed, lay.num_segments, lay.even_odd, lay.fill_on,
-                         fill_colors is not None, dynamic, curvature)
+                         lay.subpaths, fill_colors is not None, dynamic, curvature)
     if lay.style is not None:
         geometry.set_style(lay.style, lay.reach_widths / 2, lay.neighbours)
     layers = _pair_layers(geometry, bins, widths, stroke_colors, fill_colors, chunk_elements)
@@ -157,6 +158,7 @@ class _Layout(NamedTuple):
     fill_on: Tensor  #: [B, N]
     bend: Tensor  #: [B, N, S] :func:`_bend`
     coarse: Tensor  #: [B, N, S, 5, 2] 4-chord flattening
+    subpaths: Tensor | None  #: [B, N, S] each segment's subpath (:func:`subpath_first`), None: one per path
     tiles_y: int
     tiles_x: int
     ranges: tuple[Tensor, Tensor, Tensor]  #: :func:`_tile_ranges`
@@ -190,8 +192,9 @@ def _layout(points: Tensor, widths: Tensor, fill_colors: Tensor | None, closed: 
     boxes = _path_boxes(segs.detach(), seg_valid, bend, coarse, reach_widths,
                         fill_on if fill_colors is not None else None)
     ranges = _tile_ranges(*boxes, tile_size, tiles_y, tiles_x)
+    subpaths = None if subpath_starts is None else subpath_first(subpath_starts)
     return _Layout(closed, num_segments, even_odd, segs, seg_valid, style, neighbours, reach_widths, fill_on,
-                   bend, coarse, tiles_y, tiles_x, ranges)
+                   bend, coarse, subpaths, tiles_y, tiles_x, ranges)
 
 
 def tile_occupancy(points: Tensor, widths: Tensor, stroke_colors: Tensor, fill_colors: Tensor | None,
@@ -363,8 +366,8 @@ class _Geometry:
 
     def __init__(self, segs: Tensor, seg_valid: Tensor, bend: Tensor, coarse: Tensor, chords: int,
                  tile_size: int, tiles_x: int, num_tiles: int, newton_steps: int, closed: Tensor,
-                 num_segments: Tensor, even_odd: Tensor, fill_on: Tensor, fills: bool, compact: bool,
-                 curvature: bool) -> None:
+                 num_segments: Tensor, even_odd: Tensor, fill_on: Tensor, subpaths: Tensor | None, fills: bool,
+                 compact: bool, curvature: bool) -> None:
         self.segs = _flat(segs)  # [B * N, S, 4, 2], with gradient
         self.num_paths = segs.shape[1]
         self.chords = chords
@@ -373,8 +376,9 @@ class _Geometry:
             flattening = polyline(segs.detach(), chords)
             self.chord_a, self.chord_b, inv = (_flat(c) for c in _chords(flattening, seg_valid))
             self.table = _chord_table(self.chord_a, self.chord_b, inv)  # as the searches read them
-            # [B * N]: each outline's hand, which only fills use
-            self.fills_left = fills_left(self.chord_a, self.chord_b, self.chord_valid) if fills else None
+            # [B * N, S*L]: the hand of each chord's subpath, which only fills use
+            self.fills_left = None if not fills else fills_left(
+                self.chord_a, self.chord_b, chords, self.chord_valid, None if subpaths is None else _flat(subpaths))
             self.err = _flat(0.75 * bend.amax(-1) / chords**2 + 1e-3)  # chord-to-curve bound
         self.compact = compact
         if compact:  # the coarse pre-selecting polyline
@@ -484,11 +488,13 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
     if fill_colors is None:
         return stroke[:, :, None]
     a, mid, b = _chord_points(g, row, cand[..., 0], (0.0, 0.5, 1.0))
-    cov, edge, filled = chord_edge_coverage(pix, (a, mid, b), winding, _take(g.even_odd, row)[:, None])
-    usable = edge & g.chord_valid[row[:, None], cand[..., 1]]  # a padding segment's chord is none
-    left = _take(g.fills_left, row)[:, None].expand_as(filled)
-    second = _chord_points(g, row, cand[..., 1], (0.0, 1.0))
-    cov = second_edge_coverage(cov, usable, filled, pix, (a, b), second, left)
+    even_odd = _take(g.even_odd, row)[:, None]
+    cov, edge = chord_edge_coverage(pix, (a, mid, b), winding, even_odd)
+    second_valid = g.chord_valid[row[:, None], cand[..., 1]]  # a padding segment's chord is none
+    left = g.fills_left[row[:, None], cand[..., 0]]
+    second = _chord_points(g, row, cand[..., 1], (0.0, 0.5, 1.0))
+    cov = second_edge_coverage(cov, edge, winding, even_odd, pix, (a, mid, b), second, cand.unbind(-1), g.chords, left,
+                               second_valid, compact=g.compact)
     fill_mask = _take(g.fill_on, row)[:, None].to(pix.dtype)
     fill = _layer(cov, _take(fill_colors, row)[:, None], fill_mask if mask is None else fill_mask * mask)
     layers = torch.stack([fill, stroke], dim=2)  # [C, Q, 2, 4]

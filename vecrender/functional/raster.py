@@ -39,8 +39,9 @@ square ``[j, j + 1] x [i, i + 1]`` with centre ``p = (j + 1/2, i + 1/2)``):
   self-crossing outline or overlapping subpaths) ``c`` is 1 or 0
   (:func:`~vecrender.functional.bezier.fill_edge`). Within a pixel of a second edge (the
   closest chord that is neither the first nor its neighbour on the same segment: a corner, the
-  other side of a sliver or a gap) ``c`` is the share on both filled sides of the two chords'
-  lines, or on either (:func:`~vecrender.functional.bezier.second_edge_coverage`).
+  other side of a sliver or a gap) ``c`` is the exact share on both filled sides of the two
+  chords' lines, or on either; where the chords cross, the share of the filled ones of the four
+  quadrants they cut (:func:`~vecrender.functional.bezier.second_edge_coverage`).
 * **Colour and order.** A layer's alpha is ``c * colour_alpha``; its premultiplied colour is
   ``rgb * alpha``. Layers are composited with "over" in path order, each path's fill below its
   stroke: ``out = layer + (1 - layer_alpha) * out``. The result is premultiplied RGBA.
@@ -72,6 +73,7 @@ from vecrender.functional.bezier import (
     second_edge_coverage,
     segment_basin,
     stroke_coverage,
+    subpath_first,
 )
 from vecrender.functional.styles import StrokeStyle, neighbour_directions, styled_coverage
 
@@ -122,6 +124,7 @@ def render_reference(
         subpath_starts = path_flags(subpath_starts, batch, points.device, per_path_dims=1)
     pix = pixel_centres(height, width, points.device, points.dtype)  # [HW, 2]
     segs, seg_valid = path_segments(points, closed, num_segments, subpath_starts)
+    subpaths = None if subpath_starts is None else subpath_first(subpath_starts)  # [B, N, S]
     dots = path_dots(segs.detach(), seg_valid)  # [B, N]
     if stroke_style is not None:
         stroke_style = path_flags(stroke_style, batch, points.device, per_path_dims=1)
@@ -132,7 +135,8 @@ def render_reference(
         for n in range(num_paths):
             ctrl = segs[b : b + 1, n, : int(num_segments[b, n])]  # [1, s, 4, 2]
             if fill_colors is not None and bool(closed[b, n]):
-                cov = _fill_coverage(ctrl, pix, bool(even_odd[b, n]), segments_per_curve)
+                cov = _fill_coverage(ctrl, pix, bool(even_odd[b, n]), segments_per_curve,
+                                     None if subpaths is None else subpaths[b : b + 1, n, : ctrl.shape[1]])
                 out = _over(out, cov * fill_colors[b, n, 3], fill_colors[b, n, :3])
             offset, ends, seg, best = _stroke_offset(ctrl, pix, bool(closed[b, n]), dots[b, n], samples,
                                                      newton_steps)
@@ -182,8 +186,9 @@ def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, dot: Tensor, samples
     return *closest_point(seg, pix[None], t, at_start, at_end, dot.expand_as(t)), seg, best
 
 
-def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int) -> Tensor:
-    """``[B, HW]`` fill coverage of the closed outline made of segments ``ctrl`` ``[B, s, 4, 2]``."""
+def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int, subpaths: Tensor | None) -> Tensor:
+    """``[B, HW]`` fill coverage of the closed outline made of segments ``ctrl`` ``[B, s, 4, 2]``
+    (``subpaths`` ``[B, s]``: each one's subpath, :func:`~vecrender.functional.bezier.subpath_first`)."""
     halves = polyline(ctrl, 2 * chords)  # [B, s, 2L+1, 2]: the chords' ends and middles
     a, mid, b = (halves[:, :, k : k + 2 * chords : 2].reshape(ctrl.shape[0], -1, 2) for k in range(3))  # [B, C, 2]
     p = pix[None, :, None]  # [1, HW, 1, 2]
@@ -192,12 +197,12 @@ def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int) -> Te
         dist = safe_norm(chord_offset(p, a[:, None], b[:, None]))  # [B, HW, C]
         nearest = dist.argmin(-1, keepdim=True)  # [B, HW, 1]; then the closest outside its basin
         second = dist.scatter(-1, segment_basin(nearest, chords), torch.inf).argmin(-1, keepdim=True)
-        left = fills_left(a, b)  # [B]
+        left = fills_left(a, b, chords, subpaths=subpaths).gather(1, nearest[..., 0])  # [B, HW]
     first = _pick(nearest, a, mid, b)
     rule = torch.tensor(even_odd, device=pix.device)
-    coverage, edge, filled = chord_edge_coverage(pix[None], first, winding, rule)
-    return second_edge_coverage(coverage, edge, filled, pix[None], (first[0], first[2]), _pick(second, a, b),
-                                left[:, None].expand_as(filled))
+    coverage, edge = chord_edge_coverage(pix[None], first, winding, rule)
+    return second_edge_coverage(coverage, edge, winding, rule, pix[None], first, _pick(second, a, mid, b),
+                                (nearest[..., 0], second[..., 0]), chords, left)
 
 
 def _pick(index: Tensor, *points: Tensor) -> tuple[Tensor, ...]:
