@@ -197,17 +197,18 @@ def chord_parameter(p: Tensor, a: Tensor, e: Tensor) -> Tensor:
     return torch.where(ok, u.clamp(0, 1), torch.zeros_like(u))
 
 
-def crossing(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
-    """Signed crossing count (+1, -1 or 0) of the chord ``a -> b`` with the ray from ``p`` to +x.
-
-    Half-open in y, so summing over a closed polyline gives its winding number around ``p``.
-    """
+def winding_number(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """Winding number ``[...]`` (int32) of points ``p`` ``[..., 1, 2]`` around the closed
+    polylines of chords ``a -> b`` ``[..., C, 2]`` (broadcast together): the signed count of the
+    chords that cross the ray from ``p`` to +x, half-open in y. A chord with ``a == b`` (padding)
+    counts nothing."""
     px, py = p[..., 0], p[..., 1]
     ax, ay, bx, by = a[..., 0], a[..., 1], b[..., 0], b[..., 1]
     side = (bx - ax) * (py - ay) - (px - ax) * (by - ay)
-    up = (ay <= py) & (by > py) & (side > 0)
-    down = (ay > py) & (by <= py) & (side < 0)
-    return up.to(torch.int32) - down.to(torch.int32)
+    below_a, below_b = ay <= py, by <= py
+    up = below_a & ~below_b & (side > 0)
+    down = below_b & ~below_a & (side < 0)
+    return up.sum(-1, dtype=torch.int32) - down.sum(-1, dtype=torch.int32)
 
 
 def unit_normal(offset: Vec) -> tuple[Vec, Tensor]:

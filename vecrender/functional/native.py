@@ -44,10 +44,10 @@ from torch import Tensor
 
 from vecrender.functional.bezier import (
     PIXEL_REACH,
+    SECOND_EDGE_FAR,
     TINY,
     chord_edge_coverage,
     closest_point,
-    crossing,
     evaluate,
     fills_left,
     hypot,
@@ -62,6 +62,7 @@ from vecrender.functional.bezier import (
     stroke_coverage,
     subpath_first,
     unit_normal,
+    winding_number,
 )
 from vecrender.functional.raster import SEGMENTS_PER_CURVE
 from vecrender.functional.styles import (
@@ -482,7 +483,7 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
         coverage, rows, cols = _sparse_stroke_coverage(g, row, pix, half)
         pixel = corner.index_select(0, rows) + local.index_select(0, cols)
         return pixel, _layer(coverage, _take(stroke_colors, row.index_select(0, rows)), None)
-    cand, u_cand, d2min, winding = _closest_chord(g, row, pix, fill_colors is not None)
+    cand, u_cand, d2min, winding = _closest_chord(g, row, pix, half, fill_colors is not None)
     alpha = _stroke_coverage(g, row, pix, cand, u_cand, d2min, half)
     stroke = _layer(alpha, _take(stroke_colors, row)[:, None], mask)
     if fill_colors is None:
@@ -676,24 +677,51 @@ def _layer(coverage: Tensor, colors: Tensor, mask: Tensor | None) -> Tensor:
     return torch.cat([rgb * alpha, alpha], dim=-1)
 
 
-def _closest_chord(g: _Geometry, row: Tensor, pix: Tensor, want_winding: bool
+def _closest_chord(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor, want_winding: bool
                    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """Candidate chords and parameters ``[C, Q, 2]``, squared polyline distance ``[C, Q]`` and the
-    winding number ``[C, Q]`` (fills only), for the pairs' paths ``row`` ``[C]``.
+    winding number ``[C, Q]`` (fills only), for the pairs' paths ``row`` ``[C]`` (stroke
+    half-widths ``half`` ``[C]``).
 
     Candidate 0 is the closest chord; candidate 1 the closest one outside its Newton run's reach
     (:func:`_two_closest`), so a second part of the curve at nearly the same distance is refined
     too (chords are only within ``0.75 M / L^2`` of the curve, which can reorder near-ties).
+    With fills on the CPU, only the pixels within reach of the 4-chord-per-segment polyline are
+    searched: the others (a fill's inside, mostly) lie beyond any stroke and any fill edge's
+    anti-aliasing, where every chord gives the coverage their inside-ness gives (candidates 0,
+    distance infinite).
     """
     with torch.no_grad():
-        ax, ay, ex, ey, inv = _take(g.table, row)[:, :, None].unbind(1)  # [C, 1, SL]; invalid chords far away
-        cand, u_cand, d2min = _search(pix[..., 0, None], pix[..., 1, None], ax, ay, ex, ey, inv, g.chords)
+        if g.compact and want_winding:
+            cand, u_cand, d2min = _search_near(g, row, pix, half)
+        else:
+            ax, ay, ex, ey, inv = _take(g.table, row)[:, :, None].unbind(1)  # [C, 1, SL]; invalid chords far away
+            cand, u_cand, d2min = _search(pix[..., 0, None], pix[..., 1, None], ax, ay, ex, ey, inv, g.chords)
         winding = None
         if want_winding:
-            a, bb = _take(g.chord_a, row), _take(g.chord_b, row)  # [C, SL, 2]
-            ok = _take(g.chord_valid, row)[:, None]
-            winding = (crossing(pix[:, :, None], a[:, None], bb[:, None]) * ok).sum(-1)
+            a, bb = _take(g.chord_a, row), _take(g.chord_b, row)  # [C, SL, 2]; padding: far away, a == b
+            winding = winding_number(pix[:, :, None], a[:, None], bb[:, None])
     return cand, u_cand, d2min, winding
+
+
+def _search_near(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`_search` of the pixels ``pix`` ``[C, Q, 2]`` within reach of a stroke or of a fill's
+    second edge (`SECOND_EDGE_FAR`) from the 4-chord-per-segment polyline; the others get chord
+    0 and an infinite distance."""
+    ax, ay, ex, ey, inv = g.coarse.index_select(0, row)[..., None].unbind(1)  # [C, S*4, 1]
+    px, py = (v.contiguous()[:, None] for v in pix.unbind(-1))  # [C, 1, Q]
+    d2 = _chord_distances(px, py, ax, ay, ex, ey, inv)[1].amin(1)  # [C, Q]
+    reach = g.stroke_reach(row, half).clamp_min(0) + PIXEL_REACH
+    reach = torch.where(reach > SECOND_EDGE_FAR, reach, SECOND_EDGE_FAR) + _take(g.err_coarse, row)
+    rows, cols = torch.nonzero(d2 <= (reach * reach)[:, None], as_tuple=True)
+    p = pix.view(-1, 2).index_select(0, rows * pix.shape[1] + cols)  # [E, 2]
+    ax, ay, ex, ey, inv = g.table.index_select(0, row.index_select(0, rows)).unbind(1)  # [E, SL]
+    found = _search(p[:, 0, None], p[:, 1, None], ax, ay, ex, ey, inv, g.chords)
+    index = (rows, cols)
+    cand = torch.zeros(pix.shape, dtype=torch.long, device=pix.device).index_put_(index, found[0])
+    u_cand = torch.zeros_like(pix).index_put_(index, found[1])
+    d2min = torch.full(pix.shape[:2], math.inf, dtype=pix.dtype, device=pix.device).index_put_(index, found[2])
+    return cand, u_cand, d2min
 
 
 def _search(px: Tensor, py: Tensor, ax: Tensor, ay: Tensor, ex: Tensor, ey: Tensor, inv: Tensor,

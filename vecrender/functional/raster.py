@@ -61,7 +61,6 @@ from vecrender.functional.bezier import (
     chord_edge_coverage,
     chord_offset,
     closest_point,
-    crossing,
     fills_left,
     hypot,
     newton_closest,
@@ -74,6 +73,7 @@ from vecrender.functional.bezier import (
     segment_basin,
     stroke_coverage,
     subpath_first,
+    winding_number,
 )
 from vecrender.functional.styles import StrokeStyle, neighbour_directions, styled_coverage
 
@@ -192,7 +192,7 @@ def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int, subpa
     halves = polyline(ctrl, 2 * chords)  # [B, s, 2L+1, 2]: the chords' ends and middles
     a, mid, b = (halves[:, :, k : k + 2 * chords : 2].reshape(ctrl.shape[0], -1, 2) for k in range(3))  # [B, C, 2]
     p = pix[None, :, None]  # [1, HW, 1, 2]
-    winding = crossing(p, a[:, None], b[:, None]).sum(-1)  # [B, HW]
+    winding = winding_number(p, a[:, None], b[:, None])  # [B, HW]
     with torch.no_grad():
         dist = safe_norm(chord_offset(p, a[:, None], b[:, None]))  # [B, HW, C]
         nearest = dist.argmin(-1, keepdim=True)  # [B, HW, 1]; then the closest outside its basin
