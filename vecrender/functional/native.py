@@ -553,14 +553,9 @@ def _sparse_stroke_coverage(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor
     be covered; the others (typically 15 % of a tile) get the full search and refinement.
     """
     with torch.no_grad():
-        ax, ay, ex, ey, inv = g.coarse.index_select(0, row)[..., None].unbind(1)  # [C, S*4, 1]
-        px, py = (v.contiguous()[:, None] for v in pix.unbind(-1))  # [C, 1, Q]
-        d2 = _chord_distances(px, py, ax, ay, ex, ey, inv)[1].amin(1)  # [C, Q] (pixels contiguous)
-        reach = (g.stroke_reach(row, half).clamp_min(0) + PIXEL_REACH + _take(g.err_coarse, row))[:, None]
-        near = (d2 <= reach * reach) & (half.detach() > 0)[:, None]
-        rows, cols = torch.nonzero(near, as_tuple=True)
+        reach = torch.where(half.detach() > 0, g.stroke_reach(row, half).clamp_min(0) + PIXEL_REACH, -math.inf)
+        rows, cols, p = _near_pixels(g, row, pix, reach)
         row = row.index_select(0, rows)
-        p = pix.view(-1, 2).index_select(0, rows * pix.shape[1] + cols)  # [E, 2]
         ax, ay, ex, ey, inv = g.table.index_select(0, row).unbind(1)  # [E, SL]
         cand, u_cand, d2c = _search(p[:, 0, None], p[:, 1, None], ax, ay, ex, ey, inv, g.chords, both=True)
     coverage, keep = _refine_sparse(g, row, half.index_select(0, rows), p, cand, u_cand, d2c)
@@ -704,17 +699,24 @@ def _closest_chord(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor, want_wi
     return cand, u_cand, d2min, winding
 
 
+def _near_pixels(g: _Geometry, row: Tensor, pix: Tensor, reach: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The pixels of ``pix`` ``[C, Q, 2]`` within ``reach`` ``[C]`` (-inf: none) of the pairs'
+    4-chord-per-segment polylines, plus their error bound: pair ``[E]``, column ``[E]`` and
+    centre ``[E, 2]``."""
+    ax, ay, ex, ey, inv = g.coarse.index_select(0, row)[..., None].unbind(1)  # [C, S*4, 1]
+    px, py = (v.contiguous()[:, None] for v in pix.unbind(-1))  # [C, 1, Q]
+    d2 = _chord_distances(px, py, ax, ay, ex, ey, inv)[1].amin(1)  # [C, Q] (pixels contiguous)
+    reach = reach + _take(g.err_coarse, row)
+    rows, cols = torch.nonzero((d2 <= (reach * reach)[:, None]) & (reach > 0)[:, None], as_tuple=True)
+    return rows, cols, pix.view(-1, 2).index_select(0, rows * pix.shape[1] + cols)
+
+
 def _search_near(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`_search` of the pixels ``pix`` ``[C, Q, 2]`` within reach of a stroke or of a fill's
     second edge (`SECOND_EDGE_FAR`) from the 4-chord-per-segment polyline; the others get chord
     0 and an infinite distance."""
-    ax, ay, ex, ey, inv = g.coarse.index_select(0, row)[..., None].unbind(1)  # [C, S*4, 1]
-    px, py = (v.contiguous()[:, None] for v in pix.unbind(-1))  # [C, 1, Q]
-    d2 = _chord_distances(px, py, ax, ay, ex, ey, inv)[1].amin(1)  # [C, Q]
     reach = g.stroke_reach(row, half).clamp_min(0) + PIXEL_REACH
-    reach = torch.where(reach > SECOND_EDGE_FAR, reach, SECOND_EDGE_FAR) + _take(g.err_coarse, row)
-    rows, cols = torch.nonzero(d2 <= (reach * reach)[:, None], as_tuple=True)
-    p = pix.view(-1, 2).index_select(0, rows * pix.shape[1] + cols)  # [E, 2]
+    rows, cols, p = _near_pixels(g, row, pix, torch.where(reach > SECOND_EDGE_FAR, reach, SECOND_EDGE_FAR))
     ax, ay, ex, ey, inv = g.table.index_select(0, row.index_select(0, rows)).unbind(1)  # [E, SL]
     found = _search(p[:, 0, None], p[:, 1, None], ax, ay, ex, ey, inv, g.chords)
     index = (rows, cols)
