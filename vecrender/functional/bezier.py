@@ -530,13 +530,20 @@ def chord_edge_coverage(pix: Tensor, chord: tuple[Tensor, Tensor, Tensor], windi
     filled = inside(winding, even_odd)
     with torch.no_grad():
         side = e[..., 0] * chord_off[..., 1] - e[..., 1] * chord_off[..., 0]  # > 0: left of the chord
-        left_filled = inside(torch.where(side > 0, winding, winding + torch.sign(-side).to(winding.dtype)), even_odd)
+        left_filled = inside(left_winding(winding, side), even_odd)
         left_of_curve = e[..., 0] * offset[..., 1] - e[..., 1] * offset[..., 0] > 0
         in_curve = torch.where(bulge != 0, left_of_curve == left_filled, filled)
     distance = safe_norm(offset)
     coverage = fill_coverage(torch.where(in_curve, -distance, distance), offset)
     edge = fill_edge(winding, even_odd, e.detach(), chord_off.detach())
     return torch.where(edge, coverage, filled.to(coverage.dtype)), edge
+
+
+def left_winding(winding: Tensor, side: Tensor) -> Tensor:
+    """The winding number just left of a chord, from ``winding`` at points on its ``side``
+    (> 0: left, as :func:`fill_edge`'s cross product or :func:`_signed_distance`): the left has
+    one more than the right; a point on the chord's line keeps its own."""
+    return winding + (side < 0).to(winding.dtype)
 
 
 def inside(winding: Tensor, even_odd: Tensor) -> Tensor:
@@ -703,9 +710,9 @@ def _local_hand(pix: Tensor, a: Tensor, direction: Vec, length: Tensor, h: Tenso
                 even_odd: Tensor) -> tuple[Tensor, Tensor]:
     """Whether pixel centres ``pix`` (at ``h`` from the line of a chord from ``a`` along unit
     ``direction``, :func:`_signed_distance`) lie beside the chord (within its ``length``), and
-    whether the fill is on its left by their winding numbers there (the left has one more)."""
+    whether the fill is on its left by their winding numbers there (:func:`left_winding`)."""
     along = direction[0] * (pix[..., 0] - a[..., 0]) + direction[1] * (pix[..., 1] - a[..., 1])
-    return (along >= 0) & (along <= length), inside(torch.where(h > 0, winding, winding + 1), even_odd)
+    return (along >= 0) & (along <= length), inside(left_winding(winding, h), even_odd)
 
 
 def _corner_fits(h1: Tensor, h2: Tensor, beside: Tensor, filled: Tensor, left: bool) -> Tensor:

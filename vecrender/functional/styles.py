@@ -26,9 +26,9 @@ every corner between two segments as a round join. SVG's defaults are butt caps 
 
 Where two edges cross one pixel (a cap's or a corner's corners) its share inside both is
 estimated from its shares inside each (:func:`shared_area`): exact for perpendicular
-axis-aligned edges and for parallel ones. Against 16 x 16-supersampled outlines of straight strokes, the mean
-alpha error is 2.5-3.7e-4, and 0 for an axis-aligned rectangle (round caps and joins on the same
-outlines: 4e-3 to 2e-2; see ``tests/test_stroke_styles.py``).
+axis-aligned edges and for parallel ones. Against 16 x 16-supersampled outlines of straight
+strokes, the mean alpha error is 2.5-3.7e-4, and 0 for an axis-aligned rectangle (round caps and
+joins on the same outlines: 4e-3 to 2e-2; see ``tests/test_stroke_styles.py``).
 
 Shapes: per-pixel tensors ``[...]``; vectors as :data:`~vecrender.functional.bezier.Vec` pairs.
 """
@@ -284,8 +284,7 @@ def inner_corner_coverage(cover: Tensor, offset: Vec, back: Vec, away: Vec, half
     where the pixel lies on the inner side of the corner and near it (within
     ``(r + PIXEL_REACH) / sin(theta / 2)``, ``theta`` the corner's angle: the inner corner's
     distance, at most ``CORNER_REACH (r + PIXEL_REACH)``, where the straight sides stand in for
-    the curves). The shares combine as :func:`shared_area` estimates
-    their overlap."""
+    the curves). The shares combine as :func:`shared_area` estimates their overlap."""
     (dx, dy), (bx, by), (ux, uy) = offset, back, away
     inner = (ux * dy - uy * dx) * (ux * by - uy * bx) > 0  # on the side of `away` where `back` lies
     sin_half = ((1 - bx * ux - by * uy) / 2).clamp_min(1e-12).sqrt()
