@@ -10,13 +10,14 @@ import pytest
 import torch
 
 from vecrender.functional import composite, render_native, render_reference
-from vecrender.functional.bezier import fill_edge, footprint_cdf, wedge_share
+from vecrender.functional.bezier import fill_edge, footprint_cdf, wedge_share, winding_number
 from vecrender.functional.native import (
     TileCapacity,
     _box_tiles,
     _layout,
     _pairs,
     _tile_ranges,
+    _tile_winding,
     _two_closest,
     tile_occupancy,
 )
@@ -725,6 +726,32 @@ def test_two_closest_chords(dtype, chords, per_segment):
     assert not (second == basin).any()
     rest = d2.scatter(-1, basin, math.inf).amin(-1, keepdim=True)
     assert (d2.gather(-1, second) - rest).abs().le(rest * 2**-14).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tile_winding_equals_the_winding_number(dtype):
+    """Per-row counting of the chords right of a tile gives every pixel the winding number the
+    per-chord test gives, to the integer: vertices on pixel centres, rows and tile borders,
+    horizontal and vertical chords, chords far outside and padding (a == b, far away)."""
+    g = torch.Generator().manual_seed(0)
+    size, tiles = 8, 4
+    corners = torch.rand(40, 12, 2, generator=g, dtype=dtype) * 48 - 8  # [paths, vertices, 2]: closed polygons
+    corners[10:20] = (corners[10:20] * 2).round() / 2  # on pixel centres and borders
+    corners[20:25, :, 1] = corners[20:25, :1, 1]  # horizontal
+    corners[25:30, :, 0] = corners[25:30, :1, 0] + 0.5  # vertical through centres
+    corners[30:33] *= 100  # far outside
+    a, b = corners, corners.roll(-1, dims=1)
+    a[33:, 8:] = b[33:, 8:] = 1e18  # padding chords
+    row = torch.arange(40).repeat_interleave(tiles * tiles)  # every path over every tile
+    origin = torch.stack(torch.meshgrid(torch.arange(tiles), torch.arange(tiles), indexing="xy"), -1).reshape(-1, 2)
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    local = torch.stack([xs.reshape(-1), ys.reshape(-1)], -1) + 0.5
+    pix = ((origin * size).repeat(40, 1)[:, None] + local).to(dtype)  # [C, Q, 2]
+    geometry = type("Geometry", (), {"tile_size": size, "chord_a": a, "chord_b": b})
+    winding = _tile_winding(geometry, row, pix)
+    truth = winding_number(pix[:, :, None], a[row][:, None], b[row][:, None])
+    assert winding.dtype == torch.int32 and torch.equal(winding, truth)
+    assert truth.ne(0).sum() > 1000 and truth.abs().max() >= 2  # insides and overlaps were counted
 
 
 def test_native_static_bins_overflow_is_nan():

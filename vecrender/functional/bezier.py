@@ -200,15 +200,20 @@ def chord_parameter(p: Tensor, a: Tensor, e: Tensor) -> Tensor:
 def winding_number(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
     """Winding number ``[...]`` (int32) of points ``p`` ``[..., 1, 2]`` around the closed
     polylines of chords ``a -> b`` ``[..., C, 2]`` (broadcast together): the signed count of the
-    chords that cross the ray from ``p`` to +x, half-open in y. A chord with ``a == b`` (padding)
-    counts nothing."""
+    chords that cross the ray from ``p`` to +x (:func:`ray_crossings`)."""
+    up, down = ray_crossings(p, a, b)
+    return up.sum(-1, dtype=torch.int32) - down.sum(-1, dtype=torch.int32)
+
+
+def ray_crossings(p: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Whether chords ``a -> b`` cross the ray from ``p`` to +x going up / going down (bool,
+    broadcast shape; y half-open: a chord's lower end counts, its upper one not). A chord with
+    ``a == b`` (padding) crosses nothing."""
     px, py = p[..., 0], p[..., 1]
     ax, ay, bx, by = a[..., 0], a[..., 1], b[..., 0], b[..., 1]
     side = (bx - ax) * (py - ay) - (px - ax) * (by - ay)
     below_a, below_b = ay <= py, by <= py
-    up = below_a & ~below_b & (side > 0)
-    down = below_b & ~below_a & (side < 0)
-    return up.sum(-1, dtype=torch.int32) - down.sum(-1, dtype=torch.int32)
+    return below_a & ~below_b & (side > 0), below_b & ~below_a & (side < 0)
 
 
 def unit_normal(offset: Vec) -> tuple[Vec, Tensor]:

@@ -61,6 +61,8 @@ from vecrender.functional.bezier import (
     segment_basin,
     stroke_coverage,
     subpath_first,
+    inside,
+    ray_crossings,
     unit_normal,
     winding_number,
 )
@@ -358,8 +360,10 @@ def _flat(t: Tensor) -> Tensor:
 
 def _take(table: Tensor, row: Tensor) -> Tensor:
     """``table[row]`` for a flat per-path table ``[B * N, ...]`` and flat path indices ``row`` of
-    any shape (``index_select``: several times faster than advanced indexing on CPUs)."""
-    return table.index_select(0, row.reshape(-1)).view(*row.shape, *table.shape[1:])
+    any shape (``index_select`` of whole rows: on CPUs several times faster than advanced
+    indexing, or than ``index_select`` of a table with more than two dims)."""
+    rows = table if table.dim() <= 2 else table.flatten(1)
+    return rows.index_select(0, row.reshape(-1)).view(*row.shape, *table.shape[1:])
 
 
 class _Geometry:
@@ -483,19 +487,18 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
         coverage, rows, cols = _sparse_stroke_coverage(g, row, pix, half)
         pixel = corner.index_select(0, rows) + local.index_select(0, cols)
         return pixel, _layer(coverage, _take(stroke_colors, row.index_select(0, rows)), None)
-    cand, u_cand, d2min, winding = _closest_chord(g, row, pix, half, fill_colors is not None)
+    if g.compact:  # with fills: only the pixels near the outline are searched
+        with torch.no_grad():
+            cand, u_cand, d2min, near = _search_near(g, row, pix, half)
+            winding = _tile_winding(g, row, pix)
+    else:
+        cand, u_cand, d2min, winding = _closest_chord(g, row, pix, half, fill_colors is not None)
     alpha = _stroke_coverage(g, row, pix, cand, u_cand, d2min, half)
     stroke = _layer(alpha, _take(stroke_colors, row)[:, None], mask)
     if fill_colors is None:
         return stroke[:, :, None]
-    a, mid, b = _chord_points(g, row, cand[..., 0], (0.0, 0.5, 1.0))
-    even_odd = _take(g.even_odd, row)[:, None]
-    cov, edge = chord_edge_coverage(pix, (a, mid, b), winding, even_odd)
-    second_valid = g.chord_valid[row[:, None], cand[..., 1]]  # a padding segment's chord is none
-    left = g.fills_left[row[:, None], cand[..., 0]]
-    second = _chord_points(g, row, cand[..., 1], (0.0, 0.5, 1.0))
-    cov = second_edge_coverage(cov, edge, winding, even_odd, pix, (a, mid, b), second, cand.unbind(-1), g.chords, left,
-                               second_valid, compact=g.compact)
+    cov = _near_fill_coverage(g, row, pix, cand, winding, near) if g.compact else _fill_coverage(
+        g, row, pix, cand, winding)
     fill_mask = _take(g.fill_on, row)[:, None].to(pix.dtype)
     fill = _layer(cov, _take(fill_colors, row)[:, None], fill_mask if mask is None else fill_mask * mask)
     layers = torch.stack([fill, stroke], dim=2)  # [C, Q, 2, 4]
@@ -504,6 +507,56 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
     # entries in (pair, layer, pixel) order: drawing order once sorted by pixel (stable)
     pair, layer, col = torch.nonzero(torch.stack([cov * fill_mask, alpha], dim=1).detach() > 0, as_tuple=True)
     return corner[pair] + local[col], layers[pair, col, layer]
+
+
+def _fill_coverage(g: _Geometry, row: Tensor, pix: Tensor, cand: Tensor, winding: Tensor) -> Tensor:
+    """Fill coverage ``[C, Q]`` of pixels ``pix`` ``[C, Q, 2]`` of the paths ``row`` ``[C]``, from
+    their two candidate chords ``cand`` ``[C, Q, 2]`` and winding numbers ``[C, Q]``."""
+    first = _chord_points(g, row, cand[..., 0], (0.0, 0.5, 1.0))
+    even_odd = _take(g.even_odd, row)[:, None]
+    coverage, edge = chord_edge_coverage(pix, first, winding, even_odd)
+    second_valid = g.chord_valid[row[:, None], cand[..., 1]]  # a padding segment's chord is none
+    left = g.fills_left[row[:, None], cand[..., 0]]
+    second = _chord_points(g, row, cand[..., 1], (0.0, 0.5, 1.0))
+    return second_edge_coverage(coverage, edge, winding, even_odd, pix, first, second, cand.unbind(-1), g.chords,
+                                left, second_valid, compact=g.compact)
+
+
+def _near_fill_coverage(g: _Geometry, row: Tensor, pix: Tensor, cand: Tensor, winding: Tensor,
+                        near: tuple[Tensor, Tensor]) -> Tensor:
+    """:func:`_fill_coverage` of the pixels ``near`` (pair ``[E]``, column ``[E]``: those
+    :func:`_search_near` searched); the others are their inside-ness, which is what any chord
+    that far from them gives."""
+    rows, cols = near
+    coverage = inside(winding, _take(g.even_odd, row)[:, None]).to(pix.dtype)
+    if not rows.numel():
+        return coverage
+    picked = (pix[rows, cols][:, None], cand[rows, cols][:, None], winding[rows, cols][:, None])  # [E, 1, ...]
+    return coverage.index_put((rows, cols), _fill_coverage(g, row.index_select(0, rows), *picked)[:, 0])
+
+
+def _tile_winding(g: _Geometry, row: Tensor, pix: Tensor) -> Tensor:
+    """Winding numbers ``[C, Q]`` (int32, as :func:`winding_number`) of the whole tiles of pixels
+    ``pix`` ``[C, Q, 2]`` (row-major) around the paths ``row`` ``[C]``.
+
+    A chord more than a pixel right of a tile's last column crosses the ray of every pixel of the
+    rows it spans: those are counted once per pixel row. Only the chords whose box meets the
+    tile's (a few) are tested per pixel; chords left of it cross no ray.
+    """
+    size = g.tile_size
+    a, b = _take(g.chord_a, row), _take(g.chord_b, row)  # [C, SL, 2]; padding: far away, a == b
+    xs, ys = pix[:, :size, 0], pix[:, ::size, 1]  # [C, T]: column and row centres
+    lo, hi = torch.minimum(a, b), torch.maximum(a, b)
+    right = lo[..., 0] > xs[:, -1:] + 1  # [C, SL]
+    up, down = ray_crossings(torch.stack([xs[:, :1].expand_as(ys), ys], -1)[:, :, None], a[:, None], b[:, None])
+    per_row = (up & right[:, None]).sum(-1, dtype=torch.int32) - (down & right[:, None]).sum(-1, dtype=torch.int32)
+    winding = per_row.repeat_interleave(size, dim=1)  # [C, Q]
+    meets = ~right & (hi[..., 0] >= xs[:, :1] - 1) & (hi[..., 1] >= ys[:, :1]) & (lo[..., 1] <= ys[:, -1:])
+    pair, chord = torch.nonzero(meets, as_tuple=True)  # [K]
+    if pair.numel():
+        up, down = ray_crossings(pix.index_select(0, pair), a[pair, chord][:, None], b[pair, chord][:, None])
+        winding.index_add_(0, pair, up.to(torch.int32) - down.to(torch.int32))
+    return winding
 
 
 def _chord_points(g: _Geometry, row: Tensor, index: Tensor, at: tuple[float, ...]) -> tuple[Tensor, ...]:
@@ -556,7 +609,7 @@ def _sparse_stroke_coverage(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor
         reach = torch.where(half.detach() > 0, g.stroke_reach(row, half).clamp_min(0) + PIXEL_REACH, -math.inf)
         rows, cols, p = _near_pixels(g, row, pix, reach)
         row = row.index_select(0, rows)
-        ax, ay, ex, ey, inv = g.table.index_select(0, row).unbind(1)  # [E, SL]
+        ax, ay, ex, ey, inv = _take(g.table, row).unbind(1)  # [E, SL]
         cand, u_cand, d2c = _search(p[:, 0, None], p[:, 1, None], ax, ay, ex, ey, inv, g.chords, both=True)
     coverage, keep = _refine_sparse(g, row, half.index_select(0, rows), p, cand, u_cand, d2c)
     return coverage, rows.index_select(0, keep), cols.index_select(0, keep)
@@ -681,17 +734,10 @@ def _closest_chord(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor, want_wi
     Candidate 0 is the closest chord; candidate 1 the closest one outside its Newton run's reach
     (:func:`_two_closest`), so a second part of the curve at nearly the same distance is refined
     too (chords are only within ``0.75 M / L^2`` of the curve, which can reorder near-ties).
-    With fills on the CPU, only the pixels within reach of the 4-chord-per-segment polyline are
-    searched: the others (a fill's inside, mostly) lie beyond any stroke and any fill edge's
-    anti-aliasing, where every chord gives the coverage their inside-ness gives (candidates 0,
-    distance infinite).
     """
     with torch.no_grad():
-        if g.compact and want_winding:
-            cand, u_cand, d2min = _search_near(g, row, pix, half)
-        else:
-            ax, ay, ex, ey, inv = _take(g.table, row)[:, :, None].unbind(1)  # [C, 1, SL]; invalid chords far away
-            cand, u_cand, d2min = _search(pix[..., 0, None], pix[..., 1, None], ax, ay, ex, ey, inv, g.chords)
+        ax, ay, ex, ey, inv = _take(g.table, row)[:, :, None].unbind(1)  # [C, 1, SL]; invalid chords far away
+        cand, u_cand, d2min = _search(pix[..., 0, None], pix[..., 1, None], ax, ay, ex, ey, inv, g.chords)
         winding = None
         if want_winding:
             a, bb = _take(g.chord_a, row), _take(g.chord_b, row)  # [C, SL, 2]; padding: far away, a == b
@@ -703,7 +749,7 @@ def _near_pixels(g: _Geometry, row: Tensor, pix: Tensor, reach: Tensor) -> tuple
     """The pixels of ``pix`` ``[C, Q, 2]`` within ``reach`` ``[C]`` (-inf: none) of the pairs'
     4-chord-per-segment polylines, plus their error bound: pair ``[E]``, column ``[E]`` and
     centre ``[E, 2]``."""
-    ax, ay, ex, ey, inv = g.coarse.index_select(0, row)[..., None].unbind(1)  # [C, S*4, 1]
+    ax, ay, ex, ey, inv = _take(g.coarse, row)[..., None].unbind(1)  # [C, S*4, 1]
     px, py = (v.contiguous()[:, None] for v in pix.unbind(-1))  # [C, 1, Q]
     d2 = _chord_distances(px, py, ax, ay, ex, ey, inv)[1].amin(1)  # [C, Q] (pixels contiguous)
     reach = reach + _take(g.err_coarse, row)
@@ -711,19 +757,21 @@ def _near_pixels(g: _Geometry, row: Tensor, pix: Tensor, reach: Tensor) -> tuple
     return rows, cols, pix.view(-1, 2).index_select(0, rows * pix.shape[1] + cols)
 
 
-def _search_near(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _search_near(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor
+                 ) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor]]:
     """:func:`_search` of the pixels ``pix`` ``[C, Q, 2]`` within reach of a stroke or of a fill's
-    second edge (`SECOND_EDGE_FAR`) from the 4-chord-per-segment polyline; the others get chord
-    0 and an infinite distance."""
+    second edge (`SECOND_EDGE_FAR`) from the 4-chord-per-segment polyline, as ``_closest_chord``'s
+    first three results, and those pixels (pair ``[E]``, column ``[E]``); the others get chord
+    0 and an infinite distance. They lie beyond any stroke and any fill edge's anti-aliasing."""
     reach = g.stroke_reach(row, half).clamp_min(0) + PIXEL_REACH
     rows, cols, p = _near_pixels(g, row, pix, torch.where(reach > SECOND_EDGE_FAR, reach, SECOND_EDGE_FAR))
-    ax, ay, ex, ey, inv = g.table.index_select(0, row.index_select(0, rows)).unbind(1)  # [E, SL]
+    ax, ay, ex, ey, inv = _take(g.table, row.index_select(0, rows)).unbind(1)  # [E, SL]
     found = _search(p[:, 0, None], p[:, 1, None], ax, ay, ex, ey, inv, g.chords)
     index = (rows, cols)
     cand = torch.zeros(pix.shape, dtype=torch.long, device=pix.device).index_put_(index, found[0])
     u_cand = torch.zeros_like(pix).index_put_(index, found[1])
     d2min = torch.full(pix.shape[:2], math.inf, dtype=pix.dtype, device=pix.device).index_put_(index, found[2])
-    return cand, u_cand, d2min
+    return cand, u_cand, d2min, index
 
 
 def _search(px: Tensor, py: Tensor, ax: Tensor, ay: Tensor, ex: Tensor, ey: Tensor, inv: Tensor,
