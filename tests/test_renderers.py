@@ -17,8 +17,9 @@ from vecrender.builtins.renderers import (
 )
 from vecrender.errors import ConfigError, VecrenderError
 from vecrender.functional import render_native
+from vecrender.functional.paints import radial_frame
 from vecrender.plugins import get_registry
-from vecrender.scene import VectorScene
+from vecrender.scene import VectorScene, gradient_fields
 
 
 def make_scene(seed: int, n: int = 5, segs: int = 1, size: int = 20, fill: bool = False,
@@ -229,6 +230,13 @@ def _fill_scenes(device: str = "cpu") -> list[VectorScene]:
         s.line_caps = torch.arange(12, device=device) % 3
         s.line_joins = torch.arange(12, device=device).flip(0) % 3
         s.miter_limits = torch.linspace(1, 6, 12, device=device)
+        paints = gradient_fields(12, num_stops=3, device=device)  # flat, linear and radial paints
+        paints["gradient_kinds"][:] = (torch.arange(24, device=device) % 3).view(12, 2)
+        paints["gradient_frames"][:] = torch.tensor(radial_frame((20.0, 18.0), 15.0), device=device)
+        paints["gradient_stops"][:] = torch.tensor([[0.0, 1, 0, 0, 1], [0.4, 0, 1, 0, 0.5], [1.0, 0, 0, 1, 1]],
+                                                   device=device)
+        for name, value in paints.items():
+            setattr(s, name, value)
     return scenes
 
 
@@ -237,7 +245,7 @@ def test_static_render_traces_into_one_compiled_graph():
     read-back, no data-dependent shape. Checked on the CPU with the ``aot_eager`` backend (the
     trace and autograd, without code generation)."""
     scenes = _fill_scenes()
-    names = ["points", "widths", "stroke_colors", "fill_colors"]
+    names = ["points", "widths", "stroke_colors", "fill_colors", "gradient_stops"]
 
     def render(fn):
         tensors = [t for s in scenes for t in s.requires_grad_(names)]

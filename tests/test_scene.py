@@ -1,11 +1,13 @@
-"""VectorScene shape validation, defaults, structure keys and concatenation."""
+"""VectorScene shape validation, defaults, structure keys, concatenation and gradient fields."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from vecrender.scene import VectorScene, concat_scenes
+from vecrender.builtins.renderers import NativeRenderer
+from vecrender.functional.paints import FLAT, LINEAR, RADIAL, linear_frame
+from vecrender.scene import VectorScene, concat_scenes, gradient_fields
 
 
 def make(n: int = 2, segments: int = 1, **kw) -> VectorScene:
@@ -103,3 +105,38 @@ def test_subpaths_only_on_closed_paths_and_concat_pads_them():
     both = concat_scenes([compound, plain])
     assert both.subpath_starts.tolist() == [[True, True, False], [True, False, False], [True, False, False]]
     assert concat_scenes([plain, plain]).subpath_starts is None
+
+
+def test_gradient_fields_are_checked_together_and_kept_by_concat_and_paths():
+    paints = gradient_fields(2, num_stops=3)
+    paints["gradient_kinds"][1, 0] = LINEAR
+    paints["gradient_stops"][1, 0] = torch.tensor([[0.0, 1, 0, 0, 1], [0.5, 0, 1, 0, 1], [1.0, 0, 0, 1, 1]])
+    with pytest.raises(ValueError, match="missing gradient_stops"):
+        make(2, **{k: v for k, v in paints.items() if k != "gradient_stops"})
+    with pytest.raises(ValueError, match=r"gradient_frames must have shape \[2, 2, 2, 3\]"):
+        make(2, **{**paints, "gradient_frames": paints["gradient_frames"][:, :1]})
+    with pytest.raises(ValueError, match="gradient_kinds must hold codes"):
+        make(2, **{**paints, "gradient_kinds": paints["gradient_kinds"] + 3})
+    painted = make(2, **paints)
+    assert painted.structure_key() != make(2).structure_key()  # not batched with flat scenes
+    both = concat_scenes([make(1), painted, make(1, **gradient_fields(1, num_stops=1))])
+    assert both.gradient_kinds[:, 0].tolist() == [FLAT, FLAT, LINEAR, FLAT]
+    assert torch.equal(both.gradient_stops[2, 0], paints["gradient_stops"][1, 0])
+    one_stop = both.gradient_stops[3, 0]  # a single stop repeated: the same colour everywhere
+    assert one_stop.shape == (3, 5) and torch.equal(one_stop, one_stop[:1].expand(3, 5))
+    picked = both.paths(torch.tensor([2]))
+    assert picked.gradients.kinds.tolist() == [[LINEAR, FLAT]] and picked.gradient_stops.shape == (1, 2, 3, 5)
+    (stops,) = painted.requires_grad_(["gradient_stops"])
+    assert stops.requires_grad
+
+
+def test_scenes_with_gradients_render_batched_as_one_by_one():
+    paints = gradient_fields(3, num_stops=2)
+    paints["gradient_kinds"][:, 1] = torch.tensor([LINEAR, RADIAL, LINEAR])
+    paints["gradient_frames"][:, 1] = torch.tensor(linear_frame((0.0, 0.0), (16.0, 12.0)))
+    paints["gradient_stops"][:, 1] = torch.tensor([[0.0, 1, 0, 0, 1], [1.0, 0, 0, 1, 1]])
+    scenes = [make(3, **paints) for _ in range(2)]
+    renderer = NativeRenderer()
+    together = renderer.render(scenes)
+    apart = torch.cat([renderer.render([s]) for s in scenes])
+    assert torch.allclose(together, apart, atol=1e-6) and not torch.allclose(together[0], together[1])

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from vecrender.builtins.renderers import NativeRenderer
 from vecrender.errors import SvgError, SvgImportWarning, VecrenderError
+from vecrender.functional.paints import FLAT, LINEAR, RADIAL, Gradients, paint_colors
 from vecrender.scene import WHITE, VectorScene
 from vecrender.svg import BACKGROUND_ID, _fmt, load_svg, scene_to_svg, svg_to_scene
 
@@ -521,10 +523,10 @@ def test_import_warns_of_what_it_leaves_out(tmp_path):
     assert scene.num_paths == 4 and len(record) == 1
     message = str(record[0].message)
     assert message.startswith(f"{path}: ")
-    for part in ("1 clip path (content drawn unclipped)", "2 gradients (flat mean colour)", "2 markers",
+    for part in ("1 clip path (content drawn unclipped)", "2 markers",
                  "1 filter", "1 pattern paint (no paint)", "2 text elements", "1 image"):
         assert part in message, part
-    assert "mask" not in message and "3 text" not in message
+    assert "mask" not in message and "3 text" not in message and "gradient (" not in message  # gradients import
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         svg_to_scene('<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><path d="M1 1 L5 5" '
@@ -556,8 +558,8 @@ def test_clip_paths_that_keep_the_whole_canvas_are_no_loss(clip, transform, clip
     assert any("clip path" in str(w.message) for w in record) == clips
 
 
-@pytest.mark.filterwarnings("ignore::vecrender.errors.SvgImportWarning")  # gradients and patterns, on purpose
-def test_gradient_paints_import_as_their_mean_colour():
+@pytest.mark.filterwarnings("ignore::vecrender.errors.SvgImportWarning")  # patterns, on purpose
+def test_gradient_paints_fall_back_to_their_mean_colour():
     square = 'd="M 0 0 L 9 0 L 9 9 Z"'
     scene = svg(
         '<defs><linearGradient id="rb"><stop offset="0" stop-color="red"/><stop offset="1" stop-color="blue"/>'
@@ -585,6 +587,83 @@ def test_gradient_paints_import_as_their_mean_colour():
     assert [round(v * 255) for v in scene.fill_colors[3, :3].tolist()] == [255, 215, 0]  # no stops: fallback
     assert scene.widths[3] == 0.0  # a stroke through an href loop has no stops: no paint
     assert fills[4][3] == 0.0  # patterns: no paint
+    assert scene.gradient_kinds.tolist() == [[LINEAR, LINEAR], [RADIAL, FLAT], [LINEAR, FLAT], [FLAT, FLAT],
+                                             [FLAT, FLAT]]
+    stops = scene.gradient_stops[0, 0].tolist()
+    assert stops == [[0.0, 1.0, 0.0, 0.0, 0.5], [1.0, 0.0, 0.0, 1.0, 0.5]]  # fill-opacity in the stops' alphas
+
+
+GRADIENT_SVG = """<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"
+     width="48" height="48" viewBox="0 0 24 24">
+  <defs>
+    <linearGradient id="a"><stop offset="0" stop-color="red"/><stop offset="1" stop-color="blue" stop-opacity="0.5"/>
+    </linearGradient>
+    <linearGradient id="b" xlink:href="#a" x1="0" y1="0" x2="0" y2="0.5" spreadMethod="reflect"/>
+    <radialGradient id="c" cx="12" cy="16" r="7" fx="9" fy="14" gradientUnits="userSpaceOnUse"
+                    gradientTransform="rotate(20 12 16)">
+      <stop offset=".2" stop-color="#ff0"/><stop offset=".6" stop-color="#0a0"/><stop offset="1" stop-color="#00f"/>
+    </radialGradient>
+    <linearGradient id="d" x1="10%" x2="40%" gradientUnits="userSpaceOnUse" spreadMethod="repeat">
+      <stop offset="0" stop-color="#fff"/><stop offset="1" stop-color="#000"/></linearGradient>
+  </defs>
+  <rect x="1" y="1" width="9" height="9" fill="url(#a)"/>
+  <rect x="13" y="1" width="9" height="9" fill="url(#b)" transform="rotate(10 17 5)"/>
+  <circle cx="12" cy="16" r="6" fill="url(#c)" stroke="url(#a)" stroke-width="1.5"/>
+  <path d="M1 23 H23" stroke="url(#a)" stroke-width="1"/>
+  <path d="M1 12 H23" stroke="url(#d)" stroke-width="1.5"/>
+</svg>"""
+
+
+def test_gradient_paints_import_in_canvas_pixels():
+    """Where the imported gradients put their colours: the object bounding box (with the
+    element's transform and the viewBox's scale), user space with a gradientTransform and a focal
+    point, percentages of the viewport, spread methods; a bounding-box gradient on a horizontal
+    line paints nothing."""
+    scene = svg_to_scene(GRADIENT_SVG)
+    kinds = scene.gradient_kinds.tolist()
+    # the line stroked by #a over its (empty) bounding box draws nothing
+    assert kinds == [[LINEAR, FLAT], [LINEAR, FLAT], [RADIAL, LINEAR], [FLAT, FLAT], [FLAT, LINEAR]]
+    assert scene.widths[3] == 0
+
+    def color(path: int, role: int, x: float, y: float) -> list[float]:
+        flat = (scene.fill_colors if role == 0 else scene.stroke_colors)[path]
+        paint = scene.gradients.role(role)
+        rgba = paint_colors(flat, Gradients(*(t[path] for t in paint)), torch.tensor([x, y]))
+        return [round(v, 3) for v in rgba.tolist()]
+
+    assert color(0, 0, 2, 10) == [1.0, 0.0, 0.0, 1.0]  # the box's left edge (x = 1 * 2 px): red
+    assert color(0, 0, 20, 2) == [0.0, 0.0, 1.0, 0.5]  # its right edge: blue at half opacity
+    assert color(0, 0, 11, 5) == [0.5, 0.0, 0.5, 0.75]  # halfway
+    assert color(4, 1, 2.4 * 2, 24) == [1.0, 1.0, 1.0, 1.0]  # x1 = 10 % of the 24 wide viewBox
+    assert color(4, 1, 2.4 * 2 + 0.5 * 14.4, 24) == [0.5, 0.5, 0.5, 1.0]  # halfway to x2 = 40 %
+    assert color(4, 1, 2.4 * 2 + 1.5 * 14.4, 24) == [0.5, 0.5, 0.5, 1.0]  # repeated
+    rotation = math.radians(10)  # #b runs down its (rotated) box over half its height, then reflects
+    down = (-math.sin(rotation) * 9 * 2, math.cos(rotation) * 9 * 2)  # box height, along its rotated y axis
+    top = (13 * 2, 1 * 2)
+    top = (17 * 2 + (top[0] - 34) * math.cos(rotation) - (top[1] - 10) * math.sin(rotation),
+           10 + (top[0] - 34) * math.sin(rotation) + (top[1] - 10) * math.cos(rotation))
+    assert color(1, 0, *top) == [1.0, 0.0, 0.0, 1.0]
+    assert color(1, 0, top[0] + down[0] / 2, top[1] + down[1] / 2) == [0.0, 0.0, 1.0, 0.5]
+    assert color(1, 0, top[0] + down[0], top[1] + down[1]) == [1.0, 0.0, 0.0, 1.0]  # reflected back
+    focal = (12 + (9 - 12) * math.cos(math.radians(20)) - (14 - 16) * math.sin(math.radians(20)),
+             16 + (9 - 12) * math.sin(math.radians(20)) + (14 - 16) * math.cos(math.radians(20)))
+    assert color(2, 0, 2 * focal[0], 2 * focal[1]) == [1.0, 1.0, 0.0, 1.0]  # the focal point: the first stop
+    assert color(2, 0, 2 * 12, 2 * (16 + 7)) == [0.0, 0.0, 1.0, 1.0]  # the circle's edge (r = 7 below the centre)
+
+
+def test_gradient_paints_round_trip():
+    """Exported gradients read back as the same paints (frames to 1e-5, colours to a byte); an
+    export of a file renders like the file."""
+    scene = svg_to_scene(GRADIENT_SVG)
+    back = svg_to_scene(scene_to_svg(scene))
+    for name in ("gradient_kinds", "gradient_spreads"):
+        assert torch.equal(getattr(back, name), getattr(scene, name)), name
+    torch.testing.assert_close(back.gradient_frames, scene.gradient_frames, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(back.gradient_focals, scene.gradient_focals, atol=1e-5, rtol=0)
+    torch.testing.assert_close(back.gradient_stops[..., :4], scene.gradient_stops[..., :4], atol=BYTE, rtol=0)
+    torch.testing.assert_close(back.gradient_stops[..., 4], scene.gradient_stops[..., 4], atol=1e-6, rtol=0)
+    renderer = NativeRenderer()
+    assert (renderer.render([back]) - renderer.render([scene])).abs().max() < 2 * BYTE
 
 
 def dash_ends(scene: VectorScene) -> list[list[float]]:

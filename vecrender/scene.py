@@ -27,6 +27,13 @@ Conventions (every renderer, initializer, loss and the SVG reader/writer follow 
   ``LINE_JOINS``. ``miter_limits`` ``[N]`` float (>= 1) or ``None`` (4, SVG's default): a miter
   longer than this many stroke widths is drawn as a bevel. Vector-sketch methods draw round
   strokes (diffvg's); SVG files default to butt caps and miter joins.
+* ``gradient_kinds`` ``[N, 2]`` long, ``gradient_frames`` ``[N, 2, 2, 3]``, ``gradient_focals``
+  ``[N, 2, 2]``, ``gradient_stops`` ``[N, 2, K, 5]``, ``gradient_spreads`` ``[N, 2]`` long, all set
+  or all ``None`` (flat paints only): per path, the fill's (role 0) and the stroke's (role 1)
+  gradient paint, which replaces ``fill_colors`` / ``stroke_colors`` where its kind is not 0
+  (flat); see :mod:`vecrender.functional.paints` for the fields. There the colour and alpha
+  come from the gradient, and the flat colour is only a fallback (the SVG reader sets it to the
+  gradient's mean; diffvg draws it for paints it cannot represent).
 * ``width``, ``height``: canvas size in pixels; ``background``: RGB in [0, 1] the scene is
   composited over, or ``None`` for a transparent canvas.
 
@@ -44,10 +51,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from vecrender.functional.paints import FLAT, LINEAR, PAD, RADIAL, REFLECT, REPEAT, Gradients
 from vecrender.functional.styles import DEFAULT_MITER_LIMIT, LINE_CAPS, LINE_JOINS
 
 #: Names of the tensors an optimizer may update (recipes choose among them).
-OPTIMIZABLE = ("points", "widths", "stroke_colors", "fill_colors")
+OPTIMIZABLE = ("points", "widths", "stroke_colors", "fill_colors", "gradient_frames", "gradient_stops")
+#: The scene fields of gradient paints, in the order of :class:`Gradients`.
+GRADIENT_FIELDS = ("gradient_kinds", "gradient_frames", "gradient_focals", "gradient_stops", "gradient_spreads")
 
 WHITE = (1.0, 1.0, 1.0)
 
@@ -68,6 +78,11 @@ class VectorScene:
     line_caps: Tensor | None = None
     line_joins: Tensor | None = None
     miter_limits: Tensor | None = None
+    gradient_kinds: Tensor | None = None
+    gradient_frames: Tensor | None = None
+    gradient_focals: Tensor | None = None
+    gradient_stops: Tensor | None = None
+    gradient_spreads: Tensor | None = None
 
     def __post_init__(self) -> None:
         n, p = self.points.shape[0], self.points.shape[1] if self.points.dim() == 3 else 0
@@ -96,6 +111,7 @@ class VectorScene:
         for name in ("line_caps", "line_joins", "miter_limits"):
             if getattr(self, name) is not None:
                 expected[name] = (n,)
+        expected.update(self._gradient_shapes(n))
         for name, shape in expected.items():
             actual = tuple(getattr(self, name).shape)
             if actual != shape:
@@ -111,6 +127,39 @@ class VectorScene:
                 raise ValueError(f"only closed paths can have several subpaths; paths {paths[:10]} are open "
                                  "(close them, or split their subpaths into separate paths)")
         self._check_styles()
+        self._check_gradients()
+
+    def _gradient_shapes(self, n: int) -> dict[str, tuple[int, ...]]:
+        given = [name for name in GRADIENT_FIELDS if getattr(self, name) is not None]
+        if not given:
+            return {}
+        if len(given) < len(GRADIENT_FIELDS):
+            missing = ", ".join(name for name in GRADIENT_FIELDS if name not in given)
+            raise ValueError(f"gradient paints need all of {', '.join(GRADIENT_FIELDS)}; missing {missing} "
+                             "(gradient_fields() makes flat defaults to start from)")
+        stops = self.gradient_stops
+        if stops.dim() != 4 or stops.shape[2] < 1:
+            raise ValueError(f"gradient_stops must be [N, 2, K, 5] with K >= 1, got {list(stops.shape)}")
+        return {"gradient_kinds": (n, 2), "gradient_frames": (n, 2, 2, 3), "gradient_focals": (n, 2, 2),
+                "gradient_stops": (n, 2, stops.shape[2], 5), "gradient_spreads": (n, 2)}
+
+    def _check_gradients(self) -> None:
+        for name, codes in (("gradient_kinds", (FLAT, LINEAR, RADIAL)), ("gradient_spreads", (PAD, REFLECT, REPEAT))):
+            values = getattr(self, name)
+            if values is None:
+                return
+            if values.is_floating_point() or values.dtype == torch.bool:
+                raise ValueError(f"{name} must be integer codes, got {values.dtype}")
+            if values.numel() and bool(((values < min(codes)) | (values > max(codes))).any()):
+                raise ValueError(f"{name} must hold codes {codes} (vecrender.functional.paints); "
+                                 f"got {sorted(set(values.flatten().tolist()))}")
+
+    @property
+    def gradients(self) -> Gradients | None:
+        """The gradient paints as one :class:`~vecrender.functional.paints.Gradients` (None: flat)."""
+        if self.gradient_kinds is None:
+            return None
+        return Gradients(*(getattr(self, name) for name in GRADIENT_FIELDS))
 
     def _check_styles(self) -> None:
         for name, names in (("line_caps", LINE_CAPS), ("line_joins", LINE_JOINS)):
@@ -150,6 +199,7 @@ class VectorScene:
         return (
             tuple(self.points.shape),
             self.fill_colors is not None,
+            None if self.gradient_stops is None else self.gradient_stops.shape[2],
             self.width,
             self.height,
         )
@@ -224,6 +274,7 @@ def concat_scenes(scenes: Sequence[VectorScene]) -> VectorScene:
     any_fill = any(s.fill_colors is not None for s in scenes)
     any_subpaths = any(s.subpath_starts is not None for s in scenes)
     styles = [stroke_style_of(s) for s in scenes] if any(s.has_stroke_style for s in scenes) else None
+    num_stops = max((s.gradient_stops.shape[2] for s in scenes if s.gradient_stops is not None), default=0)
 
     def fills(s: VectorScene) -> Tensor:
         if s.fill_colors is not None:
@@ -243,7 +294,35 @@ def concat_scenes(scenes: Sequence[VectorScene]) -> VectorScene:
         background=first.background,
         subpath_starts=torch.cat([subpath_starts_of(s, max_p) for s in scenes]) if any_subpaths else None,
         **({} if styles is None else _style_fields(torch.cat(styles))),
+        **({} if not num_stops else {name: torch.cat(tables) for name, tables in
+                                     zip(GRADIENT_FIELDS, zip(*(gradients_of(s, num_stops) for s in scenes)))}),
     )
+
+
+def gradient_fields(num_paths: int, num_stops: int = 2, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
+    """Gradient fields of ``num_paths`` paths whose paints are all flat, with room for
+    ``num_stops`` stops: set a path's kind, frame, stops (and focal, spread) to give it a
+    gradient (`vecrender.functional.paints`: ``linear_frame``, ``radial_frame``)."""
+    frame = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], device=device, dtype=dtype)
+    return {"gradient_kinds": torch.zeros(num_paths, 2, dtype=torch.long, device=device),
+            "gradient_frames": frame.expand(num_paths, 2, 2, 3).clone(),
+            "gradient_focals": torch.zeros(num_paths, 2, 2, device=device, dtype=dtype),
+            "gradient_stops": torch.zeros(num_paths, 2, num_stops, 5, device=device, dtype=dtype),
+            "gradient_spreads": torch.zeros(num_paths, 2, dtype=torch.long, device=device)}
+
+
+def gradients_of(scene: VectorScene, num_stops: int) -> Gradients:
+    """The scene's gradient paints (flat ones where it has none), with ``num_stops`` stops (its
+    last stop repeated: the same colours)."""
+    if scene.gradients is None:
+        flat = gradient_fields(scene.num_paths, num_stops, scene.device, scene.points.dtype)
+        return Gradients(*(flat[name] for name in GRADIENT_FIELDS))
+    stops = scene.gradient_stops
+    missing = num_stops - stops.shape[2]
+    if missing:
+        stops = torch.cat([stops, stops[:, :, -1:].expand(-1, -1, missing, -1)], dim=2)
+    return scene.gradients._replace(stops=stops)
 
 
 def stroke_style_of(scene: VectorScene) -> Tensor:

@@ -44,13 +44,20 @@ arc length; the pattern starts over at each subpath, a dash through a closed sub
 one path joined there, zero-length dashes are dots where the caps draw them), after the
 element's fill. ``display:none`` and ``visibility:hidden`` elements are skipped; text, images,
 clip paths, masks, markers and filters are ignored, and one ``SvgImportWarning`` names what a file
-used of them (and of gradient and pattern paints), with counts; a clip path that is a rectangle
+used of them (and of pattern paints), with counts; a clip path that is a rectangle
 keeping the whole canvas (up to 0.1 px), as exporters clip drawings to their own canvas, clips
-nothing and is not counted. A linear or
-radial gradient paint imports as one flat colour, the gradient's mean over its stops (colour
-weighted by opacity, stops inherited through ``href``): vecrender paints flat colours, and this
-keeps the shape and its overall tone; pattern paints import as no paint (or as their fallback
-colour: ``url(#p) red``).
+nothing and is not counted. Pattern paints import as no paint (or as their fallback colour:
+``url(#p) red``).
+
+Linear and radial gradient paints (fills and strokes) become the scene's gradient fields
+(`vecrender.functional.paints`), placed in canvas pixels: ``gradientUnits`` (the object bounding
+box by default, percentages of the nearest viewBox in user space), ``gradientTransform``,
+``spreadMethod``, the focal point (``fx``, ``fy``; moved inside 0.99 of the radius), stops with
+``stop-color`` / ``stop-opacity`` (alphas times the paint's opacities), stops and attributes
+inherited through ``href``. The flat colour of such a paint is the gradient's mean (colour
+weighted by opacity). As SVG says: one stop, or a zero-length vector or radius, paints the last
+stop's colour; a bounding-box gradient on an element without area (a horizontal line) paints
+nothing. Export writes them back (``userSpaceOnUse``, the frame as ``gradientTransform``).
 
 A filled element whose subpaths enclose area in more than one place becomes one closed scene path
 with several subpaths (``subpath_starts``), filled together under its fill rule, so holes stay
@@ -99,6 +106,18 @@ import torch
 from torch import Tensor
 
 from vecrender.errors import SvgError, SvgImportWarning
+from vecrender.functional.paints import (
+    FILL,
+    FLAT,
+    LINEAR,
+    PAD,
+    RADIAL,
+    REFLECT,
+    REPEAT,
+    STROKE,
+    linear_frame,
+    radial_frame,
+)
 from vecrender.functional.raster import SEGMENTS_PER_CURVE
 from vecrender.functional.styles import (
     CAP_BUTT,
@@ -109,7 +128,7 @@ from vecrender.functional.styles import (
     LINE_CAPS,
     LINE_JOINS,
 )
-from vecrender.scene import WHITE, VectorScene, stroke_style_of, subpath_ranges
+from vecrender.scene import WHITE, VectorScene, gradient_fields, stroke_style_of, subpath_ranges
 
 SVG_NS = "http://www.w3.org/2000/svg"
 RGBA = tuple[float, float, float, float]
@@ -149,14 +168,18 @@ def scene_to_svg(scene: VectorScene) -> str:
     background = None if scene.background is None else tuple(float(v) for v in scene.background)
     if background != WHITE:
         lines.append(_background_rect(background, w, h))
+    defs = _gradient_defs_of(scene)
+    if defs:
+        lines += ["<defs>", *defs.values(), "</defs>"]
     for n in range(scene.num_paths):
         _segment_count(segments[n], scene.max_segments, n)  # a clear error for a bad count
         fill = fills[n] if fills is not None and closed[n] and fills[n][3] > 0 else None
         attrs = [f'd="{_path_data(points[n], subpaths[n], closed[n])}"']
-        attrs += _paint_attrs("fill", fill) if fill is not None else ['fill="none"']
+        ids = [ident if ident in defs else None for ident in (_gradient_id(n, FILL), _gradient_id(n, STROKE))]
+        attrs += _paint_attrs("fill", fill, ids[FILL]) if fill is not None else ['fill="none"']
         if even_odd[n]:
             attrs.append('fill-rule="evenodd"')
-        attrs += _paint_attrs("stroke", strokes[n])
+        attrs += _paint_attrs("stroke", strokes[n], ids[STROKE])
         attrs.append(f'stroke-width="{_fmt(max(widths[n], 0.0))}"')
         attrs += _line_attrs(*line_styles[n])
         lines.append(f"<path {' '.join(attrs)}/>")
@@ -202,9 +225,57 @@ def _rgb(color: Sequence[float]) -> str:
     return f"rgb({_byte(color[0])}, {_byte(color[1])}, {_byte(color[2])})"
 
 
-def _paint_attrs(name: str, rgba: Sequence[float]) -> list[str]:
+def _paint_attrs(name: str, rgba: Sequence[float], gradient: str | None = None) -> list[str]:
+    """A flat paint, or the gradient ``gradient`` (an id) with the flat colour as its fallback
+    (its stops hold the opacity)."""
+    if gradient is not None:
+        return [f'{name}="url(#{gradient}) {_rgb(rgba)}"']
     alpha = min(max(rgba[3], 0.0), 1.0)
     return [f'{name}="{_rgb(rgba)}"', f'{name}-opacity="{_fmt(alpha)}"']
+
+
+def _gradient_id(path: int, role: int) -> str:
+    return f"vecrender-{('fill', 'stroke')[role]}-{path}"
+
+
+def _gradient_defs_of(scene: VectorScene) -> dict[str, str]:
+    """id -> the ``<linearGradient>`` / ``<radialGradient>`` element of every gradient paint of
+    `scene`: ``userSpaceOnUse``, the unit vector or circle mapped to the canvas by a
+    ``gradientTransform`` (the inverse of the paint's frame). A frame that cannot be inverted
+    is written as its flat colour."""
+    if scene.gradients is None:
+        return {}
+    kinds, frames, focals, stops, spreads = (t.detach().cpu().double().tolist() for t in scene.gradients)
+    defs = {}
+    for n, role in itertools.product(range(scene.num_paths), (FILL, STROKE)):
+        kind = int(kinds[n][role])
+        matrix = _inverse_frame(frames[n][role], linear=kind == LINEAR)
+        if kind == FLAT or matrix is None:
+            continue
+        tag, geometry = ("linearGradient", 'x1="0" y1="0" x2="1" y2="0"') if kind == LINEAR else (
+            "radialGradient", 'cx="0" cy="0" r="1" fx="{}" fy="{}"'.format(*map(_fmt, focals[n][role])))
+        spread = ("pad", "reflect", "repeat")[int(spreads[n][role])]
+        rows = [f'<{tag} id="{_gradient_id(n, role)}" gradientUnits="userSpaceOnUse" '
+                f'gradientTransform="matrix({" ".join(map(_fmt, matrix))})" {geometry} spreadMethod="{spread}">']
+        for offset, *rgba in stops[n][role]:
+            rows.append(f'<stop offset="{_fmt(min(max(offset, 0.0), 1.0))}" stop-color="{_rgb(rgba)}" '
+                        f'stop-opacity="{_fmt(min(max(rgba[3], 0.0), 1.0))}"/>')
+        defs[_gradient_id(n, role)] = "\n".join([*rows, f"</{tag}>"])
+    return defs
+
+
+def _inverse_frame(frame: list[list[float]], linear: bool) -> tuple[float, ...] | None:
+    """SVG ``matrix(a b c d e f)`` of the inverse of a paint's frame ``[2, 3]`` (where a linear
+    gradient's is singular, its second row, which it ignores, made perpendicular to its first);
+    None if singular."""
+    (a, c, e), (b, d, f) = frame
+    if linear and abs(a * d - b * c) <= 1e-12:
+        b, d, f = -c, a, 0.0
+    det = a * d - b * c
+    if abs(det) <= 1e-12:
+        return None
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    return ia, ib, ic, id_, -(ia * e + ic * f), -(ib * e + id_ * f)
 
 
 def _path_data(points: list[list[float]], subpaths: list[tuple[int, int]], closed: bool) -> str:
@@ -238,6 +309,19 @@ class _Style:
     width: float
     even_odd: bool
     line: tuple[int, int, float] = (CAP_BUTT, JOIN_MITER, DEFAULT_MITER_LIMIT)  # cap, join, miter limit
+    gradients: tuple[_Gradient | None, _Gradient | None] = (None, None)  # fill's, stroke's
+
+
+@dataclass
+class _Gradient:
+    """A gradient paint placed on one element: the fields of `vecrender.functional.paints`, in
+    canvas pixels."""
+
+    kind: int
+    frame: list[list[float]]  # [2, 3]
+    focal: Point
+    stops: list[tuple[float, RGBA]]
+    spread: int
 
 
 @dataclass
@@ -252,6 +336,7 @@ class _Item:
     even_odd: bool
     starts: tuple[int, ...] = (0,)  # first segment of each subpath (closed items only)
     line: tuple[int, int, float] = (CAP_BUTT, JOIN_MITER, DEFAULT_MITER_LIMIT)  # cap, join, miter limit
+    gradients: tuple[_Gradient | None, _Gradient | None] = (None, None)  # fill's, stroke's
 
 
 def load_svg(source: str | Path, device: torch.device | str = "cpu", fill_tolerance: float | None = None
@@ -293,17 +378,17 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         detail = " ".join(str(e).split())
         raise SvgError(f"{where}: could not parse the SVG ({type(e).__name__}: {detail}).") from None
     width, height = _canvas_size(document, root, where)
-    gradients = _gradient_paints(root)
+    gradients = _gradient_defs(root)
     background = WHITE
     items: list[_Item] = []
-    for shape, opacity in _shapes(document, 1.0, (float(width), float(height)), se):
+    for shape, opacity, viewport in _shapes(document, 1.0, (float(width), float(height)), se):
         if _is_background(shape, se):
             background = _background_color(shape)
             continue
-        items += _shape_items(shape, opacity, gradients, se)
+        items += _shape_items(shape, opacity, gradients, viewport, se)
     left_out = _left_out(root, _visible_box(document, width, height, se), se)
     if left_out:
-        warnings.warn(f"{where}: vecrender imports paths with flat paints only, so the scene lacks or "
+        warnings.warn(f"{where}: vecrender imports paths with colour and gradient paints only, so the scene lacks or "
                       f"simplifies {', '.join(left_out)}; its render differs from a browser's there.",
                       SvgImportWarning, stacklevel=3)
     finite = [item for item in items if all(map(math.isfinite, (item.width, *itertools.chain(*item.points))))]
@@ -322,8 +407,7 @@ _LEFT_OUT_ELEMENTS = {"text": ("text element", ""), "image": ("image", ""),
 _LEFT_OUT_PROPERTIES = {"clip-path": ("clip path", "content drawn unclipped"),
                         "mask": ("mask", "content drawn unmasked"), "filter": ("filter", ""),
                         **{name: ("marker", "") for name in ("marker", "marker-start", "marker-mid", "marker-end")}}
-_LEFT_OUT_PAINTS = {"pattern": ("pattern paint", "no paint"), "linearGradient": ("gradient", "flat mean colour"),
-                    "radialGradient": ("gradient", "flat mean colour")}
+_LEFT_OUT_PAINTS = {"pattern": ("pattern paint", "no paint")}
 #: Elements whose content belongs to a feature counted where it is used.
 _FEATURE_CONTENT = {"clipPath", "mask", "marker", "pattern", "filter", "linearGradient", "radialGradient"}
 
@@ -519,9 +603,10 @@ def _unit(value: float) -> float:
     return min(max(value, 0.0), 1.0)
 
 
-def _shapes(node, opacity: float, viewport: tuple[float, float], se) -> Iterator[tuple[object, float]]:
-    """(shape, product of the opacities of it and its ancestors) in drawing order; `viewport`:
-    the user-space size that percentages refer to (the nearest ``<svg>``'s viewBox)."""
+def _shapes(node, opacity: float, viewport: tuple[float, float], se
+            ) -> Iterator[tuple[object, float, tuple[float, float]]]:
+    """(shape, product of the opacities of it and its ancestors, viewport) in drawing order;
+    `viewport`: the user-space size that percentages refer to (the nearest ``<svg>``'s viewBox)."""
     opacity *= _unit(_number(_own(node, "opacity"), 1.0))
     if isinstance(node, se.SVG):
         box = _numbers(node.values.get("viewBox"))
@@ -529,14 +614,14 @@ def _shapes(node, opacity: float, viewport: tuple[float, float], se) -> Iterator
     if isinstance(node, (se.Group, se.Use)):
         fit = _symbol_fit(node, se) if isinstance(node, se.Use) else None
         for child in node:
-            for shape, shape_opacity in _shapes(child, opacity, viewport, se):
+            for shape, shape_opacity, shape_viewport in _shapes(child, opacity, viewport, se):
                 if fit is not None:
                     shape.transform = shape.transform * fit
-                yield shape, shape_opacity
+                yield shape, shape_opacity, shape_viewport
     elif isinstance(node, se.Shape):
         if str(node.values.get("visibility", "visible")).strip() not in ("hidden", "collapse"):
             _resolve_lengths(node, viewport, se)
-            yield node, opacity
+            yield node, opacity, viewport
 
 
 def _numbers(text: str | None) -> list[float]:
@@ -638,24 +723,16 @@ def _background_color(shape) -> tuple[float, float, float] | None:
     return None if paint is None else paint[:3]
 
 
-def _paint(value: str | None, opacity: str | None, factor: float, gradients: dict[str, RGBA] | None = None
-           ) -> RGBA | None:
-    """RGBA of a paint value, alpha times its ``*-opacity`` and `factor`; None for no paint;
-    ``url(#id)`` of one of the `gradients` (id -> mean RGBA, :func:`_gradient_paints`): its mean."""
+def _paint(value: str | None, opacity: str | None, factor: float) -> RGBA | None:
+    """RGBA of a flat paint value, alpha times its ``*-opacity`` and `factor`; None for no paint
+    (a ``url(#id)`` paint that is not a usable gradient: its fallback colour, ``url(#p) red``)."""
     import svgelements as se
 
     if value is None:
         return None
     text = str(value).strip()
     if text.startswith("url("):
-        target = text[4 : text.find(")")].strip().strip("'\"")
-        if target.startswith("#") and target[1:] in (gradients or {}):
-            red, green, blue, alpha = gradients[target[1:]]
-            return (red, green, blue, alpha * _unit(_number(opacity, 1.0)) * factor)
-        fallback = text[text.find(")") + 1 :].strip()  # "url(#p) red": red when #p is unusable
-        if not fallback:
-            return None
-        text = fallback
+        text = text[text.find(")") + 1 :].strip()
     if text.lower() == "none" or not text:
         return None
     color = se.Color(text)
@@ -665,32 +742,53 @@ def _paint(value: str | None, opacity: str | None, factor: float, gradients: dic
     return (color.red / 255, color.green / 255, color.blue / 255, alpha)
 
 
-def _gradient_paints(root: ET.Element) -> dict[str, RGBA]:
-    """id -> the mean RGBA of every linear and radial gradient of the document that has stops
-    (its own, or those of the gradient its ``href`` names, followed until one has some).
+@dataclass
+class _GradientDef:
+    """A ``<linearGradient>`` / ``<radialGradient>`` with what it inherits through ``href``."""
 
-    The mean is over the gradient's parameter from 0 to 1 (padded with the end stops), with
-    colour and opacity interpolated linearly between stops as SVG does: alpha is the mean
-    opacity and the colour the opacity-weighted mean, so the flat paint composites to the
-    gradient's mean over any background."""
-    kinds = ("linearGradient", "radialGradient")
+    kind: int  # LINEAR or RADIAL
+    attrs: dict[str, str]  # geometry, gradientUnits, gradientTransform, spreadMethod
+    stops: list[tuple[float, RGBA]]
+
+
+#: Attributes a gradient inherits from the one its ``href`` names: from any gradient, and from
+#: one of its own kind.
+_SHARED_GRADIENT_ATTRS = ("gradientUnits", "gradientTransform", "spreadMethod")
+_GEOMETRY_ATTRS = {LINEAR: ("x1", "y1", "x2", "y2"), RADIAL: ("cx", "cy", "r", "fx", "fy")}
+_GRADIENT_KINDS = {"linearGradient": LINEAR, "radialGradient": RADIAL}
+_SPREADS = {"pad": PAD, "reflect": REFLECT, "repeat": REPEAT}
+
+
+def _gradient_defs(root: ET.Element) -> dict[str, _GradientDef]:
+    """id -> every linear and radial gradient of the document that has stops (its own, or those
+    of the gradient its ``href`` names, followed until one has some), attributes inherited the
+    same way."""
     by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
 
-    def stops_of(el: ET.Element, seen: frozenset) -> list[ET.Element]:
-        stops = [child for child in el if _local_name(child) == "stop"]
-        href = el.get("href") or el.get("{http://www.w3.org/1999/xlink}href") or ""
-        target = by_id.get(href[1:]) if href.startswith("#") else None
-        if stops or target is None or _local_name(target) not in kinds or id(target) in seen:
-            return stops
-        return stops_of(target, seen | {id(el)})
+    def chain(el: ET.Element) -> list[ET.Element]:
+        seen = [el]
+        while True:
+            href = el.get("href") or el.get("{http://www.w3.org/1999/xlink}href") or ""
+            el = by_id.get(href[1:]) if href.startswith("#") else None
+            if el is None or _local_name(el) not in _GRADIENT_KINDS or any(el is s for s in seen):
+                return seen
+            seen.append(el)
 
-    paints = {}
+    defs = {}
     for name, el in by_id.items():
-        if _local_name(el) in kinds:
-            stops = [_stop(stop) for stop in stops_of(el, frozenset())]
-            if stops:
-                paints[name] = _mean_paint(stops)
-    return paints
+        kind = _GRADIENT_KINDS.get(_local_name(el))
+        if kind is None:
+            continue
+        links = chain(el)
+        stops = next(([_stop(c) for c in link if _local_name(c) == "stop"] for link in links
+                      if any(_local_name(c) == "stop" for c in link)), [])
+        attrs = {}
+        for link in reversed(links):  # nearer ones win
+            own = _GEOMETRY_ATTRS[kind] if _GRADIENT_KINDS[_local_name(link)] == kind else ()
+            attrs.update({k: link.get(k) for k in (*_SHARED_GRADIENT_ATTRS, *own) if link.get(k) is not None})
+        if stops:
+            defs[name] = _GradientDef(kind, attrs, stops)
+    return defs
 
 
 def _stop(stop: ET.Element) -> tuple[float, RGBA]:
@@ -707,7 +805,10 @@ def _stop(stop: ET.Element) -> tuple[float, RGBA]:
 
 
 def _mean_paint(stops: list[tuple[float, RGBA]]) -> RGBA:
-    """The mean RGBA of the gradient through `stops` (see :func:`_gradient_paints`)."""
+    """The mean RGBA of the gradient through `stops` over its parameter from 0 to 1 (padded with
+    the end stops), colour and opacity interpolated linearly between stops as SVG does: alpha is
+    the mean opacity and the colour the opacity-weighted mean, so the flat paint composites to
+    the gradient's mean over any background (the scene's flat fallback colour)."""
     offsets = list(itertools.accumulate((offset for offset, _ in stops), max))  # SVG: never decreasing
     points = [(0.0, stops[0][1])] + list(zip(offsets, (rgba for _, rgba in stops))) + [(1.0, stops[-1][1])]
     alpha, weighted = 0.0, [0.0, 0.0, 0.0]
@@ -725,15 +826,94 @@ def _mean_paint(stops: list[tuple[float, RGBA]]) -> RGBA:
     return (weighted[0] / alpha, weighted[1] / alpha, weighted[2] / alpha, alpha)
 
 
-def _style(shape, opacity: float, gradients: dict[str, RGBA], se) -> _Style:
+def _gradient_paint(value: str | None, factor: float, gradients: dict[str, _GradientDef], shape,
+                    viewport: tuple[float, float], se) -> tuple[RGBA | None, _Gradient | None] | None:
+    """The paint of a ``url(#id)`` value naming one of the `gradients` on `shape`: its flat
+    colour (the gradient's mean; alphas times `factor`) and the gradient in canvas pixels, or a
+    flat colour alone where SVG paints one (one stop, or a zero-length vector or radius: the last
+    stop's colour) and no paint at all on an object bounding box without area (SVG's rule for a
+    horizontal line, say). None when `value` names no gradient."""
+    target = re.match(r"\s*url\(\s*['\"]?#([^)'\"\s]+)['\"]?\s*\)", str(value or ""))
+    defn = gradients.get(target.group(1)) if target else None
+    if defn is None:
+        return None
+    stops = [(offset, (*rgba[:3], rgba[3] * factor)) for offset, rgba in defn.stops]
+    flat = _mean_paint(stops)
+    if len(stops) == 1:
+        return stops[-1][1], None
+    placed = _gradient_frame(defn, shape, viewport, se)
+    if placed is None:
+        return stops[-1][1], None
+    if placed == "no area":
+        return None, None
+    frame, focal = placed
+    spread = _SPREADS.get(str(defn.attrs.get("spreadMethod", "pad")).strip(), PAD)
+    return flat, _Gradient(defn.kind, frame, focal, stops, spread)
+
+
+#: The largest distance of a radial gradient's focal point from its centre, in radii (SVG 1.1
+#: moves a focal point outside the circle onto it; the parameter is undefined right on it).
+_MAX_FOCAL = 0.99
+
+
+def _gradient_frame(defn: _GradientDef, shape, viewport: tuple[float, float], se):
+    """``(frame [2, 3], focal)`` of `defn` on `shape` (canvas pixels to the gradient's frame,
+    `vecrender.functional.paints`); None for a zero-length vector or radius, ``"no area"`` for an
+    object bounding box without area or a transform that cannot be inverted."""
+    attrs = defn.attrs
+    on_box = str(attrs.get("gradientUnits", "objectBoundingBox")).strip() != "userSpaceOnUse"
+    sides = (*viewport, math.hypot(*viewport) / math.sqrt(2))
+
+    def coord(name: str, default: str, axis: int) -> float:
+        text = str(attrs.get(name, default)).strip()
+        if on_box:  # fractions of the box; a percentage is one too
+            return _number(text, _number(default, 0.0))
+        value = _length(text, sides[axis])
+        return value if value is not None else _length(default, sides[axis])
+
+    if defn.kind == LINEAR:
+        start, end = (coord("x1", "0%", 0), coord("y1", "0%", 1)), (coord("x2", "100%", 0), coord("y2", "0%", 1))
+        if math.dist(start, end) <= 0:
+            return None
+        rows, focal = linear_frame(start, end), (0.0, 0.0)
+    else:
+        cx, cy, r = coord("cx", "50%", 0), coord("cy", "50%", 1), coord("r", "50%", 2)
+        if not r > 0:
+            return None
+        rows = radial_frame((cx, cy), r)
+        fx, fy = coord("fx", str(attrs.get("cx", "50%")), 0), coord("fy", str(attrs.get("cy", "50%")), 1)
+        focal = ((fx - cx) / r, (fy - cy) / r)
+        reach = math.hypot(*focal)
+        if reach > _MAX_FOCAL:
+            focal = (focal[0] * _MAX_FOCAL / reach, focal[1] * _MAX_FOCAL / reach)
+    to_user = se.Matrix(str(attrs.get("gradientTransform", "")))  # gradient space -> user (or box) space
+    if on_box:
+        x0, y0, x1, y1 = shape.bbox(transformed=False) or (0.0, 0.0, 0.0, 0.0)
+        if not (x1 > x0 and y1 > y0):
+            return "no area"
+        to_user = to_user * se.Matrix(x1 - x0, 0, 0, y1 - y0, x0, y0)
+    to_canvas = to_user * shape.transform
+    if abs(to_canvas.determinant) <= 1e-12:
+        return "no area"
+    m = ~to_canvas * se.Matrix(rows[0][0], rows[1][0], rows[0][1], rows[1][1], rows[0][2], rows[1][2])
+    return [[m.a, m.c, m.e], [m.b, m.d, m.f]], focal
+
+
+def _style(shape, opacity: float, gradients: dict[str, _GradientDef], viewport: tuple[float, float], se
+           ) -> _Style:
     values = shape.values
-    fill = _paint(values.get("fill"), values.get("fill-opacity"), opacity, gradients)
+    paints = {}
+    for role in ("fill", "stroke"):
+        value, role_opacity = values.get(role), values.get(f"{role}-opacity")
+        factor = _unit(_number(role_opacity, 1.0)) * opacity
+        gradient = _gradient_paint(value, factor, gradients, shape, viewport, se)
+        paints[role] = gradient if gradient is not None else (_paint(value, role_opacity, opacity), None)
+    (fill, fill_gradient), (stroke, stroke_gradient) = paints["fill"], paints["stroke"]
     if isinstance(shape, se.SimpleLine) or (fill is not None and fill[3] <= 0):
-        fill = None  # a line encloses nothing; a transparent fill draws nothing
-    stroke = _paint(values.get("stroke"), values.get("stroke-opacity"), opacity, gradients)
+        fill = fill_gradient = None  # a line encloses nothing; a transparent fill draws nothing
     width = float(shape.implicit_stroke_width or 0.0) if stroke is not None else 0.0
     even_odd = str(values.get("fill-rule", "nonzero")).strip() == "evenodd"
-    return _Style(fill, stroke, max(width, 0.0), even_odd, _line_style(values))
+    return _Style(fill, stroke, max(width, 0.0), even_odd, _line_style(values), (fill_gradient, stroke_gradient))
 
 
 def _line_style(values: dict) -> tuple[int, int, float]:
@@ -748,12 +928,15 @@ def _line_style(values: dict) -> tuple[int, int, float]:
             limit if limit >= 1 else DEFAULT_MITER_LIMIT)
 
 
-def _shape_items(shape, opacity: float, gradients: dict[str, RGBA], se) -> list[_Item]:
-    style = _style(shape, opacity, gradients, se)
+def _shape_items(shape, opacity: float, gradients: dict[str, _GradientDef], viewport: tuple[float, float],
+                 se) -> list[_Item]:
+    style = _style(shape, opacity, gradients, viewport, se)
     items = _styled_items(shape, style, se)
     linear = _stroke_transform(shape, se)
     for item in items:
         item.line = style.line
+        item.gradients = (style.gradients[0] if item.fill is not None else None,
+                          style.gradients[1] if item.width > 0 else None)
         if item.width > 0 and not _similarity(linear):
             item.width *= _stretch(item.points, linear)
     pattern = _dash_pattern(shape) if style.width > 0 else None
@@ -1114,7 +1297,31 @@ def _build_scene(items: list[_Item], width: int, height: int,
         background=background,
         subpath_starts=None if subpath_starts is None else subpath_starts.to(device),
         **_line_fields(items, device),
+        **_gradient_fields(items, device),
     )
+
+
+def _gradient_fields(items: list[_Item], device: torch.device | str) -> dict[str, Tensor]:
+    """The scene's gradient paints (`vecrender.scene.gradient_fields`); none when every paint
+    is flat."""
+    paints = [(item.gradients[0] if item.fill is not None else None, item.gradients[1] if item.width > 0 else None)
+              for item in items]
+    used = [g for pair in paints for g in pair if g is not None]
+    if not used:
+        return {}
+    fields = gradient_fields(len(items), max(len(g.stops) for g in used))
+    for n, pair in enumerate(paints):
+        for role, g in enumerate(pair):
+            if g is None:
+                continue
+            stops = [[offset, *rgba] for offset, rgba in g.stops]
+            stops += [stops[-1]] * (fields["gradient_stops"].shape[2] - len(stops))  # the last one repeated
+            fields["gradient_kinds"][n, role] = g.kind
+            fields["gradient_frames"][n, role] = torch.tensor(g.frame)
+            fields["gradient_focals"][n, role] = torch.tensor(g.focal)
+            fields["gradient_stops"][n, role] = torch.tensor(stops)
+            fields["gradient_spreads"][n, role] = g.spread
+    return {name: t.to(device) for name, t in fields.items()}
 
 
 def _line_fields(items: list[_Item], device: torch.device | str) -> dict[str, Tensor]:

@@ -463,7 +463,8 @@ def _objective(scenes: Sequence[VectorScene]) -> Tensor:
     total = torch.zeros((), dtype=torch.float64)
     for scene in scenes:
         goals = {"points": torch.tensor([scene.width / 2, scene.height / 2]), "widths": torch.tensor(2.0),
-                 "stroke_colors": torch.tensor(0.5), "fill_colors": torch.tensor(0.5)}
+                 "stroke_colors": torch.tensor(0.5), "fill_colors": torch.tensor(0.5),
+                 "gradient_frames": torch.tensor(0.0), "gradient_stops": torch.tensor(0.5)}
         for name in OPTIMIZABLE:
             t = getattr(scene, name)
             if t is not None and t.requires_grad:

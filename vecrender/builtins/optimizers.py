@@ -26,7 +26,8 @@ from vecrender.config import option
 from vecrender.errors import ConfigError
 from vecrender.scene import OPTIMIZABLE, VectorScene
 
-COLOR_PARAMS = ("stroke_colors", "fill_colors")
+#: Tensors whose values live in [0, 1] (colours, and gradient stops' offsets and colours): clamped after each step.
+COLOR_PARAMS = ("stroke_colors", "fill_colors", "gradient_stops")
 
 
 @dataclass
@@ -34,7 +35,10 @@ class AdamConfig:
     params: list[str] = option(["points"], f"Scene tensors to optimise, among {', '.join(OPTIMIZABLE)}.")
     lr: float = option(1.0, "Learning rate of the points, in pixels.")
     width_lr: float = option(0.1, "Learning rate of the widths, in pixels.")
-    color_lr: float = option(0.01, "Learning rate of stroke_colors and fill_colors.")
+    color_lr: float = option(0.01, "Learning rate of stroke_colors, fill_colors and gradient_stops.")
+    frame_lr: float = option(
+        1e-4, "Learning rate of gradient_frames (maps from canvas pixels to a gradient's frame: their "
+        "linear part is about 1 / the gradient's length in pixels).")
     width_range: list[float] = option(
         [0.0, 100.0], "Widths are clamped to [min, max] pixels after each step (when optimised).")
     betas: list[float] = option([0.9, 0.999], "Adam betas.")
@@ -83,6 +87,8 @@ class Adam(Optimizer):
             return self.config.lr
         if name == "widths":
             return self.config.width_lr
+        if name == "gradient_frames":
+            return self.config.frame_lr
         return self.config.color_lr
 
     def setup(self, scenes: Sequence[VectorScene]) -> None:

@@ -6,6 +6,7 @@ and returns premultiplied RGBA ``[S, 4, H, W]`` in input order.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -19,6 +20,7 @@ from vecrender.config import option
 from vecrender.errors import VecrenderError
 from vecrender.functional import render_native, render_reference
 from vecrender.functional.native import CudaGraphs, TileCapacity, render_compiled
+from vecrender.functional.paints import FILL, FLAT, LINEAR, PAD, STROKE, Gradients
 from vecrender.scene import VectorScene, stroke_style_of, subpath_ranges, subpath_starts_of
 
 DIFFVG_INSTALL = (
@@ -35,7 +37,8 @@ def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> 
     Returns ``[S, 4, H, W]`` in input order. Per-path flags are stacked to ``[B, N]``, so scenes
     of one batch may differ in closed / num_segments / even_odd / subpath_starts / stroke styles
     (passed as the ``subpath_starts`` and ``stroke_style`` keywords, None when no scene of the
-    batch has them).
+    batch has them); scenes with gradient paints pass them as ``gradients`` (stacked
+    :class:`~vecrender.functional.paints.Gradients`, ``[B, N, 2, ...]``).
     """
     if not scenes:
         raise ValueError("render() needs at least one scene")
@@ -56,6 +59,9 @@ def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> 
         style = None
         if any(s.has_stroke_style for s in group):
             style = torch.stack([stroke_style_of(s) for s in group])
+        extra = {}
+        if first.gradients is not None:  # the same stop count in the group (structure_key)
+            extra["gradients"] = Gradients(*(torch.stack(fields) for fields in zip(*(s.gradients for s in group))))
         images = fn(
             torch.stack([s.points for s in group]),
             torch.stack([s.widths for s in group]),
@@ -68,6 +74,7 @@ def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> 
             first.width,
             subpath_starts=subpaths,
             stroke_style=style,
+            **extra,
         )
         for j, i in enumerate(indices):
             out[i] = images[j]
@@ -202,7 +209,8 @@ def import_pydiffvg():
 def diffvg_shapes(pydiffvg, scene: VectorScene) -> tuple[list, list]:
     """pydiffvg Paths and ShapeGroups of `scene` (half-widths; closed paths without a repeated end;
     a path's subpaths as one Path each, filled together by one ShapeGroup). diffvg draws round
-    caps and joins only: the scene's ``line_caps`` / ``line_joins`` are not passed on."""
+    caps and joins only: the scene's ``line_caps`` / ``line_joins`` are not passed on. Gradient
+    paints become diffvg's (:func:`diffvg_paint`)."""
     shapes, groups = [], []
     closed = scene.closed.tolist()
     even_odd = scene.even_odd.tolist()
@@ -219,12 +227,53 @@ def diffvg_shapes(pydiffvg, scene: VectorScene) -> tuple[list, list]:
             ))
         fill = None
         if scene.fill_colors is not None and closed[n]:
-            fill = scene.fill_colors[n]
+            fill = diffvg_paint(pydiffvg, scene, n, FILL)
         groups.append(pydiffvg.ShapeGroup(
-            shape_ids=torch.tensor(ids), fill_color=fill, stroke_color=scene.stroke_colors[n],
+            shape_ids=torch.tensor(ids), fill_color=fill, stroke_color=diffvg_paint(pydiffvg, scene, n, STROKE),
             use_even_odd_rule=bool(even_odd[n]),
         ))
     return shapes, groups
+
+
+def diffvg_paint(pydiffvg, scene: VectorScene, path: int, role: int):
+    """diffvg's paint of one path's fill or stroke (``role``): its flat colour, or a
+    ``LinearGradient`` / ``RadialGradient`` (differentiable in the frame and stops). diffvg pads
+    and draws radial gradients centred and axis-aligned only: a focal point, a rotated or skewed
+    frame and the other spread methods are dropped, with a warning. Stroke gradients crash diffvg
+    (85802a7, CPU: a segmentation fault once a scene has one and any other paint): strokes get
+    their flat colour, with a warning."""
+    flat = (scene.fill_colors if role == FILL else scene.stroke_colors)[path]
+    paints = scene.gradients
+    kind = FLAT if paints is None else int(paints.kinds[path, role])
+    if kind != FLAT and role == STROKE:
+        warnings.warn(f"diffvg draws path {path}'s stroke gradient as its flat colour (diffvg crashes on stroke "
+                      "gradients); render with 'native' for the exact paint.", stacklevel=3)
+        return flat
+    if kind == FLAT:
+        return flat
+    frame, focal, stops = (t[path, role] for t in (paints.frames, paints.focals, paints.stops))
+    # diffvg needs increasing offsets (it aborts on equal ones, a step or a repeated last stop)
+    step = torch.arange(stops.shape[0], dtype=stops.dtype, device=stops.device) * 1e-6
+    offsets, colors = (stops[:, 0].cummax(0).values + step).contiguous(), stops[:, 1:].contiguous()
+    dropped = ["its spread method"] if int(paints.spreads[path, role]) != PAD else []
+    if kind == LINEAR:  # t = a x + c y + e: from the point where t = 0 along (a, c), a unit step in t
+        direction = frame[0, :2] / frame[0, :2].square().sum()
+        begin = -frame[0, 2] * direction
+        paint = pydiffvg.LinearGradient(begin.contiguous(), (begin + direction).contiguous(), offsets, colors)
+    else:
+        if bool(focal.abs().max() > 1e-6):
+            dropped.append("its focal point")
+        if bool(frame[0, 1].abs() + frame[1, 0].abs() > 1e-6):
+            dropped.append("its rotation or skew")
+        linear, shift = frame[:, :2], frame[:, 2]
+        center = torch.linalg.solve(linear, -shift)
+        radius = 1 / linear.square().sum(-1).sqrt()
+        paint = pydiffvg.RadialGradient(center.contiguous(), radius.contiguous(), offsets, colors)
+    if dropped:
+        warnings.warn(f"diffvg draws path {path}'s {('fill', 'stroke')[role]} gradient without "
+                      f"{' and '.join(dropped)}, which it cannot represent; render with 'native' for the exact paint.",
+                      stacklevel=3)
+    return paint
 
 
 @hookimpl

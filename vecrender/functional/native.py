@@ -66,6 +66,7 @@ from vecrender.functional.bezier import (
     unit_normal,
     winding_number,
 )
+from vecrender.functional.paints import FILL, STROKE, Gradients, paint_colors
 from vecrender.functional.raster import SEGMENTS_PER_CURVE
 from vecrender.functional.styles import (
     CAP_ROUND,
@@ -92,6 +93,7 @@ def render_native(
     *,
     subpath_starts: Tensor | None = None,
     stroke_style: Tensor | None = None,
+    gradients: Gradients | None = None,
     tile_size: int = 8,
     segments_per_curve: int = SEGMENTS_PER_CURVE,
     newton_steps: int = 3,
@@ -112,7 +114,8 @@ def render_native(
     data-dependent shapes), ``"static"`` (the GPU scheme) or ``"auto"`` (dynamic on the CPU,
     static elsewhere); ``curvature``: the outline's curvature inside a pixel (round caps, bends)
     to second order, as in ``render_reference``; ``stroke_style``: caps, joins and miter limits
-    as in ``render_reference`` (None: round caps and joins).
+    as in ``render_reference`` (None: round caps and joins); ``gradients``: gradient paints as in
+    ``render_reference`` (None: flat colours).
     """
     batch, num_paths = points.shape[:2]
     device = points.device
@@ -135,6 +138,8 @@ def render_native(
                          lay.subpaths, fill_colors is not None, dynamic, curvature)
     if lay.style is not None:
         geometry.set_style(lay.style, lay.reach_widths / 2, lay.neighbours)
+    if gradients is not None:
+        geometry.gradients = Gradients(*(_flat(t) for t in gradients))
     layers = _pair_layers(geometry, bins, widths, stroke_colors, fill_colors, chunk_elements)
     size = (batch, tiles_y * tile_size, tiles_x * tile_size)
     if dynamic:
@@ -402,6 +407,7 @@ class _Geometry:
                                 indexing="ij")
         self.local = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1) + 0.5  # [Q, 2]
         self.style: Tensor | None = None
+        self.gradients: Gradients | None = None  # [B * N, 2, ...]
 
     def set_style(self, style: Tensor, reach: Tensor, neighbours: tuple[Tensor, Tensor]) -> None:
         """Caps, joins and miter limits ``[B, N, 3]``, the half-widths the pixel searches use
@@ -486,7 +492,8 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
     if g.compact and fill_colors is None:
         coverage, rows, cols = _sparse_stroke_coverage(g, row, pix, half)
         pixel = corner.index_select(0, rows) + local.index_select(0, cols)
-        return pixel, _layer(coverage, _take(stroke_colors, row.index_select(0, rows)), None)
+        colors = _path_colors(g, stroke_colors, row.index_select(0, rows), pix[rows, cols], STROKE)
+        return pixel, _layer(coverage, colors, None)
     if g.compact:  # with fills: only the pixels near the outline are searched
         with torch.no_grad():
             cand, u_cand, d2min, near = _search_near(g, row, pix, half)
@@ -494,19 +501,35 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
     else:
         cand, u_cand, d2min, winding = _closest_chord(g, row, pix, half, fill_colors is not None)
     alpha = _stroke_coverage(g, row, pix, cand, u_cand, d2min, half)
-    stroke = _layer(alpha, _take(stroke_colors, row)[:, None], mask)
+    stroke = _layer(alpha, _path_colors(g, stroke_colors, row, pix, STROKE), mask)
     if fill_colors is None:
         return stroke[:, :, None]
     cov = _near_fill_coverage(g, row, pix, cand, winding, near) if g.compact else _fill_coverage(
         g, row, pix, cand, winding)
     fill_mask = _take(g.fill_on, row)[:, None].to(pix.dtype)
-    fill = _layer(cov, _take(fill_colors, row)[:, None], fill_mask if mask is None else fill_mask * mask)
+    fill = _layer(cov, _path_colors(g, fill_colors, row, pix, FILL), fill_mask if mask is None else fill_mask * mask)
     layers = torch.stack([fill, stroke], dim=2)  # [C, Q, 2, 4]
     if not g.compact:
         return layers
     # entries in (pair, layer, pixel) order: drawing order once sorted by pixel (stable)
     pair, layer, col = torch.nonzero(torch.stack([cov * fill_mask, alpha], dim=1).detach() > 0, as_tuple=True)
     return corner[pair] + local[col], layers[pair, col, layer]
+
+
+def _path_colors(g: _Geometry, colors: Tensor, row: Tensor, pix: Tensor, role: int) -> Tensor:
+    """Straight RGBA of the paints (``role``: `FILL` or `STROKE`) of the paths ``row`` ``[R]`` at
+    pixels ``pix`` ``[R, 2]`` or ``[R, Q, 2]``: ``[R, 4]`` or ``[R, Q, 4]``, or ``[R, 1, 4]``
+    when every paint is flat (``colors`` ``[B * N, 4]``, the flat ones)."""
+    flat = _take(colors, row)
+    per_pixel = pix.dim() == 3
+    if per_pixel:
+        flat = flat[:, None]
+    if g.gradients is None:
+        return flat
+    paints = Gradients(*(_take(t, row) for t in g.gradients)).role(role)
+    if per_pixel:
+        paints = Gradients(*(t[:, None] for t in paints))
+    return paint_colors(flat, paints, pix)
 
 
 def _fill_coverage(g: _Geometry, row: Tensor, pix: Tensor, cand: Tensor, winding: Tensor) -> Tensor:
@@ -945,8 +968,8 @@ class TileCapacity:
     def capacity(self, points: Tensor, widths: Tensor, stroke_colors: Tensor, fill_colors: Tensor | None,
                  closed: Tensor, num_segments: Tensor, even_odd: Tensor, height: int, width: int, *,
                  subpath_starts: Tensor | None = None, stroke_style: Tensor | None = None,
-                 tile_size: int = 8) -> int:
-        """The ``tile_capacity`` to render these scenes with."""
+                 gradients: Gradients | None = None, tile_size: int = 8) -> int:
+        """The ``tile_capacity`` to render these scenes with (``gradients`` do not bin: ignored)."""
         count = functools.partial(tile_occupancy, points, widths, stroke_colors, fill_colors, closed, num_segments,
                                   even_odd, height, width, subpath_starts=subpath_starts,
                                   stroke_style=stroke_style, tile_size=tile_size)
@@ -1022,9 +1045,10 @@ class CudaGraphs:
 
     def __call__(self, points: Tensor, widths: Tensor, stroke_colors: Tensor, fill_colors: Tensor | None,
                  closed: Tensor, num_segments: Tensor, even_odd: Tensor, height: int, width: int,
-                 subpath_starts: Tensor | None = None, stroke_style: Tensor | None = None, **options) -> Tensor:
+                 subpath_starts: Tensor | None = None, stroke_style: Tensor | None = None,
+                 gradients: Gradients | None = None, **options) -> Tensor:
         args = (points, widths, stroke_colors, fill_colors, closed, num_segments, even_odd, subpath_starts,
-                stroke_style)
+                stroke_style, *(gradients or (None,) * len(Gradients._fields)))
         if not self.capturable(args, options):
             return _render_args(self.render, args, height, width, options)
         grad = torch.is_grad_enabled()
@@ -1060,8 +1084,10 @@ class CudaGraphs:
 def _render_args(render: Callable[..., Tensor], args: tuple, height: int, width: int, options: dict
                  ) -> Tensor:
     """``render`` (``render_native``'s signature) of ``args`` = (its seven positional tensors,
-    ``subpath_starts``, ``stroke_style``)."""
-    return render(*args[:7], height, width, subpath_starts=args[7], stroke_style=args[8], **options)
+    ``subpath_starts``, ``stroke_style``, the fields of ``gradients`` or as many None)."""
+    gradients = None if args[9] is None else Gradients(*args[9:])
+    return render(*args[:7], height, width, subpath_starts=args[7], stroke_style=args[8], gradients=gradients,
+                  **options)
 
 
 class _GraphedRender:

@@ -43,7 +43,8 @@ square ``[j, j + 1] x [i, i + 1]`` with centre ``p = (j + 1/2, i + 1/2)``):
   chords' lines, or on either; where the chords cross, the share of the filled ones of the four
   quadrants they cut (:func:`~vecrender.functional.bezier.second_edge_coverage`).
 * **Colour and order.** A layer's alpha is ``c * colour_alpha``; its premultiplied colour is
-  ``rgb * alpha``. Layers are composited with "over" in path order, each path's fill below its
+  ``rgb * alpha``. A gradient paint's colour is taken at the pixel centre
+  (:mod:`vecrender.functional.paints`). Layers are composited with "over" in path order, each path's fill below its
   stroke: ``out = layer + (1 - layer_alpha) * out``. The result is premultiplied RGBA.
 
 Closest points are computed for pixel centres only (one evaluation per pixel), so nothing is random
@@ -75,6 +76,7 @@ from vecrender.functional.bezier import (
     subpath_first,
     winding_number,
 )
+from vecrender.functional.paints import FILL, STROKE, Gradients, paint_colors
 from vecrender.functional.styles import StrokeStyle, neighbour_directions, styled_coverage
 
 #: Chords per cubic of the fill polygon (part of the coverage model: both renderers use it).
@@ -102,6 +104,7 @@ def render_reference(
     *,
     subpath_starts: Tensor | None = None,
     stroke_style: Tensor | None = None,
+    gradients: Gradients | None = None,
     segments_per_curve: int = SEGMENTS_PER_CURVE,
     samples: int = 64,
     newton_steps: int = 4,
@@ -113,7 +116,8 @@ def render_reference(
     fill_colors ``[B, N, 4]`` or None, closed / num_segments / even_odd ``[N]`` or ``[B, N]``,
     subpath_starts ``[N, S]`` / ``[B, N, S]`` or None (one subpath per path; see
     :class:`vecrender.VectorScene`), stroke_style ``[N, 3]`` / ``[B, N, 3]`` (cap code, join code,
-    miter limit; :mod:`vecrender.functional.styles`) or None (round caps and joins).
+    miter limit; :mod:`vecrender.functional.styles`) or None (round caps and joins), gradients
+    :class:`~vecrender.functional.paints.Gradients` ``[B, N, 2, ...]`` or None (flat paints).
     ``curvature``: add the outline's curvature inside a pixel (round caps, bends) to second
     order (``stroke_coverage``'s outline). Plain and slow (every path against every pixel); use it
     to check other renderers.
@@ -137,7 +141,8 @@ def render_reference(
             if fill_colors is not None and bool(closed[b, n]):
                 cov = _fill_coverage(ctrl, pix, bool(even_odd[b, n]), segments_per_curve,
                                      None if subpaths is None else subpaths[b : b + 1, n, : ctrl.shape[1]])
-                out = _over(out, cov * fill_colors[b, n, 3], fill_colors[b, n, :3])
+                color = _paint(fill_colors[b, n], gradients, (b, n, FILL), pix)
+                out = _over(out, cov * color[..., 3], color[..., :3])
             offset, ends, seg, best = _stroke_offset(ctrl, pix, bool(closed[b, n]), dots[b, n], samples,
                                                      newton_steps)
             cov = stroke_coverage(offset, widths[b, n] / 2, ends if curvature else None)
@@ -146,15 +151,26 @@ def render_reference(
                 cov = styled_coverage(cov, pix[None].unbind(-1), hypot(*offset), seg, ends, widths[b, n] / 2,
                                       StrokeStyle(cap, join, limit), preceding[b, n][best].unbind(-1),
                                       following[b, n][best].unbind(-1))
-            out = _over(out, cov * stroke_colors[b, n, 3], stroke_colors[b, n, :3])
+            color = _paint(stroke_colors[b, n], gradients, (b, n, STROKE), pix)
+            out = _over(out, cov * color[..., 3], color[..., :3])
         images.append(out)
     if not images:
         return torch.zeros(0, 4, height, width, device=points.device, dtype=points.dtype)
     return torch.cat(images).transpose(1, 2).reshape(batch, 4, height, width)
 
 
+def _paint(flat: Tensor, gradients: Gradients | None, index: tuple[int, int, int], pix: Tensor) -> Tensor:
+    """Straight RGBA of one path's paint (``index``: scene, path, role) at the pixels ``pix``
+    ``[HW, 2]``: ``[HW, 4]``, or its flat colour ``flat`` ``[4]``."""
+    if gradients is None:
+        return flat
+    b, n, role = index
+    return paint_colors(flat, Gradients(*(t[b, n] for t in gradients)).role(role), pix)
+
+
 def _over(below: Tensor, alpha: Tensor, rgb: Tensor) -> Tensor:
-    """Composite a layer of straight ``rgb`` ``[3]`` at ``alpha`` ``[1, HW]`` over premultiplied ``below``."""
+    """Composite a layer of straight ``rgb`` ``[3]`` or ``[HW, 3]`` at ``alpha`` ``[1, HW]`` over
+    premultiplied ``below``."""
     layer = torch.cat([rgb * alpha[..., None], alpha[..., None]], dim=-1)
     return layer + (1 - alpha[..., None]) * below
 

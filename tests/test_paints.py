@@ -1,0 +1,115 @@
+"""Gradient paints (vecrender.functional.paints): parameters, spreads and stop colours against
+hand-computed values, and gradients that flow to the stops and the frame."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from vecrender.functional.paints import (
+    FILL,
+    FLAT,
+    LINEAR,
+    PAD,
+    RADIAL,
+    REFLECT,
+    REPEAT,
+    STROKE,
+    Gradients,
+    gradient_parameter,
+    linear_frame,
+    paint_colors,
+    radial_frame,
+    spread,
+    stop_color,
+)
+
+RED, GREEN, BLUE = [1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 0.5]
+
+
+def parameter(kind: int, frame: list, points: list, focal=(0.0, 0.0)) -> list[float]:
+    t = gradient_parameter(torch.tensor(kind), torch.tensor(frame, dtype=torch.float64),
+                           torch.tensor(focal, dtype=torch.float64), torch.tensor(points, dtype=torch.float64))
+    return [round(v, 9) for v in t.tolist()]
+
+
+def test_linear_parameter_runs_from_start_to_end():
+    frame = linear_frame((10.0, 5.0), (30.0, 25.0))
+    # along the vector, and constant across it
+    assert parameter(LINEAR, frame, [[10, 5], [20, 15], [30, 25], [40, 35], [30, 5], [10, 25]]) == [
+        0.0, 0.5, 1.0, 1.5, 0.5, 0.5]
+    with pytest.raises(ValueError, match="two different end points"):
+        linear_frame((1.0, 1.0), (1.0, 1.0))
+
+
+def test_radial_parameter_is_the_ratio_along_the_ray_from_the_focal_point():
+    frame = radial_frame((20.0, 10.0), 8.0)
+    diagonal = 8 / math.sqrt(2)
+    assert parameter(RADIAL, frame, [[20, 10], [28, 10], [20, 2], [24, 10], [20 + diagonal, 10 + diagonal]]) == [
+        0.0, 1.0, 1.0, 0.5, 1.0]
+    # focal point at (16, 10) (half a radius left of the centre): 0 there, 1 on the circle, and on
+    # the ray through (24, 10) to the circle's right end (28, 10), the ratio of the distances
+    focal = (-0.5, 0.0)
+    t = parameter(RADIAL, frame, [[16, 10], [28, 10], [12, 10], [22, 10], [20, 2]], focal)
+    assert t[:3] == [0.0, 1.0, 1.0] and t[3] == pytest.approx(6 / 12)
+    # (20, 2): on the circle, straight above the centre
+    assert t[4] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="radius above 0"):
+        radial_frame((0.0, 0.0), 0.0)
+
+
+def test_spread_methods():
+    t = torch.tensor([-1.25, -0.25, 0.25, 1.25, 2.75])
+    assert spread(t, torch.tensor(PAD)).tolist() == t.tolist()
+    assert spread(t, torch.tensor(REFLECT)).tolist() == [0.75, 0.25, 0.25, 0.75, 0.75]
+    assert spread(t, torch.tensor(REPEAT)).tolist() == [0.75, 0.75, 0.25, 0.25, 0.75]
+
+
+def test_stop_colors_interpolate_straight_and_pad():
+    stops = torch.tensor([[0.2, *RED], [0.6, *GREEN], [1.0, *BLUE]], dtype=torch.float64)
+    at = stop_color(stops, torch.tensor([-1.0, 0.2, 0.4, 0.6, 0.8, 1.0, 3.0], dtype=torch.float64))
+    expected = [RED, RED, [0.5, 0.5, 0, 1], GREEN, [0, 0.5, 0.5, 0.75], BLUE, BLUE]
+    assert torch.allclose(at, torch.tensor(expected, dtype=torch.float64))
+
+
+def test_equal_offsets_step_and_decreasing_offsets_clamp():
+    # a hard stop at 0.5 (red up to it); the blue stop's smaller offset counts as 0.5 (SVG clamps
+    # offsets to the one before), so after 0.5 the last of the three stops there, blue, holds
+    step = torch.tensor([[0.0, *RED], [0.5, *RED], [0.5, *GREEN], [0.3, *BLUE]], dtype=torch.float64)
+    at = stop_color(step, torch.tensor([0.25, 0.4999, 0.5, 0.75], dtype=torch.float64))
+    assert torch.allclose(at, torch.tensor([RED, RED, BLUE, BLUE], dtype=torch.float64))
+    padded = torch.tensor([[0.0, *RED], [1.0, *GREEN], [1.0, *GREEN]], dtype=torch.float64)  # last stop repeated
+    assert torch.allclose(stop_color(padded, torch.tensor([0.5], dtype=torch.float64)),
+                          torch.tensor([[0.5, 0.5, 0, 1]], dtype=torch.float64))
+
+
+def test_paint_colors_keep_flat_paints_and_select_a_role():
+    paints = Gradients(kinds=torch.tensor([[LINEAR, FLAT], [FLAT, RADIAL]]),
+                       frames=torch.tensor([linear_frame((0.0, 0.0), (10.0, 0.0)), radial_frame((5.0, 5.0), 5.0)]
+                                           ).expand(2, 2, 2, 3).transpose(0, 1).contiguous(),
+                       focals=torch.zeros(2, 2, 2),
+                       stops=torch.tensor([[0.0, *RED], [1.0, *BLUE]]).expand(2, 2, 2, 5),
+                       spreads=torch.zeros(2, 2, dtype=torch.long))
+    flat = torch.tensor([[0.3, 0.3, 0.3, 1.0], [0.6, 0.6, 0.6, 1.0]])
+    p = torch.tensor([[5.0, 5.0], [10.0, 5.0]])  # one point per path
+    fills = paint_colors(flat, paints.role(FILL), p)
+    strokes = paint_colors(flat, paints.role(STROKE), p)
+    assert torch.allclose(fills, torch.tensor([[0.5, 0, 0.5, 0.75], [0.6, 0.6, 0.6, 1.0]]))  # path 0 halfway
+    assert torch.allclose(strokes, torch.tensor([[0.3, 0.3, 0.3, 1.0], BLUE]))  # path 1 on its circle
+
+
+def test_gradients_flow_to_stops_frames_and_focal_points():
+    torch.manual_seed(0)
+    stops = torch.tensor([[0.1, 0.9, 0.2, 0.3, 1.0], [0.5, 0.1, 0.8, 0.4, 0.7], [0.9, 0.3, 0.3, 0.9, 0.9]],
+                         dtype=torch.float64, requires_grad=True)
+    frame = torch.tensor(radial_frame((6.0, 5.0), 7.0), dtype=torch.float64).requires_grad_(True)
+    focal = torch.tensor([0.2, -0.3], dtype=torch.float64, requires_grad=True)
+    p = torch.rand(40, 2, dtype=torch.float64) * 12
+    for kind, mode in ((LINEAR, PAD), (RADIAL, REFLECT), (RADIAL, REPEAT)):
+        def colors(s, f, fo):
+            paint = Gradients(torch.tensor(kind), f, fo, s, torch.tensor(mode))
+            return paint_colors(torch.zeros(4, dtype=torch.float64), paint, p)
+
+        assert torch.autograd.gradcheck(colors, (stops, frame, focal), eps=1e-6, atol=1e-6)
