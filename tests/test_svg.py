@@ -334,6 +334,23 @@ def test_circle_becomes_cubics_on_the_circle(radius):
     assert torch.equal(scene.points[0, -1], scene.points[0, 0])
 
 
+@pytest.mark.parametrize("radii, size", [
+    ('rx="30" ry=""', (30, 30)), ('ry="30"', (30, 30)), ('rx="auto" ry="20"', (20, 20)), ('rx="30"', (30, 30)),
+    ('rx="30" ry="bad"', (30, 30)), ('rx="-5" ry="20"', (20, 20)), ('rx="30" ry="10"', (30, 10)),
+    ('rx="0" ry="auto"', None), ('rx="" ry="auto"', None),
+])
+def test_ellipse_radius_auto_takes_the_other(radii, size):
+    # SVG 2 (and browsers, resvg): a missing, empty, 'auto', negative or unreadable radius is
+    # the other radius; none readable, or a zero one: nothing drawn
+    scene = svg(f'<!-- <ellipse rx="1"/> --><ellipse cx="50" cy="40" {radii} fill="red"/>')
+    if size is None:
+        assert scene.num_paths == 0
+        return
+    pts = valid_points(scene, 0)
+    extent = (pts.amax(0) - pts.amin(0)) / 2
+    assert extent.tolist() == pytest.approx(list(size), abs=1e-4)
+
+
 def test_rect_corners_and_rounded_rect():
     scene = svg('<rect x="10" y="20" width="30" height="15" fill="red"/>'
                 '<rect x="10" y="50" width="30" height="20" rx="5" fill="red"/>')

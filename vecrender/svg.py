@@ -27,8 +27,9 @@ transforms of groups and elements, viewBox scaled to width/height (one of them a
 follows the viewBox's aspect ratio), ``style`` attributes, ``<use>`` (of a ``<symbol>`` with a
 viewBox: fitted into the use's width and height by ``preserveAspectRatio``), nested ``<svg>``,
 percentage lengths of the basic shapes (of the nearest viewBox),
-``rect`` (rounded too), ``circle``, ``ellipse``, ``line``, ``polyline``, ``polygon`` and every path
-command. Lines and quadratics become exact cubics; elliptic arcs become cubics within 5e-4 px;
+``rect`` (rounded too), ``circle``, ``ellipse`` (a radius left out or ``auto`` is the other, as
+in SVG 2), ``line``, ``polyline``, ``polygon`` and every path command. Lines and quadratics
+become exact cubics; elliptic arcs become cubics within 5e-4 px;
 ``S``/``T`` reflect the previous control point only after ``C``/``S`` resp. ``Q``/``T``, as the SVG
 spec says (svgelements reflects after any curve; we correct that).
 Default fill is black and default stroke none, as in SVG. ``opacity`` of the element and of every
@@ -369,7 +370,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         raise ValueError(f"fill_tolerance must be a distance in px above 0 (e.g. {RENDER_FILL_TOLERANCE}) "
                          f"or None to keep the file's cubics, not {fill_tolerance!r}.")
     root = _check_document(data, where)
-    data = _complete_size(root, data)
+    data = _auto_radii(_complete_size(root, data))
     import svgelements as se  # lazy: only SVG reading needs the parser
 
     try:
@@ -570,6 +571,37 @@ def _complete_size(root: ET.Element, data: bytes) -> bytes:
         if not any(a <= tag.start() < b for a, b in skipped):
             return data[: tag.end()] + f' {name}="{missing:g}{match.group(2)}"'.encode() + data[tag.end() :]
     return data
+
+
+_ELLIPSE_TAG = re.compile(rb"<(?:[\w.-]+:)?ellipse\b[^>]*>")
+_RADIUS_ATTR = re.compile(rb"""\s(r[xy])\s*=\s*("[^"]*"|'[^']*')""")
+
+
+def _auto_radii(data: bytes) -> bytes:
+    """`data` with an ``<ellipse>``'s missing, empty, ``auto``, negative or unreadable ``rx`` or
+    ``ry`` set to the other one, as SVG 2's ``auto`` radius makes browsers and resvg draw it (the
+    parser would drop the ellipse, or give it a radius of 1). The value is copied as written, so
+    a percentage keeps its number but refers to the other side of the viewport."""
+    skipped = [m.span() for m in re.finditer(rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>", data, re.DOTALL)]
+
+    def fix(tag: re.Match) -> bytes:
+        text = tag.group(0)
+        if any(a <= tag.start() < b for a, b in skipped):
+            return text
+        given = {m.group(1): m for m in _RADIUS_ATTR.finditer(text)}
+        lengths = {name: _length(m.group(2)[1:-1].decode(errors="replace"), 0.0) for name, m in given.items()}
+        valid = {name: given[name] for name, value in lengths.items() if value is not None and value >= 0}
+        if len(valid) != 1:
+            return text
+        (name, source), = valid.items()
+        other = b"ry" if name == b"rx" else b"rx"
+        if other in given:  # replace its value
+            start, end = given[other].span(2)
+            return text[:start] + source.group(2) + text[end:]
+        at = text.index(b"ellipse") + len(b"ellipse")
+        return text[:at] + b" " + other + b"=" + source.group(2) + text[at:]
+
+    return _ELLIPSE_TAG.sub(fix, data)
 
 
 def _canvas_size(document, root: ET.Element, where: str) -> tuple[int, int]:
