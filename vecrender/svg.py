@@ -874,10 +874,8 @@ def _gradient_paint(value: str | None, factor: float, gradients: dict[str, _Grad
     if len(stops) == 1:
         return stops[-1][1], None
     placed = _gradient_frame(defn, shape, viewport, se)
-    if placed is None:
-        return stops[-1][1], None
-    if placed == "no area":
-        return None, None
+    if isinstance(placed, str):
+        return (stops[-1][1] if placed == "last stop" else None), None
     frame, focal = placed
     spread = _SPREADS.get(str(defn.attrs.get("spreadMethod", "pad")).strip(), PAD)
     return flat, _Gradient(defn.kind, frame, focal, stops, spread)
@@ -888,10 +886,12 @@ def _gradient_paint(value: str | None, factor: float, gradients: dict[str, _Grad
 _MAX_FOCAL = 0.99
 
 
-def _gradient_frame(defn: _GradientDef, shape, viewport: tuple[float, float], se):
+def _gradient_frame(defn: _GradientDef, shape, viewport: tuple[float, float], se
+                    ) -> tuple[list[list[float]], Point] | str:
     """``(frame [2, 3], focal)`` of `defn` on `shape` (canvas pixels to the gradient's frame,
-    `vecrender.functional.paints`); None for a zero-length vector or radius, ``"no area"`` for an
-    object bounding box without area or a transform that cannot be inverted."""
+    `vecrender.functional.paints`); ``"last stop"`` for a zero-length vector or radius (SVG paints
+    the last stop's colour), ``"no paint"`` for an object bounding box without area or a
+    transform that cannot be inverted."""
     attrs = defn.attrs
     on_box = str(attrs.get("gradientUnits", "objectBoundingBox")).strip() != "userSpaceOnUse"
     sides = (*viewport, math.hypot(*viewport) / math.sqrt(2))
@@ -906,12 +906,12 @@ def _gradient_frame(defn: _GradientDef, shape, viewport: tuple[float, float], se
     if defn.kind == LINEAR:
         start, end = (coord("x1", "0%", 0), coord("y1", "0%", 1)), (coord("x2", "100%", 0), coord("y2", "0%", 1))
         if math.dist(start, end) <= 0:
-            return None
+            return "last stop"
         rows, focal = linear_frame(start, end), (0.0, 0.0)
     else:
         cx, cy, r = coord("cx", "50%", 0), coord("cy", "50%", 1), coord("r", "50%", 2)
         if not r > 0:
-            return None
+            return "last stop"
         rows = radial_frame((cx, cy), r)
         fx, fy = coord("fx", str(attrs.get("cx", "50%")), 0), coord("fy", str(attrs.get("cy", "50%")), 1)
         focal = ((fx - cx) / r, (fy - cy) / r)
@@ -922,11 +922,11 @@ def _gradient_frame(defn: _GradientDef, shape, viewport: tuple[float, float], se
     if on_box:
         x0, y0, x1, y1 = shape.bbox(transformed=False) or (0.0, 0.0, 0.0, 0.0)
         if not (x1 > x0 and y1 > y0):
-            return "no area"
+            return "no paint"
         to_user = to_user * se.Matrix(x1 - x0, 0, 0, y1 - y0, x0, y0)
     to_canvas = to_user * shape.transform
     if abs(to_canvas.determinant) <= 1e-12:
-        return "no area"
+        return "no paint"
     m = ~to_canvas * se.Matrix(rows[0][0], rows[1][0], rows[0][1], rows[1][1], rows[0][2], rows[1][2])
     return [[m.a, m.c, m.e], [m.b, m.d, m.f]], focal
 
