@@ -44,8 +44,9 @@ square ``[j, j + 1] x [i, i + 1]`` with centre ``p = (j + 1/2, i + 1/2)``):
   quadrants they cut (:func:`~vecrender.functional.bezier.second_edge_coverage`).
 * **Colour and order.** A layer's alpha is ``c * colour_alpha``; its premultiplied colour is
   ``rgb * alpha``. A gradient paint's colour is taken at the pixel centre
-  (:mod:`vecrender.functional.paints`). Layers are composited with "over" in path order, each path's fill below its
-  stroke: ``out = layer + (1 - layer_alpha) * out``. The result is premultiplied RGBA.
+  (:mod:`vecrender.functional.paints`). Layers are composited with "over" in path order, each
+  path's fill below its stroke: ``out = layer + (1 - layer_alpha) * out``. The result is
+  premultiplied RGBA.
 
 Closest points are computed for pixel centres only (one evaluation per pixel), so nothing is random
 and the gradient is that of the smooth coverage, dense over the anti-aliased band of every edge.
