@@ -99,9 +99,10 @@ import re
 import warnings
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -146,6 +147,7 @@ RENDER_FILL_TOLERANCE = 0.02
 _MAX_PIECES = 64
 
 Point = tuple[float, float]
+_Named = TypeVar("_Named")  # what a document's ids name: elements, gradient definitions
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -447,9 +449,10 @@ def _left_out(root: ET.Element, visible: tuple[float, float, float, float] | Non
             for (noun, note), n in counts.items()]
 
 
-def _referenced(value: str, elements: dict[str, ET.Element]) -> ET.Element | None:
-    """The element a ``url(#id)`` value names, if the document has it."""
-    target = re.match(r"url\(\s*#([^)\s]+)\s*\)", value)
+def _referenced(value: str | None, elements: dict[str, _Named]) -> _Named | None:
+    """What a ``url(#id)`` paint or property value (quotes allowed around ``#id``) names among
+    `elements` (by id), if anything."""
+    target = re.match(r"\s*url\(\s*['\"]?#([^)'\"\s]+)['\"]?\s*\)", str(value or ""))
     return elements.get(target.group(1)) if target else None
 
 
@@ -566,11 +569,18 @@ def _complete_size(root: ET.Element, data: bytes) -> bytes:
         return data
     missing = size * (box_h / box_w if given[0] == "width" else box_w / box_h)
     name = "height" if given[0] == "width" else "width"
-    skipped = [m.span() for m in re.finditer(rb"<!--.*?-->|<!DOCTYPE[^>]*>", data, re.DOTALL)]
+    in_markup = _in_markup(data)
     for tag in re.finditer(rb"<(?:[\w.-]+:)?svg\b", data):  # the root's start tag: the attribute goes there
-        if not any(a <= tag.start() < b for a, b in skipped):
+        if not in_markup(tag.start()):
             return data[: tag.end()] + f' {name}="{missing:g}{match.group(2)}"'.encode() + data[tag.end() :]
     return data
+
+
+def _in_markup(data: bytes) -> Callable[[int], bool]:
+    """Whether a byte offset of `data` lies in a comment, the DOCTYPE or a CDATA section (text
+    that looks like a tag there is none)."""
+    spans = [m.span() for m in re.finditer(rb"<!--.*?-->|<!DOCTYPE[^>]*>|<!\[CDATA\[.*?\]\]>", data, re.DOTALL)]
+    return lambda offset: any(a <= offset < b for a, b in spans)
 
 
 _ELLIPSE_TAG = re.compile(rb"<(?:[\w.-]+:)?ellipse\b[^>]*>")
@@ -582,11 +592,11 @@ def _auto_radii(data: bytes) -> bytes:
     ``ry`` set to the other one, as SVG 2's ``auto`` radius makes browsers and resvg draw it (the
     parser would drop the ellipse, or give it a radius of 1). The value is copied as written, so
     a percentage keeps its number but refers to the other side of the viewport."""
-    skipped = [m.span() for m in re.finditer(rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>", data, re.DOTALL)]
+    in_markup = _in_markup(data)
 
     def fix(tag: re.Match) -> bytes:
         text = tag.group(0)
-        if any(a <= tag.start() < b for a, b in skipped):
+        if in_markup(tag.start()):
             return text
         given = {m.group(1): m for m in _RADIUS_ATTR.finditer(text)}
         lengths = {name: _length(m.group(2)[1:-1].decode(errors="replace"), 0.0) for name, m in given.items()}
@@ -865,8 +875,7 @@ def _gradient_paint(value: str | None, factor: float, gradients: dict[str, _Grad
     flat colour alone where SVG paints one (one stop, or a zero-length vector or radius: the last
     stop's colour) and no paint at all on an object bounding box without area (SVG's rule for a
     horizontal line, say). None when `value` names no gradient."""
-    target = re.match(r"\s*url\(\s*['\"]?#([^)'\"\s]+)['\"]?\s*\)", str(value or ""))
-    defn = gradients.get(target.group(1)) if target else None
+    defn = _referenced(value, gradients)
     if defn is None:
         return None
     stops = [(offset, (*rgba[:3], rgba[3] * factor)) for offset, rgba in defn.stops]

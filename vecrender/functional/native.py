@@ -51,18 +51,18 @@ from vecrender.functional.bezier import (
     evaluate,
     fills_left,
     hypot,
+    inside,
     newton_closest,
     path_dots,
     path_flags,
     path_segments,
     polyline,
+    ray_crossings,
     safe_norm,
     second_edge_coverage,
     segment_basin,
     stroke_coverage,
     subpath_first,
-    inside,
-    ray_crossings,
     unit_normal,
     winding_number,
 )
@@ -499,7 +499,7 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
             cand, u_cand, d2min, near = _search_near(g, row, pix, half)
             winding = _tile_winding(g, row, pix)
     else:
-        cand, u_cand, d2min, winding = _closest_chord(g, row, pix, half, fill_colors is not None)
+        cand, u_cand, d2min, winding = _closest_chord(g, row, pix, fill_colors is not None)
     alpha = _stroke_coverage(g, row, pix, cand, u_cand, d2min, half)
     stroke = _layer(alpha, _path_colors(g, stroke_colors, row, pix, STROKE), mask)
     if fill_colors is None:
@@ -748,11 +748,10 @@ def _layer(coverage: Tensor, colors: Tensor, mask: Tensor | None) -> Tensor:
     return torch.cat([rgb * alpha, alpha], dim=-1)
 
 
-def _closest_chord(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor, want_winding: bool
+def _closest_chord(g: _Geometry, row: Tensor, pix: Tensor, want_winding: bool
                    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """Candidate chords and parameters ``[C, Q, 2]``, squared polyline distance ``[C, Q]`` and the
-    winding number ``[C, Q]`` (fills only), for the pairs' paths ``row`` ``[C]`` (stroke
-    half-widths ``half`` ``[C]``).
+    winding number ``[C, Q]`` (fills only), for the pairs' paths ``row`` ``[C]``.
 
     Candidate 0 is the closest chord; candidate 1 the closest one outside its Newton run's reach
     (:func:`_two_closest`), so a second part of the curve at nearly the same distance is refined
