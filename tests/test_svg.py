@@ -16,6 +16,7 @@ from vecrender.builtins.renderers import NativeRenderer
 from vecrender.errors import SvgError, SvgImportWarning, VecrenderError
 from vecrender.functional.paints import FLAT, LINEAR, RADIAL, Gradients, paint_colors
 from vecrender.scene import WHITE, VectorScene
+from vecrender.functional.styles import CAP_BUTT, CAP_ROUND
 from vecrender.svg import BACKGROUND_ID, _fmt, load_svg, scene_to_svg, svg_to_scene
 
 DATA = Path(__file__).parent / "data" / "svg"
@@ -550,29 +551,117 @@ def test_import_warns_of_what_it_leaves_out(tmp_path):
                      'stroke="red"/></svg>')
 
 
-@pytest.mark.parametrize("clip, transform, clips", [
-    ('<rect width="40" height="30"/>', "", False),
-    ('<path d="M0 0h40v30H0z"/>', "", False),
-    ('<path d="M-5.3 0h50v30h-50z"/>', 'transform="translate(5 0)"', False),
-    ('<path d="M0 0h20v15H0z"/>', 'transform="scale(2)"', False),
-    ('<path d="M0 0h40v29.98H0z"/>', "", False),  # cuts off 0.02 px: rounding in the export
-    ('<path d="M0 0h40v29H0z"/>', "", True),  # cuts off a pixel
-    ('<rect width="40" height="30" rx="2"/>', "", True),  # rounds the canvas' corners
-    ('<path d="M0 0h40v30H0zM5 5h2v2H5z"/>', "", True),  # a hole
-    ('<path d="M0 0L40 30L0 30L40 0z"/>', "", True),  # a bow tie in the same box
-    ('<path d="M0 0h40v30H0z"/>', 'transform="rotate(45 20 15)"', True),
-    ('<rect width="1" height="1"/>', "", True),  # of the bounding box (clipPathUnits below)
+def clip_document(clip: str, content: str, transform: str = "", units: str = "") -> str:
+    """An 80 x 60 px canvas (viewBox 40 x 30) whose `content` a group clips to `clip`."""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="80" height="60" viewBox="0 0 40 30">'
+            f'<clipPath id="c" {units}>{clip}</clipPath><g clip-path="url(#c)" {transform}>{content}</g></svg>')
+
+
+def covered_area(scene: VectorScene) -> float:
+    """Pixels the scene covers (its paths opaque and apart), by the native renderer."""
+    return NativeRenderer().render([scene])[0, 3].sum().item()
+
+
+def area_inside(inside, width: int = 80, height: int = 60, samples: int = 16) -> float:
+    """Pixels of the canvas where `inside(x, y)` (coordinate tensors) holds, by `samples`^2 points per pixel."""
+    ys, xs = torch.meshgrid((torch.arange(height * samples, dtype=torch.float64) + 0.5) / samples,
+                            (torch.arange(width * samples, dtype=torch.float64) + 0.5) / samples, indexing="ij")
+    return inside(xs.flatten(), ys.flatten()).double().sum().item() / samples**2
+
+
+def in_rotated_canvas(x, y):  # the viewBox rectangle 40 x 30 turned 45 degrees about its centre, in px
+    u, v = x / 2 - 20, y / 2 - 15
+    c = math.cos(math.radians(45))
+    return ((c * u + c * v).abs() <= 20) & ((-c * u + c * v).abs() <= 15)
+
+
+@pytest.mark.parametrize("clip, transform, area", [
+    ('<rect width="40" height="30"/>', "", 4800),
+    ('<path d="M0 0h40v30H0z"/>', "", 4800),
+    ('<path d="M-5.3 0h50v30h-50z"/>', 'transform="translate(5 0)"', 4800),
+    ('<path d="M0 0h20v15H0z"/>', 'transform="scale(2)"', 4800),
+    ('<path d="M0 0h40v29.98H0z"/>', "", 4800),  # cuts off 0.02 px: rounding in the export, clips nothing
+    ('<path d="M0 0h40v29H0z"/>', "", 80 * 58),  # cuts off a pixel
+    ('<rect width="40" height="30" rx="2"/>', "", 4800 - (4 - math.pi) * 4**2),  # rounds the canvas' corners
+    ('<path d="M0 0h40v30H0z"/>', 'transform="rotate(45 20 15)"', area_inside(in_rotated_canvas)),
+    ('<path d="M8 2h24v26H20V12H8z"/>', "", 4 * (24 * 10 + 12 * 16)),  # an L: not convex
+    ('<path d="M20 2L36 28H4z"/><g/>', "", 4 * 16 * 26),  # a triangle, and a group that draws nothing
+    ('<path d="M0 0h9v9H0z" style="display: none"/>', "", 0),  # no shape: clips everything
 ])
-def test_clip_paths_that_keep_the_whole_canvas_are_no_loss(clip, transform, clips):
-    # exporters clip drawings to their own canvas; only a clip that cuts something is warned of
-    units = 'clipPathUnits="objectBoundingBox"' if 'width="1"' in clip else ""
-    text = (f'<svg xmlns="http://www.w3.org/2000/svg" width="80" height="60" viewBox="0 0 40 30">'
-            f'<clipPath id="c" {units}>{clip}</clipPath>'
-            f'<g clip-path="url(#c)" {transform}><path d="M-9 -9H60V60z"/></g></svg>')
-    with warnings.catch_warnings(record=True) as record:
-        warnings.simplefilter("always")
-        svg_to_scene(text)
-    assert any("clip path" in str(w.message) for w in record) == clips
+def test_clip_paths_of_one_simple_shape_clip_fills_exactly(clip, transform, area):
+    """Exporters clip drawings to their canvas (a no-op), flags and icons to a shape: a clip path
+    of one shape whose outline does not cross itself cuts the fills to it, without warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scene = svg_to_scene(clip_document(clip, '<path d="M-9 -9H60V60H-9z"/>', transform),
+                             fill_tolerance=0.02)
+    assert covered_area(scene) == pytest.approx(area, abs=0.5)
+
+
+@pytest.mark.parametrize("clip, units", [
+    ('<path d="M0 0h40v30H0zM5 5h2v2H5z"/>', ""),  # a hole: two subpaths
+    ('<path d="M0 0L40 30L0 30L40 0z"/>', ""),  # a bow tie
+    ('<rect width="20" height="20"/><rect x="10" width="20" height="20"/>', ""),  # two shapes
+    ('<rect width="20" height="20"/><text>in a clip</text>', ""),
+    ('<rect width="0.5" height="0.5"/>', 'clipPathUnits="objectBoundingBox"'),
+])
+def test_other_clip_paths_are_left_out_and_warned_of(clip, units):
+    with pytest.warns(SvgImportWarning, match=r"1 clip path \(content drawn unclipped\)"):
+        scene = svg_to_scene(clip_document(clip, '<path d="M-9 -9H60V60H-9z"/>', units=units))
+    assert covered_area(scene) == pytest.approx(4800, abs=0.5)
+
+
+def test_clip_path_content_is_in_the_user_space_of_its_user():
+    """The clip's shapes are placed by the clipPath's transform and the user's transforms, not
+    by the transforms around the clipPath's definition; a reference to nothing clips nothing."""
+    text = ('<svg xmlns="http://www.w3.org/2000/svg" width="80" height="60">'
+            '<g transform="rotate(30)"><clipPath id="c" transform="scale(2)"><rect x="1" y="2" width="5" height="4"/>'
+            '</clipPath></g>'
+            '<g transform="translate(10 5)"><g clip-path="url(#c)"><rect width="50" height="50"/></g></g>'
+            '<rect x="60" y="40" width="10" height="10" clip-path="url(#missing)"/></svg>')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scene = svg_to_scene(text)
+    points = scene.points[0, : 3 * int(scene.num_segments[0]) + 1]
+    assert points.min(0).values.tolist() == pytest.approx([12, 9])
+    assert points.max(0).values.tolist() == pytest.approx([22, 17])
+    assert covered_area(scene) == pytest.approx(10 * 8 + 10 * 10, abs=1e-3)
+
+
+@pytest.mark.parametrize("rule", ["nonzero", "evenodd"])
+def test_clipped_fill_keeps_its_holes_and_draws_no_seam(rule):
+    """A ring cut by a clip: the hole stays a hole under either rule (nonzero: its contour runs the
+    other way; even-odd: the same way), and the clip's outline is drawn once where the ring winds
+    twice, so no edge is doubled (a doubled edge shows as a seam)."""
+    hole = "M12 8h16v14H12z" if rule == "evenodd" else "M12 8v14h16V8z"
+    text = clip_document('<rect x="10" y="5" width="15" height="20"/>',
+                         f'<path fill-rule="{rule}" d="M5 3h30v24H5z {hole}"/>')
+    scene = svg_to_scene(text)
+    # the ring's part in the clip: (10..25 x 5..25) less the hole's (12..25 x 8..22), in px
+    assert covered_area(scene) == pytest.approx(4 * (15 * 20 - 13 * 14), abs=1e-3)
+    alpha = NativeRenderer().render([scene])[0, 3]
+    assert alpha[10:50, 20:24].min().item() == pytest.approx(1.0, abs=1e-5)  # the left band, clip edge at x = 20
+    assert alpha[16:44, 25:50].max().item() == pytest.approx(0.0, abs=1e-5)  # the hole
+
+
+def test_strokes_are_clipped_by_their_centre_lines():
+    """A stroke is cut where its centre line leaves the clip (butt ends where cut at both), and
+    the import warns of strokes that come within half their width of the outline."""
+    crossing = '<path d="M5 15H35" stroke="black" stroke-width="2" stroke-linecap="round"/>'
+    with pytest.warns(SvgImportWarning, match=r"1 clip path \(strokes clipped by their centre lines\)"):
+        scene = svg_to_scene(clip_document('<rect x="10" y="5" width="20" height="20"/>', crossing))
+    assert scene.points[0, [0, 3]].flatten().tolist() == pytest.approx([20, 30, 60, 30])
+    assert scene.line_caps[0].item() == CAP_BUTT
+    assert covered_area(scene) == pytest.approx(40 * 4, abs=1e-3)
+    one_end = '<path d="M15 15H35" stroke="black" stroke-width="2" stroke-linecap="round"/>'
+    with pytest.warns(SvgImportWarning, match="strokes clipped"):
+        kept = svg_to_scene(clip_document('<rect x="10" y="5" width="20" height="20"/>', one_end))
+    assert kept.line_caps[0].item() == CAP_ROUND  # its own end keeps its cap
+    inside = '<path d="M15 15H25" stroke="black" stroke-width="2"/><path d="M0 0h40v30H0z" fill="none"/>'
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        whole = svg_to_scene(clip_document('<rect x="10" y="5" width="20" height="20"/>', inside))
+    assert whole.points[0, [0, 3]].flatten().tolist() == pytest.approx([30, 30, 50, 30])
 
 
 @pytest.mark.filterwarnings("ignore::vecrender.errors.SvgImportWarning")  # patterns, on purpose

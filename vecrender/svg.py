@@ -44,11 +44,21 @@ and ``miter_limits`` (left None when every stroke is round-capped and round-join
 arc length; the pattern starts over at each subpath, a dash through a closed subpath's start is
 one path joined there, zero-length dashes are dots where the caps draw them), after the
 element's fill. ``display:none`` and ``visibility:hidden`` elements are skipped; text, images,
-clip paths, masks, markers and filters are ignored, and one ``SvgImportWarning`` names what a file
-used of them (and of pattern paints), with counts; a clip path that is a rectangle
-keeping the whole canvas (up to 0.1 px), as exporters clip drawings to their own canvas, clips
-nothing and is not counted. Pattern paints import as no paint (or as their fallback colour:
-``url(#p) red``).
+masks, markers and filters are ignored, and one ``SvgImportWarning`` names what a file used of
+them (and of pattern paints and clip paths it left out), with counts. Pattern paints import as no
+paint (or as their fallback colour: ``url(#p) red``).
+
+Clip paths (``clip-path`` on elements and groups, nested ones too) whose ``<clipPath>`` holds one
+shape with one subpath that does not cross itself (a rectangle, rounded or not, a circle, an
+ellipse, a polygon, convex or not; curved outlines within `RENDER_FILL_TOLERANCE`) are applied
+at import, in the user space of the element that names them (the clipPath's ``transform``
+included): each fill is cut to the region exactly (`vecrender.cubics.clip_fill`: the same winding
+numbers inside, holes kept, no edge drawn twice), each stroke where its centre line leaves it
+(butt ends where cut at both ends). A clip path that keeps the whole canvas (up to 0.1 px), as
+exporters clip drawings to their own canvas, changes nothing. Other clip paths (several shapes
+or subpaths, an outline that crosses itself, text or ``<use>`` inside, ``objectBoundingBox``
+units) are left out, and counted in the warning, as are clip paths that come within half a
+stroke's width of a stroke (it is drawn whole beyond its centre line).
 
 Linear and radial gradient paints (fills and strokes) become the scene's gradient fields
 (`vecrender.functional.paints`), placed in canvas pixels: ``gradientUnits`` (the object bounding
@@ -82,11 +92,15 @@ parabola for the curve near each chord, which a cubic with a far control point (
 away from; the cubics of filled paths are then cut into pieces of the same curves until that
 polygon is within the tolerance.
 
-Limitations: group ``opacity`` is folded into each child's alphas, which differs
-from SVG's group compositing where children overlap (and where an element's own fill and stroke
-overlap); under a non-uniform scale or skew, a stroke's width is its thickness across the drawn
-path averaged along it (a browser's varies along a curved path; exact on straight segments), and
-its dashes are scaled by the geometric mean.
+Limitations: group ``opacity`` is folded into each child's alphas, which differs from SVG's
+group compositing where children overlap (and where an element's own fill and stroke overlap);
+likewise a clip applies to each path, not to the group as a whole, so where paths overlap along
+a clip's outline each one's edge pixels are blended over the others'; a fill that winds twice or
+more just inside a clip's outline under nonzero (overlapping subpaths of one path) has that
+stretch of outline drawn as often, which the renderers show as a seam; under a non-uniform scale
+or skew, a stroke's width is its thickness across the drawn path averaged along it (a browser's
+varies along a curved path; exact on straight segments), and its dashes are scaled by the
+geometric mean.
 """
 
 from __future__ import annotations
@@ -107,6 +121,17 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
+from vecrender.cubics import (
+    Region,
+    clip_fill,
+    cut_stroke,
+    flatten,
+    line,
+    point_at,
+    simple_region,
+    split,
+    sub_cubic,
+)
 from vecrender.errors import SvgError, SvgImportWarning
 from vecrender.functional.paints import (
     FILL,
@@ -382,17 +407,21 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         raise SvgError(f"{where}: could not parse the SVG ({type(e).__name__}: {detail}).") from None
     width, height = _canvas_size(document, root, where)
     gradients = _gradient_defs(root)
+    clips = _Clips(root, (width, height), se)
     background = WHITE
     items: list[_Item] = []
-    for shape, opacity, viewport in _shapes(document, 1.0, (float(width), float(height)), se):
+    shapes = _shapes(document, 1.0, (float(width), float(height)), (), document.objects, se)
+    for shape, opacity, viewport, uses in shapes:
         if _is_background(shape, se):
             background = _background_color(shape)
             continue
-        items += _shape_items(shape, opacity, gradients, viewport, se)
-    left_out = _left_out(root, _visible_box(document, width, height, se), se)
+        items += clips.apply(_shape_items(shape, opacity, gradients, viewport, se), uses)
+    left_out = _left_out(root) + clips.left_out
     if left_out:
+        described = ", ".join(f"{n} {noun}{'s' if n > 1 else ''}" + (f" ({note})" if note else "")
+                              for (noun, note), n in left_out.items())
         warnings.warn(f"{where}: vecrender imports paths with colour and gradient paints only, so the scene lacks or "
-                      f"simplifies {', '.join(left_out)}; its render differs from a browser's there.",
+                      f"simplifies {described}; its render differs from a browser's there.",
                       SvgImportWarning, stacklevel=3)
     finite = [item for item in items if all(map(math.isfinite, (item.width, *itertools.chain(*item.points))))]
     if len(finite) < len(items):
@@ -407,46 +436,39 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
 #: What import leaves out or simplifies, by what marks it in the document: (noun, what happens).
 _LEFT_OUT_ELEMENTS = {"text": ("text element", ""), "image": ("image", ""),
                       "foreignObject": ("embedded HTML object", "")}
-_LEFT_OUT_PROPERTIES = {"clip-path": ("clip path", "content drawn unclipped"),
-                        "mask": ("mask", "content drawn unmasked"), "filter": ("filter", ""),
+_LEFT_OUT_PROPERTIES = {"mask": ("mask", "content drawn unmasked"), "filter": ("filter", ""),
                         **{name: ("marker", "") for name in ("marker", "marker-start", "marker-mid", "marker-end")}}
 _LEFT_OUT_PAINTS = {"pattern": ("pattern paint", "no paint")}
 #: Elements whose content belongs to a feature counted where it is used.
 _FEATURE_CONTENT = {"clipPath", "mask", "marker", "pattern", "filter", "linearGradient", "radialGradient"}
 
 
-def _left_out(root: ET.Element, visible: tuple[float, float, float, float] | None, se) -> list[str]:
-    """What the document uses that the scene will lack or simplify: '2 text elements', '1 clip
-    path (content drawn unclipped)', ... A clip path that keeps the whole `visible` box (root user
-    space) clips nothing and is not counted."""
+def _left_out(root: ET.Element) -> Counter[tuple[str, str]]:
+    """What the document uses that the scene will lack or simplify, counted by (noun, what
+    happens): ('text element', ''): 2, ... (clip paths: `_Clips`)."""
     elements = {el.get("id"): el for el in root.iter() if el.get("id")}
     counts: Counter[tuple[str, str]] = Counter()
 
-    def visit(el: ET.Element, ctm) -> None:
+    def visit(el: ET.Element) -> None:
         tag = _local_name(el)
         if tag in _FEATURE_CONTENT:
             return
         if tag in _LEFT_OUT_ELEMENTS:
             counts[_LEFT_OUT_ELEMENTS[tag]] += 1
             return
-        nested = tag in ("svg", "use") and el is not root  # their own viewports and offsets: not followed
-        ctm = None if ctm is None or nested else se.Matrix(el.get("transform", "")) * ctm
         style = _style_properties(el)
         for name, what in _LEFT_OUT_PROPERTIES.items():
-            value = style.get(name, "none")
-            clip = _referenced(value, elements) if name == "clip-path" else None
-            if value != "none" and not (clip is not None and _keeps(clip, ctm, visible, se)):
+            if style.get(name, "none") != "none":
                 counts[what] += 1
         for name in ("fill", "stroke"):
             target = _referenced(style.get(name, ""), elements)
             if target is not None and _local_name(target) in _LEFT_OUT_PAINTS:
                 counts[_LEFT_OUT_PAINTS[_local_name(target)]] += 1
         for child in el:
-            visit(child, ctm)
+            visit(child)
 
-    visit(root, se.Matrix())
-    return [f"{n} {noun}{'s' if n > 1 else ''}" + (f" ({note})" if note else "")
-            for (noun, note), n in counts.items()]
+    visit(root)
+    return counts
 
 
 def _referenced(value: str | None, elements: dict[str, _Named]) -> _Named | None:
@@ -456,71 +478,137 @@ def _referenced(value: str | None, elements: dict[str, _Named]) -> _Named | None
     return elements.get(target.group(1)) if target else None
 
 
+@dataclass(frozen=True)
+class _ClipUse:
+    """A ``clip-path`` reference: the parsed ``<clipPath>``, the map from the user space of the
+    element that names it to the canvas, and that element."""
+
+    clip: object
+    matrix: object
+    user: object
+
+
 #: Border (px) of the canvas a clip path may cut off and still count as clipping nothing: exports
 #: clip to the canvas with rounded coordinates.
 _CLIP_BORDER = 0.1
+#: A clip region's outline: what it keeps of the canvas.
+_KEEPS_ALL, _KEEPS_NOTHING = "all", "nothing"
 
 
-def _visible_box(document, width: int, height: int, se) -> tuple[float, float, float, float] | None:
-    """The canvas less a `_CLIP_BORDER` border, ``(x0, y0, x1, y1)`` in the root's user space
-    (None: the viewBox skews it)."""
-    matrix = se.Matrix(document.viewbox_transform or "")
-    if abs(matrix.b) > 1e-12 or abs(matrix.c) > 1e-12 or matrix.a == 0 or matrix.d == 0:
-        return None
-    b = _CLIP_BORDER
-    xs = sorted(((b - matrix.e) / matrix.a, (width - b - matrix.e) / matrix.a))
-    ys = sorted(((b - matrix.f) / matrix.d, (height - b - matrix.f) / matrix.d))
-    return xs[0], ys[0], xs[1], ys[1]
+class _Clips:
+    """Clip paths, applied to the items of each shape. A ``<clipPath>`` of one element that
+    draws one simple shape (a rectangle, rounded or not, a circle, an ellipse, a polygon or path
+    whose outline does not cross itself; curves within `RENDER_FILL_TOLERANCE`) clips: fills
+    exactly (`vecrender.cubics.clip_fill`), strokes at their centre lines (butt ends where cut on
+    both ends; counted where a stroke comes within half its width of the outline). Any other clip
+    path is left out, and counted."""
 
+    def __init__(self, root: ET.Element, size: tuple[int, int], se) -> None:
+        self._own_transforms = {el.get("id"): el.get("transform", "") for el in root.iter()
+                                if _local_name(el) == "clipPath" and el.get("id")}
+        self._size, self._se = size, se
+        self._regions: dict[tuple, Region | str | None] = {}
+        self._unclipped: set[int] = set()  # ids of the elements whose clip was left out
+        self._cut: set[int] = set()  # ... whose clip cut a stroke or came near one
 
-def _keeps(clip: ET.Element, ctm, visible: tuple[float, float, float, float] | None, se) -> bool:
-    """Whether the ``<clipPath>`` `clip`, used where `ctm` maps user space to the root's, holds a
-    rectangle covering all of `visible`: clipping to it changes nothing (a common export habit,
-    clipping a drawing to its own canvas, up to rounding)."""
-    if _local_name(clip) != "clipPath" or ctm is None or visible is None:
-        return False
-    if clip.get("clipPathUnits", "userSpaceOnUse").strip() != "userSpaceOnUse":
-        return False
-    base = se.Matrix(clip.get("transform", "")) * ctm
-    for child in clip:
-        box = _rectangle(child, se)
-        matrix = se.Matrix(child.get("transform", "")) * base
-        if box is None or abs(matrix.b) > 1e-12 or abs(matrix.c) > 1e-12:
-            continue
-        corners = [matrix.point_in_matrix_space(xy) for xy in ((box[0], box[1]), (box[2], box[3]))]
-        (x0, x1), (y0, y1) = sorted(c[0] for c in corners), sorted(c[1] for c in corners)
-        if x0 <= visible[0] and y0 <= visible[1] and x1 >= visible[2] and y1 >= visible[3]:
-            return True
-    return False
+    @property
+    def left_out(self) -> Counter[tuple[str, str]]:
+        counts: Counter[tuple[str, str]] = Counter()
+        if self._unclipped:
+            counts[("clip path", "content drawn unclipped")] = len(self._unclipped)
+        if self._cut - self._unclipped:
+            counts[("clip path", "strokes clipped by their centre lines")] = len(self._cut - self._unclipped)
+        return counts
 
+    def apply(self, items: list[_Item], uses: tuple[_ClipUse, ...]) -> list[_Item]:
+        for use in uses:
+            region = self._region(use)
+            if region is None:
+                self._unclipped.add(id(use.user))
+            elif region == _KEEPS_NOTHING:
+                return []
+            elif region != _KEEPS_ALL:
+                items, cut = _clipped(items, region)
+                if cut:
+                    self._cut.add(id(use.user))
+        return items
 
-def _rectangle(el: ET.Element, se) -> tuple[float, float, float, float] | None:
-    """``(x0, y0, x1, y1)`` of a ``<rect>`` without rounded corners or a ``<path>`` that draws
-    only such a rectangle (one subpath of straight lines enclosing all of its box once); else None."""
-    tag = _local_name(el)
-    if tag == "rect":
-        x, y = (_length(el.get(k, 0), 0.0) for k in ("x", "y"))
-        w, h = (_length(el.get(k, 0), 0.0) for k in ("width", "height"))
-        rounded = any((_length(el.get(k, 0), 0.0) or 0) > 0 for k in ("rx", "ry"))
-        if None in (x, y, w, h) or rounded or w <= 0 or h <= 0:
+    def _region(self, use: _ClipUse) -> Region | str | None:
+        m = use.matrix
+        key = (id(use.clip), m.a, m.b, m.c, m.d, m.e, m.f)
+        if key not in self._regions:
+            self._regions[key] = self._outline(use)
+        return self._regions[key]
+
+    def _outline(self, use: _ClipUse) -> Region | str | None:
+        """The region `use` keeps, `_KEEPS_ALL` / `_KEEPS_NOTHING`, or None where import cannot
+        clip to it (an outline that crosses itself, several shapes or subpaths, text, bounding-box units)."""
+        se, clip = self._se, use.clip
+        values = getattr(clip, "values", {})
+        if (not isinstance(clip, se.ClipPath) or values.get("clip-path")
+                or str(values.get("clipPathUnits", "userSpaceOnUse")).strip() != "userSpaceOnUse"):
             return None
-        return x, y, x + w, y + h
-    if tag != "path":
-        return None
-    try:
-        segments = list(se.Path(el.get("d", "")))
-    except Exception:  # the parser's own errors on bad path data
-        return None
-    if not all(isinstance(seg, (se.Move, se.Line, se.Close)) for seg in segments):
-        return None
-    if sum(isinstance(seg, se.Move) for seg in segments) != 1:
-        return None
-    points = [(float(seg.end[0]), float(seg.end[1])) for seg in segments if seg.end is not None]
-    xs, ys = [x for x, _ in points], [y for _, y in points]
-    box = min(xs, default=0.0), min(ys, default=0.0), max(xs, default=0.0), max(ys, default=0.0)
-    area = abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]))) / 2
-    full = (box[2] - box[0]) * (box[3] - box[1])
-    return box if full > 0 and abs(area - full) <= 1e-9 * full else None  # the box, traced once
+        # the content's user space is the referencing element's, not where the clipPath is defined
+        defined = se.Matrix(values.get("transform", ""))
+        own = se.Matrix(self._own_transforms.get(values.get("id"), ""))
+        to_canvas = ~defined * own * use.matrix
+        width, height = self._size
+        border = [(x, y) for x in (_CLIP_BORDER, width - _CLIP_BORDER) for y in (_CLIP_BORDER, height - _CLIP_BORDER)]
+        regions = []
+        for child in clip:
+            if isinstance(child, (se.Text, se.Use)):
+                return None
+            hidden = str(child.values.get("visibility", "visible")).strip() in ("hidden", "collapse")
+            if hidden or not isinstance(child, se.Shape):  # SVG allows no groups in a clip path
+                continue
+            chains = [chain for chain, _ in _subpaths(se.Path(child) * to_canvas, se) if _encloses(chain)]
+            if len(chains) > 1:
+                regions.append(None)
+            elif chains:
+                region = simple_region(flatten(_close(chains[0]), RENDER_FILL_TOLERANCE))
+                if region is not None and region.convex and all(region.contains(p) for p in border):
+                    return _KEEPS_ALL
+                regions.append(region)
+        if not regions:
+            return _KEEPS_NOTHING
+        return regions[0] if len(regions) == 1 else None
+
+
+def _clipped(items: list[_Item], region: Region) -> tuple[list[_Item], bool]:
+    """The items cut to `region`, and whether a visible stroke was cut."""
+    out: list[_Item] = []
+    cut = False
+    for item in items:
+        chains = _chains(item)
+        if item.closed and item.fill is not None:
+            kept = clip_fill(chains, region, item.even_odd)
+            if len(kept) == len(chains) and all(a is b for a, b in zip(kept, chains)):
+                out.append(item)  # all inside: its stroke too
+                continue
+            if kept:
+                whole = _compound(kept, 0.0, item.stroke, item.fill, item.even_odd)
+                out.append(replace(item, points=whole.points, starts=whole.starts, width=0.0,
+                                   gradients=(item.gradients[0], None)))
+            item = replace(item, fill=None, gradients=(None, item.gradients[1]))
+            if item.width <= 0:
+                continue
+        pieces = [(part, start_cut, end_cut, item.closed and not (start_cut or end_cut))
+                  for chain in chains for part, start_cut, end_cut in cut_stroke(chain, region, item.closed)]
+        changed = len(pieces) != len(chains) or any(p[1] or p[2] for p in pieces)
+        cut |= item.width > 0 and item.stroke[3] > 0 and (changed or _reaches(chains, item.width / 2, region))
+        if not changed:
+            out.append(item)
+            continue
+        for part, start_cut, end_cut, closed in pieces:
+            cap, join, limit = item.line
+            out.append(replace(item, points=part, closed=closed, fill=None, starts=(0,),
+                               line=(CAP_BUTT if start_cut and end_cut else cap, join, limit)))
+    return out, cut
+
+
+def _reaches(chains: list[list[Point]], distance: float, region: Region) -> bool:
+    """Whether a chain comes within `distance` of the region's outline."""
+    return any(region.gap(p)[0] < distance for chain in chains for p in flatten(chain, 0.1))
 
 
 def _style_properties(el: ET.Element) -> dict[str, str]:
@@ -645,25 +733,32 @@ def _unit(value: float) -> float:
     return min(max(value, 0.0), 1.0)
 
 
-def _shapes(node, opacity: float, viewport: tuple[float, float], se
-            ) -> Iterator[tuple[object, float, tuple[float, float]]]:
-    """(shape, product of the opacities of it and its ancestors, viewport) in drawing order;
-    `viewport`: the user-space size that percentages refer to (the nearest ``<svg>``'s viewBox)."""
+def _shapes(node, opacity: float, viewport: tuple[float, float], clips: tuple[_ClipUse, ...], defs: dict, se
+            ) -> Iterator[tuple[object, float, tuple[float, float], tuple[_ClipUse, ...]]]:
+    """(shape, product of the opacities of it and its ancestors, viewport, clip paths of it and
+    its ancestors) in drawing order; `viewport`: the user-space size that percentages refer to
+    (the nearest ``<svg>``'s viewBox); `defs`: the document's elements by id."""
     opacity *= _unit(_number(_own(node, "opacity"), 1.0))
+    clip = _referenced(node.values.get("clip-path"), defs)
+    if clip is not None:  # a reference to nothing clips nothing, as CSS says
+        clips = (*clips, _ClipUse(clip, se.Matrix(node.transform), node))
     if isinstance(node, se.SVG):
         box = _numbers(node.values.get("viewBox"))
         viewport = (box[2], box[3]) if len(box) == 4 else viewport
     if isinstance(node, (se.Group, se.Use)):
         fit = _symbol_fit(node, se) if isinstance(node, se.Use) else None
         for child in node:
-            for shape, shape_opacity, shape_viewport in _shapes(child, opacity, viewport, se):
+            for shape, shape_opacity, shape_viewport, shape_clips in _shapes(child, opacity, viewport, clips, defs,
+                                                                              se):
                 if fit is not None:
                     shape.transform = shape.transform * fit
-                yield shape, shape_opacity, shape_viewport
+                    shape_clips = clips + tuple(replace(use, matrix=use.matrix * fit)
+                                                for use in shape_clips[len(clips):])
+                yield shape, shape_opacity, shape_viewport, shape_clips
     elif isinstance(node, se.Shape):
         if str(node.values.get("visibility", "visible")).strip() not in ("hidden", "collapse"):
             _resolve_lengths(node, viewport, se)
-            yield node, opacity, viewport
+            yield node, opacity, viewport, clips
 
 
 def _numbers(text: str | None) -> list[float]:
@@ -1011,7 +1106,7 @@ def _stretch(points: list[Point], linear: tuple[float, float, float, float], cho
     a, b, c, d = linear
     total = weighted = 0.0
     for i in range(0, len(points) - 3, 3):
-        samples = [_at(points[i : i + 4], k / chords) for k in range(chords + 1)]
+        samples = [point_at(points[i : i + 4], k / chords) for k in range(chords + 1)]
         for p, q in itertools.pairwise(samples):
             ux, uy = q[0] - p[0], q[1] - p[1]
             total += math.hypot(ux, uy)
@@ -1090,24 +1185,8 @@ def _dash_pieces(chain: list[Point], lengths: list[float], offset: float, keep_d
 
 def _arc_table(seg: list[Point], chords: int = 64) -> list[float]:
     """Cumulative length of `seg` at ``t = i / chords``."""
-    points = [_at(seg, i / chords) for i in range(chords + 1)]
+    points = [point_at(seg, i / chords) for i in range(chords + 1)]
     return list(itertools.accumulate((math.dist(p, q) for p, q in itertools.pairwise(points)), initial=0.0))
-
-
-def _at(seg: list[Point], t: float) -> Point:
-    """The cubic `seg` at `t` (de Casteljau)."""
-    return _split(seg, t)[0][-1]
-
-
-def _split(seg: list[Point], t: float) -> tuple[list[Point], list[Point]]:
-    """The cubic `seg` cut at `t` into its two cubics (de Casteljau)."""
-    def mix(p: Point, q: Point) -> Point:
-        return (p[0] + (q[0] - p[0]) * t, p[1] + (q[1] - p[1]) * t)
-
-    a, b, c = mix(seg[0], seg[1]), mix(seg[1], seg[2]), mix(seg[2], seg[3])
-    d, e = mix(a, b), mix(b, c)
-    f = mix(d, e)
-    return [seg[0], a, d, f], [f, e, c, seg[3]]
 
 
 def _parameter(table: list[float], length: float) -> float:
@@ -1127,9 +1206,7 @@ def _sub_chain(segments: list[list[Point]], tables: list[list[float]], starts: l
     for k in range(first, last + 1):
         t0 = _parameter(tables[k], a - starts[k]) if k == first else 0.0
         t1 = _parameter(tables[k], b - starts[k]) if k == last else 1.0
-        piece = _split(segments[k], t1)[0] if t1 < 1 else segments[k]
-        if t0 > 0:
-            piece = _split(piece, t0 / t1)[1] if t1 > 0 else [piece[0]] * 4
+        piece = sub_cubic(segments[k], t0, t1)
         out += piece if not out else piece[1:]
     return out
 
@@ -1198,7 +1275,7 @@ def _close(points: list[Point]) -> list[Point]:
     """The chain ending on its first point: a straight segment back when the ends differ."""
     if _same(points[-1], points[0]):
         return points[:-1] + [points[0]]
-    return points + _line(points[-1], points[0])
+    return points + line(points[-1], points[0])
 
 
 def _subpaths(shape, se) -> list[tuple[list[Point], bool]]:
@@ -1216,7 +1293,7 @@ def _subpaths(shape, se) -> list[tuple[list[Point], bool]]:
             chain = [_xy(seg.start)]
         if isinstance(seg, se.Close):
             if len(chain) == 1 or not _same(chain[-1], chain[0]):
-                chain += _line(chain[-1], chain[0])  # M x y Z still draws a dot with round caps
+                chain += line(chain[-1], chain[0])  # M x y Z still draws a dot with round caps
             result.append((chain, True))
             chain, previous = None, None
             continue
@@ -1237,7 +1314,7 @@ def _fill_pieces(cubic: list[Point], tolerance: float) -> list[list[Point]]:
     count = min(_MAX_PIECES, math.ceil(math.sqrt(error / tolerance))) if error > tolerance else 1
     pieces, rest = [], cubic
     for k in range(count, 1, -1):  # cut off 1 / k of what is left, k pieces to go
-        piece, rest = _split(rest, 1 / k)
+        piece, rest = split(rest, 1 / k)
         pieces.append(piece)
     return pieces + [rest]
 
@@ -1263,12 +1340,6 @@ def _xy(point) -> Point:
     return (float(point[0]), float(point[1]))
 
 
-def _line(a: Point, b: Point) -> list[Point]:
-    """Control points after `a` of the cubic that is the straight segment a -> b."""
-    return [(a[0] + (b[0] - a[0]) / 3, a[1] + (b[1] - a[1]) / 3),
-            (a[0] + 2 * (b[0] - a[0]) / 3, a[1] + 2 * (b[1] - a[1]) / 3), b]
-
-
 def _cubics(seg, start: Point, previous: tuple[str, Point] | None,
             se) -> tuple[list[Point], tuple[str, Point] | None]:
     """Control points after `start` of the cubics that draw `seg`, and its (kind, last control)."""
@@ -1288,7 +1359,7 @@ def _cubics(seg, start: Point, previous: tuple[str, Point] | None,
                 (end[0] + 2 * (c[0] - end[0]) / 3, end[1] + 2 * (c[1] - end[1]) / 3), end], ("Q", c)
     if isinstance(seg, se.Arc):
         return _arc_cubics(seg, start, end), None
-    return _line(start, end), None  # Line and anything else with an end point
+    return line(start, end), None  # Line and anything else with an end point
 
 
 def _reflect(point: Point, center: Point) -> Point:
@@ -1298,7 +1369,7 @@ def _reflect(point: Point, center: Point) -> Point:
 def _arc_cubics(arc, start: Point, end: Point) -> list[Point]:
     radius = max(float(arc.rx or 0.0), float(arc.ry or 0.0))
     if not arc.sweep or radius <= 0:
-        return _line(start, end)  # SVG: an arc with a zero radius is a straight line
+        return line(start, end)  # SVG: an arc with a zero radius is a straight line
     # svgelements' cubic for an arc of angle t deviates up to ~2e-3 * r * (t / (pi/2))^6 (measured)
     max_angle = (math.pi / 2) * min(1.0, (_ARC_TOLERANCE / (2e-3 * radius)) ** (1 / 6))
     count = max(1, math.ceil(abs(float(arc.sweep)) / max_angle))

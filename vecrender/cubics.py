@@ -1,0 +1,436 @@
+"""Cubic Bézier chains as lists of points: cutting, flattening, clipping to convex regions.
+
+SVG import works on plain Python points before building tensors; this module is its geometry.
+
+Shapes:
+    cubic  ``[p0, p1, p2, p3]``           one cubic's control points
+    chain  ``[p0, c1, c2, p1, c3, ...]``  ``1 + 3k`` control points of ``k`` joined cubics; a closed
+                                          chain ends on its first point
+    region `ConvexRegion`                 a convex polygon, its corners counter-clockwise
+
+A fill clipped to a convex region (`clip_fill`) keeps its winding number inside the region and
+is 0 outside, so it draws exactly the fill's part in the region under either fill rule, with no
+edge drawn twice (which anti-aliased renderers would show as seams).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+Point = tuple[float, float]
+
+#: Distance (px) from a half-plane's boundary that still counts as on it (hence inside).
+ON_BOUNDARY = 1e-7
+#: Most chords `flatten` draws per cubic.
+MAX_CHORDS = 256
+
+
+def split(cubic: list[Point], t: float) -> tuple[list[Point], list[Point]]:
+    """The cubic cut at `t` into its two cubics (de Casteljau)."""
+    def mix(p: Point, q: Point) -> Point:
+        return (p[0] + (q[0] - p[0]) * t, p[1] + (q[1] - p[1]) * t)
+
+    a, b, c = mix(cubic[0], cubic[1]), mix(cubic[1], cubic[2]), mix(cubic[2], cubic[3])
+    d, e = mix(a, b), mix(b, c)
+    f = mix(d, e)
+    return [cubic[0], a, d, f], [f, e, c, cubic[3]]
+
+
+def point_at(cubic: list[Point], t: float) -> Point:
+    """The cubic at `t`."""
+    return split(cubic, t)[0][-1]
+
+
+def sub_cubic(cubic: list[Point], t0: float, t1: float) -> list[Point]:
+    """The part of the cubic between `t0` <= `t1`, as a cubic of the same curve."""
+    piece = split(cubic, t1)[0] if t1 < 1 else cubic
+    if t0 <= 0:
+        return piece
+    return split(piece, t0 / t1)[1] if t1 > 0 else [piece[0]] * 4
+
+
+def line(a: Point, b: Point) -> list[Point]:
+    """The straight cubic from `a` to `b`, without `a`: ``[c1, c2, b]``, to append to a chain."""
+    return [(a[0] + (b[0] - a[0]) / 3, a[1] + (b[1] - a[1]) / 3),
+            (a[0] + 2 * (b[0] - a[0]) / 3, a[1] + 2 * (b[1] - a[1]) / 3), b]
+
+
+def cubics_of(chain: list[Point]) -> list[list[Point]]:
+    return [chain[i : i + 4] for i in range(0, len(chain) - 1, 3)]
+
+
+def flatten(chain: list[Point], tolerance: float) -> list[Point]:
+    """Points along the chain, its first included, whose polygon is within `tolerance` of it:
+    ``n`` equal-``t`` chords keep a cubic within ``0.75 M / n^2`` (``M`` the largest second
+    difference of its control points), at most `MAX_CHORDS` per cubic."""
+    out = [chain[0]]
+    for cubic in cubics_of(chain):
+        bend = max(math.hypot(cubic[k][0] - 2 * cubic[k + 1][0] + cubic[k + 2][0],
+                              cubic[k][1] - 2 * cubic[k + 1][1] + cubic[k + 2][1]) for k in range(2))
+        chords = min(MAX_CHORDS, max(1, math.ceil(math.sqrt(0.75 * bend / tolerance))))
+        out += [point_at(cubic, i / chords) for i in range(1, chords)] + [cubic[3]]
+    return out
+
+
+@dataclass(frozen=True)
+class HalfPlane:
+    """The points ``p`` with ``normal . (p - origin) <= 0`` (`normal`: unit, pointing out)."""
+
+    origin: Point
+    normal: Point
+
+    def distance(self, p: Point) -> float:
+        """Signed distance of `p` outside the boundary (negative inside)."""
+        return self.normal[0] * (p[0] - self.origin[0]) + self.normal[1] * (p[1] - self.origin[1])
+
+
+@dataclass(frozen=True)
+class Region:
+    """The inside of a simple polygon (no edge meets another but its neighbours at their shared
+    corner), `corners` counter-clockwise: positive shoelace area, the orientation whose inside has
+    winding number +1. A point of the outline is addressed by its position ``i + u``: ``u`` of the
+    way along edge ``i`` (corner ``i`` to ``i + 1``)."""
+
+    corners: tuple[Point, ...]
+
+    @property
+    def convex(self) -> bool:
+        n = len(self.corners)
+        return all(_cross(self.corners[i - 1], self.corners[i], self.corners[(i + 1) % n]) > 0 for i in range(n))
+
+    def edge(self, i: int) -> tuple[Point, Point]:
+        return self.corners[i % len(self.corners)], self.corners[(i + 1) % len(self.corners)]
+
+    def gap(self, p: Point) -> tuple[float, float]:
+        """(distance from `p` to the outline, position of the outline's point closest to it)."""
+        best, where = math.inf, 0.0
+        for i in range(len(self.corners)):
+            (ax, ay), (bx, by) = self.edge(i)
+            ex, ey = bx - ax, by - ay
+            u = min(max(((p[0] - ax) * ex + (p[1] - ay) * ey) / (ex * ex + ey * ey), 0.0), 1.0)
+            gap = math.hypot(ax + u * ex - p[0], ay + u * ey - p[1])
+            if gap < best:
+                best, where = gap, i + u
+        return best, where % len(self.corners)
+
+    def contains(self, p: Point, margin: float = 0.0) -> bool:
+        """Whether `p` lies inside at least `margin` from the outline (a negative margin: or
+        outside by at most that much)."""
+        gap = self.gap(p)[0]
+        return (-gap if winding([[*self.corners, self.corners[0]]], p, straight=True) else gap) <= -margin
+
+    def point(self, position: float) -> Point:
+        a, b = self.edge(int(position))
+        u = position - int(position)
+        return (a[0] + u * (b[0] - a[0]), a[1] + u * (b[1] - a[1]))
+
+    def inward(self, position: float, step: float) -> Point:
+        """The outline's point at `position` moved `step` inwards (square to its edge)."""
+        (ax, ay), (bx, by) = self.edge(int(position))
+        length = math.hypot(bx - ax, by - ay)
+        x, y = self.point(position)
+        return (x - (by - ay) / length * step, y + (bx - ax) / length * step)
+
+    def outline(self, start: Point, stop: Point, s0: float, s1: float) -> list[Point]:
+        """The straight cubics along the outline from `start` (at position `s0`) forward to `stop`
+        (at `s1`, once round when ``s1 <= s0``), as a chain."""
+        count = len(self.corners)
+        end = s1 if s1 > s0 else s1 + count
+        out = [start]
+        for k in range(math.floor(s0) + 1, math.ceil(end)):
+            out += line(out[-1], self.corners[k % count])
+        return out + line(out[-1], stop)
+
+
+#: Most corners of a polygon `simple_region` checks for being simple (every pair of edges is tested).
+MAX_CORNERS = 4096
+
+
+def simple_region(polygon: list[Point]) -> Region | None:
+    """The inside of a simple polygon (either orientation; repeated and straight-through corners
+    allowed); None when its edges cross or touch, or it has no area or over `MAX_CORNERS` corners."""
+    points = _corners(polygon)
+    if not 3 <= len(points) <= MAX_CORNERS:
+        return None
+    area = sum(p[0] * q[1] - q[0] * p[1] for p, q in zip(points, points[1:] + points[:1])) / 2
+    if area < 0:
+        points.reverse()
+    return Region(tuple(points)) if area != 0 and _simple(points) else None
+
+
+def _corners(polygon: list[Point]) -> list[Point]:
+    """The polygon without repeated points (its closing point included) and straight-through corners."""
+    points: list[Point] = []
+    for p in polygon:
+        if not points or math.dist(p, points[-1]) > ON_BOUNDARY:
+            points.append(p)
+    while len(points) > 1 and math.dist(points[0], points[-1]) <= ON_BOUNDARY:
+        points.pop()
+    i = 0
+    while len(points) >= 3 and i < len(points):
+        a, b, c = points[i - 1], points[i], points[(i + 1) % len(points)]
+        cross = _cross(a, b, c)
+        dot = (b[0] - a[0]) * (c[0] - b[0]) + (b[1] - a[1]) * (c[1] - b[1])
+        if abs(cross) <= ON_BOUNDARY * (math.dist(a, b) + math.dist(b, c)) and dot >= 0:
+            del points[i]  # straight on (a turn back stays, and makes the polygon not simple)
+            i = max(i - 1, 0)
+        else:
+            i += 1
+    return points
+
+
+def _cross(a: Point, b: Point, c: Point) -> float:
+    """The cross product of the turn a -> b -> c (positive: counter-clockwise)."""
+    return (b[0] - a[0]) * (c[1] - b[1]) - (b[1] - a[1]) * (c[0] - b[0])
+
+
+def _simple(points: list[Point]) -> bool:
+    """Whether no two edges of the closed polygon meet but neighbours at their shared corner (all
+    pairs tested at once; a neighbour turning straight back overlaps)."""
+    a = np.asarray(points, dtype=np.float64)
+    b = np.roll(a, -1, axis=0)
+    n = len(a)
+
+    def turn(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:  # sign of the turn p -> q -> r
+        u, v = q - p, r - p
+        return np.sign(u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0])
+
+    ai, bi, aj, bj = a[:, None], b[:, None], a[None, :], b[None, :]  # edge i (rows) against edge j (columns)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    boxes = ((np.maximum(lo[:, None], lo[None, :]) <= np.minimum(hi[:, None], hi[None, :])).all(-1))
+    meet = boxes & (turn(ai, bi, aj) * turn(ai, bi, bj) <= 0) & (turn(aj, bj, ai) * turn(aj, bj, bi) <= 0)
+    index = np.arange(n)
+    apart = np.abs(index[:, None] - index[None, :])
+    if (meet & (apart > 1) & (apart < n - 1)).any():
+        return False
+    following = np.roll(b, -1, axis=0)  # neighbours: only a turn straight back overlaps
+    cross = (b - a)[:, 0] * (following - b)[:, 1] - (b - a)[:, 1] * (following - b)[:, 0]
+    dot = ((b - a) * (following - b)).sum(-1)
+    return not ((cross == 0) & (dot < 0)).any()
+
+
+def crossings(cubic: list[Point], plane: HalfPlane) -> list[float]:
+    """The parameters in (0, 1) where the cubic crosses or touches the plane's boundary, sorted."""
+    d0, d1, d2, d3 = (plane.distance(p) for p in cubic)
+    coefficients = [-d0 + 3 * d1 - 3 * d2 + d3, 3 * d0 - 6 * d1 + 3 * d2, 3 * (d1 - d0), d0]
+    scale = max(abs(d0), abs(d1), abs(d2), abs(d3))
+    while coefficients and abs(coefficients[0]) <= 1e-12 * scale:
+        coefficients.pop(0)
+    if len(coefficients) < 2:
+        return []
+    slope = np.polyder(coefficients)
+    roots = []
+    for root in np.roots(coefficients):
+        if abs(root.imag) > 1e-6:
+            continue
+        t = min(max(float(root.real), 0.0), 1.0)
+        for _ in range(3):  # Newton steps: np.roots loses digits on clustered roots
+            derivative = np.polyval(slope, t)
+            if derivative == 0:
+                break
+            t = min(max(t - np.polyval(coefficients, t) / derivative, 0.0), 1.0)
+        if 1e-9 < t < 1 - 1e-9:
+            roots.append(t)
+    roots.sort()
+    return [t for i, t in enumerate(roots) if i == 0 or t - roots[i - 1] > 1e-9]
+
+
+def _cut(cubic: list[Point], cuts: list[float], keep: Callable[[Point], bool]) -> list[tuple[list[Point], bool]]:
+    """The cubic cut at the parameters `cuts`: ``(piece, keep(its middle))`` in order, with
+    neighbours of the same class merged."""
+    bounds = [0.0, *sorted(cuts), 1.0]
+    spans: list[tuple[float, float, bool]] = []
+    for t0, t1 in zip(bounds, bounds[1:]):
+        if t1 - t0 <= 1e-12:
+            continue
+        kept = keep(point_at(cubic, (t0 + t1) / 2))
+        if spans and spans[-1][2] == kept:
+            spans[-1] = (spans[-1][0], t1, kept)
+        else:
+            spans.append((t0, t1, kept))
+    return [(sub_cubic(cubic, t0, t1), kept) for t0, t1, kept in spans]
+
+
+def _region_pieces(chain: list[Point], region: Region, margin: float) -> list[tuple[list[Point], bool]]:
+    """The chain's cubics cut where they cross the outline: ``(piece, inside by `margin`)`` in order."""
+    corners = np.asarray(region.corners)
+    ends = np.roll(corners, -1, axis=0)
+    lo, hi = np.minimum(corners, ends) - ON_BOUNDARY, np.maximum(corners, ends) + ON_BOUNDARY
+    out = []
+    for cubic in cubics_of(chain):
+        box_lo, box_hi = np.min(cubic, axis=0), np.max(cubic, axis=0)
+        cuts = []
+        for i in np.flatnonzero(((lo <= box_hi) & (hi >= box_lo)).all(-1)).tolist():  # edges near the cubic
+            a, b = region.edge(i)
+            length = math.dist(a, b)
+            plane = HalfPlane(a, ((b[1] - a[1]) / length, (a[0] - b[0]) / length))
+            for t in crossings(cubic, plane):
+                q = point_at(cubic, t)
+                if -1e-9 <= ((q[0] - a[0]) * (b[0] - a[0]) + (q[1] - a[1]) * (b[1] - a[1])) / length**2 <= 1 + 1e-9:
+                    cuts.append(t)
+        out += _cut(cubic, cuts, lambda p: region.contains(p, margin))
+    return out
+
+
+def winding(chains: list[list[Point]], p: Point, straight: bool = False) -> int:
+    """The winding number of the closed chains around `p` (counter-clockwise positive): their
+    signed crossings of the ray from `p` towards +x. `straight`: the chains are polygons (each
+    point a corner), not cubics."""
+    total = 0
+    for chain in chains:
+        if straight:
+            for (x0, y0), (x1, y1) in zip(chain, chain[1:]):
+                if (y0 <= p[1]) != (y1 <= p[1]) and x0 + (p[1] - y0) * (x1 - x0) / (y1 - y0) > p[0]:
+                    total += 1 if y1 > y0 else -1
+            continue
+        plane = HalfPlane(p, (0.0, 1.0))  # distance: y - p.y
+        runs = [piece for cubic in cubics_of(chain) for piece in _cut(cubic, crossings(cubic, plane),
+                                                                      lambda q: q[1] > p[1])]
+        for (_, above_before), (after, above) in zip(runs[-1:] + runs[:-1], runs):
+            if above != above_before and after[0][0] > p[0]:
+                total += 1 if above else -1
+    return total
+
+
+def cut_stroke(chain: list[Point], region: Region, closed: bool = False) -> list[tuple[list[Point], bool, bool]]:
+    """The parts of a stroke's centre line (a chain) in the region, outline included:
+    ``(chain, starts at a cut, ends at a cut)`` each. A `closed` chain that lies inside comes back
+    whole, flags False."""
+    runs = _region_pieces(chain, region, -ON_BOUNDARY)
+    if all(is_inside for _, is_inside in runs):
+        return [(chain, False, False)]
+    if closed:
+        first = next((i for i, (_, is_inside) in enumerate(runs) if is_inside and not runs[i - 1][1]), None)
+        if first is None:
+            return []
+        runs = runs[first:] + runs[:first]
+    out: list[tuple[list[Point], bool, bool]] = []
+    current: list[Point] | None = None
+    for index, (piece, is_inside) in enumerate(runs):
+        if is_inside:
+            if current is None:
+                current = list(piece)
+                starts_cut = closed or index > 0
+            else:
+                current += piece[1:]
+        elif current is not None:
+            out.append((current, starts_cut, True))
+            current = None
+    if current is not None:
+        out.append((current, starts_cut, closed))
+    return out
+
+
+def clip_fill(chains: list[list[Point]], region: Region, even_odd: bool = False) -> list[list[Point]]:
+    """The closed chains (one fill's subpaths) clipped to the region: closed chains whose winding
+    number is the fill's inside the region (`even_odd`: of the same parity) and 0 outside. They
+    are made of the fill's curves inside the region and of the region's outline, taken as many
+    times (and in the direction) as the fill winds just inside it (`even_odd`: once where that is
+    odd)."""
+    kept: list[list[Point]] = []
+    arcs: list[tuple[Point, Point, list[Point]]] = []  # (entry, exit, curve between)
+    for chain in chains:
+        runs = _region_pieces(chain, region, ON_BOUNDARY)  # a piece along the outline is outside
+        if all(is_inside for _, is_inside in runs):
+            kept.append(chain)
+            continue
+        first = next((i for i, (_, is_inside) in enumerate(runs) if is_inside and not runs[i - 1][1]), None)
+        if first is None:
+            continue
+        current: list[Point] | None = None
+        for piece, is_inside in runs[first:] + runs[:first]:
+            if is_inside:
+                current = list(piece) if current is None else current + piece[1:]
+            elif current is not None:
+                arcs.append((current[0], current[-1], current))
+                current = None
+        if current is not None:
+            arcs.append((current[0], current[-1], current))
+    return kept + _close_arcs(arcs, chains, region, even_odd, alone=not kept)
+
+
+def _close_arcs(arcs: list[tuple[Point, Point, list[Point]]], chains: list[list[Point]],
+                region: Region, even_odd: bool, alone: bool) -> list[list[Point]]:
+    """Closed chains of the `arcs` (the fill's curves inside the region, from an entry to an
+    exit on the outline) and of the outline between the ends, counted by winding number. With
+    no arcs and nothing else drawn (`alone`), a fill that covers the region is its outline once."""
+    # nodes: the ends on the outline, by position (ends closer than 1e-9 merged); walking the
+    # outline forward, the winding number just inside drops by 1 where an arc enters, rises where one leaves
+    ends = sorted((region.gap(end)[1], k, is_exit)
+                  for k, arc in enumerate(arcs) for is_exit, end in enumerate(arc[:2]))
+    nodes: list[list] = []  # [position, point, winding step]
+    node_of: dict[tuple[int, int], int] = {}  # (arc, is_exit) -> node
+    for position, k, is_exit in ends:
+        if not nodes or position - nodes[-1][0] > 1e-9:
+            nodes.append([position, arcs[k][is_exit], 0])
+        nodes[-1][2] += 1 if is_exit else -1
+        node_of[(k, is_exit)] = len(nodes) - 1
+    count = len(region.corners)
+    if not nodes:
+        base = _winding_inside(chains, region, 0.0, 1.0)
+        loop = region.outline(region.corners[0], region.corners[0], 0.0, 0.0)
+        copies = base % 2 if even_odd else min(abs(base), 1) if alone else abs(base)
+        return [loop if base > 0 else loop[::-1]] * copies
+    n = len(nodes)
+    lengths = [((nodes[(k + 1) % n][0] - nodes[k][0]) % count) or count for k in range(n)]  # stretch k: node k -> k + 1
+    widest = max(range(n), key=lengths.__getitem__)
+    windings = [0] * n
+    windings[widest] = _winding_inside(chains, region, nodes[widest][0], nodes[widest][0] + lengths[widest])
+    for k in range(widest + 1, widest + n):
+        windings[k % n] = windings[(k - 1) % n] + nodes[k % n][2]
+    edges = [(node_of[(k, 0)], node_of[(k, 1)], [nodes[node_of[(k, 0)]][1], *curve[1:-1], nodes[node_of[(k, 1)]][1]])
+             for k, (_, _, curve) in enumerate(arcs)]
+    for k, w in enumerate(windings):
+        following = (k + 1) % n
+        stretch = region.outline(nodes[k][1], nodes[following][1], nodes[k][0], nodes[following][0])
+        copies = w % 2 if even_odd else abs(w)  # even-odd: only the parity shows, and a second copy would be a seam
+        edges += [(k, following, stretch) if w > 0 else (following, k, stretch[::-1])] * copies
+    return _loops(edges, n, directed=not even_odd)
+
+
+def _loops(edges: list[tuple[int, int, list[Point]]], count: int, directed: bool) -> list[list[Point]]:
+    """The edges ``(from node, to node, chain)`` joined into closed chains. Every node must have as
+    many edges in as out (`directed`) or an even number (not: edges may then be walked backwards)."""
+    incident: list[list[int]] = [[] for _ in range(count)]
+    for index, (a, b, _) in enumerate(edges):
+        incident[a].append(index)
+        if not directed:
+            incident[b].append(index)
+    used = [False] * len(edges)
+    loops = []
+    for start in range(count):
+        while True:
+            node, chain = start, None
+            while True:
+                while incident[node] and used[incident[node][-1]]:
+                    incident[node].pop()
+                if not incident[node]:
+                    break
+                index = incident[node].pop()
+                used[index] = True
+                a, b, piece = edges[index]
+                if a != node:  # walked backwards
+                    a, b, piece = b, a, piece[::-1]
+                chain = piece if chain is None else chain + piece[1:]
+                node = b
+                if node == start:
+                    break
+            if chain is None:
+                break
+            loops.append(chain)
+    return loops
+
+
+def _winding_inside(chains: list[list[Point]], region: Region, s0: float, s1: float) -> int:
+    """The chains' winding number just inside the outline between positions `s0` < `s1`: at its
+    middle, or the middle of an edge there when the middle is near a corner."""
+    position = (s0 + s1) / 2
+    for candidate in (position, math.floor(position) + 0.5, math.floor(position) - 0.5):
+        if s0 < candidate < s1 and 0.01 <= candidate % 1 <= 0.99:
+            position = candidate
+            break
+    return winding(chains, region.inward(position % len(region.corners), 4 * ON_BOUNDARY))
