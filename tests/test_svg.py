@@ -971,7 +971,9 @@ def test_fill_tolerance_cuts_bent_filled_cubics_into_the_same_curves():
 
 
 @pytest.mark.parametrize("bad", ['d="M 0 0 C 1e999 0 5 5 10 10 Z"',
-                                 'd="M 0 0 L 5 5" stroke="#000" stroke-width="1e999"'])
+                                 'd="M 0 0 L 5 5" stroke="#000" stroke-width="1e999"',
+                                 'd="M 1e308 0 L -1e308 5 L 0 9 Z"',  # finite, but its squares overflow
+                                 'd="M 0 0 L 1e39 5 L 0 9 Z"'])  # beyond float32
 def test_paths_that_overflow_to_infinity_are_left_out_with_a_warning(bad):
     text = ('<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20">'
             f'<path d="M 1 1 L 3 3" stroke="red"/><path {bad}/></svg>')

@@ -188,29 +188,32 @@ def _cross(a: Point, b: Point, c: Point) -> float:
     return (b[0] - a[0]) * (c[1] - b[1]) - (b[1] - a[1]) * (c[0] - b[0])
 
 
-def _simple(points: list[Point]) -> bool:
-    """Whether no two edges of the closed polygon meet but neighbours at their shared corner (all
-    pairs tested at once; a neighbour turning straight back overlaps)."""
+def _simple(points: list[Point], rows: int = 256) -> bool:
+    """Whether no two edges of the closed polygon meet but neighbours at their shared corner (a
+    neighbour turning straight back overlaps); all pairs tested, `rows` edges against all at once."""
     a = np.asarray(points, dtype=np.float64)
     b = np.roll(a, -1, axis=0)
     n = len(a)
-
-    def turn(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:  # sign of the turn p -> q -> r
-        u, v = q - p, r - p
-        return np.sign(u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0])
-
-    ai, bi, aj, bj = a[:, None], b[:, None], a[None, :], b[None, :]  # edge i (rows) against edge j (columns)
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    boxes = ((np.maximum(lo[:, None], lo[None, :]) <= np.minimum(hi[:, None], hi[None, :])).all(-1))
-    meet = boxes & (turn(ai, bi, aj) * turn(ai, bi, bj) <= 0) & (turn(aj, bj, ai) * turn(aj, bj, bi) <= 0)
-    index = np.arange(n)
-    apart = np.abs(index[:, None] - index[None, :])
-    if (meet & (apart > 1) & (apart < n - 1)).any():
+    following = np.roll(b, -1, axis=0)
+    if ((_turn(a, b, following) == 0) & (((b - a) * (following - b)).sum(-1) < 0)).any():
         return False
-    following = np.roll(b, -1, axis=0)  # neighbours: only a turn straight back overlaps
-    cross = (b - a)[:, 0] * (following - b)[:, 1] - (b - a)[:, 1] * (following - b)[:, 0]
-    dot = ((b - a) * (following - b)).sum(-1)
-    return not ((cross == 0) & (dot < 0)).any()
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    index = np.arange(n)
+    for first in range(0, n, rows):  # edges i (rows) against edges j (columns)
+        i = index[first : first + rows, None]
+        ai, bi, aj, bj = a[i[:, 0], None], b[i[:, 0], None], a[None], b[None]
+        boxes = (np.maximum(lo[i[:, 0], None], lo[None]) <= np.minimum(hi[i[:, 0], None], hi[None])).all(-1)
+        meet = boxes & (_turn(ai, bi, aj) * _turn(ai, bi, bj) <= 0) & (_turn(aj, bj, ai) * _turn(aj, bj, bi) <= 0)
+        apart = np.abs(i - index[None])
+        if (meet & (apart > 1) & (apart < n - 1)).any():
+            return False
+    return True
+
+
+def _turn(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The sign of the turn p -> q -> r (points on the last axis)."""
+    u, v = q - p, r - p
+    return np.sign(u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0])
 
 
 def crossings(cubic: list[Point], plane: HalfPlane) -> list[float]:
@@ -218,6 +221,8 @@ def crossings(cubic: list[Point], plane: HalfPlane) -> list[float]:
     d0, d1, d2, d3 = (plane.distance(p) for p in cubic)
     coefficients = [-d0 + 3 * d1 - 3 * d2 + d3, 3 * d0 - 6 * d1 + 3 * d2, 3 * (d1 - d0), d0]
     scale = max(abs(d0), abs(d1), abs(d2), abs(d3))
+    if not all(map(math.isfinite, coefficients)):
+        return []  # a curve that overflows, which import leaves out
     while coefficients and abs(coefficients[0]) <= 1e-12 * scale:
         coefficients.pop(0)
     if len(coefficients) < 2:
@@ -270,7 +275,8 @@ def _region_pieces(chain: list[Point], region: Region, margin: float) -> list[tu
             plane = HalfPlane(a, ((b[1] - a[1]) / length, (a[0] - b[0]) / length))
             for t in crossings(cubic, plane):
                 q = point_at(cubic, t)
-                if -1e-9 <= ((q[0] - a[0]) * (b[0] - a[0]) + (q[1] - a[1]) * (b[1] - a[1])) / length**2 <= 1 + 1e-9:
+                along = ((q[0] - a[0]) * (b[0] - a[0]) + (q[1] - a[1]) * (b[1] - a[1])) / (length * length)
+                if -1e-9 <= along <= 1 + 1e-9:  # on the edge, not only its line
                     cuts.append(t)
         out += _cut(cubic, cuts, lambda p: region.contains(p, margin))
     return out

@@ -84,13 +84,13 @@ strokes them. Otherwise each subpath becomes its own scene path with the element
   open subpath (all control points on one line) encloses nothing: only its stroke is kept.
 * Anything else: one open path.
 
-A path whose coordinates or stroke width overflow to infinity (``1e999``) is left out, with an
-``SvgImportWarning``. Every path keeps the file's cubics (one or more per command), so a scene written by
-`scene_to_svg` reads back with its structure. To render a file as drawn, pass ``fill_tolerance``
-(`RENDER_FILL_TOLERANCE`, 0.02 px): the renderers fill the polygon of 16 chords per cubic with a
-parabola for the curve near each chord, which a cubic with a far control point (a logo's) bends
-away from; the cubics of filled paths are then cut into pieces of the same curves until that
-polygon is within the tolerance.
+A path whose coordinates or stroke width overflow (``1e999``, or beyond float32's range,
+``1e39``) is left out, with an ``SvgImportWarning``. Every path keeps the file's cubics (one or
+more per command), so a scene written by `scene_to_svg` reads back with its structure. To render
+a file as drawn, pass ``fill_tolerance`` (`RENDER_FILL_TOLERANCE`, 0.02 px): the renderers fill
+the polygon of 16 chords per cubic with a parabola for the curve near each chord, which a cubic
+with a far control point (a logo's) bends away from; the cubics of filled paths are then cut into
+pieces of the same curves until that polygon is within the tolerance.
 
 Limitations: group ``opacity`` is folded into each child's alphas, which differs from SVG's
 group compositing where children overlap (and where an element's own fill and stroke overlap);
@@ -163,6 +163,8 @@ RGBA = tuple[float, float, float, float]
 BACKGROUND_ID = "vecrender-background"
 #: Largest distance (px) between a subpath's end and start that still counts as the same point.
 _SAME_POINT = 1e-6
+#: Largest coordinate or width a scene holds (float32's; beyond it, and for NaN, a path is left out).
+_LARGEST = float(torch.finfo(torch.float32).max)
 #: Largest deviation (px) of the cubics that replace an elliptic arc.
 _ARC_TOLERANCE = 5e-4
 #: A ``fill_tolerance`` (px) for rendering files as drawn: an edge pixel's coverage moves by about as much.
@@ -423,10 +425,11 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         warnings.warn(f"{where}: vecrender imports paths with colour and gradient paints only, so the scene lacks or "
                       f"simplifies {described}; its render differs from a browser's there.",
                       SvgImportWarning, stacklevel=3)
-    finite = [item for item in items if all(map(math.isfinite, (item.width, *itertools.chain(*item.points))))]
+    finite = [item for item in items if all(abs(v) <= _LARGEST for v in (item.width, *itertools.chain(*item.points)))]
     if len(finite) < len(items):
         warnings.warn(f"{where}: left out {len(items) - len(finite)} path(s) whose coordinates or stroke width "
-                      "overflow to infinity (a number such as 1e999); fix those numbers to draw them.",
+                      "overflow (a number such as 1e999, or beyond float32's 3.4e38); fix those numbers to draw "
+                      "them.",
                       SvgImportWarning, stacklevel=3)
     if fill_tolerance is not None:
         finite = [_subdivided(item, fill_tolerance) if item.closed and item.fill else item for item in finite]
@@ -1263,7 +1266,7 @@ def _same(a: Point, b: Point) -> bool:
 def _encloses(points: list[Point]) -> bool:
     """False when every control point lies on one line (the fill would be empty)."""
     x0, y0 = points[0]
-    far = max(points, key=lambda p: (p[0] - x0) ** 2 + (p[1] - y0) ** 2)
+    far = max(points, key=lambda p: math.hypot(p[0] - x0, p[1] - y0))
     dx, dy = far[0] - x0, far[1] - y0
     length = math.hypot(dx, dy)
     if length <= _SAME_POINT:
