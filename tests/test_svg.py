@@ -644,6 +644,59 @@ def test_clipped_fill_keeps_its_holes_and_draws_no_seam(rule):
     assert alpha[16:44, 25:50].max().item() == pytest.approx(0.0, abs=1e-5)  # the hole
 
 
+@pytest.mark.filterwarnings("ignore::vecrender.errors.SvgImportWarning")  # markers and filters, on purpose
+def test_content_of_masks_markers_symbols_and_filters_is_drawn_only_where_used():
+    defined = "".join(f'<{tag} id="{tag}"><rect width="5" height="5"/><{tag}/></{tag}>'
+                      for tag in ("mask", "marker", "symbol", "filter"))
+    text = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="20" '
+            f'height="20"><!-- <mask> --><svg:mask xmlns:svg="http://www.w3.org/2000/svg"><rect/></svg:mask>'
+            f'{defined}<rect x="9" width="2" height="2" mask="url(#mask)"/><use xlink:href="#symbol" x="12"/></svg>')
+    scene = svg_to_scene(text)
+    boxes = [(p[: 3 * int(n) + 1].min(0).values.tolist(), p[: 3 * int(n) + 1].max(0).values.tolist())
+             for p, n in zip(scene.points, scene.num_segments)]
+    assert boxes == [([9, 0], [11, 2]), ([12, 0], [17, 5])]  # the rect (its mask draws nothing) and the use
+
+
+def mask_document(mask: str, attributes: str = "") -> str:
+    """`clip_document`'s canvas with its content masked by `mask` (the ``<mask>``'s content)."""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="80" height="60" viewBox="0 0 40 30">'
+            f'<mask id="m" {attributes}>{mask}</mask><g mask="url(#m)"><path d="M-9 -9H60V60H-9z"/></g></svg>')
+
+
+@pytest.mark.parametrize("mask, attributes, area", [
+    # a drawing tool's mask: an opaque shape under mask-type alpha, cut to the mask's rectangle
+    ('<circle cx="20" cy="15" r="10" fill="#D9D9D9"/>',
+     'style="mask-type:alpha" maskUnits="userSpaceOnUse" x="0" y="0" width="40" height="30"',
+     4 * math.pi * 100 - 2 * math.pi * 20 * 0.02 * 2 / 3),  # the outline: chords within 0.02 px of the circle
+    ('<rect x="5" y="5" width="30" height="20" fill="white"/>',
+     'maskUnits="userSpaceOnUse" x="10" y="0" width="40" height="12"', 4 * 25 * 7),
+    ('<rect x="5" y="5" width="30" height="20" fill="#fff" fill-opacity="1"/><title>a</title>', "", 4 * 30 * 20),
+    ('<rect x="5" y="5" width="30" height="20" fill="black"/>', "", 0),  # luminance 0 hides all
+    ('', "", 0),  # an empty mask too
+])
+def test_masks_of_one_opaque_shape_clip(mask, attributes, area):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scene = svg_to_scene(mask_document(mask, attributes), fill_tolerance=0.02)
+    assert covered_area(scene) == pytest.approx(area, abs=0.5)
+
+
+@pytest.mark.parametrize("mask, attributes", [
+    ('<rect x="5" y="5" width="30" height="20" fill="#D9D9D9"/>', ""),  # grey: scales alpha by its luminance
+    ('<rect x="5" y="5" width="30" height="20" fill="white" opacity="0.5"/>', 'style="mask-type:alpha"'),
+    ('<rect width="9" height="9" fill="white"/><rect x="20" width="9" height="9" fill="white"/>', ""),
+    ('<rect x="5" y="5" width="30" height="20" fill="url(#g)"/>', ""),
+    ('<rect x="5" y="5" width="30" height="20" fill="white" stroke="white"/>', ""),
+    ('<rect x="5" y="5" width="30" height="20" fill="white"/>', 'x="0.1"'),  # a box of the bounding box
+])
+def test_other_masks_are_left_out_and_warned_of(mask, attributes):
+    with pytest.warns(SvgImportWarning, match=r"1 mask \(content drawn unmasked\)"):
+        scene = svg_to_scene(mask_document(mask, attributes))
+    assert covered_area(scene) == pytest.approx(4800, abs=0.5)
+    with pytest.warns(SvgImportWarning, match=r"1 mask \(content drawn unmasked\)"):
+        svg_to_scene(mask_document("").replace('mask="url(#m)"', 'mask="url(#nothing)"'))
+
+
 def test_strokes_are_clipped_by_their_centre_lines():
     """A stroke is cut where its centre line leaves the clip (butt ends where cut at both), and
     the import warns of strokes that come within half their width of the outline."""

@@ -44,8 +44,8 @@ and ``miter_limits`` (left None when every stroke is round-capped and round-join
 arc length; the pattern starts over at each subpath, a dash through a closed subpath's start is
 one path joined there, zero-length dashes are dots where the caps draw them), after the
 element's fill. ``display:none`` and ``visibility:hidden`` elements are skipped; text, images,
-masks, markers and filters are ignored, and one ``SvgImportWarning`` names what a file used of
-them (and of pattern paints and clip paths it left out), with counts. Pattern paints import as no
+markers and filters are ignored, and one ``SvgImportWarning`` names what a file used of them (and
+of pattern paints, clip paths and masks it left out), with counts. Pattern paints import as no
 paint (or as their fallback colour: ``url(#p) red``).
 
 Clip paths (``clip-path`` on elements and groups, nested ones too) whose ``<clipPath>`` holds one
@@ -58,7 +58,11 @@ numbers inside, holes kept, no edge drawn twice), each stroke where its centre l
 exporters clip drawings to their own canvas, changes nothing. Other clip paths (several shapes
 or subpaths, an outline that crosses itself, text or ``<use>`` inside, ``objectBoundingBox``
 units) are left out, and counted in the warning, as are clip paths that come within half a
-stroke's width of a stroke (it is drawn whole beyond its centre line).
+stroke's width of a stroke (it is drawn whole beyond its centre line). A ``<mask>`` that is a
+clip in effect, as drawing tools write them, is applied the same way: one such shape filled
+opaque white (or any opaque colour under ``mask-type: alpha``), unstroked, cut to the mask's
+``userSpaceOnUse`` rectangle; other masks are left out and counted. The content of masks,
+markers, symbols and filters is drawn only where it is used (a ``<use>`` of a symbol).
 
 Linear and radial gradient paints (fills and strokes) become the scene's gradient fields
 (`vecrender.functional.paints`), placed in canvas pixels: ``gradientUnits`` (the object bounding
@@ -112,6 +116,7 @@ import math
 import re
 import warnings
 import xml.etree.ElementTree as ET
+from xml.sax.saxutils import quoteattr
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -399,7 +404,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         raise ValueError(f"fill_tolerance must be a distance in px above 0 (e.g. {RENDER_FILL_TOLERANCE}) "
                          f"or None to keep the file's cubics, not {fill_tolerance!r}.")
     root = _check_document(data, where)
-    data = _auto_radii(_complete_size(root, data))
+    data = _definitions_hidden(_auto_radii(_complete_size(root, data)))
     import svgelements as se  # lazy: only SVG reading needs the parser
 
     try:
@@ -409,10 +414,10 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         raise SvgError(f"{where}: could not parse the SVG ({type(e).__name__}: {detail}).") from None
     width, height = _canvas_size(document, root, where)
     gradients = _gradient_defs(root)
-    clips = _Clips(root, (width, height), se)
+    clips = _Clips(root, document, (width, height), se)
     background = WHITE
     items: list[_Item] = []
-    shapes = _shapes(document, 1.0, (float(width), float(height)), (), document.objects, se)
+    shapes = _shapes(document, 1.0, (float(width), float(height)), (), clips, se)
     for shape, opacity, viewport, uses in shapes:
         if _is_background(shape, se):
             background = _background_color(shape)
@@ -439,7 +444,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
 #: What import leaves out or simplifies, by what marks it in the document: (noun, what happens).
 _LEFT_OUT_ELEMENTS = {"text": ("text element", ""), "image": ("image", ""),
                       "foreignObject": ("embedded HTML object", "")}
-_LEFT_OUT_PROPERTIES = {"mask": ("mask", "content drawn unmasked"), "filter": ("filter", ""),
+_LEFT_OUT_PROPERTIES = {"filter": ("filter", ""),
                         **{name: ("marker", "") for name in ("marker", "marker-start", "marker-mid", "marker-end")}}
 _LEFT_OUT_PAINTS = {"pattern": ("pattern paint", "no paint")}
 #: Elements whose content belongs to a feature counted where it is used.
@@ -483,10 +488,12 @@ def _referenced(value: str | None, elements: dict[str, _Named]) -> _Named | None
 
 @dataclass(frozen=True)
 class _ClipUse:
-    """A ``clip-path`` reference: the parsed ``<clipPath>``, the map from the user space of the
-    element that names it to the canvas, and that element."""
+    """A ``clip-path`` or ``mask`` reference: what it names (a parsed ``<clipPath>``, a ``<mask>``
+    element, or None when it names nothing usable), the map from the user space of the element
+    that names it to the canvas, and that element."""
 
-    clip: object
+    kind: str
+    target: object
     matrix: object
     user: object
 
@@ -494,87 +501,162 @@ class _ClipUse:
 #: Border (px) of the canvas a clip path may cut off and still count as clipping nothing: exports
 #: clip to the canvas with rounded coordinates.
 _CLIP_BORDER = 0.1
-#: A clip region's outline: what it keeps of the canvas.
-_KEEPS_ALL, _KEEPS_NOTHING = "all", "nothing"
+#: What a clip keeps where it is not a list of regions.
+_KEEPS_NOTHING = "nothing"
+#: (noun, what happens) of a clip path or mask that import leaves out, by property.
+_UNCLIPPED = {"clip-path": ("clip path", "content drawn unclipped"), "mask": ("mask", "content drawn unmasked")}
+#: Elements of a clip path's or mask's content that draw nothing.
+_NOT_DRAWN = {"title", "desc", "metadata", "g", "defs", "style", "script"}
+_SHAPE_TAGS = {"rect", "circle", "ellipse", "line", "polyline", "polygon", "path"}
 
 
 class _Clips:
-    """Clip paths, applied to the items of each shape. A ``<clipPath>`` of one element that
-    draws one simple shape (a rectangle, rounded or not, a circle, an ellipse, a polygon or path
-    whose outline does not cross itself; curves within `RENDER_FILL_TOLERANCE`) clips: fills
-    exactly (`vecrender.cubics.clip_fill`), strokes at their centre lines (butt ends where cut on
-    both ends; counted where a stroke comes within half its width of the outline). Any other clip
-    path is left out, and counted."""
+    """Clip paths and masks that act as one, applied to the items of each shape.
 
-    def __init__(self, root: ET.Element, size: tuple[int, int], se) -> None:
-        self._own_transforms = {el.get("id"): el.get("transform", "") for el in root.iter()
-                                if _local_name(el) == "clipPath" and el.get("id")}
+    A ``<clipPath>`` of one element that draws one simple shape (a rectangle, rounded or not, a
+    circle, an ellipse, a polygon or path whose outline does not cross itself; curves within
+    `RENDER_FILL_TOLERANCE`) clips: fills exactly (`vecrender.cubics.clip_fill`), strokes at their
+    centre lines (butt ends where cut on both ends; counted where a stroke comes within half its
+    width of the outline). So does a ``<mask>`` whose content is one such shape filled opaque
+    white (or any opaque colour with ``mask-type: alpha``), unstroked, cut to the mask's
+    ``userSpaceOnUse`` rectangle (or the default one of ``objectBoundingBox``, which cuts
+    nothing): a drawing tool's usual mask. Any other clip path or mask is left out, and counted."""
+
+    def __init__(self, root: ET.Element, document, size: tuple[int, int], se) -> None:
+        self._clip_paths = {k: v for k, v in document.objects.items() if isinstance(v, se.ClipPath)}
+        elements = {el.get("id"): el for el in root.iter() if el.get("id")}
+        self._masks = {k: el for k, el in elements.items() if _local_name(el) == "mask"}
+        self._own_transforms = {k: el.get("transform", "") for k, el in elements.items()
+                                if _local_name(el) == "clipPath"}
         self._size, self._se = size, se
-        self._regions: dict[tuple, Region | str | None] = {}
-        self._unclipped: set[int] = set()  # ids of the elements whose clip was left out
-        self._cut: set[int] = set()  # ... whose clip cut a stroke or came near one
+        self._regions: dict[tuple, list[Region] | str | None] = {}
+        self._unclipped: dict[int, str] = {}  # element -> kind of its clip left out
+        self._near: dict[int, str] = {}  # element -> kind of its clip that cut a stroke or came near one
+
+    def uses_of(self, node) -> tuple[_ClipUse, ...]:
+        """The ``clip-path`` and ``mask`` the node names (a reference to no clip path clips nothing,
+        as CSS says; a mask that is not there is counted)."""
+        uses = []
+        for kind, targets in (("clip-path", self._clip_paths), ("mask", self._masks)):
+            value = str(_own(node, kind) or "none").strip()
+            target = _referenced(value, targets)
+            if target is not None or (kind == "mask" and value != "none"):
+                uses.append(_ClipUse(kind, target, self._se.Matrix(node.transform), node))
+        return tuple(uses)
 
     @property
     def left_out(self) -> Counter[tuple[str, str]]:
-        counts: Counter[tuple[str, str]] = Counter()
-        if self._unclipped:
-            counts[("clip path", "content drawn unclipped")] = len(self._unclipped)
-        if self._cut - self._unclipped:
-            counts[("clip path", "strokes clipped by their centre lines")] = len(self._cut - self._unclipped)
+        counts: Counter[tuple[str, str]] = Counter(_UNCLIPPED[kind] for kind in self._unclipped.values())
+        counts.update((_UNCLIPPED[kind][0], "strokes clipped by their centre lines")
+                      for user, kind in self._near.items() if user not in self._unclipped)
         return counts
 
     def apply(self, items: list[_Item], uses: tuple[_ClipUse, ...]) -> list[_Item]:
         for use in uses:
-            region = self._region(use)
-            if region is None:
-                self._unclipped.add(id(use.user))
-            elif region == _KEEPS_NOTHING:
+            regions = self._region(use)
+            if regions is None:
+                self._unclipped[id(use.user)] = use.kind
+            elif regions == _KEEPS_NOTHING:
                 return []
-            elif region != _KEEPS_ALL:
-                items, cut = _clipped(items, region)
-                if cut:
-                    self._cut.add(id(use.user))
+            for region in regions or ():
+                items, near = _clipped(items, region)
+                if near:
+                    self._near[id(use.user)] = use.kind
         return items
 
-    def _region(self, use: _ClipUse) -> Region | str | None:
+    def _region(self, use: _ClipUse) -> list[Region] | str | None:
         m = use.matrix
-        key = (id(use.clip), m.a, m.b, m.c, m.d, m.e, m.f)
+        key = (id(use.target), m.a, m.b, m.c, m.d, m.e, m.f)
         if key not in self._regions:
-            self._regions[key] = self._outline(use)
+            if use.target is None:
+                self._regions[key] = None
+            elif use.kind == "mask":
+                self._regions[key] = self._mask_regions(use.target, use.matrix)
+            else:
+                self._regions[key] = self._clip_regions(use.target, use.matrix)
         return self._regions[key]
 
-    def _outline(self, use: _ClipUse) -> Region | str | None:
-        """The region `use` keeps, `_KEEPS_ALL` / `_KEEPS_NOTHING`, or None where import cannot
-        clip to it (an outline that crosses itself, several shapes or subpaths, text, bounding-box units)."""
-        se, clip = self._se, use.clip
-        values = getattr(clip, "values", {})
-        if (not isinstance(clip, se.ClipPath) or values.get("clip-path")
-                or str(values.get("clipPathUnits", "userSpaceOnUse")).strip() != "userSpaceOnUse"):
+    def _clip_regions(self, clip, matrix) -> list[Region] | str | None:
+        """The regions (to intersect) the clip path keeps, [] when it keeps the canvas,
+        `_KEEPS_NOTHING`, or None where import cannot clip to it (an outline that crosses itself,
+        several shapes or subpaths, text, bounding-box units)."""
+        se, values = self._se, clip.values
+        if values.get("clip-path") or str(values.get("clipPathUnits", "userSpaceOnUse")).strip() != "userSpaceOnUse":
             return None
         # the content's user space is the referencing element's, not where the clipPath is defined
         defined = se.Matrix(values.get("transform", ""))
         own = se.Matrix(self._own_transforms.get(values.get("id"), ""))
-        to_canvas = ~defined * own * use.matrix
-        width, height = self._size
-        border = [(x, y) for x in (_CLIP_BORDER, width - _CLIP_BORDER) for y in (_CLIP_BORDER, height - _CLIP_BORDER)]
-        regions = []
+        shapes = []
         for child in clip:
             if isinstance(child, (se.Text, se.Use)):
                 return None
             hidden = str(child.values.get("visibility", "visible")).strip() in ("hidden", "collapse")
-            if hidden or not isinstance(child, se.Shape):  # SVG allows no groups in a clip path
-                continue
-            chains = [chain for chain, _ in _subpaths(se.Path(child) * to_canvas, se) if _encloses(chain)]
-            if len(chains) > 1:
-                regions.append(None)
-            elif chains:
-                region = simple_region(flatten(_close(chains[0]), RENDER_FILL_TOLERANCE))
-                if region is not None and region.convex and all(region.contains(p) for p in border):
-                    return _KEEPS_ALL
+            if not hidden and isinstance(child, se.Shape):  # SVG allows no groups in a clip path
+                shapes.append(se.Path(child) * ~defined * own * matrix)
+        return self._shape_regions(shapes)
+
+    def _mask_regions(self, mask: ET.Element, matrix) -> list[Region] | str | None:
+        """As `_clip_regions`, for a mask that acts as a clip path (see the class)."""
+        se = self._se
+        style = _style_properties(mask)
+        if str(mask.get("maskContentUnits", "userSpaceOnUse")).strip() != "userSpaceOnUse":
+            return None
+        children = [c for c in mask if _local_name(c) not in _NOT_DRAWN]
+        if not children:
+            return _KEEPS_NOTHING
+        if len(children) > 1 or _local_name(children[0]) not in _SHAPE_TAGS or children[0].get("class"):
+            return None
+        shape = children[0]
+        paint = _style_properties(shape)
+        if (paint.get("stroke", "none") != "none" or "url(" in paint.get("fill", "")
+                or any(name in paint for name in ("mask", "clip-path", "filter"))):
+            return None
+        rgba = _paint(paint.get("fill", "black"), paint.get("fill-opacity"), _unit(_number(paint.get("opacity"), 1.0)))
+        alpha = style.get("mask-type", "luminance").strip() == "alpha"
+        if rgba is None or rgba[3] <= 0 or (rgba[3] >= 1 and not alpha and max(rgba[:3]) <= 0):
+            return _KEEPS_NOTHING  # no paint, or black under a luminance mask
+        if rgba[3] < 1 or not (alpha or min(rgba[:3]) >= 1):
+            return None  # partly see-through: a mask, not a clip
+        parsed = se.SVG.parse(io.StringIO(f'<svg xmlns="{SVG_NS}">{_markup(shape)}</svg>'), reify=False)
+        regions = self._shape_regions([se.Path(element) * matrix for element in parsed.elements()
+                                       if isinstance(element, se.Shape)])
+        sides = [mask.get(name) for name in ("x", "y", "width", "height")]
+        if not isinstance(regions, list):
+            return regions
+        if str(mask.get("maskUnits", "objectBoundingBox")).strip() != "userSpaceOnUse":
+            return regions if sides == [None] * 4 else None  # the box's default rectangle holds it: cuts nothing
+        x, y, w, h = (_number(side, math.nan) for side in sides)
+        if not all(map(math.isfinite, (x, y, w, h))):
+            return None
+        if w <= 0 or h <= 0:
+            return _KEEPS_NOTHING
+        rectangle = self._shape_regions([se.Path(f"M{x},{y}h{w}v{h}h{-w}z") * matrix])
+        return regions + rectangle if isinstance(rectangle, list) else rectangle
+
+    def _shape_regions(self, shapes: list) -> list[Region] | str | None:
+        """The region of the shapes (outlines placed on the canvas) as a list of one, [] when one
+        of them covers the canvas, `_KEEPS_NOTHING` when none has area, None when that union is
+        not one simple region."""
+        se = self._se
+        width, height = self._size
+        border = [(x, y) for x in (_CLIP_BORDER, width - _CLIP_BORDER) for y in (_CLIP_BORDER, height - _CLIP_BORDER)]
+        regions = []
+        for shape in shapes:
+            chains = [chain for chain, _ in _subpaths(shape, se) if _encloses(chain)]
+            region = simple_region(flatten(_close(chains[0]), RENDER_FILL_TOLERANCE)) if len(chains) == 1 else None
+            if region is not None and region.convex and all(region.contains(p) for p in border):
+                return []
+            if chains:
                 regions.append(region)
         if not regions:
             return _KEEPS_NOTHING
-        return regions[0] if len(regions) == 1 else None
+        return regions if len(regions) == 1 and regions[0] is not None else None
+
+
+def _markup(el: ET.Element) -> str:
+    """The element alone as SVG text (its attributes without namespaces)."""
+    attributes = " ".join(f"{name}={quoteattr(value)}" for name, value in el.attrib.items() if "}" not in name)
+    return f"<{_local_name(el)} {attributes}/>"
 
 
 def _clipped(items: list[_Item], region: Region) -> tuple[list[_Item], bool]:
@@ -705,6 +787,31 @@ def _auto_radii(data: bytes) -> bytes:
     return _ELLIPSE_TAG.sub(fix, data)
 
 
+#: Start, end or empty tags of the elements whose content is drawn only where it is referenced.
+_DEFINITION_TAG = re.compile(rb"<(/?)(?:[\w.-]+:)?(?:mask|marker|symbol|filter)\b"
+                             rb"""(?:"[^"]*"|'[^']*'|[^'">])*?(/?)>""")
+
+
+def _definitions_hidden(data: bytes) -> bytes:
+    """`data` with each ``<mask>``, ``<marker>``, ``<symbol>`` and ``<filter>`` (outermost ones)
+    inside a ``<defs>``: the parser would draw their content where it stands. A ``<use>`` still
+    draws a symbol, and masks are read from the document itself."""
+    in_markup = _in_markup(data)
+    out, depth, last = [], 0, 0
+    for tag in _DEFINITION_TAG.finditer(data):
+        if in_markup(tag.start()):
+            continue
+        closing, empty = tag.group(1), tag.group(2)
+        if not closing and depth == 0:  # (a prefix of the tag's may be declared on it: none here)
+            out += [data[last : tag.start()], b"<defs>"]
+            last = tag.start()
+        depth += 0 if empty else -1 if closing else 1
+        if depth <= 0:
+            out += [data[last : tag.end()], b"</defs>"]
+            last, depth = tag.end(), 0
+    return b"".join(out) + data[last:]
+
+
 def _canvas_size(document, root: ET.Element, where: str) -> tuple[int, int]:
     try:
         width, height = round(float(document.width)), round(float(document.height))
@@ -736,22 +843,20 @@ def _unit(value: float) -> float:
     return min(max(value, 0.0), 1.0)
 
 
-def _shapes(node, opacity: float, viewport: tuple[float, float], clips: tuple[_ClipUse, ...], defs: dict, se
+def _shapes(node, opacity: float, viewport: tuple[float, float], clips: tuple[_ClipUse, ...], finder: _Clips, se
             ) -> Iterator[tuple[object, float, tuple[float, float], tuple[_ClipUse, ...]]]:
-    """(shape, product of the opacities of it and its ancestors, viewport, clip paths of it and
-    its ancestors) in drawing order; `viewport`: the user-space size that percentages refer to
-    (the nearest ``<svg>``'s viewBox); `defs`: the document's elements by id."""
+    """(shape, product of the opacities of it and its ancestors, viewport, clip paths and masks of
+    it and its ancestors) in drawing order; `viewport`: the user-space size that percentages
+    refer to (the nearest ``<svg>``'s viewBox); `finder` reads the clip paths and masks."""
     opacity *= _unit(_number(_own(node, "opacity"), 1.0))
-    clip = _referenced(node.values.get("clip-path"), defs)
-    if clip is not None:  # a reference to nothing clips nothing, as CSS says
-        clips = (*clips, _ClipUse(clip, se.Matrix(node.transform), node))
+    clips = (*clips, *finder.uses_of(node))
     if isinstance(node, se.SVG):
         box = _numbers(node.values.get("viewBox"))
         viewport = (box[2], box[3]) if len(box) == 4 else viewport
     if isinstance(node, (se.Group, se.Use)):
         fit = _symbol_fit(node, se) if isinstance(node, se.Use) else None
         for child in node:
-            for shape, shape_opacity, shape_viewport, shape_clips in _shapes(child, opacity, viewport, clips, defs,
+            for shape, shape_opacity, shape_viewport, shape_clips in _shapes(child, opacity, viewport, clips, finder,
                                                                               se):
                 if fit is not None:
                     shape.transform = shape.transform * fit
