@@ -145,3 +145,22 @@ def test_gradient_fills_match_converged_diffvg():
     flat = composite(DiffvgRenderer().render([replace(scene, gradient_kinds=torch.zeros(2, 2, dtype=torch.long))]),
                      scene.background)
     assert (flat - theirs)[..., 6:26, 6:26].abs().max() > 0.3  # the gradients were drawn
+
+
+def test_paints_diffvg_cannot_draw_are_warned_of_once_at_the_caller():
+    paints = gradient_fields(1, num_stops=2)
+    paints["gradient_kinds"][0] = torch.tensor([RADIAL, LINEAR])  # a focal point on the fill, a stroke gradient
+    paints["gradient_frames"][0, 0] = torch.tensor(radial_frame((8.0, 8.0), 6.0))
+    paints["gradient_frames"][0, 1] = torch.tensor(linear_frame((2.0, 2.0), (14.0, 14.0)))
+    paints["gradient_focals"][0, 0] = torch.tensor([0.3, 0.0])
+    paints["gradient_stops"][0, :] = torch.tensor([[0.0, 1, 0, 0, 1], [1.0, 0, 0, 1, 1]])
+    corners = torch.tensor([[[2.0, 2.0], [14.0, 2.0], [14.0, 14.0], [2.0, 14.0], [2.0, 2.0]]])
+    square = torch.cat([corners[:, :1], corners.repeat_interleave(3, 1)[:, 2:-1]], 1)  # straight cubics a, b, b | b
+    scene = VectorScene(points=square,
+                        widths=torch.ones(1), stroke_colors=torch.ones(1, 4), fill_colors=torch.ones(1, 4),
+                        closed=torch.ones(1, dtype=torch.bool), width=16, height=16, **paints)
+    with pytest.warns(UserWarning) as record:
+        DiffvgRenderer().render([scene, scene])  # two scenes: each message once
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2 and all(w.filename == __file__ for w in record)
+    assert "its focal point" in messages[0] and "stroke gradient as its flat colour" in messages[1]

@@ -179,16 +179,21 @@ class DiffvgRenderer(Renderer):
     def render(self, scenes: Sequence[VectorScene]) -> Tensor:
         pydiffvg = import_pydiffvg()
         pydiffvg.set_use_gpu(self.config.use_gpu and torch.cuda.is_available())
+        dropped: list[str] = []  # what diffvg cannot draw, warned of once, at the caller
         try:
-            return torch.stack([self._render_one(pydiffvg, s) for s in scenes])
+            images = torch.stack([self._render_one(pydiffvg, s, dropped) for s in scenes])
         except RuntimeError as exc:
             if "GPU" not in str(exc):
                 raise
             pydiffvg.set_use_gpu(False)  # diffvg built without CUDA: use its CPU path
-            return torch.stack([self._render_one(pydiffvg, s) for s in scenes])
+            dropped.clear()
+            images = torch.stack([self._render_one(pydiffvg, s, dropped) for s in scenes])
+        for message in dict.fromkeys(dropped):
+            warnings.warn(message, stacklevel=2)
+        return images
 
-    def _render_one(self, pydiffvg, scene: VectorScene) -> Tensor:
-        shapes, groups = diffvg_shapes(pydiffvg, scene)
+    def _render_one(self, pydiffvg, scene: VectorScene, dropped: list[str]) -> Tensor:
+        shapes, groups = diffvg_shapes(pydiffvg, scene, dropped)
         args = pydiffvg.RenderFunction.serialize_scene(scene.width, scene.height, shapes, groups)
         n = self.config.samples
         img = pydiffvg.RenderFunction.apply(scene.width, scene.height, n, n, self.config.seed, None, *args)
@@ -206,11 +211,11 @@ def import_pydiffvg():
     return pydiffvg
 
 
-def diffvg_shapes(pydiffvg, scene: VectorScene) -> tuple[list, list]:
+def diffvg_shapes(pydiffvg, scene: VectorScene, dropped: list[str]) -> tuple[list, list]:
     """pydiffvg Paths and ShapeGroups of `scene` (half-widths; closed paths without a repeated end;
     a path's subpaths as one Path each, filled together by one ShapeGroup). diffvg draws round
     caps and joins only: the scene's ``line_caps`` / ``line_joins`` are not passed on. Gradient
-    paints become diffvg's (:func:`diffvg_paint`)."""
+    paints become diffvg's (:func:`diffvg_paint`; what they lose is added to `dropped`)."""
     shapes, groups = [], []
     closed = scene.closed.tolist()
     even_odd = scene.even_odd.tolist()
@@ -227,27 +232,26 @@ def diffvg_shapes(pydiffvg, scene: VectorScene) -> tuple[list, list]:
             ))
         fill = None
         if scene.fill_colors is not None and closed[n]:
-            fill = diffvg_paint(pydiffvg, scene, n, FILL)
-        groups.append(pydiffvg.ShapeGroup(
-            shape_ids=torch.tensor(ids), fill_color=fill, stroke_color=diffvg_paint(pydiffvg, scene, n, STROKE),
-            use_even_odd_rule=bool(even_odd[n]),
-        ))
+            fill = diffvg_paint(pydiffvg, scene, n, FILL, dropped)
+        stroke = diffvg_paint(pydiffvg, scene, n, STROKE, dropped)
+        groups.append(pydiffvg.ShapeGroup(shape_ids=torch.tensor(ids), fill_color=fill, stroke_color=stroke,
+                                          use_even_odd_rule=bool(even_odd[n])))
     return shapes, groups
 
 
-def diffvg_paint(pydiffvg, scene: VectorScene, path: int, role: int):
+def diffvg_paint(pydiffvg, scene: VectorScene, path: int, role: int, dropped: list[str]):
     """diffvg's paint of one path's fill or stroke (``role``): its flat colour, or a
     ``LinearGradient`` / ``RadialGradient`` (differentiable in the frame and stops). diffvg pads
     and draws radial gradients centred and axis-aligned only: a focal point, a rotated or skewed
-    frame and the other spread methods are dropped, with a warning. Stroke gradients crash diffvg
-    (85802a7, CPU: a segmentation fault once a scene has one and any other paint): strokes get
-    their flat colour, with a warning."""
+    frame and the other spread methods are dropped. Stroke gradients crash diffvg (85802a7, CPU: a
+    segmentation fault once a scene has one and any other paint): strokes get their flat colour.
+    What is lost is told in `dropped` (a message for a warning)."""
     flat = (scene.fill_colors if role == FILL else scene.stroke_colors)[path]
     paints = scene.gradients
     kind = FLAT if paints is None else int(paints.kinds[path, role])
     if kind != FLAT and role == STROKE:
-        warnings.warn(f"diffvg draws path {path}'s stroke gradient as its flat colour (diffvg crashes on stroke "
-                      "gradients); render with 'native' for the exact paint.", stacklevel=3)
+        dropped.append(f"diffvg draws path {path}'s stroke gradient as its flat colour (diffvg crashes on stroke "
+                       "gradients); render with 'native' for the exact paint.")
         return flat
     if kind == FLAT:
         return flat
@@ -255,24 +259,23 @@ def diffvg_paint(pydiffvg, scene: VectorScene, path: int, role: int):
     # diffvg needs increasing offsets (it aborts on equal ones, a step or a repeated last stop)
     step = torch.arange(stops.shape[0], dtype=stops.dtype, device=stops.device) * 1e-6
     offsets, colors = (stops[:, 0].cummax(0).values + step).contiguous(), stops[:, 1:].contiguous()
-    dropped = ["its spread method"] if int(paints.spreads[path, role]) != PAD else []
+    lost = ["its spread method"] if int(paints.spreads[path, role]) != PAD else []
     if kind == LINEAR:  # t = a x + c y + e: from the point where t = 0 along (a, c), a unit step in t
         direction = frame[0, :2] / frame[0, :2].square().sum()
         begin = -frame[0, 2] * direction
         paint = pydiffvg.LinearGradient(begin.contiguous(), (begin + direction).contiguous(), offsets, colors)
     else:
         if bool(focal.abs().max() > 1e-6):
-            dropped.append("its focal point")
+            lost.append("its focal point")
         if bool(frame[0, 1].abs() + frame[1, 0].abs() > 1e-6):
-            dropped.append("its rotation or skew")
+            lost.append("its rotation or skew")
         linear, shift = frame[:, :2], frame[:, 2]
         center = torch.linalg.solve(linear, -shift)
         radius = 1 / linear.square().sum(-1).sqrt()
         paint = pydiffvg.RadialGradient(center.contiguous(), radius.contiguous(), offsets, colors)
-    if dropped:
-        warnings.warn(f"diffvg draws path {path}'s {('fill', 'stroke')[role]} gradient without "
-                      f"{' and '.join(dropped)}, which it cannot represent; render with 'native' for the exact paint.",
-                      stacklevel=3)
+    if lost:
+        dropped.append(f"diffvg draws path {path}'s {('fill', 'stroke')[role]} gradient without "
+                       f"{' and '.join(lost)}, which it cannot represent; render with 'native' for the exact paint.")
     return paint
 
 
