@@ -529,7 +529,7 @@ def _path_colors(g: _Geometry, colors: Tensor, row: Tensor, pix: Tensor, role: i
     paints = Gradients(*(_take(t, row) for t in g.gradients)).role(role)
     if per_pixel:
         paints = Gradients(*(t[:, None] for t in paints))
-    return paint_colors(flat, paints, pix)
+    return paint_colors(flat, paints, pix, pixel=1.0)
 
 
 def _fill_coverage(g: _Geometry, row: Tensor, pix: Tensor, cand: Tensor, winding: Tensor) -> Tensor:

@@ -16,6 +16,13 @@ A path's paint for one role (fill or stroke) is described by (all per path, ``[.
   `REFLECT`-ed or `REPEAT`-ed.
 
 Colours are interpolated straight (not premultiplied) between stops, as SVG renderers do.
+
+Renderers average a pixel's colour over its square (`paint_colors` with ``pixel=1``), as
+supersampling renderers do, so a hard stop or a repeat's seam is anti-aliased like an edge: the
+gradient's parameter is taken as linear across the pixel (its value and derivatives at the
+centre), so over the square it spreads like the sum of two uniform variables, and the average of
+the piecewise-linear colour against that trapezoid has a closed form (`stop_color` with
+``half_widths``).
 """
 
 from __future__ import annotations
@@ -79,27 +86,122 @@ def spread(t: Tensor, spreads: Tensor) -> Tensor:
     return torch.where(spreads == REFLECT, reflected, torch.where(spreads == REPEAT, repeated, t))
 
 
-def stop_color(stops: Tensor, t: Tensor) -> Tensor:
+def stop_color(stops: Tensor, t: Tensor, half_widths: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """Straight RGBA ``[..., 4]`` at parameters ``t`` ``[...]`` of the gradients through
     ``stops`` ``[..., K, 5]``: the first stop's colour up to its offset, then linear between
-    consecutive stops, the last stop's colour after it (equal offsets: a step)."""
+    consecutive stops, the last stop's colour after it (equal offsets: a step).
+
+    ``half_widths`` ``(a, b)`` ``[...]``: the mean colour over ``t + X + Y`` instead, ``X`` and
+    ``Y`` uniform in ``[-a, a]`` and ``[-b, b]`` (a pixel's square, `pixel_spread`)."""
     offsets = stops[..., 0].cummax(-1).values  # [..., K]
     colors = stops[..., 1:]
     low, high = offsets[..., :-1], offsets[..., 1:]  # [..., K-1]
     span = high - low
     tk = t[..., None]
-    ramp = torch.where(span > STEP, ((tk - low) / span.clamp_min(STEP)).clamp(0, 1), (tk >= high).to(t.dtype))
+    if half_widths is None:
+        ramp = torch.where(span > STEP, ((tk - low) / span.clamp_min(STEP)).clamp(0, 1), (tk >= high).to(t.dtype))
+    else:  # the ramp is ((t - low)+ - (t - high)+) / span, a step 1(t >= high): their means
+        excess, tail = _box_means(offsets - tk, *(w[..., None] for w in half_widths))
+        ramp = torch.where(span > STEP, (excess[..., :-1] - excess[..., 1:]) / span.clamp_min(STEP), tail[..., 1:])
     steps = colors[..., 1:, :] - colors[..., :-1, :]  # [..., K-1, 4]
     return colors[..., 0, :] + (ramp[..., None] * steps).sum(-2)
 
 
-def paint_colors(flat: Tensor, paints: Gradients, p: Tensor) -> Tensor:
+#: Least and most half-width (in gradient parameter) of a pixel's spread: below, the closed forms
+#: lose digits (and the colour is that of the centre anyway); above, the colour is the ends' mix.
+MIN_HALF_WIDTH, MAX_HALF_WIDTH = 1e-4, 1.0
+
+
+def _box_means(x: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """``E[(U - x)+]`` and ``P(U > x)`` for ``U = X + Y`` (see `stop_color`): the means of a ramp
+    and of a step at ``x``. Within ``|x| < a + b``, the second differences of ``relu(z)^3 / 6``
+    and ``relu(z)^2 / 2`` over the corners ``z = +-a +-b - x``, over ``4 a b``; beyond, where
+    those terms cancel and would lose every digit, ``(-x)+`` and ``1(x < 0)``."""
+    reach = a + b
+    inside = torch.minimum(torch.maximum(x, -reach), reach)
+    corners = [(z - inside).clamp_min(0) for z in (reach, a - b, b - a, -reach)]
+    squares = [z * z for z in corners]
+    scale = 1 / (4 * a * b)
+    ramp = (squares[0] * corners[0] - squares[1] * corners[1] - squares[2] * corners[2]
+            + squares[3] * corners[3]) * (scale / 6)
+    step = (squares[0] - squares[1] - squares[2] + squares[3]) * (scale / 2)
+    below, above = x <= -reach, x >= reach
+    return (torch.where(above, 0.0, torch.where(below, -x, ramp)),
+            torch.where(above, 0.0, torch.where(below, 1.0, step)))
+
+
+def pixel_spread(kinds: Tensor, frames: Tensor, focals: Tensor, p: Tensor, pixel: float) -> tuple[Tensor, Tensor]:
+    """Half-widths ``(a, b)`` ``[...]`` by which the gradient parameter varies over a square of
+    side ``pixel`` around the canvas points ``p`` ``[..., 2]``: half its derivatives along x and
+    y, times ``pixel`` (radial: by implicit differentiation of ``|q - f + t f| = t``), clamped to
+    [`MIN_HALF_WIDTH`, `MAX_HALF_WIDTH`]."""
+    linear = frames[..., :, :2]  # q = linear @ p + shift
+    px, py = p[..., 0], p[..., 1]
+    qx = frames[..., 0, 0] * px + frames[..., 0, 1] * py + frames[..., 0, 2]
+    qy = frames[..., 1, 0] * px + frames[..., 1, 1] * py + frames[..., 1, 2]
+    t = gradient_parameter(kinds, frames, focals, p)
+    fx, fy = focals[..., 0], focals[..., 1]
+    vx, vy = qx - fx + t * fx, qy - fy + t * fy  # |v| = t
+    slope = (t - vx * fx - vy * fy).clamp_min(1e-12)  # t (1 - cos * |f|) > 0
+    radial = (vx / slope, vy / slope)  # dt/dq
+    dq = [torch.where(kinds == RADIAL, r, torch.full_like(r, float(k == 0))) for k, r in enumerate(radial)]
+    da = dq[0] * linear[..., 0, 0] + dq[1] * linear[..., 1, 0]  # dt/dx
+    db = dq[0] * linear[..., 0, 1] + dq[1] * linear[..., 1, 1]  # dt/dy
+    return tuple((d.abs() * (pixel / 2)).clamp(MIN_HALF_WIDTH, MAX_HALF_WIDTH) for d in (da, db))
+
+
+def paint_colors(flat: Tensor, paints: Gradients, p: Tensor, pixel: float = 0.0) -> Tensor:
     """Straight RGBA ``[..., 4]`` of paints at canvas points ``p`` ``[..., 2]``: the flat colour
     ``flat`` ``[..., 4]`` where a paint is `FLAT`, else its gradient's colour (``paints`` of one
-    role, broadcast with ``p``'s leading dims)."""
-    t = spread(gradient_parameter(paints.kinds, paints.frames, paints.focals, p), paints.spreads)
-    color = stop_color(paints.stops, t)
+    role, broadcast with ``p``'s leading dims). ``pixel`` > 0: the mean colour over the square of
+    that side around each point (see the module docstring), else the colour at the point."""
+    t = gradient_parameter(paints.kinds, paints.frames, paints.focals, p)
+    if pixel <= 0:
+        color = stop_color(paints.stops, spread(t, paints.spreads))
+    else:
+        color = _spread_mean(paints, t, pixel_spread(paints.kinds, paints.frames, paints.focals, p, pixel))
     return torch.where((paints.kinds == FLAT)[..., None], flat, color)
+
+
+def _spread_mean(paints: Gradients, t: Tensor, half_widths: tuple[Tensor, Tensor]) -> Tensor:
+    """The mean colour over ``t + X + Y`` (see `stop_color`) under each paint's spread method.
+
+    Padded: `stop_color`'s. Repeated, with ``f`` the fractional part of ``t``: while ``a + b <
+    1/2`` the pixel reaches at most one neighbouring period, the next one (``f >= 1/2``) or the one
+    before; its part is the padded colour at ``f - 1`` (or ``f + 1``) less the end colour padding
+    adds there. By ``a + b = 1/2`` the colour blends into the period's mean. Reflected: repeated,
+    of the stops there and back (period 2)."""
+    spreads = paints.spreads
+    stops = torch.cat([paints.stops[..., :1].cummax(-2).values, paints.stops[..., 1:]], -1)  # offsets in order
+    reflect = (spreads == REFLECT)[..., None, None]
+    offsets, colors = stops[..., :1], stops[..., 1:]
+    there_and_back = torch.cat([torch.cat([offsets / 2, colors], -1),
+                                torch.cat([1 - offsets.flip(-2) / 2, colors.flip(-2)], -1)], -2)
+    doubled = torch.where(reflect, there_and_back, torch.cat([stops, stops[..., -1:, :].expand_as(stops)], -2))
+    scale = torch.where(spreads == REFLECT, 0.5, 1.0).to(t.dtype)
+    t, a, b = t * scale, half_widths[0] * scale, half_widths[1] * scale
+    periodic = spreads != PAD
+    f = torch.where(periodic, t - t.floor(), t)
+    late = f >= 0.5  # the pixel may reach into the next period, else into the one before
+    a, b = (torch.where(periodic, w.clamp_max(0.245), w) for w in (a, b))  # where the closed form holds
+    both = stop_color(doubled[..., None, :, :], torch.stack([f, torch.where(late, f - 1, f + 1)], -1),
+                      (a[..., None], b[..., None]))
+    color, neighbour = both[..., 0, :], both[..., 1, :]
+    first, last = doubled[..., 0, 1:], doubled[..., -1, 1:]
+    _, cross = _box_means(torch.where(late, 1 - f, -f), a, b)  # P(t + U >= the next period), or this one
+    cross = cross[..., None]
+    periods = color + neighbour - (first * (1 - cross) + last * cross)  # less what padding adds in both
+    blend = ((half_widths[0] * scale + half_widths[1] * scale - 0.4) / 0.09).clamp(0, 1)[..., None]
+    periods = torch.lerp(periods, _mean_color(doubled), blend)  # a + b from 0.4 to 0.49: into the mean
+    return torch.where(periodic[..., None], periods, color)
+
+
+def _mean_color(stops: Tensor) -> Tensor:
+    """The mean straight RGBA ``[..., 4]`` of `stop_color` over [0, 1]."""
+    offsets = stops[..., 0].cummax(-1).values.clamp(0, 1)
+    colors = stops[..., 1:]
+    inner = ((offsets[..., 1:] - offsets[..., :-1])[..., None] * (colors[..., 1:, :] + colors[..., :-1, :]) / 2).sum(-2)
+    return colors[..., 0, :] * offsets[..., :1] + inner + colors[..., -1, :] * (1 - offsets[..., -1:])
 
 
 def linear_frame(start: tuple[float, float], end: tuple[float, float]) -> list[list[float]]:

@@ -43,7 +43,7 @@ square ``[j, j + 1] x [i, i + 1]`` with centre ``p = (j + 1/2, i + 1/2)``):
   chords' lines, or on either; where the chords cross, the share of the filled ones of the four
   quadrants they cut (:func:`~vecrender.functional.bezier.second_edge_coverage`).
 * **Colour and order.** A layer's alpha is ``c * colour_alpha``; its premultiplied colour is
-  ``rgb * alpha``. A gradient paint's colour is taken at the pixel centre
+  ``rgb * alpha``. A gradient paint's colour is its mean over the pixel
   (:mod:`vecrender.functional.paints`). Layers are composited with "over" in path order, each
   path's fill below its stroke: ``out = layer + (1 - layer_alpha) * out``. The result is
   premultiplied RGBA.
@@ -166,7 +166,7 @@ def _paint(flat: Tensor, gradients: Gradients | None, index: tuple[int, int, int
     if gradients is None:
         return flat
     b, n, role = index
-    return paint_colors(flat, Gradients(*(t[b, n] for t in gradients)).role(role), pix)
+    return paint_colors(flat, Gradients(*(t[b, n] for t in gradients)).role(role), pix, pixel=1.0)
 
 
 def _over(below: Tensor, alpha: Tensor, rgb: Tensor) -> Tensor:
