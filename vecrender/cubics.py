@@ -1,4 +1,5 @@
-"""Cubic Bézier chains as lists of points: cutting, flattening, clipping to convex regions.
+"""Cubic Bézier chains as lists of points: cutting, flattening, winding numbers, and clipping
+to the inside of a simple polygon.
 
 SVG import works on plain Python points before building tensors; this module is its geometry.
 
@@ -6,11 +7,12 @@ Shapes:
     cubic  ``[p0, p1, p2, p3]``           one cubic's control points
     chain  ``[p0, c1, c2, p1, c3, ...]``  ``1 + 3k`` control points of ``k`` joined cubics; a closed
                                           chain ends on its first point
-    region `ConvexRegion`                 a convex polygon, its corners counter-clockwise
+    region `Region`                       a simple polygon, its corners counter-clockwise
 
-A fill clipped to a convex region (`clip_fill`) keeps its winding number inside the region and
-is 0 outside, so it draws exactly the fill's part in the region under either fill rule, with no
-edge drawn twice (which anti-aliased renderers would show as seams).
+A fill clipped to a region (`clip_fill`) keeps its winding number inside the region and is 0
+outside, so it draws exactly the fill's part in the region under either fill rule, with no edge
+drawn twice (which anti-aliased renderers would show as seams). A stroke is cut where its centre
+line leaves the region (`cut_stroke`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 
 Point = tuple[float, float]
 
-#: Distance (px) from a half-plane's boundary that still counts as on it (hence inside).
+#: Distance (px) from a line or an outline that still counts as on it.
 ON_BOUNDARY = 1e-7
 #: Most chords `flatten` draws per cubic.
 MAX_CHORDS = 256
@@ -63,15 +65,19 @@ def cubics_of(chain: list[Point]) -> list[list[Point]]:
     return [chain[i : i + 4] for i in range(0, len(chain) - 1, 3)]
 
 
+def bend(cubic: list[Point]) -> float:
+    """The largest second difference ``|p_k - 2 p_k+1 + p_k+2|`` of the control points: ``n``
+    equal-``t`` chords stay within ``0.75 bend / n^2`` of the cubic."""
+    return max(math.hypot(cubic[k][0] - 2 * cubic[k + 1][0] + cubic[k + 2][0],
+                          cubic[k][1] - 2 * cubic[k + 1][1] + cubic[k + 2][1]) for k in range(2))
+
+
 def flatten(chain: list[Point], tolerance: float) -> list[Point]:
-    """Points along the chain, its first included, whose polygon is within `tolerance` of it:
-    ``n`` equal-``t`` chords keep a cubic within ``0.75 M / n^2`` (``M`` the largest second
-    difference of its control points), at most `MAX_CHORDS` per cubic."""
+    """Points along the chain, its first included, whose polygon is within `tolerance` of it
+    (`bend`), at most `MAX_CHORDS` per cubic."""
     out = [chain[0]]
     for cubic in cubics_of(chain):
-        bend = max(math.hypot(cubic[k][0] - 2 * cubic[k + 1][0] + cubic[k + 2][0],
-                              cubic[k][1] - 2 * cubic[k + 1][1] + cubic[k + 2][1]) for k in range(2))
-        chords = min(MAX_CHORDS, max(1, math.ceil(math.sqrt(0.75 * bend / tolerance))))
+        chords = min(MAX_CHORDS, max(1, math.ceil(math.sqrt(0.75 * bend(cubic) / tolerance))))
         out += [point_at(cubic, i / chords) for i in range(1, chords)] + [cubic[3]]
     return out
 

@@ -128,6 +128,7 @@ from torch import Tensor
 
 from vecrender.cubics import (
     Region,
+    bend,
     clip_fill,
     cut_stroke,
     flatten,
@@ -1417,8 +1418,7 @@ def _fill_pieces(cubic: list[Point], tolerance: float) -> list[list[Point]]:
     fill polygon within ``tolerance`` px of it: `SEGMENTS_PER_CURVE` chords per cubic stay within
     ``0.75 M / L^2`` px of it (``M`` the largest second difference of the control points, ``L``
     the chords), and ``k`` pieces divide ``M`` by ``k^2``. At most `_MAX_PIECES`."""
-    bend = max(math.dist(cubic[k], _reflect(cubic[k + 2], cubic[k + 1])) for k in range(2))  # |p0 - 2 p1 + p2|
-    error = 0.75 * bend / SEGMENTS_PER_CURVE**2
+    error = 0.75 * bend(cubic) / SEGMENTS_PER_CURVE**2
     count = min(_MAX_PIECES, math.ceil(math.sqrt(error / tolerance))) if error > tolerance else 1
     pieces, rest = [], cubic
     for k in range(count, 1, -1):  # cut off 1 / k of what is left, k pieces to go

@@ -172,6 +172,8 @@ def _spread_mean(paints: Gradients, t: Tensor, half_widths: tuple[Tensor, Tensor
     adds there. By ``a + b = 1/2`` the colour blends into the period's mean. Reflected: repeated,
     of the stops there and back (period 2)."""
     spreads = paints.spreads
+    if not _any_periodic(spreads):
+        return stop_color(paints.stops, t, half_widths)
     stops = torch.cat([paints.stops[..., :1].cummax(-2).values, paints.stops[..., 1:]], -1)  # offsets in order
     reflect = (spreads == REFLECT)[..., None, None]
     offsets, colors = stops[..., :1], stops[..., 1:]
@@ -194,6 +196,15 @@ def _spread_mean(paints: Gradients, t: Tensor, half_widths: tuple[Tensor, Tensor
     blend = ((half_widths[0] * scale + half_widths[1] * scale - 0.4) / 0.09).clamp(0, 1)[..., None]
     periods = torch.lerp(periods, _mean_color(doubled), blend)  # a + b from 0.4 to 0.49: into the mean
     return torch.where(periodic[..., None], periods, color)
+
+
+def _any_periodic(spreads: Tensor) -> bool:
+    """Whether a paint repeats or reflects (else padding's colours are all there is to compute).
+    Taken as so on GPUs and while compiling, where reading a tensor would wait for the device or
+    break the graph."""
+    if spreads.device.type != "cpu" or torch.compiler.is_compiling():
+        return True
+    return bool((spreads != PAD).any())
 
 
 def _mean_color(stops: Tensor) -> Tensor:
