@@ -50,6 +50,16 @@ def test_random_walk_rejects_bad_arguments(bad):
         fp.random_walk_paths(torch.zeros(2, 3), 1, 1.0, fp.make_generator(0))
 
 
+def test_polygon_points_are_straight_cubics_through_the_corners():
+    corners = torch.tensor([[[0.0, 0.0], [3.0, 0.0], [3.0, 6.0]], [[1.0, 1.0], [4.0, 1.0], [1.0, 4.0]]])
+    points = fp.polygon_points(corners)
+    assert points.shape == (2, 10, 2)
+    assert torch.equal(points[:, ::3], torch.cat([corners, corners[:, :1]], 1))  # ends on the first corner
+    ends = points[:, ::3]
+    thirds = torch.stack([ends[:, :-1] + (ends[:, 1:] - ends[:, :-1]) * k / 3 for k in (1, 2)], 2)
+    assert torch.allclose(points[:, 1:].reshape(2, 3, 3, 2)[:, :, :2], thirds)  # controls on the chords
+
+
 def test_pad_after_segments_repeats_the_last_valid_point():
     points = torch.arange(2 * 7 * 2, dtype=torch.float32).reshape(2, 7, 2)
     padded = fp.pad_after_segments(points, torch.tensor([1, 2]))

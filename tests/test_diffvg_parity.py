@@ -19,6 +19,7 @@ import torch
 from vecrender.builtins.renderers import DiffvgRenderer, NativeRenderer
 from vecrender.functional import composite
 from vecrender.functional.paints import LINEAR, RADIAL, linear_frame, radial_frame
+from vecrender.functional.paths import polygon_points
 from vecrender.scene import VectorScene, gradient_fields
 
 pytest.importorskip("pydiffvg")
@@ -128,10 +129,8 @@ def test_gradient_fills_match_converged_diffvg():
     (edges included), max inside the shapes 0.3e-3 (linear) and 0.012 (radial, at its centre); at
     2x2, diffvg's own sampling noise: 1.7e-3, 0.015 and 0.048. (Colours taken at pixel centres
     were 0.41e-3, 0.014 and 0.025 off at 16x16.)"""
-    squares = torch.tensor([[4.0, 4.0], [28.0, 4.0], [28.0, 28.0], [4.0, 28.0]])
-    thirds = torch.tensor([1 / 3, 2 / 3, 1.0])[:, None, None]
-    ring = torch.cat([squares[:1], (squares + thirds * (squares.roll(-1, 0) - squares)).transpose(0, 1).reshape(-1, 2)])
-    points = torch.stack([ring, ring + torch.tensor([32.0, 0.0])])
+    square = polygon_points(torch.tensor([[4.0, 4.0], [28.0, 4.0], [28.0, 28.0], [4.0, 28.0]]))
+    points = torch.stack([square, square + torch.tensor([32.0, 0.0])])
     paints = gradient_fields(2, num_stops=3)
     paints["gradient_kinds"][:, 0] = torch.tensor([LINEAR, RADIAL])
     paints["gradient_frames"][0, 0] = torch.tensor(linear_frame((6.0, 8.0), (26.0, 24.0)))
@@ -156,8 +155,7 @@ def test_paints_diffvg_cannot_draw_are_warned_of_once_at_the_caller():
     paints["gradient_frames"][0, 1] = torch.tensor(linear_frame((2.0, 2.0), (14.0, 14.0)))
     paints["gradient_focals"][0, 0] = torch.tensor([0.3, 0.0])
     paints["gradient_stops"][0, :] = torch.tensor([[0.0, 1, 0, 0, 1], [1.0, 0, 0, 1, 1]])
-    corners = torch.tensor([[[2.0, 2.0], [14.0, 2.0], [14.0, 14.0], [2.0, 14.0], [2.0, 2.0]]])
-    square = torch.cat([corners[:, :1], corners.repeat_interleave(3, 1)[:, 2:-1]], 1)  # straight cubics a, b, b | b
+    square = polygon_points(torch.tensor([[[2.0, 2.0], [14.0, 2.0], [14.0, 14.0], [2.0, 14.0]]]))
     scene = VectorScene(points=square,
                         widths=torch.ones(1), stroke_colors=torch.ones(1, 4), fill_colors=torch.ones(1, 4),
                         closed=torch.ones(1, dtype=torch.bool), width=16, height=16, **paints)

@@ -12,6 +12,7 @@ import torch
 from vecrender.functional import composite, render_native, render_reference
 from vecrender.functional.bezier import fill_edge, footprint_cdf, wedge_share, winding_number
 from vecrender.functional.paints import FLAT, LINEAR, RADIAL, Gradients, linear_frame, radial_frame
+from vecrender.functional.paths import polygon_points
 from vecrender.functional.native import (
     TileCapacity,
     _box_tiles,
@@ -372,10 +373,8 @@ def test_self_crossing_fill_has_no_inner_seams(name):
 
 
 def polygon(corners: list[tuple[float, float]]) -> torch.Tensor:
-    """[3 k + 1, 2] points: a closed polygon of k straight cubics."""
-    c = torch.tensor(corners + corners[:1], dtype=torch.float64)
-    thirds = torch.tensor([1 / 3, 2 / 3, 1.0], dtype=torch.float64)[:, None]
-    return torch.cat([c[:1]] + [a + thirds * (b - a) for a, b in zip(c[:-1], c[1:])])
+    """[3 k + 1, 2] points: a closed polygon of k straight cubics (float64)."""
+    return polygon_points(torch.tensor(corners, dtype=torch.float64))
 
 
 # corners, supersampling, (mean, max) bounds on the alpha error; axis-aligned edges on multiples
@@ -840,13 +839,6 @@ def test_inverse_rendering_recovers_control_points(name):
     error = (pts.detach() - truth).norm(dim=-1)
     assert error.max() < 0.5, error  # stated tolerance: every control point within 0.5 px
     assert math.isfinite(loss.item())
-
-
-def polygon_points(corners: torch.Tensor) -> torch.Tensor:
-    """``[1 + 3k, 2]`` points of the closed polygon through ``corners`` ``[k, 2]``: straight cubics."""
-    thirds = torch.tensor([1 / 3, 2 / 3, 1.0])[:, None, None]
-    segments = corners + thirds * (corners.roll(-1, 0) - corners)  # [3, k, 2]
-    return torch.cat([corners[:1], segments.transpose(0, 1).reshape(-1, 2)])
 
 
 @pytest.mark.parametrize("name", ["reference", "native"])

@@ -5,6 +5,7 @@ from its seed whatever device it is later moved to.
 
 Shapes:
     starts        ``[N, 2]``        canvas pixels (x, y)
+    corners       ``[..., k, 2]``   a polygon's corners, canvas pixels
     points        ``[N, 1 + 3k, 2]`` canvas pixels, ``k`` cubic segments per path
     num_segments  ``[N]`` long      valid segments per path (padding repeats the last valid point)
     colors        ``[N, 4]``        RGBA in [0, 1]
@@ -83,6 +84,14 @@ def random_colors(n: int, generator: torch.Generator, alpha_range: Sequence[floa
     colors = torch.rand(n, 4, generator=generator)
     colors[:, 3] = lo + (hi - lo) * colors[:, 3]
     return colors
+
+
+def polygon_points(corners: Tensor) -> Tensor:
+    """``[..., 1 + 3k, 2]`` points of the closed polygons through ``corners`` ``[..., k, 2]``, as
+    straight cubics (a closed path's last segment ends on its first corner)."""
+    thirds = torch.tensor([1 / 3, 2 / 3, 1.0], dtype=corners.dtype, device=corners.device)[:, None, None]
+    segments = corners[..., None, :, :] + thirds * (corners.roll(-1, -2) - corners)[..., None, :, :]  # [..., 3, k, 2]
+    return torch.cat([corners[..., :1, :], segments.transpose(-3, -2).flatten(-3, -2)], -2)
 
 
 def stroke_scene(points: Tensor, widths: Tensor | float, stroke_colors: Tensor, width: int, height: int,
