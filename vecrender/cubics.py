@@ -10,9 +10,10 @@ Shapes:
     region `Region`                       a simple polygon, its corners counter-clockwise
 
 A fill clipped to a region (`clip_fill`) keeps its winding number inside the region and is 0
-outside, so it draws exactly the fill's part in the region under either fill rule, with no edge
-drawn twice (which anti-aliased renderers would show as seams). A stroke is cut where its centre
-line leaves the region (`cut_stroke`).
+outside, so it draws exactly the fill's part in the region under either fill rule. Where the
+outline is drawn it is drawn once per unit of winding (once at most under even-odd), and nothing
+is drawn back and forth along it: a renderer anti-aliasing each chord would show such doubled
+edges as seams. A stroke is cut where its centre line leaves the region (`cut_stroke`).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ shape with one subpath that does not cross itself (a rectangle, rounded or not, 
 ellipse, a polygon, convex or not; curved outlines within `RENDER_FILL_TOLERANCE`) are applied
 at import, in the user space of the element that names them (the clipPath's ``transform``
 included): each fill is cut to the region exactly (`vecrender.cubics.clip_fill`: the same winding
-numbers inside, holes kept, no edge drawn twice), each stroke where its centre line leaves it
+numbers inside, holes kept), each stroke where its centre line leaves it
 (butt ends where cut at both ends). A clip path that keeps the whole canvas (up to 0.1 px), as
 exporters clip drawings to their own canvas, changes nothing. Other clip paths (several shapes
 or subpaths, an outline that crosses itself, text or ``<use>`` inside, ``objectBoundingBox``
@@ -101,7 +101,8 @@ group compositing where children overlap (and where an element's own fill and st
 likewise a clip applies to each path, not to the group as a whole, so where paths overlap along
 a clip's outline each one's edge pixels are blended over the others'; a fill that winds twice or
 more just inside a clip's outline under nonzero (overlapping subpaths of one path) has that
-stretch of outline drawn as often, which the renderers show as a seam; under a non-uniform scale
+stretch of outline drawn as often (the renderers take such copies as one edge, but at a corner
+where three or more chords meet); under a non-uniform scale
 or skew, a stroke's width is its thickness across the drawn path averaged along it (a browser's
 varies along a curved path; exact on straight segments), and its dashes are scaled by the
 geometric mean.

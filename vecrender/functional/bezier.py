@@ -707,7 +707,18 @@ def _second_edge(coverage: Tensor, edge: Tensor, winding: Tensor, even_odd: Tens
     both = wedge_share(side1 * h1, away1, side2 * h2, away2)
     quadrants = _quadrant_sum(both, share1, share2, winding, side1, side2, even_odd)
     refined = torch.where(crossed, quadrants, torch.where(meet, both, share1 + share2 - both))
-    weight = torch.where(corner | crossed, weight.clamp(0, 1), 0.0)
+    # chords on one line (subpaths that share an edge, a shape drawn twice): the winding number
+    # across is the centre's less both steps, which tells whether they are an edge (the first
+    # chord alone may say otherwise: adjacent subpaths would show a seam, a doubled outline none)
+    with torch.no_grad():
+        coincident = proper & within1 & within2 & ((t1[0] * t2[1] - t1[1] * t2[0]).abs() <= 1e-4)
+        coincident &= (h1.abs() - h2.abs()).abs() <= ON_LINE
+        across = winding - torch.sign(h1).to(winding.dtype) - torch.sign(h2).to(winding.dtype)
+        edge_of_both = inside(across, even_odd) != filled
+    line_share = footprint_cdf(torch.where(filled, h1.abs(), -h1.abs()), (t1[1], -t1[0]))  # of the filled side
+    refined = torch.where(coincident, torch.where(edge_of_both, torch.where(edge, coverage, line_share),
+                                                  filled.to(refined.dtype)), refined)
+    weight = torch.where(corner | crossed | coincident, weight.clamp(0, 1), 0.0)
     return coverage + weight * (refined - coverage)
 
 
