@@ -669,6 +669,16 @@ def test_clip_through_overlapping_subpaths_is_one_anti_aliased_edge():
     assert alpha[4:22, 11].min() == 1 and alpha[:, 9].max() == 0
 
 
+@pytest.mark.filterwarnings("ignore::vecrender.errors.SvgImportWarning")  # text, on purpose
+def test_clip_paths_and_masks_on_elements_that_draw_nothing_are_ignored():
+    elements = ('<foo clip-path="url(#c)"/><metadata mask="url(#m)"/><linearGradient id="g" clip-path="url(#c)"/>'
+                '<text clip-path="url(#c)" x="1" y="9">hi</text>')
+    text = ('<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"><clipPath id="c"><rect width="9" '
+            f'height="9"/></clipPath><mask id="m"><rect width="9" height="9" fill="white"/></mask>{elements}'
+            '<rect width="20" height="20" clip-path="url(#c)"/></svg>')
+    assert covered_area(svg_to_scene(text)) == pytest.approx(81, abs=1e-3)
+
+
 def mask_document(mask: str, attributes: str = "") -> str:
     """`clip_document`'s canvas with its content masked by `mask` (the ``<mask>``'s content)."""
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="80" height="60" viewBox="0 0 40 30">'

@@ -851,7 +851,8 @@ def _shapes(node, opacity: float, viewport: tuple[float, float], clips: tuple[_C
     it and its ancestors) in drawing order; `viewport`: the user-space size that percentages
     refer to (the nearest ``<svg>``'s viewBox); `finder` reads the clip paths and masks."""
     opacity *= _unit(_number(_own(node, "opacity"), 1.0))
-    clips = (*clips, *finder.uses_of(node))
+    if isinstance(node, (se.Group, se.Use, se.Shape)):  # (other elements draw nothing to clip)
+        clips = (*clips, *finder.uses_of(node))
     if isinstance(node, se.SVG):
         box = _numbers(node.values.get("viewBox"))
         viewport = (box[2], box[3]) if len(box) == 4 else viewport
