@@ -415,8 +415,9 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         detail = " ".join(str(e).split())
         raise SvgError(f"{where}: could not parse the SVG ({type(e).__name__}: {detail}).") from None
     width, height = _canvas_size(document, root, where)
-    gradients = _gradient_defs(root)
-    clips = _Clips(root, document, (width, height), se)
+    elements = {el.get("id"): el for el in root.iter() if el.get("id")}  # the document's, by id
+    gradients = _gradient_defs(elements)
+    clips = _Clips(elements, document, (width, height), se)
     background = WHITE
     items: list[_Item] = []
     shapes = _shapes(document, 1.0, (float(width), float(height)), (), clips, se)
@@ -425,7 +426,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
             background = _background_color(shape)
             continue
         items += clips.apply(_shape_items(shape, opacity, gradients, viewport, se), uses)
-    left_out = _left_out(root) + clips.left_out
+    left_out = _left_out(root, elements) + clips.left_out
     if left_out:
         described = ", ".join(f"{n} {noun}{'s' if n > 1 else ''}" + (f" ({note})" if note else "")
                               for (noun, note), n in left_out.items())
@@ -453,10 +454,9 @@ _LEFT_OUT_PAINTS = {"pattern": ("pattern paint", "no paint")}
 _FEATURE_CONTENT = {"clipPath", "mask", "marker", "pattern", "filter", "linearGradient", "radialGradient"}
 
 
-def _left_out(root: ET.Element) -> Counter[tuple[str, str]]:
+def _left_out(root: ET.Element, elements: dict[str, ET.Element]) -> Counter[tuple[str, str]]:
     """What the document uses that the scene will lack or simplify, counted by (noun, what
-    happens): ('text element', ''): 2, ... (clip paths: `_Clips`)."""
-    elements = {el.get("id"): el for el in root.iter() if el.get("id")}
+    happens): ('text element', ''): 2, ... (clip paths: `_Clips`); `elements`: the document's by id."""
     counts: Counter[tuple[str, str]] = Counter()
 
     def visit(el: ET.Element) -> None:
@@ -524,9 +524,8 @@ class _Clips:
     ``userSpaceOnUse`` rectangle (or the default one of ``objectBoundingBox``, which cuts
     nothing): a drawing tool's usual mask. Any other clip path or mask is left out, and counted."""
 
-    def __init__(self, root: ET.Element, document, size: tuple[int, int], se) -> None:
+    def __init__(self, elements: dict[str, ET.Element], document, size: tuple[int, int], se) -> None:
         self._clip_paths = {k: v for k, v in document.objects.items() if isinstance(v, se.ClipPath)}
-        elements = {el.get("id"): el for el in root.iter() if el.get("id")}
         self._masks = {k: el for k, el in elements.items() if _local_name(el) == "mask"}
         self._own_transforms = {k: el.get("transform", "") for k, el in elements.items()
                                 if _local_name(el) == "clipPath"}
@@ -1007,11 +1006,10 @@ _GRADIENT_KINDS = {"linearGradient": LINEAR, "radialGradient": RADIAL}
 _SPREADS = {"pad": PAD, "reflect": REFLECT, "repeat": REPEAT}
 
 
-def _gradient_defs(root: ET.Element) -> dict[str, _GradientDef]:
-    """id -> every linear and radial gradient of the document that has stops (its own, or those
-    of the gradient its ``href`` names, followed until one has some), attributes inherited the
-    same way."""
-    by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
+def _gradient_defs(by_id: dict[str, ET.Element]) -> dict[str, _GradientDef]:
+    """id -> every linear and radial gradient among the document's elements `by_id` that has
+    stops (its own, or those of the gradient its ``href`` names, followed until one has some),
+    attributes inherited the same way."""
 
     def chain(el: ET.Element) -> list[ET.Element]:
         seen = [el]

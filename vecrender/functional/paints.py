@@ -59,15 +59,20 @@ class Gradients(NamedTuple):
 _DIMS_AFTER_ROLE = (0, 2, 1, 2, 0)
 
 
+def _in_frame(frames: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
+    """The canvas points ``p`` ``[..., 2]`` in the gradients' frames ``[..., 2, 3]``: (x, y)."""
+    px, py = p[..., 0], p[..., 1]
+    return (frames[..., 0, 0] * px + frames[..., 0, 1] * py + frames[..., 0, 2],
+            frames[..., 1, 0] * px + frames[..., 1, 1] * py + frames[..., 1, 2])
+
+
 def gradient_parameter(kinds: Tensor, frames: Tensor, focals: Tensor, p: Tensor) -> Tensor:
     """The gradient's parameter ``[...]`` at canvas points ``p`` ``[..., 2]`` (before spreading).
 
     Linear: the first coordinate of ``p`` in the frame. Radial: the ``t`` whose circle (centre
     ``f + t (0 - f)``, radius ``t``, from the focal point ``f`` to the unit circle) passes
     through the point ``q``: the larger root of ``|q - f + t f| = t``."""
-    px, py = p[..., 0], p[..., 1]
-    qx = frames[..., 0, 0] * px + frames[..., 0, 1] * py + frames[..., 0, 2]
-    qy = frames[..., 1, 0] * px + frames[..., 1, 1] * py + frames[..., 1, 2]
+    qx, qy = _in_frame(frames, p)
     fx, fy = focals[..., 0], focals[..., 1]
     dx, dy = qx - fx, qy - fy
     along = dx * fx + dy * fy
@@ -130,16 +135,14 @@ def _box_means(x: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
             torch.where(above, 0.0, torch.where(below, 1.0, step)))
 
 
-def pixel_spread(kinds: Tensor, frames: Tensor, focals: Tensor, p: Tensor, pixel: float) -> tuple[Tensor, Tensor]:
-    """Half-widths ``(a, b)`` ``[...]`` by which the gradient parameter varies over a square of
-    side ``pixel`` around the canvas points ``p`` ``[..., 2]``: half its derivatives along x and
-    y, times ``pixel`` (radial: by implicit differentiation of ``|q - f + t f| = t``), clamped to
-    [`MIN_HALF_WIDTH`, `MAX_HALF_WIDTH`]."""
+def pixel_spread(kinds: Tensor, frames: Tensor, focals: Tensor, p: Tensor, t: Tensor, pixel: float
+                 ) -> tuple[Tensor, Tensor]:
+    """Half-widths ``(a, b)`` ``[...]`` by which the gradient parameter (``t`` at the canvas
+    points ``p`` ``[..., 2]``, `gradient_parameter`) varies over a square of side ``pixel``
+    around them: half its derivatives along x and y, times ``pixel`` (radial: by implicit
+    differentiation of ``|q - f + t f| = t``), clamped to [`MIN_HALF_WIDTH`, `MAX_HALF_WIDTH`]."""
     linear = frames[..., :, :2]  # q = linear @ p + shift
-    px, py = p[..., 0], p[..., 1]
-    qx = frames[..., 0, 0] * px + frames[..., 0, 1] * py + frames[..., 0, 2]
-    qy = frames[..., 1, 0] * px + frames[..., 1, 1] * py + frames[..., 1, 2]
-    t = gradient_parameter(kinds, frames, focals, p)
+    qx, qy = _in_frame(frames, p)
     fx, fy = focals[..., 0], focals[..., 1]
     vx, vy = qx - fx + t * fx, qy - fy + t * fy  # |v| = t
     slope = (t - vx * fx - vy * fy).clamp_min(1e-12)  # t (1 - cos * |f|) > 0
@@ -159,7 +162,7 @@ def paint_colors(flat: Tensor, paints: Gradients, p: Tensor, pixel: float = 0.0)
     if pixel <= 0:
         color = stop_color(paints.stops, spread(t, paints.spreads))
     else:
-        color = _spread_mean(paints, t, pixel_spread(paints.kinds, paints.frames, paints.focals, p, pixel))
+        color = _spread_mean(paints, t, pixel_spread(paints.kinds, paints.frames, paints.focals, p, t, pixel))
     return torch.where((paints.kinds == FLAT)[..., None], flat, color)
 
 
@@ -185,6 +188,7 @@ def _spread_mean(paints: Gradients, t: Tensor, half_widths: tuple[Tensor, Tensor
     periodic = spreads != PAD
     f = torch.where(periodic, t - t.floor(), t)
     late = f >= 0.5  # the pixel may reach into the next period, else into the one before
+    reach = a + b
     a, b = (torch.where(periodic, w.clamp_max(0.245), w) for w in (a, b))  # where the closed form holds
     both = stop_color(doubled[..., None, :, :], torch.stack([f, torch.where(late, f - 1, f + 1)], -1),
                       (a[..., None], b[..., None]))
@@ -193,7 +197,7 @@ def _spread_mean(paints: Gradients, t: Tensor, half_widths: tuple[Tensor, Tensor
     _, cross = _box_means(torch.where(late, 1 - f, -f), a, b)  # P(t + U >= the next period), or this one
     cross = cross[..., None]
     periods = color + neighbour - (first * (1 - cross) + last * cross)  # less what padding adds in both
-    blend = ((half_widths[0] * scale + half_widths[1] * scale - 0.4) / 0.09).clamp(0, 1)[..., None]
+    blend = ((reach - 0.4) / 0.09).clamp(0, 1)[..., None]
     periods = torch.lerp(periods, _mean_color(doubled), blend)  # a + b from 0.4 to 0.49: into the mean
     return torch.where(periodic[..., None], periods, color)
 
