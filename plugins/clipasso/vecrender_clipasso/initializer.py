@@ -67,6 +67,10 @@ class SaliencyInitializer(Initializer):
             from vecrender.models.clip import load_clip
 
             model = load_clip(c.model, c.pretrained, c.weights, self.context.device, self.context.models)
+            if not hasattr(getattr(model.visual, "transformer", None), "resblocks"):
+                raise ConfigError(f"initializer (clipasso.saliency).model: {c.model!r} is not a CLIP ViT; "
+                                  "the start points come from a ViT's CLS attention, so choose one (the "
+                                  "reference's ViT-B-32, or ViT-B-16, ViT-L-14, ...).")
             attn = saliency.vit_cls_attention(model, target, (h, w)).cpu().double().numpy()
             edges = saliency.clip_xdog(target) if c.xdog_intersect else None
             prob = saliency.sampling_distribution(attn, edges, c.softmax_temp)

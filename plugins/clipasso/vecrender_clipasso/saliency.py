@@ -108,13 +108,15 @@ def xdog(image_hwc: np.ndarray, gamma: float = 0.98, phi: float = 200.0, eps: fl
     """Binarised XDoG of an RGB image ``[H, W, 3]`` (any range): 1 on paper, 0 on edges.
 
     gray = rgb2gray; D = G(sigma) - gamma G(k sigma); E = 1 if D < eps else 1 + tanh(phi D);
-    min-max; ``E >= otsu(E)``.
+    min-max; ``E >= otsu(E)``. The Gaussians mirror the image at its borders (scipy's default, as
+    the reference), in the image's precision.
     """
+    from scipy.ndimage import gaussian_filter
     from skimage.color import rgb2gray
-    from skimage.filters import gaussian, threshold_otsu
+    from skimage.filters import threshold_otsu
 
     gray = rgb2gray(image_hwc)
-    diff = gaussian(gray, sigma=sigma) - gamma * gaussian(gray, sigma=sigma * k)
+    diff = gaussian_filter(gray, sigma) - gamma * gaussian_filter(gray, sigma * k)
     edges = np.where(diff < eps, 1.0, 1.0 + np.tanh(phi * diff))
     edges = min_max(edges)
     if edges.max() <= edges.min():
@@ -123,8 +125,8 @@ def xdog(image_hwc: np.ndarray, gamma: float = 0.98, phi: float = 200.0, eps: fl
 
 
 def clip_xdog(target: Tensor) -> np.ndarray:
-    """XDoG of the CLIP-normalised target ``[1, 3, H, W]`` (as the reference does): ``[H, W]``."""
-    normed = normalize(target.detach().float().cpu())[0].permute(1, 2, 0).numpy().astype(np.float64)
+    """XDoG of the CLIP-normalised target ``[1, 3, H, W]`` in float32 (as the reference does): ``[H, W]``."""
+    normed = normalize(target.detach().float().cpu())[0].permute(1, 2, 0).numpy()
     return xdog(normed, **XDOG_PARAMS)
 
 
