@@ -265,6 +265,73 @@ def test_adam_state_dict_roundtrip():
     check_optimizer(Adam, {"schedule": "linear"})
 
 
+def _live_lambda(steps_per_stage: int, f: float = 0.4):
+    """LIVE's learning-rate factor at a stage optimiser's n-th step (its ``linear_decay_lrlambda_f``)."""
+    def factor(n: int) -> float:
+        r = (n % steps_per_stage) / steps_per_stage
+        return f ** (n // steps_per_stage) * (1 - r) + f ** (n // steps_per_stage + 1) * r
+    return factor
+
+
+def test_adam_keep_stage_state_is_one_torch_adam_per_stage():
+    """stage_state: keep, with stages of T steps: each stage's paths move exactly as under their
+    own torch Adam with LIVE's LambdaLR (earlier stages' optimisers keep stepping and decaying),
+    on the rows the stage added."""
+    T, goal = 5, torch.tensor([3.0, -2.0])
+    first, second = scene(2, fills=True), scene(3, fills=True)
+    staged = Adam.from_dict({"params": ["points", "fill_colors"], "schedule": "linear", "stage_state": "keep",
+                             "schedule_params": ["points", "fill_colors"]}, RunContext(steps=T))
+
+    def objective(points, colors):  # smooth, with a different optimum per row
+        return ((points - goal * torch.arange(1, points.shape[0] + 1)[:, None, None]) ** 2).sum() + \
+            (colors - 0.3).pow(2).sum()
+
+    # reference: stage 1's rows under one torch Adam, stage 2's added rows under another
+    rows1 = [first.points.detach().clone().requires_grad_(), first.fill_colors.detach().clone().requires_grad_()]
+    rows2 = [second.points[2:].detach().clone().requires_grad_(),
+             second.fill_colors[2:].detach().clone().requires_grad_()]
+    reference = []
+    for rows in (rows1, rows2):
+        opt = torch.optim.Adam([{"params": rows[:1], "lr": 1.0}, {"params": rows[1:], "lr": 0.01}])
+        reference.append((opt, torch.optim.lr_scheduler.LambdaLR(opt, _live_lambda(T))))
+
+    staged.setup([first])
+    for step in range(2 * T):
+        if step == T:  # stage 2: the first two rows are stage 1's, as the runner's add_paths keeps them
+            grown = VectorScene(torch.cat([first.points.detach(), rows2[0].detach()]), second.widths,
+                                second.stroke_colors, 16, 16,
+                                fill_colors=torch.cat([first.fill_colors.detach(), rows2[1].detach()]),
+                                closed=second.closed)
+            first = grown
+            staged.setup([first])
+        staged.zero_grad()
+        objective(first.points, first.fill_colors).backward()
+        staged.step(step % T)
+        active = reference[: 1 + step // T]
+        for opt, _ in active:
+            opt.zero_grad()
+        points = torch.cat([rows1[0]] + ([rows2[0]] if step >= T else []))
+        colors = torch.cat([rows1[1]] + ([rows2[1]] if step >= T else []))
+        objective(points, colors).backward()
+        for opt, schedule in active:
+            opt.step()
+            schedule.step()
+            with torch.no_grad():
+                for group in opt.param_groups[1:]:
+                    for t in group["params"]:
+                        t.clamp_(0.0, 1.0)
+        expected = [torch.cat([rows1[i]] + ([rows2[i]] if step >= T else [])).detach() for i in (0, 1)]
+        torch.testing.assert_close(first.points.detach(), expected[0], rtol=1e-4, atol=1e-4)  # float32 rounding
+        torch.testing.assert_close(first.fill_colors.detach(), expected[1], rtol=1e-4, atol=1e-6)
+    assert [staged.lr_factor(n) for n in range(3 * T)] == pytest.approx([_live_lambda(T)(n) for n in range(3 * T)])
+
+
+def test_adam_keep_stage_state_round_trips_and_passes_the_kit():
+    from vecrender.testing import check_optimizer
+
+    check_optimizer(Adam, {"stage_state": "keep", "schedule": "linear", "params": ["points", "widths"]})
+
+
 @pytest.mark.parametrize("options, message", [
     ({"params": ["pointz"]}, "unknown tensor.*'pointz'"),
     ({"params": []}, "params: empty"),

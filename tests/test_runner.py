@@ -126,6 +126,30 @@ class Ink(Loss):
         return batch.rgba[:, 3].mean(dim=(1, 2))
 
 
+class Memory(Loss):
+    """Ink times the number of training passes seen (state that ``--resume`` must restore);
+    records (step, stage_start) of each training pass."""
+
+    name = "toy.memory"
+    seen: list[tuple[int, int]] = []
+
+    def __init__(self, config=None, context=None) -> None:
+        super().__init__(config, context)
+        self.passes = 0
+
+    def forward(self, batch):
+        if batch.training:
+            self.passes += 1
+            Memory.seen.append((batch.step, batch.stage_start))
+        return batch.rgba[:, 3].mean(dim=(1, 2)) * 0.05 * self.passes
+
+    def state_dict(self):
+        return {"passes": self.passes}
+
+    def load_state_dict(self, state):
+        self.passes = state["passes"]
+
+
 class Bomb(Loss):
     """Zero, except at training step `at`: NaN (value or gradient), a wrong shape, or a
     KeyboardInterrupt (once per test)."""
@@ -215,7 +239,7 @@ def register_initializers(register):
 
 @vecrender.hookimpl
 def register_losses(register):
-    for cls in (L2, Noisy, Ink, Bomb, Weightless):
+    for cls in (L2, Noisy, Ink, Memory, Bomb, Weightless):
         register(cls)
 
 
@@ -248,6 +272,7 @@ def host():
     h.add(sys.modules[__name__], "toy", distribution="toy-plugin", version="1.0")
     Bomb.fired = False
     Init.added = []
+    Memory.seen = []
     with use_host(h):
         yield h
 
@@ -273,6 +298,19 @@ def ckpt(out: Path) -> dict:
 
 
 # -- tests ----------------------------------------------------------------------------------------
+def test_result_final_keeps_the_last_evaluated_scene(host, tmp_path, input_png):
+    """``result: final``: the result is the state evaluated last, though its loss is the worst."""
+    losses = [{"use": "toy.l2", "train_sign": -1.0}]
+    out = tmp_path / "out"
+    result = go(host, write_recipe(tmp_path, steps=7, eval_every=3, losses=losses, result="final"), input_png, out)
+    evals = [m["sketches"]["3paths-seed0"]["eval"] for m in metrics(out) if "eval" in m["sketches"]["3paths-seed0"]]
+    assert result.sketches[0].best_step == 7 and evals[-1] > evals[0]
+    assert (out / "best.svg").read_text() == (out / "final.svg").read_text()
+    assert result.sketches[0].best_loss == pytest.approx(evals[-1])
+    with pytest.raises(ConfigError, match="result: expected one of best, final, got 'last'"):
+        load_recipe(write_recipe(tmp_path, result="last"), registry=host.registry)
+
+
 def test_end_to_end_outputs(host, tmp_path, input_png):
     out = tmp_path / "out"
     result = go(host, write_recipe(tmp_path), input_png, out)
@@ -446,13 +484,16 @@ def test_staged_run_adds_paths_per_stage(host, tmp_path, input_png):
 
 
 def test_staged_run_resumes_mid_stage(host, tmp_path, input_png):
-    losses = [{"use": "toy.l2"}, {"use": "toy.bomb", "kind": "interrupt", "at": 5}]
+    """Losses see the stage's first path; their state (``state_dict``) survives the resume."""
+    losses = [{"use": "toy.l2"}, {"use": "toy.memory"}, {"use": "toy.bomb", "kind": "interrupt", "at": 5}]
     path = write_recipe(tmp_path, steps=4, strokes=3, stages=[1, 2], save_every=0, losses=losses)
     out = tmp_path / "out"
     with pytest.raises(RunInterrupted):
         go(host, path, input_png, out)
-    assert (ckpt(out)["step"], ckpt(out)["stage"]) == (5, 1)
+    assert (ckpt(out)["step"], ckpt(out)["stage"], ckpt(out)["stage_start"]) == (5, 1, 1)
+    assert ckpt(out)["losses"] == {"toy.memory": {"passes": 5}}
     resumed = run(None, RunOptions(resume=out, quiet=True, progress=False), host=host)
+    assert Memory.seen == [(0, 0), (1, 0), (2, 0), (3, 0), (4, 1), (5, 1), (5, 1), (6, 1), (7, 1)]
     straight = go(host, path, input_png, tmp_path / "straight")
     assert resumed.steps_done == straight.steps_done == 8
     torch.testing.assert_close(ckpt(out)["scenes"][0]["points"], ckpt(tmp_path / "straight")["scenes"][0]["points"],

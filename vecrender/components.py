@@ -158,6 +158,8 @@ class LossInput:
     target:  ``[1, 3, H, W]`` prepared target in [0, 1] shared by all sketches, or None.
     step:    the optimisation step (0-based).
     training: False for the evaluation pass: deterministic, no augmentation.
+    stage_start: index of the first path the current stage added (recipe ``stages``, layer-wise
+             addition); the paths before it come from earlier stages. 0 without stages.
     """
 
     images: Tensor
@@ -166,6 +168,7 @@ class LossInput:
     target: Tensor | None
     step: int = 0
     training: bool = True
+    stage_start: int = 0
 
     @property
     def num_sketches(self) -> int:
@@ -189,6 +192,14 @@ class Loss(Component):
         influence one another.
         """
         raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a loss carries from step to step (e.g. maps kept from earlier stages), saved in
+        the checkpoint so ``--resume`` continues exactly; {} for a stateless loss."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
 
     def __call__(self, batch: LossInput) -> Tensor | dict[str, Tensor]:
         return self.forward(batch)

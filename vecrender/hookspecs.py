@@ -130,7 +130,9 @@ def register_losses(register: Register) -> None:
     seeds), composited over the background; each sketch's value must depend on that sketch only.
     A dict return logs each term separately and sums them. ``batch.training`` is False for the
     evaluation pass (no randomness). Set ``needs_target = True`` when the loss compares against
-    the input image. Recipes add a loss with
+    the input image. In a staged run ``batch.stage_start`` is the first path of the current stage.
+    A loss that carries state from step to step returns it from ``state_dict()`` (and takes it
+    back in ``load_state_dict``), so ``--resume`` continues exactly. Recipes add a loss with
     ``losses: [{use: <name>, weight: 1.0, label: ..., start: 0, stop: null, ...options}]``.
 
     Example::

@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "strokes": 16,
     "stages": None,
     "eval_every": 10,
+    "result": "best",
     "log_every": 10,
     "save_every": 100,
     "device": "auto",
@@ -57,13 +58,15 @@ DEFAULTS: dict[str, Any] = {
 }
 #: Every valid top-level key, in the order the resolved recipe writes them.
 KEYS = ("extends", "description", "method", "canvas", "steps", "seed", "seeds", "strokes", "stages",
-        "eval_every", "log_every", "save_every", "device", "prompt", "video", "video_every",
+        "eval_every", "result", "log_every", "save_every", "device", "prompt", "video", "video_every",
         "preprocess", "renderer", "initializer", "losses", "optimizer", "plugins")
 COMPONENTS = {"renderer": "renderer", "initializer": "initializer", "optimizer": "optimizer"}
 #: Keys of a loss entry handled by the runner; every other key is an option of the loss's Config.
 LOSS_KEYS = ("use", "weight", "label", "start", "stop", "remove")
 _INT_KEYS = {"steps": 1, "seed": None, "seeds": 1, "eval_every": 1, "log_every": 1,
              "save_every": 0, "video_every": 1}
+#: What a sketch's result is: its best state by the evaluation loss, or its final state.
+RESULTS = ("best", "final")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 SET = "--set"
 
@@ -458,6 +461,8 @@ def validate(data: dict, origins: dict) -> dict:
     data["canvas"] = _canvas(data["canvas"], at("canvas"))
     data["strokes"] = _strokes(data["strokes"], at("strokes"))
     data["stages"] = _stages(data["stages"], data["strokes"], at("stages"), at("strokes"))
+    if data["result"] not in RESULTS:
+        raise ConfigError(f"{at('result')}: expected one of {', '.join(RESULTS)}, got {data['result']!r}.")
     device = coerce(data["device"], str, at("device"))
     if not _DEVICE.match(device):
         raise ConfigError(f"{at('device')}: expected auto, cpu, cuda, cuda:N or mps, got {device!r}.")

@@ -9,7 +9,8 @@ applies update ``k + 1``. An evaluation at step ``k`` (every ``eval_every`` step
 pre-update render with ``training=False`` and, when it improves on the best by more than
 ``MIN_DELTA``, keeps a copy of exactly the evaluated scene (not the one after the update). After the
 last step the final scenes are evaluated too (reported as step ``steps``), so the best is never
-worse than the final result.
+worse than the final result. With recipe ``result: final`` every evaluation replaces the best, so
+the result is the state evaluated last.
 
 Stages (recipe ``stages: [n1, n2, ...]``, LIVE's layer-wise addition): each sketch starts with
 ``n1`` paths; stage ``k`` runs ``steps`` steps (global steps ``k * steps`` to ``(k + 1) * steps - 1``,
@@ -28,6 +29,7 @@ Outputs (see CONTRACT "Run outputs"): ``recipe.resolved.yaml``, ``metrics.jsonl`
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -390,6 +392,7 @@ class _Run:
         self.stages = recipe.stages
         self.steps = recipe.total_steps
         self.stage = 0
+        self.stage_start = 0  # the first path of the current stage
         for message in plugin_version_warnings(recipe, self.host.plugin_versions()):
             self.log(f"warning: {message}")
         self.input_path = self._input_path()
@@ -430,6 +433,7 @@ class _Run:
             self._restore(self.checkpoint)
         self.completed = self.current = self.start_step
         self.step_rng = rng_state(self.device)
+        self.step_losses = self.loss_states()
         self.t0 = time.perf_counter()
         self._open_metrics()
 
@@ -519,10 +523,14 @@ class _Run:
                               f"for stages {self.stages} and {self.stage_steps}; a staged run resumes only "
                               f"with the same stages and steps.")
         self.stage = int(state.get("stage", 0))
+        self.stage_start = int(state.get("stage_start", 0))
         self.scenes = [scene_from_state(s, self.device) for s in state["scenes"]]
         self.c.initializer.finish()
         self.c.optimizer.setup(self.scenes)
         self.c.optimizer.load_state_dict(state["optimizer"])
+        for term in self.c.losses:
+            if term.label in state.get("losses", {}):
+                term.loss.load_state_dict(state["losses"][term.label])
         for i, best in enumerate(state["best"]):
             if best is not None:
                 self.best_loss[i], self.best_step[i] = best["loss"], best["step"]
@@ -570,8 +578,9 @@ class _Run:
             if self.stages is not None and step // self.stage_steps > self.stage:
                 self.next_stage(step // self.stage_steps)
                 self.step_rng = rng_state(self.device)
+            self.step_losses = self.loss_states()
             if r["save_every"] and step % r["save_every"] == 0 and step not in (0, self.start_step):
-                self.save_checkpoint(step, self.step_rng)
+                self.save_checkpoint(step, self.step_rng, self.step_losses)
                 self.save_snapshots(step)
             values, evaluated = self.train_step(step)
             self.completed = step + 1
@@ -617,7 +626,7 @@ class _Run:
         c.optimizer.zero_grad()
         rgba = c.renderer.render(self.scenes)
         images = composite(rgba, self.scenes)
-        batch = LossInput(images, rgba, self.scenes, self.target, step, True)
+        batch = LossInput(images, rgba, self.scenes, self.target, step, True, self.stage_start)
         total, values = compute_terms(c.losses, batch)
         values = {**values, "total": total}  # named terms first: the error names the culprit
         for name, value in values.items():
@@ -653,6 +662,7 @@ class _Run:
                 raise VecrenderError(f"initializer {self.c.initializer.name!r}: add_paths returned {got} "
                                      f"paths, expected {scene.num_paths} + {num_new}.")
             grown.append(new.detach().to(self.device))
+        self.stage_start = self.scenes[0].num_paths
         self.scenes, self.stage = grown, stage
         self.c.optimizer.setup(self.scenes)
         self.best_loss = [math.inf] * len(self.specs)
@@ -668,11 +678,13 @@ class _Run:
 
     @torch.no_grad()
     def evaluate(self, rgba: Tensor, images: Tensor, step: int, active_step: int) -> Tensor:
-        """Eval loss ``[S]`` of the given (pre-update) render; keeps the best scene per sketch."""
-        batch = LossInput(images, rgba, self.scenes, self.target, step, False)
+        """Eval loss ``[S]`` of the given (pre-update) render; keeps the best scene per sketch
+        (recipe ``result: final``: the scene evaluated last)."""
+        batch = LossInput(images, rgba, self.scenes, self.target, step, False, self.stage_start)
         total, _ = compute_terms(self.c.losses, batch, active_step)
+        latest = self.recipe["result"] == "final"
         for i, value in enumerate(total.tolist()):
-            if value < self.best_loss[i] - MIN_DELTA:
+            if latest or value < self.best_loss[i] - MIN_DELTA:
                 self.best_loss[i], self.best_step[i] = value, step
                 self.best_scene[i] = self.scenes[i].detach()
         return total
@@ -754,13 +766,19 @@ class _Run:
         for i, scene in enumerate(self.scenes):
             save_svg(self.sketch_dir(i) / "snapshots" / f"step_{step:06d}.svg", scene)
 
-    def save_checkpoint(self, step: int, rng: dict[str, Any]) -> None:
+    def loss_states(self) -> dict[str, dict[str, Any]]:
+        """Each stateful loss's ``state_dict``, by label (a copy: the losses go on changing theirs)."""
+        states = {term.label: term.loss.state_dict() for term in self.c.losses}
+        return copy.deepcopy({label: state for label, state in states.items() if state})
+
+    def save_checkpoint(self, step: int, rng: dict[str, Any], losses: dict[str, dict[str, Any]]) -> None:
         best = [None if s is None else {"loss": loss, "step": st, "scene": scene_state(s)}
                 for s, loss, st in zip(self.best_scene, self.best_loss, self.best_step)]
         state = {"format": CHECKPOINT_FORMAT, "step": step, "steps": self.steps, "sketches": self.names,
                  "scenes": [scene_state(s) for s in self.scenes], "optimizer": self.c.optimizer.state_dict(),
                  "best": best, "rng": rng, "elapsed": self.elapsed(), "stage": self.stage,
-                 "stages": self.stages, "stage_steps": self.stage_steps,
+                 "stages": self.stages, "stage_steps": self.stage_steps, "stage_start": self.stage_start,
+                 "losses": losses,
                  "input_path": None if self.input_path is None else str(self.input_path)}
         atomic_write(self.out_dir / CHECKPOINT, lambda f: torch.save(state, f))
 
@@ -772,8 +790,10 @@ class _Run:
     def finish(self, status: str) -> RunResult:
         """Write best/final outputs and the checkpoint (also after an interruption or a failure)."""
         self.close_progress()
-        # The RNG state at the start of the first step not applied yet, so a resume replays it exactly.
-        rng = self.step_rng if self.completed == self.current else rng_state(self.device)
+        # The RNG and loss states at the start of the first step not applied yet, so a resume replays it exactly.
+        unapplied = self.completed == self.current
+        rng = self.step_rng if unapplied else rng_state(self.device)
+        losses = self.step_losses if unapplied else self.loss_states()
         final_eval = None
         if status == "finished":
             final_eval = self.evaluate_final()
@@ -781,7 +801,7 @@ class _Run:
             self.save_snapshots(self.steps)
             if self.stages is not None:
                 self.save_stage_svgs()
-        self.save_checkpoint(self.completed, rng)
+        self.save_checkpoint(self.completed, rng, losses)
         results = [self._write_sketch(i, final_eval, strict=status == "finished")
                    for i in range(len(self.scenes))]
         outputs = self._write_winners(results)

@@ -10,11 +10,17 @@ Schedules (a factor applied to the base learning rates of the `schedule_params` 
 * ``linear``: from 1 at step 0 to ``final_lr_factor`` at the last step (LIVE / SVGRender, 0.4).
 * ``steps``: multiply by ``factors[i]`` from step ``int(milestones[i] * steps)`` on (CLIPDraw: points
   1.0 -> 0.4 at 50 % -> 0.1 at 75 %; factors are absolute, not cumulative).
+
+Staged runs (recipe ``stages``): ``stage_state: restart`` sets one fresh Adam up for every path at
+each stage start. ``stage_state: keep`` is LIVE's optimiser per stage: each stage's paths keep their
+Adam moments and their own step count (bias correction) and schedule, which goes on through later
+stages (``linear``: 1 -> f over a stage, f -> f^2 over the next, ..., LIVE's decay with f = 0.4;
+``steps``: its last factor); new paths start fresh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +55,10 @@ class AdamConfig:
     factors: list[float] = option([0.4, 0.1], "steps: the factor from each milestone on.")
     schedule_params: list[str] = option(
         ["points"], "Which tensors the schedule applies to (CLIPDraw anneals the points only).")
+    stage_state: str = option(
+        "restart", "At a stage start (recipe stages): restart: fresh Adam state and schedule for every "
+        "path; keep: as LIVE, each stage's paths keep their moments, step count and schedule (which "
+        "goes on decaying), new paths start fresh.", choices=("restart", "keep"))
 
 
 class Adam(Optimizer):
@@ -60,7 +70,7 @@ class Adam(Optimizer):
     def __init__(self, config: AdamConfig | None = None, context=None) -> None:
         super().__init__(config, context)
         self._check()
-        self.opt: torch.optim.Adam | None = None
+        self.opt: torch.optim.Adam | StagedAdam | None = None
         self._tensors: dict[str, list[torch.Tensor]] = {}
 
     def _check(self) -> None:
@@ -99,12 +109,19 @@ class Adam(Optimizer):
                 raise ConfigError(f"optimizer (adam).params: {name!r} is optimised but no scene has {name} "
                                   "(initialise closed filled paths, or remove it from params).")
             self._tensors[name] = tensors
+        if self.config.stage_state == "keep":
+            grown = self.opt if isinstance(self.opt, StagedAdam) else None
+            self.opt = StagedAdam(self._tensors, tuple(self.config.betas), self.config.eps,
+                                  max(int(self.context.steps), 1), grown)
+            return
         groups = [{"params": ts, "lr": self.base_lr(n), "name": n} for n, ts in self._tensors.items()]
         self.opt = torch.optim.Adam(groups, betas=tuple(self.config.betas), eps=self.config.eps)
 
     def lr_factor(self, step: int) -> float:
         """The schedule factor at `step` (0-based) of a run of ``context.steps`` steps."""
         c, total = self.config, max(int(self.context.steps), 1)
+        if c.schedule == "linear" and c.stage_state == "keep":  # LIVE's decay, going on past a stage
+            return c.final_lr_factor ** (step // total) * (1.0 + (c.final_lr_factor - 1.0) * (step % total) / total)
         if c.schedule == "linear":
             return 1.0 + (c.final_lr_factor - 1.0) * min(step / max(total - 1, 1), 1.0)
         if c.schedule == "steps":
@@ -115,7 +132,7 @@ class Adam(Optimizer):
             return factor
         return 1.0
 
-    def _require_setup(self) -> torch.optim.Adam:
+    def _require_setup(self) -> torch.optim.Adam | StagedAdam:
         if self.opt is None:
             raise RuntimeError("adam: call setup(scenes) before zero_grad/step/state_dict")
         return self.opt
@@ -125,6 +142,11 @@ class Adam(Optimizer):
 
     def step(self, step: int) -> None:
         opt = self._require_setup()
+        if isinstance(opt, StagedAdam):
+            opt.step(step, lambda name, ages: self.base_lr(name) * (
+                ages.double().apply_(self.lr_factor) if name in self.config.schedule_params else 1.0))
+            self._clamp()
+            return
         factor = self.lr_factor(step)
         for group in opt.param_groups:
             scheduled = group["name"] in self.config.schedule_params
@@ -146,6 +168,66 @@ class Adam(Optimizer):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._require_setup().load_state_dict(state["adam"])
+
+
+class StagedAdam:
+    """Adam whose paths (rows of the scene tensors) belong to the stages that added them, each
+    stage's rows with their own step count and learning rate, as one torch Adam per stage (LIVE).
+    Same update as ``torch.optim.Adam`` (no weight decay, no amsgrad).
+
+    `tensors`: the optimised tensors by name (one per sketch, paths first); `stage_steps`: the
+    steps of a stage; `grown`: the state of the previous stage, whose rows carry over to the
+    first rows of the new tensors."""
+
+    def __init__(self, tensors: dict[str, list[torch.Tensor]], betas: tuple[float, float], eps: float,
+                 stage_steps: int, grown: StagedAdam | None = None) -> None:
+        self.tensors, self.betas, self.eps, self.stage_steps = tensors, betas, eps, stage_steps
+        self.stage = 0 if grown is None else grown.stage + 1
+        self.state: dict[str, list[dict[str, torch.Tensor]]] = {}
+        for name, ts in tensors.items():
+            before = [] if grown is None else grown.state.get(name, [])
+            self.state[name] = [self._grown(t, before[i] if i < len(before) else None) for i, t in enumerate(ts)]
+
+    def _grown(self, t: torch.Tensor, old: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+        state = {"exp_avg": torch.zeros_like(t), "exp_avg_sq": torch.zeros_like(t),
+                 "stages": torch.full((t.shape[0],), self.stage, dtype=torch.long)}  # on the host: no sync
+        if old is not None:
+            for key, value in old.items():
+                state[key][: value.shape[0]] = value
+        return state
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for ts in self.tensors.values():
+            for t in ts:
+                t.grad = None
+
+    @torch.no_grad()
+    def step(self, step: int, lr: Callable[[str, torch.Tensor], torch.Tensor | float]) -> None:
+        """One update at `step` (0-based) of the current stage; ``lr(name, ages)`` gives each
+        row's learning rate from the steps its stage has taken before this one (``ages`` [N])."""
+        beta1, beta2 = self.betas
+        for name, ts in self.tensors.items():
+            for t, state in zip(ts, self.state[name]):
+                if t.grad is None:
+                    continue
+                ages = (self.stage - state["stages"]) * self.stage_steps + step
+                rows = (-1,) + (1,) * (t.dim() - 1)
+                count = (ages + 1).to(device=t.device, dtype=t.dtype).view(rows)
+                rate = torch.as_tensor(lr(name, ages), dtype=t.dtype).to(t.device)
+                rate = rate.view(rows) if rate.dim() else rate
+                state["exp_avg"].lerp_(t.grad, 1 - beta1)
+                state["exp_avg_sq"].mul_(beta2).addcmul_(t.grad, t.grad, value=1 - beta2)
+                denom = (state["exp_avg_sq"].sqrt() / (1 - beta2**count).sqrt()).add_(self.eps)
+                t.sub_(rate / (1 - beta1**count) * state["exp_avg"] / denom)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "state": self.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stage = int(state["stage"])
+        for name, ts in self.tensors.items():
+            self.state[name] = [{key: value if key == "stages" else value.to(t) for key, value in saved.items()}
+                                for t, saved in zip(ts, state["state"][name])]
 
 
 @hookimpl

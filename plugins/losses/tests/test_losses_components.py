@@ -91,6 +91,15 @@ def test_clip_text_prompt_from_context_and_clear_error(tiny_clip):
         missing.prepare(None)
 
 
+def test_clip_text_rejects_a_prompt_longer_than_the_context(tiny_clip):
+    context = RunContext(width=32, height=32, prompt="a cat " * 37)  # 74 + start and end: 76 tokens
+    loss = clip_losses.ClipText.from_dict(tiny_clip, context)
+    loss.prepare(None)
+    longer = clip_losses.ClipText.from_dict(tiny_clip, RunContext(width=32, height=32, prompt="a cat " * 38))
+    with pytest.raises(ConfigError, match="is 78 CLIP tokens long, over the text encoder's 77"):
+        longer.prepare(None)
+
+
 def test_clip_text_is_zero_when_text_matches_the_view(tiny_clip):
     # With one plain view, the loss is 1 - cos(text, view): give the text the view's own embedding.
     context = RunContext(width=32, height=32, prompt="x")
@@ -232,3 +241,67 @@ def test_target_losses_explain_a_missing_target():
 def test_components_are_plain_vecrender_losses():
     for cls in (*losses.LOSSES, clip_losses.ClipText, clip_losses.ClipImage):
         assert issubclass(cls, vecrender.Loss) and cls.description()
+
+
+# -- LIVE's stage-aware losses -------------------------------------------------------------------
+def _shapes(centers_radii, size=48, alpha=1.0) -> VectorScene:
+    from vecrender_losses.initializers import circle_paths
+
+    points = torch.cat([circle_paths(torch.tensor([c], dtype=torch.float32), 4, r) for c, r in centers_radii])
+    n = points.shape[0]
+    fills = torch.tensor([[0.2, 0.4, 0.8, alpha]]).repeat(n, 1)
+    return VectorScene(points=points, widths=torch.zeros(n), stroke_colors=torch.zeros(n, 4), fill_colors=fills,
+                       closed=torch.ones(n, dtype=torch.bool), width=size, height=size)
+
+
+def _udf_batch(scene: VectorScene, stage_start: int, training: bool = True) -> LossInput:
+    from vecrender.builtins.renderers import NativeRenderer
+    from vecrender.runner import composite
+
+    rgba = NativeRenderer().render([scene])
+    target = torch.full((1, 3, scene.height, scene.width), 0.5)
+    return LossInput(composite(rgba, [scene]), rgba, [scene], target, 0, training, stage_start)
+
+
+def test_udf_weights_the_current_stage_silhouettes():
+    """A shape under an earlier one that covers the canvas (LIVE's background shape) is invisible
+    in the render, yet its silhouette's contour weighs: the loss and its gradient live there."""
+    scene = _shapes([((24.0, 24.0), 60.0), ((24.0, 24.0), 6.0)])
+    loss = losses.Udf.from_dict({})
+    weight = loss.weights([scene], 1)[0]
+    ring = torch.hypot(*torch.meshgrid(torch.arange(48) + 0.5 - 24, torch.arange(48) + 0.5 - 24, indexing="ij"))
+    assert weight[(ring - 6).abs() < 1].min() > 0.8 and weight[ring > 17].max() == 0
+    assert loss.weights([scene], 0)[0].max() == 0  # both shapes: no contour on the canvas
+    scene.requires_grad_(["points"])
+    loss(_udf_batch(scene, 1)).sum().backward()
+    assert scene.points.grad[0].abs().max() == 0 and scene.points.grad[1].abs().max() > 0
+
+
+def test_udf_keeps_the_bands_of_earlier_stages_and_resumes_them():
+    first = _shapes([((12.0, 12.0), 5.0)])
+    grown = _shapes([((12.0, 12.0), 5.0), ((36.0, 36.0), 5.0)])
+    loss = losses.Udf.from_dict({})
+    loss(_udf_batch(first, 0))  # the last step of stage 1
+    value = loss(_udf_batch(grown, 1))  # stage 2 keeps stage 1's band
+    alone = losses.Udf.from_dict({})(_udf_batch(grown, 1))  # a loss that saw no stage 1
+    kept = loss.state_dict()["kept"][0]
+    assert kept[12, 16] > 0.9 and kept[36, 36] == 0 and value.item() > alone.item()  # [y, x]: on its contour
+    restored = losses.Udf.from_dict({})
+    restored.load_state_dict(loss.state_dict())
+    assert torch.equal(restored(_udf_batch(grown, 1)), loss(_udf_batch(grown, 1)))
+    evaluated = losses.Udf.from_dict({})
+    evaluated(_udf_batch(first, 0))
+    evaluated(_udf_batch(grown, 1, training=False))  # evaluation passes change nothing
+    assert evaluated.state_dict()["kept"] is None
+
+
+def test_self_intersection_penalises_the_current_stage_only():
+    loop = torch.tensor([[[0, 0], [10, 0], [10, 10], [-5, -5], [0, 20], [-10, 10], [0, 0]]], dtype=torch.float32)
+    circle = _shapes([((20.0, 20.0), 5.0)], 40).points[:, :7]  # 2 segments, no loop
+    scene = VectorScene(points=torch.cat([loop + 20, circle]), widths=torch.zeros(2), stroke_colors=torch.zeros(2, 4),
+                        fill_colors=torch.ones(2, 4), closed=torch.ones(2, dtype=torch.bool), width=40, height=40)
+    images, rgba = torch.ones(1, 3, 40, 40), torch.ones(1, 4, 40, 40)
+    loss = losses.SelfIntersection.from_dict({})
+    both = loss(LossInput(images, rgba, [scene], None, 0, True, 0))
+    newest = loss(LossInput(images, rgba, [scene], None, 0, True, 1))
+    assert both.item() > 0.05 and newest.item() == pytest.approx(0.0, abs=1e-6)

@@ -43,6 +43,20 @@ def test_error_levels_ignore_correct_pixels():
     assert labels[7, 7] >= labels[2, 2]
 
 
+def test_error_levels_leave_out_the_lowest_level_where_no_pixel_is_right():
+    """As LIVE: with every pixel wrong (a coloured background against a white canvas), the least
+    wrong level is left out, so the first shape goes to a more wrong region, not the background."""
+    error = np.full((40, 40), 0.5)
+    error[5:15, 5:15] = 2.0
+    error[25:31, 25:31] = 1.0
+    labels = error_levels(error, threshold=0.1, levels=200)
+    assert (labels[error == 0.5] == -1).all() and (labels[error > 0.5] >= 0).all()
+    (x, y), = component_positions(labels, 1, torch.Generator().manual_seed(0))
+    assert 5 <= x < 15 and 5 <= y < 15
+    two_values = np.where(error == 2.0, 2.0, 0.0)  # LIVE: no level left, random; here: the wrong pixels
+    assert ((error_levels(two_values) == 0) == (two_values > 0)).all()
+
+
 def test_sparse_positions_follow_largest_error_regions():
     image = _disks_image()
     init = LiveInit.from_dict({}, RunContext(width=48, height=48))

@@ -13,7 +13,7 @@ the eval loss is deterministic and comparable from one evaluation to the next.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -153,8 +153,10 @@ class ClipText(ClipViews):
         """CLIP text embeddings ``[K, D]`` (no gradient)."""
         from vecrender.models.clip import get_tokenizer
 
-        tokens = get_tokenizer(self.config.model)(texts).to(self.context.device)
-        return self.model.encode_text(tokens).float()
+        tokenizer = get_tokenizer(self.config.model)
+        for text in texts:
+            _check_length(text, tokenizer)
+        return self.model.encode_text(tokenizer(texts).to(self.context.device)).float()
 
     def prepare(self, target: Tensor | None) -> None:
         self.text_emb = self.encode_text([self.prompt])[0]
@@ -166,6 +168,18 @@ class ClipText(ClipViews):
         emb, _ = self.embed_views(batch.images, batch.training)
         return fn.cosine_guidance(emb, self.text_emb, self.negative_emb, self.config.negative_weight,
                                   self.config.reduction)
+
+
+def _check_length(text: str, tokenizer: Any) -> None:
+    """A prompt longer than CLIP's context (77 tokens with start and end) would be cut silently."""
+    encode, limit = getattr(tokenizer, "encode", None), getattr(tokenizer, "context_length", None)
+    if encode is None or limit is None:
+        return
+    count = len(encode(text)) + 2
+    if count > limit:
+        raise ConfigError(f"the prompt {text[:60]!r}... is {count} CLIP tokens long, over the text encoder's "
+                          f"{limit} (start and end tokens included); shorten it (CLIP would read only its "
+                          "beginning).")
 
 
 class ClipImage(ClipViews):

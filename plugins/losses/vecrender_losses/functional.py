@@ -15,12 +15,14 @@ this module costs only torch.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from vecrender.functional.bezier import path_segments
+from vecrender.scene import GRADIENT_FIELDS, VectorScene
 
 #: CLIPDraw's two negative prompts (used with weight 0.3 each).
 CLIPDRAW_NEGATIVE_PROMPTS = ("A badly drawn sketch.", "Many ugly, messy drawings.")
@@ -229,6 +231,18 @@ def udf_weights(alpha: Tensor, max_distance: float = 10.0, threshold: float = 0.
         lo, hi = dist.min(), dist.max()
         out[i] = ((hi - dist) / (hi - lo).clamp_min(1e-12)).to(alpha.dtype)
     return out.to(alpha.device)
+
+
+def silhouettes(scene: VectorScene, first: int = 0) -> VectorScene:
+    """The paths from index `first` on, painted opaque white, as LIVE's UDF renders the current
+    stage's shapes: closed paths filled (whatever their fill's opacity has become), strokes where
+    they are visible, no gradient paints. Their render's alpha is where the shapes are."""
+    shapes = scene.paths(slice(first, None)).detach()
+    white, none = torch.ones_like(shapes.stroke_colors), torch.zeros_like(shapes.stroke_colors)
+    stroked = (shapes.stroke_colors[:, 3:] > 0) & (shapes.widths[:, None] > 0)
+    filled = shapes.closed.to(white.device)[:, None]
+    return replace(shapes, stroke_colors=torch.where(stroked, white, none),
+                   fill_colors=torch.where(filled, white, none), **{name: None for name in GRADIENT_FIELDS})
 
 
 def weighted_l2(images: Tensor, target: Tensor, weight: Tensor) -> Tensor:

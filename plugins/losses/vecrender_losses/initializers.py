@@ -29,14 +29,20 @@ from vecrender.scene import VectorScene, concat_scenes
 
 # -- pure helpers ---------------------------------------------------------------------------------
 def error_levels(error: np.ndarray, threshold: float = 0.1, levels: int = 200) -> np.ndarray:
-    """Quantise an ``[H, W]`` error map into integer levels; pixels below `threshold` get level -1.
+    """Quantise an ``[H, W]`` error map into integer levels; the lowest level gets -1 (left out).
 
-    Level edges are the error quantiles (LIVE uses 200), so every level holds about as many pixels.
+    Errors below `threshold` count as 0. Level edges are the error quantiles without the lowest
+    and highest (LIVE uses 200), so every level holds about as many pixels. As LIVE, the lowest
+    level is left out: the pixels already right, or where none is, the least wrong ones. Where
+    that leaves nothing (the map holds two values, or one), LIVE places shapes at random; here
+    the wrong pixels form the one level instead.
     """
     error = np.where(error < threshold, 0.0, error)
     edges = np.unique(np.quantile(error, np.linspace(0.0, 1.0, levels)))[1:-1]
     labels = np.digitize(error, edges).astype(np.int64)
-    labels[error <= 0] = -1
+    labels[labels == labels.min()] = -1
+    if (labels < 0).all():
+        labels[error > 0] = 0
     return labels
 
 

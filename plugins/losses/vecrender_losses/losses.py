@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 import vecrender
-from vecrender.components import Loss, LossInput
+from vecrender.components import Loss, LossInput, Renderer
 from vecrender.errors import ConfigError
 from vecrender.scene import VectorScene
 from vecrender_losses import functional as fn
@@ -84,7 +84,13 @@ class Edge(TargetLoss):
 
 
 class Udf(TargetLoss):
-    """LIVE's UDF loss: squared error weighted by closeness to the shapes' contours (no gradient in the weight)."""
+    """LIVE's UDF loss: squared error weighted by closeness to the shapes' contours (no gradient in the weight).
+
+    As LIVE: the weight comes from the current stage's shapes (``LossInput.stage_start`` on),
+    rendered as opaque white silhouettes, so a shape inside or behind another, or under a
+    see-through fill, still has its contour; the weights of earlier stages stay (each stage adds
+    its last weight map, clamped to 1).
+    """
 
     name = "udf"
 
@@ -93,11 +99,40 @@ class Udf(TargetLoss):
         max_distance: float = vecrender.option(
             10.0, "Pixels farther than this from every shape contour get weight 0 (LIVE: 10).")
         threshold: float = vecrender.option(
-            0.5, "Coverage (render alpha) level that defines the contour.")
+            0.5, "Coverage (silhouette alpha) level that defines the contour.")
+
+    def __init__(self, config=None, context=None) -> None:
+        super().__init__(config, context)
+        self._stage_start = 0
+        self._kept: Tensor | None = None  # [S, H, W]: the weight earlier stages ended with
+        self._last: Tensor | None = None  # [S, H, W]: the weight of the last training step
+        self._renderer: Renderer | None = None
 
     def forward(self, batch: LossInput) -> Tensor:
-        weight = fn.udf_weights(batch.rgba[:, 3], self.config.max_distance, self.config.threshold)
+        if batch.training and batch.stage_start != self._stage_start:  # a new stage: keep the bands so far
+            self._stage_start, self._kept = batch.stage_start, self._last
+        weight = self.weights(batch.scenes, batch.stage_start)
+        if self._kept is not None:
+            weight = (weight + self._kept.to(weight)).clamp(0.0, 1.0)
+        if batch.training:
+            self._last = weight.detach()
         return fn.weighted_l2(batch.images, self.target(batch), weight)
+
+    @torch.no_grad()
+    def weights(self, scenes: Sequence[VectorScene], first: int) -> Tensor:
+        """``[S, H, W]`` UDF weights of the paths from `first` on, in each scene."""
+        if self._renderer is None:
+            from vecrender.builtins.renderers import NativeRenderer
+
+            self._renderer = NativeRenderer()
+        alpha = self._renderer.render([fn.silhouettes(scene, first) for scene in scenes])[:, 3]
+        return fn.udf_weights(alpha, self.config.max_distance, self.config.threshold)
+
+    def state_dict(self) -> dict[str, object]:
+        return {"stage_start": self._stage_start, "kept": self._kept, "last": self._last}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self._stage_start, self._kept, self._last = state["stage_start"], state["kept"], state["last"]
 
 
 class Lpips(TargetLoss):
@@ -218,7 +253,8 @@ class OpacitySparsity(Loss):
 
 
 class SelfIntersection(Loss):
-    """LIVE's Xing loss: penalises closed shapes whose segments loop over themselves."""
+    """LIVE's Xing loss: penalises closed shapes whose segments loop over themselves (the current
+    stage's shapes, ``LossInput.stage_start`` on, as LIVE; mean over those shapes)."""
 
     name = "self_intersection"
 
@@ -231,10 +267,11 @@ class SelfIntersection(Loss):
             1e-8, "Added to squared edge lengths, so coincident control points give 0, not NaN.")
 
     def forward(self, batch: LossInput) -> Tensor:
-        return per_scene(batch.scenes, self._scene_penalty, batch.images)
+        return per_scene(batch.scenes, lambda scene: self._scene_penalty(scene, batch.stage_start), batch.images)
 
-    def _scene_penalty(self, scene: VectorScene) -> Tensor:
+    def _scene_penalty(self, scene: VectorScene, first: int) -> Tensor:
         selected = scene.closed if self.config.paths == "closed" else torch.ones_like(scene.closed)
+        selected = selected & (torch.arange(scene.num_paths, device=selected.device) >= first)  # the stage's
         per_path = fn.xing_penalty(scene.points, scene.num_segments, scene.closed, self.config.eps,
                                    penalise=selected, subpath_starts=scene.subpath_starts)
         return per_path.sum() / selected.sum().clamp_min(1)
