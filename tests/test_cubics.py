@@ -7,7 +7,11 @@ import random
 
 import pytest
 
-from vecrender.cubics import clip_fill, cut_stroke, line, simple_region, split, sub_cubic, winding
+import numpy as np
+
+from vecrender.cubics import (clip_fill, cut_stroke, line, outline_gap, simple_region, split, stroke_outline, sub_cubic,
+                              winding)
+from vecrender.functional.styles import CAP_BUTT, CAP_ROUND, CAP_SQUARE, JOIN_BEVEL, JOIN_MITER, JOIN_ROUND
 
 
 def polygon_chain(corners: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -178,3 +182,93 @@ def test_cut_stroke_splits_at_the_outline_and_flags_the_cuts():
     inside = polygon_chain([(10, 3), (12, 3), (12, 11)])
     assert cut_stroke(inside, region, closed=True) == [(inside, False, False)]
     assert cut_stroke([(20.0, 20.0), *line((20.0, 20.0), (30.0, 20.0))], region) == []
+
+
+# -- stroke outlines -----------------------------------------------------------------------------
+def _covered(polygons: list[list[tuple[float, float]]], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Where the polygons' summed winding number is nonzero (numpy, for grids of points)."""
+    total = np.zeros(x.shape, dtype=np.int64)
+    for polygon in polygons:
+        for (ax, ay), (bx, by) in zip(polygon, polygon[1:] + polygon[:1]):
+            cross = (bx - ax) * (y - ay) - (by - ay) * (x - ax)
+            total += ((ay <= y) & (by > y) & (cross > 0)).astype(np.int64)
+            total -= ((by <= y) & (ay > y) & (cross < 0)).astype(np.int64)
+    return total != 0
+
+
+def _area(polygons, box=(-4.0, 16.0), step=0.02) -> float:
+    """Area of the nonzero fill of the polygons, by counting grid points."""
+    ticks = np.arange(box[0] + step / 2, box[1], step)
+    x, y = np.meshgrid(ticks, ticks)
+    return float(_covered(polygons, x, y).sum()) * step * step
+
+
+def _polyline(*corners):
+    chain = [corners[0]]
+    for a, b in zip(corners, corners[1:]):
+        chain += line(a, b)
+    return chain
+
+
+@pytest.mark.parametrize("spread", [40.0, 3.0])
+def test_round_stroke_outline_covers_what_is_within_half_the_width(spread):
+    """Round caps and joins: the outline's nonzero fill is exactly the points within half the
+    width of the curve, on random curves that loop, cusp and cross themselves, and on curves much
+    shorter than the stroke is wide (where the inner offsets fold back past the vertices)."""
+    rng = random.Random(1)
+    for _ in range(12):
+        chain = [(rng.uniform(0, spread), rng.uniform(0, spread)) for _ in range(7)]
+        width = rng.uniform(1, 12)
+        polygons = stroke_outline(chain, width, cap=CAP_ROUND, join=JOIN_ROUND, tolerance=0.005)
+        curve = np.array([split(chain[i:i + 4], t)[0][-1] for i in (0, 3) for t in np.linspace(0, 1, 2001)])
+        x, y = np.random.default_rng(0).uniform(-8, spread + 8, (2, 400))
+        distance = np.hypot(x[:, None] - curve[None, :, 0], y[:, None] - curve[None, :, 1]).min(1)
+        clear = np.abs(distance - width / 2) > 0.05
+        assert (_covered(polygons, x, y) == (distance < width / 2))[clear].all()
+
+
+@pytest.mark.parametrize("cap, area", [(CAP_BUTT, 20.0), (CAP_SQUARE, 24.0), (CAP_ROUND, 20.0 + math.pi)])
+def test_stroke_outline_caps(cap, area):
+    assert _area(stroke_outline(_polyline((0, 5), (10, 5)), 2.0, cap=cap, tolerance=0.001)) == \
+        pytest.approx(area, abs=0.03)
+
+
+@pytest.mark.parametrize("join, limit, area", [
+    (JOIN_MITER, 4.0, 40.0), (JOIN_BEVEL, 4.0, 39.5), (JOIN_ROUND, 4.0, 39.0 + math.pi / 4),
+    (JOIN_MITER, 1.4, 39.5),  # a right angle's miter is sqrt(2) widths long: beyond 1.4, a bevel
+])
+def test_stroke_outline_joins(join, limit, area):
+    """A right angle of two 10 px legs, 2 px wide, butt caps: 39 px^2 plus the outer corner's piece."""
+    polygons = stroke_outline(_polyline((0, 0), (10, 0), (10, 10)), 2.0, join=join, miter_limit=limit,
+                              tolerance=0.001)
+    assert _area(polygons) == pytest.approx(area, abs=0.03)
+
+
+@pytest.mark.parametrize("join, area", [(JOIN_MITER, 130.0), (JOIN_BEVEL, 117.5)])
+def test_stroke_outline_inner_corner_of_a_leg_shorter_than_the_width(join, area):
+    """(0, 0) -> (10, 0) -> (10, 1), 10 px wide, butt caps: the first leg's 10 x 10 square, the
+    second's 10 x 1 (half inside the first) and the outer corner's piece. The second leg ends
+    before the first's offset: the inner side must join through the vertex to cover it all."""
+    polygons = stroke_outline(_polyline((0, 0), (10, 0), (10, 1)), 10.0, join=join)
+    assert _area(polygons, box=(-6.0, 22.0), step=0.05) == pytest.approx(area, abs=0.2)
+
+
+def test_closed_stroke_outline_is_a_ring_and_dots_follow_the_cap():
+    square = _polyline((0, 0), (10, 0), (10, 10), (0, 10), (0, 0))
+    ring = stroke_outline(square, 2.0, closed=True, join=JOIN_MITER)
+    assert len(ring) == 2 and _area(ring) == pytest.approx(144 - 64, abs=0.03)  # 12 x 12 minus the 8 x 8 hole
+    assert _area(stroke_outline([(5, 5)] * 4, 4.0, cap=CAP_ROUND, tolerance=0.001)) == pytest.approx(4 * math.pi,
+                                                                                                     abs=0.03)
+    assert _area(stroke_outline([(5, 5)] * 4, 4.0, cap=CAP_SQUARE)) == pytest.approx(16.0, abs=0.03)
+    assert stroke_outline([(5, 5)] * 4, 4.0) == [] and stroke_outline(square, 0.0) == []
+
+
+def test_outline_gap_is_the_distance_between_a_polyline_and_the_outline():
+    square = simple_region([(0, 0), (10, 0), (10, 10), (0, 10)])
+    assert outline_gap(square, [(-5, 5), (15, 5)]) == 0  # crosses through, both ends outside
+    assert outline_gap(square, [(2, 2), (8, 3)]) == pytest.approx(2.0)  # inside, nearest at an end
+    assert outline_gap(square, [(12, -5), (12, 15)]) == pytest.approx(2.0)  # alongside an edge
+    assert outline_gap(square, [(13, 13), (20, 20), (11, 14)]) == pytest.approx(math.hypot(1, 4))
+    assert outline_gap(square, [(14, 14)]) == pytest.approx(math.hypot(4, 4))
+    diamond = simple_region([(5, -3), (13, 5), (5, 13), (-3, 5)])
+    assert outline_gap(diamond, [(-10, 14), (20, 14)]) == pytest.approx(1.0)  # a corner 1 below the line

@@ -739,6 +739,50 @@ def test_strokes_are_clipped_by_their_centre_lines():
     assert whole.points[0, [0, 3]].flatten().tolist() == pytest.approx([30, 30, 50, 30])
 
 
+def test_strokes_a_clip_cuts_are_cut_as_outlines_when_rendered_as_drawn():
+    """With fill_tolerance (a file rendered as drawn) a stroke near a clip's outline becomes its
+    filled outline, cut exactly: a thick diagonal line through a vertical band covers the band's
+    part of the stroke, nothing beyond it, and no warning is given."""
+    band = '<rect x="10" y="0" width="10" height="30"/>'
+    diagonal = '<path d="M0 0L30 30" stroke="#123456" stroke-width="4" stroke-opacity="0.5"/>'
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scene = svg_to_scene(clip_document(band, diagonal), fill_tolerance=0.02)
+    assert scene.num_paths == 1 and scene.widths[0].item() == 0 and bool(scene.closed[0])
+    assert scene.fill_colors[0].tolist() == pytest.approx([0x12 / 255, 0x34 / 255, 0x56 / 255, 0.5])
+    alpha = NativeRenderer().render([scene])[0, 3] / 0.5
+    assert alpha[:, :20].sum().item() + alpha[:, 40:].sum().item() < 1e-3  # px 20..40 = the band
+
+    def in_band(x, y):
+        return (x >= 20) & (x <= 40) & ((x - y).abs() <= 8 * math.sqrt(2) / 2)  # |x - y| <= w / cos 45
+
+    assert alpha.sum().item() == pytest.approx(area_inside(in_band), abs=0.5)
+    with pytest.warns(SvgImportWarning, match="strokes clipped by their centre lines"):
+        svg_to_scene(clip_document(band, diagonal))  # structure kept: cut at the centre line
+    hairline = diagonal.replace('stroke-width="4"', 'stroke-width="0.1"')  # 0.2 px: at most 0.1 px off
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        thin = svg_to_scene(clip_document(band, hairline), fill_tolerance=0.02)
+    assert thin.widths[0].item() == pytest.approx(0.2) and thin.fill_colors is None
+
+
+def test_strokes_under_a_non_uniform_scale_are_outlines_when_rendered_as_drawn():
+    """A circle's stroke under scale(3 1) is 3 times as thick where it runs up and down as where it
+    runs across, as in a browser; without fill_tolerance it stays one stroke of the mean thickness."""
+    document = ('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><g transform="scale(3 1)">'
+                '<circle cx="20" cy="20" r="10" stroke="black" stroke-width="2" fill="none"/></g></svg>')
+    scene = svg_to_scene(document, fill_tolerance=0.02)
+    assert scene.num_paths == 1 and scene.widths[0].item() == 0 and scene.fill_colors[0, 3].item() == 1.0
+    alpha = NativeRenderer().render([scene])[0, 3]
+    assert alpha[19:21, 80:100].sum().item() / 2 == pytest.approx(6.0, abs=0.05)  # across x = 90: 2 x 3 px
+    assert alpha[0:20, 59:61].sum().item() / 2 == pytest.approx(2.0, abs=0.05)  # across y = 10: 2 px
+    ellipse_ring = area_inside(lambda x, y: (((x - 60) / 33) ** 2 + ((y - 20) / 11) ** 2 <= 1)
+                               & (((x - 60) / 27) ** 2 + ((y - 20) / 9) ** 2 > 1), 120, 40)
+    assert alpha.sum().item() == pytest.approx(ellipse_ring, rel=2e-3)
+    structure = svg_to_scene(document)
+    assert structure.widths[0].item() > 0 and structure.fill_colors is None
+
+
 @pytest.mark.filterwarnings("ignore::vecrender.errors.SvgImportWarning")  # patterns, on purpose
 def test_gradient_paints_fall_back_to_their_mean_colour():
     square = 'd="M 0 0 L 9 0 L 9 9 Z"'

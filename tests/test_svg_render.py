@@ -13,8 +13,9 @@ where resvg masks the whole group; its own 1x render is 1.7e-3 off), compound 0.
 1.3e-3 / 5.7e-2 (an element's opacity over its overlapping fill and stroke, folded into each, is
 half of it; resvg's own 1x render is 1.9e-3 off its 8x; diffvg draws the stroke gradients flat
 and the radial ones without focal point and rotation), live_like 0.47e-3 / 7.0e-3, masks 0.30e-3 /
-6.4e-3, painterly_blobs 0.48e-3 / 4.1e-3, units_transforms 0.95e-3 / 1.5e-1 (butt caps under a
-non-uniform scale: ours are square to the drawn line), viewports 0.10e-3 / 1.8e-2. Against
+6.4e-3, painterly_blobs 0.48e-3 / 4.1e-3, units_transforms 0.50e-3 / 1.5e-1 (strokes under a
+non-uniform scale become their outlines; 0.95e-3 as strokes of the mean thickness), viewports
+0.10e-3 / 1.8e-2. Against
 resvg's 1x render, native is within 0.6e-3 to 6.3e-3.
 """
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vecrender.functional.styles import CAP_BUTT, CAP_ROUND, CAP_SQUARE, DEFAULT_MITER_LIMIT, JOIN_MITER, JOIN_ROUND
+
 Point = tuple[float, float]
 
 #: Distance (px) from a line or an outline that still counts as on it.
@@ -81,6 +83,134 @@ def flatten(chain: list[Point], tolerance: float) -> list[Point]:
         chords = min(MAX_CHORDS, max(1, math.ceil(math.sqrt(0.75 * bend(cubic) / tolerance))))
         out += [point_at(cubic, i / chords) for i in range(1, chords)] + [cubic[3]]
     return out
+
+
+def stroke_outline(chain: list[Point], width: float, closed: bool = False, cap: int = CAP_BUTT,
+                   join: int = JOIN_MITER, miter_limit: float = DEFAULT_MITER_LIMIT,
+                   tolerance: float = 0.02) -> list[list[Point]]:
+    """Polygons whose nonzero fill is the area the stroke of `chain` covers (SVG's caps and joins,
+    curves within `tolerance`): for an open chain one polygon, out along its left side, round the
+    end cap and back along its right side; for a closed one a loop per side.
+
+    Each polygon adds up the stroke's convex pieces, all turning the same way: a rectangle per
+    chord, the join's piece (round, miter, bevel) on the outer side of each vertex, the caps. Its
+    inner joins pass through the vertex, so its winding number counts the pieces over a point:
+    nonzero exactly on the stroke, however the offsets cross (tight curves, loops). A chain of
+    one point is a dot: a disc (round caps), a square along x (square caps), or nothing."""
+    half = width / 2
+    points = _distinct(flatten(chain, tolerance))
+    if closed and len(points) > 2 and math.dist(points[0], points[-1]) <= ON_BOUNDARY:
+        points = points[:-1]
+    if not half > 0:
+        return []
+    if len(points) == 1:
+        return [] if cap == CAP_BUTT else [_dot(points[0], half, cap, tolerance)]
+    if closed:
+        return [_polygon(_side(points, half, join, miter_limit, tolerance, loop=True)),
+                _polygon(_side(points[::-1], half, join, miter_limit, tolerance, loop=True))]
+    outline = []
+    for way in (points, points[::-1]):  # out along the left side, back along the right
+        outline += _side(way, half, join, miter_limit, tolerance)
+        outline += _cap(way[-1], _direction(way[-2], way[-1]), half, cap, tolerance)
+    return [_polygon(outline)]
+
+
+def _distinct(points: list[Point]) -> list[Point]:
+    """The points without repeats of the one before."""
+    out = [points[0]]
+    for p in points[1:]:
+        if math.dist(p, out[-1]) > ON_BOUNDARY:
+            out.append(p)
+    return out
+
+
+def _polygon(points: list[Point]) -> list[Point]:
+    """The polygon's corners without repeats, the last not repeating the first."""
+    out = _distinct(points)
+    return out[:-1] if len(out) > 1 and math.dist(out[0], out[-1]) <= ON_BOUNDARY else out
+
+
+def _direction(a: Point, b: Point) -> Point:
+    length = math.dist(a, b)
+    return ((b[0] - a[0]) / length, (b[1] - a[1]) / length)
+
+
+def _side(points: list[Point], half: float, join: int, limit: float, tolerance: float, loop: bool = False
+          ) -> list[Point]:
+    """The polyline's offset by `half` to the left of its direction (``(-dy, dx)``), its vertices
+    joined (`_join`); a `loop` joins its last chord to its first."""
+    count = len(points) if loop else len(points) - 1
+    chords = [(points[i], points[(i + 1) % len(points)]) for i in range(count)]
+    directions = [_direction(a, b) for a, b in chords]
+    lengths = [math.dist(a, b) for a, b in chords]
+    out = [] if loop else [_offset(points[0], directions[0], half)]
+    for i in range(0 if loop else 1, count):  # vertex i, between chords i - 1 and i
+        out += _join(points[i], directions[i - 1], directions[i], min(lengths[i - 1], lengths[i]), half, join,
+                     limit, tolerance)
+    return out if loop else out + [_offset(points[-1], directions[-1], half)]
+
+
+def _offset(p: Point, direction: Point, half: float) -> Point:
+    return (p[0] - direction[1] * half, p[1] + direction[0] * half)
+
+
+def _join(p: Point, before: Point, after: Point, shorter: float, half: float, join: int, limit: float,
+          tolerance: float) -> list[Point]:
+    """The left side at vertex `p` from the chord with direction `before` to the one with `after`
+    (`shorter`: the shorter chord's length): on the outer side of a turn the join's piece; on the
+    inner side the offsets' crossing where both chords reach well past it (so the corner it cuts
+    off lies in both chords' rectangles), else a detour through the vertex."""
+    start, end = _offset(p, before, half), _offset(p, after, half)
+    turn = before[0] * after[1] - before[1] * after[0]  # sin of the turn
+    cosine = before[0] * after[0] + before[1] * after[1]
+    if turn == 0 and cosine > 0:
+        return [start]
+    if turn > 0:  # the left side is the inner one
+        return [_crossing(p, before, after, half, cosine)] if shorter >= half * max(turn, 2 * turn / (1 + cosine)) \
+            else [start, p, end]
+    if join == JOIN_ROUND:  # clockwise, as the turn (-pi for a reversal)
+        sweep = math.atan2(turn, cosine)
+        return [start] + _arc(p, half, math.atan2(before[0], -before[1]), sweep - 2 * math.pi if sweep > 0 else sweep,
+                              tolerance)
+    if join == JOIN_MITER and math.sqrt(max((1 + cosine) / 2, 0.0)) * limit >= 1:  # miter / width <= limit
+        return [start, _crossing(p, before, after, half, cosine), end]
+    return [start, end]
+
+
+def _crossing(p: Point, before: Point, after: Point, half: float, cosine: float) -> Point:
+    """Where the left offsets of the two chords at `p` meet (a miter's tip on the outer side)."""
+    scale = half / (1 + cosine)
+    return (p[0] - (before[1] + after[1]) * scale, p[1] + (before[0] + after[0]) * scale)
+
+
+def _cap(p: Point, direction: Point, half: float, cap: int, tolerance: float) -> list[Point]:
+    """From the left offset at the end `p` of a chord with `direction` round to its right offset,
+    both included."""
+    dx, dy = direction
+    left, right = (p[0] - dy * half, p[1] + dx * half), (p[0] + dy * half, p[1] - dx * half)
+    if cap == CAP_ROUND:
+        return [left] + _arc(p, half, math.atan2(dx, -dy), -math.pi, tolerance)
+    if cap == CAP_SQUARE:
+        return [left, (left[0] + dx * half, left[1] + dy * half), (right[0] + dx * half, right[1] + dy * half), right]
+    return [left, right]
+
+
+def _dot(p: Point, half: float, cap: int, tolerance: float) -> list[Point]:
+    """The stroke of a single point: a disc (round caps) or a square along x (square caps),
+    turning as the outlines' pieces do."""
+    if cap == CAP_ROUND:
+        return _arc(p, half, math.pi / 2, -2 * math.pi, tolerance)
+    return [(p[0] - half, p[1] + half), (p[0] + half, p[1] + half), (p[0] + half, p[1] - half),
+            (p[0] - half, p[1] - half)]
+
+
+def _arc(center: Point, radius: float, start: float, sweep: float, tolerance: float) -> list[Point]:
+    """Points of the circle arc from angle `start` turning by `sweep` (radians), the first
+    excluded, the chords within `tolerance` of the arc."""
+    step = 2 * math.acos(1 - tolerance / radius) if tolerance < radius else math.pi / 2
+    count = max(1, math.ceil(abs(sweep) / step))
+    return [(center[0] + radius * math.cos(start + sweep * k / count),
+             center[1] + radius * math.sin(start + sweep * k / count)) for k in range(1, count + 1)]
 
 
 @dataclass(frozen=True)
@@ -151,6 +281,32 @@ class Region:
         for k in range(math.floor(s0) + 1, math.ceil(end)):
             out += line(out[-1], self.corners[k % count])
         return out + line(out[-1], stop)
+
+
+def outline_gap(region: Region, points: list[Point], rows: int = 256) -> float:
+    """The distance between the polyline `points` and the region's outline, 0 where they meet."""
+    if len(points) == 1:
+        return region.gap(points[0])[0]
+    corners = np.asarray(region.corners, dtype=np.float64)
+    c, d = corners[None], np.roll(corners, -1, axis=0)[None]  # the outline's edges, [1, N, 2]
+    polyline = np.asarray(points, dtype=np.float64)
+    best = math.inf
+    for start in range(0, len(points) - 1, rows):  # chords in blocks: [rows, N] pairs at a time
+        a, b = polyline[start:start + rows, None], polyline[start + 1:start + rows + 1, None]
+        a = a[: len(b)]
+        if ((_turn(a, b, c) * _turn(a, b, d) <= 0) & (_turn(c, d, a) * _turn(c, d, b) <= 0)).any():
+            return 0.0
+        best = min(best, float(np.min([_to_segment(a, c, d), _to_segment(b, c, d), _to_segment(c, a, b),
+                                       _to_segment(d, a, b)])))
+    return best
+
+
+def _to_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance from points `p` to the segments from `a` to `b` (broadcast, last axis x, y)."""
+    e = b - a
+    length = np.maximum((e * e).sum(-1), 1e-300)
+    u = np.clip(((p - a) * e).sum(-1) / length, 0.0, 1.0)
+    return np.hypot(*np.moveaxis(a + u[..., None] * e - p, -1, 0))
 
 
 #: Most corners of a polygon `simple_region` checks for being simple (every pair of edges is tested).

@@ -54,11 +54,13 @@ ellipse, a polygon, convex or not; curved outlines within `RENDER_FILL_TOLERANCE
 at import, in the user space of the element that names them (the clipPath's ``transform``
 included): each fill is cut to the region exactly (`vecrender.cubics.clip_fill`: the same winding
 numbers inside, holes kept), each stroke where its centre line leaves it
-(butt ends where cut at both ends). A clip path that keeps the whole canvas (up to 0.1 px), as
-exporters clip drawings to their own canvas, changes nothing. Other clip paths (several shapes
-or subpaths, an outline that crosses itself, text or ``<use>`` inside, ``objectBoundingBox``
-units) are left out, and counted in the warning, as are clip paths that come within half a
-stroke's width of a stroke (it is drawn whole beyond its centre line). A ``<mask>`` that is a
+(butt ends where cut at both ends), or, rendering as drawn (``fill_tolerance``, below), each
+stroke that comes within half its width of the outline as its filled outline, cut exactly. A clip
+path that keeps the whole canvas (up to 0.1 px), as exporters clip drawings to their own canvas,
+changes nothing. Other clip paths (several shapes or subpaths, an outline that crosses itself,
+text or ``<use>`` inside, ``objectBoundingBox`` units) are left out, and counted in the warning,
+as are, without ``fill_tolerance``, clip paths that come within half a stroke's width of a
+stroke (it is drawn whole beyond its centre line). A ``<mask>`` that is a
 clip in effect, as drawing tools write them, is applied the same way: one such shape filled
 opaque white (or any opaque colour under ``mask-type: alpha``), unstroked, cut to the mask's
 ``userSpaceOnUse`` rectangle; other masks are left out and counted. The content of masks,
@@ -94,7 +96,13 @@ more per command), so a scene written by `scene_to_svg` reads back with its stru
 a file as drawn, pass ``fill_tolerance`` (`RENDER_FILL_TOLERANCE`, 0.02 px): the renderers fill
 the polygon of 16 chords per cubic with a parabola for the curve near each chord, which a cubic
 with a far control point (a logo's) bends away from; the cubics of filled paths are then cut into
-pieces of the same curves until that polygon is within the tolerance.
+pieces of the same curves until that polygon is within the tolerance. Strokes a path's width
+cannot draw become their outlines then (`vecrender.cubics.stroke_outline`, within the tolerance,
+filled with the stroke's paint, nonzero): those under a non-uniform scale or a skew (traced in
+the element's user space, so the thickness varies along a curve as in a browser, and the caps
+and joins are slanted with it) and those a clip cuts, where the shape drawn otherwise would be
+more than 0.1 px off (thinner strokes stay strokes: their outlines would be slivers, which the
+renderers fill less exactly than they stroke).
 
 Limitations: group ``opacity`` is folded into each child's alphas, which differs from SVG's
 group compositing where children overlap (and where an element's own fill and stroke overlap);
@@ -102,10 +110,9 @@ likewise a clip applies to each path, not to the group as a whole, so where path
 a clip's outline each one's edge pixels are blended over the others'; a fill that winds twice or
 more just inside a clip's outline under nonzero (overlapping subpaths of one path) has that
 stretch of outline drawn as often (the renderers take such copies as one edge, but at a corner
-where three or more chords meet); under a non-uniform scale
-or skew, a stroke's width is its thickness across the drawn path averaged along it (a browser's
-varies along a curved path; exact on straight segments), and its dashes are scaled by the
-geometric mean.
+where three or more chords meet); without ``fill_tolerance``, under a non-uniform scale or skew a
+stroke's width is its thickness across the drawn path averaged along it (a browser's varies along
+a curved path; exact on straight segments); either way its dashes are scaled by the geometric mean.
 """
 
 from __future__ import annotations
@@ -134,8 +141,10 @@ from vecrender.cubics import (
     cut_stroke,
     flatten,
     line,
+    outline_gap,
     point_at,
     simple_region,
+    stroke_outline,
     split,
     sub_cubic,
 )
@@ -170,6 +179,9 @@ RGBA = tuple[float, float, float, float]
 BACKGROUND_ID = "vecrender-background"
 #: Largest distance (px) between a subpath's end and start that still counts as the same point.
 _SAME_POINT = 1e-6
+#: Error (px) in a stroke's shape that rendering as drawn accepts before drawing the stroke as its
+#: outline: thin strokes stay strokes (their outlines would be slivers, which fills draw less well).
+_SHAPE_ERROR = 0.1
 #: Largest coordinate or width a scene holds (float32's; beyond it, and for NaN, a path is left out).
 _LARGEST = float(torch.finfo(torch.float32).max)
 #: Largest deviation (px) of the cubics that replace an elliptic arc.
@@ -417,7 +429,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
     width, height = _canvas_size(document, root, where)
     elements = {el.get("id"): el for el in root.iter() if el.get("id")}  # the document's, by id
     gradients = _gradient_defs(elements)
-    clips = _Clips(elements, document, (width, height), se)
+    clips = _Clips(elements, document, (width, height), se, fill_tolerance)
     background = WHITE
     items: list[_Item] = []
     shapes = _shapes(document, 1.0, (float(width), float(height)), (), clips, se)
@@ -425,7 +437,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         if _is_background(shape, se):
             background = _background_color(shape)
             continue
-        items += clips.apply(_shape_items(shape, opacity, gradients, viewport, se), uses)
+        items += clips.apply(_shape_items(shape, opacity, gradients, viewport, se, fill_tolerance), uses)
     left_out = _left_out(root, elements) + clips.left_out
     if left_out:
         described = ", ".join(f"{n} {noun}{'s' if n > 1 else ''}" + (f" ({note})" if note else "")
@@ -519,17 +531,20 @@ class _Clips:
     circle, an ellipse, a polygon or path whose outline does not cross itself; curves within
     `RENDER_FILL_TOLERANCE`) clips: fills exactly (`vecrender.cubics.clip_fill`), strokes at their
     centre lines (butt ends where cut on both ends; counted where a stroke comes within half its
-    width of the outline). So does a ``<mask>`` whose content is one such shape filled opaque
-    white (or any opaque colour with ``mask-type: alpha``), unstroked, cut to the mask's
-    ``userSpaceOnUse`` rectangle (or the default one of ``objectBoundingBox``, which cuts
-    nothing): a drawing tool's usual mask. Any other clip path or mask is left out, and counted."""
+    width of the outline) or, with an `outline_tolerance`, as their outlines, exactly. So does a
+    ``<mask>`` whose content is one such shape filled opaque white (or any opaque colour with
+    ``mask-type: alpha``), unstroked, cut to the mask's ``userSpaceOnUse`` rectangle (or the
+    default one of ``objectBoundingBox``, which cuts nothing): a drawing tool's usual mask. Any
+    other clip path or mask is left out, and counted."""
 
-    def __init__(self, elements: dict[str, ET.Element], document, size: tuple[int, int], se) -> None:
+    def __init__(self, elements: dict[str, ET.Element], document, size: tuple[int, int], se,
+                 outline_tolerance: float | None = None) -> None:
         self._clip_paths = {k: v for k, v in document.objects.items() if isinstance(v, se.ClipPath)}
         self._masks = {k: el for k, el in elements.items() if _local_name(el) == "mask"}
         self._own_transforms = {k: el.get("transform", "") for k, el in elements.items()
                                 if _local_name(el) == "clipPath"}
         self._size, self._se = size, se
+        self._outline_tolerance = outline_tolerance  # strokes a clip cuts become outlines, within it
         self._regions: dict[tuple, list[Region] | str | None] = {}
         self._unclipped: dict[int, str] = {}  # element -> kind of its clip left out
         self._near: dict[int, str] = {}  # element -> kind of its clip that cut a stroke or came near one
@@ -560,7 +575,7 @@ class _Clips:
             elif regions == _KEEPS_NOTHING:
                 return []
             for region in regions or ():
-                items, near = _clipped(items, region)
+                items, near = _clipped(items, region, self._outline_tolerance)
                 if near:
                     self._near[id(use.user)] = use.kind
         return items
@@ -660,8 +675,14 @@ def _markup(el: ET.Element) -> str:
     return f"<{_local_name(el)} {attributes}/>"
 
 
-def _clipped(items: list[_Item], region: Region) -> tuple[list[_Item], bool]:
-    """The items cut to `region`, and whether a visible stroke was cut."""
+def _clipped(items: list[_Item], region: Region, outline_tolerance: float | None = None
+             ) -> tuple[list[_Item], bool]:
+    """The items cut to `region`, and whether a visible stroke was cut at its centre line (with an
+    `outline_tolerance`, a stroke that comes near the region's outline is cut as its outline)."""
+    if outline_tolerance is not None:  # strokes a centre-line cut would draw over _SHAPE_ERROR beyond
+        items = [piece for item in items for piece in (
+            _outlined(item, tolerance=outline_tolerance) if _visible_stroke(item)
+            and item.width / 2 > _SHAPE_ERROR and _reaches(_chains(item), item.width / 2, region) else [item])]
     out: list[_Item] = []
     cut = False
     for item in items:
@@ -681,7 +702,8 @@ def _clipped(items: list[_Item], region: Region) -> tuple[list[_Item], bool]:
         pieces = [(part, start_cut, end_cut, item.closed and not (start_cut or end_cut))
                   for chain in chains for part, start_cut, end_cut in cut_stroke(chain, region, item.closed)]
         changed = len(pieces) != len(chains) or any(p[1] or p[2] for p in pieces)
-        cut |= item.width > 0 and item.stroke[3] > 0 and (changed or _reaches(chains, item.width / 2, region))
+        cut |= (outline_tolerance is None and item.width > 0 and item.stroke[3] > 0  # (else within _SHAPE_ERROR)
+                and (changed or _reaches(chains, item.width / 2, region)))
         if not changed:
             out.append(item)
             continue
@@ -692,9 +714,46 @@ def _clipped(items: list[_Item], region: Region) -> tuple[list[_Item], bool]:
     return out, cut
 
 
+def _visible_stroke(item: _Item) -> bool:
+    return item.width > 0 and (item.stroke[3] > 0 or item.gradients[1] is not None)
+
+
+def _outlined(item: _Item, linear: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 1.0),
+              tolerance: float = RENDER_FILL_TOLERANCE) -> list[_Item]:
+    """`item` with its stroke as a filled outline (`stroke_outline`, nonzero, the stroke's paint),
+    after its fill. `linear` maps the space where the stroke has its width (the element's user
+    space, up to a translation) to the canvas: the outline is traced there and mapped, so a
+    non-uniform scale or skew shapes it as a browser's; `tolerance` is in canvas pixels."""
+    a, b, c, d = linear
+    det = a * d - b * c
+    if det == 0:
+        return [item]
+    gain = _stretches(linear)[1]  # the outline is traced that much finer
+    cap, join, limit = item.line
+    polygons = [[(a * x + c * y, b * x + d * y) for x, y in polygon]
+                for chain in _chains(item)
+                for polygon in stroke_outline([((d * x - c * y) / det, (a * y - b * x) / det) for x, y in chain],
+                                              item.width / math.sqrt(abs(det)), item.closed, cap, join, limit,
+                                              tolerance / gain)]
+    out = [replace(item, width=0.0, gradients=(item.gradients[0], None))] if item.fill is not None else []
+    if polygons:
+        outline = _compound([_polygon_chain(polygon) for polygon in polygons], 0.0, (0.0, 0.0, 0.0, 0.0),
+                            item.stroke, False)
+        out.append(replace(outline, line=item.line, gradients=(item.gradients[1], None)))
+    return out
+
+
+def _polygon_chain(corners: list[Point]) -> list[Point]:
+    """The closed chain of straight cubics round the polygon."""
+    chain = [corners[0]]
+    for p, q in zip(corners, corners[1:] + corners[:1]):
+        chain += line(p, q)
+    return chain
+
+
 def _reaches(chains: list[list[Point]], distance: float, region: Region) -> bool:
-    """Whether a chain comes within `distance` of the region's outline."""
-    return any(region.gap(p)[0] < distance for chain in chains for p in flatten(chain, 0.1))
+    """Whether a chain comes within `distance` of the region's outline (or crosses it)."""
+    return any(outline_gap(region, flatten(chain, 0.1)) < distance for chain in chains)
 
 
 def _style_properties(el: ET.Element) -> dict[str, str]:
@@ -1174,20 +1233,37 @@ def _line_style(values: dict) -> tuple[int, int, float]:
 
 
 def _shape_items(shape, opacity: float, gradients: dict[str, _GradientDef], viewport: tuple[float, float],
-                 se) -> list[_Item]:
+                 se, outline_tolerance: float | None = None) -> list[_Item]:
+    """The element's items; with an `outline_tolerance`, strokes under a non-uniform scale or a
+    skew are their exact outlines (`_outlined`), filled."""
     style = _style(shape, opacity, gradients, viewport, se)
     items = _styled_items(shape, style, se)
     linear = _stroke_transform(shape, se)
+    low, high = _stretches(linear)
+    # the outline where the thickness of a mean-width stroke would be off by more than _SHAPE_ERROR
+    outlined = outline_tolerance is not None and style.width * (high - low) > _SHAPE_ERROR * math.sqrt(low * high)
     for item in items:
         item.line = style.line
         item.gradients = (style.gradients[0] if item.fill is not None else None,
                           style.gradients[1] if item.width > 0 else None)
-        if item.width > 0 and not _similarity(linear):
+        if item.width > 0 and not _similarity(linear) and not outlined:
             item.width *= _stretch(item.points, linear)
     pattern = _dash_pattern(shape) if style.width > 0 else None
-    if pattern is None:
-        return items
-    return [piece for item in items for piece in (_dashed(item, *pattern) if item.width > 0 else [item])]
+    if pattern is not None:
+        items = [piece for item in items for piece in (_dashed(item, *pattern) if item.width > 0 else [item])]
+    if outlined:
+        items = [piece for item in items for piece in (_outlined(item, linear, outline_tolerance)
+                                                       if _visible_stroke(item) else [item])]
+    return items
+
+
+def _stretches(linear: tuple[float, float, float, float]) -> tuple[float, float]:
+    """The least and the most the linear map ``(a, b, c, d)`` stretches a direction (its
+    singular values)."""
+    a, b, c, d = linear
+    mean = (a * a + b * b + c * c + d * d) / 2
+    spread = math.hypot(a * a + b * b - c * c - d * d, 2 * (a * c + b * d)) / 2
+    return math.sqrt(max(mean - spread, 0.0)), math.sqrt(mean + spread)
 
 
 def _stroke_transform(shape, se) -> tuple[float, float, float, float]:
