@@ -109,6 +109,9 @@ def test_not_an_image(tmp_path):
     (tmp_path / "notes.png").write_text("hello, not a PNG")
     with pytest.raises(InputImageError, match="notes.png' is not an image format Pillow can read"):
         load_image(tmp_path / "notes.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(InputImageError, match=r"empty.png' is empty \(0 bytes\)"):
+        load_image(tmp_path / "empty.png")
 
 
 def test_truncated_png(tmp_path):

@@ -76,6 +76,9 @@ def _open(path: Path) -> Any:
             Image.MAX_IMAGE_PIXELS = None  # checked below with our own limit and message
             image = Image.open(path)
     except UnidentifiedImageError:
+        if path.stat().st_size == 0:
+            raise InputImageError(f"input image {str(path)!r} is empty (0 bytes); was it copied or downloaded "
+                                  "completely?") from None
         raise InputImageError(f"input image {str(path)!r} is not an image format Pillow can read; convert "
                               "it to PNG or JPEG.") from None
     except (OSError, ValueError, SyntaxError) as exc:
