@@ -164,3 +164,18 @@ def test_paints_diffvg_cannot_draw_are_warned_of_once_at_the_caller():
     messages = [str(w.message) for w in record]
     assert len(messages) == 2 and all(w.filename == __file__ for w in record)
     assert "its focal point" in messages[0] and "stroke gradient as its flat colour" in messages[1]
+
+
+def test_seed_per_render_changes_the_jitter_from_render_to_render():
+    """Fixed seed (CLIPasso): the same pattern every render; seed_per_render (CLIPDraw, painterly,
+    LIVE seed diffvg with the iteration): a new one, whose noise averages out over renders."""
+    scene = clipasso_scene(16, 64, seed=3)
+    fixed = DiffvgRenderer()
+    assert torch.equal(fixed.render([scene]), fixed.render([scene]))
+    moving = DiffvgRenderer.from_dict({"seed_per_render": True})
+    renders = [moving.render([scene]) for _ in range(16)]
+    assert not torch.equal(renders[0], renders[1]) and torch.equal(renders[0], fixed.render([scene]))
+    exact = NativeRenderer().render([scene])
+    one = (renders[0][:, 3] - exact[:, 3]).abs().mean()
+    mean = (torch.stack(renders).mean(0)[:, 3] - exact[:, 3]).abs().mean()
+    assert mean < one / 2

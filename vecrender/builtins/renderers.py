@@ -167,6 +167,9 @@ class ReferenceRenderer(Renderer):
 class DiffvgConfig:
     samples: int = option(2, "Anti-aliasing samples per pixel along each axis (diffvg's num_samples_x/y).")
     seed: int = option(0, "Jitter seed: fixed, so the sample pattern is the same every step (as CLIPasso).")
+    seed_per_render: bool = option(
+        False, "A new jitter pattern each render: seed + the renders so far, as CLIPDraw, diffvg's "
+        "painterly and LIVE pass the iteration (the count starts over on --resume).")
     use_gpu: bool = option(True, "Render on the GPU when diffvg was built with CUDA and one is available.")
 
 
@@ -175,6 +178,10 @@ class DiffvgRenderer(Renderer):
 
     name = "diffvg"
     Config = DiffvgConfig
+
+    def __init__(self, config: DiffvgConfig | None = None, context=None) -> None:
+        super().__init__(config, context)
+        self.renders = 0  # calls so far (seed_per_render)
 
     def render(self, scenes: Sequence[VectorScene]) -> Tensor:
         pydiffvg = import_pydiffvg()
@@ -190,13 +197,15 @@ class DiffvgRenderer(Renderer):
             images = torch.stack([self._render_one(pydiffvg, s, dropped) for s in scenes])
         for message in dict.fromkeys(dropped):
             warnings.warn(message, stacklevel=2)
+        self.renders += 1
         return images
 
     def _render_one(self, pydiffvg, scene: VectorScene, dropped: list[str]) -> Tensor:
         shapes, groups = diffvg_shapes(pydiffvg, scene, dropped)
         args = pydiffvg.RenderFunction.serialize_scene(scene.width, scene.height, shapes, groups)
         n = self.config.samples
-        img = pydiffvg.RenderFunction.apply(scene.width, scene.height, n, n, self.config.seed, None, *args)
+        seed = self.config.seed + (self.renders if self.config.seed_per_render else 0)
+        img = pydiffvg.RenderFunction.apply(scene.width, scene.height, n, n, seed, None, *args)
         img = img.to(scene.device)  # [H, W, 4]: straight colour and coverage alpha
         rgba = torch.cat([img[..., :3] * img[..., 3:], img[..., 3:]], dim=-1)
         return rgba.permute(2, 0, 1)
