@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -128,10 +128,10 @@ class Udf(TargetLoss):
         alpha = self._renderer.render([fn.silhouettes(scene, first) for scene in scenes])[:, 3]
         return fn.udf_weights(alpha, self.config.max_distance, self.config.threshold)
 
-    def state_dict(self) -> dict[str, object]:
+    def state_dict(self) -> dict[str, Any]:
         return {"stage_start": self._stage_start, "kept": self._kept, "last": self._last}
 
-    def load_state_dict(self, state: dict[str, object]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self._stage_start, self._kept, self._last = state["stage_start"], state["kept"], state["last"]
 
 
