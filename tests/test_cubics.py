@@ -272,3 +272,19 @@ def test_outline_gap_is_the_distance_between_a_polyline_and_the_outline():
     assert outline_gap(square, [(14, 14)]) == pytest.approx(math.hypot(4, 4))
     diamond = simple_region([(5, -3), (13, 5), (5, 13), (-3, 5)])
     assert outline_gap(diamond, [(-10, 14), (20, 14)]) == pytest.approx(1.0)  # a corner 1 below the line
+
+
+@pytest.mark.parametrize("join, area", [(JOIN_MITER, 20.0), (JOIN_ROUND, 20.0 + math.pi / 2)])
+def test_stroke_outline_of_a_path_that_turns_back(join, area):
+    """Out and back along one line (the way back a hair off it, so the turn's sine is tiny but
+    its cosine rounds to -1): the 10 x 2 bar, with a round tip or none (a miter that long is a
+    bevel)."""
+    polygons = stroke_outline(_polyline((0, 5), (10, 5), (0, 5 + 1e-8)), 2.0, join=join, tolerance=0.001)
+    assert _area(polygons) == pytest.approx(area, abs=0.03)
+
+
+def test_stroke_outline_of_huge_widths_stays_finite_and_bounded():
+    for cap in (CAP_ROUND, CAP_SQUARE, CAP_BUTT):
+        polygons = stroke_outline(_polyline((0, 0), (1, 0), (1, 1)), 1e30, cap=cap, join=JOIN_ROUND)
+        assert all(math.isfinite(v) for polygon in polygons for p in polygon for v in p)
+        assert sum(map(len, polygons)) < 2000  # arcs of a huge radius: at most MAX_CHORDS chords each

@@ -166,8 +166,8 @@ def _join(p: Point, before: Point, after: Point, shorter: float, half: float, jo
     if turn == 0 and cosine > 0:
         return [start]
     if turn > 0:  # the left side is the inner one
-        return [_crossing(p, before, after, half, cosine)] if shorter >= half * max(turn, 2 * turn / (1 + cosine)) \
-            else [start, p, end]
+        reach = half * max(turn, 2 * turn / (1 + cosine)) if cosine > -1 else math.inf
+        return [_crossing(p, before, after, half, cosine)] if shorter >= reach else [start, p, end]
     if join == JOIN_ROUND:  # clockwise, as the turn (-pi for a reversal)
         sweep = math.atan2(turn, cosine)
         return [start] + _arc(p, half, math.atan2(before[0], -before[1]), sweep - 2 * math.pi if sweep > 0 else sweep,
@@ -206,9 +206,9 @@ def _dot(p: Point, half: float, cap: int, tolerance: float) -> list[Point]:
 
 def _arc(center: Point, radius: float, start: float, sweep: float, tolerance: float) -> list[Point]:
     """Points of the circle arc from angle `start` turning by `sweep` (radians), the first
-    excluded, the chords within `tolerance` of the arc."""
+    excluded, the chords within `tolerance` of the arc (at most `MAX_CHORDS` of them)."""
     step = 2 * math.acos(1 - tolerance / radius) if tolerance < radius else math.pi / 2
-    count = max(1, math.ceil(abs(sweep) / step))
+    count = min(max(1, math.ceil(abs(sweep) / step)), MAX_CHORDS) if step > 0 else MAX_CHORDS  # (0: a huge radius)
     return [(center[0] + radius * math.cos(start + sweep * k / count),
              center[1] + radius * math.sin(start + sweep * k / count)) for k in range(1, count + 1)]
 
