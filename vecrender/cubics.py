@@ -187,7 +187,7 @@ def _cap(p: Point, direction: Point, half: float, cap: int, tolerance: float) ->
     """From the left offset at the end `p` of a chord with `direction` round to its right offset,
     both included."""
     dx, dy = direction
-    left, right = (p[0] - dy * half, p[1] + dx * half), (p[0] + dy * half, p[1] - dx * half)
+    left, right = _offset(p, direction, half), _offset(p, (-dx, -dy), half)
     if cap == CAP_ROUND:
         return [left] + _arc(p, half, math.atan2(dx, -dy), -math.pi, tolerance)
     if cap == CAP_SQUARE:
@@ -294,7 +294,7 @@ def outline_gap(region: Region, points: list[Point], rows: int = 256) -> float:
     for start in range(0, len(points) - 1, rows):  # chords in blocks: [rows, N] pairs at a time
         a, b = polyline[start:start + rows, None], polyline[start + 1:start + rows + 1, None]
         a = a[: len(b)]
-        if ((_turn(a, b, c) * _turn(a, b, d) <= 0) & (_turn(c, d, a) * _turn(c, d, b) <= 0)).any():
+        if _segments_meet(a, b, c, d).any():
             return 0.0
         best = min(best, float(np.min([_to_segment(a, c, d), _to_segment(b, c, d), _to_segment(c, a, b),
                                        _to_segment(d, a, b)])))
@@ -360,17 +360,20 @@ def _simple(points: list[Point], rows: int = 256) -> bool:
     following = np.roll(b, -1, axis=0)
     if ((_turn(a, b, following) == 0) & (((b - a) * (following - b)).sum(-1) < 0)).any():
         return False
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
     index = np.arange(n)
     for first in range(0, n, rows):  # edges i (rows) against edges j (columns)
         i = index[first : first + rows, None]
-        ai, bi, aj, bj = a[i[:, 0], None], b[i[:, 0], None], a[None], b[None]
-        boxes = (np.maximum(lo[i[:, 0], None], lo[None]) <= np.minimum(hi[i[:, 0], None], hi[None])).all(-1)
-        meet = boxes & (_turn(ai, bi, aj) * _turn(ai, bi, bj) <= 0) & (_turn(aj, bj, ai) * _turn(aj, bj, bi) <= 0)
+        meet = _segments_meet(a[i[:, 0], None], b[i[:, 0], None], a[None], b[None])
         apart = np.abs(i - index[None])
         if (meet & (apart > 1) & (apart < n - 1)).any():
             return False
     return True
+
+
+def _segments_meet(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Whether segments a-b and c-d share a point (broadcast, last axis x, y)."""
+    boxes = (np.maximum(np.minimum(a, b), np.minimum(c, d)) <= np.minimum(np.maximum(a, b), np.maximum(c, d))).all(-1)
+    return boxes & (_turn(a, b, c) * _turn(a, b, d) <= 0) & (_turn(c, d, a) * _turn(c, d, b) <= 0)
 
 
 def _turn(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
