@@ -949,6 +949,50 @@ def test_dashes_on_closed_and_filled_shapes():
     assert scene.closed[-1] and scene.widths[-1] == 1  # one dash longer than the outline: closed
 
 
+def test_dashes_are_kept_where_they_reach_the_canvas():
+    # a dashed line 2e6 px long through a 100 px canvas: the dashes on and near the canvas only,
+    # drawn as those of a short line in the same phase (-1e6 = -1 mod 3)
+    def line(x0: float, x1: float, extra: str = "") -> str:
+        return (f'<path d="M {x0} 50 L {x1} 50 M 20 {x0} L 20 {x1}" stroke="black" stroke-width="2" '
+                f'stroke-dasharray="2 1" {extra}/>')
+
+    huge, short = svg(line(-1e6, 1e6)), svg(line(-1, 101))
+    assert short.num_paths == 2 * 34 and huge.num_paths < 2 * 34 + 20  # not 1.3 million
+    renderer = NativeRenderer()
+    assert (renderer.render([huge]) - renderer.render([short])).abs().max() < 1e-4
+    # dashes whose centre lines pass off the canvas but whose width reaches it stay
+    def edge(x0: float, x1: float) -> str:
+        return f'<path d="M {x0} -1.5 L {x1} -1.5" stroke="black" stroke-width="4" stroke-dasharray="2 1"/>'
+
+    near = renderer.render([svg(edge(-1e6, 1e6))])
+    assert near[0, 3, 0].mean() > 0.3
+    assert (near - renderer.render([svg(edge(-1, 101))])).abs().max() < 1e-4
+
+
+def test_a_pattern_finer_than_max_dashes_is_drawn_faded(monkeypatch):
+    monkeypatch.setattr("vecrender.svg.MAX_DASHES", 40)
+    body = ('<path d="M 0 {y} L 100 {y}" stroke="rgb(0,0,255)" stroke-opacity="0.8" stroke-width="6" '
+            'stroke-dasharray="0.5 1" stroke-linecap="{cap}"/>')
+    with pytest.warns(SvgImportWarning, match=r"1 dashed stroke \(over 40 dashes: drawn solid, faded"):
+        scene = svg(body.format(y=50, cap="butt"))
+    assert scene.num_paths == 1 and scene.widths.tolist() == [6]
+    assert scene.stroke_colors[0].tolist() == pytest.approx([0, 0, 1, 0.8 / 3])  # the duty cycle: 0.5 of 1.5
+    with pytest.warns(SvgImportWarning):
+        round_caps = svg(body.format(y=50, cap="round"))
+    assert round_caps.stroke_colors[0, 3].item() == pytest.approx(0.8)  # the caps close the gaps
+    with pytest.warns(SvgImportWarning, match="1 dashed stroke"):  # 4 subpaths of 13 dashes: 52 in all
+        subpaths = svg('<path d="M 0 10 H 100 M 0 20 H 100 M 0 30 H 100 M 0 40 H 100" stroke="red" '
+                       'stroke-dasharray="4 4"/>')
+    assert subpaths.num_paths == 4 and subpaths.stroke_colors[:, 3].tolist() == [0.5] * 4
+    # the faded stroke carries the dashes' mean alpha: compare with them drawn (a coarser pattern
+    # of the same duty cycle under the limit)
+    monkeypatch.setattr("vecrender.svg.MAX_DASHES", 10_000)
+    dashed = svg(body.format(y=50, cap="butt"))
+    renderer = NativeRenderer()
+    alpha = [renderer.render([s])[0, 3, 40:60, 10:90].mean().item() for s in (scene, dashed)]
+    assert alpha[0] == pytest.approx(alpha[1], rel=0.02)
+
+
 @pytest.mark.parametrize("size", ['width="64"', 'height="48"', 'width="0.64in"'])
 def test_one_given_dimension_takes_the_other_from_the_viewbox(size):
     # as browsers and resvg do: the canvas keeps the viewBox's aspect ratio (64 x 48 here), not a

@@ -43,8 +43,10 @@ and ``miter_limits`` (left None when every stroke is round-capped and round-join
 ``stroke-dasharray`` / ``-dashoffset`` split a stroke into its dashes, one open path each (by
 arc length; the pattern starts over at each subpath, a dash through a closed subpath's start is
 one path joined there, zero-length dashes are dots where the caps draw them), after the
-element's fill. ``display:none`` and ``visibility:hidden`` elements are skipped; text, images,
-markers and filters are ignored, and one ``SvgImportWarning`` names what a file used of them (and
+element's fill; only dashes that reach the canvas are kept, and a pattern with more than
+`MAX_DASHES` of them there is drawn as a solid stroke faded by its duty cycle (with a warning).
+``display:none`` and ``visibility:hidden`` elements are skipped; text, images, markers and
+filters are ignored, and one ``SvgImportWarning`` names what a file used of them (and
 of pattern paints, clip paths and masks it left out), with counts. Pattern paints import as no
 paint (or as their fallback colour: ``url(#p) red``).
 
@@ -188,6 +190,9 @@ _LARGEST = float(torch.finfo(torch.float32).max)
 _ARC_TOLERANCE = 5e-4
 #: A ``fill_tolerance`` (px) for rendering files as drawn: an edge pixel's coverage moves by about as much.
 RENDER_FILL_TOLERANCE = 0.02
+#: Most dashes one element's stroke imports as (those that reach the canvas); a finer pattern is
+#: drawn as a solid stroke faded by its duty cycle, which is how sub-pixel dashes look.
+MAX_DASHES = 10_000
 #: Most pieces `fill_tolerance` cuts one cubic into (a curve thousands of pixels long keeps more
 #: flattening error).
 _MAX_PIECES = 64
@@ -432,13 +437,15 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
     clips = _Clips(elements, document, (width, height), se, fill_tolerance)
     background = WHITE
     items: list[_Item] = []
+    simplified: Counter[tuple[str, str]] = Counter()  # what _shape_items drew otherwise, as left_out counts
     shapes = _shapes(document, 1.0, (float(width), float(height)), (), clips, se)
     for shape, opacity, viewport, uses in shapes:
         if _is_background(shape, se):
             background = _background_color(shape)
             continue
-        items += clips.apply(_shape_items(shape, opacity, gradients, viewport, se, fill_tolerance), uses)
-    left_out = _left_out(root, elements) + clips.left_out
+        items += clips.apply(_shape_items(shape, opacity, gradients, viewport, (float(width), float(height)), se,
+                                          simplified, fill_tolerance), uses)
+    left_out = _left_out(root, elements) + clips.left_out + simplified
     if left_out:
         described = ", ".join(f"{n} {noun}{'s' if n > 1 else ''}" + (f" ({note})" if note else "")
                               for (noun, note), n in left_out.items())
@@ -1233,9 +1240,12 @@ def _line_style(values: dict) -> tuple[int, int, float]:
 
 
 def _shape_items(shape, opacity: float, gradients: dict[str, _GradientDef], viewport: tuple[float, float],
-                 se, outline_tolerance: float | None = None) -> list[_Item]:
+                 canvas: Point, se, simplified: Counter[tuple[str, str]], outline_tolerance: float | None = None
+                 ) -> list[_Item]:
     """The element's items; with an `outline_tolerance`, strokes under a non-uniform scale or a
-    skew are their exact outlines (`_outlined`), filled."""
+    skew are their exact outlines (`_outlined`), filled. Dashes are kept where they reach the
+    `canvas` (width, height); a stroke of more than `MAX_DASHES` is drawn solid, faded by its duty
+    cycle, and counted in `simplified`."""
     style = _style(shape, opacity, gradients, viewport, se)
     items = _styled_items(shape, style, se)
     linear = _stroke_transform(shape, se)
@@ -1250,7 +1260,15 @@ def _shape_items(shape, opacity: float, gradients: dict[str, _GradientDef], view
             item.width *= _stretch(item.points, linear)
     pattern = _dash_pattern(shape) if style.width > 0 else None
     if pattern is not None:
-        items = [piece for item in items for piece in (_dashed(item, *pattern) if item.width > 0 else [item])]
+        # a dash's outline reaches at most this many of its widths from its centre line
+        reach = max(math.sqrt(2), style.line[2] if style.line[1] == JOIN_MITER else 1.0) * (
+            high / low if low > 0 else math.inf)
+        try:
+            items = _dashed(items, *pattern, canvas, reach)
+        except _TooManyDashes:
+            note = f"over {MAX_DASHES} dashes: drawn solid, faded by the pattern's duty cycle"
+            simplified[("dashed stroke", note)] += 1
+            items = [_faded(item, _duty_cycle(pattern[0], item)) if item.width > 0 else item for item in items]
     if outlined:
         items = [piece for item in items for piece in (_outlined(item, linear, outline_tolerance)
                                                        if _visible_stroke(item) else [item])]
@@ -1320,17 +1338,52 @@ def _dash_pattern(shape) -> tuple[list[float], float] | None:
     return [v * scale for v in lengths], offset * scale
 
 
-def _dashed(item: _Item, lengths: list[float], offset: float) -> list[_Item]:
-    """The dashes of `item`'s stroke as open paths (with its caps and joins), after its fill
-    (unstroked) when it has one. The pattern starts over at each subpath, as SVG's does."""
-    out = [replace(item, width=0.0)] if item.fill is not None else []
-    for chain in _chains(item):
-        pieces = _dash_pieces(chain, lengths, offset, item.line[0] != CAP_BUTT, item.closed)
-        if pieces is None:  # one dash around the whole closed subpath
-            out.append(replace(item, points=chain, fill=None, starts=(0,)))
+def _dashed(items: list[_Item], lengths: list[float], offset: float, canvas: Point = (math.inf, math.inf),
+            reach: float = math.inf) -> list[_Item]:
+    """Each stroked item as the dashes of its stroke, open paths (with its caps and joins), after
+    its fill (unstroked) when it has one; only the dashes that may come within `reach` stroke
+    widths of the `canvas` (width, height), and `_TooManyDashes` past `MAX_DASHES` of them. The
+    pattern starts over at each subpath, as SVG's does."""
+    out: list[_Item] = []
+    dashes = 0
+    for item in items:
+        if item.width <= 0:
+            out.append(item)
             continue
-        out += [replace(item, points=piece, closed=False, fill=None, starts=(0,)) for piece in pieces]
+        if item.fill is not None:
+            out.append(replace(item, width=0.0))
+        margin = item.width * reach
+        box = (-margin, -margin, canvas[0] + margin, canvas[1] + margin)
+        for chain in _chains(item):
+            pieces = _dash_pieces(chain, lengths, offset, item.line[0] != CAP_BUTT, item.closed, box)
+            if pieces is None:  # one dash around the whole closed subpath
+                pieces, closed = [chain], True
+            else:
+                closed = False
+            out += [replace(item, points=piece, closed=closed, fill=None, starts=(0,)) for piece in pieces]
+            dashes += len(pieces)
+            if dashes > MAX_DASHES:
+                raise _TooManyDashes
     return out
+
+
+class _TooManyDashes(Exception):
+    """A stroke's pattern has more than `MAX_DASHES` dashes on the canvas."""
+
+
+def _duty_cycle(lengths: list[float], item: _Item) -> float:
+    """The share of a stroke's length that the dash pattern `lengths` covers (the caps, but for
+    butt ones, lengthen each dash by the width)."""
+    caps = item.width if item.line[0] != CAP_BUTT else 0.0
+    return min(sum(length + caps for length in lengths[::2]) / sum(lengths), 1.0)
+
+
+def _faded(item: _Item, factor: float) -> _Item:
+    """`item` with its stroke's alpha (colour or gradient stops) times `factor`."""
+    gradient = item.gradients[1]
+    if gradient is not None:
+        gradient = replace(gradient, stops=[(at, (*rgb, a * factor)) for at, (*rgb, a) in gradient.stops])
+    return replace(item, stroke=(*item.stroke[:3], item.stroke[3] * factor), gradients=(item.gradients[0], gradient))
 
 
 def _chains(item: _Item) -> list[list[Point]]:
@@ -1341,31 +1394,75 @@ def _chains(item: _Item) -> list[list[Point]]:
     return [item.points[a:b] + [item.points[a]] for a, b in itertools.pairwise(bounds)]
 
 
-def _dash_pieces(chain: list[Point], lengths: list[float], offset: float, keep_dots: bool, closed: bool
+def _dash_pieces(chain: list[Point], lengths: list[float], offset: float, keep_dots: bool, closed: bool,
+                 box: tuple[float, float, float, float] = (-math.inf, -math.inf, math.inf, math.inf)
                  ) -> list[list[Point]] | None:
     """The pieces of the cubic chain under the dash pattern `lengths` shifted by `offset`,
-    by arc length (each cubic measured on 64 chords). Zero-length dashes are kept only where the
-    caps draw them (round, square), as one-segment paths of a repeated point; a dash that would
-    start at the chain's very end is not (as resvg draws them). On a `closed` chain a dash that
-    runs through its start is one piece (joined there), and None means one dash covers it all."""
+    by arc length (each cubic measured on 64 chords), where the chain may meet `box` (x0, y0, x1,
+    y1; `_runs_in_box`). Zero-length dashes are kept only where the caps draw them
+    (round, square), as one-segment paths of a repeated point; a dash that would start at the
+    chain's very end is not (as resvg draws them). On a `closed` chain a dash that runs through its
+    start is one piece (joined there), and None means one dash covers it all."""
     segments = [chain[i : i + 4] for i in range(0, len(chain) - 1, 3)]
     tables = [_arc_table(seg) for seg in segments]
     starts = list(itertools.accumulate((table[-1] for table in tables), initial=0.0))
     total, period = starts[-1], sum(lengths)
-    position = -(offset % period)  # where the pattern's first dash begins
-    spans = []
-    while position < total:
-        for k, length in enumerate(lengths):
-            a, b = position, position + length
-            position = b
-            if k % 2 == 0 and a < total and (b > 0 or a == b == 0) and (b > a or keep_dots):
-                spans.append((max(a, 0.0), min(b, total)))
+    first = -(offset % period)  # where the pattern's first dash begins
+    spans: list[tuple[float, float]] = []
+    done = cut = 0  # periods before the next to cut; periods cut
+    for lo, hi in _runs_in_box(segments, tables, starts, box, period):
+        for n in range(max(done, math.floor((lo - first) / period)), math.floor((hi - first) / period) + 1):
+            cut += 1
+            if cut > MAX_DASHES:  # (periods too short to tell apart in floats count too)
+                raise _TooManyDashes
+            position = first + n * period
+            for k, length in enumerate(lengths):
+                a, b = position, position + length
+                position = b
+                if k % 2 == 0 and a < total and (b > 0 or a == b == 0) and (b > a or keep_dots):
+                    spans.append((max(a, 0.0), min(b, total)))
+            done = n + 1
     pieces = [_sub_chain(segments, tables, starts, a, b) for a, b in spans]
     if closed and spans and spans[0][0] == 0 and spans[-1][1] == total and total > 0:
         if len(spans) == 1:
             return None
         pieces = [pieces[-1] + pieces[0][1:]] + pieces[1:-1]
     return pieces
+
+
+def _runs_in_box(segments: list[list[Point]], tables: list[list[float]], starts: list[float],
+                 box: tuple[float, float, float, float], finest: float) -> list[tuple[float, float]]:
+    """Arc-length ranges that cover the chain wherever it may meet `box`: pieces of its cubics
+    whose control points' bounding box meets it, halved until inside it or at most `finest` long."""
+    runs: list[tuple[float, float]] = []
+
+    def visit(k: int, t0: float, t1: float, depth: int) -> None:
+        piece = sub_cubic(segments[k], t0, t1)
+        xs, ys = [p[0] for p in piece], [p[1] for p in piece]
+        if max(xs) < box[0] or min(xs) > box[2] or max(ys) < box[1] or min(ys) > box[3]:
+            return
+        inside = min(xs) >= box[0] and max(xs) <= box[2] and min(ys) >= box[1] and max(ys) <= box[3]
+        if not inside and depth < 48 and sum(map(math.dist, piece, piece[1:])) > finest:
+            visit(k, t0, (t0 + t1) / 2, depth + 1)
+            visit(k, (t0 + t1) / 2, t1, depth + 1)
+            return
+        lo, hi = starts[k] + _length_at(tables[k], t0), starts[k] + _length_at(tables[k], t1)
+        if runs and runs[-1][1] >= lo:
+            runs[-1] = (runs[-1][0], hi)
+        else:
+            runs.append((lo, hi))
+
+    for k in range(len(segments)):
+        visit(k, 0.0, 1.0, 0)
+    return runs
+
+
+def _length_at(table: list[float], t: float) -> float:
+    """Arc length at `t` along a segment (linear between the table's samples; `_parameter`'s
+    inverse)."""
+    x = t * (len(table) - 1)
+    i = min(int(x), len(table) - 2)
+    return table[i] + (x - i) * (table[i + 1] - table[i])
 
 
 def _arc_table(seg: list[Point], chords: int = 64) -> list[float]:
