@@ -8,7 +8,7 @@ import torch
 from vecrender.builtins.initializers import RandomInit, SvgInit
 from vecrender.builtins.losses import L1Loss, L2Loss
 from vecrender.builtins.optimizers import Adam
-from vecrender.builtins.preprocessors import PadSquare
+from vecrender.builtins.preprocessors import Fit, PadSquare
 from vecrender.components import LossInput, RunContext
 from vecrender.errors import ConfigError, InputImageError
 from vecrender.functional import paths as fp
@@ -371,6 +371,22 @@ def test_pad_square_margin_zero_and_color():
     assert torch.equal(out[0, :, 3, 5], torch.tensor([0.0, 0.5, 1.0]))
     with pytest.raises(ConfigError, match="margin: must be >= 0"):
         PadSquare.from_dict({"margin": -1})
+
+
+# -- fit ----------------------------------------------------------------------------------------
+def test_fit_scales_large_images_down_only():
+    image = torch.rand(1, 3, 300, 400)
+    out = Fit.from_dict({"size": 100})(image)
+    assert out.shape == (1, 3, 75, 100)  # the aspect kept
+    # an area average of the original (antialiased), not a sample of every 4th pixel
+    block_means = image.reshape(1, 3, 75, 4, 100, 4).mean(dim=(3, 5))
+    assert (out - block_means).abs().mean() < 0.06 < (out - image[:, :, ::4, ::4]).abs().mean()
+    assert 0 <= out.min() and out.max() <= 1
+    small = torch.rand(1, 3, 30, 7)
+    assert Fit.from_dict({"size": 30})(small) is small  # never up
+    assert Fit.from_dict({"size": 1})(small).shape == (1, 3, 1, 1)
+    with pytest.raises(ConfigError, match="size: must be >= 1"):
+        Fit.from_dict({"size": 0})
 
 
 # -- painterly ------------------------------------------------------------------------------------

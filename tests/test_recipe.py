@@ -266,6 +266,8 @@ def test_unknown_method(reg, tmp_path):
     ({"strokes": [4, 4]}, r"bad.yaml: strokes: stroke counts must be distinct"),
     ({"canvas": -3}, r"bad.yaml: canvas.width: must be >= 1, got -3"),
     ({"canvas": {"width": 10, "hieght": 5}}, r"bad.yaml: canvas: unknown key 'hieght' \(did you mean 'height'"),
+    ({"canvas": "image"}, r"bad.yaml: canvas: expected a size in pixels \(224\), \{width: W, height: H\} or 'input' "
+                          r"\(the input image's size\), got 'image'"),
     ({"device": "gpu"}, r"bad.yaml: device: expected auto, cpu, cuda, cuda:N or mps, got 'gpu'"),
     ({"video": "yes"}, r"bad.yaml: video: expected bool, got 'yes'"),
     ({"renderer": "t.flat"}, r"bad.yaml: renderer: expected a mapping with 'use: <name>'"),
@@ -309,6 +311,8 @@ def test_set_overrides_are_parsed_as_yaml(reg):
     assert r.losses[2] == {"use": "t.pixel", "weight": 1.0, "label": "fine", "start": 0, "stop": None, "mode": "l1"}
     assert r.where("steps") == "--set" and r.where("losses[fine]") == "--set"
     assert load_recipe("t.base", ["renderer.use=t.other"], registry=reg).data["renderer"] == {"use": "t.other"}
+    from_input = load_recipe("t.base", ["canvas=input"], registry=reg)
+    assert from_input.canvas_from_input and (from_input.width, from_input.height) == (None, None)
     assert load_recipe("t.base", ["losses=[]", "losses.x.use=t.pixel"], registry=reg).losses[0]["label"] == "x"
 
 

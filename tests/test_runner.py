@@ -633,6 +633,25 @@ def test_preprocess_then_resize(host, tmp_path, input_png):
     assert abs(target[..., 2].mean() - source[..., 2].mean()) < 2
 
 
+def test_canvas_from_the_input(host, tmp_path, input_png):
+    # canvas: input takes the 40 x 30 image's size after the preprocessors, and a resume keeps it
+    losses = [{"use": "toy.l2"}, {"use": "toy.bomb", "kind": "interrupt", "at": 2}]
+    out = tmp_path / "out"
+    with pytest.raises(RunInterrupted):
+        go(host, write_recipe(tmp_path, canvas="input", preprocess=[{"use": "toy.flip"}], losses=losses),
+           input_png, out)
+    resumed = run(None, RunOptions(resume=out, quiet=True, progress=False), host=host)
+    assert resumed.status == "finished"
+    assert Image.open(out / "target.png").size == (40, 30)
+    svg = ET.parse(out / "photo-3paths.svg").getroot()
+    assert (svg.get("width"), svg.get("height")) == ("40", "30")
+    assert (ckpt(out)["scenes"][0]["width"], ckpt(out)["scenes"][0]["height"]) == (40, 30)
+    assert yaml.safe_load((out / "recipe.resolved.yaml").read_text())["canvas"] == "input"
+    with pytest.raises(InputImageError, match="canvas: input .* no input image: pass --input"):
+        go(host, write_recipe(tmp_path, canvas="input"), None, tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_unavailable_is_a_clear_error(host, tmp_path, input_png):
     with pytest.raises(ConfigError, match="CUDA is not available"):

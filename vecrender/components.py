@@ -58,7 +58,11 @@ class ModelCache:
 
 @dataclass
 class RunContext:
-    """What a component may know about the run it is part of."""
+    """What a component may know about the run it is part of.
+
+    ``width`` / ``height`` are the canvas size. Under ``canvas: input`` the runner sets them to the
+    preprocessed input's size after building the components, so a component reads them when it
+    first draws or scores (``initialize``, ``prepare``), not in its constructor."""
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     width: int = 224

@@ -65,6 +65,8 @@ COMPONENTS = {"renderer": "renderer", "initializer": "initializer", "optimizer":
 LOSS_KEYS = ("use", "weight", "label", "start", "stop", "remove")
 _INT_KEYS = {"steps": 1, "seed": None, "seeds": 1, "eval_every": 1, "log_every": 1,
              "save_every": 0, "video_every": 1}
+#: The ``canvas`` value that gives the canvas the preprocessed input image's size.
+CANVAS_FROM_INPUT = "input"
 #: What a sketch's result is: its best state by the evaluation loss, or its final state.
 RESULTS = ("best", "final")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -93,12 +95,19 @@ class Recipe:
         return self.data.get("method")
 
     @property
-    def width(self) -> int:
-        return self.data["canvas"]["width"]
+    def canvas_from_input(self) -> bool:
+        """``canvas: input``: the canvas takes the preprocessed input image's size."""
+        return self.data["canvas"] == CANVAS_FROM_INPUT
 
     @property
-    def height(self) -> int:
-        return self.data["canvas"]["height"]
+    def width(self) -> int | None:
+        """The canvas width in pixels; None for ``canvas: input`` (known once the image is read)."""
+        return None if self.canvas_from_input else self.data["canvas"]["width"]
+
+    @property
+    def height(self) -> int | None:
+        """The canvas height in pixels; None for ``canvas: input``."""
+        return None if self.canvas_from_input else self.data["canvas"]["height"]
 
     @property
     def steps(self) -> int:
@@ -484,12 +493,14 @@ def validate(data: dict, origins: dict) -> dict:
     return {key: data[key] for key in KEYS if key in data}
 
 
-def _canvas(value: Any, where: str) -> dict[str, int]:
+def _canvas(value: Any, where: str) -> dict[str, int] | str:
+    if value == CANVAS_FROM_INPUT:
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
         value = {"width": value, "height": value}
     if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a size in pixels (224) or {{width: W, height: H}}, "
-                          f"got {value!r} ({type(value).__name__}).")
+        raise ConfigError(f"{where}: expected a size in pixels (224), {{width: W, height: H}} or "
+                          f"{CANVAS_FROM_INPUT!r} (the input image's size), got {value!r} ({type(value).__name__}).")
     for key in value:
         if key not in ("width", "height"):
             raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(str(key), ['width', 'height'])}.")

@@ -407,7 +407,8 @@ class _Run:
             self.out_dir_existed = self.out_dir.exists()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         seed_everything(recipe.seed)
-        self.context = RunContext(device=self.device, width=recipe.width, height=recipe.height,
+        height, width = self.image.shape[-2:] if recipe.canvas_from_input else (recipe.height, recipe.width)
+        self.context = RunContext(device=self.device, width=int(width), height=int(height),
                                   seed=recipe.seed, steps=recipe.steps, out_dir=self.out_dir,
                                   input_path=self.input_path, prompt=recipe.prompt, models=ModelCache(),
                                   log=self.log)
@@ -415,9 +416,9 @@ class _Run:
         if self.stages is not None and len(self.stages) > 1 and \
                 type(self.c.initializer).add_paths is Initializer.add_paths:
             self.c.initializer.add_paths(None, 0, 0, None, None)  # fail before the first step: unsupported
+        self.target = self._target()
         resolved = resolved_dict(recipe, self.registry, self.host.plugin_versions())
         atomic_write_text(self.out_dir / RESOLVED, dump_yaml(resolved))
-        self.target = self._target()
         for term in self.c.losses:
             term.loss.prepare(self.target)
         self.specs = [(n, recipe.seed + 1000 * i) for n in recipe.strokes for i in range(recipe.seeds)]
@@ -454,6 +455,10 @@ class _Run:
             path = self.checkpoint["input_path"]
         if path is not None:
             return Path(path)
+        if self.recipe.canvas_from_input:
+            raise InputImageError(f"{self.recipe.where('canvas')}: canvas: input gives the canvas the input image's "
+                                  "size, and this run has no input image: pass --input IMAGE, or give the canvas "
+                                  "a size (--set canvas=224).")
         method = self.recipe.method
         if method in self.registry.names("method") and self.registry.get("method", method).needs_input:
             raise InputImageError(f"method {method!r} needs an input image: pass --input IMAGE.")
@@ -496,7 +501,10 @@ class _Run:
         image = self.image.to(self.device)
         for pre in self.c.preprocessors:
             image = pre(image)
-        size = (self.recipe.height, self.recipe.width)
+        if self.recipe.canvas_from_input:  # components read the size when they first draw or score
+            self.context.height, self.context.width = image.shape[-2:]
+            self.log(f"canvas: {self.context.width} x {self.context.height} px (the input's size)")
+        size = (self.context.height, self.context.width)
         if tuple(image.shape[-2:]) != size:
             image = F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True)
         image = image.clamp(0, 1).contiguous()

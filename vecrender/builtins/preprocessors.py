@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from vecrender import hookimpl
@@ -43,6 +44,28 @@ class PadSquare(Preprocessor):
         return out
 
 
+@dataclass
+class FitConfig:
+    size: int = option(512, "Longest side in pixels the image may keep; a larger one is scaled down to it.", min=1)
+
+
+class Fit(Preprocessor):
+    """Scales the image down (never up), keeping its aspect, until its longer side is at most
+    ``size``: with ``canvas: input``, a bound on the canvas a large photo gets."""
+
+    name = "fit"
+    Config = FitConfig
+
+    def __call__(self, image: Tensor) -> Tensor:
+        h, w = image.shape[-2:]
+        scale = self.config.size / max(h, w)
+        if scale >= 1:
+            return image
+        size = (max(round(h * scale), 1), max(round(w * scale), 1))
+        return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
 @hookimpl
 def register_preprocessors(register) -> None:
     register(PadSquare)
+    register(Fit)
