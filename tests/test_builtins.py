@@ -326,6 +326,30 @@ def test_adam_keep_stage_state_is_one_torch_adam_per_stage():
     assert [staged.lr_factor(n) for n in range(3 * T)] == pytest.approx([_live_lambda(T)(n) for n in range(3 * T)])
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_adam_keep_stage_state_on_cuda_matches_cpu_without_host_synchronisation():
+    options = {"params": ["points", "fill_colors"], "schedule": "linear", "stage_state": "keep"}
+    moved = {}
+    for device in ("cpu", "cuda"):
+        torch.manual_seed(0)
+        sketch = scene(3, fills=True).to(device)
+        opt = Adam.from_dict(options, RunContext(steps=4, device=torch.device(device)))
+        opt.setup([sketch])
+        for step in range(3):
+            if device == "cuda" and step == 1:  # after a warm-up step
+                torch.cuda.synchronize()
+                torch.cuda.set_sync_debug_mode("error")
+            try:
+                opt.zero_grad()
+                (sketch.points.square().sum() + sketch.fill_colors.sum()).backward()
+                opt.step(step)
+            finally:
+                torch.cuda.set_sync_debug_mode(0)
+        moved[device] = sketch.points.detach().cpu()
+    torch.testing.assert_close(moved["cuda"], moved["cpu"], rtol=1e-5, atol=1e-5)
+
+
 def test_adam_keep_stage_state_round_trips_and_passes_the_kit():
     from vecrender.testing import check_optimizer
 

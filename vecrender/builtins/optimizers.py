@@ -212,8 +212,8 @@ class StagedAdam:
                     continue
                 ages = (self.stage - state["stages"]) * self.stage_steps + step
                 rows = (-1,) + (1,) * (t.dim() - 1)
-                count = (ages + 1).to(device=t.device, dtype=t.dtype).view(rows)
-                rate = torch.as_tensor(lr(name, ages), dtype=t.dtype).to(t.device)
+                count = _to_device((ages + 1).to(t.dtype), t).view(rows)
+                rate = _to_device(torch.as_tensor(lr(name, ages), dtype=t.dtype), t)
                 rate = rate.view(rows) if rate.dim() else rate
                 state["exp_avg"].lerp_(t.grad, 1 - beta1)
                 state["exp_avg_sq"].mul_(beta2).addcmul_(t.grad, t.grad, value=1 - beta2)
@@ -228,6 +228,14 @@ class StagedAdam:
         for name, ts in self.tensors.items():
             self.state[name] = [{key: value if key == "stages" else value.to(t) for key, value in saved.items()}
                                 for t, saved in zip(ts, state["state"][name])]
+
+
+def _to_device(host: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """`host` on `like`'s device; to a GPU through pinned memory, so the copy does not wait for
+    the GPU's queued work (a plain copy from pageable memory synchronises the stream)."""
+    if like.device.type != "cuda":
+        return host.to(like.device)
+    return host.pin_memory().to(like.device, non_blocking=True)
 
 
 @hookimpl
