@@ -718,7 +718,17 @@ def _second_edge(coverage: Tensor, edge: Tensor, winding: Tensor, even_odd: Tens
     line_share = footprint_cdf(torch.where(filled, h1.abs(), -h1.abs()), (t1[1], -t1[0]))  # of the filled side
     refined = torch.where(coincident, torch.where(edge_of_both, torch.where(edge, coverage, line_share),
                                                   filled.to(refined.dtype)), refined)
-    weight = torch.where(corner | crossed | coincident, weight.clamp(0, 1), 0.0)
+    # the first chord inside the fill (filled on both sides: an outline that overlaps itself, as
+    # a stroke's outline does at a join) and the second an edge beside the centre: the second
+    # alone bounds the fill there (its near side's winding number is the centre's, less the
+    # first's step where the second lies across the first's line)
+    with torch.no_grad():
+        lone = ~edge & proper & ~crossed & ~coincident & within2 & (h2.abs() > ON_LINE)
+        near = winding - torch.where(beside * h1 < 0, torch.sign(h1), 0.0).to(winding.dtype)
+        lone &= inside(near, even_odd) != inside(near - torch.sign(h2).to(winding.dtype), even_odd)
+    lone_share = footprint_cdf(torch.where(filled, h2.abs(), -h2.abs()), (t2[1], -t2[0]))
+    refined = torch.where(lone, lone_share, refined)
+    weight = torch.where(corner | crossed | coincident | lone, weight.clamp(0, 1), 0.0)
     return coverage + weight * (refined - coverage)
 
 
@@ -767,10 +777,18 @@ def fill_edge(winding: Tensor, even_odd: Tensor, direction: Tensor, offset: Tens
     at ``offset`` from it) is an edge of the fill: the winding number across it differs by one
     (less on the side where ``cross(direction, offset) > 0``) and the fill rule tells the two
     sides apart. Not where an outline crosses itself or subpaths overlap and both sides are
-    filled (winding 1 and 2 under nonzero): no anti-aliased seam there. A centre within
-    ``ON_LINE`` of the chord's line counts as on an edge: rounding decides its side there (and
-    its winding number)."""
-    side = direction[..., 0] * offset[..., 1] - direction[..., 1] * offset[..., 0]
-    across = winding - torch.sign(side).to(winding.dtype)
-    on_line = side.abs() <= ON_LINE * hypot(direction[..., 0], direction[..., 1])
-    return on_line | (inside(winding, even_odd) != inside(across, even_odd))
+    filled (winding 1 and 2 under nonzero): no anti-aliased seam there. A centre exactly on the
+    line has the winding number of its side towards +x (+y on a level chord), as
+    :func:`ray_crossings` counts; one within ``ON_LINE`` of it, where rounding decides its side,
+    is on an edge unless both neighbouring winding numbers fill alike."""
+    dx, dy = direction[..., 0], direction[..., 1]
+    side = dx * offset[..., 1] - dy * offset[..., 0]
+    # a centre exactly on the line has the winding number :func:`ray_crossings` gives it: that
+    # of a point just beyond it towards +x (towards +y on a level chord)
+    on_line = (side == 0) & (hypot(dx, dy) > 1e-6)  # (a chord of no length keeps its rounding)
+    across = winding - torch.sign(torch.where(on_line, torch.where(dy != 0, -dy, dx), side)).to(winding.dtype)
+    filled = inside(winding, even_odd)
+    # a centre within rounding of the line may have either side's winding number
+    near_line = ~on_line & (side.abs() <= ON_LINE * hypot(dx, dy))
+    either = (inside(winding + 1, even_odd) != filled) | (inside(winding - 1, even_odd) != filled)
+    return (near_line & either) | (filled != inside(across, even_odd))
