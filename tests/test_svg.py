@@ -949,6 +949,19 @@ def test_dashes_on_closed_and_filled_shapes():
     assert scene.closed[-1] and scene.widths[-1] == 1  # one dash longer than the outline: closed
 
 
+def test_dashes_are_measured_in_user_space():
+    # under scale(1 3) a pattern of 4 on, 2 off is 4 px long across x and 12 px along y, as in a
+    # browser (the stroke's geometric-mean scale would make both 6.9 px); non-scaling-stroke
+    # measures it in the viewport
+    scene = svg('<g transform="scale(1 3)" stroke="black" stroke-dasharray="4 2">'
+                '<path d="M 0 1 H 10"/><path d="M 20 0 V 10"/>'
+                '<path d="M 30 0 V 10" vector-effect="non-scaling-stroke"/></g>')
+    ends = dash_ends(scene)
+    assert ends[:2] == [[0, 3, 4, 3], [6, 3, 10, 3]]
+    assert ends[2:4] == [[20, 0, 20, 12], [20, 18, 20, 30]]
+    assert ends[4:] == [[30, 0, 30, 4], [30, 6, 30, 10], [30, 12, 30, 16], [30, 18, 30, 22], [30, 24, 30, 28]]
+
+
 def test_dashes_are_kept_where_they_reach_the_canvas():
     # a dashed line 2e6 px long through a 100 px canvas: the dashes on and near the canvas only,
     # drawn as those of a short line in the same phase (-1e6 = -1 mod 3)

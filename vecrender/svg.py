@@ -114,7 +114,9 @@ more just inside a clip's outline under nonzero (overlapping subpaths of one pat
 stretch of outline drawn as often (the renderers take such copies as one edge, but at a corner
 where three or more chords meet); without ``fill_tolerance``, under a non-uniform scale or skew a
 stroke's width is its thickness across the drawn path averaged along it (a browser's varies along
-a curved path; exact on straight segments); either way its dashes are scaled by the geometric mean.
+a curved path; exact on straight segments). Dash lengths are measured where the stroke is drawn
+(the user space, or the viewport's under ``non-scaling-stroke``), as SVG's are, so a non-uniform
+scale stretches them along with the path.
 """
 
 from __future__ import annotations
@@ -731,16 +733,15 @@ def _outlined(item: _Item, linear: tuple[float, float, float, float] = (1.0, 0.0
     after its fill. `linear` maps the space where the stroke has its width (the element's user
     space, up to a translation) to the canvas: the outline is traced there and mapped, so a
     non-uniform scale or skew shapes it as a browser's; `tolerance` is in canvas pixels."""
-    a, b, c, d = linear
-    det = a * d - b * c
-    if det == 0:
+    unmap = _inverted(linear)
+    if unmap is None:
         return [item]
     gain = _stretches(linear)[1]  # the outline is traced that much finer
     cap, join, limit = item.line
-    polygons = [[(a * x + c * y, b * x + d * y) for x, y in polygon]
+    width = item.width / math.sqrt(abs(linear[0] * linear[3] - linear[1] * linear[2]))
+    polygons = [_mapped(polygon, linear)
                 for chain in _chains(item)
-                for polygon in stroke_outline([((d * x - c * y) / det, (a * y - b * x) / det) for x, y in chain],
-                                              item.width / math.sqrt(abs(det)), item.closed, cap, join, limit,
+                for polygon in stroke_outline(_mapped(chain, unmap), width, item.closed, cap, join, limit,
                                               tolerance / gain)]
     out = [replace(item, width=0.0, gradients=(item.gradients[0], None))] if item.fill is not None else []
     if polygons:
@@ -748,6 +749,19 @@ def _outlined(item: _Item, linear: tuple[float, float, float, float] = (1.0, 0.0
                             item.stroke, False)
         out.append(replace(outline, line=item.line, gradients=(item.gradients[1], None)))
     return out
+
+
+def _mapped(points: list[Point], linear: tuple[float, float, float, float]) -> list[Point]:
+    """`points` under the linear map ``(a, b, c, d)``: ``x' = a x + c y, y' = b x + d y``."""
+    a, b, c, d = linear
+    return [(a * x + c * y, b * x + d * y) for x, y in points]
+
+
+def _inverted(linear: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:
+    """The inverse of the linear map ``(a, b, c, d)``; None when it is singular."""
+    a, b, c, d = linear
+    det = a * d - b * c
+    return (d / det, -b / det, -c / det, a / det) if det != 0 and math.isfinite(det) else None
 
 
 def _polygon_chain(corners: list[Point]) -> list[Point]:
@@ -1258,17 +1272,19 @@ def _shape_items(shape, opacity: float, gradients: dict[str, _GradientDef], view
                           style.gradients[1] if item.width > 0 else None)
         if item.width > 0 and not _similarity(linear) and not outlined:
             item.width *= _stretch(item.points, linear)
-    pattern = _dash_pattern(shape) if style.width > 0 else None
+    pattern = _dash_pattern(shape) if style.width > 0 and _inverted(linear) is not None else None
     if pattern is not None:
         # a dash's outline reaches at most this many of its widths from its centre line
         reach = max(math.sqrt(2), style.line[2] if style.line[1] == JOIN_MITER else 1.0) * (
             high / low if low > 0 else math.inf)
         try:
-            items = _dashed(items, *pattern, canvas, reach)
+            items = _dashed(items, *pattern, linear, canvas, reach)
         except _TooManyDashes:
             note = f"over {MAX_DASHES} dashes: drawn solid, faded by the pattern's duty cycle"
             simplified[("dashed stroke", note)] += 1
-            items = [_faded(item, _duty_cycle(pattern[0], item)) if item.width > 0 else item for item in items]
+            caps = math.sqrt(abs(linear[0] * linear[3] - linear[1] * linear[2]))  # width in the pattern's units
+            items = [_faded(item, _duty_cycle(pattern[0], item.width / caps if item.line[0] != CAP_BUTT else 0.0))
+                     if item.width > 0 else item for item in items]
     if outlined:
         items = [piece for item in items for piece in (_outlined(item, linear, outline_tolerance)
                                                        if _visible_stroke(item) else [item])]
@@ -1319,9 +1335,9 @@ def _stretch(points: list[Point], linear: tuple[float, float, float, float], cho
 
 
 def _dash_pattern(shape) -> tuple[list[float], float] | None:
-    """(dash and gap lengths, offset) in canvas pixels of ``stroke-dasharray`` and
-    ``stroke-dashoffset``; None for a solid stroke (``none``, or a list SVG calls invalid: a
-    negative or unreadable length, or all zero)."""
+    """(dash and gap lengths, offset) of ``stroke-dasharray`` and ``stroke-dashoffset`` in the
+    units of the space the stroke is drawn in (`_stroke_transform`'s); None for a solid stroke
+    (``none``, or a list SVG calls invalid: a negative or unreadable length, or all zero)."""
     text = str(shape.values.get("stroke-dasharray", "none")).strip()
     if text in ("none", ""):
         return None
@@ -1333,17 +1349,18 @@ def _dash_pattern(shape) -> tuple[list[float], float] | None:
         return None
     if len(lengths) % 2:  # SVG: an odd list is repeated to make it even
         lengths *= 2
-    scale = math.sqrt(abs(float(shape.transform.determinant)))  # as the width: geometric mean
-    offset = _number(shape.values.get("stroke-dashoffset"), 0.0)
-    return [v * scale for v in lengths], offset * scale
+    return lengths, _number(shape.values.get("stroke-dashoffset"), 0.0)
 
 
-def _dashed(items: list[_Item], lengths: list[float], offset: float, canvas: Point = (math.inf, math.inf),
+def _dashed(items: list[_Item], lengths: list[float], offset: float,
+            linear: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 1.0), canvas: Point = (math.inf, math.inf),
             reach: float = math.inf) -> list[_Item]:
     """Each stroked item as the dashes of its stroke, open paths (with its caps and joins), after
     its fill (unstroked) when it has one; only the dashes that may come within `reach` stroke
     widths of the `canvas` (width, height), and `_TooManyDashes` past `MAX_DASHES` of them. The
-    pattern starts over at each subpath, as SVG's does."""
+    pattern is measured where the stroke is drawn, the space the invertible `linear` maps to the
+    canvas (as SVG dashes in user space), and starts over at each subpath, as SVG's does."""
+    unmap = _inverted(linear)
     out: list[_Item] = []
     dashes = 0
     for item in items:
@@ -1355,7 +1372,7 @@ def _dashed(items: list[_Item], lengths: list[float], offset: float, canvas: Poi
         margin = item.width * reach
         box = (-margin, -margin, canvas[0] + margin, canvas[1] + margin)
         for chain in _chains(item):
-            pieces = _dash_pieces(chain, lengths, offset, item.line[0] != CAP_BUTT, item.closed, box)
+            pieces = _dash_pieces(chain, lengths, offset, item.line[0] != CAP_BUTT, item.closed, box, unmap)
             if pieces is None:  # one dash around the whole closed subpath
                 pieces, closed = [chain], True
             else:
@@ -1371,10 +1388,9 @@ class _TooManyDashes(Exception):
     """A stroke's pattern has more than `MAX_DASHES` dashes on the canvas."""
 
 
-def _duty_cycle(lengths: list[float], item: _Item) -> float:
-    """The share of a stroke's length that the dash pattern `lengths` covers (the caps, but for
-    butt ones, lengthen each dash by the width)."""
-    caps = item.width if item.line[0] != CAP_BUTT else 0.0
+def _duty_cycle(lengths: list[float], caps: float) -> float:
+    """The share of a stroke's length that the dash pattern `lengths` covers, its caps
+    lengthening each dash by `caps` (the width, 0 for butt caps)."""
     return min(sum(length + caps for length in lengths[::2]) / sum(lengths), 1.0)
 
 
@@ -1395,16 +1411,17 @@ def _chains(item: _Item) -> list[list[Point]]:
 
 
 def _dash_pieces(chain: list[Point], lengths: list[float], offset: float, keep_dots: bool, closed: bool,
-                 box: tuple[float, float, float, float] = (-math.inf, -math.inf, math.inf, math.inf)
-                 ) -> list[list[Point]] | None:
+                 box: tuple[float, float, float, float] = (-math.inf, -math.inf, math.inf, math.inf),
+                 measure: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 1.0)) -> list[list[Point]] | None:
     """The pieces of the cubic chain under the dash pattern `lengths` shifted by `offset`,
-    by arc length (each cubic measured on 64 chords), where the chain may meet `box` (x0, y0, x1,
-    y1; `_runs_in_box`). Zero-length dashes are kept only where the caps draw them
-    (round, square), as one-segment paths of a repeated point; a dash that would start at the
-    chain's very end is not (as resvg draws them). On a `closed` chain a dash that runs through its
-    start is one piece (joined there), and None means one dash covers it all."""
+    by arc length (each cubic measured on 64 chords, after the linear map `measure`), where the
+    chain may meet `box` (x0, y0, x1, y1; `_runs_in_box`). Zero-length dashes are kept only where
+    the caps draw them (round, square), as one-segment paths of a repeated point; a dash that
+    would start at the chain's very end is not (as resvg draws them). On a `closed` chain a dash
+    that runs through its start is one piece (joined there), and None means one dash covers it
+    all."""
     segments = [chain[i : i + 4] for i in range(0, len(chain) - 1, 3)]
-    tables = [_arc_table(seg) for seg in segments]
+    tables = [_arc_table(_mapped(seg, measure)) for seg in segments]
     starts = list(itertools.accumulate((table[-1] for table in tables), initial=0.0))
     total, period = starts[-1], sum(lengths)
     first = -(offset % period)  # where the pattern's first dash begins
