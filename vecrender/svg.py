@@ -440,13 +440,14 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
     background = WHITE
     items: list[_Item] = []
     simplified: Counter[tuple[str, str]] = Counter()  # what _shape_items drew otherwise, as left_out counts
-    shapes = _shapes(document, 1.0, (float(width), float(height)), (), clips, se)
+    canvas = (float(width), float(height))
+    shapes = _shapes(document, 1.0, canvas, (), clips, se)
     for shape, opacity, viewport, uses in shapes:
         if _is_background(shape, se):
             background = _background_color(shape)
             continue
-        items += clips.apply(_shape_items(shape, opacity, gradients, viewport, (float(width), float(height)), se,
-                                          simplified, fill_tolerance), uses)
+        items += clips.apply(_shape_items(shape, opacity, gradients, viewport, canvas, se, simplified,
+                                          fill_tolerance), uses)
     left_out = _left_out(root, elements) + clips.left_out + simplified
     if left_out:
         described = ", ".join(f"{n} {noun}{'s' if n > 1 else ''}" + (f" ({note})" if note else "")
@@ -738,7 +739,7 @@ def _outlined(item: _Item, linear: tuple[float, float, float, float] = (1.0, 0.0
         return [item]
     gain = _stretches(linear)[1]  # the outline is traced that much finer
     cap, join, limit = item.line
-    width = item.width / math.sqrt(abs(linear[0] * linear[3] - linear[1] * linear[2]))
+    width = item.width / _mean_scale(linear)
     polygons = [_mapped(polygon, linear)
                 for chain in _chains(item)
                 for polygon in stroke_outline(_mapped(chain, unmap), width, item.closed, cap, join, limit,
@@ -755,6 +756,13 @@ def _mapped(points: list[Point], linear: tuple[float, float, float, float]) -> l
     """`points` under the linear map ``(a, b, c, d)``: ``x' = a x + c y, y' = b x + d y``."""
     a, b, c, d = linear
     return [(a * x + c * y, b * x + d * y) for x, y in points]
+
+
+def _mean_scale(linear: tuple[float, float, float, float]) -> float:
+    """The geometric mean of the linear map's stretches, ``sqrt(|det|)``: what it scales a
+    stroke's width and its dashes by where it scales all directions alike."""
+    a, b, c, d = linear
+    return math.sqrt(abs(a * d - b * c))
 
 
 def _inverted(linear: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:
@@ -1282,8 +1290,8 @@ def _shape_items(shape, opacity: float, gradients: dict[str, _GradientDef], view
         except _TooManyDashes:
             note = f"over {MAX_DASHES} dashes: drawn solid, faded by the pattern's duty cycle"
             simplified[("dashed stroke", note)] += 1
-            caps = math.sqrt(abs(linear[0] * linear[3] - linear[1] * linear[2]))  # width in the pattern's units
-            items = [_faded(item, _duty_cycle(pattern[0], item.width / caps if item.line[0] != CAP_BUTT else 0.0))
+            scale = _mean_scale(linear)  # the width in the pattern's units: over it
+            items = [_faded(item, _duty_cycle(pattern[0], item.width / scale if item.line[0] != CAP_BUTT else 0.0))
                      if item.width > 0 else item for item in items]
     if outlined:
         items = [piece for item in items for piece in (_outlined(item, linear, outline_tolerance)
@@ -1330,7 +1338,7 @@ def _stretch(points: list[Point], linear: tuple[float, float, float, float], cho
             ux, uy = q[0] - p[0], q[1] - p[1]
             total += math.hypot(ux, uy)
             weighted += math.hypot(d * ux - c * uy, a * uy - b * ux)  # |det A| |A^-1 u| times |u|
-    scale = math.sqrt(abs(a * d - b * c))
+    scale = _mean_scale(linear)
     return weighted / (total * scale) if total > 0 and scale > 0 else 1.0
 
 
@@ -1373,10 +1381,9 @@ def _dashed(items: list[_Item], lengths: list[float], offset: float,
         box = (-margin, -margin, canvas[0] + margin, canvas[1] + margin)
         for chain in _chains(item):
             pieces = _dash_pieces(chain, lengths, offset, item.line[0] != CAP_BUTT, item.closed, box, unmap)
-            if pieces is None:  # one dash around the whole closed subpath
-                pieces, closed = [chain], True
-            else:
-                closed = False
+            closed = pieces is None  # one dash around the whole closed subpath
+            if closed:
+                pieces = [chain]
             out += [replace(item, points=piece, closed=closed, fill=None, starts=(0,)) for piece in pieces]
             dashes += len(pieces)
             if dashes > MAX_DASHES:

@@ -715,7 +715,7 @@ def _second_edge(coverage: Tensor, edge: Tensor, winding: Tensor, even_odd: Tens
         coincident &= (h1.abs() - h2.abs()).abs() <= ON_LINE
         across = winding - torch.sign(h1).to(winding.dtype) - torch.sign(h2).to(winding.dtype)
         edge_of_both = inside(across, even_odd) != filled
-    line_share = footprint_cdf(torch.where(filled, h1.abs(), -h1.abs()), (t1[1], -t1[0]))  # of the filled side
+    line_share = _filled_share(h1, t1, filled)
     refined = torch.where(coincident, torch.where(edge_of_both, torch.where(edge, coverage, line_share),
                                                   filled.to(refined.dtype)), refined)
     # the first chord inside the fill (filled on both sides: an outline that overlaps itself, as
@@ -726,10 +726,15 @@ def _second_edge(coverage: Tensor, edge: Tensor, winding: Tensor, even_odd: Tens
         lone = ~edge & proper & ~crossed & ~coincident & within2 & (h2.abs() > ON_LINE)
         near = winding - torch.where(beside * h1 < 0, torch.sign(h1), 0.0).to(winding.dtype)
         lone &= inside(near, even_odd) != inside(near - torch.sign(h2).to(winding.dtype), even_odd)
-    lone_share = footprint_cdf(torch.where(filled, h2.abs(), -h2.abs()), (t2[1], -t2[0]))
-    refined = torch.where(lone, lone_share, refined)
+    refined = torch.where(lone, _filled_share(h2, t2, filled), refined)
     weight = torch.where(corner | crossed | coincident | lone, weight.clamp(0, 1), 0.0)
     return coverage + weight * (refined - coverage)
+
+
+def _filled_share(h: Tensor, direction: Vec, filled: Tensor) -> Tensor:
+    """The share of a pixel on one side of a chord's line (its centre at ``h`` from it, the
+    chord along unit ``direction``): the centre's side where it is ``filled``, else the other."""
+    return footprint_cdf(torch.where(filled, h.abs(), -h.abs()), (direction[1], -direction[0]))
 
 
 def _local_hand(pix: Tensor, a: Tensor, direction: Vec, length: Tensor, h: Tensor, winding: Tensor,
@@ -785,10 +790,11 @@ def fill_edge(winding: Tensor, even_odd: Tensor, direction: Tensor, offset: Tens
     side = dx * offset[..., 1] - dy * offset[..., 0]
     # a centre exactly on the line has the winding number :func:`ray_crossings` gives it: that
     # of a point just beyond it towards +x (towards +y on a level chord)
-    on_line = (side == 0) & (hypot(dx, dy) > 1e-6)  # (a chord of no length keeps its rounding)
+    length = hypot(dx, dy)
+    on_line = (side == 0) & (length > 1e-6)  # (a chord of no length keeps its rounding)
     across = winding - torch.sign(torch.where(on_line, torch.where(dy != 0, -dy, dx), side)).to(winding.dtype)
     filled = inside(winding, even_odd)
     # a centre within rounding of the line may have either side's winding number
-    near_line = ~on_line & (side.abs() <= ON_LINE * hypot(dx, dy))
+    near_line = ~on_line & (side.abs() <= ON_LINE * length)
     either = (inside(winding + 1, even_odd) != filled) | (inside(winding - 1, even_odd) != filled)
     return (near_line & either) | (filled != inside(across, even_odd))
