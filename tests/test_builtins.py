@@ -228,6 +228,25 @@ def test_adam_learning_rates_per_tensor_and_clamping():
     assert s.stroke_colors.min() >= 0.0
 
 
+@pytest.mark.parametrize("stage_state", ["restart", "keep"])
+def test_adam_opacity_only_learns_alpha_and_keeps_rgb(stage_state):
+    """CLIPasso's force_sparse: the colours' RGB stays as initialised while their alpha moves."""
+    s = scene(3, fills=True)
+    opt = Adam.from_dict({"params": ["points", "stroke_colors", "fill_colors"], "opacity_only": True,
+                          "stage_state": stage_state}, RunContext(steps=10))
+    opt.setup([s])
+    before = {name: getattr(s, name).detach().clone() for name in ("stroke_colors", "fill_colors")}
+    for step in range(3):
+        opt.zero_grad()
+        (s.stroke_colors.sum() - s.fill_colors.sum() + s.points.sum()).backward()
+        opt.step(step)
+    for name, old in before.items():
+        new = getattr(s, name).detach()
+        assert torch.equal(new[:, :3], old[:, :3]), name
+        moved = (new[:, 3] - old[:, 3]).abs()
+        assert torch.all((moved > 0.02) | (new[:, 3] == 0) | (new[:, 3] == 1)), (name, moved)
+
+
 def test_adam_only_marks_requested_params():
     s = scene()
     Adam.from_dict({}, RunContext()).setup([s])

@@ -327,10 +327,10 @@ def _inverse_frame(frame: list[list[float]], linear: bool) -> tuple[float, ...] 
     (a, c, e), (b, d, f) = frame
     if linear and abs(a * d - b * c) <= 1e-12:
         b, d, f = -c, a, 0.0
-    det = a * d - b * c
-    if abs(det) <= 1e-12:
+    inverse = _inverted((a, b, c, d)) if abs(a * d - b * c) > 1e-12 else None
+    if inverse is None:
         return None
-    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    ia, ib, ic, id_ = inverse
     return ia, ib, ic, id_, -(ia * e + ic * f), -(ib * e + id_ * f)
 
 

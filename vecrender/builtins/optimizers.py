@@ -45,6 +45,9 @@ class AdamConfig:
     frame_lr: float = option(
         1e-4, "Learning rate of gradient_frames (maps from canvas pixels to a gradient's frame: their "
         "linear part is about 1 / the gradient's length in pixels).")
+    opacity_only: bool = option(
+        False, "stroke_colors / fill_colors: optimise their alpha only; the RGB keeps its initial value "
+        "(CLIPasso's force_sparse: black strokes whose opacity is learnt).")
     width_range: list[float] = option(
         [0.0, 100.0], "Widths are clamped to [min, max] pixels after each step (when optimised).")
     betas: list[float] = option([0.9, 0.999], "Adam betas.")
@@ -142,6 +145,8 @@ class Adam(Optimizer):
 
     def step(self, step: int) -> None:
         opt = self._require_setup()
+        if self.config.opacity_only:
+            self._freeze_rgb()
         if isinstance(opt, StagedAdam):
             opt.step(step, lambda name, ages: self.base_lr(name) * (
                 ages.double().apply_(self.lr_factor) if name in self.config.schedule_params else 1.0))
@@ -153,6 +158,14 @@ class Adam(Optimizer):
             group["lr"] = self.base_lr(group["name"]) * (factor if scheduled else 1.0)
         opt.step()
         self._clamp()
+
+    @torch.no_grad()
+    def _freeze_rgb(self) -> None:
+        """Zeroes the colours' RGB gradients: their Adam moments stay zero, so the RGB never moves."""
+        for name in ("stroke_colors", "fill_colors"):
+            for t in self._tensors.get(name, []):
+                if t.grad is not None:
+                    t.grad[..., :3] = 0
 
     @torch.no_grad()
     def _clamp(self) -> None:

@@ -109,8 +109,9 @@ class NativeConfig:
     compile: bool = option(
         False, "CUDA only: run the render through torch.compile, so that inductor can fuse its "
         "~1 900 small kernels, which bound the GPU render (its speed-up is not measured yet: see "
-        "benchmarks/README.md). Each new input shape, dtype or grad mode compiles once, tens of "
-        "seconds: meant for runs of thousands of steps, not for a few renders. The CPU path, "
+        "benchmarks/README.md). Each new input shape, dtype or grad mode compiles once (minutes "
+        "cold on a small CPU, seconds from torch's on-disk cache in later processes): meant for "
+        "runs of thousands of steps, not for a few renders. The CPU path, "
         "whose shapes depend on the data, always runs eagerly.")
 
 

@@ -911,7 +911,8 @@ def render_compiled(points: Tensor, *args, **options) -> Tensor:
     """``render_native`` through ``torch.compile`` where its shapes are static (GPUs): inductor
     fuses the several hundred small element-wise kernels of a render into a few dozen. Same
     arguments and results (to float rounding). Each new input shape, dtype or grad mode compiles
-    once (tens of seconds) and is then cached for the process. Calls with data-dependent shapes
+    once (minutes cold on a small CPU; torch's on-disk inductor cache makes later processes
+    take seconds) and is then cached for the process. Calls with data-dependent shapes
     (dynamic ``shapes``, the CPU's default, or ``tile_capacity=0``) run ``render_native`` as is,
     and so do new variants past torch's limit of compiled variants per function
     (``torch._dynamo.config.recompile_limit``, 8 by default; a run meets several: training and

@@ -90,6 +90,18 @@ def test_more_strokes_than_edge_pixels_on_a_tiny_canvas(tmp_path):
     check_svg(result.out_dir / "flat-24paths.svg", 24)
 
 
+def test_force_sparse_learns_stroke_opacity_only(tmp_path):
+    """The reference's force_sparse: black strokes whose alpha is optimised (lr 0.01), RGB kept."""
+    result = run_smoke("clipasso", tmp_path / "o", steps=3, size=32, overrides=[
+        *TINY, "strokes=[8]", "optimizer.params=[points, stroke_colors]", "optimizer.opacity_only=true"])
+    final = result.out_dir / "sketches" / "8paths-seed0" / "final.svg"
+    paths = list(ET.parse(final).getroot().iter(f"{SVG}path"))
+    assert {p.get("stroke") for p in paths} == {"rgb(0, 0, 0)"}
+    opacities = [float(p.get("stroke-opacity", "1")) for p in paths]
+    # Adam's steps are about lr = 0.01 each: 3 steps move an alpha down by ~0.03, or up to the clamp at 1
+    assert all(0.965 < o <= 1.0 for o in opacities) and min(opacities) < 0.98, opacities
+
+
 @pytest.mark.slow
 def test_huge_input(tmp_path):
     img = object_image(4000, 6000)
