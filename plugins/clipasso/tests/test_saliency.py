@@ -54,6 +54,56 @@ def test_attention_resizes_small_canvas_to_model_input(tiny_vit):
     np.testing.assert_allclose(ours, ref, atol=1e-5)
 
 
+def reference_gradcam(model, image: torch.Tensor, text: str, size) -> np.ndarray:
+    """Grad-CAM as the reference computes it: a hook that retains layer4's gradient during the
+    whole visual tower's forward, backward from the image embedding with the text embedding."""
+    from vecrender.models.clip import get_tokenizer
+
+    visual, kept = model.visual, {}
+
+    def keep(module, args, output):
+        output = output.detach().requires_grad_()
+        kept["act"] = output
+        return output
+
+    handle = visual.layer4.register_forward_hook(keep)
+    with torch.no_grad():
+        target = model.encode_text(get_tokenizer("tiny-RN")([text])).float()
+    visual(normalize(image)).backward(target)
+    handle.remove()
+    act, grad = kept["act"].detach(), kept["act"].grad
+    cam = (act * grad.mean(dim=(2, 3), keepdim=True)).sum(1, keepdim=True).clamp(min=0)
+    up = F.interpolate(cam, size=size, mode="bicubic", align_corners=False)[0, 0].numpy()
+    return (up - up.min()) / (up.max() - up.min())
+
+
+@pytest.fixture(scope="module")
+def tiny_rn():
+    from vecrender.models.clip import load_clip
+
+    torch.manual_seed(0)
+    return load_clip("tiny-RN", pretrained=None)
+
+
+def test_resnet_gradcam_matches_the_reference_hook_and_follows_the_text(tiny_rn):
+    from vecrender.models.clip import get_tokenizer
+
+    image = photo(64)  # tiny-RN's input size, as 224 is RN101's
+    tokens = get_tokenizer("tiny-RN")
+    ours = saliency.resnet_gradcam(tiny_rn, image, tokens(["dog"]), (64, 64)).numpy()
+    np.testing.assert_allclose(ours, reference_gradcam(tiny_rn, image, "dog", (64, 64)), atol=1e-5)
+    assert ours.shape == (64, 64) and ours.min() == 0 and ours.max() == pytest.approx(1)
+    other = saliency.resnet_gradcam(tiny_rn, image, tokens(["none"]), (64, 64)).numpy()
+    assert np.abs(other - ours).mean() > 1e-3  # the map depends on the text
+    small = saliency.resnet_gradcam(tiny_rn, photo(32), tokens(["none"]), (32, 32)).numpy()
+    big = F.interpolate(photo(32), size=(64, 64), mode="bicubic", align_corners=False)
+    np.testing.assert_allclose(small, reference_gradcam(tiny_rn, big, "none", (32, 32)), atol=1e-5)
+    assert small.max() == pytest.approx(1)
+    # a text whose Grad-CAM is negative everywhere (the reference divides 0 by 0): zeros, not NaN
+    assert not saliency.resnet_gradcam(tiny_rn, image, tokens(["a horse"]), (64, 64)).any()
+    assert not any(p.grad is not None for p in tiny_rn.parameters())
+
+
 def otsu(values: np.ndarray, bins: int = 256) -> float:
     hist, edges = np.histogram(values.ravel(), bins=bins, range=(values.min(), values.max()))
     centers = (edges[:-1] + edges[1:]) / 2
@@ -192,8 +242,29 @@ def test_initializer_needs_a_target_and_enough_pixels(context):
         build(context).initialize(1025, 0, photo(32))
 
 
-def test_initializer_names_a_model_without_attention_blocks(context):
-    from vecrender.errors import ConfigError
+@pytest.mark.parametrize("text", ["dog", "a horse"])  # a map, and one of zeros (uniform sampling)
+def test_initializer_with_a_resnet_places_strokes_by_grad_cam(context, text):
+    init = build(context, model="tiny-RN", text=text)
+    target = photo(32)
+    torch.manual_seed(0)  # the tiny_rn fixture's weights, for which these texts give a map and zeros
+    scene = init.initialize(6, 0, target)
+    attn, prob = init.maps(target)
+    from vecrender.models.clip import get_tokenizer, load_clip
 
-    with pytest.raises(ConfigError, match="'tiny-RN' is not a CLIP ViT"):
-        build(context, model="tiny-RN").initialize(4, 0, photo(32))
+    model = load_clip("tiny-RN", None, None, context.device, context.models)
+    expected = saliency.resnet_gradcam(model, target, get_tokenizer("tiny-RN")([text]), (32, 32))
+    np.testing.assert_allclose(attn, expected.double().numpy(), atol=1e-6)
+    starts = saliency.sample_start_points(prob, attn, 6, 0)
+    np.testing.assert_array_equal(scene.points[:, 0].numpy(), starts.astype(np.float32))
+    assert attn.max() == prob.sum() == pytest.approx(float(text == "dog"))  # zeros: uniform starts
+
+
+def test_initializer_names_a_model_that_is_neither_vit_nor_resnet(context, monkeypatch):
+    from types import SimpleNamespace
+
+    from vecrender.errors import ConfigError
+    from vecrender.models import clip
+
+    monkeypatch.setattr(clip, "load_clip", lambda *args: SimpleNamespace(visual=torch.nn.Linear(2, 2)))
+    with pytest.raises(ConfigError, match="'tiny-ViT' is neither a CLIP ViT nor a CLIP ResNet"):
+        build(context).initialize(4, 0, photo(32))

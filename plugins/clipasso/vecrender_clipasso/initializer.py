@@ -1,4 +1,5 @@
-"""The ``clipasso.saliency`` initializer: strokes placed by CLIP ViT attention on the target's edges."""
+"""The ``clipasso.saliency`` initializer: strokes placed by CLIP saliency (a ViT's attention, or a
+ResNet's Grad-CAM) on the target's edges."""
 
 from __future__ import annotations
 
@@ -30,10 +31,16 @@ def _walk(starts: Tensor, segments: int, step: tuple[float, float], seed: int) -
 
 @dataclass
 class SaliencyConfig:
-    model: str = option("ViT-B-32", "CLIP ViT whose CLS attention places the strokes (tests: tiny-ViT).")
+    model: str = option(
+        "ViT-B-32", "CLIP model whose saliency places the strokes: a ViT's CLS attention (the reference's "
+        "ViT-B-32; tests: tiny-ViT), or a ResNet's (RN50, RN101, ...) Grad-CAM towards `text`.")
     pretrained: str | None = option("openai", "open_clip pretrained tag (null: random weights).")
     weights: str | None = option(None, "Checkpoint path, or 'none' for random weights; null looks at "
-                                       "$VECRENDER_CLIP_VIT_B_32, ./checkpoint/clip, the cache, then downloads.")
+                                       "$VECRENDER_CLIP_<MODEL> ($VECRENDER_CLIP_VIT_B_32 for ViT-B-32), "
+                                       "./checkpoint/clip, the cache, then downloads.")
+    text: str = option(
+        "none", "ResNet models only: the text whose embedding Grad-CAM follows (the reference's "
+        "text_target, whose default is the word 'none'), e.g. 'a horse'.")
     attention: bool = option(True, "Sample start points from the attention map; false: uniform random.")
     xdog_intersect: bool = option(True, "Keep attention only on XDoG edge pixels (the reference default).")
     softmax_temp: float = option(0.3, "Temperature of the softmax over the map's positive pixels.", above=0)
@@ -44,7 +51,7 @@ class SaliencyConfig:
 
 
 class SaliencyInitializer(Initializer):
-    """CLIPasso strokes: start points sampled from CLIP ViT attention on the target's edges."""
+    """CLIPasso strokes: start points sampled from CLIP saliency on the target's edges."""
 
     name = "clipasso.saliency"
     Config = SaliencyConfig
@@ -64,18 +71,24 @@ class SaliencyInitializer(Initializer):
         if self._maps is None or self._maps[0] != key:
             c = self.config
             h, w = target.shape[-2:]
-            from vecrender.models.clip import load_clip
-
-            model = load_clip(c.model, c.pretrained, c.weights, self.context.device, self.context.models)
-            if not hasattr(getattr(model.visual, "transformer", None), "resblocks"):
-                raise ConfigError(f"initializer (clipasso.saliency).model: {c.model!r} is not a CLIP ViT; "
-                                  "the start points come from a ViT's CLS attention, so choose one (the "
-                                  "reference's ViT-B-32, or ViT-B-16, ViT-L-14, ...).")
-            attn = saliency.vit_cls_attention(model, target, (h, w)).cpu().double().numpy()
+            attn = self._saliency(target, (h, w)).cpu().double().numpy()
             edges = saliency.clip_xdog(target) if c.xdog_intersect else None
             prob = saliency.sampling_distribution(attn, edges, c.softmax_temp)
             self._maps = (key, attn, prob)
         return self._maps[1], self._maps[2]
+
+    def _saliency(self, target: Tensor, size: tuple[int, int]) -> Tensor:
+        from vecrender.models.clip import get_tokenizer, load_clip
+
+        c = self.config
+        model = load_clip(c.model, c.pretrained, c.weights, self.context.device, self.context.models)
+        if hasattr(getattr(model.visual, "transformer", None), "resblocks"):
+            return saliency.vit_cls_attention(model, target, size)
+        if hasattr(model.visual, "layer4"):
+            return saliency.resnet_gradcam(model, target, get_tokenizer(c.model)([c.text]), size)
+        raise ConfigError(f"initializer (clipasso.saliency).model: {c.model!r} is neither a CLIP ViT nor a "
+                          "CLIP ResNet; the start points come from a ViT's CLS attention or a ResNet's "
+                          "Grad-CAM, so choose one (the reference's ViT-B-32, or ViT-B-16, RN50, RN101, ...).")
 
     def start_points(self, num_paths: int, seed: int, target: Tensor | None) -> np.ndarray:
         h, w = self.context.height, self.context.width

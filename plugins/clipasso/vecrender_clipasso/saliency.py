@@ -2,7 +2,8 @@
 
 1. ``vit_cls_attention``: CLS-to-patch attention of a CLIP ViT, averaged over every head of every
    block (no gradients, no text, no rollout: what the reference code computes), bicubic to the
-   canvas, min-max normalised.
+   canvas, min-max normalised. For a CLIP ResNet, ``resnet_gradcam``: Grad-CAM of its last stage
+   towards a text's embedding (the reference's RN branch).
 2. ``xdog``: binarised XDoG edges of the CLIP-normalised target (1 on paper, 0 on edge lines).
 3. ``sampling_distribution``: ``softmax(a / tau)`` over the pixels where ``a = attn * (1 - xdog)``
    is positive, 0 elsewhere.
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vecrender.functional.augment import normalize
+from vecrender.models.clip import image_size
 
 #: Reference XDoG parameters (gamma, phi, eps, sigma, k).
 XDOG_PARAMS = {"gamma": 0.98, "phi": 200.0, "eps": -0.1, "sigma": 0.8, "k": 10.0}
@@ -72,19 +74,46 @@ def vit_cls_attention(model: nn.Module, image: Tensor, size: tuple[int, int]) ->
     `image` is the target ``[1, 3, h, w]`` in [0, 1]; it is resized (bicubic) to the model's input
     size when needed (a no-op on the default 224 canvas) and CLIP-normalised.
     """
-    visual = model.visual
-    side = visual.image_size[0] if isinstance(visual.image_size, (tuple, list)) else visual.image_size
-    grid = visual.grid_size
-    x = image
-    if tuple(x.shape[-2:]) != (side, side):
-        x = F.interpolate(x, size=(side, side), mode="bicubic", align_corners=False)
-    x = normalize(x).to(next(visual.parameters()).device)
+    visual, grid = model.visual, model.visual.grid_size
+    x = _model_input(model, image)
     with capture_attention(visual) as probs, _autocast(x.device):
         visual(x)
     per_layer = torch.stack([p.mean(dim=1)[0, 0, 1:] for p in probs])   # [blocks, patches]
     cls = per_layer.mean(dim=0).reshape(1, 1, grid[0], grid[1])
     up = F.interpolate(cls.float(), size=size, mode="bicubic", align_corners=False)[0, 0]
     return min_max(up)
+
+
+def resnet_gradcam(model: nn.Module, image: Tensor, text: Tensor, size: tuple[int, int]) -> Tensor:
+    """Grad-CAM of a CLIP ResNet's last stage towards a text, bicubic to `size`, min-max: ``[H, W]``.
+
+    The reference's saliency for RN models: the gradient of ``<image embedding, text embedding>``
+    (neither normalised) with respect to ``layer4``'s output, averaged over space, weighs that
+    output's channels; the weighted sum, clamped at 0, is the map. `image` is the target
+    ``[1, 3, h, w]`` in [0, 1] (see :func:`_model_input`); `text` is the tokenised text ``[1, context]``.
+    """
+    visual = model.visual
+    x = _model_input(model, image)
+    with torch.no_grad(), _autocast(x.device):
+        target = model.encode_text(text.to(x.device)).float()
+        stage3 = visual.layer3(visual.layer2(visual.layer1(visual.stem(x.to(visual.conv1.weight.dtype)))))
+    with torch.enable_grad(), _autocast(x.device):
+        stage4 = visual.layer4(stage3).detach().requires_grad_()
+        embedding = visual.attnpool(stage4).float()
+        (grad,) = torch.autograd.grad((embedding * target).sum(), stage4)
+    weights = grad.float().mean(dim=(2, 3), keepdim=True)
+    cam = (stage4.detach().float() * weights).sum(dim=1, keepdim=True).clamp_min(0)
+    up = F.interpolate(cam, size=size, mode="bicubic", align_corners=False)[0, 0]
+    return min_max(up)
+
+
+def _model_input(model: nn.Module, image: Tensor) -> Tensor:
+    """`image` ``[1, 3, h, w]`` in [0, 1], resized (bicubic) to the model's input size when needed
+    (a no-op on the default 224 canvas), CLIP-normalised, on the model's device."""
+    side = image_size(model)
+    if tuple(image.shape[-2:]) != (side, side):
+        image = F.interpolate(image, size=(side, side), mode="bicubic", align_corners=False)
+    return normalize(image).to(next(model.visual.parameters()).device)
 
 
 def min_max(x: Tensor | np.ndarray) -> Tensor | np.ndarray:
