@@ -703,8 +703,28 @@ def test_masks_of_one_opaque_shape_clip(mask, attributes, area):
     assert covered_area(scene) == pytest.approx(area, abs=0.5)
 
 
+@pytest.mark.parametrize("document, area", [
+    # the mask's content inherits from the mask and its ancestors (the root's white fill)
+    ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30" fill="#fff"><mask id="m">'
+     '<rect x="5" y="5" width="30" height="20"/></mask><path mask="url(#m)" fill="red" d="M0 0H40V30H0z"/></svg>',
+     600),
+    ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><defs style="fill:white"><mask id="m" '
+     'fill="inherit"><rect x="5" y="5" width="30" height="20"/></mask></defs><g fill="black">'
+     '<path mask="url(#m)" fill="red" d="M0 0H40V30H0z"/></g></svg>', 600),
+    # ... not from the element it masks: the rectangle is black, so it hides everything
+    ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><mask id="m"><rect x="5" y="5" '
+     'width="30" height="20"/></mask><g fill="#fff"><path mask="url(#m)" d="M0 0H40V30H0z"/></g></svg>', 0),
+])
+def test_mask_content_inherits_its_paint_where_the_mask_is_defined(document, area):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scene = svg_to_scene(document)
+    assert covered_area(scene) == pytest.approx(area, abs=0.5)
+
+
 @pytest.mark.parametrize("mask, attributes", [
     ('<rect x="5" y="5" width="30" height="20" fill="#D9D9D9"/>', ""),  # grey: scales alpha by its luminance
+    ('<rect x="5" y="5" width="30" height="20" fill="white"/>', 'stroke="white"'),  # an inherited stroke
     ('<rect x="5" y="5" width="30" height="20" fill="white" opacity="0.5"/>', 'style="mask-type:alpha"'),
     ('<rect width="9" height="9" fill="white"/><rect x="20" width="9" height="9" fill="white"/>', ""),
     ('<rect x="5" y="5" width="30" height="20" fill="url(#g)"/>', ""),

@@ -65,7 +65,8 @@ as are, without ``fill_tolerance``, clip paths that come within half a stroke's 
 stroke (it is drawn whole beyond its centre line). A ``<mask>`` that is a
 clip in effect, as drawing tools write them, is applied the same way: one such shape filled
 opaque white (or any opaque colour under ``mask-type: alpha``), unstroked, cut to the mask's
-``userSpaceOnUse`` rectangle; other masks are left out and counted. The content of masks,
+``userSpaceOnUse`` rectangle (its paint inherited, as SVG says, from the mask and the mask's
+ancestors, not from the masked element); other masks are left out and counted. The content of masks,
 markers, symbols and filters is drawn only where it is used (a ``<use>`` of a symbol).
 
 Linear and radial gradient paints (fills and strokes) become the scene's gradient fields
@@ -436,7 +437,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
     width, height = _canvas_size(document, root, where)
     elements = {el.get("id"): el for el in root.iter() if el.get("id")}  # the document's, by id
     gradients = _gradient_defs(elements)
-    clips = _Clips(elements, document, (width, height), se, fill_tolerance)
+    clips = _Clips(root, elements, document, (width, height), se, fill_tolerance)
     background = WHITE
     items: list[_Item] = []
     simplified: Counter[tuple[str, str]] = Counter()  # what _shape_items drew otherwise, as left_out counts
@@ -529,6 +530,9 @@ _CLIP_BORDER = 0.1
 _KEEPS_NOTHING = "nothing"
 #: (noun, what happens) of a clip path or mask that import leaves out, by property.
 _UNCLIPPED = {"clip-path": ("clip path", "content drawn unclipped"), "mask": ("mask", "content drawn unmasked")}
+#: Properties a mask's content inherits from the mask and the mask's ancestors (not from the
+#: element the mask applies to), of those that decide whether the mask acts as a clip path.
+_MASK_PAINT_INHERITED = ("fill", "fill-opacity", "stroke")
 #: Elements of a clip path's or mask's content that draw nothing.
 _NOT_DRAWN = {"title", "desc", "metadata", "g", "defs", "style", "script"}
 _SHAPE_TAGS = {"rect", "circle", "ellipse", "line", "polyline", "polygon", "path"}
@@ -547,8 +551,9 @@ class _Clips:
     default one of ``objectBoundingBox``, which cuts nothing): a drawing tool's usual mask. Any
     other clip path or mask is left out, and counted."""
 
-    def __init__(self, elements: dict[str, ET.Element], document, size: tuple[int, int], se,
+    def __init__(self, root: ET.Element, elements: dict[str, ET.Element], document, size: tuple[int, int], se,
                  outline_tolerance: float | None = None) -> None:
+        self._parents = {child: parent for parent in root.iter() for child in parent}
         self._clip_paths = {k: v for k, v in document.objects.items() if isinstance(v, se.ClipPath)}
         self._masks = {k: el for k, el in elements.items() if _local_name(el) == "mask"}
         self._own_transforms = {k: el.get("transform", "") for k, el in elements.items()
@@ -633,7 +638,7 @@ class _Clips:
         if len(children) > 1 or _local_name(children[0]) not in _SHAPE_TAGS or children[0].get("class"):
             return None
         shape = children[0]
-        paint = _style_properties(shape)
+        paint = {**self._inherited(mask, _MASK_PAINT_INHERITED), **_style_properties(shape)}
         if (paint.get("stroke", "none") != "none" or "url(" in paint.get("fill", "")
                 or any(name in paint for name in ("mask", "clip-path", "filter"))):
             return None
@@ -658,6 +663,17 @@ class _Clips:
             return _KEEPS_NOTHING
         rectangle = self._shape_regions([se.Path(f"M{x},{y}h{w}v{h}h{-w}z") * matrix])
         return regions + rectangle if isinstance(rectangle, list) else rectangle
+
+    def _inherited(self, el: ET.Element, names: tuple[str, ...]) -> dict[str, str]:
+        """The properties among `names` that `el` sets or inherits from its ancestors (the
+        nearest value wins; ``inherit`` defers to the parent's)."""
+        found: dict[str, str] = {}
+        while el is not None:
+            for name, value in _style_properties(el).items():
+                if name in names and name not in found and value != "inherit":
+                    found[name] = value
+            el = self._parents.get(el)
+        return found
 
     def _shape_regions(self, shapes: list) -> list[Region] | str | None:
         """The region of the shapes (outlines placed on the canvas) as a list of one, [] when one
