@@ -9,8 +9,8 @@ import pytest
 
 import numpy as np
 
-from vecrender.cubics import (clip_fill, cut_stroke, line, outline_gap, simple_region, split, stroke_outline, sub_cubic,
-                              winding)
+from vecrender.cubics import (clip_fill, cut_stroke, line, outline_gap, regions_disjoint, simple_region, split,
+                              stroke_outline, sub_cubic, winding)
 from vecrender.functional.styles import CAP_BUTT, CAP_ROUND, CAP_SQUARE, JOIN_BEVEL, JOIN_MITER, JOIN_ROUND
 
 
@@ -59,6 +59,19 @@ def test_simple_region_orients_and_tidies_polygons():
     ell = simple_region(L_SHAPE)
     assert ell is not None and not ell.convex
     assert ell.contains((11, 10)) and not ell.contains((4, 10)) and ell.contains((5, 3.5))
+
+
+@pytest.mark.parametrize("other, disjoint", [
+    ([(30, 1), (40, 1), (40, 9), (30, 9)], True),  # apart
+    ([(3, 8), (7, 8), (7, 12), (3, 12)], True),  # in the L's notch: the bounding boxes overlap
+    ([(3, 6), (7, 6), (7, 12), (3, 12)], False),  # touching the L along an edge
+    ([(7, 8), (9, 8), (9, 12), (7, 12)], False),  # crossing its outline
+    ([(10, 2), (12, 2), (12, 4), (10, 4)], False),  # inside it
+    ([(0, 0), (20, 0), (20, 20), (0, 20)], False),  # around it
+])
+def test_regions_disjoint(other, disjoint):
+    ell, region = simple_region(L_SHAPE), simple_region(other)
+    assert regions_disjoint(ell, region) is disjoint and regions_disjoint(region, ell) is disjoint
 
 
 @pytest.mark.parametrize("corners", [

@@ -587,6 +587,10 @@ def in_rotated_canvas(x, y):  # the viewBox rectangle 40 x 30 turned 45 degrees 
     ('<path d="M8 2h24v26H20V12H8z"/>', "", 4 * (24 * 10 + 12 * 16)),  # an L: not convex
     ('<path d="M20 2L36 28H4z"/><g/>', "", 4 * 16 * 26),  # a triangle, and a group that draws nothing
     ('<path d="M0 0h9v9H0z" style="display: none"/>', "", 0),  # no shape: clips everything
+    # disjoint shapes or subpaths: their union (a flag's stars, an icon's separate parts)
+    ('<rect x="2" y="2" width="10" height="10"/><circle cx="30" cy="15" r="6"/>', "",
+     4 * (100 + math.pi * 36) - 2 * math.pi * 6 * 0.02 * 2 / 3),
+    ('<path d="M8 2h24v26H20V12H8z M9 14h6v12H9z"/>', "", 4 * (24 * 10 + 12 * 16 + 6 * 12)),  # one in the L's notch
 ])
 def test_clip_paths_of_one_simple_shape_clip_fills_exactly(clip, transform, area):
     """Exporters clip drawings to their canvas (a no-op), flags and icons to a shape: a clip path
@@ -601,7 +605,9 @@ def test_clip_paths_of_one_simple_shape_clip_fills_exactly(clip, transform, area
 @pytest.mark.parametrize("clip, units", [
     ('<path d="M0 0h40v30H0zM5 5h2v2H5z"/>', ""),  # a hole: two subpaths
     ('<path d="M0 0L40 30L0 30L40 0z"/>', ""),  # a bow tie
-    ('<rect width="20" height="20"/><rect x="10" width="20" height="20"/>', ""),  # two shapes
+    ('<rect width="20" height="20"/><rect x="10" width="20" height="20"/>', ""),  # two shapes that overlap
+    ('<rect width="20" height="20"/><rect x="20" width="20" height="20"/>', ""),  # ... or touch (a seam)
+    ('<path d="M0 0h30v30H0zM5 5h2v2H5z"/>', ""),  # a subpath inside another (a hole or not, by winding)
     ('<rect width="20" height="20"/><text>in a clip</text>', ""),
     ('<rect width="0.5" height="0.5"/>', 'clipPathUnits="objectBoundingBox"'),
 ])
@@ -737,6 +743,32 @@ def test_other_masks_are_left_out_and_warned_of(mask, attributes):
     assert covered_area(scene) == pytest.approx(4800, abs=0.5)
     with pytest.warns(SvgImportWarning, match=r"1 mask \(content drawn unmasked\)"):
         svg_to_scene(mask_document("").replace('mask="url(#m)"', 'mask="url(#nothing)"'))
+
+
+def test_clip_paths_may_use_shapes_defined_elsewhere():
+    """``<use>`` of a shape in a clip path: placed by the use's x, y and the shape's transform."""
+    document = ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="80" '
+                'height="60" viewBox="0 0 40 30"><defs><rect id="r" width="10" height="10" '
+                'transform="translate(1 2)"/></defs><clipPath id="c" transform="translate(3 0)"><use '
+                'xlink:href="#r" x="5" y="4"/><use href="#r" x="20" y="4"/></clipPath><g clip-path="url(#c)">'
+                '<path d="M-9 -9H60V60H-9z"/></g></svg>')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scene = svg_to_scene(document, fill_tolerance=0.02)
+    assert covered_area(scene) == pytest.approx(2 * 20 * 20)
+    corners = scene.points.reshape(-1, 2)
+    assert corners.amin(0).tolist() == [18, 12] and corners.amax(0).tolist() == [68, 32]
+
+
+def test_a_union_of_disjoint_regions_cuts_each_path_to_each_in_the_paths_order():
+    clip = '<rect x="5" y="0" width="10" height="30"/><rect x="25" y="0" width="10" height="30"/>'
+    content = ('<path d="M0 10H40" stroke="red" stroke-width="2"/>'
+               '<path d="M0 20H40" stroke="blue" stroke-width="2"/>')
+    with pytest.warns(SvgImportWarning, match=r"1 clip path \(strokes clipped by their centre lines\)"):
+        scene = svg_to_scene(clip_document(clip, content))
+    ends = scene.points[:, [0, 3]].reshape(-1, 4).tolist()
+    assert ends == [[10, 20, 30, 20], [50, 20, 70, 20], [10, 40, 30, 40], [50, 40, 70, 40]]
+    assert scene.stroke_colors[:, 0].tolist() == [1, 1, 0, 0] and set(scene.line_caps.tolist()) == {CAP_BUTT}
 
 
 def test_strokes_are_clipped_by_their_centre_lines():

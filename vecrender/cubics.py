@@ -370,6 +370,20 @@ def _simple(points: list[Point], rows: int = 256) -> bool:
     return True
 
 
+def regions_disjoint(first: Region, second: Region, rows: int = 256) -> bool:
+    """Whether the two regions share no point (neither outline meets the other, neither holds
+    the other)."""
+    a, b = np.asarray(first.corners, dtype=np.float64), np.asarray(second.corners, dtype=np.float64)
+    if (a.max(0) < b.min(0)).any() or (b.max(0) < a.min(0)).any():
+        return True
+    a_next, b_next = np.roll(a, -1, axis=0), np.roll(b, -1, axis=0)
+    for start in range(0, len(a), rows):  # edges of `first` (rows) against those of `second`
+        rows_a, rows_next = a[start : start + rows, None], a_next[start : start + rows, None]
+        if _segments_meet(rows_a, rows_next, b[None], b_next[None]).any():
+            return False
+    return not (second.contains(first.corners[0]) or first.contains(second.corners[0]))
+
+
 def _segments_meet(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Whether segments a-b and c-d share a point (broadcast, last axis x, y)."""
     boxes = (np.maximum(np.minimum(a, b), np.minimum(c, d)) <= np.minimum(np.maximum(a, b), np.maximum(c, d))).all(-1)

@@ -50,17 +50,19 @@ filters are ignored, and one ``SvgImportWarning`` names what a file used of them
 of pattern paints, clip paths and masks it left out), with counts. Pattern paints import as no
 paint (or as their fallback colour: ``url(#p) red``).
 
-Clip paths (``clip-path`` on elements and groups, nested ones too) whose ``<clipPath>`` holds one
-shape with one subpath that does not cross itself (a rectangle, rounded or not, a circle, an
-ellipse, a polygon, convex or not; curved outlines within `RENDER_FILL_TOLERANCE`) are applied
+Clip paths (``clip-path`` on elements and groups, nested ones too) whose ``<clipPath>`` holds
+shapes (or ``<use>`` of shapes) whose subpaths do not cross themselves and do not meet one another
+(rectangles, rounded or not, circles, ellipses, polygons, convex or not; curved outlines within
+`RENDER_FILL_TOLERANCE`; several of them: a flag's stars, an icon's separate parts) are applied
 at import, in the user space of the element that names them (the clipPath's ``transform``
-included): each fill is cut to the region exactly (`vecrender.cubics.clip_fill`: the same winding
+included): each fill is cut to each region exactly (`vecrender.cubics.clip_fill`: the same winding
 numbers inside, holes kept), each stroke where its centre line leaves it
 (butt ends where cut at both ends), or, rendering as drawn (``fill_tolerance``, below), each
 stroke that comes within half its width of the outline as its filled outline, cut exactly. A clip
 path that keeps the whole canvas (up to 0.1 px), as exporters clip drawings to their own canvas,
-changes nothing. Other clip paths (several shapes or subpaths, an outline that crosses itself,
-text or ``<use>`` inside, ``objectBoundingBox`` units) are left out, and counted in the warning,
+changes nothing. Other clip paths (shapes or subpaths that overlap, touch or nest, as holes do,
+an outline that crosses itself, text inside, ``objectBoundingBox`` units) are left out, and
+counted in the warning,
 as are, without ``fill_tolerance``, clip paths that come within half a stroke's width of a
 stroke (it is drawn whole beyond its centre line). A ``<mask>`` that is a
 clip in effect, as drawing tools write them, is applied the same way: one such shape filled
@@ -148,6 +150,7 @@ from vecrender.cubics import (
     line,
     outline_gap,
     point_at,
+    regions_disjoint,
     simple_region,
     stroke_outline,
     split,
@@ -528,6 +531,8 @@ class _ClipUse:
 _CLIP_BORDER = 0.1
 #: What a clip keeps where it is not a list of regions.
 _KEEPS_NOTHING = "nothing"
+#: Disjoint simple regions whose union a clip keeps (a clip keeps the intersection of a list of them).
+_Union = tuple[Region, ...]
 #: (noun, what happens) of a clip path or mask that import leaves out, by property.
 _UNCLIPPED = {"clip-path": ("clip path", "content drawn unclipped"), "mask": ("mask", "content drawn unmasked")}
 #: Properties a mask's content inherits from the mask and the mask's ancestors (not from the
@@ -541,7 +546,7 @@ _SHAPE_TAGS = {"rect", "circle", "ellipse", "line", "polyline", "polygon", "path
 class _Clips:
     """Clip paths and masks that act as one, applied to the items of each shape.
 
-    A ``<clipPath>`` of one element that draws one simple shape (a rectangle, rounded or not, a
+    A ``<clipPath>`` whose shapes are disjoint simple regions (each a rectangle, rounded or not, a
     circle, an ellipse, a polygon or path whose outline does not cross itself; curves within
     `RENDER_FILL_TOLERANCE`) clips: fills exactly (`vecrender.cubics.clip_fill`), strokes at their
     centre lines (butt ends where cut on both ends; counted where a stroke comes within half its
@@ -560,7 +565,7 @@ class _Clips:
                                 if _local_name(el) == "clipPath"}
         self._size, self._se = size, se
         self._outline_tolerance = outline_tolerance  # strokes a clip cuts become outlines, within it
-        self._regions: dict[tuple, list[Region] | str | None] = {}
+        self._regions: dict[tuple, list[_Union] | str | None] = {}
         self._unclipped: dict[int, str] = {}  # element -> kind of its clip left out
         self._near: dict[int, str] = {}  # element -> kind of its clip that cut a stroke or came near one
 
@@ -589,13 +594,18 @@ class _Clips:
                 self._unclipped[id(use.user)] = use.kind
             elif regions == _KEEPS_NOTHING:
                 return []
-            for region in regions or ():
-                items, near = _clipped(items, region, self._outline_tolerance)
-                if near:
-                    self._near[id(use.user)] = use.kind
+            for union in regions or ():
+                pieces = []
+                for item in items:  # in the items' order, each cut to every region of the union
+                    for region in union:
+                        kept, near = _clipped([item], region, self._outline_tolerance)
+                        pieces += kept
+                        if near:
+                            self._near[id(use.user)] = use.kind
+                items = pieces
         return items
 
-    def _region(self, use: _ClipUse) -> list[Region] | str | None:
+    def _region(self, use: _ClipUse) -> list[_Union] | str | None:
         m = use.matrix
         key = (id(use.target), m.a, m.b, m.c, m.d, m.e, m.f)
         if key not in self._regions:
@@ -607,10 +617,10 @@ class _Clips:
                 self._regions[key] = self._clip_regions(use.target, use.matrix)
         return self._regions[key]
 
-    def _clip_regions(self, clip, matrix) -> list[Region] | str | None:
+    def _clip_regions(self, clip, matrix) -> list[_Union] | str | None:
         """The regions (to intersect) the clip path keeps, [] when it keeps the canvas,
         `_KEEPS_NOTHING`, or None where import cannot clip to it (an outline that crosses itself,
-        several shapes or subpaths, text, bounding-box units)."""
+        shapes or subpaths that meet, text, bounding-box units)."""
         se, values = self._se, clip.values
         if values.get("clip-path") or str(values.get("clipPathUnits", "userSpaceOnUse")).strip() != "userSpaceOnUse":
             return None
@@ -618,15 +628,16 @@ class _Clips:
         defined = se.Matrix(values.get("transform", ""))
         own = se.Matrix(self._own_transforms.get(values.get("id"), ""))
         shapes = []
-        for child in clip:
-            if isinstance(child, (se.Text, se.Use)):
-                return None
-            hidden = str(child.values.get("visibility", "visible")).strip() in ("hidden", "collapse")
-            if not hidden and isinstance(child, se.Shape):  # SVG allows no groups in a clip path
-                shapes.append(se.Path(child) * ~defined * own * matrix)
+        for child in clip:  # shapes, text and <use> of them (SVG allows no groups in a clip path)
+            for member in child.select() if isinstance(child, se.Use) else (child,):
+                if isinstance(member, se.Text):
+                    return None
+                hidden = str(member.values.get("visibility", "visible")).strip() in ("hidden", "collapse")
+                if not hidden and isinstance(member, se.Shape):
+                    shapes.append(se.Path(member) * ~defined * own * matrix)
         return self._shape_regions(shapes)
 
-    def _mask_regions(self, mask: ET.Element, matrix) -> list[Region] | str | None:
+    def _mask_regions(self, mask: ET.Element, matrix) -> list[_Union] | str | None:
         """As `_clip_regions`, for a mask that acts as a clip path (see the class)."""
         se = self._se
         style = _style_properties(mask)
@@ -675,24 +686,25 @@ class _Clips:
             el = self._parents.get(el)
         return found
 
-    def _shape_regions(self, shapes: list) -> list[Region] | str | None:
-        """The region of the shapes (outlines placed on the canvas) as a list of one, [] when one
-        of them covers the canvas, `_KEEPS_NOTHING` when none has area, None when that union is
-        not one simple region."""
+    def _shape_regions(self, shapes: list) -> list[_Union] | str | None:
+        """The region of the shapes (outlines placed on the canvas) as a list of one union of
+        disjoint simple regions (one per subpath), [] when one of them covers the canvas,
+        `_KEEPS_NOTHING` when none has area, None when the subpaths meet or one crosses itself."""
         se = self._se
         width, height = self._size
         border = [(x, y) for x in (_CLIP_BORDER, width - _CLIP_BORDER) for y in (_CLIP_BORDER, height - _CLIP_BORDER)]
-        regions = []
+        regions: list[Region | None] = []
         for shape in shapes:
             chains = [chain for chain, _ in _subpaths(shape, se) if _encloses(chain)]
-            region = simple_region(flatten(_close(chains[0]), RENDER_FILL_TOLERANCE)) if len(chains) == 1 else None
-            if region is not None and region.convex and all(region.contains(p) for p in border):
-                return []
-            if chains:
-                regions.append(region)
+            own = [simple_region(flatten(_close(chain), RENDER_FILL_TOLERANCE)) for chain in chains]
+            if len(own) == 1 and own[0] is not None and own[0].convex and all(own[0].contains(p) for p in border):
+                return []  # (a shape's other subpaths could cut holes in it)
+            regions += own
         if not regions:
             return _KEEPS_NOTHING
-        return regions if len(regions) == 1 and regions[0] is not None else None
+        if None in regions or not all(regions_disjoint(a, b) for a, b in itertools.combinations(regions, 2)):
+            return None
+        return [tuple(regions)]
 
 
 def _markup(el: ET.Element) -> str:
