@@ -123,6 +123,19 @@ def test_random_init_closed_blobs():
                                  ctx(32, 32)).initialize(6, 0, None)
     assert scene.closed.all() and scene.fill_colors is not None
     assert torch.equal(scene.fill_colors, scene.stroke_colors) and torch.all(scene.widths == 0)
+    assert not scene.even_odd.any()  # nonzero, SVG's default
+
+
+def test_random_init_even_odd_blobs_keep_their_rule_in_the_svg():
+    from vecrender.svg import scene_to_svg, svg_to_scene
+
+    options = {"closed": True, "segments": 3, "even_odd": True}
+    scene = RandomInit.from_dict(options, ctx(32, 32)).initialize(4, 0, None)
+    assert scene.even_odd.all()
+    text = scene_to_svg(scene)
+    assert text.count('fill-rule="evenodd"') == 4 and svg_to_scene(text).even_odd.all()
+    strokes = RandomInit.from_dict({"even_odd": True}, ctx(32, 32)).initialize(4, 0, None)
+    assert not strokes.even_odd.any()  # open strokes have no fill to rule
 
 
 @pytest.mark.parametrize("options, message", [

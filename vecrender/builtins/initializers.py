@@ -36,6 +36,10 @@ class RandomConfig:
     closed: bool = option(
         False, "Closed filled blobs instead of open strokes; the fill uses the path color (random or "
         "`color`), the outline uses the same color with `width`.")
+    even_odd: bool = option(
+        False, "Closed blobs: fill by the even-odd rule, diffvg's default in the reference painterly "
+        "code (where a blob crosses itself it has a hole); false: nonzero, SVG's default. The SVG "
+        "output says which (fill-rule).")
 
 
 def _check_random_config(config: RandomConfig, where: str) -> None:
@@ -65,8 +69,9 @@ def random_scene_from_config(config: RandomConfig, num_paths: int, seed: int, wi
         colors = fp.random_colors(num_paths, gen, config.alpha_range)
     else:
         colors = torch.tensor(config.color, dtype=torch.float32).expand(num_paths, 4).clone()
-    return fp.stroke_scene(points, config.width, colors, width, height, num_segments=counts,
-                           closed=config.closed, fill_colors=colors.clone() if config.closed else None)
+    scene = fp.stroke_scene(points, config.width, colors, width, height, num_segments=counts,
+                            closed=config.closed, fill_colors=colors.clone() if config.closed else None)
+    return replace(scene, even_odd=torch.full((num_paths,), config.closed and config.even_odd, dtype=torch.bool))
 
 
 class RandomInit(Initializer):

@@ -67,6 +67,16 @@ def test_sparse_positions_follow_largest_error_regions():
     assert 0 <= positions[2, 0] < 48 and 0 <= positions[2, 1] < 48  # nothing left: uniform random
 
 
+def test_even_odd_option_sets_the_shapes_fill_rule():
+    image = _disks_image()
+    for even_odd in (False, True):
+        live = LiveInit.from_dict({"even_odd": even_odd}, RunContext(width=48, height=48))
+        scene = live.initialize(2, 0, image)
+        assert scene.even_odd.tolist() == [even_odd] * 2
+        grown = live.add_paths(scene, 1, 0, image, torch.ones_like(image))
+        assert grown.even_odd.tolist() == [even_odd] * 3
+
+
 def test_shapes_take_the_target_color_and_are_circles():
     image = _disks_image()
     scene = LiveInit.from_dict({"radius": 4.0}, RunContext(width=48, height=48)).initialize(2, 0, image)

@@ -127,6 +127,10 @@ class LiveInit(Initializer):
             "against their render (layer-wise addition as a chain of runs).")
         renderer: str = vecrender.option(
             "native", "Renderer used to draw `base` for the error map.")
+        even_odd: bool = vecrender.option(
+            False, "Fill the shapes by the even-odd rule, diffvg's default in the reference LIVE code "
+            "(where a shape crosses itself it has a hole); false: nonzero, SVG's default. The SVG "
+            "output says which (fill-rule).")
 
     def initialize(self, num_paths: int, seed: int, target: Tensor | None) -> VectorScene:
         if target is None:
@@ -177,7 +181,8 @@ class LiveInit(Initializer):
         fills = sample_colors(target, positions)
         scene = VectorScene(
             points=points.contiguous(), widths=torch.zeros(n), stroke_colors=torch.zeros(n, 4),
-            fill_colors=fills, closed=torch.ones(n, dtype=torch.bool), width=width, height=height)
+            fill_colors=fills, closed=torch.ones(n, dtype=torch.bool),
+            even_odd=torch.full((n,), c.even_odd, dtype=torch.bool), width=width, height=height)
         return scene
 
     def _base(self, width: int, height: int) -> VectorScene | None:
