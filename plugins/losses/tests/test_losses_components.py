@@ -277,6 +277,16 @@ def test_udf_weights_the_current_stage_silhouettes():
     assert scene.points.grad[0].abs().max() == 0 and scene.points.grad[1].abs().max() > 0
 
 
+def test_udf_l1_weighs_absolute_errors_by_the_same_map():
+    scene = _shapes([((24.0, 24.0), 60.0), ((24.0, 24.0), 6.0)])
+    batch = _udf_batch(scene, 1)
+    l1 = losses.Udf.from_dict({"norm": "l1"})
+    weight = l1.weights([scene], 1)
+    expected = (weight * (batch.images - batch.target).abs().sum(dim=1)).mean(dim=(1, 2))
+    assert torch.allclose(l1(batch), expected) and expected.item() > 0
+    assert not torch.allclose(losses.Udf.from_dict({})(batch), expected)
+
+
 def test_udf_keeps_the_bands_of_earlier_stages_and_resumes_them():
     first = _shapes([((12.0, 12.0), 5.0)])
     grown = _shapes([((12.0, 12.0), 5.0), ((36.0, 36.0), 5.0)])

@@ -133,17 +133,22 @@ def test_udf_weights_peak_on_contour_and_vanish_far_away():
     assert w[1].abs().sum().item() == 0.0                              # no contour: no weight
 
 
-def test_weighted_l2_and_gradcheck():
+def test_weighted_error_and_gradcheck():
     target = _images(1, 8, seed=1)
     images = _images(2, 8, seed=2).requires_grad_()
     weight = torch.zeros(2, 8, 8, dtype=torch.float64)
-    weight[1] = 1.0
-    value = fn.weighted_l2(images, target, weight)
+    weight[1] = torch.linspace(0, 1, 64, dtype=torch.float64).view(8, 8)
+    value = fn.weighted_error(images, target, weight)
     assert value[0].item() == 0.0
-    assert torch.allclose(value[1], (images[1] - target[0]).pow(2).sum(0).mean())
-    assert gradcheck(lambda x: fn.weighted_l2(x, target, weight), (images,))
+    assert torch.allclose(value[1], (weight[1] * (images[1] - target[0]).pow(2).sum(0)).mean())
+    l1 = fn.weighted_error(images, target, weight, "l1")
+    assert torch.allclose(l1[1], (weight[1] * (images[1] - target[0]).abs().sum(0)).mean())
+    for norm in ("l1", "l2"):
+        assert gradcheck(lambda x: fn.weighted_error(x, target, weight, norm), (images,))
     with pytest.raises(ValueError, match="weight"):
-        fn.weighted_l2(images, target, weight[:1])
+        fn.weighted_error(images, target, weight[:1])
+    with pytest.raises(ValueError, match="norm"):
+        fn.weighted_error(images, target, weight, "l3")
 
 
 # -- geometry ------------------------------------------------------------------------------------

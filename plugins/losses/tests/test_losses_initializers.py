@@ -67,6 +67,25 @@ def test_sparse_positions_follow_largest_error_regions():
     assert 0 <= positions[2, 0] < 48 and 0 <= positions[2, 1] < 48  # nothing left: uniform random
 
 
+def test_naive_positions_take_the_largest_errors_in_turn():
+    """LIVE's naive placement: the maximum of the error map, marked taken, shape after shape."""
+    target = torch.ones(1, 3, 6, 8)
+    target[0, :, 2, 5] = 0.0  # error 3
+    target[0, 0, 4, 1] = 0.5  # error 0.25, twice: the first in row order first
+    target[0, 0, 4, 6] = 0.5
+    target[0, 1, 0, 3] = 0.8  # error 0.04
+    init = LiveInit.from_dict({"placement": "naive"}, RunContext(width=8, height=6))
+    positions = init.positions(torch.ones_like(target), target, 5, torch.Generator().manual_seed(0))
+    assert positions.tolist() == [[5, 2], [1, 4], [6, 4], [3, 0], [0, 0]]  # then zeros, in row order
+    error = ((torch.ones_like(target) - target) ** 2).sum(1)[0].numpy().copy()
+    reference = []
+    for _ in range(5):  # the reference's loop: the first maximum, then marked -1
+        h, w = (int(v[0]) for v in np.where(error == error.max()))
+        error[h, w] = -1
+        reference.append([w, h])
+    assert positions.tolist() == reference
+
+
 def test_even_odd_option_sets_the_shapes_fill_rule():
     image = _disks_image()
     for even_odd in (False, True):

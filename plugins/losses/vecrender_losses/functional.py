@@ -245,13 +245,18 @@ def silhouettes(scene: VectorScene, first: int = 0) -> VectorScene:
                    fill_colors=torch.where(filled, white, none), **{name: None for name in GRADIENT_FIELDS})
 
 
-def weighted_l2(images: Tensor, target: Tensor, weight: Tensor) -> Tensor:
-    """``mean_pixels(weight * sum_channels((images - target)^2))`` -> ``[S]`` (``weight`` ``[S, H, W]``)."""
+def weighted_error(images: Tensor, target: Tensor, weight: Tensor, norm: str = "l2") -> Tensor:
+    """``mean_pixels(weight * sum_channels(e))`` -> ``[S]`` (``weight`` ``[S, H, W]``), where the
+    error ``e`` is ``(images - target)^2`` (``norm`` "l2") or ``|images - target|`` ("l1")."""
     target = check_pair(images, target)
     if weight.shape != (images.shape[0], *images.shape[2:]):
         raise ValueError(f"weight must be [S, H, W] = {[images.shape[0], *images.shape[2:]]}, "
                          f"got {list(weight.shape)}")
-    return (weight.to(images) * (images - target).pow(2).sum(dim=1)).mean(dim=(1, 2))
+    if norm not in ("l1", "l2"):
+        raise ValueError(f"norm must be 'l1' or 'l2', got {norm!r}")
+    difference = images - target
+    error = difference.pow(2) if norm == "l2" else difference.abs()
+    return (weight.to(images) * error.sum(dim=1)).mean(dim=(1, 2))
 
 
 # -- geometry ----------------------------------------------------------------------------------

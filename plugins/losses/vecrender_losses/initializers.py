@@ -82,6 +82,15 @@ def component_positions(labels: np.ndarray, count: int, generator: torch.Generat
     return out
 
 
+def largest_error_pixels(error: np.ndarray, count: int) -> Tensor:
+    """``[count, 2]`` (x, y) pixel positions of the `count` largest values of ``error`` ``[H, W]``,
+    largest first, ties in row-major order (LIVE's naive placement, which takes the maximum and
+    marks it taken, shape after shape)."""
+    order = np.argsort(-error.ravel(), kind="stable")[:count]
+    rows, cols = np.unravel_index(order, error.shape)
+    return torch.tensor(np.stack([cols, rows], axis=-1), dtype=torch.float32).reshape(-1, 2)
+
+
 def circle_paths(centers: Tensor, segments: int, radius: float) -> Tensor:
     """Closed paths whose ``3 * segments`` control points lie evenly on a circle around each centre.
 
@@ -117,8 +126,9 @@ class LiveInit(Initializer):
             "circle", "circle: control points on a circle; random: a chained random walk of steps "
             "U(-radius/2, radius/2) from the position.", choices=("circle", "random"))
         placement: str = vecrender.option(
-            "sparse", "sparse: largest error regions (LIVE's default); random: uniform on the canvas.",
-            choices=("sparse", "random"))
+            "sparse", "sparse: largest error regions (LIVE's default); naive: the pixels of largest "
+            "error, one per shape (LIVE's naive); random: uniform on the canvas.",
+            choices=("sparse", "naive", "random"))
         error_threshold: float = vecrender.option(
             0.1, "Per-pixel squared error (summed over RGB) below which a pixel counts as correct.")
         levels: int = vecrender.option(200, "Number of error quantiles used to group pixels.", min=3)
@@ -167,6 +177,8 @@ class LiveInit(Initializer):
         if self.config.placement == "random" or count == 0:
             return fp.uniform_points(count, width, height, generator)
         error = (current - target).pow(2).sum(dim=1)[0].numpy()
+        if self.config.placement == "naive":
+            return largest_error_pixels(error, count)
         labels = error_levels(error, self.config.error_threshold, self.config.levels)
         return torch.tensor(component_positions(labels, count, generator), dtype=torch.float32).reshape(-1, 2)
 

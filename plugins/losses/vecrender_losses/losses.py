@@ -84,7 +84,8 @@ class Edge(TargetLoss):
 
 
 class Udf(TargetLoss):
-    """LIVE's UDF loss: squared error weighted by closeness to the shapes' contours (no gradient in the weight).
+    """LIVE's UDF loss: squared (or absolute) error weighted by closeness to the shapes' contours
+    (no gradient in the weight).
 
     As LIVE: the weight comes from the current stage's shapes (``LossInput.stage_start`` on),
     rendered as opaque white silhouettes, so a shape inside or behind another, or under a
@@ -100,6 +101,9 @@ class Udf(TargetLoss):
             10.0, "Pixels farther than this from every shape contour get weight 0 (LIVE: 10).")
         threshold: float = vecrender.option(
             0.5, "Coverage (silhouette alpha) level that defines the contour.")
+        norm: str = vecrender.option(
+            "l2", "Per-pixel error summed over RGB: l2 squared (LIVE's default), l1 absolute (LIVE's "
+            "use_l1_loss, still UDF-weighted).", choices=("l2", "l1"))
 
     def __init__(self, config=None, context=None) -> None:
         super().__init__(config, context)
@@ -116,7 +120,7 @@ class Udf(TargetLoss):
             weight = (weight + self._kept.to(weight)).clamp(0.0, 1.0)
         if batch.training:
             self._last = weight.detach()
-        return fn.weighted_l2(batch.images, self.target(batch), weight)
+        return fn.weighted_error(batch.images, self.target(batch), weight, self.config.norm)
 
     @torch.no_grad()
     def weights(self, scenes: Sequence[VectorScene], first: int) -> Tensor:
