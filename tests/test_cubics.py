@@ -180,6 +180,19 @@ def test_clip_fill_covering_the_region_gives_its_outline():
     assert winding(clip_fill([*twice, hole], region), (8, 8)) == 1
 
 
+@pytest.mark.parametrize("corners", [
+    [(0, 0), (10, 5), (0, 10)],  # an arrowhead filling its box: two corners and an edge's middle
+    [(5, 0), (10, 5), (5, 10), (0, 5)],  # a diamond touching every edge at its middle
+])
+def test_clip_fill_keeps_a_fill_that_touches_the_outline_at_points(corners):
+    """Where the fill only touches the region's edges, the outline between its entry and exit
+    must not be taken for inside at the touching vertex (the whole box came out)."""
+    region = simple_region(SQUARE)
+    clipped = clip_fill([polygon_chain(corners)], region)
+    for point in ((9.0, 1.0), (1.0, 9.0), (9.0, 9.0), (5.0, 5.0), (1.0, 5.0), (5.0, 1.5)):
+        assert winding(clipped, point) == winding([polygon_chain(corners)], point), point
+
+
 def test_cut_stroke_splits_at_the_outline_and_flags_the_cuts():
     region = simple_region(L_SHAPE)
     across = [(0.0, 10.0), *line((0.0, 10.0), (16.0, 10.0))]  # crosses the L's right arm only

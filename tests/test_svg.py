@@ -522,7 +522,7 @@ def test_paints_none_gradient_and_named_colors():
 
 def test_import_warns_of_what_it_leaves_out(tmp_path):
     """One warning names what the scene lacks or simplifies, with counts; the content of clip
-    paths, markers and patterns is not counted twice, and a plain file warns of nothing."""
+    paths and patterns is not counted twice, and a plain file warns of nothing."""
     svg = """<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40">
       <defs><clipPath id="c"><rect width="20" height="20"/><text>in a clip</text></clipPath>
         <radialGradient id="g"><stop offset="0" stop-color="red"/></radialGradient>
@@ -538,13 +538,14 @@ def test_import_warns_of_what_it_leaves_out(tmp_path):
     path.write_text(svg)
     with pytest.warns(SvgImportWarning) as record:
         scene = load_svg(path)
-    assert scene.num_paths == 4 and len(record) == 1
+    assert scene.num_paths == 4 + 2 and len(record) == 1  # (two markers drawn)
     message = str(record[0].message)
     assert message.startswith(f"{path}: ")
-    for part in ("1 clip path (content drawn unclipped)", "2 markers",
-                 "1 filter", "1 pattern paint (no paint)", "2 text elements", "1 image"):
+    for part in ("1 clip path (content drawn unclipped)", "1 filter", "1 pattern paint (no paint)",
+                 "2 text elements", "1 image"):
         assert part in message, part
-    assert "mask" not in message and "3 text" not in message and "gradient (" not in message  # gradients import
+    for part in ("mask", "marker", "3 text", "gradient ("):  # gradients and markers import
+        assert part not in message, part
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         svg_to_scene('<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><path d="M1 1 L5 5" '
@@ -1209,3 +1210,80 @@ def test_paths_that_overflow_to_infinity_are_left_out_with_a_warning(bad):
         with pytest.warns(SvgImportWarning, match=r"left out 1 path\(s\) whose coordinates or stroke width overflow"):
             scene = svg_to_scene(text, fill_tolerance=tolerance)
         assert scene.num_paths == 1 and bool(scene.points.isfinite().all())
+
+
+# -- markers ------------------------------------------------------------------------------------
+def marker_document(marker: str, path: str, defs: str = "") -> str:
+    """A 100 x 100 canvas with one ``<marker id="m">`` (attributes and content in `marker`) and `path`."""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><defs {defs}><marker id="m" '
+            f'{marker}</marker></defs>{path}</svg>')
+
+
+def marker_boxes(scene: VectorScene) -> list[list[float]]:
+    """[x0, y0, x1, y1] of each path's control points, after the first (the marked shape)."""
+    points = scene.points[1:]
+    return torch.cat([points.amin(1), points.amax(1)], dim=1).tolist()
+
+
+SQUARE_MARKER = 'markerWidth="10" markerHeight="10" refX="2" refY="2"><rect width="4" height="4"/>'
+
+
+def test_markers_sit_on_the_vertices_scaled_by_the_stroke_width():
+    """refX/refY on the vertex; markerUnits strokeWidth (the default) scales by the stroke width;
+    the ``marker`` shorthand marks every vertex, marker-start, -mid and -end one kind each."""
+    path = '<path d="M10 10H50V50" stroke="black" stroke-width="3" fill="none" style="marker: url(#m)"/>'
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scene = svg_to_scene(marker_document(SQUARE_MARKER, path))
+    assert marker_boxes(scene) == [[4, 4, 16, 16], [44, 4, 56, 16], [44, 44, 56, 56]]
+    single = marker_document(SQUARE_MARKER.replace('refX="2"', 'refX="0" markerUnits="userSpaceOnUse"'),
+                             path.replace('style="marker: url(#m)"', 'marker-mid="url(#m)"'))
+    assert marker_boxes(svg_to_scene(single)) == [[50, 8, 54, 12]]
+
+
+DIAGONAL = [50 - 0.5**0.5, 10 - 0.5**0.5, 50 + 2.5 * 2**0.5, 10 + 2.5 * 2**0.5]  # the bar turned 45 degrees
+
+
+@pytest.mark.parametrize("orient, boxes", [
+    ("auto", [[10, 9, 14, 11], DIAGONAL, [49, 50, 51, 54]]),  # along the path; at the corner, the bisector
+    ("auto-start-reverse", [[6, 9, 10, 11], DIAGONAL, [49, 50, 51, 54]]),
+    ("90", [[9, 10, 11, 14], [49, 10, 51, 14], [49, 50, 51, 54]]),
+    ("0.25turn", [[9, 10, 11, 14], [49, 10, 51, 14], [49, 50, 51, 54]]),
+])
+def test_markers_turn_by_orient(orient, boxes):
+    """A 4 x 2 bar pointing forward from its reference point: its bounding box shows its direction."""
+    marker = (f'markerWidth="9" markerHeight="9" refX="0" refY="1" orient="{orient}" markerUnits="userSpaceOnUse" '
+              'overflow="visible"><path d="M0 0H4V2H0z"/>')
+    path = '<path d="M10 10H50V50" stroke="black" fill="none" style="marker: url(#m)"/>'
+    got = marker_boxes(svg_to_scene(marker_document(marker, path)))
+    assert len(got) == 3
+    for box, expected in zip(got, boxes):
+        assert box == pytest.approx(expected, abs=1e-4), got
+
+
+def test_marker_content_inherits_from_the_marker_and_is_clipped_to_its_box():
+    """Content paints come from the marker's ancestors, not the marked path (red); the content
+    is cut to the marker's box unless overflow is visible."""
+    marker = 'markerWidth="4" markerHeight="4" markerUnits="userSpaceOnUse"><circle r="4"/>'
+    path = '<path d="M20 20H60" stroke="red" fill="red" marker-end="url(#m)"/>'
+    scene = svg_to_scene(marker_document(marker, path, defs='fill="#0000ff"'))
+    assert scene.fill_colors[1].tolist() == [0, 0, 1, 1]
+    assert marker_boxes(scene)[0] == pytest.approx([60, 20, 64, 24], abs=1e-4)  # the quarter in the box
+    visible = svg_to_scene(marker_document(marker.replace(">", ' overflow="visible">', 1), path))
+    assert marker_boxes(visible)[0] == pytest.approx([56, 16, 64, 24], abs=1e-4)
+
+
+def test_marker_angles_follow_the_path():
+    from vecrender.svg import _marker_vertices
+
+    segments = [("M", (0.0, 0.0)), ("L", (10.0, 0.0)), ("C", (20.0, 0.0), (20.0, 10.0), (20.0, 20.0)),
+                ("M", (40.0, 0.0)), ("L", (40.0, 10.0)), ("L", (50.0, 10.0)), ("Z",)]
+    start, = _marker_vertices(segments, "start")
+    assert start == ((0.0, 0.0), 0.0)
+    mids = _marker_vertices(segments, "mid")
+    assert [point for point, _ in mids] == [(10.0, 0.0), (20.0, 20.0), (40.0, 0.0), (40.0, 10.0), (50.0, 10.0)]
+    # in and out directions: 0 / 0, 90 / (a new subpath), 90 (out), 90 / 0, 0 / 225 (the closing line)
+    assert [angle for _, angle in mids] == pytest.approx([0.0, 90.0, 90.0, 45.0, 292.5])
+    (end_point, end_angle), = _marker_vertices(segments, "end")  # a closed subpath ends on its start
+    assert end_point == (40.0, 0.0) and end_angle == pytest.approx(225.0)
+    assert _marker_vertices([("M", (1.0, 1.0))], "mid") == []

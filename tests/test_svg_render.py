@@ -14,7 +14,9 @@ non-uniform scale; 3.9e-2 when they were measured on the canvas), generic 1.6e-3
 and ellipses, which resvg flattens), gradients 1.3e-3 / 5.7e-2 (an element's opacity over its
 overlapping fill and stroke, folded into each, is half of it; resvg's own 1x render is 1.9e-3 off
 its 8x; diffvg draws the stroke gradients flat and the radial ones without focal point and
-rotation), live_like 0.52e-3 / 7.0e-3, masks 0.30e-3 / 6.4e-3, painterly_blobs 0.30e-3 / 4.1e-3,
+rotation), live_like 0.52e-3 / 7.0e-3, markers 0.78e-3 / 1.8e-2 (arrowheads, dots and stars
+small enough that resvg's own 1x render is 4.0e-3 off; 0.38e-3 without them), masks 0.30e-3 /
+6.4e-3, painterly_blobs 0.30e-3 / 4.1e-3,
 units_transforms 0.50e-3 / 3.7e-2 (strokes under a non-uniform scale become their outlines;
 0.95e-3 as strokes of the mean thickness), viewports 0.07e-3 / 1.8e-2. Against resvg's 1x render,
 native is within 0.6e-3 to 6.1e-3.

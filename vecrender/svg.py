@@ -45,9 +45,10 @@ arc length; the pattern starts over at each subpath, a dash through a closed sub
 one path joined there, zero-length dashes are dots where the caps draw them), after the
 element's fill; only dashes that reach the canvas are kept, and a pattern with more than
 `MAX_DASHES` of them there is drawn as a solid stroke faded by its duty cycle (with a warning).
-``display:none`` and ``visibility:hidden`` elements are skipped; text, images, markers and
-filters are ignored, and one ``SvgImportWarning`` names what a file used of them (and
-of pattern paints, clip paths and masks it left out), with counts. Pattern paints import as no
+``display:none`` and ``visibility:hidden`` elements are skipped; text, images and filters are
+ignored, and one ``SvgImportWarning`` names what a file used of them (and of pattern paints,
+clip paths and masks it left out), with counts. Markers (arrowheads, a chart's dots, a flag's
+stars along a path) are drawn after their shape, as SVG places them (see `_Markers`). Pattern paints import as no
 paint (or as their fallback colour: ``url(#p) red``).
 
 Clip paths (``clip-path`` on elements and groups, nested ones too) whose ``<clipPath>`` holds
@@ -69,7 +70,8 @@ clip in effect, as drawing tools write them, is applied the same way: one such s
 opaque white (or any opaque colour under ``mask-type: alpha``), unstroked, cut to the mask's
 ``userSpaceOnUse`` rectangle (its paint inherited, as SVG says, from the mask and the mask's
 ancestors, not from the masked element); other masks are left out and counted. The content of masks,
-markers, symbols and filters is drawn only where it is used (a ``<use>`` of a symbol).
+markers, symbols and filters is drawn only where it is used (a ``<use>`` of a symbol, a shape's
+markers).
 
 Linear and radial gradient paints (fills and strokes) become the scene's gradient fields
 (`vecrender.functional.paints`), placed in canvas pixels: ``gradientUnits`` (the object bounding
@@ -440,18 +442,25 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
     width, height = _canvas_size(document, root, where)
     elements = {el.get("id"): el for el in root.iter() if el.get("id")}  # the document's, by id
     gradients = _gradient_defs(elements)
-    clips = _Clips(root, elements, document, (width, height), se, fill_tolerance)
+    parents = {child: parent for parent in root.iter() for child in parent}
+    clips = _Clips(parents, elements, document, (width, height), se, fill_tolerance)
     background = WHITE
     items: list[_Item] = []
     simplified: Counter[tuple[str, str]] = Counter()  # what _shape_items drew otherwise, as left_out counts
     canvas = (float(width), float(height))
-    shapes = _shapes(document, 1.0, canvas, (), clips, se)
-    for shape, opacity, viewport, uses in shapes:
+    def draw(node, opacity: float, viewport: tuple[float, float]) -> list[_Item]:
+        """The items of the shapes under `node` (a marker's content)."""
+        return [item for shape, shape_opacity, shape_viewport, uses in _shapes(node, opacity, viewport, (), clips, se)
+                for item in clips.apply(_shape_items(shape, shape_opacity, gradients, shape_viewport, canvas, se,
+                                                     simplified, fill_tolerance), uses)]
+
+    markers = _Markers(elements, parents, se, draw, fill_tolerance)
+    for shape, opacity, viewport, uses in _shapes(document, 1.0, canvas, (), clips, se):
         if _is_background(shape, se):
             background = _background_color(shape)
             continue
-        items += clips.apply(_shape_items(shape, opacity, gradients, viewport, canvas, se, simplified,
-                                          fill_tolerance), uses)
+        drawn = _shape_items(shape, opacity, gradients, viewport, canvas, se, simplified, fill_tolerance)
+        items += clips.apply(drawn + markers.items(shape, opacity, viewport), uses)
     left_out = _left_out(root, elements) + clips.left_out + simplified
     if left_out:
         described = ", ".join(f"{n} {noun}{'s' if n > 1 else ''}" + (f" ({note})" if note else "")
@@ -473,8 +482,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
 #: What import leaves out or simplifies, by what marks it in the document: (noun, what happens).
 _LEFT_OUT_ELEMENTS = {"text": ("text element", ""), "image": ("image", ""),
                       "foreignObject": ("embedded HTML object", "")}
-_LEFT_OUT_PROPERTIES = {"filter": ("filter", ""),
-                        **{name: ("marker", "") for name in ("marker", "marker-start", "marker-mid", "marker-end")}}
+_LEFT_OUT_PROPERTIES = {"filter": ("filter", "")}
 _LEFT_OUT_PAINTS = {"pattern": ("pattern paint", "no paint")}
 #: Elements whose content belongs to a feature counted where it is used.
 _FEATURE_CONTENT = {"clipPath", "mask", "marker", "pattern", "filter", "linearGradient", "radialGradient"}
@@ -556,9 +564,9 @@ class _Clips:
     default one of ``objectBoundingBox``, which cuts nothing): a drawing tool's usual mask. Any
     other clip path or mask is left out, and counted."""
 
-    def __init__(self, root: ET.Element, elements: dict[str, ET.Element], document, size: tuple[int, int], se,
-                 outline_tolerance: float | None = None) -> None:
-        self._parents = {child: parent for parent in root.iter() for child in parent}
+    def __init__(self, parents: dict[ET.Element, ET.Element], elements: dict[str, ET.Element], document,
+                 size: tuple[int, int], se, outline_tolerance: float | None = None) -> None:
+        self._parents = parents
         self._clip_paths = {k: v for k, v in document.objects.items() if isinstance(v, se.ClipPath)}
         self._masks = {k: el for k, el in elements.items() if _local_name(el) == "mask"}
         self._own_transforms = {k: el.get("transform", "") for k, el in elements.items()
@@ -649,7 +657,7 @@ class _Clips:
         if len(children) > 1 or _local_name(children[0]) not in _SHAPE_TAGS or children[0].get("class"):
             return None
         shape = children[0]
-        paint = {**self._inherited(mask, _MASK_PAINT_INHERITED), **_style_properties(shape)}
+        paint = {**_inherited(mask, _MASK_PAINT_INHERITED, self._parents), **_style_properties(shape)}
         if (paint.get("stroke", "none") != "none" or "url(" in paint.get("fill", "")
                 or any(name in paint for name in ("mask", "clip-path", "filter"))):
             return None
@@ -675,17 +683,6 @@ class _Clips:
         rectangle = self._shape_regions([se.Path(f"M{x},{y}h{w}v{h}h{-w}z") * matrix])
         return regions + rectangle if isinstance(rectangle, list) else rectangle
 
-    def _inherited(self, el: ET.Element, names: tuple[str, ...]) -> dict[str, str]:
-        """The properties among `names` that `el` sets or inherits from its ancestors (the
-        nearest value wins; ``inherit`` defers to the parent's)."""
-        found: dict[str, str] = {}
-        while el is not None:
-            for name, value in _style_properties(el).items():
-                if name in names and name not in found and value != "inherit":
-                    found[name] = value
-            el = self._parents.get(el)
-        return found
-
     def _shape_regions(self, shapes: list) -> list[_Union] | str | None:
         """The region of the shapes (outlines placed on the canvas) as a list of one union of
         disjoint simple regions (one per subpath), [] when one of them covers the canvas,
@@ -707,49 +704,313 @@ class _Clips:
         return [tuple(regions)]
 
 
+#: Presentation properties a marker's content inherits from the marker and the marker's ancestors.
+_MARKER_INHERITED = ("fill", "fill-opacity", "fill-rule", "stroke", "stroke-width", "stroke-opacity",
+                     "stroke-linecap", "stroke-linejoin", "stroke-miterlimit", "stroke-dasharray",
+                     "stroke-dashoffset", "color", "visibility")
+#: A shape's outline for markers: ("M", p), ("L", p), ("C", c1, c2, p) or ("Z",).
+_Segment = tuple
+
+
+class _Markers:
+    """The content of ``<marker>`` elements drawn at the vertices of paths, lines, polylines and
+    polygons (``marker-start``, ``marker-mid``, ``marker-end`` and the ``marker`` shorthand), as
+    SVG places it: on the vertex (``refX``, ``refY``), turned by ``orient`` (``auto``: along the
+    path, the bisector of the directions in and out at a corner; ``auto-start-reverse``; an
+    angle), scaled by the shape's stroke width (``markerUnits``) and by the ``viewBox`` into
+    ``markerWidth`` x ``markerHeight``, and clipped to that box unless ``overflow`` is visible. The
+    content inherits from the marker and its ancestors, not from the shape; it is drawn after the
+    shape, with the shape's opacity and clip paths. `draw(document)`: the items of a parsed
+    document's shapes."""
+
+    def __init__(self, elements: dict[str, ET.Element], parents: dict[ET.Element, ET.Element], se,
+                 draw: Callable[[object, float, tuple[float, float]], list[_Item]],
+                 outline_tolerance: float | None = None) -> None:
+        self._markers = {k: el for k, el in elements.items() if _local_name(el) == "marker"}
+        self._parents, self._se, self._draw = parents, se, draw
+        self._outline_tolerance = outline_tolerance
+
+    def items(self, shape, opacity: float, viewport: tuple[float, float]) -> list[_Item]:
+        se = self._se
+        if not self._markers or not isinstance(shape, (se.Path, se.Polyline, se.Polygon, se.SimpleLine)):
+            return []
+        values, segments, out = shape.values, None, []
+        for kind in ("start", "mid", "end"):
+            marker = _referenced(values.get(f"marker-{kind}") or values.get("marker"), self._markers)
+            if marker is None:
+                continue
+            segments = segments if segments is not None else _outline_segments(shape, se)
+            for point, angle in _marker_vertices(segments, kind):
+                out += self._instance(marker, shape, point, angle, kind, opacity, viewport)
+        return out
+
+    def _instance(self, marker: ET.Element, shape, point: Point, angle: float, kind: str, opacity: float,
+                  viewport: tuple[float, float]) -> list[_Item]:
+        se = self._se
+        placed = _marker_placement(marker, float(shape.stroke_width or 0), point, angle, kind)
+        if placed is None:
+            return []
+        place, (x, y, w, h) = placed
+        m = shape.transform
+        inherited = " ".join(f"{name}={quoteattr(value)}" for name, value in
+                             _inherited(marker, _MARKER_INHERITED, self._parents).items())
+        content = "".join(_markup(child) for child in marker if _local_name(child))
+        text = (f'<svg xmlns="{SVG_NS}"><g transform="matrix({m.a!r} {m.b!r} {m.c!r} {m.d!r} {m.e!r} {m.f!r})">'
+                f'<g transform="{place}" {inherited}>{content}</g></g></svg>')
+        items = self._draw(se.SVG.parse(io.StringIO(text), reify=False), opacity, viewport)
+        if str(marker.get("overflow", "hidden")).strip() in ("visible", "auto"):
+            return items
+        to_canvas = se.Matrix(place) * m
+        region = simple_region([tuple(map(float, to_canvas.point_in_matrix_space(corner)))
+                                for corner in ((x, y), (x + w, y), (x + w, y + h), (x, y + h))])
+        return [] if region is None else _clipped(items, region, self._outline_tolerance)[0]
+
+
+def _marker_placement(marker: ET.Element, stroke_width: float, point: Point, angle: float, kind: str
+                      ) -> tuple[str, list[float]] | None:
+    """The transform (SVG text) from a marker's content to the marked shape's user space at a
+    vertex, and the box (x, y, w, h in content units) the content is clipped to; None when the
+    marker draws nothing (a box or scale of no size)."""
+    width, height = _number(marker.get("markerWidth"), 3.0), _number(marker.get("markerHeight"), 3.0)
+    if not (width > 0 and height > 0):
+        return None
+    scale = 1.0 if str(marker.get("markerUnits", "")).strip() == "userSpaceOnUse" else stroke_width
+    box = _numbers(marker.get("viewBox"))
+    if len(box) == 4 and box[2] > 0 and box[3] > 0:
+        sx, sy, _, _ = _viewbox_fit(box, width * scale, height * scale, marker.get("preserveAspectRatio"))
+    else:
+        sx = sy = scale
+        box = [0.0, 0.0, width, height]
+    if not (sx > 0 and sy > 0):
+        return None
+    turn = _orient(marker.get("orient"), angle, kind)
+    ref_x, ref_y = _number(marker.get("refX"), 0.0), _number(marker.get("refY"), 0.0)
+    return (f"translate({point[0]!r} {point[1]!r}) rotate({turn!r}) scale({sx!r} {sy!r}) "
+            f"translate({-ref_x!r} {-ref_y!r})", box)
+
+
+def _orient(value: str | None, auto: float, kind: str) -> float:
+    """A marker's turn in degrees: its ``orient`` angle (deg, rad, grad, turn), or `auto`, the
+    path's direction at the vertex (reversed at the start under ``auto-start-reverse``)."""
+    text = str(value or "0").strip()
+    if text == "auto":
+        return auto
+    if text == "auto-start-reverse":
+        return auto + 180.0 if kind == "start" else auto
+    match = re.fullmatch(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(deg|rad|grad|turn)?", text)
+    if match is None:
+        return 0.0
+    unit = {"deg": 1.0, None: 1.0, "rad": 180.0 / math.pi, "grad": 0.9, "turn": 360.0}[match.group(2)]
+    return float(match.group(1)) * unit
+
+
+def _outline_segments(shape, se) -> list[_Segment]:
+    """The shape's outline in its own user space, quadratics as cubics and each arc as one cubic
+    segment with the arc's end directions (a marker's vertices are the path's, not its pieces')."""
+    out: list[_Segment] = []
+    for seg in se.Path(shape).segments(transformed=False):
+        end = (float(seg.end.x), float(seg.end.y)) if seg.end is not None else None
+        if isinstance(seg, se.Move):
+            out.append(("M", end))
+        elif isinstance(seg, se.Close):
+            out.append(("Z",))
+        elif isinstance(seg, se.QuadraticBezier):
+            start, control = (float(seg.start.x), float(seg.start.y)), (float(seg.control.x), float(seg.control.y))
+            out.append(("C", _lerp(start, control, 2 / 3), _lerp(end, control, 2 / 3), end))
+        elif isinstance(seg, se.CubicBezier):
+            out.append(("C", (float(seg.control1.x), float(seg.control1.y)),
+                        (float(seg.control2.x), float(seg.control2.y)), end))
+        elif isinstance(seg, se.Arc) and (pieces := list(seg.as_cubic_curves())):
+            out.append(("C", (float(pieces[0].control1.x), float(pieces[0].control1.y)),
+                        (float(pieces[-1].control2.x), float(pieces[-1].control2.y)), end))
+        elif end is not None:  # a line, or an arc of no radius
+            out.append(("L", end))
+    return out
+
+
+def _lerp(a: Point, b: Point, u: float) -> Point:
+    return (a[0] + (b[0] - a[0]) * u, a[1] + (b[1] - a[1]) * u)
+
+
+def _marker_vertices(segments: list[_Segment], kind: str) -> list[tuple[Point, float]]:
+    """(vertex, direction in degrees) where markers of `kind` go: "start" the first vertex,
+    "end" the last (a closed subpath's start), "mid" every vertex between (subpath starts
+    included, closing segments not)."""
+    last = len(segments) - 1
+    if last < 1:
+        return []
+    if kind == "start":
+        return [(segments[0][1], _vertex_angle(segments, 0))] if segments[0][0] == "M" else []
+    if kind == "end":
+        tag = segments[last][0]
+        if tag in ("L", "C"):
+            return [(segments[last][-1], _vertex_angle(segments, last))]
+        return [(_subpath_start(segments, last), _vertex_angle(segments, last))] if tag == "Z" else []
+    return [(segments[i][-1], _vertex_angle(segments, i)) for i in range(1, last) if segments[i][0] != "Z"]
+
+
+def _subpath_start(segments: list[_Segment], index: int) -> Point:
+    for seg in reversed(segments[:index]):
+        if seg[0] == "M":
+            return seg[1]
+    return (0.0, 0.0)
+
+
+def _vertex_point(segments: list[_Segment], index: int) -> Point:
+    """Where segment `index` ends (a closing segment: at its subpath's start)."""
+    return _subpath_start(segments, index) if segments[index][0] == "Z" else segments[index][-1]
+
+
+def _vertex_angle(segments: list[_Segment], index: int) -> float:
+    """The direction of the path at the end of segment `index`, in degrees: along the path at its
+    ends, the bisector of the directions in and out between two segments. A control point on its
+    vertex gives its curve's direction from the next control point instead (as browsers do)."""
+    here = segments[index]
+    if index == 0:  # the direction out of the first vertex
+        start, (tag, *rest) = here[1], segments[1]
+        if tag == "L":
+            return _bisector(start, rest[0], start, rest[0])
+        if tag == "C":
+            toward = rest[2] if _same(start, rest[0]) else rest[0]
+            return _bisector(start, toward, start, toward)
+        return 0.0
+    before = _vertex_point(segments, index - 1)
+    if index == len(segments) - 1:  # the direction into the last vertex
+        if here[0] == "L":
+            return _bisector(before, here[1], before, here[1])
+        if here[0] == "C":
+            c1, c2, end = here[1:]
+            origin = c1 if _same(c2, end) else c2
+            return _bisector(origin, end, origin, end)
+        if here[0] == "Z" and segments[index - 1][0] in ("L", "C"):  # along the closing line
+            return _bisector(before, _subpath_start(segments, index), before, _subpath_start(segments, index))
+        return 0.0
+    after = segments[index + 1]
+    point = _vertex_point(segments, index)
+    if here[0] == "M":
+        if after[0] in ("L", "C"):
+            return _bisector(point, after[1], point, after[1])
+        return 0.0
+    if here[0] == "Z":
+        return 0.0
+    in_control = here[2] if here[0] == "C" else before  # the point the direction in comes from
+    if after[0] == "L":
+        return _curves_angle(before, in_control, point, after[1], after[1])
+    if after[0] == "C":
+        return _curves_angle(before, in_control, point, after[1], after[3])
+    if after[0] == "M":
+        origin = before if here[0] == "L" or _same(in_control, point) else in_control
+        return _bisector(origin, point, origin, point)
+    first = _subpath_start(segments, index + 1)  # a closing segment next
+    return _curves_angle(before, in_control, point, first, first)
+
+
+def _same(a: Point, b: Point) -> bool:
+    return math.isclose(a[0], b[0], rel_tol=1e-6, abs_tol=1e-9) and math.isclose(a[1], b[1], rel_tol=1e-6, abs_tol=1e-9)
+
+
+def _curves_angle(before: Point, in_control: Point, point: Point, out_control: Point, after: Point) -> float:
+    """The bisector at `point` between a segment arriving from `in_control` and one leaving
+    toward `out_control`; a control point on the vertex falls back to the segment's far end."""
+    if _same(in_control, point):
+        return _bisector(before, point, point, out_control)
+    if _same(point, out_control):
+        return _bisector(in_control, point, point, after)
+    return _bisector(in_control, point, point, out_control)
+
+
+def _bisector(a: Point, b: Point, c: Point, d: Point) -> float:
+    """The direction half way between a -> b (in) and c -> d (out), in degrees in [0, 360)."""
+    def heading(p: Point, q: Point) -> float:
+        return math.atan2(q[1] - p[1], q[0] - p[0]) % (2 * math.pi)
+
+    into, out = heading(a, b), heading(c, d)
+    half = (out - into) / 2
+    angle = into + half - (math.pi if abs(half) > math.pi / 2 else 0.0)
+    return math.degrees(angle % (2 * math.pi))
+
+
+def _inherited(el: ET.Element | None, names: tuple[str, ...], parents: dict[ET.Element, ET.Element]
+               ) -> dict[str, str]:
+    """The properties among `names` that `el` sets or inherits from its ancestors (`parents`: each
+    element's parent; the nearest value wins, ``inherit`` defers to the parent's)."""
+    found: dict[str, str] = {}
+    while el is not None:
+        for name, value in _style_properties(el).items():
+            if name in names and name not in found and value != "inherit":
+                found[name] = value
+        el = parents.get(el)
+    return found
+
+
 def _markup(el: ET.Element) -> str:
-    """The element alone as SVG text (its attributes without namespaces)."""
-    attributes = " ".join(f"{name}={quoteattr(value)}" for name, value in el.attrib.items() if "}" not in name)
-    return f"<{_local_name(el)} {attributes}/>"
+    """The element and its descendants as SVG text (attributes without namespaces, but
+    ``xlink:href`` as ``href``; no text)."""
+    attributes = " ".join(f"{name.rsplit('}', 1)[-1]}={quoteattr(value)}" for name, value in el.attrib.items()
+                          if "}" not in name or name.endswith("}href"))
+    children = "".join(_markup(child) for child in el if _local_name(child))
+    return f"<{_local_name(el)} {attributes}>{children}</{_local_name(el)}>"
 
 
 def _clipped(items: list[_Item], region: Region, outline_tolerance: float | None = None
              ) -> tuple[list[_Item], bool]:
     """The items cut to `region`, and whether a visible stroke was cut at its centre line (with an
     `outline_tolerance`, a stroke that comes near the region's outline is cut as its outline)."""
-    if outline_tolerance is not None:  # strokes a centre-line cut would draw over _SHAPE_ERROR beyond
-        items = [piece for item in items for piece in (
-            _outlined(item, tolerance=outline_tolerance) if _visible_stroke(item)
-            and item.width / 2 > _SHAPE_ERROR and _reaches(_chains(item), item.width / 2, region) else [item])]
     out: list[_Item] = []
     cut = False
-    for item in items:
-        chains = _chains(item)
-        if item.closed and item.fill is not None:
-            kept = clip_fill(chains, region, item.even_odd)
-            if len(kept) == len(chains) and all(a is b for a, b in zip(kept, chains)):
-                out.append(item)  # all inside: its stroke too
-                continue
-            if kept:
-                whole = _compound(kept, 0.0, item.stroke, item.fill, item.even_odd)
-                out.append(replace(item, points=whole.points, starts=whole.starts, width=0.0,
-                                   gradients=(item.gradients[0], None)))
-            item = replace(item, fill=None, gradients=(None, item.gradients[1]))
-            if item.width <= 0:
-                continue
-        pieces = [(part, start_cut, end_cut, item.closed and not (start_cut or end_cut))
-                  for chain in chains for part, start_cut, end_cut in cut_stroke(chain, region, item.closed)]
-        changed = len(pieces) != len(chains) or any(p[1] or p[2] for p in pieces)
-        cut |= (outline_tolerance is None and item.width > 0 and item.stroke[3] > 0  # (else within _SHAPE_ERROR)
-                and (changed or _reaches(chains, item.width / 2, region)))
-        if not changed:
-            out.append(item)
+    for whole in items:
+        if region.convex and region.holds(whole.points, whole.width / 2 * _reach_factor(whole.line)):
+            out.append(whole)  # inside, with its stroke (its control points hold its curves): no cut
             continue
-        for part, start_cut, end_cut, closed in pieces:
-            cap, join, limit = item.line
-            out.append(replace(item, points=part, closed=closed, fill=None, starts=(0,),
-                               line=(CAP_BUTT if start_cut and end_cut else cap, join, limit)))
+        for item in _outlined_near(whole, region, outline_tolerance):
+            kept, item_cut = _clipped_item(item, region, outline_tolerance)
+            out += kept
+            cut |= item_cut
     return out, cut
+
+
+def _outlined_near(item: _Item, region: Region, outline_tolerance: float | None) -> list[_Item]:
+    """The item, or with an `outline_tolerance` the outline of its stroke where a centre-line cut
+    would draw it over _SHAPE_ERROR beyond the region's outline."""
+    if (outline_tolerance is not None and _visible_stroke(item) and item.width / 2 > _SHAPE_ERROR
+            and _reaches(_chains(item), item.width / 2, region)):
+        return _outlined(item, tolerance=outline_tolerance)
+    return [item]
+
+
+def _clipped_item(item: _Item, region: Region, outline_tolerance: float | None) -> tuple[list[_Item], bool]:
+    """One item cut to `region`, and whether its visible stroke was cut at its centre line (see `_clipped`)."""
+    out: list[_Item] = []
+    chains = _chains(item)
+    if item.closed and item.fill is not None:
+        kept = clip_fill(chains, region, item.even_odd)
+        if len(kept) == len(chains) and all(a is b for a, b in zip(kept, chains)):
+            return [item], False  # all inside: its stroke too
+        if kept:
+            whole = _compound(kept, 0.0, item.stroke, item.fill, item.even_odd)
+            out.append(replace(item, points=whole.points, starts=whole.starts, width=0.0,
+                               gradients=(item.gradients[0], None)))
+        item = replace(item, fill=None, gradients=(None, item.gradients[1]))
+        if item.width <= 0:
+            return out, False
+    pieces = [(part, start_cut, end_cut, item.closed and not (start_cut or end_cut))
+              for chain in chains for part, start_cut, end_cut in cut_stroke(chain, region, item.closed)]
+    changed = len(pieces) != len(chains) or any(p[1] or p[2] for p in pieces)
+    cut = (outline_tolerance is None and item.width > 0 and item.stroke[3] > 0  # (else within _SHAPE_ERROR)
+           and (changed or _reaches(chains, item.width / 2, region)))
+    if not changed:
+        return [*out, item], cut
+    cap, join, limit = item.line
+    for part, start_cut, end_cut, closed in pieces:
+        out.append(replace(item, points=part, closed=closed, fill=None, starts=(0,),
+                           line=(CAP_BUTT if start_cut and end_cut else cap, join, limit)))
+    return out, cut
+
+
+def _reach_factor(line: tuple[int, int, float]) -> float:
+    """How many half widths a stroke of this (cap, join, miter limit) reaches beyond its centre
+    line at most: a square cap's corner, a miter's tip."""
+    return max(math.sqrt(2), line[2] if line[1] == JOIN_MITER else 1.0)
 
 
 def _visible_stroke(item: _Item) -> bool:
@@ -1064,17 +1325,25 @@ def _symbol_fit(use, se):
     width, height = _number(use.values.get("width"), 0.0), _number(use.values.get("height"), 0.0)
     if len(box) != 4 or box[2] <= 0 or box[3] <= 0 or width <= 0 or height <= 0:
         return None
-    sx, sy = width / box[2], height / box[3]
-    align, *rest = (str(symbol.values.get("preserveAspectRatio", "xMidYMid meet")).split() or ["xMidYMid"])
-    if align != "none":
-        sx = sy = max(sx, sy) if rest == ["slice"] else min(sx, sy)
-    shift = {"Min": 0.0, "Mid": 0.5, "Max": 1.0}
-    tx = (width - box[2] * sx) * shift.get(align[1:4], 0.5) if align != "none" else 0.0
-    ty = (height - box[3] * sy) * shift.get(align[5:8], 0.5) if align != "none" else 0.0
+    sx, sy, tx, ty = _viewbox_fit(box, width, height, symbol.values.get("preserveAspectRatio"))
     local = se.Matrix(f"translate({-box[0]}, {-box[1]})") * se.Matrix(f"scale({sx}, {sy})") * se.Matrix(
         f"translate({tx}, {ty})")
     placed = se.Matrix(use.transform)
     return ~placed * local * placed
+
+
+def _viewbox_fit(box: list[float], width: float, height: float, aspect: str | None
+                 ) -> tuple[float, float, float, float]:
+    """``(sx, sy, tx, ty)``: the scales, then offsets, that fit the viewBox ``box`` (x, y, w, h;
+    w, h > 0) into `width` x `height` by ``preserveAspectRatio`` `aspect` (default ``xMidYMid meet``)."""
+    sx, sy = width / box[2], height / box[3]
+    align, *rest = str(aspect or "xMidYMid meet").split() or ["xMidYMid"]
+    if align == "none":
+        return sx, sy, 0.0, 0.0
+    sx = sy = max(sx, sy) if rest == ["slice"] else min(sx, sy)
+    shift = {"Min": 0.0, "Mid": 0.5, "Max": 1.0}
+    tx, ty = (width - box[2] * sx) * shift.get(align[1:4], 0.5), (height - box[3] * sy) * shift.get(align[5:8], 0.5)
+    return sx, sy, tx, ty
 
 
 def _is_background(shape, se) -> bool:
@@ -1311,8 +1580,7 @@ def _shape_items(shape, opacity: float, gradients: dict[str, _GradientDef], view
     pattern = _dash_pattern(shape) if style.width > 0 and _inverted(linear) is not None else None
     if pattern is not None:
         # a dash's outline reaches at most this many of its widths from its centre line
-        reach = max(math.sqrt(2), style.line[2] if style.line[1] == JOIN_MITER else 1.0) * (
-            high / low if low > 0 else math.inf)
+        reach = _reach_factor(style.line) * (high / low if low > 0 else math.inf)
         try:
             items = _dashed(items, *pattern, linear, canvas, reach)
         except _TooManyDashes:
