@@ -260,6 +260,44 @@ def test_adam_opacity_only_learns_alpha_and_keeps_rgb(stage_state):
         assert torch.all((moved > 0.02) | (new[:, 3] == 0) | (new[:, 3] == 1)), (name, moved)
 
 
+def test_adam_noise_jitters_points_after_a_step_reproducibly():
+    """CLIPasso's noise augmentation: N(0, (0.01 x 64)^2) on every point, per sketch with the given
+    chance; the same seed gives the same noise, and a resumed run draws what the run would have."""
+    def run(options, steps=3, seed=7):
+        scenes = [scene(40), scene(40)]
+        opt = Adam.from_dict({"lr": 0.0, **options}, RunContext(width=64, height=96, steps=10, seed=seed))
+        opt.setup(scenes)
+        before = [s.points.detach().clone() for s in scenes]
+        for step in range(steps):
+            opt.zero_grad()
+            sum(s.points.sum() for s in scenes).backward()
+            opt.step(step)
+        return [s.points.detach() - b for s, b in zip(scenes, before)], opt, scenes
+
+    moved, _, _ = run({"noise": 0.01, "noise_probability": 1.0})
+    for delta in moved:  # 3 steps of N(0, 0.64^2): N(0, 3 x 0.64^2)
+        assert delta.std().item() == pytest.approx(0.64 * 3**0.5, rel=0.15) and delta.mean().abs() < 0.2
+    assert all(torch.equal(a, b) for a, b in zip(moved, run({"noise": 0.01, "noise_probability": 1.0})[0]))
+    assert not torch.equal(moved[0], run({"noise": 0.01, "noise_probability": 1.0}, seed=8)[0][0])
+    still, _, _ = run({"noise": 0.01, "noise_probability": 0.0})
+    assert all(bool((delta == 0).all()) for delta in still)
+    assert all(bool((delta == 0).all()) for delta in run({})[0])  # off by default
+    half = [float((delta != 0).any()) for s in range(40) for delta in run({"noise": 0.01}, steps=1, seed=s)[0]]
+    assert 0.25 < sum(half) / len(half) < 0.75  # about half the sketches, per step
+    _, opt, scenes = run({"noise": 0.01, "noise_probability": 1.0}, steps=2)
+    state = opt.state_dict()
+    resumed = Adam.from_dict({"lr": 0.0, "noise": 0.01, "noise_probability": 1.0},
+                             RunContext(width=64, height=96, steps=10, seed=0))
+    copies = [s.detach() for s in scenes]
+    resumed.setup(copies)
+    resumed.load_state_dict(state)
+    for o, group in ((opt, scenes), (resumed, copies)):
+        o.zero_grad()
+        sum(s.points.sum() for s in group).backward()
+        o.step(2)
+    assert all(torch.equal(a.points, b.points) for a, b in zip(scenes, copies))
+
+
 def test_adam_only_marks_requested_params():
     s = scene()
     Adam.from_dict({}, RunContext()).setup([s])

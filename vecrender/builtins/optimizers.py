@@ -58,6 +58,12 @@ class AdamConfig:
     factors: list[float] = option([0.4, 0.1], "steps: the factor from each milestone on.")
     schedule_params: list[str] = option(
         ["points"], "Which tensors the schedule applies to (CLIPDraw anneals the points only).")
+    noise: float = option(
+        0.0, "After each step, move every point by Gaussian noise of this standard deviation, as a "
+        "fraction of the canvas's shorter side (CLIPasso's 'noise' augmentation: 0.01); 0: off.", min=0)
+    noise_probability: float = option(
+        0.5, "The chance, per step and sketch, that the noise is added (CLIPasso: 1 - noise_thresh = 0.5).",
+        min=0, max=1)
     stage_state: str = option(
         "restart", "At a stage start (recipe stages): restart: fresh Adam state and schedule for every "
         "path; keep: as LIVE, each stage's paths keep their moments, step count and schedule (which "
@@ -75,6 +81,7 @@ class Adam(Optimizer):
         self._check()
         self.opt: torch.optim.Adam | StagedAdam | None = None
         self._tensors: dict[str, list[torch.Tensor]] = {}
+        self._noise_rng = torch.Generator().manual_seed(int(self.context.seed))
 
     def _check(self) -> None:
         c, where = self.config, "optimizer (adam)"
@@ -150,14 +157,26 @@ class Adam(Optimizer):
         if isinstance(opt, StagedAdam):
             opt.step(step, lambda name, ages: self.base_lr(name) * (
                 ages.double().apply_(self.lr_factor) if name in self.config.schedule_params else 1.0))
-            self._clamp()
-            return
-        factor = self.lr_factor(step)
-        for group in opt.param_groups:
-            scheduled = group["name"] in self.config.schedule_params
-            group["lr"] = self.base_lr(group["name"]) * (factor if scheduled else 1.0)
-        opt.step()
+        else:
+            factor = self.lr_factor(step)
+            for group in opt.param_groups:
+                scheduled = group["name"] in self.config.schedule_params
+                group["lr"] = self.base_lr(group["name"]) * (factor if scheduled else 1.0)
+            opt.step()
         self._clamp()
+        self._jitter()
+
+    @torch.no_grad()
+    def _jitter(self) -> None:
+        """CLIPasso's "noise" augmentation: with probability `noise_probability` per sketch, every
+        point moves by N(0, (noise x the canvas's shorter side)^2), drawn on the host (no device sync)."""
+        c = self.config
+        if c.noise <= 0:
+            return
+        scale = c.noise * min(self.context.width, self.context.height)
+        for t in self._tensors.get("points", []):
+            if torch.rand((), generator=self._noise_rng).item() < c.noise_probability:
+                t.add_(torch.randn(t.shape, generator=self._noise_rng, dtype=torch.float64).to(t) * scale)
 
     @torch.no_grad()
     def _freeze_rgb(self) -> None:
@@ -177,10 +196,12 @@ class Adam(Optimizer):
                 t.clamp_(0.0, 1.0)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"adam": self._require_setup().state_dict()}
+        return {"adam": self._require_setup().state_dict(), "noise_rng": self._noise_rng.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._require_setup().load_state_dict(state["adam"])
+        if "noise_rng" in state:  # (absent from checkpoints written before the noise option)
+            self._noise_rng.set_state(state["noise_rng"])
 
 
 class StagedAdam:
