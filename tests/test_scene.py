@@ -140,3 +140,24 @@ def test_scenes_with_gradients_render_batched_as_one_by_one():
     together = renderer.render(scenes)
     apart = torch.cat([renderer.render([s]) for s in scenes])
     assert torch.allclose(together, apart, atol=1e-6) and not torch.allclose(together[0], together[1])
+
+
+def test_resized_stretches_the_drawing_gradients_included():
+    """A file's drawing resized to another canvas renders as the file drawn at that size: points
+    per axis, widths by the mean scale, gradient frames with the points."""
+    from pathlib import Path
+
+    from vecrender.builtins.renderers import NativeRenderer
+    from vecrender.svg import svg_to_scene
+
+    text = (Path(__file__).parent / "data" / "svg" / "gradients.svg").read_text()
+    scene = svg_to_scene(text)
+    assert scene.gradient_frames is not None
+    resized = scene.resized(192, 192)  # (under a non-uniform scale import draws widths unevenly thick)
+    drawn = svg_to_scene(text.replace('width="96" height="96"', 'width="192" height="192"'))
+    ours, theirs = NativeRenderer().render([resized]), NativeRenderer().render([drawn])
+    assert resized.width == 192 and resized.height == 192
+    assert (ours - theirs).abs().max() < 1e-5, (ours - theirs).abs().max()  # (0.1 off with the frames unscaled)
+    stretched = scene.resized(192, 48)
+    assert torch.equal(stretched.points, scene.points * torch.tensor([2.0, 0.5]))
+    assert torch.allclose(stretched.widths, scene.widths) and scene.resized(96, 96) is scene

@@ -222,6 +222,18 @@ class VectorScene:
                 changes[name] = t.to(device=device)
         return replace(self, **changes)
 
+    def resized(self, width: int, height: int) -> VectorScene:
+        """The drawing stretched onto a `width` x `height` canvas: points scaled per axis, widths
+        by the geometric mean of the two scales, gradients' frames with the points."""
+        if (self.width, self.height) == (width, height):
+            return self
+        sx, sy = width / self.width, height / self.height
+        changes: dict = {"points": self.points * self.points.new_tensor([sx, sy]),
+                         "widths": self.widths * (sx * sy) ** 0.5, "width": width, "height": height}
+        if self.gradient_frames is not None:  # frames map canvas pixels: they take the old pixel, x / s
+            changes["gradient_frames"] = self.gradient_frames * self.gradient_frames.new_tensor([1 / sx, 1 / sy, 1.0])
+        return replace(self, **changes)
+
     def paths(self, index: slice | Tensor) -> VectorScene:
         """The paths ``index`` selects (a slice, indices or a bool mask), every per-path field
         with them."""

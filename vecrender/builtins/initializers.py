@@ -126,7 +126,7 @@ class SvgInit(Initializer):
 
     def initialize(self, num_paths: int, seed: int, target: Tensor | None) -> VectorScene:
         width, height = self.context.width, self.context.height
-        scene = fit_to_canvas(self._load(), width, height) if self.config.rescale else self._load()
+        scene = self._load().resized(width, height) if self.config.rescale else self._load()
         scene = replace(scene, width=width, height=height).detach()
         if scene.num_paths > num_paths and self.config.truncate:
             scene = scene.paths(slice(0, num_paths))
@@ -134,16 +134,6 @@ class SvgInit(Initializer):
         if extra > 0:
             scene = concat_scenes([scene, random_scene_from_config(self.config, extra, seed, width, height)])
         return scene.to(self.context.device, dtype=torch.float32)
-
-
-def fit_to_canvas(scene: VectorScene, width: int, height: int) -> VectorScene:
-    """Scale points by the canvas/file size ratio per axis; widths by the geometric mean ratio."""
-    if (scene.width, scene.height) == (width, height):
-        return scene
-    sx, sy = width / scene.width, height / scene.height
-    scale = torch.tensor([sx, sy], dtype=scene.points.dtype, device=scene.device)
-    return replace(scene, points=scene.points * scale, widths=scene.widths * (sx * sy) ** 0.5,
-                   width=width, height=height)
 
 
 @hookimpl

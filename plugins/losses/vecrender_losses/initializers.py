@@ -203,10 +203,9 @@ class LiveInit(Initializer):
         path = Path(self.config.base).expanduser()
         if not path.is_file():
             raise InputImageError(f"initializer (losses.live).base: SVG file {str(path)!r} not found.")
-        from vecrender.builtins.initializers import fit_to_canvas
         from vecrender.svg import load_svg
 
-        scene = fit_to_canvas(load_svg(path), width, height).detach().to("cpu", dtype=torch.float32)
+        scene = load_svg(path).resized(width, height).detach().to("cpu", dtype=torch.float32)
         if scene.fill_colors is None:
             scene = replace(scene, fill_colors=torch.zeros(scene.num_paths, 4))
         return replace(scene, width=width, height=height)
