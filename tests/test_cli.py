@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -291,3 +292,49 @@ def test_resume_continues_a_run(input_png, tmp_path):
     assert "steps: 3" in (out / "recipe.resolved.yaml").read_text()
     assert_error(invoke("run", "--resume", str(out), "--out", str(tmp_path / "elsewhere")), 2,
                  "continues the run in that folder")
+
+
+# -- render ---------------------------------------------------------------------------------------
+SKETCH = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><path d="M5 5 C15 25 25 0 35 25" '
+          'stroke="#c00" stroke-width="3" fill="none"/></svg>')
+
+
+def test_render_draws_an_svg_at_a_scale_as_the_renderer_does(tmp_path):
+    """--scale 2 is the drawing on a canvas twice the size (widths too), over its background."""
+    from PIL import Image
+
+    from vecrender.builtins.renderers import NativeRenderer
+    from vecrender.images import image_to_uint8
+    from vecrender.svg import svg_to_scene
+
+    svg = tmp_path / "sketch.svg"
+    svg.write_text(SKETCH)
+    result = invoke("render", str(svg), "--scale", "2")
+    assert result.exit_code == 0, result.output
+    png = Image.open(tmp_path / "sketch.png")
+    assert png.size == (80, 60) and png.mode == "RGB"
+    scene = svg_to_scene(SKETCH).resized(80, 60)
+    expected = image_to_uint8(1 - NativeRenderer().render([scene])[:, 3:].expand(1, 3, 60, 80) * torch.tensor(
+        [0.2, 1.0, 1.0]).view(1, 3, 1, 1))  # #c00 over white: (1 - 0.2 a, 1 - a, 1 - a)
+    drawn = torch.from_numpy(np.asarray(png)).short()
+    assert (drawn - torch.from_numpy(expected).short()).abs().max() <= 1
+    assert drawn[:, :, 1].min() < 10  # the stroke is there, red
+
+
+def test_render_options_and_errors(tmp_path):
+    from PIL import Image
+
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.svg").write_text(SKETCH)
+    svgs = [str(tmp_path / "a.svg"), str(tmp_path / "b.svg")]
+    result = invoke("render", *svgs, "-o", str(tmp_path / "pngs"), "--width", "20", "--transparent")
+    assert result.exit_code == 0, result.output
+    for name in ("a", "b"):
+        png = Image.open(tmp_path / "pngs" / f"{name}.png")
+        assert png.size == (20, 15) and png.mode == "RGBA"
+        alpha = np.asarray(png)[..., 3]
+        assert alpha.min() == 0 and alpha.max() >= 250  # empty canvas stays transparent
+    assert_error(invoke("render", *svgs, "-o", str(tmp_path / "one.png")), 2, "several SVGs go to a folder")
+    assert_error(invoke("render", str(tmp_path / "missing.svg")), 2, "missing.svg", "not found")
+    assert_error(invoke("render", svgs[0], "--renderer", "nativ"), 2, "unknown renderer 'nativ'", "native")
+    assert_error(invoke("render", svgs[0], "--scale", "0"), 2, "scale")

@@ -1,7 +1,7 @@
 """Built-in commands, registered through the same hooks as any plugin.
 
-``vecrender new-plugin`` lives here rather than in the CLI module so the ``register_commands``
-hook is exercised by our own code, exactly as a bundle would use it.
+``vecrender new-plugin`` and ``vecrender render`` live here rather than in the CLI module so the
+``register_commands`` hook is exercised by our own code, exactly as a bundle would use it.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import torch
 
 from vecrender import hookimpl
 
@@ -18,6 +19,69 @@ KINDS = ("loss", "method", "renderer", "initializer")  # mirrors vecrender.scaff
 @hookimpl
 def register_commands(cli: click.Group) -> None:
     cli.add_command(new_plugin)
+    cli.add_command(render)
+
+
+@click.command(name="render")
+@click.argument("svgs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
+              help="The PNG to write (one SVG) or a folder for them (several). Default: beside each SVG, NAME.png.")
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="The canvas and everything on it times this (2: a 224 px sketch at 448 px).")
+@click.option("--width", type=click.IntRange(min=1), default=None,
+              help="The PNG's width in pixels, its height by the drawing's aspect (instead of --scale).")
+@click.option("--renderer", default="native", show_default=True,
+              help="Any installed renderer (vecrender list renderers), with its default options.")
+@click.option("--transparent", is_flag=True,
+              help="Keep the alpha channel (RGBA PNG) instead of drawing over the file's background (white).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def render(svgs: tuple[Path, ...], out: Path | None, scale: float, width: int | None, renderer: str,
+           transparent: bool, device: str) -> None:
+    """Render SVG files (sketches, or drawings from other tools) to PNG with a vecrender renderer.
+
+    \b
+    vecrender render runs/cat-clipasso/cat-16paths.svg --scale 2
+    vecrender render a.svg b.svg -o pngs/ --renderer reference
+    """
+    from vecrender.components import RunContext
+    from vecrender.images import save_png
+    from vecrender.plugins import get_host
+    from vecrender.runner import composite, resolve_device
+    from vecrender.svg import RENDER_FILL_TOLERANCE, load_svg
+
+    targets = _render_targets(svgs, out)
+    context = RunContext(device=resolve_device(device))
+    drawer = get_host().registry.entry("renderer", renderer).obj.from_dict({}, context)
+    for svg, png in zip(svgs, targets):
+        scene = load_svg(svg, fill_tolerance=RENDER_FILL_TOLERANCE)
+        size = (width, round(width * scene.height / scene.width)) if width else (
+            round(scene.width * scale), round(scene.height * scale))
+        scene = scene.resized(max(size[0], 1), max(size[1], 1)).to(context.device)
+        with torch.no_grad():
+            rgba = drawer.render([scene])
+        if transparent:  # premultiplied -> straight alpha
+            image = torch.cat([rgba[:, :3] / rgba[:, 3:].clamp_min(1e-12), rgba[:, 3:]], dim=1)[0]
+        else:
+            image = composite(rgba, [scene])[0]
+        png.parent.mkdir(parents=True, exist_ok=True)
+        save_png(png, image.cpu())
+        click.echo(f"{png} ({scene.width} x {scene.height} px)")
+
+
+def _render_targets(svgs: tuple[Path, ...], out: Path | None) -> list[Path]:
+    """The PNG each SVG is rendered to (see `render`'s --out)."""
+    from vecrender.errors import InputImageError
+
+    for svg in svgs:
+        if not svg.is_file():
+            raise InputImageError(f"SVG file {str(svg)!r} not found.")
+    if out is None:
+        return [svg.with_suffix(".png") for svg in svgs]
+    if len(svgs) == 1 and out.suffix.lower() == ".png":
+        return [out]
+    if out.suffix.lower() == ".png":
+        raise click.UsageError(f"--out {out}: several SVGs go to a folder; give one, not a .png file.")
+    return [out / svg.with_suffix(".png").name for svg in svgs]
 
 
 @click.command(name="new-plugin")
