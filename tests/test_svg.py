@@ -1287,3 +1287,19 @@ def test_marker_angles_follow_the_path():
     (end_point, end_angle), = _marker_vertices(segments, "end")  # a closed subpath ends on its start
     assert end_point == (40.0, 0.0) and end_angle == pytest.approx(225.0)
     assert _marker_vertices([("M", (1.0, 1.0))], "mid") == []
+
+
+def test_marker_content_follows_the_documents_style_sheets_and_uses():
+    """Marker content styled by a class of the document's <style>, and drawn by a <use> of an
+    element defined elsewhere, draws as it would in place."""
+    defs = ('<style>.dot { fill: #00f }</style><rect id="r" width="2" height="2" fill="#0f0"/>'
+            '<marker id="a" markerUnits="userSpaceOnUse"><rect class="dot" width="2" height="2"/></marker>'
+            '<marker id="b" markerUnits="userSpaceOnUse"><use xlink:href="#r" x="1"/></marker>')
+    document = ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="40" '
+                f'height="40"><defs>{defs}</defs><path d="M10 10H20" stroke="black" marker-start="url(#a)" '
+                'marker-end="url(#b)"/></svg>')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scene = svg_to_scene(document)
+    assert scene.fill_colors[1:].tolist() == [[0, 0, 1, 1], [0, 1, 0, 1]]
+    assert marker_boxes(scene) == [[10, 10, 12, 12], [21, 10, 23, 12]]  # the use moved by its x=1

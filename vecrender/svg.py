@@ -133,6 +133,7 @@ import math
 import re
 import warnings
 import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -454,7 +455,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
                 for item in clips.apply(_shape_items(shape, shape_opacity, gradients, shape_viewport, canvas, se,
                                                      simplified, fill_tolerance), uses)]
 
-    markers = _Markers(elements, parents, se, draw, fill_tolerance)
+    markers = _Markers(root, elements, parents, se, draw, fill_tolerance)
     for shape, opacity, viewport, uses in _shapes(document, 1.0, canvas, (), clips, se):
         if _is_background(shape, se):
             background = _background_color(shape)
@@ -723,12 +724,14 @@ class _Markers:
     shape, with the shape's opacity and clip paths. `draw(document)`: the items of a parsed
     document's shapes."""
 
-    def __init__(self, elements: dict[str, ET.Element], parents: dict[ET.Element, ET.Element], se,
-                 draw: Callable[[object, float, tuple[float, float]], list[_Item]],
+    def __init__(self, root: ET.Element, elements: dict[str, ET.Element], parents: dict[ET.Element, ET.Element],
+                 se, draw: Callable[[object, float, tuple[float, float]], list[_Item]],
                  outline_tolerance: float | None = None) -> None:
         self._markers = {k: el for k, el in elements.items() if _local_name(el) == "marker"}
-        self._parents, self._se, self._draw = parents, se, draw
+        self._elements, self._parents, self._se, self._draw = elements, parents, se, draw
         self._outline_tolerance = outline_tolerance
+        # the document's style sheets, which style marker content too
+        self._styles = "".join(_markup(el) for el in root.iter() if _local_name(el) == "style")
 
     def items(self, shape, opacity: float, viewport: tuple[float, float]) -> list[_Item]:
         se = self._se
@@ -755,7 +758,11 @@ class _Markers:
         inherited = " ".join(f"{name}={quoteattr(value)}" for name, value in
                              _inherited(marker, _MARKER_INHERITED, self._parents).items())
         content = "".join(_markup(child) for child in marker if _local_name(child))
-        text = (f'<svg xmlns="{SVG_NS}"><g transform="matrix({m.a!r} {m.b!r} {m.c!r} {m.d!r} {m.e!r} {m.f!r})">'
+        used = {_referenced(f"url({value})", self._elements) for el in marker.iter()
+                for name, value in el.attrib.items() if name.rsplit("}", 1)[-1] == "href"}
+        definitions = "".join(_markup(el) for el in used if el is not None)  # what a <use> inside draws
+        text = (f'<svg xmlns="{SVG_NS}">{self._styles}<defs>{definitions}</defs>'
+                f'<g transform="matrix({m.a!r} {m.b!r} {m.c!r} {m.d!r} {m.e!r} {m.f!r})">'
                 f'<g transform="{place}" {inherited}>{content}</g></g></svg>')
         items = self._draw(se.SVG.parse(io.StringIO(text), reify=False), opacity, viewport)
         if str(marker.get("overflow", "hidden")).strip() in ("visible", "auto"):
@@ -945,11 +952,11 @@ def _inherited(el: ET.Element | None, names: tuple[str, ...], parents: dict[ET.E
 
 def _markup(el: ET.Element) -> str:
     """The element and its descendants as SVG text (attributes without namespaces, but
-    ``xlink:href`` as ``href``; no text)."""
+    ``xlink:href`` as ``href``; text inside elements kept, as a ``<style>``'s rules)."""
     attributes = " ".join(f"{name.rsplit('}', 1)[-1]}={quoteattr(value)}" for name, value in el.attrib.items()
                           if "}" not in name or name.endswith("}href"))
     children = "".join(_markup(child) for child in el if _local_name(child))
-    return f"<{_local_name(el)} {attributes}>{children}</{_local_name(el)}>"
+    return f"<{_local_name(el)} {attributes}>{xml_escape(el.text or '')}{children}</{_local_name(el)}>"
 
 
 def _clipped(items: list[_Item], region: Region, outline_tolerance: float | None = None
