@@ -721,8 +721,8 @@ class _Markers:
     angle), scaled by the shape's stroke width (``markerUnits``) and by the ``viewBox`` into
     ``markerWidth`` x ``markerHeight``, and clipped to that box unless ``overflow`` is visible. The
     content inherits from the marker and its ancestors, not from the shape; it is drawn after the
-    shape, with the shape's opacity and clip paths. `draw(document)`: the items of a parsed
-    document's shapes."""
+    shape, with the shape's opacity and clip paths. `draw(node, opacity, viewport)`: the items of
+    the shapes under a parsed node."""
 
     def __init__(self, root: ET.Element, elements: dict[str, ET.Element], parents: dict[ET.Element, ET.Element],
                  se, draw: Callable[[object, float, tuple[float, float]], list[_Item]],
@@ -876,28 +876,24 @@ def _vertex_angle(segments: list[_Segment], index: int) -> float:
     if index == 0:  # the direction out of the first vertex
         start, (tag, *rest) = here[1], segments[1]
         if tag == "L":
-            return _bisector(start, rest[0], start, rest[0])
+            return _direction(start, rest[0])
         if tag == "C":
-            toward = rest[2] if _same(start, rest[0]) else rest[0]
-            return _bisector(start, toward, start, toward)
+            return _direction(start, rest[2] if _same(start, rest[0]) else rest[0])
         return 0.0
     before = _vertex_point(segments, index - 1)
     if index == len(segments) - 1:  # the direction into the last vertex
         if here[0] == "L":
-            return _bisector(before, here[1], before, here[1])
+            return _direction(before, here[1])
         if here[0] == "C":
             c1, c2, end = here[1:]
-            origin = c1 if _same(c2, end) else c2
-            return _bisector(origin, end, origin, end)
+            return _direction(c1 if _same(c2, end) else c2, end)
         if here[0] == "Z" and segments[index - 1][0] in ("L", "C"):  # along the closing line
-            return _bisector(before, _subpath_start(segments, index), before, _subpath_start(segments, index))
+            return _direction(before, _subpath_start(segments, index))
         return 0.0
     after = segments[index + 1]
     point = _vertex_point(segments, index)
     if here[0] == "M":
-        if after[0] in ("L", "C"):
-            return _bisector(point, after[1], point, after[1])
-        return 0.0
+        return _direction(point, after[1]) if after[0] in ("L", "C") else 0.0
     if here[0] == "Z":
         return 0.0
     in_control = here[2] if here[0] == "C" else before  # the point the direction in comes from
@@ -906,8 +902,7 @@ def _vertex_angle(segments: list[_Segment], index: int) -> float:
     if after[0] == "C":
         return _curves_angle(before, in_control, point, after[1], after[3])
     if after[0] == "M":
-        origin = before if here[0] == "L" or _same(in_control, point) else in_control
-        return _bisector(origin, point, origin, point)
+        return _direction(before if here[0] == "L" or _same(in_control, point) else in_control, point)
     first = _subpath_start(segments, index + 1)  # a closing segment next
     return _curves_angle(before, in_control, point, first, first)
 
@@ -926,15 +921,17 @@ def _curves_angle(before: Point, in_control: Point, point: Point, out_control: P
     return _bisector(in_control, point, point, out_control)
 
 
-def _bisector(a: Point, b: Point, c: Point, d: Point) -> float:
-    """The direction half way between a -> b (in) and c -> d (out), in degrees in [0, 360)."""
-    def heading(p: Point, q: Point) -> float:
-        return math.atan2(q[1] - p[1], q[0] - p[0]) % (2 * math.pi)
+def _direction(p: Point, q: Point) -> float:
+    """The direction from `p` to `q` in degrees, in [0, 360) (0 where they coincide)."""
+    return math.degrees(math.atan2(q[1] - p[1], q[0] - p[0])) % 360.0
 
-    into, out = heading(a, b), heading(c, d)
+
+def _bisector(a: Point, b: Point, c: Point, d: Point) -> float:
+    """The direction half way between a -> b (in) and c -> d (out), in degrees in [0, 360): of
+    the two halves, the one within 90 degrees of both."""
+    into, out = _direction(a, b), _direction(c, d)
     half = (out - into) / 2
-    angle = into + half - (math.pi if abs(half) > math.pi / 2 else 0.0)
-    return math.degrees(angle % (2 * math.pi))
+    return (into + half - (180.0 if abs(half) > 90.0 else 0.0)) % 360.0
 
 
 def _inherited(el: ET.Element | None, names: tuple[str, ...], parents: dict[ET.Element, ET.Element]
