@@ -50,6 +50,7 @@ from torch import Tensor
 
 from vecrender.components import Initializer, LossInput, ModelCache, RunContext
 from vecrender.errors import ConfigError, InputImageError, NonFiniteLossError, RunInterrupted, VecrenderError
+from vecrender.functional import composite as functional_composite
 from vecrender.io import atomic_write, atomic_write_bytes, atomic_write_text
 from vecrender.recipe import (
     Components,
@@ -217,11 +218,7 @@ def _per_sketch(value: Any, num: int, name: str) -> Tensor:
 def composite(rgba: Tensor, scenes: list[VectorScene]) -> Tensor:
     """Premultiplied ``[S, 4, H, W]`` over each scene's background -> ``[S, 3, H, W]``."""
     backgrounds = [s.background for s in scenes]
-    try:
-        from vecrender.functional import composite as functional_composite
-    except ImportError:
-        functional_composite = None
-    if functional_composite is not None and all(b == backgrounds[0] for b in backgrounds):
+    if all(b == backgrounds[0] for b in backgrounds):
         return functional_composite(rgba, backgrounds[0])
     bg = torch.tensor([b if b is not None else (0.0, 0.0, 0.0) for b in backgrounds],
                       dtype=rgba.dtype, device=rgba.device).view(-1, 3, 1, 1)

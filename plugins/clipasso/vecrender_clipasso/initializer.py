@@ -13,20 +13,14 @@ from torch import Tensor
 from vecrender.components import Initializer
 from vecrender.config import option
 from vecrender.errors import ConfigError
+from vecrender.functional.paths import random_walk_paths
 from vecrender.scene import VectorScene
 from vecrender_clipasso import saliency
 
 
 def _walk(starts: Tensor, segments: int, step: tuple[float, float], seed: int) -> Tensor:
-    """Chained +-step random walk from each start point (the core helper when present)."""
-    generator = torch.Generator().manual_seed(int(seed))
-    try:
-        from vecrender.functional.paths import random_walk_paths
-    except ImportError:  # older core: the same law, written here
-        offsets = (torch.rand(starts.shape[0], 3 * segments, 2, generator=generator) * 2 - 1)
-        offsets = offsets * torch.tensor(step)
-        return torch.cat([starts[:, None], starts[:, None] + offsets.cumsum(1)], 1)
-    return random_walk_paths(starts, segments, step, generator)
+    """Chained +-step random walk from each start point, seeded by the sketch's seed."""
+    return random_walk_paths(starts, segments, step, torch.Generator().manual_seed(int(seed)))
 
 
 @dataclass
