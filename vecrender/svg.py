@@ -907,10 +907,6 @@ def _vertex_angle(segments: list[_Segment], index: int) -> float:
     return _curves_angle(before, in_control, point, first, first)
 
 
-def _same(a: Point, b: Point) -> bool:
-    return math.isclose(a[0], b[0], rel_tol=1e-6, abs_tol=1e-9) and math.isclose(a[1], b[1], rel_tol=1e-6, abs_tol=1e-9)
-
-
 def _curves_angle(before: Point, in_control: Point, point: Point, out_control: Point, after: Point) -> float:
     """The bisector at `point` between a segment arriving from `in_control` and one leaving
     toward `out_control`; a control point on the vertex falls back to the segment's far end."""
