@@ -520,6 +520,14 @@ def test_stages_validation_and_unsupported_initializer(host, tmp_path, input_png
     with pytest.raises(ConfigError, match="'toy.global' does not support stages"):
         go(host, path, input_png, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # refused before the first step
+    with pytest.raises(ConfigError):
+        go(host, path, input_png, tmp_path / "runs" / "deeper" / "out")
+    assert not (tmp_path / "runs").exists()  # nor the folders made above it
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "earlier").mkdir()
+    with pytest.raises(ConfigError):
+        go(host, path, input_png, tmp_path / "runs" / "deeper" / "out")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["earlier"]  # runs/ was there: kept
 
 
 def test_resume_errors(host, tmp_path):

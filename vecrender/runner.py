@@ -402,6 +402,7 @@ class _Run:
         if not self.out_dir.exists() or not any(self.out_dir.iterdir()):
             self.created_out_dir = self.out_dir
             self.out_dir_existed = self.out_dir.exists()
+            self.created_parents = [p for p in self.out_dir.resolve().parents if not p.exists()]  # nearest first
         self.out_dir.mkdir(parents=True, exist_ok=True)
         seed_everything(recipe.seed)
         height, width = self.image.shape[-2:] if recipe.canvas_from_input else (recipe.height, recipe.width)
@@ -442,6 +443,11 @@ class _Run:
             return
         if not self.out_dir_existed:
             shutil.rmtree(self.created_out_dir, ignore_errors=True)
+            for parent in self.created_parents:  # runs/ too, when this run made it and it is empty
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
             return
         for child in self.created_out_dir.iterdir():  # it was empty when the run began
             shutil.rmtree(child) if child.is_dir() else child.unlink()
