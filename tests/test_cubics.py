@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 
-import numpy as np
-
-from vecrender.cubics import (clip_fill, cut_stroke, line, outline_gap, regions_disjoint, simple_region, split,
-                              stroke_outline, sub_cubic, winding)
+from vecrender.cubics import (clip_fill, cut_stroke, hole_complement, line, outline_gap, region_relation,
+                              simple_region, split, stroke_outline, sub_cubic, winding)
 from vecrender.functional.styles import CAP_BUTT, CAP_ROUND, CAP_SQUARE, JOIN_BEVEL, JOIN_MITER, JOIN_ROUND
 
 
@@ -61,17 +60,43 @@ def test_simple_region_orients_and_tidies_polygons():
     assert ell.contains((11, 10)) and not ell.contains((4, 10)) and ell.contains((5, 3.5))
 
 
-@pytest.mark.parametrize("other, disjoint", [
-    ([(30, 1), (40, 1), (40, 9), (30, 9)], True),  # apart
-    ([(3, 8), (7, 8), (7, 12), (3, 12)], True),  # in the L's notch: the bounding boxes overlap
-    ([(3, 6), (7, 6), (7, 12), (3, 12)], False),  # touching the L along an edge
-    ([(7, 8), (9, 8), (9, 12), (7, 12)], False),  # crossing its outline
-    ([(10, 2), (12, 2), (12, 4), (10, 4)], False),  # inside it
-    ([(0, 0), (20, 0), (20, 20), (0, 20)], False),  # around it
+@pytest.mark.parametrize("other, relation, reverse", [
+    ([(30, 1), (40, 1), (40, 9), (30, 9)], "apart", "apart"),
+    ([(3, 8), (7, 8), (7, 12), (3, 12)], "apart", "apart"),  # in the L's notch: the bounding boxes overlap
+    ([(3, 6), (7, 6), (7, 12), (3, 12)], "meet", "meet"),  # touching the L along an edge
+    ([(7, 8), (9, 8), (9, 12), (7, 12)], "meet", "meet"),  # crossing its outline
+    ([(10, 2), (12, 2), (12, 4), (10, 4)], "around", "inside"),  # inside it
+    ([(0, 0), (20, 0), (20, 20), (0, 20)], "inside", "around"),  # around it
 ])
-def test_regions_disjoint(other, disjoint):
+def test_region_relation(other, relation, reverse):
     ell, region = simple_region(L_SHAPE), simple_region(other)
-    assert regions_disjoint(ell, region) is disjoint and regions_disjoint(region, ell) is disjoint
+    assert region_relation(ell, region) == relation and region_relation(region, ell) == reverse
+
+
+@pytest.mark.parametrize("hole", [
+    [(4.3, 3.2), (7.6, 3.9), (6.8, 7.7), (3.9, 6.5)],  # a quadrilateral: split at x = 6
+    [(5.2, 2.5), (5.7, 2.5), (5.7, 3.0), (5.2, 3.0)],  # narrower than a pixel: split at its middle
+    L_SHAPE,
+])
+def test_hole_complement_is_the_box_less_the_hole(hole):
+    box = (0.0, 0.0, 16.0, 16.0)
+    region = simple_region(hole)
+    left, right = hole_complement(region, box)
+    assert all(p[0] <= q for p in left.corners for q in [max(c[0] for c in left.corners)])
+    for x in np.linspace(0.05, 15.95, 41):
+        for y in np.linspace(0.05, 15.95, 41):
+            point = (float(x), float(y))
+            inside = [left.contains(point), right.contains(point)]
+            assert sum(inside) == (0 if region.contains(point) else 1), (point, inside)
+    seam = max(c[0] for c in left.corners)
+    assert seam == min(c[0] for c in right.corners)
+    lo, hi = min(c[0] for c in hole), max(c[0] for c in hole)
+    assert seam == round(seam) if hi - lo > 1 else seam == pytest.approx((lo + hi) / 2)
+
+
+def test_hole_complement_needs_a_line_that_crosses_the_hole_twice():
+    letter_s = [(0, 0), (9, 0), (9, 1), (1, 1), (1, 4), (9, 4), (9, 9), (0, 9), (0, 8), (8, 8), (8, 5), (0, 5)]
+    assert hole_complement(simple_region([(x + 2.5, y + 2.5) for x, y in letter_s]), (0.0, 0.0, 16.0, 16.0)) is None
 
 
 @pytest.mark.parametrize("corners", [

@@ -592,6 +592,14 @@ def in_rotated_canvas(x, y):  # the viewBox rectangle 40 x 30 turned 45 degrees 
     ('<rect x="2" y="2" width="10" height="10"/><circle cx="30" cy="15" r="6"/>', "",
      4 * (100 + math.pi * 36) - 2 * math.pi * 6 * 0.02 * 2 / 3),
     ('<path d="M8 2h24v26H20V12H8z M9 14h6v12H9z"/>', "", 4 * (24 * 10 + 12 * 16 + 6 * 12)),  # one in the L's notch
+    # holes: a subpath inside another, running the other way (nonzero) or under even-odd; the
+    # same way under nonzero it winds twice: no hole
+    ('<path d="M0 0h30v30H0z M5 5v2.5h2.5V5z"/>', "", 4 * (30 * 30 - 2.5 * 2.5)),
+    ('<path d="M0 0h30v30H0z M5 5h2.5v2.5H5z" clip-rule="evenodd"/>', "", 4 * (30 * 30 - 2.5 * 2.5)),
+    ('<path d="M0 0h30v30H0z M5 5h2.5v2.5H5z M12 3v9h9V3z"/>', "", 4 * (30 * 30 - 81)),
+    ('<path d="M0 0h40v30H0z M5 5h2v2H5z"/>', "", 4800),
+    ('<circle cx="20" cy="15" r="12"/><path d="M2 2h4v4H2z M3 3v2h2V3z"/>', "",  # a ring beside a disc
+     4 * (math.pi * 144 + 16 - 4) - 2 * math.pi * 24 * 0.02 * 2 / 3),
 ])
 def test_clip_paths_of_one_simple_shape_clip_fills_exactly(clip, transform, area):
     """Exporters clip drawings to their canvas (a no-op), flags and icons to a shape: a clip path
@@ -604,11 +612,10 @@ def test_clip_paths_of_one_simple_shape_clip_fills_exactly(clip, transform, area
 
 
 @pytest.mark.parametrize("clip, units", [
-    ('<path d="M0 0h40v30H0zM5 5h2v2H5z"/>', ""),  # a hole: two subpaths
+    ('<path d="M0 0h30v30H0z M5 5v20h20V5z M10 10h2v2h-2z"/>', ""),  # an island in a hole
     ('<path d="M0 0L40 30L0 30L40 0z"/>', ""),  # a bow tie
     ('<rect width="20" height="20"/><rect x="10" width="20" height="20"/>', ""),  # two shapes that overlap
     ('<rect width="20" height="20"/><rect x="20" width="20" height="20"/>', ""),  # ... or touch (a seam)
-    ('<path d="M0 0h30v30H0zM5 5h2v2H5z"/>', ""),  # a subpath inside another (a hole or not, by winding)
     ('<rect width="20" height="20"/><text>in a clip</text>', ""),
     ('<rect width="0.5" height="0.5"/>', 'clipPathUnits="objectBoundingBox"'),
 ])

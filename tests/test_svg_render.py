@@ -9,7 +9,8 @@ The tolerance is on the mean absolute difference, with a loose bound on single p
 clipdraw_like 0.36e-3 / 3.7e-3, clips 1.3e-3 / 6.0e-3 (paths overlapping along a clip's outline,
 where resvg masks the whole group; its own 1x render is 1.7e-3 off), compound 0.52e-3 / 5.8e-2
 (diffvg fills the holes right but draws the straight strokes only near their vertices), dashes
-0.17e-3 / 4.1e-2, dashes_stretched 0.04e-3 / 8.0e-3 (dashes measured in user space under a
+0.17e-3 / 4.1e-2, holes 0.60e-3 / 5.6e-3 (clip paths and a mask with holes, cut along pixel-aligned
+seams), dashes_stretched 0.04e-3 / 8.0e-3 (dashes measured in user space under a
 non-uniform scale; 3.9e-2 when they were measured on the canvas), generic 1.6e-3 / 4.0e-2 (arcs
 and ellipses, which resvg flattens), gradients 1.3e-3 / 5.7e-2 (an element's opacity over its
 overlapping fill and stroke, folded into each, is half of it; resvg's own 1x render is 1.9e-3 off

@@ -381,18 +381,63 @@ def _simple(points: list[Point], rows: int = 256) -> bool:
     return True
 
 
-def regions_disjoint(first: Region, second: Region, rows: int = 256) -> bool:
-    """Whether the two regions share no point (neither outline meets the other, neither holds
-    the other)."""
+def region_relation(first: Region, second: Region, rows: int = 256) -> str:
+    """How two regions lie: "apart" (no point shared), "inside" (`first` within `second`),
+    "around" (`second` within `first`) or "meet" (their outlines touch or cross)."""
     a, b = np.asarray(first.corners, dtype=np.float64), np.asarray(second.corners, dtype=np.float64)
     if (a.max(0) < b.min(0)).any() or (b.max(0) < a.min(0)).any():
-        return True
+        return "apart"
     a_next, b_next = np.roll(a, -1, axis=0), np.roll(b, -1, axis=0)
     for start in range(0, len(a), rows):  # edges of `first` (rows) against those of `second`
         rows_a, rows_next = a[start : start + rows, None], a_next[start : start + rows, None]
         if _segments_meet(rows_a, rows_next, b[None], b_next[None]).any():
-            return False
-    return not (second.contains(first.corners[0]) or first.contains(second.corners[0]))
+            return "meet"
+    if second.contains(first.corners[0]):
+        return "inside"
+    return "around" if first.contains(second.corners[0]) else "apart"
+
+
+def hole_complement(hole: Region, box: tuple[float, float, float, float]) -> tuple[Region, Region] | None:
+    """The box ``(x0, y0, x1, y1)`` less the `hole` (inside it) as two simple regions, left and
+    right of a vertical line through the hole at a whole x where it can (a pixel boundary, along
+    which two fills meet without a seam). None when no vertical line crosses the hole's outline
+    exactly twice."""
+    corners = hole.corners
+    lo, hi = min(p[0] for p in corners), max(p[0] for p in corners)
+    middle = (lo + hi) / 2
+    whole = sorted((x for x in range(math.floor(lo) + 1, math.ceil(hi))), key=lambda x: abs(x - middle))
+    for x in [*whole, middle]:
+        pieces = _split_around(corners, float(x), box)
+        if pieces is not None:
+            return pieces
+    return None
+
+
+def _split_around(corners: tuple[Point, ...], x: float, box: tuple[float, float, float, float]
+                  ) -> tuple[Region, Region] | None:
+    """`hole_complement` along the line at `x`, or None where it does not cross the hole twice."""
+    n = len(corners)
+    if any(abs(p[0] - x) <= ON_BOUNDARY for p in corners):
+        return None
+    cuts = []  # (edge, crossing point)
+    for i in range(n):
+        (ax, ay), (bx, by) = corners[i], corners[(i + 1) % n]
+        if (ax - x) * (bx - x) < 0:
+            cuts.append((i, (x, ay + (by - ay) * (x - ax) / (bx - ax))))
+    if len(cuts) != 2:
+        return None
+    (i, p), (j, q) = cuts
+    one = [p, *corners[i + 1 : j + 1], q]  # the outline from the first crossing to the second...
+    other = [q, *corners[j + 1 :], *corners[: i + 1], p]  # ... and back
+    left, right = (one, other) if one[1][0] < x else (other, one)
+    x0, y0, x1, y1 = box
+    if left[0][1] < left[-1][1]:  # each side walked from its lower crossing (larger y) up
+        left = left[::-1]
+    if right[0][1] > right[-1][1]:  # ... and from its upper crossing down
+        right = right[::-1]
+    first = simple_region([(x, y0), (x0, y0), (x0, y1), (x, y1), *left])
+    second = simple_region([(x, y1), (x1, y1), (x1, y0), (x, y0), *right])
+    return None if first is None or second is None else (first, second)
 
 
 def _segments_meet(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:

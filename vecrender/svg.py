@@ -54,16 +54,18 @@ paint (or as their fallback colour: ``url(#p) red``).
 Clip paths (``clip-path`` on elements and groups, nested ones too) whose ``<clipPath>`` holds
 shapes (or ``<use>`` of shapes) whose subpaths do not cross themselves and do not meet one another
 (rectangles, rounded or not, circles, ellipses, polygons, convex or not; curved outlines within
-`RENDER_FILL_TOLERANCE`; several of them: a flag's stars, an icon's separate parts) are applied
+`RENDER_FILL_TOLERANCE`; several of them: a flag's stars, an icon's separate parts; a subpath
+inside another, a hole by ``clip-rule``: a ring, a frame) are applied
 at import, in the user space of the element that names them (the clipPath's ``transform``
 included): each fill is cut to each region exactly (`vecrender.cubics.clip_fill`: the same winding
 numbers inside, holes kept), each stroke where its centre line leaves it
 (butt ends where cut at both ends), or, rendering as drawn (``fill_tolerance``, below), each
 stroke that comes within half its width of the outline as its filled outline, cut exactly. A clip
 path that keeps the whole canvas (up to 0.1 px), as exporters clip drawings to their own canvas,
-changes nothing. Other clip paths (shapes or subpaths that overlap, touch or nest, as holes do,
-an outline that crosses itself, text inside, ``objectBoundingBox`` units) are left out, and
-counted in the warning,
+changes nothing. A hole is cut as the rest of the clip's box, two regions that meet along a
+vertical line through the hole at a pixel boundary, where their edges add up without a seam.
+Other clip paths (shapes or subpaths that overlap or touch, an island in a hole, an outline that
+crosses itself, text inside, ``objectBoundingBox`` units) are left out, and counted in the warning,
 as are, without ``fill_tolerance``, clip paths that come within half a stroke's width of a
 stroke (it is drawn whole beyond its centre line). A ``<mask>`` that is a
 clip in effect, as drawing tools write them, is applied the same way: one such shape filled
@@ -150,10 +152,11 @@ from vecrender.cubics import (
     clip_fill,
     cut_stroke,
     flatten,
+    hole_complement,
     line,
     outline_gap,
     point_at,
-    regions_disjoint,
+    region_relation,
     simple_region,
     stroke_outline,
     split,
@@ -557,9 +560,10 @@ class _Clips:
 
     A ``<clipPath>`` whose shapes are disjoint simple regions (each a rectangle, rounded or not, a
     circle, an ellipse, a polygon or path whose outline does not cross itself; curves within
-    `RENDER_FILL_TOLERANCE`) clips: fills exactly (`vecrender.cubics.clip_fill`), strokes at their
-    centre lines (butt ends where cut on both ends; counted where a stroke comes within half its
-    width of the outline) or, with an `outline_tolerance`, as their outlines, exactly. So does a
+    `RENDER_FILL_TOLERANCE`), with holes where a subpath inside another is one, clips: fills
+    exactly (`vecrender.cubics.clip_fill`), strokes at their centre lines (butt ends where cut on
+    both ends; counted where a stroke comes within half its width of the outline) or, with an
+    `outline_tolerance`, as their outlines, exactly. So does a
     ``<mask>`` whose content is one such shape filled opaque white (or any opaque colour with
     ``mask-type: alpha``), unstroked, cut to the mask's ``userSpaceOnUse`` rectangle (or the
     default one of ``objectBoundingBox``, which cuts nothing): a drawing tool's usual mask. Any
@@ -670,7 +674,7 @@ class _Clips:
             return None  # partly see-through: a mask, not a clip
         parsed = se.SVG.parse(io.StringIO(f'<svg xmlns="{SVG_NS}">{_markup(shape)}</svg>'), reify=False)
         regions = self._shape_regions([se.Path(element) * matrix for element in parsed.elements()
-                                       if isinstance(element, se.Shape)])
+                                       if isinstance(element, se.Shape)], rule="fill-rule")
         sides = [mask.get(name) for name in ("x", "y", "width", "height")]
         if not isinstance(regions, list):
             return regions
@@ -684,25 +688,69 @@ class _Clips:
         rectangle = self._shape_regions([se.Path(f"M{x},{y}h{w}v{h}h{-w}z") * matrix])
         return regions + rectangle if isinstance(rectangle, list) else rectangle
 
-    def _shape_regions(self, shapes: list) -> list[_Union] | str | None:
-        """The region of the shapes (outlines placed on the canvas) as a list of one union of
-        disjoint simple regions (one per subpath), [] when one of them covers the canvas,
-        `_KEEPS_NOTHING` when none has area, None when the subpaths meet or one crosses itself."""
+    def _shape_regions(self, shapes: list, rule: str = "clip-rule") -> list[_Union] | str | None:
+        """The region of the shapes (outlines placed on the canvas; `rule` names their fill-rule
+        property) as unions to intersect: their subpaths (disjoint simple regions), then, for
+        each hole a subpath cuts in another, the rest of their box (`hole_complement`). [] when
+        one covers the canvas, `_KEEPS_NOTHING` when none has area, None when subpaths cross or
+        touch, or nest deeper than a hole."""
         se = self._se
         width, height = self._size
         border = [(x, y) for x in (_CLIP_BORDER, width - _CLIP_BORDER) for y in (_CLIP_BORDER, height - _CLIP_BORDER)]
-        regions: list[Region | None] = []
+        filled: list[Region] = []
+        holes: list[Region] = []
         for shape in shapes:
-            chains = [chain for chain, _ in _subpaths(shape, se) if _encloses(chain)]
-            own = [simple_region(flatten(_close(chain), RENDER_FILL_TOLERANCE)) for chain in chains]
+            polygons = [flatten(_close(chain), RENDER_FILL_TOLERANCE) for chain, _ in _subpaths(shape, se)
+                        if _encloses(chain)]
+            own = [simple_region(polygon) for polygon in polygons]
             if len(own) == 1 and own[0] is not None and own[0].convex and all(own[0].contains(p) for p in border):
                 return []  # (a shape's other subpaths could cut holes in it)
-            regions += own
-        if not regions:
+            even_odd = str(shape.values.get(rule, "nonzero")).strip() == "evenodd"
+            nested = _nested(own, [_signed_area(p) > 0 for p in polygons], even_odd)
+            if nested is None:
+                return None
+            filled += nested[0]
+            holes += nested[1]
+        if not filled:
             return _KEEPS_NOTHING
-        if None in regions or not all(regions_disjoint(a, b) for a, b in itertools.combinations(regions, 2)):
+        if not all(region_relation(a, b) == "apart" for a, b in itertools.combinations(filled, 2)):
             return None
-        return [tuple(regions)]
+        xs = [p[0] for region in filled for p in region.corners]
+        ys = [p[1] for region in filled for p in region.corners]
+        box = (min(xs) - 1, min(ys) - 1, max(xs) + 1, max(ys) + 1)
+        rests = [hole_complement(hole, box) for hole in holes]
+        return None if None in rests else [tuple(filled), *rests]
+
+
+def _nested(regions: list[Region | None], counter_clockwise: list[bool], even_odd: bool
+            ) -> tuple[list[Region], list[Region]] | None:
+    """One shape's subpaths as (filled regions, holes in them): a subpath inside another is a
+    hole under even-odd or where it runs the other way round (nonzero), else inside the filled
+    one already. None for a subpath that crosses itself or another, or a subpath in a hole."""
+    if None in regions:
+        return None
+    filled, holes = [], []
+    for k, region in enumerate(regions):
+        around = []
+        for other in range(len(regions)):
+            if other != k:
+                relation = region_relation(region, regions[other])
+                if relation == "meet":
+                    return None
+                if relation == "inside":
+                    around.append(other)
+        if not around:
+            filled.append(region)
+        elif len(around) > 1:
+            return None
+        elif even_odd or counter_clockwise[k] != counter_clockwise[around[0]]:
+            holes.append(region)
+    return filled, holes
+
+
+def _signed_area(polygon: list[Point]) -> float:
+    """Twice the polygon's signed (shoelace) area."""
+    return sum(p[0] * q[1] - q[0] * p[1] for p, q in zip(polygon, polygon[1:] + polygon[:1]))
 
 
 #: Presentation properties a marker's content inherits from the marker and the marker's ancestors.
