@@ -708,9 +708,11 @@ def mask_document(mask: str, attributes: str = "") -> str:
      'maskUnits="userSpaceOnUse" x="10" y="0" width="40" height="12"', 4 * 25 * 7),
     ('<rect x="5" y="5" width="30" height="20" fill="#fff" fill-opacity="1"/><title>a</title>', "", 4 * 30 * 20),
     ('<rect x="5" y="5" width="30" height="20" fill="black"/>', "", 0),  # luminance 0 hides all
+    ('<rect width="9" height="9" fill="white"/><rect x="20" width="9" height="9" fill="#fff"/>'
+     '<rect x="30" width="5" height="5" fill="none"/>', "", 2 * 4 * 81),  # several shapes: their union
     ('', "", 0),  # an empty mask too
 ])
-def test_masks_of_one_opaque_shape_clip(mask, attributes, area):
+def test_masks_of_opaque_shapes_clip(mask, attributes, area):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         scene = svg_to_scene(mask_document(mask, attributes), fill_tolerance=0.02)
@@ -740,7 +742,7 @@ def test_mask_content_inherits_its_paint_where_the_mask_is_defined(document, are
     ('<rect x="5" y="5" width="30" height="20" fill="#D9D9D9"/>', ""),  # grey: scales alpha by its luminance
     ('<rect x="5" y="5" width="30" height="20" fill="white"/>', 'stroke="white"'),  # an inherited stroke
     ('<rect x="5" y="5" width="30" height="20" fill="white" opacity="0.5"/>', 'style="mask-type:alpha"'),
-    ('<rect width="9" height="9" fill="white"/><rect x="20" width="9" height="9" fill="white"/>', ""),
+    ('<rect width="30" height="20" fill="white"/><rect x="5" y="5" width="5" height="5" fill="black"/>', ""),
     ('<rect x="5" y="5" width="30" height="20" fill="url(#g)"/>', ""),
     ('<rect x="5" y="5" width="30" height="20" fill="white" stroke="white"/>', ""),
     ('<rect x="5" y="5" width="30" height="20" fill="white"/>', 'x="0.1"'),  # a box of the bounding box

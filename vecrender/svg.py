@@ -68,7 +68,7 @@ Other clip paths (shapes or subpaths that overlap or touch, an island in a hole,
 crosses itself, text inside, ``objectBoundingBox`` units) are left out, and counted in the warning,
 as are, without ``fill_tolerance``, clip paths that come within half a stroke's width of a
 stroke (it is drawn whole beyond its centre line). A ``<mask>`` that is a
-clip in effect, as drawing tools write them, is applied the same way: one such shape filled
+clip in effect, as drawing tools write them, is applied the same way: such shapes filled
 opaque white (or any opaque colour under ``mask-type: alpha``), unstroked, cut to the mask's
 ``userSpaceOnUse`` rectangle (its paint inherited, as SVG says, from the mask and the mask's
 ancestors, not from the masked element); other masks are left out and counted. The content of masks,
@@ -564,7 +564,7 @@ class _Clips:
     exactly (`vecrender.cubics.clip_fill`), strokes at their centre lines (butt ends where cut on
     both ends; counted where a stroke comes within half its width of the outline) or, with an
     `outline_tolerance`, as their outlines, exactly. So does a
-    ``<mask>`` whose content is one such shape filled opaque white (or any opaque colour with
+    ``<mask>`` whose content is such shapes filled opaque white (or any opaque colour with
     ``mask-type: alpha``), unstroked, cut to the mask's ``userSpaceOnUse`` rectangle (or the
     default one of ``objectBoundingBox``, which cuts nothing): a drawing tool's usual mask. Any
     other clip path or mask is left out, and counted."""
@@ -657,22 +657,15 @@ class _Clips:
         if str(mask.get("maskContentUnits", "userSpaceOnUse")).strip() != "userSpaceOnUse":
             return None
         children = [c for c in mask if _local_name(c) not in _NOT_DRAWN]
-        if not children:
-            return _KEEPS_NOTHING
-        if len(children) > 1 or _local_name(children[0]) not in _SHAPE_TAGS or children[0].get("class"):
-            return None
-        shape = children[0]
-        paint = {**_inherited(mask, _MASK_PAINT_INHERITED, self._parents), **_style_properties(shape)}
-        if (paint.get("stroke", "none") != "none" or "url(" in paint.get("fill", "")
-                or any(name in paint for name in ("mask", "clip-path", "filter"))):
-            return None
-        rgba = _paint(paint.get("fill", "black"), paint.get("fill-opacity"), _unit(_number(paint.get("opacity"), 1.0)))
         alpha = style.get("mask-type", "luminance").strip() == "alpha"
-        if rgba is None or rgba[3] <= 0 or (rgba[3] >= 1 and not alpha and max(rgba[:3]) <= 0):
-            return _KEEPS_NOTHING  # no paint, or black under a luminance mask
-        if rgba[3] < 1 or not (alpha or min(rgba[:3]) >= 1):
-            return None  # partly see-through: a mask, not a clip
-        parsed = se.SVG.parse(io.StringIO(f'<svg xmlns="{SVG_NS}">{_markup(shape)}</svg>'), reify=False)
+        looks = [self._mask_look(mask, child, alpha) for child in children]
+        if None in looks or ("hides" in looks and "shows" in looks):
+            return None  # a grey level, or black over white: a mask, not a clip
+        shown = [child for child, look in zip(children, looks) if look == "shows"]
+        if not shown:
+            return _KEEPS_NOTHING  # nothing drawn, or black under a luminance mask
+        markup = "".join(_markup(child) for child in shown)
+        parsed = se.SVG.parse(io.StringIO(f'<svg xmlns="{SVG_NS}">{markup}</svg>'), reify=False)
         regions = self._shape_regions([se.Path(element) * matrix for element in parsed.elements()
                                        if isinstance(element, se.Shape)], rule="fill-rule")
         sides = [mask.get(name) for name in ("x", "y", "width", "height")]
@@ -687,6 +680,25 @@ class _Clips:
             return _KEEPS_NOTHING
         rectangle = self._shape_regions([se.Path(f"M{x},{y}h{w}v{h}h{-w}z") * matrix])
         return regions + rectangle if isinstance(rectangle, list) else rectangle
+
+    def _mask_look(self, mask: ET.Element, shape: ET.Element, alpha: bool) -> str | None:
+        """What a shape in a mask does: "shows" (opaque white, or any opaque colour under
+        ``mask-type: alpha``), "hides" (opaque black under luminance), "nothing" (no paint), or
+        None (anything else: grey, see-through, stroked, a paint server, not a basic shape)."""
+        if _local_name(shape) not in _SHAPE_TAGS or shape.get("class"):
+            return None
+        paint = {**_inherited(mask, _MASK_PAINT_INHERITED, self._parents), **_style_properties(shape)}
+        if (paint.get("stroke", "none") != "none" or "url(" in paint.get("fill", "")
+                or any(name in paint for name in ("mask", "clip-path", "filter"))):
+            return None
+        rgba = _paint(paint.get("fill", "black"), paint.get("fill-opacity"), _unit(_number(paint.get("opacity"), 1.0)))
+        if rgba is None or rgba[3] <= 0:
+            return "nothing"
+        if rgba[3] < 1:
+            return None
+        if alpha or min(rgba[:3]) >= 1:
+            return "shows"
+        return "hides" if max(rgba[:3]) <= 0 else None
 
     def _shape_regions(self, shapes: list, rule: str = "clip-rule") -> list[_Union] | str | None:
         """The region of the shapes (outlines placed on the canvas; `rule` names their fill-rule
