@@ -14,6 +14,9 @@ outside, so it draws exactly the fill's part in the region under either fill rul
 outline is drawn it is drawn once per unit of winding (once at most under even-odd), and nothing
 is drawn back and forth along it: a renderer anti-aliasing each chord would show such doubled
 edges as seams. A stroke is cut where its centre line leaves the region (`cut_stroke`).
+Regions relate as apart, nested or meeting (`region_relation`); the rest of a box around a hole
+is two regions that meet along a vertical line at a pixel boundary (`hole_complement`), so a
+region with holes clips as an intersection of unions of simple regions.
 """
 
 from __future__ import annotations
@@ -405,8 +408,8 @@ def hole_complement(hole: Region, box: tuple[float, float, float, float]) -> tup
     corners = hole.corners
     lo, hi = min(p[0] for p in corners), max(p[0] for p in corners)
     middle = (lo + hi) / 2
-    whole = sorted((x for x in range(math.floor(lo) + 1, math.ceil(hi))), key=lambda x: abs(x - middle))
-    for x in [*whole, middle]:
+    whole = sorted(range(math.floor(lo) + 1, math.ceil(hi)), key=lambda x: abs(x - middle))[:32]
+    for x in [*whole, middle]:  # (the 32 whole x nearest the middle: a hole no line crosses twice is rare)
         pieces = _split_around(corners, float(x), box)
         if pieces is not None:
             return pieces
