@@ -327,13 +327,18 @@ def _to_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 MAX_CORNERS = 4096
 
 
+def signed_area(polygon: Sequence[Point]) -> float:
+    """The closed polygon's shoelace area: positive when its corners run counter-clockwise."""
+    return sum(p[0] * q[1] - q[0] * p[1] for p, q in zip(polygon, [*polygon[1:], *polygon[:1]])) / 2
+
+
 def simple_region(polygon: list[Point]) -> Region | None:
     """The inside of a simple polygon (either orientation; repeated and straight-through corners
     allowed); None when its edges cross or touch, or it has no area or over `MAX_CORNERS` corners."""
     points = _corners(polygon)
     if not 3 <= len(points) <= MAX_CORNERS:
         return None
-    area = sum(p[0] * q[1] - q[0] * p[1] for p, q in zip(points, points[1:] + points[:1])) / 2
+    area = signed_area(points)
     if area < 0:
         points.reverse()
     return Region(tuple(points)) if area != 0 and _simple(points) else None

@@ -157,6 +157,7 @@ from vecrender.cubics import (
     outline_gap,
     point_at,
     region_relation,
+    signed_area,
     simple_region,
     stroke_outline,
     split,
@@ -718,7 +719,7 @@ class _Clips:
             if len(own) == 1 and own[0] is not None and own[0].convex and all(own[0].contains(p) for p in border):
                 return []  # (a shape's other subpaths could cut holes in it)
             even_odd = str(shape.values.get(rule, "nonzero")).strip() == "evenodd"
-            nested = _nested(own, [_signed_area(p) > 0 for p in polygons], even_odd)
+            nested = _nested(own, [signed_area(p) > 0 for p in polygons], even_odd)
             if nested is None:
                 return None
             filled += nested[0]
@@ -741,16 +742,16 @@ def _nested(regions: list[Region | None], counter_clockwise: list[bool], even_od
     one already. None for a subpath that crosses itself or another, or a subpath in a hole."""
     if None in regions:
         return None
+    containers: list[list[int]] = [[] for _ in regions]  # the subpaths each lies inside
+    for a, b in itertools.combinations(range(len(regions)), 2):
+        relation = region_relation(regions[a], regions[b])
+        if relation == "meet":
+            return None
+        if relation != "apart":
+            inner, outer = (a, b) if relation == "inside" else (b, a)
+            containers[inner].append(outer)
     filled, holes = [], []
-    for k, region in enumerate(regions):
-        around = []
-        for other in range(len(regions)):
-            if other != k:
-                relation = region_relation(region, regions[other])
-                if relation == "meet":
-                    return None
-                if relation == "inside":
-                    around.append(other)
+    for k, (region, around) in enumerate(zip(regions, containers)):
         if not around:
             filled.append(region)
         elif len(around) > 1:
@@ -758,11 +759,6 @@ def _nested(regions: list[Region | None], counter_clockwise: list[bool], even_od
         elif even_odd or counter_clockwise[k] != counter_clockwise[around[0]]:
             holes.append(region)
     return filled, holes
-
-
-def _signed_area(polygon: list[Point]) -> float:
-    """Twice the polygon's signed (shoelace) area."""
-    return sum(p[0] * q[1] - q[0] * p[1] for p, q in zip(polygon, polygon[1:] + polygon[:1]))
 
 
 #: Presentation properties a marker's content inherits from the marker and the marker's ancestors.
@@ -788,10 +784,9 @@ class _Markers:
                  se, draw: Callable[[object, float, tuple[float, float]], list[_Item]],
                  outline_tolerance: float | None = None) -> None:
         self._markers = {k: el for k, el in elements.items() if _local_name(el) == "marker"}
-        self._elements, self._parents, self._se, self._draw = elements, parents, se, draw
+        self._root, self._elements, self._parents, self._se, self._draw = root, elements, parents, se, draw
         self._outline_tolerance = outline_tolerance
-        # the document's style sheets, which style marker content too
-        self._styles = "".join(_markup(el) for el in root.iter() if _local_name(el) == "style")
+        self._texts: dict[ET.Element, tuple[str, str]] = {}  # marker -> `_text`
 
     def items(self, shape, opacity: float, viewport: tuple[float, float]) -> list[_Item]:
         se = self._se
@@ -815,15 +810,9 @@ class _Markers:
             return []
         place, (x, y, w, h) = placed
         m = shape.transform
-        inherited = " ".join(f"{name}={quoteattr(value)}" for name, value in
-                             _inherited(marker, _MARKER_INHERITED, self._parents).items())
-        content = "".join(_markup(child) for child in marker if _local_name(child))
-        used = {_referenced(f"url({value})", self._elements) for el in marker.iter()
-                for name, value in el.attrib.items() if name.rsplit("}", 1)[-1] == "href"}
-        definitions = "".join(_markup(el) for el in used if el is not None)  # what a <use> inside draws
-        text = (f'<svg xmlns="{SVG_NS}">{self._styles}<defs>{definitions}</defs>'
-                f'<g transform="matrix({m.a!r} {m.b!r} {m.c!r} {m.d!r} {m.e!r} {m.f!r})">'
-                f'<g transform="{place}" {inherited}>{content}</g></g></svg>')
+        head, body = self._text(marker)
+        text = (f'{head}<g transform="matrix({m.a!r} {m.b!r} {m.c!r} {m.d!r} {m.e!r} {m.f!r})">'
+                f'<g transform="{place}" {body}</g></g></svg>')
         items = self._draw(se.SVG.parse(io.StringIO(text), reify=False), opacity, viewport)
         if str(marker.get("overflow", "hidden")).strip() in ("visible", "auto"):
             return items
@@ -831,6 +820,23 @@ class _Markers:
         region = simple_region([tuple(map(float, to_canvas.point_in_matrix_space(corner)))
                                 for corner in ((x, y), (x + w, y), (x + w, y + h), (x, y + h))])
         return [] if region is None else _clipped(items, region, self._outline_tolerance)[0]
+
+
+    def _text(self, marker: ET.Element) -> tuple[str, str]:
+        """The marker's document, the same at every vertex: its head (the document's style sheets,
+        which style marker content too, and what a ``<use>`` inside draws) and, after the placing
+        group's transform, the properties the content inherits and the content."""
+        if marker not in self._texts:
+            styles = "".join(_markup(el) for el in self._root.iter() if _local_name(el) == "style")
+            used = {_referenced(f"url({value})", self._elements) for el in marker.iter()
+                    for name, value in el.attrib.items() if name.rsplit("}", 1)[-1] == "href"}
+            definitions = "".join(_markup(el) for el in used if el is not None)
+            inherited = " ".join(f"{name}={quoteattr(value)}" for name, value in
+                                 _inherited(marker, _MARKER_INHERITED, self._parents).items())
+            content = "".join(_markup(child) for child in marker if _local_name(child))
+            self._texts[marker] = (f'<svg xmlns="{SVG_NS}">{styles}<defs>{definitions}</defs>',
+                                    f"{inherited}>{content}")
+        return self._texts[marker]
 
 
 def _marker_placement(marker: ET.Element, stroke_width: float, point: Point, angle: float, kind: str

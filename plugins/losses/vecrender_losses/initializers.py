@@ -208,7 +208,7 @@ class LiveInit(Initializer):
         scene = load_svg(path).resized(width, height).detach().to("cpu", dtype=torch.float32)
         if scene.fill_colors is None:
             scene = replace(scene, fill_colors=torch.zeros(scene.num_paths, 4))
-        return replace(scene, width=width, height=height)
+        return scene
 
     def _current(self, base: VectorScene | None, target: Tensor) -> Tensor:
         """The drawing so far composited over white, ``[1, 3, H, W]``."""
