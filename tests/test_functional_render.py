@@ -678,6 +678,9 @@ def test_composite():
     assert torch.allclose(composite(rgba, torch.tensor([0.0, 1.0, 0.0]))[0, :, 0, 0],
                           torch.tensor([0.2, 0.6, 0.0]))
     assert torch.equal(composite(rgba, None), rgba[:, :3])
+    pair = torch.cat([rgba, rgba])  # one background per image
+    per_image = composite(pair, torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]))[:, :, 0, 0]
+    assert torch.allclose(per_image, torch.tensor([[0.7, 0.6, 0.5], [0.2, 0.1, 0.0]]))
 
 
 # -- degenerate input -----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import xml.etree.ElementTree as ET
@@ -738,3 +739,12 @@ def test_cuda_run_and_resume(host, tmp_path, input_png):
     a, b = ckpt(resumed.out_dir), ckpt(straight.out_dir)
     torch.testing.assert_close(a["scenes"][0]["points"], b["scenes"][0]["points"])
     assert a["scenes"][0]["points"].device.type == "cpu"
+
+
+def test_composite_puts_each_scene_over_its_own_background():
+    from vecrender.testing import random_scene
+
+    rgba = torch.tensor([0.2, 0.1, 0.0, 0.5]).reshape(1, 4, 1, 1).repeat(2, 1, 1, 1)
+    white, black = (dataclasses.replace(random_scene(1, 1), background=b) for b in ((1.0, 1.0, 1.0), None))
+    out = composite(rgba, [white, black])[:, :, 0, 0]
+    assert torch.allclose(out, torch.tensor([[0.7, 0.6, 0.5], [0.2, 0.1, 0.0]]))

@@ -218,11 +218,9 @@ def _per_sketch(value: Any, num: int, name: str) -> Tensor:
 def composite(rgba: Tensor, scenes: list[VectorScene]) -> Tensor:
     """Premultiplied ``[S, 4, H, W]`` over each scene's background -> ``[S, 3, H, W]``."""
     backgrounds = [s.background for s in scenes]
-    if all(b == backgrounds[0] for b in backgrounds):
+    if all(b == backgrounds[0] for b in backgrounds):  # the usual case: no host-to-device copy
         return functional_composite(rgba, backgrounds[0])
-    bg = torch.tensor([b if b is not None else (0.0, 0.0, 0.0) for b in backgrounds],
-                      dtype=rgba.dtype, device=rgba.device).view(-1, 3, 1, 1)
-    return rgba[:, :3] + (1 - rgba[:, 3:4]) * bg
+    return functional_composite(rgba, torch.tensor([b or (0.0, 0.0, 0.0) for b in backgrounds]))
 
 
 # -- checkpoints ----------------------------------------------------------------------------------

@@ -231,13 +231,14 @@ def _pick(index: Tensor, *points: Tensor) -> tuple[Tensor, ...]:
 def composite(rgba: Tensor, background: tuple[float, float, float] | Tensor | None) -> Tensor:
     """Premultiplied ``[B, 4, H, W]`` over an opaque RGB background -> ``[B, 3, H, W]``.
 
-    ``None`` returns the premultiplied colour unchanged (i.e. over black).
+    ``background``: one RGB colour (a tuple or a ``[3]`` tensor) for every image, a ``[B, 3]``
+    tensor with one per image, or ``None``: the premultiplied colour unchanged (i.e. over black).
     """
     rgb, alpha = rgba.split([3, 1], dim=1)  # one gradient copy (slices would each zero-fill one)
     if background is None:
         return rgb
     if isinstance(background, Tensor):
-        bg = background.to(rgba).reshape(1, 3, 1, 1)
+        bg = background.to(rgba).reshape(-1, 3, 1, 1)
     else:  # filled on the device: no host-to-device copy (keeps CUDA renders synchronisation-free)
         bg = torch.cat([rgba.new_full((1, 1, 1, 1), float(c)) for c in background], dim=1)
     return rgb + (1 - alpha) * bg
