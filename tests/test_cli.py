@@ -316,7 +316,7 @@ def test_render_draws_an_svg_at_a_scale_as_the_renderer_does(tmp_path):
     scene = svg_to_scene(SKETCH).resized(80, 60)
     expected = image_to_uint8(1 - NativeRenderer().render([scene])[:, 3:].expand(1, 3, 60, 80) * torch.tensor(
         [0.2, 1.0, 1.0]).view(1, 3, 1, 1))  # #c00 over white: (1 - 0.2 a, 1 - a, 1 - a)
-    drawn = torch.from_numpy(np.asarray(png)).short()
+    drawn = torch.from_numpy(np.array(png)).short()
     assert (drawn - torch.from_numpy(expected).short()).abs().max() <= 1
     assert drawn[:, :, 1].min() < 10  # the stroke is there, red
 

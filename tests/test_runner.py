@@ -153,7 +153,7 @@ class Memory(Loss):
 
 class Bomb(Loss):
     """Zero, except at training step `at`: NaN (value or gradient), a wrong shape, or a
-    KeyboardInterrupt (once per test)."""
+    KeyboardInterrupt (once per test) in the loss or, after the step's evaluation, in its backward."""
 
     name = "toy.bomb"
     fired = False
@@ -161,7 +161,8 @@ class Bomb(Loss):
     @dataclass
     class Config:
         at: int = option(3, "Step that fails.")
-        kind: str = option("nan", "What happens.", choices=("nan", "nan_grad", "interrupt", "shape"))
+        kind: str = option("nan", "What happens.",
+                           choices=("nan", "nan_grad", "interrupt", "interrupt_backward", "shape"))
 
     def forward(self, batch):
         zero = batch.images.mean(dim=(1, 2, 3)) * 0
@@ -172,10 +173,35 @@ class Bomb(Loss):
                 return zero[None]
             if self.config.kind == "nan_grad":  # value 0, gradient NaN: the strokes diverge
                 return (batch.images - batch.images.detach()).abs().sum(dim=(1, 2, 3)).sqrt()
-            if not Bomb.fired:
-                Bomb.fired = True
-                raise KeyboardInterrupt
+            if self.config.kind == "interrupt_backward":
+                zero.register_hook(Bomb.interrupt)
+            else:
+                Bomb.interrupt()
         return zero
+
+    @staticmethod
+    def interrupt(*_):
+        if not Bomb.fired:
+            Bomb.fired = True
+            raise KeyboardInterrupt
+
+
+class Plateau(Loss):
+    """Training: the amount of ink (the strokes move). Evaluation: ``1 - 0.1 * step`` down to a
+    floor per sketch (``floors[i]``), then flat: a schedule that early stopping can be checked on."""
+
+    name = "toy.plateau"
+
+    @dataclass
+    class Config:
+        floors: list[float] = option([0.5], "Each sketch's last value.")
+
+    def forward(self, batch):
+        ink = batch.rgba[:, 3].mean(dim=(1, 2))
+        if batch.training:
+            return ink
+        floors = torch.tensor(self.config.floors)
+        return torch.clamp(1.0 - 0.1 * torch.full_like(floors, batch.step), min=floors) + 0 * ink
 
 
 class Weightless(Loss):
@@ -240,7 +266,7 @@ def register_initializers(register):
 
 @vecrender.hookimpl
 def register_losses(register):
-    for cls in (L2, Noisy, Ink, Memory, Bomb, Weightless):
+    for cls in (L2, Noisy, Ink, Memory, Bomb, Plateau, Weightless):
         register(cls)
 
 
@@ -748,3 +774,57 @@ def test_composite_puts_each_scene_over_its_own_background():
     white, black = (dataclasses.replace(random_scene(1, 1), background=b) for b in ((1.0, 1.0, 1.0), None))
     out = composite(rgba, [white, black])[:, :, 0, 0]
     assert torch.allclose(out, torch.tensor([[0.7, 0.6, 0.5], [0.2, 0.1, 0.0]]))
+
+
+def test_early_stop_stops_each_sketch_after_two_flat_evaluations(host, tmp_path, input_png, capsys):
+    """Sketch 0's evaluation is flat from step 6 on, sketch 1's from step 10 (toy.plateau): each
+    stops at its second flat evaluation (10 and 14), is held at its state after that step's
+    update, and the run ends when both have stopped."""
+    losses = [{"use": "toy.plateau", "floors": [0.5, 0.0]}]
+    out = tmp_path / "out"
+    path = write_recipe(tmp_path, steps=40, seeds=2, save_every=1, losses=losses, early_stop=True)
+    result = go(host, path, input_png, out)
+    assert result.status == "finished" and result.steps_done == 15
+    stops = {name: m["step"] for m in metrics(out) for name, e in m["sketches"].items() if e.get("stopped")}
+    assert stops == {"3paths-seed0": 10, "3paths-seed1000": 14}
+    assert [s.best_step for s in result.sketches] == [6, 10]
+    assert metrics(out)[-1]["step"] == 15 and metrics(out)[-1]["final"]
+
+    def points(name, step):
+        return VectorScene.from_svg(out / "sketches" / name / "snapshots" / f"step_{step:06d}.svg").points
+
+    held = points("3paths-seed0", 11)  # after the update of step 10
+    assert not torch.equal(points("3paths-seed0", 10), held)
+    for step in (13, 15):
+        assert torch.equal(points("3paths-seed0", step), held)
+    assert torch.equal(VectorScene.from_svg(out / "sketches" / "3paths-seed0" / "final.svg").points, held)
+    assert not torch.equal(points("3paths-seed1000", 11), points("3paths-seed1000", 15))  # still moving
+
+    # resuming a run whose sketches all stopped does nothing; early_stop=false goes on
+    capsys.readouterr()
+    again = run(None, RunOptions(resume=out, progress=False), host=host)
+    assert again.steps_done == 15 and "stopped early" in capsys.readouterr().err
+    going_on = load_recipe(out / "recipe.resolved.yaml", ["early_stop=false"], registry=host.registry)
+    assert run(going_on, RunOptions(resume=out, quiet=True, progress=False), host=host).steps_done == 40
+
+
+def test_early_stop_survives_an_interrupted_step(host, tmp_path, input_png):
+    """Interrupted in the step whose evaluation stops a sketch (after it), the resumed run replays
+    the step and stops the sketch there, as an uninterrupted run does."""
+    bomb = {"use": "toy.bomb", "kind": "interrupt_backward", "at": 10}
+    losses = [{"use": "toy.plateau", "floors": [0.5]}, bomb]
+    path = write_recipe(tmp_path, steps=40, save_every=0, losses=losses, early_stop=True)
+    with pytest.raises(RunInterrupted):
+        go(host, path, input_png, tmp_path / "out")
+    assert ckpt(tmp_path / "out")["step"] == 10
+    resumed = run(None, RunOptions(resume=tmp_path / "out", quiet=True, progress=False), host=host)
+    straight = go(host, path, input_png, tmp_path / "straight")
+    assert resumed.steps_done == straight.steps_done == 11
+    torch.testing.assert_close(ckpt(tmp_path / "out")["scenes"][0]["points"],
+                               ckpt(straight.out_dir)["scenes"][0]["points"])
+
+
+@pytest.mark.parametrize("changes", [{"result": "final"}, {"stages": [1, 2], "strokes": 3}])
+def test_early_stop_needs_the_best_result_and_no_stages(host, tmp_path, changes):
+    with pytest.raises(ConfigError, match="early_stop: stops a sketch when"):
+        load_recipe(write_recipe(tmp_path, early_stop=True, **changes), registry=host.registry)

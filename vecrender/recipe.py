@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "stages": None,
     "eval_every": 10,
     "result": "best",
+    "early_stop": False,
     "log_every": 10,
     "save_every": 100,
     "device": "auto",
@@ -58,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
 }
 #: Every valid top-level key, in the order the resolved recipe writes them.
 KEYS = ("extends", "description", "method", "canvas", "steps", "seed", "seeds", "strokes", "stages",
-        "eval_every", "result", "log_every", "save_every", "device", "prompt", "video", "video_every",
+        "eval_every", "result", "early_stop", "log_every", "save_every", "device", "prompt", "video", "video_every",
         "preprocess", "renderer", "initializer", "losses", "optimizer", "plugins")
 COMPONENTS = {"renderer": "renderer", "initializer": "initializer", "optimizer": "optimizer"}
 #: Keys of a loss entry handled by the runner; every other key is an option of the loss's Config.
@@ -472,6 +473,9 @@ def validate(data: dict, origins: dict) -> dict:
     data["stages"] = _stages(data["stages"], data["strokes"], at("stages"), at("strokes"))
     if data["result"] not in RESULTS:
         raise ConfigError(f"{at('result')}: expected one of {', '.join(RESULTS)}, got {data['result']!r}.")
+    if coerce(data["early_stop"], bool, at("early_stop")) and (data["result"] != "best" or data["stages"]):
+        raise ConfigError(f"{at('early_stop')}: stops a sketch when its best evaluation loss stops falling, so "
+                          f"it needs result: best and no stages; set early_stop: false.")
     device = coerce(data["device"], str, at("device"))
     if not _DEVICE.match(device):
         raise ConfigError(f"{at('device')}: expected auto, cpu, cuda, cuda:N or mps, got {device!r}.")

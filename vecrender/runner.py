@@ -12,6 +12,12 @@ last step the final scenes are evaluated too (reported as step ``steps``), so th
 worse than the final result. With recipe ``result: final`` every evaluation replaces the best, so
 the result is the state evaluated last.
 
+Early stop (recipe ``early_stop: true``, CLIPasso's): an evaluation within ``MIN_DELTA`` of a
+sketch's best, without improving on it, is "flat"; the second flat one since its last improvement
+stops that sketch. A stopped sketch keeps the state after that step's update (it is held there
+while the others go on) and its best; the run ends when every sketch has stopped, and the final
+evaluation is reported at the step the run ended.
+
 Stages (recipe ``stages: [n1, n2, ...]``, LIVE's layer-wise addition): each sketch starts with
 ``n1`` paths; stage ``k`` runs ``steps`` steps (global steps ``k * steps`` to ``(k + 1) * steps - 1``,
 so a run has ``steps * len(stages)`` steps). At the start of every later stage the initializer's
@@ -422,6 +428,9 @@ class _Run:
         self.best_loss = [math.inf] * len(self.specs)
         self.best_step: list[int | None] = [None] * len(self.specs)
         self.best_scene: list[VectorScene | None] = [None] * len(self.specs)
+        self.flat = [False] * len(self.specs)  # a flat evaluation since the last improvement (early_stop)
+        self.stopped_step: list[int | None] = [None] * len(self.specs)
+        self.held: list[VectorScene | None] = [None] * len(self.specs)  # a stopped sketch's state
         self.start_step, self.elapsed0 = 0, 0.0
         if self.checkpoint is None:
             self.scenes = self._initialize()
@@ -431,6 +440,7 @@ class _Run:
         self.completed = self.current = self.start_step
         self.step_rng = rng_state(self.device)
         self.step_losses = self.loss_states()
+        self.step_early_stop = self.early_stop_state()
         self.t0 = time.perf_counter()
         self._open_metrics()
 
@@ -546,7 +556,13 @@ class _Run:
                 self.best_scene[i] = scene_from_state(best["scene"], self.device)
         self.start_step, self.elapsed0 = int(state["step"]), float(state.get("elapsed", 0.0))
         set_rng_state(state["rng"])
-        if self.start_step >= self.steps and self.stages is not None:
+        if self.recipe["early_stop"] and "early_stop" in state:
+            self.flat, self.stopped_step = list(state["early_stop"]["flat"]), list(state["early_stop"]["stopped"])
+            self.held = [None if st is None else s.detach() for st, s in zip(self.stopped_step, self.scenes)]
+        if self.all_stopped():
+            self.log(f"{self.out_dir}: every sketch of this run stopped early (early_stop); nothing to optimise. "
+                     f"Resume with --set early_stop=false to go on optimising them.")
+        elif self.start_step >= self.steps and self.stages is not None:
             self.log(f"{self.out_dir}: this staged run already finished ({self.start_step} steps); nothing "
                      f"to optimise (a staged run cannot be extended).")
         elif self.start_step >= self.steps:
@@ -582,14 +598,17 @@ class _Run:
         r = self.recipe
         self._start_progress()
         for step in range(self.start_step, self.steps):
+            if self.all_stopped():
+                break
             self.current = step
             self.step_rng = rng_state(self.device)
             if self.stages is not None and step // self.stage_steps > self.stage:
                 self.next_stage(step // self.stage_steps)
                 self.step_rng = rng_state(self.device)
             self.step_losses = self.loss_states()
+            self.step_early_stop = self.early_stop_state()
             if r["save_every"] and step % r["save_every"] == 0 and step not in (0, self.start_step):
-                self.save_checkpoint(step, self.step_rng, self.step_losses)
+                self.save_checkpoint(step, self.step_rng, self.step_losses, self.step_early_stop)
                 self.save_snapshots(step)
             values, evaluated = self.train_step(step)
             self.completed = step + 1
@@ -652,7 +671,24 @@ class _Run:
         total.sum().backward()
         self._check_gradients(step)
         c.optimizer.step(step if self.stages is None else step - self.stage * self.stage_steps)
+        self._hold_stopped()
         return {k: v.detach() for k, v in values.items()}, evaluated
+
+    def all_stopped(self) -> bool:
+        return all(st is not None for st in self.stopped_step)
+
+    @torch.no_grad()
+    def _hold_stopped(self) -> None:
+        """Keep each stopped sketch at its state after the update of the step it stopped at (its
+        gradients are still computed with the others', and discarded here)."""
+        for i, held in enumerate(self.held):
+            if self.stopped_step[i] is None:
+                continue
+            if held is None:
+                self.held[i] = self.scenes[i].detach()
+                continue
+            for (_, tensor), (_, kept) in zip(self.scenes[i].tensors(), held.tensors()):
+                tensor.copy_(kept)
 
     def next_stage(self, stage: int) -> None:
         """Start `stage` (0-based): save each sketch's end of the previous stage, append the
@@ -686,9 +722,10 @@ class _Run:
             save_svg(self.sketch_dir(i) / "stages" / f"stage{self.stage + 1}.svg", scene)
 
     @torch.no_grad()
-    def evaluate(self, rgba: Tensor, images: Tensor, step: int, active_step: int) -> Tensor:
+    def evaluate(self, rgba: Tensor, images: Tensor, step: int, active_step: int, final: bool = False) -> Tensor:
         """Eval loss ``[S]`` of the given (pre-update) render; keeps the best scene per sketch
-        (recipe ``result: final``: the scene evaluated last)."""
+        (recipe ``result: final``: the scene evaluated last) and, with ``early_stop``, stops the
+        sketches whose best stopped falling (not at the ``final`` evaluation)."""
         batch = LossInput(images, rgba, self.scenes, self.target, step, False, self.stage_start)
         total, _ = compute_terms(self.c.losses, batch, active_step)
         latest = self.recipe["result"] == "final"
@@ -696,6 +733,14 @@ class _Run:
             if latest or value < self.best_loss[i] - MIN_DELTA:
                 self.best_loss[i], self.best_step[i] = value, step
                 self.best_scene[i] = self.scenes[i].detach()
+                self.flat[i] = False
+            elif self.recipe["early_stop"] and not final and self.stopped_step[i] is None \
+                    and abs(value - self.best_loss[i]) <= MIN_DELTA:
+                if self.flat[i]:
+                    self.stopped_step[i] = step
+                    self.log(f"{self.names[i]}: stopped early at step {step} (two evaluations within "
+                             f"{MIN_DELTA:g} of its best, {self.best_loss[i]:.6g} at step {self.best_step[i]}).")
+                self.flat[i] = True
         return total
 
     @torch.no_grad()
@@ -704,7 +749,7 @@ class _Run:
         images = composite(rgba, self.scenes)
         if self.recipe["video"]:
             self.frames.append(frame_grid(images))
-        return self.evaluate(rgba, images, self.steps, max(self.steps - 1, 0))
+        return self.evaluate(rgba, images, self.completed, max(self.completed - 1, 0), final=True)
 
     # -- progress & metrics ------------------------------------------------------------------
     def _start_progress(self) -> None:
@@ -752,6 +797,8 @@ class _Run:
                 entry["terms"] = {k: v[i].item() for k, v in values.items() if k != "total"}
             if evaluated is not None:
                 entry["eval"] = evaluated[i].item()
+                if not final and self.stopped_step[i] == step:
+                    entry["stopped"] = True  # early_stop: this sketch's last update was this step's
             sketches[name] = entry
         line: dict[str, Any] = {"step": step, "elapsed": round(self.elapsed(), 4)}
         if final:
@@ -780,14 +827,18 @@ class _Run:
         states = {term.label: term.loss.state_dict() for term in self.c.losses}
         return copy.deepcopy({label: state for label, state in states.items() if state})
 
-    def save_checkpoint(self, step: int, rng: dict[str, Any], losses: dict[str, dict[str, Any]]) -> None:
+    def early_stop_state(self) -> dict[str, list]:
+        return {"flat": list(self.flat), "stopped": list(self.stopped_step)}
+
+    def save_checkpoint(self, step: int, rng: dict[str, Any], losses: dict[str, dict[str, Any]],
+                        early_stop: dict[str, list]) -> None:
         best = [None if s is None else {"loss": loss, "step": st, "scene": scene_state(s)}
                 for s, loss, st in zip(self.best_scene, self.best_loss, self.best_step)]
         state = {"format": CHECKPOINT_FORMAT, "step": step, "steps": self.steps, "sketches": self.names,
                  "scenes": [scene_state(s) for s in self.scenes], "optimizer": self.c.optimizer.state_dict(),
                  "best": best, "rng": rng, "elapsed": self.elapsed(), "stage": self.stage,
                  "stages": self.stages, "stage_steps": self.stage_steps, "stage_start": self.stage_start,
-                 "losses": losses,
+                 "losses": losses, "early_stop": early_stop,
                  "input_path": None if self.input_path is None else str(self.input_path)}
         atomic_write(self.out_dir / CHECKPOINT, lambda f: torch.save(state, f))
 
@@ -799,18 +850,20 @@ class _Run:
     def finish(self, status: str) -> RunResult:
         """Write best/final outputs and the checkpoint (also after an interruption or a failure)."""
         self.close_progress()
-        # The RNG and loss states at the start of the first step not applied yet, so a resume replays it exactly.
+        # The RNG, loss and early-stop states at the start of the first step not applied yet, so a
+        # resume replays it exactly.
         unapplied = self.completed == self.current
         rng = self.step_rng if unapplied else rng_state(self.device)
         losses = self.step_losses if unapplied else self.loss_states()
+        early_stop = self.step_early_stop if unapplied else self.early_stop_state()
         final_eval = None
         if status == "finished":
             final_eval = self.evaluate_final()
-            self.write_metrics(self.steps, None, final_eval, final=True)
-            self.save_snapshots(self.steps)
+            self.write_metrics(self.completed, None, final_eval, final=True)
+            self.save_snapshots(self.completed)
             if self.stages is not None:
                 self.save_stage_svgs()
-        self.save_checkpoint(self.completed, rng, losses)
+        self.save_checkpoint(self.completed, rng, losses, early_stop)
         results = [self._write_sketch(i, final_eval, strict=status == "finished")
                    for i in range(len(self.scenes))]
         outputs = self._write_winners(results)
