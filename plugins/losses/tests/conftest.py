@@ -1,4 +1,4 @@
-"""Fixtures of the vecrender-losses tests: tiny random-weight CLIP options, a random LPIPS backbone."""
+"""Fixtures of the vecrender-losses tests: tiny random-weight CLIP options, random LPIPS and VGG16 backbones."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from losses_helpers import TINY_CLIP, random_alexnet_checkpoint
+from losses_helpers import TINY_CLIP, random_alexnet_checkpoint, random_vgg16_checkpoint
 
 # Tiny tensors: one intra-op thread is fastest, and it avoids OpenMP spin-waiting when the CPU is
 # shared (grouped float64 convolutions became ~1000x slower with 2 threads on a loaded 2-core box).
@@ -42,3 +42,11 @@ def lpips_backbone(hub_dir: Path) -> Path:
     from vecrender_losses.lpips_model import backbone_spec
 
     return random_alexnet_checkpoint(hub_dir / "checkpoints" / backbone_spec("alex").filename)
+
+
+@pytest.fixture
+def vgg16_backbone(hub_dir: Path) -> Path:
+    """A random-weight VGG16 in the torch hub cache, where torchvision would put it."""
+    from vecrender_losses.lpips_model import backbone_spec
+
+    return random_vgg16_checkpoint(hub_dir / "checkpoints" / backbone_spec("vgg").filename)

@@ -10,8 +10,8 @@ import torch
 REPO = Path(__file__).resolve().parents[3]
 
 #: Every loss the bundle registers.
-NAMES = ("clip_text", "clip_image", "ssim", "ms_ssim", "edge", "lpips", "stroke_length", "width_sparsity",
-         "opacity_sparsity", "self_intersection", "udf")
+NAMES = ("clip_text", "clip_image", "ssim", "ms_ssim", "edge", "lpips", "vgg_perceptual", "stroke_length",
+         "width_sparsity", "opacity_sparsity", "self_intersection", "udf")
 
 #: Loss options selecting the core's tiny random-weight CLIP (no download, fast on CPU).
 TINY_CLIP = {"model": "tiny-ViT", "pretrained": None}
@@ -39,6 +39,17 @@ def random_alexnet_checkpoint(path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     features = alexnet(weights=None).features
     state = {f"features.{k}": v for k, v in features.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path
+
+
+def random_vgg16_checkpoint(path: Path, seed: int = 0) -> Path:
+    """A torchvision VGG16 checkpoint (features only) with random weights, saved at `path`."""
+    from torchvision.models import vgg16
+
+    torch.manual_seed(seed)
+    state = {f"features.{k}": v for k, v in vgg16(weights=None).features.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)
     return path

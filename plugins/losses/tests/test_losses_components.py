@@ -315,3 +315,63 @@ def test_self_intersection_penalises_the_current_stage_only():
     both = loss(LossInput(images, rgba, [scene], None, 0, True, 0))
     newest = loss(LossInput(images, rgba, [scene], None, 0, True, 1))
     assert both.item() > 0.05 and newest.item() == pytest.approx(0.0, abs=1e-6)
+
+
+# -- VGG perceptual (DiffVG painterly) -----------------------------------------------------------
+def _painterly_reference(features: torch.nn.Module, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """DiffVG painterly's loss as its code runs: the VGG16 stack split before the ReLUs at
+    0/3/8/15/22/29 with torchvision's in-place ReLUs, unit features, channel sum of squares,
+    spatial mean, summed over the stages, plus the squared mean difference (one image)."""
+    groups = [features[a:b] for a, b in zip((0, 3, 8, 15, 22), (3, 8, 15, 22, 29))]
+    shift = torch.tensor([0.485, 0.456, 0.406], dtype=image.dtype).view(1, 3, 1, 1)
+    scale = torch.tensor([0.229, 0.224, 0.225], dtype=image.dtype).view(1, 3, 1, 1)
+
+    def feats(x):
+        x, out = (x - shift) / scale, []
+        for group in groups:
+            x = group(x)
+            out.append(x)  # the next group's in-place ReLU changes it
+        return [f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10) for f in out]
+
+    diffs = [((p - t) ** 2).sum(1).mean((1, 2)) for p, t in zip(feats(image), feats(target))]
+    return sum(diffs).mean(0) + (image.mean() - target.mean()) ** 2
+
+
+def test_vgg_perceptual_matches_diffvg_painterly(vgg16_backbone):
+    loss = losses.VggPerceptual.from_dict({}, RunContext(width=32, height=32))
+    loss.prepare(None)
+    target = make_test_image(32)
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    values = loss(_batch(images, target))
+    assert values.shape == (2,)
+    for i in range(2):
+        expected = _painterly_reference(loss.features, images[i:i + 1], target)
+        assert values[i].item() == pytest.approx(expected.item(), rel=1e-5)
+    no_mean = losses.VggPerceptual.from_dict({"mean_color": False}, RunContext(width=32, height=32))
+    mean_term = (images.mean(dim=(1, 2, 3)) - target.mean()) ** 2
+    torch.testing.assert_close(values - no_mean(_batch(images, target)), mean_term, rtol=1e-4, atol=1e-7)
+    assert loss(_batch(target, target)).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_vgg_perceptual_contract_and_gradcheck(vgg16_backbone):
+    terms = check_loss(losses.VggPerceptual, needs_target=True, size=32)
+    assert (terms["value"] > 0).all()
+    loss = losses.VggPerceptual.from_dict({}, RunContext(width=16, height=16))
+    target = make_test_image(16).double()
+    images = (0.2 + 0.6 * torch.rand(2, 3, 16, 16, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: loss(_batch(x, target, training=False)), (images,), eps=1e-6,
+                                    atol=1e-5, rtol=1e-3, fast_mode=True)
+
+
+def test_vgg_perceptual_weights_are_checked(hub_dir, tmp_path, monkeypatch):
+    from losses_helpers import random_alexnet_checkpoint
+
+    from vecrender_losses.lpips_model import load_vgg16_features
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(WeightsNotFoundError) as info:
+        losses.VggPerceptual.from_dict({}, RunContext()).prepare(make_test_image(16))
+    assert backbone_spec("vgg").filename in str(info.value) and "\n" not in str(info.value)
+    alexnet = random_alexnet_checkpoint(tmp_path / "alexnet.pth")
+    with pytest.raises(WeightsNotFoundError, match="not a torchvision vgg checkpoint: features.0.weight is shape"):
+        load_vgg16_features(alexnet)

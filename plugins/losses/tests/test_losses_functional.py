@@ -242,3 +242,20 @@ def test_sparsity_values_and_gradcheck():
     assert gradcheck(lambda v: fn.sparsity(v, 0.5), (x,))
     with pytest.raises(ValueError):
         fn.sparsity(torch.ones(2, 2))
+
+
+def test_vgg_features_taps_and_normalized_distance():
+    from torchvision.models import vgg16
+
+    torch.manual_seed(0)
+    features = vgg16(weights=None).features.eval()
+    images = torch.rand(2, 3, 32, 32)
+    taps = fn.vgg_features(features, images)
+    assert [tuple(t.shape[1:]) for t in taps] == [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4), (512, 2, 2)]
+    assert all(t.min() >= 0 for t in taps[:4]) and taps[4].min() < 0  # four after a ReLU, conv5_3 before
+    distance = fn.normalized_feature_distance(taps, [t[1:] for t in taps])  # target batch of 1 broadcasts
+    assert distance[1].item() == pytest.approx(0.0, abs=1e-6) and 0 < distance[0].item() <= 4 * len(taps)
+    opposite = fn.normalized_feature_distance([torch.ones(1, 3, 2, 2)], [-torch.ones(1, 3, 2, 2)])
+    assert opposite.item() == pytest.approx(4.0)  # unit vectors pointing opposite ways
+    with pytest.raises(ValueError, match="same layers"):
+        fn.normalized_feature_distance(taps, taps[:2])

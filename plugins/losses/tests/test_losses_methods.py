@@ -151,3 +151,13 @@ def test_vectorize_fits_colored_disks(method, strokes, steps, tmp_path):
     assert result.status == "finished"
     print(f"{method} L2: initial {start:.4f} -> final {end:.4f} (ratio {end / start:.3f})")
     assert end < 0.1 * start, (start, end)
+
+
+# -- painterly with diffvg's perceptual loss -----------------------------------------------------
+def test_painterly_with_vgg_perceptual_runs_and_lowers_its_loss(tmp_path, vgg16_backbone):
+    result = run_smoke("painterly", tmp_path / "out", steps=6, size=32,
+                       overrides=["strokes=16", "losses=[{use: vgg_perceptual}]"])
+    assert result.status == "finished"
+    lines = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    evals = [line["sketches"]["16paths-seed0"]["eval"] for line in lines]
+    assert min(evals[1:]) < evals[0]  # the strokes moved towards the target's VGG features

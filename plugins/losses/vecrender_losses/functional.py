@@ -191,6 +191,42 @@ def _check_window(win_size: int, limit: int, ms: bool = False) -> int:
 
 
 # -- edges (kornia) ----------------------------------------------------------------------------
+#: ImageNet normalisation of torchvision's classifiers (VGG16 input).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Indices of torchvision ``vgg16().features`` whose outputs DiffVG painterly's perceptual loss
+#: compares: relu1_2, relu2_2, relu3_3, relu4_3 and conv5_3 (before its ReLU). Its loss splits the
+#: stack before each ReLU, but torchvision's ReLUs work in place, so the first four features it
+#: compares are the ReLUs' outputs.
+PAINTERLY_VGG_TAPS = (3, 8, 15, 22, 28)
+
+
+def vgg_features(features: torch.nn.Module, images: Tensor, taps: Sequence[int] = PAINTERLY_VGG_TAPS) -> list[Tensor]:
+    """``images [B, 3, H, W]`` in [0, 1] -> the outputs of ``features`` (a VGG ``features``
+    stack) at the module indices `taps`, on the ImageNet-normalised images."""
+    check_images(images)
+    mean, std = (images.new_tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+    x, out = (images - mean) / std, []
+    for index, layer in enumerate(features[:max(taps) + 1]):
+        x = layer(x)
+        if index in taps:
+            out.append(x)
+    return out
+
+
+def normalized_feature_distance(features: Sequence[Tensor], target: Sequence[Tensor], eps: float = 1e-10) -> Tensor:
+    """Sum over layers of the spatial mean of the squared distance between unit-length (over the
+    channels) feature vectors: ``[B, C_l, H_l, W_l]`` per layer (target batch 1 or B) -> ``[B]``.
+    Each layer adds at most 4."""
+    if len(features) != len(target) or not features:
+        raise ValueError(f"features and target must list the same layers, got {len(features)} and {len(target)}")
+
+    def unit(x: Tensor) -> Tensor:
+        return x / (x.square().sum(dim=1, keepdim=True).sqrt() + eps)
+
+    return sum((unit(f) - unit(t)).square().sum(dim=1).mean(dim=(1, 2)) for f, t in zip(features, target))
+
+
 def edge_map(images: Tensor) -> Tensor:
     """Sobel gradient magnitude of the luminance: ``[S, 3, H, W]`` -> ``[S, 1, H, W]``."""
     from kornia.color import rgb_to_grayscale

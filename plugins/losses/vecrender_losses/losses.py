@@ -176,6 +176,49 @@ class Lpips(TargetLoss):
         return model(batch.images, target, normalize=True).reshape(-1)
 
 
+class VggPerceptual(TargetLoss):
+    """Distance of unit-normalised VGG16 features (5 stages) plus the squared mean-colour difference:
+    DiffVG painterly's perceptual loss (``--use_lpips_loss``), without learned weights."""
+
+    name = "vgg_perceptual"
+
+    @dataclass
+    class Config:
+        mean_color: bool = vecrender.option(
+            True, "Add (mean(render) - mean(target))^2 over pixels and channels, as DiffVG painterly does.")
+        backbone_weights: str | None = vecrender.option(
+            None, "Path of torchvision's ImageNet VGG16 checkpoint. None: search the torch hub cache "
+            "(torch.hub.get_dir()/checkpoints), ./checkpoint/lpips and the vecrender cache.")
+
+    def __init__(self, config=None, context=None) -> None:
+        super().__init__(config, context)
+        self._features: torch.nn.Module | None = None
+
+    @property
+    def features(self) -> torch.nn.Module:
+        if self._features is None:
+            from vecrender_losses.lpips_model import load_vgg16_features
+
+            weights = self.config.backbone_weights
+            self._features = self.context.models.get(("vgg16_features", weights),
+                                                     lambda: load_vgg16_features(weights))
+        return self._features
+
+    def prepare(self, target: Tensor | None) -> None:
+        self.features  # noqa: B018 - load (or fail with WeightsNotFoundError) before the first step
+
+    def forward(self, batch: LossInput) -> Tensor:
+        target = self.target(batch)
+        fn.check_pair(batch.images, target)  # the target's features once, not once per sketch
+        features = self.features.to(device=batch.images.device, dtype=batch.images.dtype)
+        with torch.no_grad():
+            target_features = fn.vgg_features(features, target)
+        value = fn.normalized_feature_distance(fn.vgg_features(features, batch.images), target_features)
+        if self.config.mean_color:
+            value = value + (batch.images.mean(dim=(1, 2, 3)) - target.mean(dim=(1, 2, 3))).square()
+        return value
+
+
 # -- geometry regularisers -----------------------------------------------------------------------
 class StrokeLength(Loss):
     """Total length of the stroked paths, in canvas diagonals: asks for less, shorter ink."""
@@ -281,4 +324,4 @@ class SelfIntersection(Loss):
         return per_path.sum() / selected.sum().clamp_min(1)
 
 
-LOSSES = (Ssim, MsSsim, Edge, Udf, Lpips, StrokeLength, WidthSparsity, OpacitySparsity, SelfIntersection)
+LOSSES = (Ssim, MsSsim, Edge, Udf, Lpips, VggPerceptual, StrokeLength, WidthSparsity, OpacitySparsity, SelfIntersection)

@@ -1,4 +1,4 @@
-"""Build an LPIPS network without letting torchvision download anything.
+"""Build an LPIPS network (or a bare VGG16 feature stack) without letting torchvision download anything.
 
 The ``lpips`` package ships its learned linear layers (``lpips/weights/v0.1/<net>.pth``) but takes
 the VGG16 / AlexNet backbone from torchvision, which downloads ImageNet weights on first use. Here
@@ -12,7 +12,8 @@ the backbone is built with random weights and then filled from a checkpoint we f
 
 Anything else raises :class:`vecrender.errors.WeightsNotFoundError` with one paragraph that says
 where we looked and how to get the file. A checkpoint may hold the whole torchvision model or only
-its convolutional ``features`` part (keys ``features.<i>.weight``).
+its convolutional ``features`` part (keys ``features.<i>.weight``). :func:`load_vgg16_features`
+reads the same VGG16 checkpoint into torchvision's ``vgg16().features`` (the ``vgg_perceptual`` loss).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def backbone_spec(net: str) -> WeightSpec:
     filename = url.rsplit("/", 1)[-1]
     hub = Path(torch.hub.get_dir()) / "checkpoints" / filename
     return WeightSpec(
-        name=f"the LPIPS {BACKBONES[net]} backbone (torchvision ImageNet)",
+        name=f"torchvision's ImageNet {BACKBONES[net]} (the LPIPS {net} backbone)",
         filename=filename,
         subdir="lpips",
         env_var=ENV_VAR,
@@ -64,24 +65,61 @@ def resolve_backbone(net: str, explicit: str | os.PathLike | None = None) -> Pat
 def load_backbone(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Copy torchvision ``features.<i>.*`` tensors into an ``lpips.LPIPS`` model's backbone slices."""
     backbone = model.net
-    copied = 0
+    params = [(f"features.{layer_name}.{param_name}", param)
+              for index in range(1, backbone.N_slices + 1)
+              for layer_name, layer in getattr(backbone, f"slice{index}").named_children()
+              for param_name, param in layer.named_parameters(recurse=False)]
+    _copy_features(params, state, source, model.pnet_type)
+
+
+def _copy_features(params: list[tuple[str, torch.Tensor]], state: dict[str, torch.Tensor], source: str,
+                   net: str) -> None:
+    """Fill each ``(checkpoint key, parameter)`` from `state`, or say which key does not fit."""
     with torch.no_grad():
-        for index in range(1, backbone.N_slices + 1):
-            for layer_name, layer in getattr(backbone, f"slice{index}").named_children():
-                for param_name, param in layer.named_parameters(recurse=False):
-                    key = f"features.{layer_name}.{param_name}"
-                    value = state.get(key)
-                    if value is None or value.shape != param.shape:
-                        found = "missing" if value is None else f"shape {list(value.shape)}"
-                        raise WeightsNotFoundError(
-                            f"{source} is not a torchvision {model.pnet_type} checkpoint: {key} is {found} "
-                            f"(expected {list(param.shape)}). Point backbone_weights at the ImageNet file "
-                            f"torchvision publishes for {BACKBONES[model.pnet_type]}."
-                        )
-                    param.copy_(value)
-                    copied += 1
-    if not copied:
-        raise WeightsNotFoundError(f"{source}: the LPIPS backbone has no parameters to load.")
+        for key, param in params:
+            value = state.get(key)
+            if value is None or value.shape != param.shape:
+                found = "missing" if value is None else f"shape {list(value.shape)}"
+                raise WeightsNotFoundError(
+                    f"{source} is not a torchvision {net} checkpoint: {key} is {found} "
+                    f"(expected {list(param.shape)}). Point backbone_weights at the ImageNet file "
+                    f"torchvision publishes for {BACKBONES[net]}."
+                )
+            param.copy_(value)
+    if not params:
+        raise WeightsNotFoundError(f"{source}: the {net} backbone has no parameters to load.")
+
+
+def _read_checkpoint(net: str, backbone_weights: str | os.PathLike | None) -> tuple[dict[str, torch.Tensor], Path]:
+    path = resolve_backbone(net, backbone_weights)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file
+        raise WeightsNotFoundError(
+            f"The {BACKBONES[net]} checkpoint {path} could not be read ({type(exc).__name__}: {exc}). "
+            f"Replace it with torchvision's {BACKBONES[net]} ImageNet file."
+        ) from exc
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    return state, path
+
+
+def _frozen(model: torch.nn.Module) -> torch.nn.Module:
+    model.eval()
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model
+
+
+def load_vgg16_features(backbone_weights: str | os.PathLike | None = None) -> torch.nn.Module:
+    """torchvision's ``vgg16().features`` with the ImageNet checkpoint (found as for LPIPS ``vgg``),
+    frozen and in eval mode. Raises WeightsNotFoundError like :func:`load_lpips`."""
+    from torchvision.models import vgg16
+
+    state, path = _read_checkpoint("vgg", backbone_weights)
+    features = vgg16(weights=None).features
+    _copy_features([(f"features.{name}", p) for name, p in features.named_parameters()], state, str(path), "vgg")
+    return _frozen(features)
 
 
 def load_lpips(net: str = "vgg", backbone_weights: str | os.PathLike | None = None) -> torch.nn.Module:
@@ -89,23 +127,11 @@ def load_lpips(net: str = "vgg", backbone_weights: str | os.PathLike | None = No
 
     Raises WeightsNotFoundError when the backbone checkpoint cannot be found or is not valid.
     """
-    path = resolve_backbone(net, backbone_weights)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file
-        raise WeightsNotFoundError(
-            f"The LPIPS backbone checkpoint {path} could not be read ({type(exc).__name__}: {exc}). "
-            f"Replace it with torchvision's {BACKBONES[net]} ImageNet file."
-        ) from exc
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
+    state, path = _read_checkpoint(net, backbone_weights)
     import lpips
 
     with warnings.catch_warnings():  # lpips passes torchvision's deprecated `pretrained=` argument
         warnings.simplefilter("ignore")
         model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
     load_backbone(model, state, str(path))
-    model.eval()
-    for param in model.parameters():
-        param.requires_grad_(False)
-    return model
+    return _frozen(model)
