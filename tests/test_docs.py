@@ -172,7 +172,7 @@ def test_every_recipe_key_is_documented():
 
 
 METHOD_PAGES = {"painterly": "painterly.md", "clipasso": "clipasso.md", "clipdraw": "clipdraw.md",
-                "vectorize": "vectorize.md", "vectorize_live": "vectorize.md"}
+                "styleclipdraw": "styleclipdraw.md", "vectorize": "vectorize.md", "vectorize_live": "vectorize.md"}
 
 
 @pytest.mark.parametrize("method", sorted(METHOD_PAGES))

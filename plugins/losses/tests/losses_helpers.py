@@ -10,8 +10,8 @@ import torch
 REPO = Path(__file__).resolve().parents[3]
 
 #: Every loss the bundle registers.
-NAMES = ("clip_text", "clip_image", "ssim", "ms_ssim", "edge", "lpips", "vgg_perceptual", "stroke_length",
-         "width_sparsity", "opacity_sparsity", "self_intersection", "udf")
+NAMES = ("clip_text", "clip_image", "ssim", "ms_ssim", "edge", "lpips", "vgg_perceptual", "strotss_style",
+         "stroke_length", "width_sparsity", "opacity_sparsity", "self_intersection", "udf")
 
 #: Loss options selecting the core's tiny random-weight CLIP (no download, fast on CPU).
 TINY_CLIP = {"model": "tiny-ViT", "pretrained": None}

@@ -375,3 +375,52 @@ def test_vgg_perceptual_weights_are_checked(hub_dir, tmp_path, monkeypatch):
     alexnet = random_alexnet_checkpoint(tmp_path / "alexnet.pth")
     with pytest.raises(WeightsNotFoundError, match="not a torchvision vgg checkpoint: features.0.weight is shape"):
         load_vgg16_features(alexnet)
+
+
+# -- STROTSS style (StyleCLIPDraw) ---------------------------------------------------------------
+@pytest.fixture
+def style_png(tmp_path):
+    from vecrender.testing import write_test_image
+
+    return write_test_image(tmp_path / "style.png", 24)
+
+
+def _style_loss(style_png, canvas=16, **options):
+    options = {"style_image": str(style_png), "style_samples": 200, "locations": 64, **options}
+    return losses.StrotssStyle.from_dict(options, RunContext(width=canvas, height=canvas))
+
+
+def test_strotss_style_contract(vgg16_backbone, style_png):
+    options = {"style_image": str(style_png), "style_samples": 200, "locations": 64}
+    terms = check_loss(losses.StrotssStyle, options, needs_target=False, size=16)
+    assert (terms["value"] > 0).all()
+
+
+def test_strotss_style_prefers_the_style_image_and_has_gradients(vgg16_backbone, style_png):
+    loss = _style_loss(style_png)
+    loss.prepare(None)
+    assert loss.style.shape == (2179, 200)  # 3 + 64 + 64 + 128 + 128 + 256 * 3 + 512 * 2 channels
+    style = make_test_image(16)  # the style image's own content at the canvas size
+    grey = torch.full_like(style, 0.5)
+    values = loss(_batch(torch.cat([style, grey]), training=False))
+    assert values[0] < 0.7 * values[1]
+    image = (0.2 + 0.6 * torch.rand(2, 3, 16, 16, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: loss(_batch(x, training=False)), (image,), eps=1e-6, atol=1e-5,
+                                    rtol=1e-3, fast_mode=True)
+
+
+def test_strotss_style_image_is_resized_by_its_long_edge(vgg16_backbone, tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (60, 30), (200, 30, 30)).save(tmp_path / "wide.png")
+    assert _style_loss(tmp_path / "wide.png").style_image().shape == (1, 3, 8, 16)  # the canvas width
+    assert _style_loss(tmp_path / "wide.png", size=20).style_image().shape == (1, 3, 10, 20)
+
+
+def test_strotss_style_errors(vgg16_backbone, tmp_path):
+    from vecrender.errors import InputImageError
+
+    with pytest.raises(ConfigError, match="needs a style image: set its style_image"):
+        losses.StrotssStyle.from_dict({}, RunContext())
+    with pytest.raises(InputImageError, match="does not exist"):
+        _style_loss(tmp_path / "missing.png").prepare(None)

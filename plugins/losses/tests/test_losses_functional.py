@@ -259,3 +259,53 @@ def test_vgg_features_taps_and_normalized_distance():
     assert opposite.item() == pytest.approx(4.0)  # unit vectors pointing opposite ways
     with pytest.raises(ValueError, match="same layers"):
         fn.normalized_feature_distance(taps, taps[:2])
+
+
+# -- STROTSS style loss ----------------------------------------------------------------------------
+def test_sample_hypercolumns_nearest_and_bilinear():
+    full = torch.arange(16.0).reshape(1, 1, 4, 4)  # value = 4 * row + col
+    half = torch.arange(4.0).reshape(1, 1, 2, 2) * 10  # 10 * (2 * row + col)
+    rows, cols = torch.tensor([[0.0, 3.0, 1.0]]), torch.tensor([[0.0, 3.0, 2.0]])
+    nearest = fn.sample_hypercolumns([full, half], rows, cols, bilinear=False)
+    assert nearest.shape == (1, 2, 3)
+    assert nearest[0, 0].tolist() == [0, 15, 6]          # full resolution: exact
+    assert nearest[0, 1].tolist() == [0, 30, 10]         # halved and floored: (0,0), (1,1), (0,1)
+    smooth = fn.sample_hypercolumns([full, half], rows, cols, bilinear=True)
+    assert smooth[0, 0].tolist() == [0, 15, 6]
+    # (1.5, 1.5) clamps to the last cell; (0.5, 1.0) averages rows 0 and 1 of column 1: (10 + 30) / 2
+    assert smooth[0, 1].tolist() == pytest.approx([0, 30, 20])
+
+
+def test_strotss_grid_thins_large_canvases():
+    rows, cols = fn.strotss_grid(224, 224, torch.Generator().manual_seed(0))
+    assert len(rows) == 224 and len(cols) == 112  # sqrt(50176 // 16384) = 1.7: strides 1 and 2
+    rows, cols = fn.strotss_grid(64, 48)
+    assert rows.tolist() == list(range(64)) and cols.tolist() == list(range(48))
+
+
+def test_relaxed_emd_and_moments():
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    assert fn.relaxed_emd(x, x).item() == pytest.approx(0.0, abs=1e-6)
+    # y holds only x's first vector: x's second is 1 away (orthogonal); every y has a match
+    assert fn.relaxed_emd(x, x[:1]).item() == pytest.approx(0.5)
+    assert fn.relaxed_emd(x[:1], -x[:1]).item() == pytest.approx(2.0)  # opposite directions
+    assert fn.relaxed_emd(x, -x).item() == pytest.approx(1.0)  # each nearest to an orthogonal one
+    colours = torch.rand(6, 3, generator=torch.Generator().manual_seed(0))
+    assert fn.relaxed_emd(colours, colours, palette=True).item() == pytest.approx((1e-5 / 3) ** 0.5, rel=1e-3)
+    assert fn.moment_distance(x, x).item() == 0.0
+    shifted = x + torch.tensor([1.0, 3.0])  # the means differ by (1, 3), the covariances not
+    assert fn.moment_distance(x, shifted).item() == pytest.approx(2.0)
+
+
+def test_strotss_style_loss_combines_its_three_terms():
+    gen = torch.Generator().manual_seed(0)
+    samples, style = torch.randn(2, 5, 40, generator=gen), torch.randn(5, 60, generator=gen)
+    values = fn.strotss_style_loss(samples, style)
+    for i in range(2):
+        x, y = samples[i].T, style.T
+        expected = (fn.relaxed_emd(x, y) + fn.moment_distance(x, y)
+                    + fn.relaxed_emd(x[:, :3], y[:, :3], palette=True)) / 2
+        assert values[i].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert fn.strotss_style_loss(style.T[None].transpose(1, 2), style).item() < 0.01  # its own samples
+    with pytest.raises(ValueError, match="same d"):
+        fn.strotss_style_loss(samples, style[:4])

@@ -21,7 +21,7 @@ def _build(kind: str, spec: dict, context: RunContext):
     return get_registry().build(kind, spec, context, kind)
 
 
-@pytest.mark.parametrize("name, needs_input", [("clipdraw", False), ("vectorize", True),
+@pytest.mark.parametrize("name, needs_input", [("clipdraw", False), ("styleclipdraw", False), ("vectorize", True),
                                                ("vectorize_live", True)])
 def test_methods_registered(name, needs_input):
     entry = registered("method", name, plugin="losses")
@@ -161,3 +161,28 @@ def test_painterly_with_vgg_perceptual_runs_and_lowers_its_loss(tmp_path, vgg16_
     lines = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
     evals = [line["sketches"]["16paths-seed0"]["eval"] for line in lines]
     assert min(evals[1:]) < evals[0]  # the strokes moved towards the target's VGG features
+
+
+# -- styleclipdraw -------------------------------------------------------------------------------
+def test_styleclipdraw_recipe_has_the_release_defaults():
+    recipe = load_recipe("styleclipdraw")
+    assert (recipe.steps, recipe.strokes, recipe["result"]) == (500, [256], "final")
+    text, style = recipe.losses
+    assert (text["use"], text["stop"], text["augmentations"], text["normalize"]) == ("clip_text", 450, 10, False)
+    assert (style["use"], style["label"], style["weight"]) == ("strotss_style", "style", 2.0)
+
+
+def test_styleclipdraw_smoke(tmp_path, vgg16_backbone):
+    from vecrender.testing import write_test_image
+
+    style = write_test_image(tmp_path / "style.png", 40)
+    overrides = [*TINY_TEXT, "strokes=8", "prompt=a boat", f"losses.style.style_image={style}",
+                 "losses.style.style_samples=300", "losses.clip_text.stop=2", "losses.clip_text.augmentations=2"]
+    result = run_smoke("styleclipdraw", tmp_path / "out", steps=4, size=32, overrides=overrides)
+    assert result.status == "finished"
+    lines = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    terms = [set(line["sketches"]["8paths-seed0"].get("terms", {})) for line in lines if not line.get("final")]
+    assert terms == [{"clip_text", "style"}] * 2 + [{"style"}] * 2  # the text term stops at step 2
+    assert (tmp_path / "out" / "best.svg").read_text() == (tmp_path / "out" / "final.svg").read_text()
+    with pytest.raises(ConfigError, match="style_image"):
+        run_smoke("styleclipdraw", tmp_path / "none", steps=1, size=32, overrides=[*TINY_TEXT, "prompt=a boat"])

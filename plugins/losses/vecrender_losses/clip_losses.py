@@ -26,10 +26,6 @@ from vecrender_losses import functional as fn
 if TYPE_CHECKING:
     from vecrender.functional.augment import AugmentParams
 
-#: Seed of the augmentation generator used in evaluation passes.
-EVAL_SEED = 0
-
-
 @dataclass
 class ClipViewsConfig:
     model: str = vecrender.option("ViT-B-32", "open_clip model name (ViT-B-32, RN101, ViT-L-14, ...).")
@@ -81,7 +77,7 @@ class ClipViews(Loss):
         from vecrender.models.clip import image_size
 
         c = self.config
-        generator = None if training else torch.Generator().manual_seed(EVAL_SEED)
+        generator = None if training else torch.Generator().manual_seed(fn.EVAL_SEED)
         return sample_augment_params(
             num, height, width, distortion_scale=c.distortion, crop_scale=tuple(c.crop_scale),
             crop_ratio=tuple(c.crop_ratio), fill=c.fill, size=image_size(self.model), generator=generator)

@@ -14,6 +14,7 @@ this module costs only torch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -24,6 +25,9 @@ from torch import Tensor
 from vecrender.functional.bezier import path_segments
 from vecrender.scene import GRADIENT_FIELDS, VectorScene
 
+#: Seed of the generators evaluation passes draw their random views and positions from, so an
+#: eval loss is deterministic and comparable from one evaluation to the next.
+EVAL_SEED = 0
 #: CLIPDraw's two negative prompts (used with weight 0.3 each).
 CLIPDRAW_NEGATIVE_PROMPTS = ("A badly drawn sketch.", "Many ugly, messy drawings.")
 
@@ -225,6 +229,108 @@ def normalized_feature_distance(features: Sequence[Tensor], target: Sequence[Ten
         return x / (x.square().sum(dim=1, keepdim=True).sqrt() + eps)
 
     return sum((unit(f) - unit(t)).square().sum(dim=1).mean(dim=(1, 2)) for f, t in zip(features, target))
+
+
+# -- STROTSS style loss (StyleCLIPDraw) ----------------------------------------------------------
+#: Indices of torchvision ``vgg16().features`` whose outputs form STROTSS hypercolumns (every ReLU
+#: of the first four blocks but relu4_1/4_2, and relu5_3), after the input image itself.
+STROTSS_VGG_TAPS = (1, 3, 6, 8, 11, 13, 15, 22, 29)
+#: StyleCLIPDraw samples render locations on a grid thinned to about this many positions.
+STROTSS_GRID = 128 ** 2
+
+
+def strotss_features(features: torch.nn.Module, images: Tensor, shift: bool = True) -> list[Tensor]:
+    """``images [B, 3, H, W]`` in [0, 1] -> ``[input, relu1_1, ..., relu5_3]``: the ImageNet-normalised
+    image and the outputs of ``features`` at :data:`STROTSS_VGG_TAPS` (2179 channels in all).
+    ``shift`` maps the image to ``(x + 1) / 2`` first, as StyleCLIPDraw's extractor does (it
+    expects [-1, 1] input but is given [0, 1] images, for the style image and the render alike)."""
+    check_images(images)
+    x = (images + 1) / 2 if shift else images
+    mean, std = (x.new_tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+    x = (x - mean) / std
+    out = [x]
+    for index, layer in enumerate(features[:max(STROTSS_VGG_TAPS) + 1]):
+        x = layer(x)
+        if index in STROTSS_VGG_TAPS:
+            out.append(x)
+    return out
+
+
+def sample_hypercolumns(features: Sequence[Tensor], rows: Tensor, cols: Tensor, bilinear: bool) -> Tensor:
+    """Hypercolumns at pixel positions ``rows``, ``cols`` (``[B, N]`` or ``[N]``, in pixels of the
+    first layer): ``[B, sum C_l, N]``. Every layer smaller than the one before it halves the
+    positions; ``bilinear`` interpolates there between the clamped neighbours (as STROTSS does for
+    the render), otherwise the position is floored (nearest, as for the style image)."""
+    batch = features[0].shape[0]
+    rows, cols = (t.to(features[0].device, features[0].dtype).expand(batch, -1) for t in (rows, cols))
+    out, scale = [], 1.0
+    for i, layer in enumerate(features):
+        if i > 0 and layer.shape[-2] < features[i - 1].shape[-2]:
+            scale /= 2
+        h, w = layer.shape[-2:]
+        flat = layer.flatten(2)  # [B, C, h * w]
+
+        def at(r: Tensor, c: Tensor) -> Tensor:
+            index = (r.clamp(0, h - 1) * w + c.clamp(0, w - 1)).long()
+            return flat.gather(2, index[:, None].expand(-1, flat.shape[1], -1))
+
+        r, c = rows * scale, cols * scale
+        r0, c0 = r.floor(), c.floor()
+        if not bilinear:
+            out.append(at(r0, c0))
+            continue
+        fr, fc = (r - r0)[:, None], (c - c0)[:, None]
+        out.append(at(r0, c0) * (1 - fr) * (1 - fc) + at(r0, c0 + 1) * (1 - fr) * fc
+                   + at(r0 + 1, c0) * fr * (1 - fc) + at(r0 + 1, c0 + 1) * fr * fc)
+    return torch.cat(out, dim=1)
+
+
+def strotss_grid(height: int, width: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """StyleCLIPDraw's sampling grid of a ``height x width`` render: every row, every column, thinned
+    by strides that keep about :data:`STROTSS_GRID` positions, with random offsets."""
+    thin = math.sqrt(height * width // STROTSS_GRID)
+    stride_rows, stride_cols = max(math.floor(thin), 1), max(math.ceil(thin), 1)
+    offsets = torch.randint(0, stride_rows * stride_cols, (1,), generator=generator).item()
+    return (torch.arange(offsets % stride_rows, height, stride_rows),
+            torch.arange(offsets // stride_rows, width, stride_cols))
+
+
+def relaxed_emd(x: Tensor, y: Tensor, palette: bool = False) -> Tensor:
+    """STROTSS's relaxed earth mover's distance between feature sets ``x [N, d]`` and ``y [M, d]``:
+    the larger of the mean distance from each x to its nearest y and from each y to its nearest x.
+    The distance is ``1 - cos``; with ``palette`` (d = 3, colours) both sets are rotated to YUV
+    and the Euclidean distance over sqrt(3) is added."""
+    if palette:
+        yuv = x.new_tensor([[0.577350, 0.577350, 0.577350], [-0.577350, 0.788675, -0.211325],
+                            [-0.577350, -0.211325, 0.788675]])
+        x, y = x @ yuv.T, y @ yuv.T
+    cost = 1 - (x @ y.T) / (x.norm(dim=1)[:, None] * y.norm(dim=1)[None]).clamp_min(1e-12)
+    if palette:
+        squared = x.square().sum(1)[:, None] + y.square().sum(1)[None] - 2 * x @ y.T
+        cost = cost + (squared.clamp(1e-5, 1e5) / x.shape[1]).sqrt()
+    return torch.maximum(cost.min(dim=1).values.mean(), cost.min(dim=0).values.mean())
+
+
+def moment_distance(x: Tensor, y: Tensor) -> Tensor:
+    """Mean absolute difference of the means plus that of the covariances of ``x [N, d]`` and ``y [M, d]``."""
+    mean_x, mean_y = x.mean(0, keepdim=True), y.mean(0, keepdim=True)
+    cov_x = (x - mean_x).T @ (x - mean_x) / (x.shape[0] - 1)
+    cov_y = (y - mean_y).T @ (y - mean_y) / (y.shape[0] - 1)
+    return (mean_x - mean_y).abs().mean() + (cov_x - cov_y).abs().mean()
+
+
+def strotss_style_loss(samples: Tensor, style: Tensor) -> Tensor:
+    """StyleCLIPDraw's style loss (STROTSS without its content term): ``samples [S, d, N]``
+    hypercolumns of the renders, ``style [d, M]`` of the style image, the first 3 channels being
+    the (normalised) image -> ``[S]``: (relaxed EMD + moments + relaxed EMD of the colours) / 2."""
+    if samples.dim() != 3 or style.dim() != 2 or samples.shape[1] != style.shape[0]:
+        raise ValueError(f"samples must be [S, d, N] and style [d, M] with the same d, got "
+                         f"{list(samples.shape)} and {list(style.shape)}")
+    y = style.T.to(samples.dtype)
+    values = []
+    for x in samples.transpose(1, 2):  # [N, d] per sketch
+        values.append((relaxed_emd(x, y) + moment_distance(x, y) + relaxed_emd(x[:, :3], y[:, :3], palette=True)) / 2)
+    return torch.stack(values) if values else samples.new_zeros(0)
 
 
 def edge_map(images: Tensor) -> Tensor:

@@ -219,6 +219,83 @@ class VggPerceptual(TargetLoss):
         return value
 
 
+class StrotssStyle(Loss):
+    """StyleCLIPDraw's style loss: VGG16 hypercolumns of each render against those of a style image
+    (STROTSS relaxed EMD, moments and palette)."""
+
+    name = "strotss_style"
+
+    @dataclass
+    class Config:
+        style_image: str | None = vecrender.option(
+            None, "The style image (required; any format Pillow reads); relative paths are resolved "
+            "against the working directory.")
+        size: int | None = vecrender.option(
+            None, "Long edge, in pixels, the style image is resized to (aspect kept). None: the canvas "
+            "width, as StyleCLIPDraw.", min=1)
+        style_samples: int = vecrender.option(
+            5000, "Style-image positions sampled once, at the start (StyleCLIPDraw: 5 x 1000).", min=2)
+        locations: int = vecrender.option(1024, "Render positions sampled at each step.", min=2)
+        shift: bool = vecrender.option(
+            True, "Map images to (x + 1) / 2 before VGG's normalisation, as StyleCLIPDraw's extractor does.")
+        backbone_weights: str | None = vecrender.option(
+            None, "Path of torchvision's ImageNet VGG16 checkpoint. None: search the torch hub cache "
+            "(torch.hub.get_dir()/checkpoints), ./checkpoint/lpips and the vecrender cache.")
+
+    def __init__(self, config=None, context=None) -> None:
+        super().__init__(config, context)
+        if not self.config.style_image:
+            raise ConfigError(f"loss {self.name!r} needs a style image: set its style_image option "
+                              "(e.g. --set losses.style.style_image=starry.jpg).")
+        self._features: torch.nn.Module | None = None
+        self.style: Tensor | None = None  # [d, M] hypercolumns of the style image
+
+    @property
+    def features(self) -> torch.nn.Module:
+        if self._features is None:
+            from vecrender_losses.lpips_model import load_vgg16_features
+
+            weights = self.config.backbone_weights
+            self._features = self.context.models.get(("vgg16_features", weights),
+                                                     lambda: load_vgg16_features(weights))
+        return self._features
+
+    def style_image(self) -> Tensor:
+        """The style image ``[1, 3, h, w]`` in [0, 1], its long edge resized to ``size``."""
+        import torch.nn.functional as F
+
+        from vecrender.images import load_image
+
+        image = load_image(self.config.style_image)
+        height, width = image.shape[-2:]
+        ratio = (self.config.size or self.context.width) / max(height, width)
+        size = (max(int(height * ratio), 1), max(int(width * ratio), 1))
+        return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=ratio < 1).clamp(0, 1)
+
+    @torch.no_grad()
+    def prepare(self, target: Tensor | None) -> None:
+        image = self.style_image().to(self.context.device)
+        feats = fn.strotss_features(self.features.to(self.context.device), image, self.config.shift)
+        height, width = image.shape[-2:]
+        count = min(self.config.style_samples, height * width)
+        picked = torch.randperm(height * width, generator=torch.Generator().manual_seed(self.context.seed))[:count]
+        self.style = fn.sample_hypercolumns(feats, picked // width, picked % width, bilinear=False)[0]
+
+    def forward(self, batch: LossInput) -> Tensor:
+        if self.style is None:
+            self.prepare(None)
+        images = batch.images
+        features = self.features.to(device=images.device, dtype=images.dtype)
+        generator = None if batch.training else torch.Generator().manual_seed(fn.EVAL_SEED)
+        rows, cols = fn.strotss_grid(*images.shape[-2:], generator)
+        shape = (images.shape[0], self.config.locations)
+        rows = rows[torch.randint(len(rows), shape, generator=generator)]
+        cols = cols[torch.randint(len(cols), shape, generator=generator)]
+        feats = fn.strotss_features(features, images, self.config.shift)
+        samples = fn.sample_hypercolumns(feats, rows, cols, bilinear=True)
+        return fn.strotss_style_loss(samples, self.style.to(images))
+
+
 # -- geometry regularisers -----------------------------------------------------------------------
 class StrokeLength(Loss):
     """Total length of the stroked paths, in canvas diagonals: asks for less, shorter ink."""
@@ -324,4 +401,5 @@ class SelfIntersection(Loss):
         return per_path.sum() / selected.sum().clamp_min(1)
 
 
-LOSSES = (Ssim, MsSsim, Edge, Udf, Lpips, VggPerceptual, StrokeLength, WidthSparsity, OpacitySparsity, SelfIntersection)
+LOSSES = (Ssim, MsSsim, Edge, Udf, Lpips, VggPerceptual, StrotssStyle, StrokeLength, WidthSparsity, OpacitySparsity,
+          SelfIntersection)

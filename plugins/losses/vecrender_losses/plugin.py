@@ -16,6 +16,8 @@ from vecrender_losses.losses import LOSSES
 
 METHODS = (
     ("clipdraw", "Text prompt to a drawing of colored strokes (CLIPDraw: CLIP ViT-B/32 guidance).", False),
+    ("styleclipdraw", "Text prompt to a drawing in the style of an image (StyleCLIPDraw: CLIP text + STROTSS "
+     "style).", False),
     ("vectorize", "Image to filled closed shapes (DiffVG painterly blobs), SSIM + L2, no weights.", True),
     ("vectorize_live", "Image to filled shapes placed at error regions (LIVE init, UDF + self-intersection "
      "losses), no weights.", True),
