@@ -1282,6 +1282,17 @@ def test_marker_content_inherits_from_the_marker_and_is_clipped_to_its_box():
     assert marker_boxes(visible)[0] == pytest.approx([56, 16, 64, 24], abs=1e-4)
 
 
+def test_text_in_a_used_marker_is_warned_of_once():
+    marker = 'markerWidth="4" markerHeight="4"><text>A</text><circle r="2"/>'
+    used = marker_document(marker, '<path d="M20 20H40H60" stroke="red" marker="url(#m)"/>')
+    with pytest.warns(SvgImportWarning, match=r"1 text element"):
+        scene = svg_to_scene(used)
+    assert scene.num_paths == 4  # the path and the circle at its three vertices
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a marker no shape uses is not drawn, nor warned of
+        svg_to_scene(marker_document(marker, '<path d="M20 20H60" stroke="red"/>'))
+
+
 def test_marker_angles_follow_the_path():
     from vecrender.svg import _marker_vertices
 

@@ -495,8 +495,10 @@ _FEATURE_CONTENT = {"clipPath", "mask", "marker", "pattern", "filter", "linearGr
 
 def _left_out(root: ET.Element, elements: dict[str, ET.Element]) -> Counter[tuple[str, str]]:
     """What the document uses that the scene will lack or simplify, counted by (noun, what
-    happens): ('text element', ''): 2, ... (clip paths: `_Clips`); `elements`: the document's by id."""
+    happens): ('text element', ''): 2, ... (clip paths: `_Clips`); `elements`: the document's by id.
+    The content of a marker counts once if a shape uses the marker."""
     counts: Counter[tuple[str, str]] = Counter()
+    markers: dict[ET.Element, None] = {}  # the markers used, in document order
 
     def visit(el: ET.Element) -> None:
         tag = _local_name(el)
@@ -513,10 +515,17 @@ def _left_out(root: ET.Element, elements: dict[str, ET.Element]) -> Counter[tupl
             target = _referenced(style.get(name, ""), elements)
             if target is not None and _local_name(target) in _LEFT_OUT_PAINTS:
                 counts[_LEFT_OUT_PAINTS[_local_name(target)]] += 1
+        for name in ("marker", "marker-start", "marker-mid", "marker-end"):
+            target = _referenced(style.get(name, ""), elements)
+            if target is not None and _local_name(target) == "marker":
+                markers[target] = None
         for child in el:
             visit(child)
 
     visit(root)
+    for marker in list(markers):  # a marker inside a marker is not drawn
+        for child in marker:
+            visit(child)
     return counts
 
 
