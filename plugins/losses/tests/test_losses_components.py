@@ -422,5 +422,5 @@ def test_strotss_style_errors(vgg16_backbone, tmp_path):
 
     with pytest.raises(ConfigError, match="needs a style image: set its style_image"):
         losses.StrotssStyle.from_dict({}, RunContext())
-    with pytest.raises(InputImageError, match="does not exist"):
+    with pytest.raises(InputImageError, match="strotss_style.*style_image: input image .*missing.png.* does not exist"):
         _style_loss(tmp_path / "missing.png").prepare(None)

@@ -264,9 +264,13 @@ class StrotssStyle(Loss):
         """The style image ``[1, 3, h, w]`` in [0, 1], its long edge resized to ``size``."""
         import torch.nn.functional as F
 
+        from vecrender.errors import InputImageError
         from vecrender.images import load_image
 
-        image = load_image(self.config.style_image)
+        try:
+            image = load_image(self.config.style_image)
+        except InputImageError as exc:
+            raise InputImageError(f"loss {self.name!r}, style_image: {exc}") from None
         height, width = image.shape[-2:]
         ratio = (self.config.size or self.context.width) / max(height, width)
         size = (max(int(height * ratio), 1), max(int(width * ratio), 1))

@@ -42,7 +42,7 @@ def backbone_spec(net: str) -> WeightSpec:
     filename = url.rsplit("/", 1)[-1]
     hub = Path(torch.hub.get_dir()) / "checkpoints" / filename
     return WeightSpec(
-        name=f"torchvision's ImageNet {BACKBONES[net]} (the LPIPS {net} backbone)",
+        name=f"torchvision's ImageNet {BACKBONES[net]}",
         filename=filename,
         subdir="lpips",
         env_var=ENV_VAR,
