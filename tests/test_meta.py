@@ -32,7 +32,7 @@ from click.testing import CliRunner
 import vecrender
 from vecrender import hookspecs, testing
 from vecrender.config import describe_config
-from vecrender.errors import WeightsNotFoundError
+from vecrender.errors import ConfigError, WeightsNotFoundError
 from vecrender.plugins import BUILTIN_PLUGINS, PluginHost, create_host
 from vecrender.recipe import load_recipe
 
@@ -333,7 +333,8 @@ def _bundle_smoke_tested(method: str, distribution: str | None) -> bool:
 
 @pytest.mark.parametrize("entry", HOST.registry.entries("method"), ids=lambda e: e.name)
 def test_every_method_runs_two_steps(entry, tmp_path, monkeypatch):
-    """Methods without pretrained weights run here; the others must be smoke-tested in their bundle."""
+    """Methods without pretrained weights run here; the others (and those that need an option the
+    user gives, such as styleclipdraw's style image) must be smoke-tested in their bundle."""
     monkeypatch.setenv("VECRENDER_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("VECRENDER_CACHE", str(tmp_path / "empty-cache"))
@@ -344,10 +345,10 @@ def test_every_method_runs_two_steps(entry, tmp_path, monkeypatch):
         overrides.append("stages=[2, 2]")
     try:
         result = testing.run_smoke(entry.name, tmp_path / "out", steps=2, size=32, overrides=overrides)
-    except WeightsNotFoundError:
+    except (WeightsNotFoundError, ConfigError) as exc:
         assert _bundle_smoke_tested(entry.name, entry.distribution), (
-            f"method {entry.name!r} needs pretrained weights; its bundle ({entry.distribution}) must "
-            "smoke-run it with tiny random-weight models in its own tests (run_smoke)")
+            f"method {entry.name!r} does not run as it is ({exc}); its bundle ({entry.distribution}) must "
+            "smoke-run it in its own tests (run_smoke), with tiny random-weight models and the options it needs")
         return
     assert result.status == "finished" and result.steps_done == (4 if staged else 2)
     assert result.outputs and all(p.is_file() for p in result.outputs.values())
