@@ -176,23 +176,19 @@ class Lpips(TargetLoss):
         return model(batch.images, target, normalize=True).reshape(-1)
 
 
-class VggPerceptual(TargetLoss):
-    """Distance of unit-normalised VGG16 features (5 stages) plus the squared mean-colour difference:
-    DiffVG painterly's perceptual loss (``--use_lpips_loss``), without learned weights."""
+@dataclass
+class Vgg16Config:
+    backbone_weights: str | None = vecrender.option(
+        None, "Path of torchvision's ImageNet VGG16 checkpoint. None: search the torch hub cache "
+        "(torch.hub.get_dir()/checkpoints), ./checkpoint/lpips and the vecrender cache.")
 
-    name = "vgg_perceptual"
 
-    @dataclass
-    class Config:
-        mean_color: bool = vecrender.option(
-            True, "Add (mean(render) - mean(target))^2 over pixels and channels, as DiffVG painterly does.")
-        backbone_weights: str | None = vecrender.option(
-            None, "Path of torchvision's ImageNet VGG16 checkpoint. None: search the torch hub cache "
-            "(torch.hub.get_dir()/checkpoints), ./checkpoint/lpips and the vecrender cache.")
+class Vgg16Loss(Loss):
+    """Base of the losses on torchvision's VGG16 ``features`` (not registered): the frozen stack,
+    loaded once per run and shared by every loss that asks for the same checkpoint."""
 
-    def __init__(self, config=None, context=None) -> None:
-        super().__init__(config, context)
-        self._features: torch.nn.Module | None = None
+    Config: ClassVar[type] = Vgg16Config
+    _features: torch.nn.Module | None = None
 
     @property
     def features(self) -> torch.nn.Module:
@@ -203,6 +199,18 @@ class VggPerceptual(TargetLoss):
             self._features = self.context.models.get(("vgg16_features", weights),
                                                      lambda: load_vgg16_features(weights))
         return self._features
+
+
+class VggPerceptual(Vgg16Loss, TargetLoss):
+    """Distance of unit-normalised VGG16 features (5 stages) plus the squared mean-colour difference:
+    DiffVG painterly's perceptual loss (``--use_lpips_loss``), without learned weights."""
+
+    name = "vgg_perceptual"
+
+    @dataclass
+    class Config(Vgg16Config):
+        mean_color: bool = vecrender.option(
+            True, "Add (mean(render) - mean(target))^2 over pixels and channels, as DiffVG painterly does.")
 
     def prepare(self, target: Tensor | None) -> None:
         self.features  # noqa: B018 - load (or fail with WeightsNotFoundError) before the first step
@@ -219,14 +227,14 @@ class VggPerceptual(TargetLoss):
         return value
 
 
-class StrotssStyle(Loss):
+class StrotssStyle(Vgg16Loss):
     """StyleCLIPDraw's style loss: VGG16 hypercolumns of each render against those of a style image
     (STROTSS relaxed EMD, moments and palette)."""
 
     name = "strotss_style"
 
     @dataclass
-    class Config:
+    class Config(Vgg16Config):
         style_image: str | None = vecrender.option(
             None, "The style image (required; any format Pillow reads); relative paths are resolved "
             "against the working directory.")
@@ -238,27 +246,13 @@ class StrotssStyle(Loss):
         locations: int = vecrender.option(1024, "Render positions sampled at each step.", min=2)
         shift: bool = vecrender.option(
             True, "Map images to (x + 1) / 2 before VGG's normalisation, as StyleCLIPDraw's extractor does.")
-        backbone_weights: str | None = vecrender.option(
-            None, "Path of torchvision's ImageNet VGG16 checkpoint. None: search the torch hub cache "
-            "(torch.hub.get_dir()/checkpoints), ./checkpoint/lpips and the vecrender cache.")
 
     def __init__(self, config=None, context=None) -> None:
         super().__init__(config, context)
         if not self.config.style_image:
             raise ConfigError(f"loss {self.name!r} needs a style image: set its style_image option "
                               "(e.g. --set losses.style.style_image=starry.jpg).")
-        self._features: torch.nn.Module | None = None
         self.style: Tensor | None = None  # [d, M] hypercolumns of the style image
-
-    @property
-    def features(self) -> torch.nn.Module:
-        if self._features is None:
-            from vecrender_losses.lpips_model import load_vgg16_features
-
-            weights = self.config.backbone_weights
-            self._features = self.context.models.get(("vgg16_features", weights),
-                                                     lambda: load_vgg16_features(weights))
-        return self._features
 
     def style_image(self) -> Tensor:
         """The style image ``[1, 3, h, w]`` in [0, 1], its long edge resized to ``size``."""
