@@ -180,6 +180,38 @@ def test_native_matches_reference_values_and_gradients(seed, shapes, curvature):
     assert_gradients_match(*grads)
 
 
+@pytest.mark.parametrize("seed, styled", [(0, False), (1, False), (2, True)])
+def test_paths_of_very_different_lengths_are_drawn_in_order(seed, styled, monkeypatch):
+    """A 40-segment path among 1-2 segment ones: the CPU evaluates the paths in groups by segment
+    count (`_segment_buckets`) and puts their layers back in drawing order, so the image and its
+    gradients are the reference's, and the image is the one drawn without grouping (``styled``:
+    per-path caps, joins and subpaths, given once for the batch)."""
+    import vecrender.functional.native as native
+    from vecrender.functional.styles import CAP_BUTT, CAP_SQUARE, JOIN_BEVEL, JOIN_MITER
+
+    args = list(random_scene(seed, n=8, segs=40))
+    args[5] = torch.randint(1, 3, (2, 8), generator=torch.Generator().manual_seed(seed))
+    args[5][:, 3] = 40  # between the others: its layers must land between theirs
+    assert native._segment_buckets(args[5], args[0].shape[2]) is not None
+    extra = {}
+    if styled:
+        style = torch.tensor([[CAP_BUTT, JOIN_MITER, 4.0], [CAP_SQUARE, JOIN_BEVEL, 4.0]] * 4, dtype=torch.float64)
+        starts = torch.zeros(8, 40, dtype=torch.bool)
+        starts[:, 0] = starts[3, 20] = True  # the long path: two subpaths
+        extra = {"stroke_style": style, "subpath_starts": starts}
+    leaves = [t.clone().requires_grad_(True) for t in args[:4]]
+    weights = torch.rand(2, 4, 24, 26, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    grads, images = [], []
+    for fn in (render_reference, render_native):
+        img = fn(*leaves, *args[4:], 24, 26, **extra)
+        grads.append(torch.autograd.grad((img * weights).sum(), leaves))
+        images.append(img.detach())
+    assert (images[0] - images[1]).abs().max() < 1e-4
+    assert_gradients_match(*grads)
+    monkeypatch.setattr(native, "BUCKET_GAIN", math.inf)
+    assert (render_native(*args, 24, 26, **extra) - images[1]).abs().max() < 1e-4
+
+
 def assert_gradients_match(reference: tuple, native: tuple) -> None:
     """Gradients of the leaves (points, then per-path tensors) agree within 2e-3 of the largest;
     path 0 of scene 0 is a zero-length stroke, which has no closest parameter: only the total of

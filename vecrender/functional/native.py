@@ -12,7 +12,9 @@ How it stays fast and bounded:
    ``segments_per_curve``-chord flattening (polyline) gives a segment and a start parameter;
    ``newton_steps`` Newton steps on the cubic refine it. This is done in chunks of at most
    ``chunk_elements`` pixel-chord evaluations, so peak memory is bounded whatever the canvas
-   and path count.
+   and path count. With dynamic shapes, paths whose segment counts differ widely are evaluated
+   in groups of similar length (:func:`_segment_buckets`), so short paths do not pay for the
+   padding of the longest.
 3. **Coverage, with gradient.** Only the offset ``p - B(t*)`` (and, for fills, the offset to
    the closest chord) is evaluated with autograd: one point per pixel and pair.
 4. **Compositing.** Layers (fill then stroke per path) are combined with "over" by a balanced
@@ -121,34 +123,140 @@ def render_native(
     device = points.device
     if num_paths == 0:
         return _empty(points, widths, stroke_colors, fill_colors, height, width)
-    lay = _layout(points, widths, fill_colors, closed, num_segments, even_odd, height, width, subpath_starts,
-                  stroke_style, tile_size)
-    tiles_y, tiles_x, ranges = lay.tiles_y, lay.tiles_x, lay.ranges
     dynamic = _dynamic_shapes(shapes, device)
-    if dynamic:
-        bins = _pairs(*ranges, tiles_y, tiles_x)
-    else:
-        bins = _bins(_box_tiles(*ranges, tiles_y, tiles_x), tile_capacity)
-    if bins is None:
-        return _empty(points, widths, stroke_colors, fill_colors, height, width)
     if chunk_elements is None:
         chunk_elements = 1 << (20 if device.type == "cpu" else 26)
-    geometry = _Geometry(lay.segs, lay.seg_valid, lay.bend, lay.coarse, segments_per_curve, tile_size, tiles_x,
-                         tiles_y * tiles_x, newton_steps, lay.closed, lay.num_segments, lay.even_odd, lay.fill_on,
-                         lay.subpaths, fill_colors is not None, dynamic, curvature)
+    paths = _Paths(points, widths, stroke_colors, fill_colors, closed, num_segments, even_odd, subpath_starts,
+                   stroke_style, gradients)
+    options = _PassOptions(height, width, tile_size, segments_per_curve, newton_steps, tile_capacity,
+                           chunk_elements, dynamic, curvature)
+    tiles_y, tiles_x = math.ceil(height / tile_size), math.ceil(width / tile_size)
+    size = (batch, tiles_y * tile_size, tiles_x * tile_size)
+    buckets = _segment_buckets(num_segments, points.shape[2]) if dynamic else None
+    if buckets is not None:
+        entries = _bucketed_entries(paths, buckets, options)
+        image = None if entries is None else _composite_entries(*entries, size)
+    else:
+        drawn = _pair_pass(paths, options)
+        if drawn is None:
+            image = None
+        elif dynamic:
+            image = _composite_entries(*drawn[1][:2], size)
+        else:
+            tiles = _composite_tiles(drawn[1], drawn[0], batch * tiles_y * tiles_x)
+            image = tiles.view(batch, tiles_y, tiles_x, tile_size, tile_size, 4)
+            image = image.permute(0, 5, 1, 3, 2, 4).reshape(batch, 4, *size[1:])
+    if image is None:
+        return _empty(points, widths, stroke_colors, fill_colors, height, width)
+    return image if size[1:] == (height, width) else image[:, :, :height, :width]
+
+
+class _Paths(NamedTuple):
+    """``render_native``'s per-path inputs (``[B, N, ...]``, the flags and styles ``[N, ...]`` or
+    ``[B, N, ...]``)."""
+
+    points: Tensor
+    widths: Tensor
+    stroke_colors: Tensor
+    fill_colors: Tensor | None
+    closed: Tensor
+    num_segments: Tensor
+    even_odd: Tensor
+    subpath_starts: Tensor | None
+    stroke_style: Tensor | None
+    gradients: Gradients | None
+
+    def select(self, index: Tensor, num_segments: int) -> _Paths:
+        """The paths ``index`` (along N), with room for ``num_segments`` segments each (every one of
+        them has at most that many)."""
+        def batched(t: Tensor | None) -> Tensor | None:  # [B, N, ...]
+            return None if t is None else t.index_select(1, index)
+
+        def flags(t: Tensor | None, per_path_dims: int = 0) -> Tensor | None:  # [N, ...] or [B, N, ...]
+            return None if t is None else t.index_select(0 if t.dim() == 1 + per_path_dims else 1, index)
+
+        starts = flags(self.subpath_starts, 1)
+        return _Paths(batched(self.points)[:, :, :3 * num_segments + 1], batched(self.widths),
+                      batched(self.stroke_colors), batched(self.fill_colors), flags(self.closed),
+                      flags(self.num_segments), flags(self.even_odd),
+                      None if starts is None else starts[..., :num_segments], flags(self.stroke_style, 1),
+                      None if self.gradients is None else Gradients(*(batched(t) for t in self.gradients)))
+
+
+class _PassOptions(NamedTuple):
+    height: int
+    width: int
+    tile_size: int
+    segments_per_curve: int
+    newton_steps: int
+    tile_capacity: int
+    chunk_elements: int
+    dynamic: bool
+    curvature: bool
+
+
+def _pair_pass(paths: _Paths, o: _PassOptions) -> tuple[_Bins, Tensor | tuple[Tensor, Tensor, Tensor]] | None:
+    """Bin the paths into tiles and evaluate the layers of every (tile, path) pair
+    (:func:`_pair_layers`); None when no path meets the canvas."""
+    p = paths
+    lay = _layout(p.points, p.widths, p.fill_colors, p.closed, p.num_segments, p.even_odd, o.height, o.width,
+                  p.subpath_starts, p.stroke_style, o.tile_size)
+    tiles_y, tiles_x, ranges = lay.tiles_y, lay.tiles_x, lay.ranges
+    if o.dynamic:
+        bins = _pairs(*ranges, tiles_y, tiles_x)
+    else:
+        bins = _bins(_box_tiles(*ranges, tiles_y, tiles_x), o.tile_capacity)
+    if bins is None:
+        return None
+    geometry = _Geometry(lay.segs, lay.seg_valid, lay.bend, lay.coarse, o.segments_per_curve, o.tile_size, tiles_x,
+                         tiles_y * tiles_x, o.newton_steps, lay.closed, lay.num_segments, lay.even_odd, lay.fill_on,
+                         lay.subpaths, p.fill_colors is not None, o.dynamic, o.curvature)
     if lay.style is not None:
         geometry.set_style(lay.style, lay.reach_widths / 2, lay.neighbours)
-    if gradients is not None:
-        geometry.gradients = Gradients(*(_flat(t) for t in gradients))
-    layers = _pair_layers(geometry, bins, widths, stroke_colors, fill_colors, chunk_elements)
-    size = (batch, tiles_y * tile_size, tiles_x * tile_size)
-    if dynamic:
-        image = _composite_entries(*layers, size)
-    else:
-        tiles = _composite_tiles(layers, bins, batch * tiles_y * tiles_x)
-        image = tiles.view(batch, tiles_y, tiles_x, tile_size, tile_size, 4)
-        image = image.permute(0, 5, 1, 3, 2, 4).reshape(batch, 4, *size[1:])
-    return image if size[1:] == (height, width) else image[:, :, :height, :width]
+    if p.gradients is not None:
+        geometry.gradients = Gradients(*(_flat(t) for t in p.gradients))
+    return bins, _pair_layers(geometry, bins, p.widths, p.stroke_colors, p.fill_colors, o.chunk_elements)
+
+
+#: Paths are evaluated in groups of similar segment counts when padding every path to the longest
+#: would cost more than this many times the grouped work (dynamic shapes only).
+BUCKET_GAIN = 2.0
+
+
+def _segment_buckets(num_segments: Tensor, num_points: int) -> list[tuple[Tensor, int]] | None:
+    """Paths grouped by segment count rounded up to a power of two, as (path indices, segments),
+    when that saves :data:`BUCKET_GAIN` of the work of padding all to the longest; else None.
+    A search's work per (tile, path) pair grows with the padded segment count, so one path of
+    2000 segments among paths of 10 would otherwise make each of them 200 times dearer."""
+    counts = num_segments.reshape(-1, num_segments.shape[-1]).amax(0).clamp_min(1)  # [N], over the batch
+    longest = (num_points - 1) // 3
+    rounded = (2 ** torch.ceil(torch.log2(counts.double()))).long().clamp_max(longest)
+    if BUCKET_GAIN * int(rounded.sum()) > longest * counts.numel():
+        return None
+    sizes = torch.unique(rounded).tolist()
+    return [(torch.nonzero(rounded == s).squeeze(1).to(num_segments.device), int(s)) for s in sizes]
+
+
+def _bucketed_entries(paths: _Paths, buckets: list[tuple[Tensor, int]], o: _PassOptions
+                      ) -> tuple[Tensor, Tensor] | None:
+    """The covered (pixel, layer) entries of every bucket of paths, in drawing order per pixel
+    (dynamic shapes): each bucket is its own pass, whose entries name their path, so they can be
+    put back in the paths' order."""
+    num_paths, pixels, layers, keys = paths.points.shape[1], [], [], []
+    for index, num_segments in buckets:
+        drawn = _pair_pass(paths.select(index, num_segments), o)
+        if drawn is None:
+            continue
+        pixel, layer, order = drawn[1]
+        row, role = torch.div(order, 2, rounding_mode="floor"), order % 2  # row: b * len(index) + path
+        path = index.index_select(0, row % len(index))
+        pixels.append(pixel)
+        layers.append(layer)
+        keys.append((pixel * num_paths + path) * 2 + role)
+    if not pixels:
+        return None
+    order = torch.argsort(torch.cat(keys))
+    return torch.cat(pixels).index_select(0, order), torch.cat(layers).index_select(0, order)
 
 
 class _Layout(NamedTuple):
@@ -452,10 +560,11 @@ def _chord_table(a: Tensor, b: Tensor, inv: Tensor) -> Tensor:
 
 
 def _pair_layers(g: _Geometry, bins: _Bins, widths: Tensor, stroke_colors: Tensor,
-                 fill_colors: Tensor | None, chunk_elements: int) -> Tensor | tuple[Tensor, Tensor]:
+                 fill_colors: Tensor | None, chunk_elements: int) -> Tensor | tuple[Tensor, Tensor, Tensor]:
     """Premultiplied layers (fill, stroke) of every pair, computed in chunks: ``[P, Q, nl, 4]``
     (static shapes), or (dynamic shapes) the layers that cover a pixel as entries: their pixel
-    ``[E]`` (flat index into the tile-padded canvas ``[B, H', W']``) and layer ``[E, 4]``, in
+    ``[E]`` (flat index into the tile-padded canvas ``[B, H', W']``), layer ``[E, 4]`` and
+    ``2 * row + role`` ``[E]`` (row: flat path index ``b * N + path``; role 0 fill, 1 stroke), in
     drawing order per pixel."""
     num_pairs = bins.pair_tile.shape[0]
     half, strokes = _flat(widths / 2), _flat(stroke_colors)
@@ -470,12 +579,12 @@ def _pair_layers(g: _Geometry, bins: _Bins, widths: Tensor, stroke_colors: Tenso
         valid = None if bins.pair_valid is None else bins.pair_valid[sl]
         out.append(_chunk_layers(g, bins.pair_tile[sl], bins.pair_path[sl], valid, half, strokes, fills))
     if g.compact:
-        return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
+        return tuple(torch.cat([o[k] for o in out]) for k in range(3))
     return torch.cat(out) if len(out) > 1 else out[0]
 
 
 def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None, half: Tensor,
-                  stroke_colors: Tensor, fill_colors: Tensor | None) -> Tensor | tuple[Tensor, Tensor]:
+                  stroke_colors: Tensor, fill_colors: Tensor | None) -> Tensor | tuple[Tensor, Tensor, Tensor]:
     """Layers of a chunk of pairs (tile over ``B * T``, path, valid), as ``_pair_layers``; ``half``
     ``[B * N]`` and the colours ``[B * N, 4]`` are flat per-path tables."""
     b = torch.div(tile, g.num_tiles, rounding_mode="floor")
@@ -492,8 +601,9 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
     if g.compact and fill_colors is None:
         coverage, rows, cols = _sparse_stroke_coverage(g, row, pix, half)
         pixel = corner.index_select(0, rows) + local.index_select(0, cols)
-        colors = _path_colors(g, stroke_colors, row.index_select(0, rows), pix[rows, cols], STROKE)
-        return pixel, _layer(coverage, colors, None)
+        entry_row = row.index_select(0, rows)
+        colors = _path_colors(g, stroke_colors, entry_row, pix[rows, cols], STROKE)
+        return pixel, _layer(coverage, colors, None), 2 * entry_row + STROKE
     if g.compact:  # with fills: only the pixels near the outline are searched
         with torch.no_grad():
             cand, u_cand, d2min, near = _search_near(g, row, pix, half)
@@ -513,7 +623,7 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
         return layers
     # entries in (pair, layer, pixel) order: drawing order once sorted by pixel (stable)
     pair, layer, col = torch.nonzero(torch.stack([cov * fill_mask, alpha], dim=1).detach() > 0, as_tuple=True)
-    return corner[pair] + local[col], layers[pair, col, layer]
+    return corner[pair] + local[col], layers[pair, col, layer], 2 * row[pair] + layer
 
 
 def _path_colors(g: _Geometry, colors: Tensor, row: Tensor, pix: Tensor, role: int) -> Tensor:
