@@ -77,7 +77,7 @@ class ClipViews(Loss):
         from vecrender.models.clip import image_size
 
         c = self.config
-        generator = None if training else torch.Generator().manual_seed(fn.EVAL_SEED)
+        generator = fn.eval_generator(training)
         return sample_augment_params(
             num, height, width, distortion_scale=c.distortion, crop_scale=tuple(c.crop_scale),
             crop_ratio=tuple(c.crop_ratio), fill=c.fill, size=image_size(self.model), generator=generator)

@@ -28,6 +28,12 @@ from vecrender.scene import GRADIENT_FIELDS, VectorScene
 #: Seed of the generators evaluation passes draw their random views and positions from, so an
 #: eval loss is deterministic and comparable from one evaluation to the next.
 EVAL_SEED = 0
+
+
+def eval_generator(training: bool) -> torch.Generator | None:
+    """None in a training pass (the run's seeded global generator), else a fresh generator seeded
+    with :data:`EVAL_SEED`."""
+    return None if training else torch.Generator().manual_seed(EVAL_SEED)
 #: CLIPDraw's two negative prompts (used with weight 0.3 each).
 CLIPDRAW_NEGATIVE_PROMPTS = ("A badly drawn sketch.", "Many ugly, messy drawings.")
 
@@ -209,8 +215,17 @@ def vgg_features(features: torch.nn.Module, images: Tensor, taps: Sequence[int] 
     """``images [B, 3, H, W]`` in [0, 1] -> the outputs of ``features`` (a VGG ``features``
     stack) at the module indices `taps`, on the ImageNet-normalised images."""
     check_images(images)
+    return _taps(features, _imagenet_normalized(images), taps)
+
+
+def _imagenet_normalized(images: Tensor) -> Tensor:
     mean, std = (images.new_tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
-    x, out = (images - mean) / std, []
+    return (images - mean) / std
+
+
+def _taps(features: torch.nn.Module, x: Tensor, taps: Sequence[int]) -> list[Tensor]:
+    """The outputs of the ``features`` stack run on ``x`` at the module indices `taps`."""
+    out = []
     for index, layer in enumerate(features[:max(taps) + 1]):
         x = layer(x)
         if index in taps:
@@ -245,15 +260,8 @@ def strotss_features(features: torch.nn.Module, images: Tensor, shift: bool = Tr
     ``shift`` maps the image to ``(x + 1) / 2`` first, as StyleCLIPDraw's extractor does (it
     expects [-1, 1] input but is given [0, 1] images, for the style image and the render alike)."""
     check_images(images)
-    x = (images + 1) / 2 if shift else images
-    mean, std = (x.new_tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
-    x = (x - mean) / std
-    out = [x]
-    for index, layer in enumerate(features[:max(STROTSS_VGG_TAPS) + 1]):
-        x = layer(x)
-        if index in STROTSS_VGG_TAPS:
-            out.append(x)
-    return out
+    x = _imagenet_normalized((images + 1) / 2 if shift else images)
+    return [x, *_taps(features, x, STROTSS_VGG_TAPS)]
 
 
 def sample_hypercolumns(features: Sequence[Tensor], rows: Tensor, cols: Tensor, bilinear: bool) -> Tensor:

@@ -284,7 +284,7 @@ class StrotssStyle(Vgg16Loss):
             self.prepare(None)
         images = batch.images
         features = self.features.to(device=images.device, dtype=images.dtype)
-        generator = None if batch.training else torch.Generator().manual_seed(fn.EVAL_SEED)
+        generator = fn.eval_generator(batch.training)
         rows, cols = fn.strotss_grid(*images.shape[-2:], generator)
         shape = (images.shape[0], self.config.locations)
         rows = rows[torch.randint(len(rows), shape, generator=generator)]
