@@ -281,6 +281,11 @@ def test_unknown_method(reg, tmp_path):
     ({"losses": [{"use": "t.pixel", "weight": "big"}]},
      r"bad.yaml: losses\[t.pixel\].weight: expected float, got 'big'"),
     ({"losses": [{"use": "t.pixel", "start": 5, "stop": 5}]}, r"bad.yaml: losses\[t.pixel\].stop: must be > start"),
+    ({"losses": [{"use": "t.pixel", "start": "49%", "stop": "50%"}]},  # 50 steps: both are step 25
+     r"losses\[t.pixel\].stop: must be > start \(49% = step 25 of 50\), got 50% = step 25 of 50"),
+    ({"losses": [{"use": "t.pixel", "stop": "110%"}]}, r"losses\[t.pixel\].stop: expected a step number or a "
+                                                        r"percentage of the run's steps from 0% to 100%"),
+    ({"losses": [{"use": "t.pixel", "start": "half"}]}, r"losses\[t.pixel\].start: expected a step number"),
     ({"losses": {"use": "t.pixel"}}, r"bad.yaml: losses: expected a list"),
     ({"preprocess": [{"use": "t.pad", "margin": "wide"}]},
      r"bad.yaml: preprocess\[0\] \(t.pad\).margin: expected int, got 'wide'"),
@@ -354,6 +359,20 @@ def test_build_components_drops_weight_zero(reg, tmp_path):
     none = load_recipe("t.base", ["losses.t.pixel.weight=0", "losses.coarse.weight=0"], registry=reg)
     with pytest.raises(ConfigError, match="no loss with a non-zero weight"):
         build_components(none, RunContext(), reg)
+
+
+@pytest.mark.parametrize(("overrides", "start", "stop"), [
+    (["losses.coarse.start=25%", "losses.coarse.stop=90%"], 13, 45),  # 50 steps: ceil(12.5), 45
+    (["steps=500", "losses.coarse.start=25%", "losses.coarse.stop=90%"], 125, 450),
+    (["steps=10", "stages=[8, 8]", "strokes=16", "losses.coarse.stop=90 %"], 0, 18),  # of both stages' 20
+])
+def test_loss_bounds_as_shares_of_the_run(reg, overrides, start, stop):
+    r = load_recipe("t.base", overrides, registry=reg)
+    coarse = build_components(r, RunContext(width=16, height=16), reg).losses[1]
+    assert (coarse.start, coarse.stop) == (start, stop)
+    assert coarse.active(stop - 1) and not coarse.active(stop)
+    assert r.losses[1]["stop"] == "90%"  # kept as written, so a resolved recipe run with --steps follows it
+    assert resolved_dict(r, reg)["losses"][1]["stop"] == "90%"
 
 
 def test_resolved_dict_round_trip(reg, tmp_path):

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +66,7 @@ KEYS = ("extends", "description", "method", "canvas", "steps", "seed", "seeds", 
 COMPONENTS = {"renderer": "renderer", "initializer": "initializer", "optimizer": "optimizer"}
 #: Keys of a loss entry handled by the runner; every other key is an option of the loss's Config.
 LOSS_KEYS = ("use", "weight", "label", "start", "stop", "remove")
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 _INT_KEYS = {"steps": 1, "seed": None, "seeds": 1, "eval_every": 1, "log_every": 1,
              "save_every": 0, "video_every": 1}
 #: The ``canvas`` value that gives the canvas the preprocessed input image's size.
@@ -492,8 +495,9 @@ def validate(data: dict, origins: dict) -> dict:
                           f"got {data['preprocess']!r}.")
     for i, spec in enumerate(data["preprocess"]):
         _component(spec, f"{at('preprocess')}[{i}]")
+    total_steps = data["steps"] * len(data["stages"] or [None])
     data["losses"] = [_loss_entry(e, f"{origins.get(_lkey(e['label']), 'recipe')}: "
-                                     f"losses[{e['label']}]") for e in data["losses"]]
+                                     f"losses[{e['label']}]", total_steps) for e in data["losses"]]
     return {key: data[key] for key in KEYS if key in data}
 
 
@@ -561,21 +565,46 @@ def _component(spec: Any, where: str) -> None:
         raise ConfigError(f"{where}: expected a mapping with 'use: <name>', got {spec!r}.")
 
 
-def _loss_entry(entry: dict, where: str) -> dict:
+def _loss_entry(entry: dict, where: str, total_steps: int) -> dict:
     if entry.get("remove") is not None:
         raise ConfigError(f"{where}: 'remove' only removes a loss inherited through extends.")
     if not isinstance(entry.get("use"), str) or not entry["use"]:
         raise ConfigError(f"{where}: missing 'use: <loss name>'.")
     weight = coerce(entry.get("weight", 1.0), float, f"{where}.weight")
-    start = coerce(entry.get("start", 0), int, f"{where}.start")
-    stop = coerce(entry.get("stop"), int | None, f"{where}.stop")
-    if start < 0:
-        raise ConfigError(f"{where}.start: must be >= 0, got {start}.")
-    if stop is not None and stop <= start:
-        raise ConfigError(f"{where}.stop: must be > start ({start}), got {stop}.")
+    start = _step_bound(entry.get("start", 0), f"{where}.start")
+    stop = _step_bound(entry.get("stop"), f"{where}.stop")
+    if start is None or step_of(start, total_steps) < 0:
+        raise ConfigError(f"{where}.start: must be a step >= 0 or a percentage, got {start!r}.")
+    if stop is not None and step_of(stop, total_steps) <= step_of(start, total_steps):
+        raise ConfigError(f"{where}.stop: must be > start ({_describe_step(start, total_steps)}), got "
+                          f"{_describe_step(stop, total_steps)}.")
     options = {k: v for k, v in entry.items() if k not in LOSS_KEYS}
     return {"use": entry["use"], "weight": weight, "label": entry["label"], "start": start,
             "stop": stop, **options}
+
+
+def _step_bound(value: Any, where: str) -> int | str | None:
+    """A loss's ``start``/``stop``: a step, or a percentage of the run's steps such as ``"90%"``
+    (kept as written, so ``--steps`` moves it)."""
+    if not isinstance(value, str):
+        return coerce(value, int | None, where)
+    match = _PERCENT.fullmatch(value.strip())
+    if not match or float(match[1]) > 100:
+        raise ConfigError(f"{where}: expected a step number or a percentage of the run's steps from 0% to "
+                          f"100% (e.g. 90%), got {value!r}.")
+    return f"{match[1]}%"
+
+
+def step_of(bound: int | str | None, total_steps: int) -> int | None:
+    """The step a loss bound names: the first step at or past that share of the run (``"90%"`` of
+    500 steps is step 450, so ``stop: 90%`` keeps a loss for ``step < 0.9 * steps``)."""
+    if isinstance(bound, str):
+        return math.ceil(Fraction(bound[:-1]) * total_steps / 100)
+    return bound
+
+
+def _describe_step(bound: int | str, total_steps: int) -> str:
+    return f"{bound} = step {step_of(bound, total_steps)} of {total_steps}" if isinstance(bound, str) else str(bound)
 
 
 def _check_components(data: dict, origins: dict, registry: Registry) -> None:
@@ -642,7 +671,8 @@ def build_components(recipe: Recipe, context: RunContext, registry: Registry | N
         key = f"losses[{entry['label']}]"
         options = {k: v for k, v in entry.items() if k not in LOSS_KEYS or k == "use"}
         loss = build("loss", options, key, key)
-        losses.append(LossTerm(entry["label"], entry["weight"], entry["start"], entry["stop"], loss))
+        start, stop = (step_of(entry[k], recipe.total_steps) for k in ("start", "stop"))
+        losses.append(LossTerm(entry["label"], entry["weight"], start, stop, loss))
     if not losses:
         raise ConfigError(f"{recipe.where('losses')}: losses: the recipe has no loss with a non-zero "
                           f"weight, so there is nothing to optimise.")

@@ -168,7 +168,7 @@ def test_styleclipdraw_recipe_has_the_release_defaults():
     recipe = load_recipe("styleclipdraw")
     assert (recipe.steps, recipe.strokes, recipe["result"]) == (500, [256], "final")
     text, style = recipe.losses
-    assert (text["use"], text["stop"], text["augmentations"], text["normalize"]) == ("clip_text", 450, 10, False)
+    assert (text["use"], text["stop"], text["augmentations"], text["normalize"]) == ("clip_text", "90%", 10, False)
     assert (style["use"], style["label"], style["weight"]) == ("strotss_style", "style", 2.0)
 
 
@@ -177,12 +177,12 @@ def test_styleclipdraw_smoke(tmp_path, vgg16_backbone):
 
     style = write_test_image(tmp_path / "style.png", 40)
     overrides = [*TINY_TEXT, "strokes=8", "prompt=a boat", f"losses.style.style_image={style}",
-                 "losses.style.style_samples=300", "losses.clip_text.stop=2", "losses.clip_text.augmentations=2"]
-    result = run_smoke("styleclipdraw", tmp_path / "out", steps=4, size=32, overrides=overrides)
+                 "losses.style.style_samples=300", "losses.clip_text.augmentations=2"]
+    result = run_smoke("styleclipdraw", tmp_path / "out", steps=10, size=32, overrides=overrides)
     assert result.status == "finished"
     lines = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
     terms = [set(line["sketches"]["8paths-seed0"].get("terms", {})) for line in lines if not line.get("final")]
-    assert terms == [{"clip_text", "style"}] * 2 + [{"style"}] * 2  # the text term stops at step 2
+    assert terms == [{"clip_text", "style"}] * 9 + [{"style"}]  # stop: 90% follows --steps: step 9 of 10
     assert (tmp_path / "out" / "best.svg").read_text() == (tmp_path / "out" / "final.svg").read_text()
     with pytest.raises(ConfigError, match="style_image"):
         run_smoke("styleclipdraw", tmp_path / "none", steps=1, size=32, overrides=[*TINY_TEXT, "prompt=a boat"])
