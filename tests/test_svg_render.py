@@ -11,7 +11,8 @@ where resvg masks the whole group; its own 1x render is 1.7e-3 off), compound 0.
 (diffvg fills the holes right but draws the straight strokes only near their vertices), dashes
 0.17e-3 / 4.1e-2, holes 0.60e-3 / 5.6e-3 (clip paths and a mask with holes, cut along pixel-aligned
 seams), dashes_stretched 0.04e-3 / 8.0e-3 (dashes measured in user space under a
-non-uniform scale; 3.9e-2 when they were measured on the canvas), generic 1.6e-3 / 4.0e-2 (arcs
+non-uniform scale; 3.9e-2 when they were measured on the canvas), skews 0.10e-3 (circles, ellipses and
+arcs under skews: 2.1e-2 when svgelements mapped the arcs' parameters instead of their cubics), generic 1.6e-3 / 4.0e-2 (arcs
 and ellipses, which resvg flattens), gradients 1.3e-3 / 5.7e-2 (an element's opacity over its
 overlapping fill and stroke, folded into each, is half of it; resvg's own 1x render is 1.9e-3 off
 its 8x; diffvg draws the stroke gradients flat and the radial ones without focal point and

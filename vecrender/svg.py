@@ -1960,7 +1960,12 @@ def _subpaths(shape, se) -> list[tuple[list[Point], bool]]:
     result: list[tuple[list[Point], bool]] = []
     chain: list[Point] | None = None
     previous: tuple[str, Point] | None = None  # kind and last control point of the previous curve
-    for seg in abs(se.Path(shape)):  # abs(): the transform applied to the geometry
+    path = se.Path(shape)
+    matrix, path.transform = se.Matrix(path.transform), se.Matrix()
+    # Cubics are built in the shape's own coordinates and their points mapped by its transform:
+    # exact for any affine map, where mapping an arc's parameters under a skew is not.
+    scale = _stretches((matrix.a, matrix.b, matrix.c, matrix.d))[1]
+    for seg in path:
         if isinstance(seg, se.Move):
             if chain is not None and len(chain) > 1:
                 result.append((chain, False))
@@ -1974,11 +1979,11 @@ def _subpaths(shape, se) -> list[tuple[list[Point], bool]]:
             result.append((chain, True))
             chain, previous = None, None
             continue
-        cubic, previous = _cubics(seg, chain[-1], previous, se)
+        cubic, previous = _cubics(seg, chain[-1], previous, se, scale)
         chain += cubic
     if chain is not None and len(chain) > 1:
         result.append((chain, False))
-    return result
+    return [([_xy(matrix.point_in_matrix_space(p)) for p in points], closed) for points, closed in result]
 
 
 def _fill_pieces(cubic: list[Point], tolerance: float) -> list[list[Point]]:
@@ -2016,9 +2021,10 @@ def _xy(point) -> Point:
     return (float(point[0]), float(point[1]))
 
 
-def _cubics(seg, start: Point, previous: tuple[str, Point] | None,
-            se) -> tuple[list[Point], tuple[str, Point] | None]:
-    """Control points after `start` of the cubics that draw `seg`, and its (kind, last control)."""
+def _cubics(seg, start: Point, previous: tuple[str, Point] | None, se,
+            scale: float = 1.0) -> tuple[list[Point], tuple[str, Point] | None]:
+    """Control points after `start` of the cubics that draw `seg`, and its (kind, last control);
+    `scale`: the largest stretch of the transform they will be drawn under (arcs' accuracy)."""
     end = _xy(seg.end)
     if isinstance(seg, se.CubicBezier):
         c1 = _xy(seg.control1)
@@ -2034,7 +2040,7 @@ def _cubics(seg, start: Point, previous: tuple[str, Point] | None,
         return [(start[0] + 2 * (c[0] - start[0]) / 3, start[1] + 2 * (c[1] - start[1]) / 3),
                 (end[0] + 2 * (c[0] - end[0]) / 3, end[1] + 2 * (c[1] - end[1]) / 3), end], ("Q", c)
     if isinstance(seg, se.Arc):
-        return _arc_cubics(seg, start, end), None
+        return _arc_cubics(seg, start, end, scale), None
     return line(start, end), None  # Line and anything else with an end point
 
 
@@ -2042,10 +2048,11 @@ def _reflect(point: Point, center: Point) -> Point:
     return (2 * center[0] - point[0], 2 * center[1] - point[1])
 
 
-def _arc_cubics(arc, start: Point, end: Point) -> list[Point]:
+def _arc_cubics(arc, start: Point, end: Point, scale: float = 1.0) -> list[Point]:
     radius = max(float(arc.rx or 0.0), float(arc.ry or 0.0))
     if not arc.sweep or radius <= 0:
         return line(start, end)  # SVG: an arc with a zero radius is a straight line
+    radius *= scale  # as drawn
     # svgelements' cubic for an arc of angle t deviates up to ~2e-3 * r * (t / (pi/2))^6 (measured)
     max_angle = (math.pi / 2) * min(1.0, (_ARC_TOLERANCE / (2e-3 * radius)) ** (1 / 6))
     count = max(1, math.ceil(abs(float(arc.sweep)) / max_angle))
