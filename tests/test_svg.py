@@ -1080,6 +1080,26 @@ def test_one_given_dimension_takes_the_other_from_the_viewbox(size):
     assert scene.points[0, 0].tolist() == pytest.approx([2 * scale, 2 * scale], abs=1e-4)
 
 
+@pytest.mark.parametrize("size, expected", [('width="1em" height="1em"', (16, 16)), ('width="3em"', (48, 24)),
+                                            ('width="4ex" height="2em" style="font-size: 12px"', (24, 24))])
+def test_em_and_ex_sizes_of_the_root_are_px_of_its_font_size(size, expected):
+    # icon sets (Iconify, react-icons) size their icons 1em, i.e. the 16 px default font size
+    scene = svg_to_scene(f'<svg xmlns="http://www.w3.org/2000/svg" {size} viewBox="0 0 24 12"><rect width="24" '
+                         f'height="12"/></svg>')
+    assert (scene.width, scene.height) == expected
+
+
+def test_em_and_ex_positions_and_sizes_follow_the_inherited_font_size():
+    scene = svg('<circle cx="3em" cy="2em" r="1em"/>'
+                '<g font-size="8"><rect x="1em" y="10ex" width="5em" height="3em"/>'
+                '<g style="font-size: 150%"><line x1="2em" y1="1ex" x2="4em" y2="1ex" stroke="black"/></g></g>')
+    circle, rect, line = (valid_points(scene, i) for i in range(3))
+    assert circle.amin(0).tolist() == pytest.approx([32, 16], abs=1e-3)
+    assert circle.amax(0).tolist() == pytest.approx([64, 48], abs=1e-3)
+    assert rect.amin(0).tolist() == pytest.approx([8, 40]) and rect.amax(0).tolist() == pytest.approx([48, 64])
+    assert line[[0, -1]].flatten().tolist() == pytest.approx([24, 6, 48, 6])  # font size 12
+
+
 def test_empty_svg_gives_an_empty_scene():
     scene = svg("<g/>", 'width="16" height="8"')
     assert scene.num_paths == 0 and (scene.width, scene.height) == (16, 8) and scene.fill_colors is None

@@ -26,7 +26,8 @@ Import (`load_svg`, `svg_to_scene`) parses with ``svgelements`` and follows brow
 transforms of groups and elements, viewBox scaled to width/height (one of them alone: the other
 follows the viewBox's aspect ratio), ``style`` attributes, ``<use>`` (of a ``<symbol>`` with a
 viewBox: fitted into the use's width and height by ``preserveAspectRatio``), nested ``<svg>``,
-percentage lengths of the basic shapes (of the nearest viewBox),
+percentage lengths of the basic shapes (of the nearest viewBox), positions and sizes in ``em``
+or ``ex`` of the inherited ``font-size`` (the root's too: an icon set's ``width="1em"`` is 16 px),
 ``rect`` (rounded too), ``circle``, ``ellipse`` (a radius left out or ``auto`` is the other, as
 in SVG 2), ``line``, ``polyline``, ``polygon`` and every path command. Lines and quadratics
 become exact cubics; elliptic arcs become cubics within 5e-4 px;
@@ -436,6 +437,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         raise ValueError(f"fill_tolerance must be a distance in px above 0 (e.g. {RENDER_FILL_TOLERANCE}) "
                          f"or None to keep the file's cubics, not {fill_tolerance!r}.")
     root = _check_document(data, where)
+    data, root = _em_lengths(root, data)
     data = _definitions_hidden(_auto_radii(_complete_size(root, data)))
     import svgelements as se  # lazy: only SVG reading needs the parser
 
@@ -1207,6 +1209,45 @@ def _in_markup(data: bytes) -> Callable[[int], bool]:
     that looks like a tag there is none)."""
     spans = [m.span() for m in re.finditer(rb"<!--.*?-->|<!DOCTYPE[^>]*>|<!\[CDATA\[.*?\]\]>", data, re.DOTALL)]
     return lambda offset: any(a <= offset < b for a, b in spans)
+
+
+_START_TAG = re.compile(rb"""<(?![/!?])(?:"[^"]*"|'[^']*'|[^'">])*>""")
+_GEOMETRY_ATTR = re.compile(rb"""(\s(?:x|y|width|height|cx|cy|r|rx|ry|x1|y1|x2|y2)\s*=\s*)("[^"]*"|'[^']*')""")
+_EM = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*e[mx]\s*", re.IGNORECASE)
+
+
+def _em_lengths(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
+    """`data` (and its tree) with positions and sizes in ``em`` or ``ex`` (icon sets size their
+    root ``width="1em"``) in px of the element's ``font-size`` (16 px by default, ex half an em,
+    as resvg), which the parser cannot read."""
+    elements = list(root.iter())
+    if not any(_EM.fullmatch(v) for el in elements for v in el.attrib.values()):
+        return data, root
+    parents = {child: parent for parent in elements for child in parent}
+    font_sizes: dict[ET.Element, float] = {}
+    for el in elements:  # document order: parents first
+        inherited = font_sizes.get(parents.get(el), DEFAULT_FONT_SIZE)
+        own = _style_properties(el).get("font-size")
+        font_sizes[el] = (_length(own, inherited, inherited) if own else None) or inherited
+    in_markup = _in_markup(data)
+    tags = [tag for tag in _START_TAG.finditer(data) if not in_markup(tag.start())]
+    if len(tags) != len(elements):  # (markup from entities): left to the parser
+        return data, root
+
+    def px(el: ET.Element) -> Callable[[re.Match], bytes]:
+        def value(attr: re.Match) -> bytes:
+            text = attr.group(2)[1:-1].decode(errors="replace")
+            if not _EM.fullmatch(text):
+                return attr.group(0)
+            return attr.group(1) + f'"{_length(text, 0.0, font_sizes[el]):g}"'.encode()
+        return value
+
+    out, last = [], 0
+    for el, tag in zip(elements, tags):
+        out += [data[last : tag.start()], _GEOMETRY_ATTR.sub(px(el), tag.group(0))]
+        last = tag.end()
+    data = b"".join(out) + data[last:]
+    return data, ET.fromstring(data)
 
 
 _ELLIPSE_TAG = re.compile(rb"<(?:[\w.-]+:)?ellipse\b[^>]*>")
