@@ -1100,6 +1100,16 @@ def test_em_and_ex_positions_and_sizes_follow_the_inherited_font_size():
     assert line[[0, -1]].flatten().tolist() == pytest.approx([24, 6, 48, 6])  # font size 12
 
 
+@pytest.mark.parametrize("body", ['<rect/>', '<rect width="20"/>', '<rect width="-20" height="10" stroke="red"/>',
+                                  '<circle r="-4" stroke="red"/>', '<circle r="0" stroke="red"/>',
+                                  '<ellipse rx="0" ry="5"/>', '<path fill="red"/>', '<path d=""/>'])
+def test_shapes_svg_does_not_render_are_skipped_and_the_rest_drawn(body):
+    # SVG draws no rect without a positive width and height (a missing one is not 100 %), no circle
+    # or ellipse without positive radii; a path without data draws nothing and fails nothing
+    scene = svg(f'{body}<rect x="10" y="20" width="30" height="40" fill="blue"/>')
+    assert scene.num_paths == 1 and valid_points(scene, 0).amin(0).tolist() == [10, 20]
+
+
 def test_empty_svg_gives_an_empty_scene():
     scene = svg("<g/>", 'width="16" height="8"')
     assert scene.num_paths == 0 and (scene.width, scene.height) == (16, 8) and scene.fill_colors is None

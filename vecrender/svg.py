@@ -437,7 +437,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         raise ValueError(f"fill_tolerance must be a distance in px above 0 (e.g. {RENDER_FILL_TOLERANCE}) "
                          f"or None to keep the file's cubics, not {fill_tolerance!r}.")
     root = _check_document(data, where)
-    data, root = _em_lengths(root, data)
+    data, root = _parser_ready(root, data)
     data = _definitions_hidden(_auto_radii(_complete_size(root, data)))
     import svgelements as se  # lazy: only SVG reading needs the parser
 
@@ -1216,38 +1216,49 @@ _GEOMETRY_ATTR = re.compile(rb"""(\s(?:x|y|width|height|cx|cy|r|rx|ry|x1|y1|x2|y
 _EM = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*e[mx]\s*", re.IGNORECASE)
 
 
-def _em_lengths(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
-    """`data` (and its tree) with positions and sizes in ``em`` or ``ex`` (icon sets size their
-    root ``width="1em"``) in px of the element's ``font-size`` (16 px by default, ex half an em,
-    as resvg), which the parser cannot read."""
+def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
+    """`data` (and its tree) with what the parser cannot read rewritten in each start tag:
+    positions and sizes in ``em`` or ``ex`` (icon sets size their root ``width="1em"``) in px of
+    the element's ``font-size`` (16 px by default, ex half an em, as resvg), and an empty ``d``
+    for a ``<path>`` without one (it draws nothing; the parser would fail the whole file)."""
     elements = list(root.iter())
-    if not any(_EM.fullmatch(v) for el in elements for v in el.attrib.values()):
-        return data, root
-    parents = {child: parent for parent in elements for child in parent}
-    font_sizes: dict[ET.Element, float] = {}
-    for el in elements:  # document order: parents first
-        inherited = font_sizes.get(parents.get(el), DEFAULT_FONT_SIZE)
-        own = _style_properties(el).get("font-size")
-        font_sizes[el] = (_length(own, inherited, inherited) if own else None) or inherited
     in_markup = _in_markup(data)
     tags = [tag for tag in _START_TAG.finditer(data) if not in_markup(tag.start())]
     if len(tags) != len(elements):  # (markup from entities): left to the parser
         return data, root
-
-    def px(el: ET.Element) -> Callable[[re.Match], bytes]:
-        def value(attr: re.Match) -> bytes:
-            text = attr.group(2)[1:-1].decode(errors="replace")
-            if not _EM.fullmatch(text):
-                return attr.group(0)
-            return attr.group(1) + f'"{_length(text, 0.0, font_sizes[el]):g}"'.encode()
-        return value
-
+    font_sizes = _font_sizes(elements)
     out, last = [], 0
     for el, tag in zip(elements, tags):
-        out += [data[last : tag.start()], _GEOMETRY_ATTR.sub(px(el), tag.group(0))]
-        last = tag.end()
+        text = tag.group(0)
+        if any(_EM.fullmatch(v) for v in el.attrib.values()):
+            text = _GEOMETRY_ATTR.sub(lambda attr, size=font_sizes[el]: _em_to_px(attr, size), text)
+        if _local_name(el) == "path" and "d" not in el.attrib:
+            text = re.sub(rb"\s*/?>$", lambda end: b' d=""' + end.group(0), text)
+        if text != tag.group(0):
+            out += [data[last : tag.start()], text]
+            last = tag.end()
+    if not out:
+        return data, root
     data = b"".join(out) + data[last:]
     return data, ET.fromstring(data)
+
+
+def _font_sizes(elements: list[ET.Element]) -> dict[ET.Element, float]:
+    """Each element's ``font-size`` in px (elements in document order, parents first)."""
+    parents = {child: parent for parent in elements for child in parent}
+    sizes: dict[ET.Element, float] = {}
+    for el in elements:
+        inherited = sizes.get(parents.get(el), DEFAULT_FONT_SIZE)
+        own = _style_properties(el).get("font-size")
+        sizes[el] = (_length(own, inherited, inherited) if own else None) or inherited
+    return sizes
+
+
+def _em_to_px(attr: re.Match, font_size: float) -> bytes:
+    text = attr.group(2)[1:-1].decode(errors="replace")
+    if not _EM.fullmatch(text):
+        return attr.group(0)
+    return attr.group(1) + f'"{_length(text, 0.0, font_size):g}"'.encode()
 
 
 _ELLIPSE_TAG = re.compile(rb"<(?:[\w.-]+:)?ellipse\b[^>]*>")
@@ -1361,7 +1372,19 @@ def _shapes(node, opacity: float, viewport: tuple[float, float], clips: tuple[_C
     elif isinstance(node, se.Shape):
         if str(node.values.get("visibility", "visible")).strip() not in ("hidden", "collapse"):
             _resolve_lengths(node, viewport, se)
-            yield node, opacity, viewport, clips
+            if _has_size(node, se):
+                yield node, opacity, viewport, clips
+
+
+def _has_size(shape, se) -> bool:
+    """Whether a basic shape is drawn: SVG draws no ``rect`` without a positive width and height
+    (the parser would take a missing one as 100 %) and no circle or ellipse without positive radii."""
+    if isinstance(shape, se.Rect):
+        given = all(_own(shape, name) is not None for name in ("width", "height"))
+        return given and shape.width > 0 and shape.height > 0
+    if isinstance(shape, (se.Circle, se.Ellipse)):
+        return shape.rx > 0 and shape.ry > 0
+    return True
 
 
 def _numbers(text: str | None) -> list[float]:
