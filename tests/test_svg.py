@@ -481,6 +481,17 @@ def test_style_precedence_and_hidden_elements():
     assert scene.stroke_colors[0].tolist() == [0.0, 0.0, 1.0, 1.0] and scene.widths.tolist() == [2.0, 0.0]
 
 
+def test_inherit_takes_the_parents_value():
+    scene = svg('<g fill="red" stroke="blue" stroke-width="6" fill-opacity="0.3" opacity="0.5">'
+                '<rect width="9" height="9" fill="inherit" stroke="inherit" style="stroke-width: inherit"/>'
+                '<g fill="lime" opacity="inherit"><rect width="9" height="9" style="fill:inherit;'
+                'fill-opacity:inherit"/></g></g>')
+    assert scene.fill_colors[:, :3].tolist() == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    assert scene.stroke_colors[:, :3].tolist() == [[0.0, 0.0, 1.0]] * 2 and scene.widths.tolist() == [6.0, 6.0]
+    # opacity does not inherit: "inherit" on the inner group repeats the outer one's 0.5
+    assert scene.fill_colors[:, 3].tolist() == pytest.approx([0.15, 0.075])
+
+
 def test_open_filled_subpath_is_filled_and_stroked_like_a_browser():
     scene = svg('<path d="M 0 0 L 10 0 L 10 10" fill="red" stroke="blue" stroke-width="2"/>'
                 '<path d="M 0 0 L 10 0 L 10 10" fill="red"/>'

@@ -130,6 +130,7 @@ scale stretches them along with the path.
 from __future__ import annotations
 
 import bisect
+import html
 import io
 import itertools
 import math
@@ -1219,17 +1220,23 @@ _EM = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*e[mx]\s*", re.
 def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
     """`data` (and its tree) with what the parser cannot read rewritten in each start tag:
     positions and sizes in ``em`` or ``ex`` (icon sets size their root ``width="1em"``) in px of
-    the element's ``font-size`` (16 px by default, ex half an em, as resvg), and an empty ``d``
-    for a ``<path>`` without one (it draws nothing; the parser would fail the whole file)."""
+    the element's ``font-size`` (16 px by default, ex half an em, as resvg), an empty ``d``
+    for a ``<path>`` without one (it draws nothing; the parser would fail the whole file), and
+    ``inherit`` values made explicit (the parser reads them as the initial value)."""
     elements = list(root.iter())
     in_markup = _in_markup(data)
     tags = [tag for tag in _START_TAG.finditer(data) if not in_markup(tag.start())]
     if len(tags) != len(elements):  # (markup from entities): left to the parser
         return data, root
     font_sizes = _font_sizes(elements)
+    specified = _specified(elements) if b"inherit" in data else {}
+    parents = {child: parent for parent in elements for child in parent}
     out, last = [], 0
     for el, tag in zip(elements, tags):
         text = tag.group(0)
+        if "inherit" in _style_properties(el).values():
+            text = _ATTRIBUTE.sub(lambda attr, up=specified.get(parents.get(el), {}): _inherit_made_explicit(attr, up),
+                                  text)
         if any(_EM.fullmatch(v) for v in el.attrib.values()):
             text = _GEOMETRY_ATTR.sub(lambda attr, size=font_sizes[el]: _em_to_px(attr, size), text)
         if _local_name(el) == "path" and "d" not in el.attrib:
@@ -1241,6 +1248,54 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
         return data, root
     data = b"".join(out) + data[last:]
     return data, ET.fromstring(data)
+
+
+#: Properties an element inherits where it does not set them (``inherit`` on them: not set).
+_INHERITED_PROPERTIES = frozenset({
+    "fill", "fill-opacity", "fill-rule", "stroke", "stroke-width", "stroke-opacity", "stroke-linecap",
+    "stroke-linejoin", "stroke-miterlimit", "stroke-dasharray", "stroke-dashoffset", "visibility", "color",
+    "font-size", "font-family", "clip-rule", "marker", "marker-start", "marker-mid", "marker-end", "paint-order"})
+_ATTRIBUTE = re.compile(rb"""(\s)([\w:.-]+)(\s*=\s*)("[^"]*"|'[^']*')""")
+
+
+def _specified(elements: list[ET.Element]) -> dict[ET.Element, dict[str, str]]:
+    """Each element's own properties (`_style_properties`) with ``inherit`` replaced by the
+    parent's value (elements in document order, parents first)."""
+    parents = {child: parent for parent in elements for child in parent}
+    out: dict[ET.Element, dict[str, str]] = {}
+    for el in elements:
+        up = out.get(parents.get(el), {})
+        out[el] = {name: up.get(name, "") if value == "inherit" else value
+                   for name, value in _style_properties(el).items()}
+    return out
+
+
+def _inherit_made_explicit(attr: re.Match, parent: dict[str, str]) -> bytes:
+    """An attribute (``style`` declarations too) whose value is ``inherit``: removed for a property
+    that inherits anyway, else given the parent's value (removed where the parent sets none:
+    the initial value)."""
+    space, name, equals = attr.group(1), attr.group(2).decode(errors="replace"), attr.group(3)
+    value = html.unescape(attr.group(4)[1:-1].decode(errors="replace"))
+
+    def explicit(prop: str) -> str | None:
+        return None if prop in _INHERITED_PROPERTIES else parent.get(prop) or None
+
+    if name == "style":
+        kept = []
+        for declaration in value.split(";"):
+            prop, _, given = (part.strip() for part in declaration.partition(":"))
+            if given != "inherit":
+                kept.append(declaration)
+            elif (replacement := explicit(prop)) is not None:
+                kept.append(f"{prop}: {replacement}")
+        value = ";".join(kept)
+    elif value.strip() == "inherit":
+        value = explicit(name)
+        if value is None:
+            return b""
+    else:
+        return attr.group(0)
+    return space + attr.group(2) + equals + f'"{html.escape(value)}"'.encode()
 
 
 def _font_sizes(elements: list[ET.Element]) -> dict[ET.Element, float]:
