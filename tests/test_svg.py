@@ -492,6 +492,24 @@ def test_inherit_takes_the_parents_value():
     assert scene.fill_colors[:, 3].tolist() == pytest.approx([0.15, 0.075])
 
 
+@pytest.mark.parametrize("order, layers", [("normal", ["both"]), ("stroke", ["stroke", "fill"]),
+                                           ("stroke fill markers", ["stroke", "fill", "marker"]), ("fill", ["both"]),
+                                           ("markers stroke", ["marker", "stroke", "fill"]), ("bogus", ["both"])])
+def test_paint_order_draws_the_whole_stroke_below_the_fill(order, layers):
+    # Inkscape writes paint-order: stroke fill markers for text-like outlines
+    marker = ' marker-start="url(#m)"' if "markers" in order else ""
+    scene = svg('<defs><marker id="m" markerWidth="2" markerHeight="2"><rect width="2" height="2" fill="red"/>'
+                '</marker></defs>'
+                f'<path d="M 10 10 H 40 V 40 Z" fill="blue" stroke="lime" stroke-width="4" style="paint-order: {order}"'
+                f'{marker}/>')
+    kinds = []
+    for i in range(scene.num_paths):
+        fill = scene.fill_colors is not None and scene.fill_colors[i, 3] > 0
+        kinds.append("marker" if scene.fill_colors[i, :3].tolist() == [1, 0, 0] else
+                     "both" if fill and scene.widths[i] > 0 else "fill" if fill else "stroke")
+    assert kinds == layers
+
+
 def test_open_filled_subpath_is_filled_and_stroked_like_a_browser():
     scene = svg('<path d="M 0 0 L 10 0 L 10 10" fill="red" stroke="blue" stroke-width="2"/>'
                 '<path d="M 0 0 L 10 0 L 10 10" fill="red"/>'

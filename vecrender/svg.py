@@ -46,6 +46,7 @@ arc length; the pattern starts over at each subpath, a dash through a closed sub
 one path joined there, zero-length dashes are dots where the caps draw them), after the
 element's fill; only dashes that reach the canvas are kept, and a pattern with more than
 `MAX_DASHES` of them there is drawn as a solid stroke faded by its duty cycle (with a warning).
+``paint-order`` (a stroke below its fill, as Inkscape writes it; markers anywhere) is followed.
 ``display:none`` and ``visibility:hidden`` elements are skipped; text, images and filters are
 ignored, and one ``SvgImportWarning`` names what a file used of them (and of pattern paints,
 clip paths and masks it left out), with counts. Markers (arrowheads, a chart's dots, a flag's
@@ -467,8 +468,9 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         if _is_background(shape, se):
             background = _background_color(shape)
             continue
-        drawn = _shape_items(shape, opacity, gradients, viewport, canvas, se, simplified, fill_tolerance)
-        items += clips.apply(drawn + markers.items(shape, opacity, viewport), uses)
+        drawn = _shape_items(shape, opacity, gradients, viewport, canvas, se, simplified, fill_tolerance,
+                             markers.items(shape, opacity, viewport))
+        items += clips.apply(drawn, uses)
     left_out = _left_out(root, elements) + clips.left_out + simplified
     if left_out:
         described = ", ".join(f"{n} {noun}{'s' if n > 1 else ''}" + (f" ({note})" if note else "")
@@ -1753,14 +1755,42 @@ def _line_style(values: dict) -> tuple[int, int, float]:
 
 
 def _shape_items(shape, opacity: float, gradients: dict[str, _GradientDef], viewport: tuple[float, float],
-                 canvas: Point, se, simplified: Counter[tuple[str, str]], outline_tolerance: float | None = None
-                 ) -> list[_Item]:
-    """The element's items; with an `outline_tolerance`, strokes under a non-uniform scale or a
-    skew are their exact outlines (`_outlined`), filled. Dashes are kept where they reach the
-    `canvas` (width, height); a stroke of more than `MAX_DASHES` is drawn solid, faded by its duty
-    cycle, and counted in `simplified`."""
+                 canvas: Point, se, simplified: Counter[tuple[str, str]], outline_tolerance: float | None = None,
+                 markers: Sequence[_Item] = ()) -> list[_Item]:
+    """The element's items, then its `markers`, or in the element's ``paint-order`` (its whole
+    stroke below its whole fill for ``paint-order: stroke``, as Inkscape writes it); with an
+    `outline_tolerance`, strokes under a non-uniform scale or a skew are their exact outlines
+    (`_outlined`), filled. Dashes are kept where they reach the `canvas` (width, height); a stroke
+    of more than `MAX_DASHES` is drawn solid, faded by its duty cycle, and counted in `simplified`."""
     style = _style(shape, opacity, gradients, viewport, se)
     items = _styled_items(shape, style, se)
+    order = _paint_order(shape.values.get("paint-order"))
+    if order == _PAINT_ORDER:
+        return _painted(shape, items, style, canvas, se, simplified, outline_tolerance) + list(markers)
+    layers = {"fill": [replace(item, width=0.0) for item in items if item.fill is not None],
+              "stroke": [replace(item, fill=None) for item in items if item.width > 0]}
+    return [item for layer in order for item in (markers if layer == "markers" else
+                                                 _painted(shape, layers[layer], style, canvas, se, simplified,
+                                                          outline_tolerance))]
+
+
+#: SVG's default ``paint-order``.
+_PAINT_ORDER = ("fill", "stroke", "markers")
+
+
+def _paint_order(value: object) -> tuple[str, ...]:
+    """The layers of ``paint-order`` (those it names first, then the others in the default order;
+    ``normal`` or an unreadable value: the default)."""
+    named = str(value or "normal").split()
+    if not named or any(word not in _PAINT_ORDER for word in named) or len(set(named)) < len(named):
+        return _PAINT_ORDER
+    return (*named, *(layer for layer in _PAINT_ORDER if layer not in named))
+
+
+def _painted(shape, items: list[_Item], style: _Style, canvas: Point, se, simplified: Counter[tuple[str, str]],
+             outline_tolerance: float | None) -> list[_Item]:
+    """`items` (of the element `shape`, drawn with `style`) with their line style, gradients and
+    stroke widths under the transform, dashes and, with an `outline_tolerance`, outlines."""
     linear = _stroke_transform(shape, se)
     low, high = _stretches(linear)
     # the outline where the thickness of a mean-width stroke would be off by more than _SHAPE_ERROR
