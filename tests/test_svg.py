@@ -17,7 +17,7 @@ from vecrender.errors import SvgError, SvgImportWarning, VecrenderError
 from vecrender.functional.paints import FLAT, LINEAR, RADIAL, Gradients, paint_colors
 from vecrender.scene import WHITE, VectorScene
 from vecrender.functional.styles import CAP_BUTT, CAP_ROUND
-from vecrender.svg import BACKGROUND_ID, _fmt, load_svg, scene_to_svg, svg_to_scene
+from vecrender.svg import BACKGROUND_ID, RENDER_FILL_TOLERANCE, _fmt, load_svg, scene_to_svg, svg_to_scene
 
 DATA = Path(__file__).parent / "data" / "svg"
 NS = "{http://www.w3.org/2000/svg}"
@@ -1239,6 +1239,24 @@ def circle_data(cx: float, cy: float, r: float, reverse: bool = False) -> str:
         ends = [(cx + r, cy)] + [q[2] for q in quarter]
         quarter = [(q[1], q[0], end) for q, end in zip(reversed(quarter), reversed(ends[:-1]))]
     return f"M {cx + r} {cy} " + " ".join("C " + " ".join(f"{x:.4f} {y:.4f}" for x, y in q) for q in quarter) + " Z"
+
+
+def test_a_compound_path_of_shapes_apart_renders_as_one_path_per_group_with_the_same_pixels(monkeypatch):
+    # traced images are one compound path of hundreds of shapes: drawn as separate paths where
+    # no pixel sees two of them, they render the same and much faster
+    text = ('<svg xmlns="http://www.w3.org/2000/svg" width="96" height="64"><path fill="#28c" fill-opacity="0.8" '
+            'stroke="black" stroke-width="3" stroke-linejoin="miter" d="'
+            'M 5 5 H 30 V 30 H 5 Z M 10 10 V 25 H 25 V 10 Z '  # a ring (its hole drawn the other way round)
+            'M 33 8 L 40 20 L 33 30 Z '  # 3 px from the ring: within reach, same group
+            'M 60 5 C 85 5 85 32 60 32 C 72 25 72 12 60 5 Z '  # apart
+            'M 10 50 H 90 V 60 H 10 Z"/></svg>')  # apart
+    scene = svg_to_scene(text, fill_tolerance=RENDER_FILL_TOLERANCE)
+    monkeypatch.setattr("vecrender.svg._separate_parts", lambda item: [item])
+    whole = svg_to_scene(text, fill_tolerance=RENDER_FILL_TOLERANCE)
+    assert (scene.num_paths, whole.num_paths) == (3, 1)
+    assert scene.subpath_starts[0].nonzero().flatten().tolist() == [0, 4, 8]  # the ring and the triangle
+    render = NativeRenderer().render
+    assert (render([scene]) - render([whole])).abs().max() < 1e-5
 
 
 def test_fill_tolerance_cuts_bent_filled_cubics_into_the_same_curves():

@@ -107,7 +107,9 @@ more per command), so a scene written by `scene_to_svg` reads back with its stru
 a file as drawn, pass ``fill_tolerance`` (`RENDER_FILL_TOLERANCE`, 0.02 px): the renderers fill
 the polygon of 16 chords per cubic with a parabola for the curve near each chord, which a cubic
 with a far control point (a logo's) bends away from; the cubics of filled paths are then cut into
-pieces of the same curves until that polygon is within the tolerance. Strokes a path's width
+pieces of the same curves until that polygon is within the tolerance, and a compound path is
+split into groups of subpaths that no pixel sees together (a traced image's one path of hundreds
+of shapes: the same pixels, far faster to render). Strokes a path's width
 cannot draw become their outlines then (`vecrender.cubics.stroke_outline`, within the tolerance,
 filled with the stroke's paint, nonzero): those under a non-uniform scale or a skew (traced in
 the element's user space, so the thickness varies along a curve as in a browser, and the caps
@@ -485,6 +487,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
                       "them.",
                       SvgImportWarning, stacklevel=3)
     if fill_tolerance is not None:
+        finite = [part for item in finite for part in _separate_parts(item)]
         finite = [_subdivided(item, fill_tolerance) if item.closed and item.fill else item for item in finite]
     return _build_scene(finite, width, height, background, device)
 
@@ -2072,14 +2075,71 @@ def _styled_items(shape, style: _Style, se) -> list[_Item]:
 
 def _compound(chains: list[list[Point]], width: float, stroke: tuple[float, float, float, float],
               fill: tuple[float, float, float, float], even_odd: bool) -> _Item:
-    """One closed item of several closed chains (subpaths): each chain's stored end point, which
-    a closed subpath ignores, is the next one's start."""
+    """One closed item of several closed chains (subpaths)."""
+    points, starts = _joined(chains)
+    return _Item(points, True, width, stroke, fill, even_odd, starts)
+
+
+def _joined(chains: list[list[Point]]) -> tuple[list[Point], tuple[int, ...]]:
+    """Points and subpath starts of one closed item of the closed `chains`: each chain's stored
+    end point, which a closed subpath ignores, is the next one's start."""
     points: list[Point] = []
     starts = []
     for chain in chains:
         starts.append(len(points) // 3)
         points += chain[:-1]
-    return _Item(points + [chains[-1][-1]], True, width, stroke, fill, even_odd, tuple(starts))
+    return points + [chains[-1][-1]], tuple(starts)
+
+
+#: Pixels beyond a stroke's reach that a fill's or stroke's coverage may still depend on (the
+#: anti-aliasing and a second edge's reach, with a margin).
+_COVERAGE_REACH = 2.0
+
+
+def _separate_parts(item: _Item) -> list[_Item]:
+    """A closed item of several subpaths as one item per group of subpaths whose drawn areas are
+    apart (control-point boxes grown by the stroke's reach and `_COVERAGE_REACH` do not overlap,
+    so no pixel sees two groups and the render is the same), in the order of their first
+    subpaths: a traced image's one compound path of hundreds of shapes renders as many short
+    paths, which costs far less than one long one."""
+    chains = _chains(item)
+    if not item.closed or len(chains) < 2:
+        return [item]
+    margin = item.width / 2 * _reach_factor(item.line) + _COVERAGE_REACH
+    boxes = []
+    for chain in chains:
+        xs, ys = [p[0] for p in chain], [p[1] for p in chain]
+        boxes.append((min(xs) - margin, min(ys) - margin, max(xs) + margin, max(ys) + margin))
+    groups = _overlapping_groups(boxes)
+    if len(groups) == 1:
+        return [item]
+    return [replace(item, **dict(zip(("points", "starts"), _joined([chains[i] for i in group]))))
+            for group in groups]
+
+
+def _overlapping_groups(boxes: list[tuple[float, float, float, float]]) -> list[list[int]]:
+    """The indices of `boxes` (x0, y0, x1, y1) grouped by chains of overlaps, each group and the
+    groups in index order (a sweep along x: boxes far apart are never compared)."""
+    parent = list(range(len(boxes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    active: list[int] = []
+    for i in sorted(range(len(boxes)), key=lambda k: boxes[k][0]):
+        x0, y0, _, y1 = boxes[i]
+        active = [j for j in active if boxes[j][2] >= x0]
+        for j in active:
+            if boxes[j][1] <= y1 and y0 <= boxes[j][3]:
+                parent[root(j)] = root(i)
+        active.append(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(boxes)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
 
 
 def _same(a: Point, b: Point) -> bool:
