@@ -1139,6 +1139,23 @@ def test_shapes_svg_does_not_render_are_skipped_and_the_rest_drawn(body):
     assert scene.num_paths == 1 and valid_points(scene, 0).amin(0).tolist() == [10, 20]
 
 
+@pytest.mark.parametrize("body, box", [
+    # a child that leaves out x and y sits at the nested viewport's origin, not at its x, y again
+    ('<svg x="10" y="10" width="50" height="50" viewBox="0 0 10 10"><rect width="10" height="10"/></svg>',
+     [10, 10, 60, 60]),
+    # without a viewBox, a nested <svg> still moves its content by x, y (user units unchanged)
+    ('<svg x="20" y="30" width="50" height="50"><circle cx="20" cy="20" r="5"/></svg>', [35, 45, 45, 55]),
+    ('<svg x="20" y="30"><svg x="30" y="10" width="40" height="40" viewBox="0 0 20 20">'
+     '<rect width="20" height="10"/></svg></svg>', [50, 40, 90, 60]),
+    ('<defs><rect id="r" width="10" height="10"/></defs><svg x="40" y="40" width="60" height="60">'
+     '<use href="#r" x="20"/></svg>', [60, 40, 70, 50]),
+])
+def test_nested_svg_viewports_place_their_content(body, box):
+    scene = svg(body, 'width="128" height="128"')
+    points = valid_points(scene, scene.num_paths - 1)
+    assert [*points.amin(0).tolist(), *points.amax(0).tolist()] == pytest.approx(box, abs=1e-3)
+
+
 def test_empty_svg_gives_an_empty_scene():
     scene = svg("<g/>", 'width="16" height="8"')
     assert scene.num_paths == 0 and (scene.width, scene.height) == (16, 8) and scene.fill_colors is None

@@ -1227,7 +1227,10 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
     positions and sizes in ``em`` or ``ex`` (icon sets size their root ``width="1em"``) in px of
     the element's ``font-size`` (16 px by default, ex half an em, as resvg), an empty ``d``
     for a ``<path>`` without one (it draws nothing; the parser would fail the whole file), and
-    ``inherit`` values made explicit (the parser reads them as the initial value)."""
+    ``inherit`` values made explicit (the parser reads them as the initial value). Nested
+    ``<svg>`` elements: the parser gives their ``x``/``y`` to descendants that leave theirs out,
+    and places one without a viewBox at 0, 0; such descendants get an explicit 0 and such an
+    ``<svg>`` the viewBox of its own size (the same user space)."""
     elements = list(root.iter())
     in_markup = _in_markup(data)
     tags = [tag for tag in _START_TAG.finditer(data) if not in_markup(tag.start())]
@@ -1236,6 +1239,7 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
     font_sizes = _font_sizes(elements)
     specified = _specified(elements) if b"inherit" in data else {}
     parents = {child: parent for parent in elements for child in parent}
+    viewports = _viewports(elements, parents, font_sizes)
     out, last = [], 0
     for el, tag in zip(elements, tags):
         text = tag.group(0)
@@ -1244,8 +1248,10 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
                                   text)
         if any(_EM.fullmatch(v) for v in el.attrib.values()):
             text = _GEOMETRY_ATTR.sub(lambda attr, size=font_sizes[el]: _em_to_px(attr, size), text)
-        if _local_name(el) == "path" and "d" not in el.attrib:
-            text = re.sub(rb"\s*/?>$", lambda end: b' d=""' + end.group(0), text)
+        added = _defaults_made_explicit(el, el is root, viewports)
+        if added:
+            attributes = "".join(f' {name}="{value}"' for name, value in added.items()).encode()
+            text = re.sub(rb"\s*/?>$", lambda end: attributes + end.group(0), text)
         if text != tag.group(0):
             out += [data[last : tag.start()], text]
             last = tag.end()
@@ -1301,6 +1307,51 @@ def _inherit_made_explicit(attr: re.Match, parent: dict[str, str]) -> bytes:
     else:
         return attr.group(0)
     return space + attr.group(2) + equals + f'"{html.escape(value)}"'.encode()
+
+
+#: Elements placed by their own ``x`` and ``y`` (0 where left out).
+_PLACED = frozenset({"rect", "use", "image", "svg"})
+
+
+def _defaults_made_explicit(el: ET.Element, is_root: bool, viewports: dict[ET.Element, tuple[float, float]]
+                            ) -> dict[str, str]:
+    """Attributes to add to `el` (see `_parser_ready`)."""
+    name = _local_name(el)
+    added = {}
+    if name == "path" and "d" not in el.attrib:
+        added["d"] = ""
+    if name in _PLACED and not is_root:
+        added.update({axis: "0" for axis in ("x", "y") if axis not in el.attrib})
+    if name == "svg" and not is_root and "viewBox" not in el.attrib and el in viewports:
+        width, height = viewports[el]
+        if width > 0 and height > 0:
+            added["viewBox"] = f"0 0 {width:g} {height:g}"
+    return added
+
+
+def _viewports(elements: list[ET.Element], parents: dict[ET.Element, ET.Element],
+               font_sizes: dict[ET.Element, float]) -> dict[ET.Element, tuple[float, float]]:
+    """The size of each nested ``<svg>``'s viewport in its parent's user units (width and height,
+    100 % by default, of the nearest ``<svg>`` user space above it)."""
+    spaces: dict[ET.Element, tuple[float, float]] = {}  # each <svg>'s user space: its viewBox or its size
+    viewports = {}
+    for el in elements:
+        if _local_name(el) != "svg":
+            continue
+        up = next((spaces[a] for a in _ancestors(el, parents) if a in spaces), None)
+        size = tuple(_length(el.get(name, "100%"), (up or (0.0, 0.0))[axis], font_sizes[el]) or 0.0
+                     for axis, name in enumerate(("width", "height")))
+        if up is not None:
+            viewports[el] = size
+        box = _numbers(el.get("viewBox"))
+        spaces[el] = (box[2], box[3]) if len(box) == 4 else size
+    return viewports
+
+
+def _ancestors(el: ET.Element, parents: dict[ET.Element, ET.Element]) -> Iterator[ET.Element]:
+    while el in parents:
+        el = parents[el]
+        yield el
 
 
 def _font_sizes(elements: list[ET.Element]) -> dict[ET.Element, float]:
