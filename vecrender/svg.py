@@ -25,7 +25,8 @@ Export (`scene_to_svg`) writes one ``<path>`` per scene path, in drawing order::
 Import (`load_svg`, `svg_to_scene`) parses with ``svgelements`` and follows browser semantics:
 transforms of groups and elements, viewBox scaled to width/height (one of them alone: the other
 follows the viewBox's aspect ratio), ``style`` attributes, ``<use>`` (of a ``<symbol>`` with a
-viewBox: fitted into the use's width and height by ``preserveAspectRatio``), nested ``<svg>``,
+viewBox: fitted into the use's width and height by ``preserveAspectRatio``), nested ``<svg>``
+(placed at its ``x``, ``y``, with or without a viewBox; its content is not clipped to it),
 percentage lengths of the basic shapes (of the nearest viewBox), positions and sizes in ``em``
 or ``ex`` of the inherited ``font-size`` (the root's too: an icon set's ``width="1em"`` is 16 px),
 ``rect`` (rounded too), ``circle``, ``ellipse`` (a radius left out or ``auto`` is the other, as
