@@ -481,6 +481,22 @@ def test_style_precedence_and_hidden_elements():
     assert scene.stroke_colors[0].tolist() == [0.0, 0.0, 1.0, 1.0] and scene.widths.tolist() == [2.0, 0.0]
 
 
+def test_style_sheets_cascade_as_in_a_browser():
+    scene = svg('<rect id="b" class="a" width="9" height="9"/>'  # the id wins over the class, before or after
+                '<g><rect class="a c" width="9" height="9"/></g>'
+                '<rect class="a" width="9" height="9" style="fill: lime" fill="yellow"/>'
+                '<rect class="e" width="9" height="9"/>'
+                '<style>#b { fill: #0000ff } .a { fill: #ff0000 } g > .a.c { fill: #00ff00 } '
+                '@media print { .e { fill: #ff0000 } } .e { fill: #ffffff; stroke: #000000 }</style>'
+                '<defs><linearGradient id="g"><stop class="s" offset="0"/><stop offset="1" stop-color="#00f"/>'
+                '</linearGradient></defs><style>.s { stop-color: #ff0000 }</style>'
+                '<rect width="9" height="9" fill="url(#g)"/>')
+    fills = scene.fill_colors[:, :3].tolist()
+    assert fills[:4] == [[0, 0, 1], [0, 1, 0], [0, 1, 0], [1, 1, 1]]
+    assert scene.stroke_colors[3, 3] == 1 and scene.widths[3] == 1  # the rule after the @media block applies
+    assert scene.gradient_stops[4, 0, 0].tolist()[:4] == [0, 1, 0, 0]  # a stop styled by class (offset, rgb)
+
+
 def test_inherit_takes_the_parents_value():
     scene = svg('<g fill="red" stroke="blue" stroke-width="6" fill-opacity="0.3" opacity="0.5">'
                 '<rect width="9" height="9" fill="inherit" stroke="inherit" style="stroke-width: inherit"/>'

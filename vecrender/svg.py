@@ -24,7 +24,8 @@ Export (`scene_to_svg`) writes one ``<path>`` per scene path, in drawing order::
 
 Import (`load_svg`, `svg_to_scene`) parses with ``svgelements`` and follows browser semantics:
 transforms of groups and elements, viewBox scaled to width/height (one of them alone: the other
-follows the viewBox's aspect ratio), ``style`` attributes, ``<use>`` (of a ``<symbol>`` with a
+follows the viewBox's aspect ratio), ``style`` attributes and ``<style>`` sheets anywhere in the
+file (selectors, specificity and ``!important`` as `vecrender.css` reads them), ``<use>`` (of a ``<symbol>`` with a
 viewBox: fitted into the use's width and height by ``preserveAspectRatio``), nested ``<svg>``
 (placed at its ``x``, ``y``, with or without a viewBox; its content is not clipped to it),
 percentage lengths of the basic shapes (of the nearest viewBox), positions and sizes in ``em``
@@ -152,6 +153,7 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
+from vecrender import css
 from vecrender.cubics import (
     Region,
     bend,
@@ -1241,9 +1243,12 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
     specified = _specified(elements) if b"inherit" in data else {}
     parents = {child: parent for parent in elements for child in parent}
     viewports = _viewports(elements, parents, font_sizes)
+    styles = css.cascade(root, _style_sheets(elements))
     out, last = [], 0
     for el, tag in zip(elements, tags):
         text = tag.group(0)
+        if el in styles:
+            text = _with_style(text, styles[el])
         if "inherit" in _style_properties(el).values():
             text = _ATTRIBUTE.sub(lambda attr, up=specified.get(parents.get(el), {}): _inherit_made_explicit(attr, up),
                                   text)
@@ -1259,7 +1264,31 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
     if not out:
         return data, root
     data = b"".join(out) + data[last:]
+    if styles:  # applied: the parser's own reading of the sheets would differ
+        in_markup = _in_markup(data)
+        data = _STYLE_ELEMENT.sub(lambda m: m.group(0) if in_markup(m.start()) else m.group(1) + m.group(3), data)
     return data, ET.fromstring(data)
+
+
+_STYLE_ELEMENT = re.compile(rb"(<(?:[\w.-]+:)?style\b[^>]*>)(.*?)(</(?:[\w.-]+:)?style\s*>)", re.DOTALL)
+
+
+def _style_sheets(elements: list[ET.Element]) -> list[css.Rule]:
+    """The rules of the document's CSS ``<style>`` sheets, wherever they are, in document order."""
+    rules: list[css.Rule] = []
+    for el in elements:
+        if _local_name(el) == "style" and el.get("type", "text/css").strip().lower() in ("text/css", ""):
+            rules += css.parse_stylesheet("".join(el.itertext()), len(rules))
+    return rules
+
+
+def _with_style(tag: bytes, declarations: dict[str, str]) -> bytes:
+    """The start tag with its ``style`` attribute set to `declarations`."""
+    value = html.escape("; ".join(f"{name}: {value}" for name, value in declarations.items())).encode()
+    for attr in _ATTRIBUTE.finditer(tag):
+        if attr.group(2) == b"style":
+            return tag[: attr.start()] + attr.group(1) + b'style="' + value + b'"' + tag[attr.end() :]
+    return re.sub(rb"\s*/?>$", lambda end: b' style="' + value + b'"' + end.group(0), tag)
 
 
 #: Properties an element inherits where it does not set them (``inherit`` on them: not set).
