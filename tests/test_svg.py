@@ -497,6 +497,16 @@ def test_style_sheets_cascade_as_in_a_browser():
     assert scene.gradient_stops[4, 0, 0].tolist()[:4] == [0, 1, 0, 0]  # a stop styled by class (offset, rgb)
 
 
+def test_current_color_stops_take_the_color_of_their_own_ancestors():
+    scene = svg('<defs color="#00ff00"><linearGradient id="g" style="color: #ff0000"><stop stop-color="currentColor"/>'
+                '<stop offset="1" style="stop-color: currentColor; stop-opacity: 0.5; color: #0000ff"/>'
+                '</linearGradient><linearGradient id="h"><stop stop-color="currentColor"/></linearGradient></defs>'
+                '<rect width="9" height="9" fill="url(#g)" color="#ffffff"/>'
+                '<rect width="9" height="9" fill="url(#h)"/>')
+    assert scene.gradient_stops[0, 0, :2].tolist() == [[0, 1, 0, 0, 1], [1, 0, 0, 1, 0.5]]
+    assert scene.fill_colors[1].tolist() == [0, 1, 0, 1]  # one stop: its colour, from the <defs>
+
+
 def test_inherit_takes_the_parents_value():
     scene = svg('<g fill="red" stroke="blue" stroke-width="6" fill-opacity="0.3" opacity="0.5">'
                 '<rect width="9" height="9" fill="inherit" stroke="inherit" style="stroke-width: inherit"/>'

@@ -1244,6 +1244,7 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
     parents = {child: parent for parent in elements for child in parent}
     viewports = _viewports(elements, parents, font_sizes)
     styles = css.cascade(root, _style_sheets(elements))
+    styles.update(_current_color_stops(elements, parents, styles))
     out, last = [], 0
     for el, tag in zip(elements, tags):
         text = tag.group(0)
@@ -1280,6 +1281,22 @@ def _style_sheets(elements: list[ET.Element]) -> list[css.Rule]:
         if _local_name(el) == "style" and el.get("type", "text/css").strip().lower() in ("text/css", ""):
             rules += css.parse_stylesheet("".join(el.itertext()), len(rules))
     return rules
+
+
+def _current_color_stops(elements: list[ET.Element], parents: dict[ET.Element, ET.Element],
+                         styles: dict[ET.Element, dict[str, str]]) -> dict[ET.Element, dict[str, str]]:
+    """The ``style`` of each gradient stop whose colour is ``currentColor``, with the ``color``
+    the stop inherits from its own ancestors (black where none is set), which `_stop` cannot see."""
+    def own(el: ET.Element) -> dict[str, str]:
+        return styles.get(el) or _style_properties(el)
+
+    out = {}
+    for el in elements:
+        if _local_name(el) == "stop" and own(el).get("stop-color", "").strip().lower() == "currentcolor":
+            color = next((own(a)["color"] for a in (el, *_ancestors(el, parents)) if "color" in own(a)), "black")
+            inline = {name: value for name, value, _ in css.parse_declarations(el.get("style", ""))}
+            out[el] = {**(styles.get(el) or inline), "stop-color": color}
+    return out
 
 
 def _with_style(tag: bytes, declarations: dict[str, str]) -> bytes:
