@@ -607,6 +607,24 @@ def test_import_warns_of_what_it_leaves_out(tmp_path):
                      'stroke="red"/></svg>')
 
 
+def test_import_counts_only_what_would_be_drawn():
+    # hidden, unused, empty or display:none text, images and patterns would draw nothing anyway;
+    # a <use> draws what it names once; a pattern paint with a fallback draws that colour
+    svg = """<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40">
+      <defs><text id="t">used</text><text>unused</text><image href="x.png" width="4" height="4"/>
+        <pattern id="p" width="4" height="4"/></defs>
+      <symbol id="s"><text>in a symbol</text></symbol>
+      <text visibility="hidden">hidden</text><text> </text><g style="display: none"><text>off</text>
+      <rect width="5" height="5" fill="url(#p)"/></g><g visibility="hidden"><text visibility="visible">shown</text></g>
+      <use href="#t"/><use href="#t"/><use href="#s"/><rect width="5" height="5" fill="url(#p) #0a0"/>
+    </svg>"""
+    with pytest.warns(SvgImportWarning) as record:
+        svg_to_scene(svg)
+    message = str(record[0].message)
+    assert "3 text elements" in message and "1 pattern paint (its fallback colour)" in message
+    assert "image" not in message and "(no paint)" not in message
+
+
 def clip_document(clip: str, content: str, transform: str = "", units: str = "") -> str:
     """An 80 x 60 px canvas (viewBox 40 x 30) whose `content` a group clips to `clip`."""
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="80" height="60" viewBox="0 0 40 30">'

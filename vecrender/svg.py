@@ -510,34 +510,51 @@ def _left_out(root: ET.Element, elements: dict[str, ET.Element]) -> Counter[tupl
     The content of a marker counts once if a shape uses the marker."""
     counts: Counter[tuple[str, str]] = Counter()
     markers: dict[ET.Element, None] = {}  # the markers used, in document order
+    used: set[ET.Element] = set()  # the elements a <use> drew (each once)
 
-    def visit(el: ET.Element) -> None:
+    def visit(el: ET.Element, hidden: bool = False) -> None:
         tag = _local_name(el)
-        if tag in _FEATURE_CONTENT:
-            return
-        if tag in _LEFT_OUT_ELEMENTS:
-            counts[_LEFT_OUT_ELEMENTS[tag]] += 1
-            return
         style = _style_properties(el)
+        hidden = style.get("visibility", "hidden" if hidden else "visible") in ("hidden", "collapse")
+        if tag in _FEATURE_CONTENT or tag in _DEFINITIONS or style.get("display") == "none":
+            return  # drawn only where used, or not drawn
+        if tag in _LEFT_OUT_ELEMENTS:
+            if not hidden and (tag != "text" or "".join(el.itertext()).strip()):
+                counts[_LEFT_OUT_ELEMENTS[tag]] += 1
+            return
         for name, what in _LEFT_OUT_PROPERTIES.items():
             if style.get(name, "none") != "none":
                 counts[what] += 1
         for name in ("fill", "stroke"):
-            target = _referenced(style.get(name, ""), elements)
+            value = style.get(name, "")
+            target = _referenced(value, elements)
             if target is not None and _local_name(target) in _LEFT_OUT_PAINTS:
-                counts[_LEFT_OUT_PAINTS[_local_name(target)]] += 1
+                noun, note = _LEFT_OUT_PAINTS[_local_name(target)]
+                fallback = value.split(")", 1)[-1].strip() not in ("", "none")  # url(#p) red: red is drawn
+                counts[noun, "its fallback colour" if fallback else note] += 1
         for name in ("marker", "marker-start", "marker-mid", "marker-end"):
             target = _referenced(style.get(name, ""), elements)
             if target is not None and _local_name(target) == "marker":
                 markers[target] = None
+        if tag == "use":
+            href = el.get("href") or el.get("{http://www.w3.org/1999/xlink}href") or ""
+            target = elements.get(href[1:]) if href.startswith("#") else None
+            if target is not None and target not in used:
+                used.add(target)
+                for drawn in tuple(target) if _local_name(target) in _DEFINITIONS else (target,):
+                    visit(drawn, hidden)
         for child in el:
-            visit(child)
+            visit(child, hidden)
 
     visit(root)
     for marker in list(markers):  # a marker inside a marker is not drawn
         for child in marker:
             visit(child)
     return counts
+
+
+#: Containers whose content is drawn only where a ``<use>`` names it.
+_DEFINITIONS = frozenset({"defs", "symbol"})
 
 
 def _referenced(value: str | None, elements: dict[str, _Named]) -> _Named | None:
