@@ -625,6 +625,18 @@ def test_import_counts_only_what_would_be_drawn():
     assert "image" not in message and "(no paint)" not in message
 
 
+def test_switch_draws_its_first_child_whose_conditions_hold_and_rgb_takes_spaces():
+    scene = svg('<switch><g systemLanguage="xx"><rect fill="red" width="5" height="5"/></g>'
+                '<rect fill="blue" requiredExtensions="http://example.org/x" width="5" height="5"/>'
+                '<g systemLanguage="de, en"><rect fill="rgb(0 255 0)" width="5" height="5"/></g>'
+                '<rect fill="black" width="5" height="5"/></switch>'
+                '<rect style="fill: rgb(0 0 100%)" width="5" height="5"/>')
+    assert scene.fill_colors[:, :3].tolist() == [[0, 1, 0], [0, 0, 1]]
+    with pytest.warns(SvgImportWarning, match=r"1 blend mode \(drawn as normal\)"):
+        svg('<rect style="mix-blend-mode: multiply" width="5" height="5"/>'
+            '<rect mix-blend-mode="normal" width="5" height="5"/>')
+
+
 def clip_document(clip: str, content: str, transform: str = "", units: str = "") -> str:
     """An 80 x 60 px canvas (viewBox 40 x 30) whose `content` a group clips to `clip`."""
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="80" height="60" viewBox="0 0 40 30">'

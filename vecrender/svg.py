@@ -498,7 +498,8 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
 #: What import leaves out or simplifies, by what marks it in the document: (noun, what happens).
 _LEFT_OUT_ELEMENTS = {"text": ("text element", ""), "image": ("image", ""),
                       "foreignObject": ("embedded HTML object", "")}
-_LEFT_OUT_PROPERTIES = {"filter": ("filter", "")}
+_LEFT_OUT_PROPERTIES = {"filter": ("none", ("filter", "")),  # property: (its initial value, what)
+                        "mix-blend-mode": ("normal", ("blend mode", "drawn as normal"))}
 _LEFT_OUT_PAINTS = {"pattern": ("pattern paint", "no paint")}
 #: Elements whose content belongs to a feature counted where it is used.
 _FEATURE_CONTENT = {"clipPath", "mask", "marker", "pattern", "filter", "linearGradient", "radialGradient"}
@@ -522,8 +523,8 @@ def _left_out(root: ET.Element, elements: dict[str, ET.Element]) -> Counter[tupl
             if not hidden and (tag != "text" or "".join(el.itertext()).strip()):
                 counts[_LEFT_OUT_ELEMENTS[tag]] += 1
             return
-        for name, what in _LEFT_OUT_PROPERTIES.items():
-            if style.get(name, "none") != "none":
+        for name, (initial, what) in _LEFT_OUT_PROPERTIES.items():
+            if style.get(name, initial) != initial:
                 counts[what] += 1
         for name in ("fill", "stroke"):
             value = style.get(name, "")
@@ -1260,6 +1261,7 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
     specified = _specified(elements) if b"inherit" in data else {}
     parents = {child: parent for parent in elements for child in parent}
     viewports = _viewports(elements, parents, font_sizes)
+    switched_off = {child for el in elements if _local_name(el) == "switch" for child in _not_chosen(el)}
     styles = css.cascade(root, _style_sheets(elements))
     styles.update(_current_color_stops(elements, parents, styles))
     out, last = [], 0
@@ -1273,9 +1275,12 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
         if any(_EM.fullmatch(v) for v in el.attrib.values()):
             text = _GEOMETRY_ATTR.sub(lambda attr, size=font_sizes[el]: _em_to_px(attr, size), text)
         added = _defaults_made_explicit(el, el is root, viewports)
+        if el in switched_off:
+            added["display"] = "none"
         if added:
             attributes = "".join(f' {name}="{value}"' for name, value in added.items()).encode()
             text = re.sub(rb"\s*/?>$", lambda end: attributes + end.group(0), text)
+        text = _RGB_SPACES.sub(rb"\1(\2, \3, \4)", text)
         if text != tag.group(0):
             out += [data[last : tag.start()], text]
             last = tag.end()
@@ -1371,6 +1376,21 @@ def _inherit_made_explicit(attr: re.Match, parent: dict[str, str]) -> bytes:
     else:
         return attr.group(0)
     return space + attr.group(2) + equals + f'"{html.escape(value)}"'.encode()
+
+
+#: CSS Color 4's ``rgb(255 0 0)``, which the parser cannot read, for ``rgb(255, 0, 0)``.
+_RGB_SPACES = re.compile(rb"(rgba?)\(\s*([\d.]+%?)\s+([\d.]+%?)\s+([\d.]+%?)\s*\)")
+
+
+def _not_chosen(switch: ET.Element) -> list[ET.Element]:
+    """The children of a ``<switch>`` it does not draw: all but the first whose conditions hold
+    (as resvg: ``systemLanguage`` naming ``en``, no ``requiredExtensions``)."""
+    children = [child for child in switch if isinstance(child.tag, str)]
+    for index, child in enumerate(children):
+        languages = {code.strip() for code in child.get("systemLanguage", "en").split(",")}
+        if "en" in languages and not child.get("requiredExtensions", "").strip():
+            return children[:index] + children[index + 1 :]
+    return children
 
 
 #: Elements placed by their own ``x`` and ``y`` (0 where left out).
