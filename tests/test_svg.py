@@ -630,7 +630,7 @@ def test_switch_draws_its_first_child_whose_conditions_hold_and_rgb_takes_spaces
                 '<rect fill="blue" requiredExtensions="http://example.org/x" width="5" height="5"/>'
                 '<g systemLanguage="de, en"><rect fill="rgb(0 255 0)" width="5" height="5"/></g>'
                 '<rect fill="black" width="5" height="5"/></switch>'
-                '<rect style="fill: rgb(0 0 100%)" width="5" height="5"/>')
+                '<rect style="fill: rgb(0% 0% 100%)" width="5" height="5"/>')
     assert scene.fill_colors[:, :3].tolist() == [[0, 1, 0], [0, 0, 1]]
     with pytest.warns(SvgImportWarning, match=r"1 blend mode \(drawn as normal\)"):
         svg('<rect style="mix-blend-mode: multiply" width="5" height="5"/>'
