@@ -1212,6 +1212,25 @@ def test_nested_svg_viewports_place_their_content(body, box):
     assert [*points.amin(0).tolist(), *points.amax(0).tolist()] == pytest.approx(box, abs=1e-3)
 
 
+def test_compressed_svgz_files_read_and_damaged_ones_fail_cleanly(tmp_path):
+    import gzip
+
+    text = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="5" height="5"/></svg>'
+    (tmp_path / "a.svgz").write_bytes(gzip.compress(text))
+    assert load_svg(tmp_path / "a.svgz").num_paths == 1
+    (tmp_path / "b.svgz").write_bytes(gzip.compress(text)[:-12])
+    with pytest.raises(SvgError, match="damaged gzip-compressed SVG"):
+        load_svg(tmp_path / "b.svgz")
+
+
+@pytest.mark.parametrize("body", ['<use id="u" href="#u"/>', '<g id="g"><use xlink:href="#g"/></g>',
+                                  '<g id="a"><use href="#b"/></g><g id="b"><use href="#a"/></g>'])
+def test_uses_that_would_draw_themselves_again_draw_nothing(body):
+    scene = svg(f'{body}<rect width="5" height="5"/>',
+                'xmlns:xlink="http://www.w3.org/1999/xlink" width="10" height="10"')
+    assert scene.num_paths == 1
+
+
 def test_empty_svg_gives_an_empty_scene():
     scene = svg("<g/>", 'width="16" height="8"')
     assert scene.num_paths == 0 and (scene.width, scene.height) == (16, 8) and scene.fill_colors is None

@@ -22,7 +22,7 @@ Export (`scene_to_svg`) writes one ``<path>`` per scene path, in drawing order::
   Import turns that rect back into ``scene.background``; a file without it gets white, the color
   browsers show behind a transparent SVG and the one the reference tools composite over.
 
-Import (`load_svg`, `svg_to_scene`) parses with ``svgelements`` and follows browser semantics:
+Import (`load_svg`, `svg_to_scene`; ``.svgz`` files too) parses with ``svgelements`` and follows browser semantics:
 transforms of groups and elements, viewBox scaled to width/height (one of them alone: the other
 follows the viewBox's aspect ratio), ``style`` attributes and ``<style>`` sheets anywhere in the
 file (selectors, specificity and ``!important`` as `vecrender.css` reads them), ``<use>`` (of a ``<symbol>`` with a
@@ -135,6 +135,7 @@ scale stretches them along with the path.
 from __future__ import annotations
 
 import bisect
+import gzip
 import html
 import io
 import itertools
@@ -429,7 +430,25 @@ def load_svg(source: str | Path, device: torch.device | str = "cpu", fill_tolera
         raise SvgError(f"SVG file {str(path)!r} not found; check the path.") from None
     except OSError as e:
         raise SvgError(f"cannot read SVG file {str(path)!r}: {e.strerror or e}.") from None
+    if data[:2] == b"\x1f\x8b":  # gzip: a compressed .svgz, as Inkscape saves them
+        data = _gunzipped(data, str(path))
     return _parse(data, str(path), device, fill_tolerance)
+
+
+#: Largest SVG text a compressed file may unpack to (a small file can expand to gigabytes).
+MAX_SVGZ_BYTES = 256 * 2**20
+
+
+def _gunzipped(data: bytes, where: str) -> bytes:
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as unpacked:
+        try:
+            text = unpacked.read(MAX_SVGZ_BYTES + 1)
+        except (OSError, EOFError) as e:
+            raise SvgError(f"{where}: a damaged gzip-compressed SVG ({e}); save it again.") from None
+    if len(text) > MAX_SVGZ_BYTES:
+        raise SvgError(f"{where}: unpacks to more than {MAX_SVGZ_BYTES // 2**20} MiB of SVG text; "
+                       "is it an SVG file?")
+    return text
 
 
 def svg_to_scene(text: str, device: torch.device | str = "cpu", fill_tolerance: float | None = None
@@ -1262,6 +1281,7 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
     parents = {child: parent for parent in elements for child in parent}
     viewports = _viewports(elements, parents, font_sizes)
     switched_off = {child for el in elements if _local_name(el) == "switch" for child in _not_chosen(el)}
+    cyclic = _cyclic_uses(elements)
     styles = css.cascade(root, _style_sheets(elements))
     styles.update(_current_color_stops(elements, parents, styles))
     out, last = [], 0
@@ -1277,6 +1297,9 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
         added = _defaults_made_explicit(el, el is root, viewports)
         if el in switched_off:
             added["display"] = "none"
+        if el in cyclic:  # SVG draws nothing for it; the parser would recurse forever
+            text = _ATTRIBUTE.sub(lambda a: a.group(1) + a.group(2) + a.group(3) + b'""'
+                                  if a.group(2).split(b":")[-1] == b"href" else a.group(0), text)
         if added:
             attributes = "".join(f' {name}="{value}"' for name, value in added.items()).encode()
             text = re.sub(rb"\s*/?>$", lambda end: attributes + end.group(0), text)
@@ -1380,6 +1403,32 @@ def _inherit_made_explicit(attr: re.Match, parent: dict[str, str]) -> bytes:
 
 #: CSS Color 4's ``rgb(255 0 0)``, which the parser cannot read, for ``rgb(255, 0, 0)``.
 _RGB_SPACES = re.compile(rb"(rgba?)\(\s*([\d.]+%?)\s+([\d.]+%?)\s+([\d.]+%?)\s*\)")
+
+
+def _cyclic_uses(elements: list[ET.Element]) -> set[ET.Element]:
+    """The ``<use>`` elements that would draw themselves again: one whose target contains it, or
+    leads through other uses back to it."""
+    by_id = {el.get("id"): el for el in elements if el.get("id")}
+    uses = [el for el in elements if _local_name(el) == "use"]
+
+    def drawn_uses(use: ET.Element) -> list[ET.Element]:
+        href = use.get("href") or use.get("{http://www.w3.org/1999/xlink}href") or ""
+        target = by_id.get(href[1:]) if href.startswith("#") else None
+        return [] if target is None else [el for el in target.iter() if _local_name(el) == "use"]
+
+    edges = {use: drawn_uses(use) for use in uses}
+    cyclic = set()
+    for use in uses:
+        seen, stack = set(), list(edges[use])
+        while stack:
+            other = stack.pop()
+            if other is use:
+                cyclic.add(use)
+                break
+            if other not in seen:
+                seen.add(other)
+                stack += edges.get(other, [])
+    return cyclic
 
 
 def _not_chosen(switch: ET.Element) -> list[ET.Element]:
