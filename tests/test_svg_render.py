@@ -5,23 +5,22 @@ its background and compared with resvg's render (``resvg_py``, a test-only depen
 size, box-filtered down: resvg's geometry without its own anti-aliasing error (it quantises edge
 coverage; its 1x render is 0.5e-3 to 5.9e-3 off its 8x one on these files, more than native is).
 The tolerance is on the mean absolute difference, with a loose bound on single pixels. Measured
-(native / diffvg, mean): caps_joins 0.19e-3 / 1.5e-1, clipasso_like 0.07e-3 / 1.1e-3,
-clipdraw_like 0.36e-3 / 3.7e-3, clips 1.3e-3 / 6.0e-3 (paths overlapping along a clip's outline,
-where resvg masks the whole group; its own 1x render is 1.7e-3 off), compound 0.52e-3 / 5.8e-2
-(diffvg fills the holes right but draws the straight strokes only near their vertices), dashes
-0.17e-3 / 4.1e-2, holes 0.60e-3 / 5.6e-3 (clip paths and a mask with holes, cut along pixel-aligned
-seams), dashes_stretched 0.04e-3 / 8.0e-3 (dashes measured in user space under a
-non-uniform scale; 3.9e-2 when they were measured on the canvas), skews 0.10e-3 (circles, ellipses and
-arcs under skews: 2.1e-2 when svgelements mapped the arcs' parameters instead of their cubics), generic 1.6e-3 / 4.0e-2 (arcs
-and ellipses, which resvg flattens), gradients 1.3e-3 / 5.7e-2 (an element's opacity over its
+(native / diffvg, mean): caps_joins 0.19e-3 / 1.5e-1, clipasso_like 0.07e-3 / 1.1e-3, clipdraw_like
+0.36e-3 / 3.7e-3, clips 1.3e-3 / 6.0e-3 (paths overlapping along a clip's outline, where resvg masks
+the whole group; its own 1x render is 1.7e-3 off), compound 0.52e-3 / 5.8e-2 (diffvg fills the holes
+right but draws the straight strokes only near their vertices), dashes 0.17e-3 / 4.1e-2, holes
+0.60e-3 / 5.6e-3 (clip paths and a mask with holes, cut along pixel-aligned seams), dashes_stretched
+0.04e-3 / 8.0e-3 (dashes measured in user space under a non-uniform scale; 3.9e-2 when they were
+measured on the canvas), skews 0.13e-3 / 5.0e-3 (circles, ellipses and arcs under skews: 2.1e-2 when
+svgelements mapped the arcs' parameters instead of their cubics), generic 1.6e-3 / 4.0e-2 (arcs and
+ellipses, which resvg flattens), gradients 1.3e-3 / 5.7e-2 (an element's opacity over its
 overlapping fill and stroke, folded into each, is half of it; resvg's own 1x render is 1.9e-3 off
 its 8x; diffvg draws the stroke gradients flat and the radial ones without focal point and
-rotation), live_like 0.52e-3 / 7.0e-3, markers 0.78e-3 / 1.8e-2 (arrowheads, dots and stars
-small enough that resvg's own 1x render is 4.0e-3 off; 0.38e-3 without them), masks 0.30e-3 /
-6.4e-3, painterly_blobs 0.30e-3 / 4.1e-3,
-units_transforms 0.50e-3 / 3.7e-2 (strokes under a non-uniform scale become their outlines;
-0.95e-3 as strokes of the mean thickness), viewports 0.07e-3 / 1.8e-2. Against resvg's 1x render,
-native is within 0.6e-3 to 6.1e-3.
+rotation), live_like 0.52e-3 / 7.0e-3, markers 0.78e-3 / 1.8e-2 (arrowheads, dots and stars small
+enough that resvg's own 1x render is 4.0e-3 off; 0.38e-3 without them), masks 0.30e-3 / 6.4e-3,
+painterly_blobs 0.30e-3 / 4.1e-3, units_transforms 0.50e-3 / 3.7e-2 (strokes under a non-uniform
+scale become their outlines; 0.95e-3 as strokes of the mean thickness), viewports 0.07e-3 / 1.8e-2.
+Against resvg's 1x render, native is within 0.6e-3 to 6.1e-3.
 """
 
 from __future__ import annotations
