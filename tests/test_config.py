@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -111,3 +112,43 @@ def test_bounds(data, needle):
     assert build_config(Bounded, {"segments": 3, "temp": 1e-3, "color": [1, 1, 1, 0]}, "test").segments == 3
     info = {f.name: f.bounds for f in describe_config(Bounded)}
     assert info == {"segments": ">= 1", "temp": "> 0", "color": "in [0, 1]"}
+
+
+def test_path_fields_take_text_and_dump_as_text():
+    @dataclass
+    class Files:
+        image: Path = option(Path("in.png"), "Input.")
+        mask: Path | None = option(None, "Optional mask.")
+
+    cfg = build_config(Files, {"image": "photo.jpg", "mask": "m.png"}, "test")
+    assert cfg.image == Path("photo.jpg") and cfg.mask == Path("m.png")
+    assert config_to_dict(cfg) == {"image": "photo.jpg", "mask": "m.png"}  # YAML-safe
+    with pytest.raises(ConfigError, match="test.image: expected Path, got '' "):
+        build_config(Files, {"image": ""}, "test")
+
+
+def test_unsupported_types_are_named():
+    import torch
+
+    from vecrender.config import unsupported_type
+
+    for tp in (int, float | None, list[str], tuple[int, ...], tuple[int, float], dict[str, list[int]],
+               Literal["a", 1], int | Literal["auto"], list, dict):
+        assert unsupported_type(tp) is None, tp
+    assert unsupported_type(torch.Tensor) is torch.Tensor
+    assert unsupported_type(list[torch.Tensor | None]) is torch.Tensor
+    assert unsupported_type(dict[int, str]) is int
+
+
+def test_check_defaults_uses_the_recipe_rules():
+    from vecrender.config import check_defaults
+
+    check_defaults(Sample)
+    check_defaults(Bounded)
+
+    @dataclass
+    class Bad:
+        power: float = option("abc", "Exponent.")
+
+    with pytest.raises(ConfigError, match=r"^default of power: expected float, got 'abc' \(str\)\.$"):
+        check_defaults(Bad)

@@ -8,15 +8,18 @@ import os
 import subprocess
 import sys
 import textwrap
-from importlib.metadata import EntryPoint
+import types
+from importlib.metadata import EntryPoint, PathDistribution
 from pathlib import Path
 
+import click
 import pytest
 import torch
+from click.testing import CliRunner
 
 import vecrender
 import vecrender.plugins
-from vecrender.errors import PluginError
+from vecrender.errors import PluginError, UnknownComponentError
 from vecrender.plugins import PluginHost, create_host
 from vecrender.testing import plugin_module, registered, run_smoke, write_test_image
 
@@ -95,8 +98,9 @@ def test_plugin_raising_on_import_is_skipped_with_warning(monkeypatch, tmp_path)
     host.load_builtins()
     host.load_entry_points()
     assert "good.dark" in host.registry.names("loss") and "l2" in host.registry.names("loss")
-    assert host.plugins["badplug"].error == "RuntimeError: boom: missing dependency"
-    assert warnings == ["vecrender: skipping plugin 'badplug': RuntimeError: boom: missing dependency"]
+    assert host.plugins["badplug"].error == "RuntimeError: boom: missing dependency (badplug.py:1)"
+    assert warnings == ["vecrender: skipping plugin 'badplug': RuntimeError: boom: missing dependency "
+                        "(badplug.py:1)"]
 
 
 def test_strict_mode_makes_a_broken_plugin_fatal(monkeypatch, tmp_path):
@@ -140,6 +144,167 @@ def test_two_plugins_with_the_same_name(monkeypatch, tmp_path):
     assert host.registry.entry("loss", "l2").plugin == "vecrender.builtins.losses"  # the built-in stays
 
 
+def fake_distributions(monkeypatch, tmp_path: Path, dists: list[tuple[str, str, str, str]]) -> None:
+    """Installed distributions (name, entry-point name, module, source), in this order, each with a
+    dist-info, so their entry points know their distribution."""
+    eps = []
+    for dist, ep_name, module, source in dists:
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+        info = tmp_path / f"{dist.replace('-', '_')}-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[vecrender]\n{ep_name} = {module}\n")
+        eps += list(PathDistribution(info).entry_points)
+        sys.modules.pop(module, None)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(vecrender.plugins, "entry_points", lambda group: eps if group == "vecrender" else [])
+
+
+def test_a_second_distribution_with_a_taken_entry_point_name_is_skipped(monkeypatch, tmp_path):
+    other = GOOD.replace('"good.dark"', '"other.dark"')
+    fake_distributions(monkeypatch, tmp_path, [("dist-a", "dup", "dup_a", GOOD), ("dist-b", "dup", "dup_b", other)])
+    warnings: list[str] = []
+    host = PluginHost(warn=warnings.append)
+    host.load_builtins()
+    host.load_entry_points()
+    first = host.plugins["dup"]
+    assert first.distribution == "dist-a" and first.error is None
+    assert host.registry.entry("loss", "good.dark").plugin == "dup"  # the first one is intact
+    assert "other.dark" not in host.registry.names("loss") and "dup_b" not in sys.modules  # never imported
+    error = host.plugins["dup (dist-b)"].error
+    assert error.startswith("two installed distributions have the entry point 'dup': dist-a 0.1 (loaded) and "
+                            "dist-b 0.1 (skipped).")
+    assert "rename it in the [project.entry-points.vecrender] table of dist-b's pyproject.toml" in error
+    assert warnings == [f"vecrender: skipping plugin 'dup': {error}"] and "ValueError" not in error
+    assert host.plugin_versions()["dist-a"] == "0.1" and "dist-b" not in host.plugin_versions()
+
+
+UNDECORATED = GOOD.replace("    @vecrender.hookimpl\n", "")
+RETURNS_A_LIST = GOOD.replace("register(Dark)", "return [Dark]")
+
+
+def test_a_plugin_that_registers_nothing_is_warned_about(monkeypatch, tmp_path):
+    fake_entry_points(monkeypatch, tmp_path, {"plainplug": UNDECORATED, "listplug": RETURNS_A_LIST})
+    warnings: list[str] = []
+    host = PluginHost(warn=warnings.append)
+    host.load_entry_points()
+    assert warnings == [
+        "vecrender: warning: plugin 'listplug' registers nothing: register_losses returned a value: call "
+        "register(Cls) for each class instead.",
+        "vecrender: warning: plugin 'plainplug' registers nothing: register_losses is not decorated with "
+        "@vecrender.hookimpl.",
+    ]
+    assert host.plugins["plainplug"].error is None
+    fake_entry_points(monkeypatch, tmp_path, {"listplug": RETURNS_A_LIST})
+    with pytest.raises(PluginError, match="plugin 'listplug' registers nothing: register_losses returned"):
+        PluginHost(strict=True).load_entry_points()
+
+
+def test_register_takes_the_component_only():
+    module = types.ModuleType("extraplug")
+
+    @vecrender.hookimpl
+    def register_losses(register):
+        register(CenterWeightedL2, "extra")
+
+    module.register_losses = register_losses
+    with pytest.raises(PluginError, match=r"register_losses: register takes the component only, got also "
+                                          r"'extra'; call register\(Cls\) once per class"):
+        with registered(module, name="extraplug"):
+            pass
+
+
+def test_the_same_class_registered_twice_by_one_plugin():
+    with pytest.raises(PluginError, match="plugin 'twice' registers the loss 'tp.center_l2' twice; call "
+                                          "register once per class"):
+        with registered(plugin_module(CenterWeightedL2, CenterWeightedL2), name="twice"):
+            pass
+
+
+def _commands_plugin(name: str, *commands: str, fail: bool = False) -> types.ModuleType:
+    module = types.ModuleType(name)
+
+    @vecrender.hookimpl
+    def register_commands(cli):
+        for command in commands:
+            cli.command(name=command)(lambda command=command: click.echo(f"{name} {command}"))
+        if fail:
+            raise RuntimeError("broken after adding")
+
+    module.register_commands = register_commands
+    return module
+
+
+def test_a_plugin_cannot_replace_a_command():
+    group = click.Group("vecrender")
+    group.command(name="run")(lambda: click.echo("core run"))
+    warnings: list[str] = []
+    host = PluginHost(warn=warnings.append)
+    host.add(_commands_plugin("hijack", "run", "extra"), "hijack")
+    host.add(_commands_plugin("other", "extra"), "other")
+    host.add_commands(group)
+    assert [CliRunner().invoke(group, [c]).output for c in ("run", "extra")] == ["core run\n", "hijack extra\n"]
+    assert warnings == [
+        "vecrender: warning: plugin 'hijack' adds the command 'run', which vecrender itself already provides; "
+        "the plugin's command is skipped. Rename it in the plugin (e.g. @cli.command(name=\"hijack-run\")).",
+        "vecrender: warning: plugin 'other' adds the command 'extra', which plugin 'hijack' already provides; "
+        "the plugin's command is skipped. Rename it in the plugin (e.g. @cli.command(name=\"other-extra\")).",
+    ]
+    warnings.clear()
+    host.add_commands(group)  # build_cli runs again: a plugin may add its own command again
+    assert len(warnings) == 2 and CliRunner().invoke(group, ["extra"]).output == "hijack extra\n"
+
+
+def test_a_failing_register_commands_leaves_no_command_behind():
+    group = click.Group("vecrender")
+    warnings: list[str] = []
+    host = PluginHost(warn=warnings.append)
+    host.add(_commands_plugin("halfway", "half", fail=True), "halfway")
+    host.add_commands(group)
+    assert "half" not in group.commands
+    assert host.plugins["halfway"].error == "RuntimeError: broken after adding"
+
+
+NAME_TYPO = """
+    import vecrender
+
+    scale: flaot = 1.0
+"""
+
+
+def test_load_errors_name_the_plugin_file_and_line_and_debug_shows_the_traceback(monkeypatch, tmp_path):
+    fake_entry_points(monkeypatch, tmp_path, {"typoplug": NAME_TYPO})
+    warnings: list[str] = []
+    host = PluginHost(warn=warnings.append, debug=True)
+    host.load_entry_points()
+    assert host.plugins["typoplug"].error == "NameError: name 'flaot' is not defined (typoplug.py:4)"
+    assert warnings[0].startswith("Traceback") and 'typoplug.py", line 4' in warnings[0]
+    assert warnings[1] == f"vecrender: skipping plugin 'typoplug': {host.plugins['typoplug'].error}"
+
+
+def test_an_unknown_component_names_the_plugins_that_failed_to_load(monkeypatch, tmp_path):
+    from vecrender.recipe import load_recipe
+
+    fake_entry_points(monkeypatch, tmp_path, {"badplug": RAISES})
+    host = PluginHost(warn=lambda m: None)
+    host.load_builtins()
+    host.load_entry_points()
+    with pytest.raises(UnknownComponentError) as err:
+        load_recipe("painterly", ["losses.x.use=bad.x"], host.registry)
+    assert "unknown loss 'bad.x'" in str(err.value)
+    assert "or failed to load: plugin 'badplug' was skipped (see `vecrender plugins` for the error)" in str(err.value)
+
+
+def test_load_plugins_env_naming_no_entry_point_warns(monkeypatch, tmp_path, capsys):
+    fake_entry_points(monkeypatch, tmp_path, {"goodplug": GOOD, "badplug": RAISES})
+    monkeypatch.setenv("VECRENDER_LOAD_PLUGINS", "godplug")
+    host = create_host()
+    assert "goodplug" not in host.plugins
+    assert capsys.readouterr().err == (
+        "vecrender: warning: VECRENDER_LOAD_PLUGINS names 'godplug', but no installed plugin has that entry "
+        "point (installed entry points: badplug, goodplug).\n")
+
+
 # -- the CLI with a broken plugin installed (a real dist-info on sys.path, in a subprocess) ---------
 @pytest.fixture
 def broken_dist(tmp_path: Path) -> dict[str, str]:
@@ -166,7 +331,16 @@ def test_cli_survives_a_broken_plugin(broken_dist):
     plugins = json.loads(cli(broken_dist, "plugins").stdout)
     broken = next(p for p in plugins if p["name"] == "brokenplug")
     assert broken["distribution"] == "brokenplug" and broken["version"] == "0.1"
-    assert broken["error"] == "RuntimeError: boom: missing dependency"
+    assert broken["error"] == "RuntimeError: boom: missing dependency (brokenplug_mod.py:1)"
+
+
+@pytest.mark.parametrize("how", ["--debug", "VECRENDER_DEBUG"])
+def test_cli_debug_shows_the_traceback_of_a_plugin_that_fails_to_load(broken_dist, how):
+    args, env = (["--debug"], broken_dist) if how == "--debug" else ([], {**broken_dist, "VECRENDER_DEBUG": "1"})
+    proc = cli(env, *args, "list", "losses")
+    assert proc.returncode == 0 and "Traceback" in proc.stderr
+    assert 'brokenplug_mod.py", line 1' in proc.stderr and "RuntimeError: boom: missing dependency" in proc.stderr
+    assert "vecrender: skipping plugin 'brokenplug': RuntimeError: boom" in proc.stderr
 
 
 def test_cli_strict_and_disabled(broken_dist):

@@ -9,6 +9,7 @@ import pytest
 import vecrender
 from vecrender.components import Method, RunContext
 from vecrender.errors import ConfigError, PluginError, UnknownComponentError
+from vecrender.recipe import LOSS_KEYS
 from vecrender.registry import Registry
 
 
@@ -92,3 +93,98 @@ def test_invalid_components_rejected():
         reg.add("method", Darkness, "p")
     reg.add("method", Method("m", "A method.", {"steps": 1}), "p")
     assert reg.get("method", "m").load_recipe() == {"steps": 1}
+
+
+def _loss(name: str = "test.opt", **fields) -> type:
+    """A loss class whose Config has `fields` ({field: (annotation, vecrender.option(...))})."""
+    config = dataclass(type("Config", (), {"__annotations__": {k: t for k, (t, _) in fields.items()},
+                                           **{k: o for k, (_, o) in fields.items()}}))
+    return type("Opt", (vecrender.Loss,), {"__doc__": "A loss with options.", "name": name, "Config": config})
+
+
+@pytest.mark.parametrize("key", LOSS_KEYS)
+def test_a_loss_option_named_like_a_loss_entry_key_is_rejected(key):
+    cls = _loss(**{key: (float, vecrender.option(1.0, "Shadows the entry key."))})
+    with pytest.raises(PluginError, match=rf"Config field '{key}' has the name of a loss-entry key \(use, weight, "
+                                          r"label, start, stop, remove .*rename the field"):
+        Registry().add("loss", cls, "p")
+    Registry().add("renderer", type("R", (vecrender.Renderer,), {  # only loss entries take these keys
+        "__doc__": "A renderer.", "name": "test.r", "Config": cls.Config}), "p")
+
+
+@pytest.mark.parametrize("annotation, option, problem", [
+    (float, vecrender.option("abc", "Exponent."), "default of x: expected float, got 'abc' (str)"),
+    (int, vecrender.option(1.0, "Count."), "default of x: expected int, got 1.0 (float)"),
+    (str, vecrender.option("slow", "Mode.", choices=("fast", "exact")), "default of x: 'slow' is not one of"),
+    (float, vecrender.option(0.0, "Scale.", above=0), "default of x: must be > 0, got 0.0"),
+    (list[float], vecrender.option([0.5, 2.0], "RGB.", max=1), "default of x: must be <= 1, got 2.0 in"),
+])
+def test_option_defaults_are_validated_at_registration(annotation, option, problem):
+    with pytest.raises(PluginError) as err:
+        Registry().add("loss", _loss(x=(annotation, option)), "p")
+    assert str(err.value).startswith(f"loss class Opt (test.opt): invalid Config {problem}")
+    assert str(err.value).endswith("Fix the default given to vecrender.option.")
+
+
+def test_annotations_no_yaml_value_satisfies_are_rejected():
+    import torch
+
+    for annotation in (torch.Tensor, list[torch.Tensor], torch.Tensor | None, dict[int, float]):
+        with pytest.raises(PluginError, match=r"Config field 'x' has the type .*which no recipe value can be "
+                                              r"\(.* is not supported\)\. Supported: bool, int, float, str, "
+                                              r"pathlib\.Path"):
+            Registry().add("loss", _loss(x=(annotation, vecrender.option(None, "Something."))), "p")
+
+
+def test_path_options_take_text():
+    from pathlib import Path
+
+    from vecrender.config import config_to_dict
+
+    reg = Registry()
+    reg.add("loss", _loss(file=(Path, vecrender.option(Path("a.png"), "A file."))), "p")
+    loss = reg.build("loss", {"use": "test.opt", "file": "foo"}, RunContext(), "losses[0]")
+    assert loss.config.file == Path("foo") and config_to_dict(loss.config) == {"file": "foo"}
+    with pytest.raises(ConfigError, match=r"losses\[0\] \(test.opt\).file: expected Path, got 3 \(int\)"):
+        reg.build("loss", {"use": "test.opt", "file": 3}, RunContext(), "losses[0]")
+
+
+def test_method_recipes_are_checked_at_registration(tmp_path):
+    from importlib.resources import files
+
+    reg = Registry()
+    with pytest.raises(PluginError, match=r"method 'm1': recipe file .*nope.yaml does not exist or is not a "
+                                          r"file; ship it as package data"):
+        reg.add("method", Method("m1", "Missing.", tmp_path / "nope.yaml"), "p")
+    with pytest.raises(PluginError, match=r"method 'm2': recipe must be a dict, a pathlib.Path or an "
+                                          r"importlib.resources file .*got the str 'm2.yaml'"):
+        reg.add("method", Method("m2", "A str.", "m2.yaml"), "p")
+    (tmp_path / "ok.yaml").write_text("steps: 1\n")
+    reg.add("method", Method("m3", "A file.", tmp_path / "ok.yaml"), "p")
+    reg.add("method", Method("m4", "Packaged.", files("vecrender") / "methods" / "painterly.yaml"), "p")
+
+
+@pytest.mark.parametrize("name", ["Darkness", "my loss", "1st", "a..b", "a.", "test.Dark", ""])
+def test_component_names_follow_the_documented_pattern(name):
+    cls = type("Named", (vecrender.Loss,), {"__doc__": "Named.", "name": name})
+    with pytest.raises(PluginError, match="no `name`" if not name else
+                       rf"loss class Named: invalid name '{name}': use lowercase letters, digits"):
+        Registry().add("loss", cls, "p")
+    with pytest.raises(PluginError, match=r"needs a name|invalid name"):
+        Registry().add("method", Method(name, "Named.", {"steps": 1}), "p")
+
+
+def test_registration_messages():
+    reg = Registry()
+    with pytest.raises(PluginError, match="register_losses expects a subclass of vecrender.Loss"):
+        reg.add("loss", object, "p")
+    with pytest.raises(PluginError, match="unknown component kind 'extra'; choose from renderer"):
+        reg.add("extra", Darkness, "p")
+    reg.add("loss", Darkness, "p")
+    with pytest.raises(PluginError, match="plugin 'p' registers the loss 'test.darkness' twice; call register "
+                                          "once per class"):
+        reg.add("loss", Darkness, "p")
+    twin = type("Twin", (Darkness,), {"__doc__": "Another one."})
+    with pytest.raises(PluginError, match=r"plugin 'p' registers two losses named 'test.darkness' "
+                                          r"\(Darkness and Twin\); give each its own name"):
+        reg.add("loss", twin, "p")

@@ -51,6 +51,16 @@ def test_invalid_names_are_refused_with_a_reason(name, message):
         plugin_names(name)
 
 
+@pytest.mark.parametrize("name, dist", [("losses", "vecrender-losses"), ("clipasso", "vecrender-clipasso")])
+def test_refuses_an_entry_point_name_an_installed_plugin_uses(name, dist, tmp_path):
+    with pytest.raises(ScaffoldError, match=rf"plugin name '{name}' would use the entry point '{name}', which the "
+                                            rf"installed distribution '{dist}' already uses; choose another name, "
+                                            rf"for example 'my-{name}'"):
+        plugin_names(name)
+    result = CliRunner().invoke(_cli(), ["new-plugin", name, "--dir", str(tmp_path / "p")])
+    assert result.exit_code == 1 and "already uses" in result.output and not (tmp_path / "p").exists()
+
+
 def test_refuses_a_non_empty_directory(tmp_path):
     target = tmp_path / "inkwell"
     target.mkdir()

@@ -304,7 +304,7 @@ def test_registered_context_activates_and_restores():
 
 
 def test_registered_rejects_broken_plugin():
-    with pytest.raises(PluginError, match="kit.*is registered by both"):
+    with pytest.raises(PluginError, match="plugin 'kit' registers the loss 'kit.darkness' twice"):
         with registered(plugin_module(Darkness, Darkness), name="kit"):
             pass
 

@@ -8,7 +8,8 @@ Every component declares ``Config``, a dataclass whose fields use :func:`option`
 
 :func:`build_config` turns a dict from a recipe into that dataclass and rejects unknown keys
 (suggesting the closest one), wrong types (naming field, expected type and value) and values
-outside ``choices``.
+outside ``choices``. Field annotations are limited to what YAML values can satisfy
+(:data:`SUPPORTED_TYPES`); :func:`check_defaults` holds each default to its own field's rules.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 import types
 import typing
 from dataclasses import MISSING, dataclass, field
+from pathlib import Path, PurePath
 from typing import Any, Literal, Union
 
 from vecrender.errors import ConfigError, did_you_mean
@@ -82,6 +84,8 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, PurePath):
+        return str(value)
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     if isinstance(value, list):
@@ -105,18 +109,8 @@ def build_config(config_cls: type, data: dict[str, Any] | None, where: str) -> A
             raise ConfigError(
                 f"{where}: unknown option {key!r}{did_you_mean(key, known)}. Valid options: {valid}."
             )
-    values = {}
-    for name, value in data.items():
-        f = known[name]
-        values[name] = coerce(value, hints[name], f"{where}.{name}")
-        choices = f.metadata.get("choices")
-        if choices is not None and values[name] not in choices:
-            raise ConfigError(
-                f"{where}.{name}: {value!r} is not one of {', '.join(map(repr, choices))}"
-                f"{did_you_mean(str(value), map(str, choices))}."
-            )
-    for name, value in values.items():
-        check_bounds(value, known[name].metadata.get("bounds"), f"{where}.{name}")
+    values = {name: check_value(value, known[name], hints[name], f"{where}.{name}")
+              for name, value in data.items()}
     missing = [
         n for n, f in known.items()
         if n not in values and f.default is MISSING and f.default_factory is MISSING
@@ -124,6 +118,54 @@ def build_config(config_cls: type, data: dict[str, Any] | None, where: str) -> A
     if missing:
         raise ConfigError(f"{where}: missing required option(s) {', '.join(missing)}.")
     return config_cls(**values)
+
+
+def check_value(value: Any, f: dataclasses.Field, tp: Any, where: str) -> Any:
+    """`value` coerced to field `f` (annotation `tp`), checked against its choices and bounds."""
+    coerced = coerce(value, tp, where)
+    choices = f.metadata.get("choices")
+    if choices is not None and coerced not in choices:
+        raise ConfigError(
+            f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}"
+            f"{did_you_mean(str(value), map(str, choices))}."
+        )
+    check_bounds(coerced, f.metadata.get("bounds"), where)
+    return coerced
+
+
+def check_defaults(config_cls: type) -> None:
+    """Raise ConfigError when a field's default breaks its own type, choices or bounds.
+
+    A default is checked as a recipe value would be, so what ``describe`` shows and what
+    ``recipe.resolved.yaml`` records can always be written back into a recipe.
+    """
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        default = f.default if f.default_factory is MISSING else f.default_factory()
+        if default is not MISSING:
+            check_value(default, f, hints[f.name], f"default of {f.name}")
+
+
+#: The annotations a Config field may use (what YAML values can satisfy), for error messages.
+SUPPORTED_TYPES = ("bool, int, float, str, pathlib.Path, None, Any, Literal[...], unions (X | Y), "
+                   "list[X], tuple[X, ...], tuple[X, Y] and dict[str, X]")
+_SCALARS = (bool, int, float, str, Path, type(None), Any, list, dict)
+
+
+def unsupported_type(tp: Any) -> Any:
+    """The part of annotation `tp` no YAML value can satisfy (``torch.Tensor`` in
+    ``list[torch.Tensor]``), or None when the whole annotation is supported."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Literal or any(tp is s for s in _SCALARS):
+        return None
+    if origin in (Union, types.UnionType, list, tuple):
+        return next((bad for a in args if a is not Ellipsis and (bad := unsupported_type(a)) is not None),
+                    None)
+    if origin is dict:
+        key, val = args if args else (str, Any)
+        return key if key is not str else unsupported_type(val)
+    return tp
 
 
 def check_bounds(value: Any, bounds: tuple | None, where: str) -> None:
@@ -224,6 +266,10 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is str:
         if isinstance(value, str):
             return value
+        raise _type_error(where, tp, value)
+    if tp is Path:  # YAML has no path type: a file option takes the text
+        if isinstance(value, PurePath) or (isinstance(value, str) and value):
+            return Path(value)
         raise _type_error(where, tp, value)
     if isinstance(tp, type) and isinstance(value, tp):
         return value

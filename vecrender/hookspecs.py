@@ -17,11 +17,17 @@ Rules shared by the ``register_*`` hooks:
   :class:`~vecrender.components.Method`). Registration must be cheap: import heavy libraries
   (CLIP, model weights) inside the component, not at module level.
 * Names are global across plugins. Prefix yours with your plugin's name (``myplugin.fancy``);
-  registering a name another plugin already registered is an error naming both plugins.
+  registering a name another plugin already registered is an error naming both plugins. Names
+  use lowercase letters, digits, ``_`` and ``-``, with ``.`` between parts, starting with a letter.
 * A component class needs ``name``, a docstring whose first line describes it, and a ``Config``
   dataclass whose fields use :func:`vecrender.option` (documented defaults). Invalid components are
-  reported with the plugin's name and the plugin is skipped.
+  reported with the plugin's name and the plugin is skipped. Each default must pass its own
+  field's type, ``choices`` and range; field types are those a recipe value can have (``bool``,
+  ``int``, ``float``, ``str``, ``pathlib.Path``, ``Literal``, unions, lists, tuples, ``dict[str, X]``),
+  and a loss's fields may not be named like a loss entry's keys (``weight``, ``label``, ...).
 * ``register`` may grow keyword arguments in later versions; call it with the class only.
+  A plugin whose hooks register nothing (a missing ``@vecrender.hookimpl``, a hook that returns
+  the classes) is warned about (an error with ``VECRENDER_STRICT_PLUGINS=1``).
 """
 
 from __future__ import annotations
@@ -251,7 +257,9 @@ def register_commands(cli: Any) -> None:
     Arguments:
         cli: the root ``click.Group``; decorate new commands with ``@cli.command()``.
 
-    Import heavy libraries inside the command function, not at module level.
+    Import heavy libraries inside the command function, not at module level. A command whose name
+    is taken (a built-in command such as ``run``, or another plugin's) is refused and reported; if
+    the hook raises, the commands it added are removed.
 
     Example::
 

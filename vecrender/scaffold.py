@@ -12,6 +12,7 @@ import importlib.util
 import keyword
 import re
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from importlib.resources import files
 from pathlib import Path
 from string import Template
@@ -81,7 +82,22 @@ def plugin_names(name: str) -> PluginNames:
             f"example 'vecrender-{name}'."
         )
     prefix = package[len("vecrender_"):] if package.startswith("vecrender_") else package
+    owner = _entry_point_owner(prefix)
+    if owner is not None:  # two entry points of one name cannot both load
+        raise ScaffoldError(
+            f"plugin name {name!r} would use the entry point {prefix!r}, which the installed "
+            f"distribution {owner} already uses; choose another name, for example 'my-{name}'."
+        )
     return PluginNames(dist=name, package=package, prefix=prefix)
+
+
+def _entry_point_owner(prefix: str) -> str | None:
+    """The installed distribution whose ``vecrender`` entry point is named `prefix`, if any."""
+    for ep in entry_points(group="vecrender"):
+        if ep.name == prefix:
+            dist = getattr(ep, "dist", None)
+            return repr(dist.name) if dist is not None else "(unknown)"
+    return None
 
 
 def _importable(package: str) -> bool:
