@@ -87,7 +87,8 @@ def render() -> str:
         "Every command prints this help with `-h` or `--help`. Commands added by plugins appear in",
         "`vecrender --help` once the plugin is installed; this page lists those of vecrender and its",
         "bundles (`vecrender-clipasso`, `vecrender-losses`). Exit codes: 0 success, 1 the run failed",
-        "(or an internal error), 2 a usage or input error, 130 interrupted.",
+        "(or an internal error), 2 a usage or input error, 130 interrupted (Ctrl-C; a run stopped by",
+        "SIGTERM or SIGHUP exits 143 or 129).",
         "",
     ]
     lines += _sections(root, ["vecrender"], None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import vecrender
 from vecrender import __version__
 from vecrender.cli import build_cli, shortcut_overrides
 
@@ -145,7 +147,7 @@ def test_run_truncated_png(tmp_path, input_png):
 
 def test_run_decompression_bomb(input_png, tmp_path):
     result = invoke("run", "painterly", "--input", str(input_png), "--out", str(tmp_path / "o"), *FAST,
-                    env={"VECRENDER_MAX_IMAGE_PIXELS": "100"})
+                    env={"VECRENDER_MAX_IMAGE_PIXELS": "1000"})  # the 16 px canvas fits, the image not
     assert_error(result, 2, "40x30 = 1200 pixels", "decompression-bomb", "downscale")
 
 
@@ -260,6 +262,51 @@ def test_internal_error_hides_traceback_unless_debug(monkeypatch, input_png):
     assert isinstance(result.exception, ZeroDivisionError)
 
 
+class Divides(vecrender.Loss):
+    """Fails in forward, as a buggy third-party loss would (test plugin)."""
+
+    name = "tp.divides"
+
+    def forward(self, batch):
+        return batch.images.mean(dim=(1, 2, 3)) * (1 // 0)
+
+
+class NeedsMissing(vecrender.Loss):
+    """Imports a missing optional dependency when it prepares (test plugin)."""
+
+    name = "tp.needs_missing"
+
+    def prepare(self, target):
+        import vecrender_missing_dependency_xyz  # noqa: F401
+
+    def forward(self, batch):
+        return batch.images.mean(dim=(1, 2, 3))
+
+
+def test_an_exception_in_plugin_code_blames_the_plugin(input_png, tmp_path):
+    from vecrender.testing import plugin_module, registered
+
+    with registered(plugin_module(Divides, NeedsMissing), name="tp"):
+        result = invoke("run", "painterly", "--input", str(input_png), "--out", str(tmp_path / "a"), *FAST,
+                        "--set", "losses.x.use=tp.divides")
+        assert_error(result, 1, "error: loss 'tp.divides' of plugin 'tp' failed: ZeroDivisionError: integer division "
+                     "or modulo by zero (test_cli.py:", "This is probably a bug in that plugin, not in vecrender: "
+                     "report it to the plugin's author; rerun with --debug")
+        assert "internal error" not in result.stderr
+        result = invoke("run", "painterly", "--input", str(input_png), "--out", str(tmp_path / "b"), *FAST,
+                        "--set", "losses.x.use=tp.needs_missing")
+        assert_error(result, 1, "error: loss 'tp.needs_missing' of plugin 'tp' failed: ModuleNotFoundError: No module "
+                     "named 'vecrender_missing_dependency_xyz'", "The plugin needs the module "
+                     "'vecrender_missing_dependency_xyz': install the package that provides it")
+
+
+def test_debug_flag_before_the_command_is_seen_before_plugins_load():
+    from vecrender.cli import _debug_requested
+
+    assert _debug_requested(["--debug", "list"]) and _debug_requested(["-h", "--debug"])
+    assert not _debug_requested(["run", "x", "--debug"]) and not _debug_requested([])
+
+
 # -- the installed console script -----------------------------------------------------------------
 def script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("vecrender")
@@ -338,3 +385,119 @@ def test_render_options_and_errors(tmp_path):
     assert_error(invoke("render", str(tmp_path / "missing.svg")), 2, "missing.svg", "not found")
     assert_error(invoke("render", svgs[0], "--renderer", "nativ"), 2, "unknown renderer 'nativ'", "native")
     assert_error(invoke("render", svgs[0], "--scale", "0"), 2, "scale")
+
+
+# -- resume, output folders, size guards ----------------------------------------------------------------
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_resume_runs_the_recorded_recipe_and_refuses_another(input_png, tmp_path):
+    """A METHOD with --resume is the run's own (not its defaults); what does not fit changes nothing."""
+    out = tmp_path / "out"
+    assert invoke("run", "painterly", "--input", str(input_png), "--out", str(out), *FAST).exit_code == 0
+    result = invoke("run", "painterly", "--resume", str(out), "--steps", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    resolved = (out / "recipe.resolved.yaml").read_text()
+    assert "width: 16" in resolved and "steps: 2" in resolved and "strokes: 2" in resolved
+    before = files(out)
+    assert_error(invoke("run", "--resume", str(out), "--set", "canvas=24", "--steps", "3"), 2,
+                 "16x16 px but the recipe asks for a 24x24 canvas")
+    other = tmp_path / "other.yaml"
+    other.write_text("extends: painterly\nsteps: 5\n")
+    assert_error(invoke("run", str(other), "--resume", str(out)), 2, "cannot be given with it", "drop")
+    assert files(out) == before
+    assert_error(invoke("run", "--resume", str(tmp_path / "nowhere")), 2, "nowhere: the folder does not exist")
+    (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    result = invoke("run", "--resume", str(out))
+    assert_error(result, 2, "checkpoint.pt is damaged", "--overwrite")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_stops_a_run_with_its_outputs_and_exit_143(input_png, tmp_path):
+    out = tmp_path / "out"
+    exe = Path(sys.executable).with_name("vecrender")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "vecrender.cli"]
+    proc = subprocess.Popen([*command, "run", "painterly", "--input", str(input_png), "--out", str(out),
+                             "--set", "canvas=16", "--strokes", "2", "--steps", "100000", "--set", "log_every=1"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:  # the loop has started: it logs every step
+            if line.startswith("step "):
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM at step" in err and "--resume" in err
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] >= 1
+    assert (out / "best.svg").is_file() and (out / "photo-2paths.svg").is_file()
+
+
+def test_an_explicit_out_is_never_renumbered(input_png, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert invoke("run", "painterly", "--input", str(input_png), "--out", str(out), *FAST).exit_code == 0
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--out", str(out), *FAST), 2,
+                 "already exists and is not empty: use --overwrite", "or another --out")
+    assert not (tmp_path / "out-2").exists()
+    monkeypatch.chdir(tmp_path)
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--out", ".", *FAST), 2,
+                 "--out . already exists")
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--out", ".", "--overwrite", *FAST), 2,
+                 "holds no vecrender run", "choose another --out")
+    result = invoke("run", "painterly", "--input", str(input_png), "--out", str(out), "--overwrite", *FAST)
+    assert result.exit_code == 0, result.output
+
+
+def test_output_path_errors_are_one_line_usage_errors(input_png, tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("mine")
+    run = ["run", "painterly", "--input", str(input_png), *FAST, "--out"]
+    assert_error(invoke(*run, str(tmp_path / "afile")), 2, "afile is a file")
+    assert_error(invoke(*run, str(tmp_path / "afile" / "sub")), 2, "afile/sub: Not a directory")
+    import vecrender.io
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(vecrender.io.tempfile, "mkstemp", denied)  # a read-only folder, even for root
+    assert_error(invoke(*run, str(tmp_path / "ro")), 2, "cannot write", "ro/", "Permission denied")
+    (tmp_path / "a.svg").write_text(SKETCH)
+    assert_error(invoke("render", str(tmp_path / "a.svg"), "-o", str(tmp_path / "pngs")), 2,
+                 "a.png: Permission denied")
+
+
+def test_render_output_names(tmp_path):
+    for folder in ("d1", "d2"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.svg").write_text(SKETCH)
+    a, other = str(tmp_path / "d1" / "a.svg"), str(tmp_path / "d2" / "a.svg")
+    assert_error(invoke("render", a, other, "-o", str(tmp_path / "coll")), 2, "would both be written to")
+    assert not (tmp_path / "coll").exists()
+    assert_error(invoke("render", a, "-o", str(tmp_path / "out.jpg")), 2, "PNG only")
+    assert_error(invoke("render", a, "-o", a), 2, "PNG only")
+    assert not (tmp_path / "out.jpg").exists() and (tmp_path / "d1" / "a.svg").read_text() == SKETCH
+    assert_error(invoke("render", str(tmp_path)), 2, "is a directory", "*.svg")
+    (tmp_path / "afile").write_text("mine")
+    assert_error(invoke("render", a, "-o", str(tmp_path / "afile" / "sub")), 2, "afile", "a file, not a folder")
+    result = invoke("render", a, a, "-o", str(tmp_path / "coll"))  # the same SVG twice: once
+    assert result.exit_code == 0 and result.stdout.count("a.png") == 1
+
+
+def test_oversized_canvases_are_refused_before_allocating(input_png, tmp_path):
+    run = ["run", "painterly", "--input", str(input_png), "--out", str(tmp_path / "o"), "--quiet", "--steps", "1"]
+    assert_error(invoke(*run, "--set", "canvas=20000"), 2, "20000x20000 = 400000000 pixels", "smaller canvas")
+    assert_error(invoke(*run, "--set", "canvas=input", "--set", "preprocess=[{use: pad_square, margin: 100000}]"),
+                 2, "pad_square", "over the safety limit", "lower the margin")
+    (tmp_path / "huge.svg").write_text(SKETCH.replace('width="40" height="30"', 'width="100000" height="100000"'))
+    assert_error(invoke("render", str(tmp_path / "huge.svg")), 2, "100000x100000", "--scale")
+    (tmp_path / "a.svg").write_text(SKETCH)
+    assert_error(invoke("render", str(tmp_path / "a.svg"), "--scale", "1000"), 2, "40000x30000")
+    assert not (tmp_path / "o").exists() and not (tmp_path / "a.png").exists()
+
+
+def test_negative_learning_rate_and_weight_are_refused(input_png, tmp_path):
+    run = ["run", "painterly", "--input", str(input_png), "--out", str(tmp_path / "o"), *FAST]
+    assert_error(invoke(*run, "--set", "optimizer.lr=-1"), 2, "lr: must be >= 0")
+    assert_error(invoke(*run, "--set", "losses.l2.weight=-1"), 2, "weight: must be >= 0")
+    assert_error(invoke(*run, "--set", "losses.l2.start=1"), 2, "no loss with a non-zero weight is active at step 0")

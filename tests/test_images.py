@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from vecrender.errors import InputImageError
-from vecrender.images import MAX_PIXELS_ENV, image_to_uint8, load_image, save_png
+from vecrender.errors import ConfigError, InputImageError, OutputError
+from vecrender.images import MAX_PIXELS_ENV, check_pixels, image_to_uint8, load_image, save_png
+from vecrender.io import atomic_write_text, current_umask
 
 
 def rgb_array(h: int = 6, w: int = 8) -> np.ndarray:
@@ -81,6 +86,18 @@ def test_16_bit_grayscale_uses_the_full_range(tmp_path):
     assert load_image(tmp_path / "i.tiff")[0, 0, 0].tolist() == [0.0, 1.0]
 
 
+@pytest.mark.parametrize(("values", "scale"), [
+    ([0, 128, 255], 255.0),  # 8-bit data in a 32-bit TIFF (or convert("I") of an L image): not near black
+    ([0, 300, 65535], 65535.0),
+    ([-5, 70000, 2**31 - 1], 2**31 - 1),  # negative values are black
+])
+def test_32_bit_grayscale_uses_the_range_its_values_need(tmp_path, values, scale):
+    Image.fromarray(np.array([values], dtype=np.int32), "I").save(tmp_path / "i.tiff")
+    assert Image.open(tmp_path / "i.tiff").mode == "I"
+    gray = load_image(tmp_path / "i.tiff")[0, 0, 0]
+    assert torch.allclose(gray, torch.tensor([max(v, 0) / scale for v in values]), atol=1e-6)
+
+
 def test_cmyk_jpeg(tmp_path):
     Image.new("CMYK", (4, 4), (0, 255, 255, 0)).save(tmp_path / "c.jpg")  # red
     red = load_image(tmp_path / "c.jpg")[0, :, 2, 2]
@@ -135,6 +152,16 @@ def test_decompression_bomb_guard(tmp_path, monkeypatch):
         load_image(tmp_path / "big.png")
 
 
+def test_check_pixels_shares_the_input_image_limit(monkeypatch):
+    monkeypatch.setenv(MAX_PIXELS_ENV, "100")
+    check_pixels(10, 10, "a canvas", "use a smaller one, or")
+    with pytest.raises(ConfigError, match=r"^a canvas is 11x10 = 110 pixels, over the safety limit of 100 .*; use a "
+                                          r"smaller one, or set VECRENDER_MAX_IMAGE_PIXELS=110 \(0 = no limit\)\.$"):
+        check_pixels(11, 10, "a canvas", "use a smaller one, or", ConfigError)
+    monkeypatch.setenv(MAX_PIXELS_ENV, "0")
+    check_pixels(10**6, 10**6, "a canvas", "")
+
+
 def test_image_to_uint8_shapes_and_rounding():
     t = torch.tensor([0.0, 0.5, 1.2, -1.0, float("nan")]).view(1, 1, 1, 5).expand(1, 3, 1, 5)
     out = image_to_uint8(t)
@@ -155,3 +182,34 @@ def test_save_png_roundtrip_and_atomic(tmp_path):
     save_png(tmp_path / "rgba.png", torch.rand(4, 3, 3))
     assert Image.open(tmp_path / "rgba.png").mode == "RGBA"
 
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_atomic_files_get_the_mode_open_would_give(tmp_path, umask):
+    """0o666 less the umask for a new file (mkstemp alone gives 0o600); an existing file keeps its mode."""
+    old = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        save_png(tmp_path / "new.png", torch.rand(3, 2, 2))
+        atomic_write_text(tmp_path / "new.txt", "x")
+    finally:
+        os.umask(old)
+    for name in ("new.png", "new.txt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
+    (tmp_path / "new.txt").chmod(0o640)
+    atomic_write_text(tmp_path / "new.txt", "y")
+    assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o640
+
+
+def test_write_errors_name_the_path_and_the_reason(tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(OutputError, match=r"^cannot write into .*afile: it is a file, not a folder"):
+        save_png(tmp_path / "afile" / "x.png", torch.rand(3, 2, 2))
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OutputError, match=r"^cannot write .*x.png: No space left on device"):
+        save_png(tmp_path / "x.png", torch.rand(3, 2, 2))
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"]  # no temporary file left behind

@@ -287,6 +287,19 @@ def test_unknown_method(reg, tmp_path):
                                                         r"percentage of the run's steps from 0% to 100%"),
     ({"losses": [{"use": "t.pixel", "start": "half"}]}, r"losses\[t.pixel\].start: expected a step number"),
     ({"losses": {"use": "t.pixel"}}, r"bad.yaml: losses: expected a list"),
+    ({"losses": [{"use": "t.pixel", "weight": -1}]},
+     r"bad.yaml: losses\[t.pixel\].weight: must be >= 0 \(0 turns the loss off\), got -1.0: a negative weight "
+     r"would maximise the loss"),
+    ({"losses": [{"use": "t.pixel", "start": 2}]},
+     r"bad.yaml: losses: no loss with a non-zero weight is active at steps 0-1 of the run's 50 steps \(active: "
+     r"t.pixel: steps 2-49\)"),
+    ({"losses": [{"use": "t.pixel", "stop": "50%"}]}, r"active at steps 25-49 of the run's 50 steps"),
+    ({"losses": [{"use": "t.pixel", "stop": 10}, {"use": "t.pixel", "label": "late", "start": 11},
+                 {"use": "t.pixel", "label": "off", "weight": 0}]},  # weight 0: never active
+     r"no loss with a non-zero weight is active at step 10 of the run's 50 steps "
+     r"\(active: t.pixel: steps 0-9; late: steps 11-49\)"),
+    ({"canvas": 20000}, r"bad.yaml: canvas: the canvas is 20000x20000 = 400000000 pixels, over the safety limit "
+                        r"of \d+ .*use a smaller canvas"),
     ({"preprocess": [{"use": "t.pad", "margin": "wide"}]},
      r"bad.yaml: preprocess\[0\] \(t.pad\).margin: expected int, got 'wide'"),
 ])
@@ -333,12 +346,23 @@ def test_set_overrides_are_parsed_as_yaml(reg):
                                r"'weight'\?\)"),
     ("losses.coarse.weight=heavy", r"--set: losses\[coarse\].weight: expected float, got 'heavy'"),
     ("strokes=0", r"--set: strokes: strokes must be >= 1"),
+    ("losses.coarse.start=2", None),  # the other loss covers steps 0-1
+    ("losses.t.pixel.stop=50%", None),
+    ("losses=[{use: t.pixel, stop: 10}]", r"--set: losses: no loss with a non-zero weight is active at steps 10-49"),
     ("renderer.use=t.nope", r"--set: renderer: unknown renderer 't.nope'"),
     ("extends=t.base", r"--set extends: unknown key 'extends'"),
 ])
 def test_set_errors(reg, override, pattern):
+    if pattern is None:
+        load_recipe("t.base", [override], registry=reg)
+        return
     with pytest.raises(ConfigError, match=pattern):
         load_recipe("t.base", [override], registry=reg)
+
+
+def test_loss_coverage_names_the_set_that_broke_it(reg):
+    with pytest.raises(ConfigError, match=r"^--set: losses: no loss with a non-zero weight is active at steps 25-49"):
+        load_recipe("t.base", ["losses.t.pixel.stop=50%", "losses.coarse.stop=25"], registry=reg)
 
 
 # -- building -------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -17,7 +19,14 @@ from PIL import Image
 
 import vecrender
 from vecrender import Initializer, Loss, Method, Optimizer, Preprocessor, Renderer, VectorScene, option
-from vecrender.errors import ConfigError, InputImageError, NonFiniteLossError, RunInterrupted, VecrenderError
+from vecrender.errors import (
+    ConfigError,
+    InputImageError,
+    NonFiniteLossError,
+    OutputError,
+    RunInterrupted,
+    VecrenderError,
+)
 from vecrender.plugins import PluginHost, use_host
 from vecrender.recipe import LossTerm, load_recipe
 from vecrender.runner import RunOptions, composite, compute_terms, run, unique_dir
@@ -152,8 +161,9 @@ class Memory(Loss):
 
 
 class Bomb(Loss):
-    """Zero, except at training step `at`: NaN (value or gradient), a wrong shape, or a
-    KeyboardInterrupt (once per test) in the loss or, after the step's evaluation, in its backward."""
+    """Zero, except at training step `at`: NaN (value or gradient), a wrong shape, a RuntimeError,
+    or (once per test) a KeyboardInterrupt in the loss or, after the step's evaluation, in its
+    backward, or a SIGTERM / SIGHUP sent to this process."""
 
     name = "toy.bomb"
     fired = False
@@ -162,7 +172,8 @@ class Bomb(Loss):
     class Config:
         at: int = option(3, "Step that fails.")
         kind: str = option("nan", "What happens.",
-                           choices=("nan", "nan_grad", "interrupt", "interrupt_backward", "shape"))
+                           choices=("nan", "nan_grad", "interrupt", "interrupt_backward", "shape", "error",
+                                    "sigterm", "sighup"))
 
     def forward(self, batch):
         zero = batch.images.mean(dim=(1, 2, 3)) * 0
@@ -171,6 +182,11 @@ class Bomb(Loss):
                 return zero + float("nan")
             if self.config.kind == "shape":
                 return zero[None]
+            if self.config.kind == "error":
+                raise RuntimeError("a bug in a loss")
+            if self.config.kind in ("sigterm", "sighup") and not Bomb.fired:
+                Bomb.fired = True
+                signal.raise_signal(getattr(signal, self.config.kind.upper()))
             if self.config.kind == "nan_grad":  # value 0, gradient NaN: the strokes diverge
                 return (batch.images - batch.images.detach()).abs().sum(dim=(1, 2, 3)).sqrt()
             if self.config.kind == "interrupt_backward":
@@ -557,9 +573,19 @@ def test_stages_validation_and_unsupported_initializer(host, tmp_path, input_png
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["earlier"]  # runs/ was there: kept
 
 
-def test_resume_errors(host, tmp_path):
+def test_resume_errors(host, tmp_path, input_png):
     with pytest.raises(ConfigError, match="no checkpoint.pt"):
         run(None, RunOptions(resume=tmp_path), host=host)
+    with pytest.raises(ConfigError, match="nowhere: the folder does not exist"):
+        run(None, RunOptions(resume=tmp_path / "nowhere"), host=host)
+    out = tmp_path / "out"
+    go(host, write_recipe(tmp_path), input_png, out)
+    (out / "checkpoint.pt").write_bytes((out / "checkpoint.pt").read_bytes()[:300])  # cut short
+    with pytest.raises(ConfigError) as info:
+        run(None, RunOptions(resume=out), host=host)
+    message = str(info.value)
+    assert "checkpoint.pt is damaged" in message and "--overwrite" in message
+    assert "\n" not in message and "weights_only" not in message  # one paragraph, not torch's
 
 
 def test_output_directory_is_never_overwritten_silently(host, tmp_path, input_png, monkeypatch, capsys):
@@ -828,3 +854,207 @@ def test_early_stop_survives_an_interrupted_step(host, tmp_path, input_png):
 def test_early_stop_needs_the_best_result_and_no_stages(host, tmp_path, changes):
     with pytest.raises(ConfigError, match="early_stop: stops a sketch when"):
         load_recipe(write_recipe(tmp_path, early_stop=True, **changes), registry=host.registry)
+
+
+# -- resume: the run's own recipe, canvas and image -------------------------------------------------
+def interrupted_run(host, tmp_path, input_png, out=None, **changes):
+    """A run stopped by Ctrl-C at step 4 of 9 (checkpoint at 4)."""
+    out = out or tmp_path / "out"
+    losses = [{"use": "toy.l2"}, {"use": "toy.bomb", "kind": "interrupt", "at": 4}]
+    path = write_recipe(tmp_path, steps=9, save_every=0, losses=losses, **changes)
+    with pytest.raises(RunInterrupted):
+        go(host, path, input_png, out)
+    return out
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("overrides, pattern", [
+    (["canvas=32"], "24x24 px but the recipe asks for a 32x32 canvas"),
+    (["strokes=4"], "the strokes, seeds and seed it started with"),
+    (["seed=5"], "the strokes, seeds and seed it started with"),
+    (["steps=3"], "at step 4, past the 3 steps"),
+    (["stages=[1, 2]"], "same stages and steps"),
+])
+def test_a_refused_resume_leaves_the_folder_as_it_was(host, tmp_path, input_png, overrides, pattern):
+    out = interrupted_run(host, tmp_path, input_png)
+    before = snapshot(out)
+    recipe = load_recipe(out / "recipe.resolved.yaml", overrides, registry=host.registry)
+    with pytest.raises(ConfigError, match=pattern):
+        run(recipe, RunOptions(resume=out, quiet=True, progress=False), host=host)
+    assert snapshot(out) == before
+    assert run(None, RunOptions(resume=out, quiet=True, progress=False), host=host).steps_done == 9
+
+
+def test_resume_refuses_another_optimizer_state(host, tmp_path, input_png):
+    out = interrupted_run(host, tmp_path, input_png)
+    before = snapshot(out)
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    state["optimizer"] = {"state": {}, "param_groups": []}  # not toy.adam's
+    torch.save(state, out / "checkpoint.pt")
+    before = snapshot(out)
+    with pytest.raises(ConfigError, match="optimizer state does not fit the recipe's 'toy.adam'"):
+        run(None, RunOptions(resume=out, quiet=True, progress=False), host=host)
+    assert snapshot(out) == before
+
+
+def test_resume_recipe_is_the_resolved_one(host, tmp_path, input_png):
+    """A METHOD given with --resume may only be the run's own; --set applies on top of the run's."""
+    from vecrender.runner import load_resume_recipe
+
+    out = tmp_path / "out"
+    go(host, write_recipe(tmp_path), input_png, out, overrides=["canvas=20", "steps=3"])
+    recipe = load_resume_recipe(out, None, ["steps=5"], host.registry)
+    assert (recipe.width, recipe.steps) == (20, 5)
+    resolved = (out / "recipe.resolved.yaml").read_text()
+    assert load_resume_recipe(out, str(out / "recipe.resolved.yaml"), (), host.registry).steps == 3
+    with pytest.raises(ConfigError, match="'toy.free' cannot be given with it: drop 'toy.free'"):
+        load_resume_recipe(out, "toy.free", (), host.registry)
+    assert (out / "recipe.resolved.yaml").read_text() == resolved
+
+
+def test_resume_from_another_folder_finds_the_input(host, tmp_path, input_png, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path, steps=9, save_every=0,
+                        losses=[{"use": "toy.l2"}, {"use": "toy.bomb", "kind": "interrupt", "at": 4}])
+    with pytest.raises(RunInterrupted):
+        go(host, path, Path("photo.png"), Path("out"))  # the input as typed: relative
+    assert ckpt(tmp_path / "out")["input_path"] == str(input_png.resolve())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "photo.png").write_bytes(b"another image entirely")
+    monkeypatch.chdir(elsewhere)
+    result = run(None, RunOptions(resume=tmp_path / "out", quiet=True, progress=False), host=host)
+    assert result.steps_done == 9 and result.outputs[3].name == "photo-3paths.svg"
+
+
+def test_resume_refuses_another_input_image(host, tmp_path, input_png):
+    out = interrupted_run(host, tmp_path, input_png)
+    other = tmp_path / "other.png"
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(other)
+    before = snapshot(out)
+
+    def resume(input_path=None):
+        return run(None, RunOptions(resume=out, input_path=input_path, quiet=True, progress=False), host=host)
+
+    with pytest.raises(InputImageError, match="other.png is not the image the run started from"):
+        resume(other)
+    assert snapshot(out) == before
+    copy = tmp_path / "moved" / "photo.png"  # the same image elsewhere is the same image
+    copy.parent.mkdir()
+    copy.write_bytes(input_png.read_bytes())
+    input_png.write_bytes(other.read_bytes())  # ... while the recorded file has changed
+    with pytest.raises(InputImageError, match="photo.png changed since the run started"):
+        resume()
+    assert resume(copy).steps_done == 9
+
+
+def test_video_resume_keeps_the_frames_before_the_interruption(host, tmp_path, input_png):
+    out = interrupted_run(host, tmp_path, input_png, video=True, video_every=2)
+    assert Image.open(out / "optimization.gif").n_frames == 2  # steps 0, 2
+    run(None, RunOptions(resume=out, quiet=True, progress=False), host=host)
+    straight = go(host, write_recipe(tmp_path, steps=9, save_every=0, video=True, video_every=2), input_png,
+                  tmp_path / "straight")
+    resumed_gif, straight_gif = Image.open(out / "optimization.gif"), Image.open(straight.out_dir / "optimization.gif")
+    assert resumed_gif.n_frames == straight_gif.n_frames == 6  # steps 0, 2, 4, 6, 8 + final
+    first = [np.asarray(g.convert("RGB")).astype(int) for g in (resumed_gif, straight_gif)]
+    assert np.abs(first[0] - first[1]).max() <= 8  # step 0's frame, through the GIF palette twice
+
+
+# -- failures keep what the run has ---------------------------------------------------------------------
+def test_an_error_in_the_loop_keeps_the_outputs_and_a_checkpoint(host, tmp_path, input_png):
+    out = tmp_path / "out"
+    path = write_recipe(tmp_path, save_every=0, losses=[{"use": "toy.l2"}, {"use": "toy.bomb", "kind": "error"}])
+    with pytest.raises(RuntimeError, match="a bug in a loss"):
+        go(host, path, input_png, out)
+    assert ckpt(out)["step"] == 3
+    for name in ("best.svg", "final.png", "photo-3paths.svg", "sketches/3paths-seed0/best.png"):
+        assert (out / name).is_file(), name
+
+
+@pytest.mark.parametrize("kind", ["sigterm", "sighup"])
+def test_sigterm_and_sighup_stop_the_run_like_ctrl_c(host, tmp_path, input_png, kind):
+    signum = getattr(signal, kind.upper(), None)
+    if signum is None:
+        pytest.skip(f"no {kind.upper()} on this platform")
+    previous = signal.getsignal(signum)
+    out = tmp_path / "out"
+    path = write_recipe(tmp_path, save_every=0, losses=[{"use": "toy.l2"}, {"use": "toy.bomb", "kind": kind}])
+    with pytest.raises(RunInterrupted, match=f"stopped by {signal.Signals(signum).name} at step 3") as info:
+        go(host, path, input_png, out)
+    assert info.value.exit_code == 128 + signum and info.value.result.status == "interrupted"
+    assert ckpt(out)["step"] == 3 and (out / "best.svg").is_file()
+    assert signal.getsignal(signum) is previous  # only while the run is in progress
+    assert run(None, RunOptions(resume=out, quiet=True, progress=False), host=host).steps_done == 6
+
+
+def test_a_second_ctrl_c_while_saving_waits_for_the_outputs(host, tmp_path, input_png, monkeypatch):
+    import vecrender.runner
+
+    save_png, pressed = vecrender.runner.save_png, []
+
+    def impatient(path, image):  # Ctrl-C again as the first PNG after the interruption is written
+        if Bomb.fired and not pressed:
+            pressed.append(path)
+            signal.raise_signal(signal.SIGINT)
+        save_png(path, image)
+
+    monkeypatch.setattr(vecrender.runner, "save_png", impatient)
+    handler = signal.getsignal(signal.SIGINT)  # (ignored where pytest runs in the background)
+    try:
+        interrupted_run(host, tmp_path, input_png)
+    except KeyboardInterrupt:  # caught here, or pytest would take it for the user's own
+        pytest.fail("the second Ctrl-C escaped while the outputs were written")
+    out = tmp_path / "out"
+    assert pressed
+    for name in ("best.png", "final.png", "photo-3paths.png", "checkpoint.pt", "sketches/3paths-seed0/final.png"):
+        assert (out / name).is_file(), name
+    assert ckpt(out)["step"] == 4
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+# -- the output folder ------------------------------------------------------------------------------------
+def test_an_explicit_out_is_never_renumbered(host, tmp_path, input_png):
+    out = tmp_path / "out"
+    path = write_recipe(tmp_path)
+    go(host, path, input_png, out)
+    with pytest.raises(ConfigError, match="already exists and is not empty: use --overwrite .* or another --out"):
+        go(host, path, input_png, out)
+    assert not (tmp_path / "out-2").exists()
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(OutputError, match="afile is a file"):
+        go(host, path, input_png, tmp_path / "afile")
+    with pytest.raises(OutputError, match=r"afile/sub: Not a directory"):
+        go(host, path, input_png, tmp_path / "afile" / "sub")
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_overwrite_replaces_the_earlier_run_and_nothing_else(host, tmp_path, input_png):
+    out = tmp_path / "out"
+    go(host, write_recipe(tmp_path, strokes=[2, 3], video=True), input_png, out)
+    (out / "notes.txt").write_text("mine")
+    go(host, write_recipe(tmp_path, strokes=4), input_png, out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["best.png", "best.svg", "final.png", "final.svg", "checkpoint.pt", "metrics.jsonl", "notes.txt",
+         "photo-4paths.png", "photo-4paths.svg", "recipe.resolved.yaml", "sketches", "target.png"])
+    assert [p.name for p in (out / "sketches").iterdir()] == ["4paths-seed0"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    with pytest.raises(ConfigError, match="mine is not empty and holds no vecrender run"):
+        go(host, write_recipe(tmp_path), input_png, mine, overwrite=True)
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+
+
+def test_output_errors_are_one_line(host, tmp_path, input_png, monkeypatch):
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OutputError, match=r"cannot write .*out.*: No space left on device; check the path"):
+        go(host, write_recipe(tmp_path), input_png, tmp_path / "out")

@@ -2,11 +2,13 @@
 
 Exit codes:
     0    success
-    1    the run failed while optimising (e.g. a loss became NaN), or an internal error
-         (a bug: rerun with ``--debug`` or ``VECRENDER_DEBUG=1`` for the traceback)
+    1    the run failed while optimising (e.g. a loss became NaN), an error in a plugin's code
+         (named, with its file and line) or an internal error (a bug: rerun with ``--debug`` or
+         ``VECRENDER_DEBUG=1`` for the traceback)
     2    a usage or input error: bad option, unknown method/component/key, invalid recipe value,
          unreadable input image, broken plugin in strict mode, missing weights, CUDA unavailable
-    130  interrupted (Ctrl-C); a run keeps its last snapshot, continue it with ``--resume OUT``
+    130  interrupted (Ctrl-C; 143 for SIGTERM, 129 for SIGHUP); a run keeps its best and final
+         sketches and a checkpoint, continue it with ``--resume OUT``
 
 User errors print one ``error: <message>`` paragraph on stderr, never a traceback.
 """
@@ -78,8 +80,27 @@ class VecrenderGroup(click.Group):
         except Exception as exc:
             if _debug_enabled():
                 raise
-            _fail(f"internal error: {type(exc).__name__}: {exc}. This is a bug; rerun with --debug (or "
-                  "VECRENDER_DEBUG=1) for the traceback and report it.", EXIT_RUN_FAILED)
+            _fail(unexpected_error_message(exc), EXIT_RUN_FAILED)
+
+
+def unexpected_error_message(exc: Exception) -> str:
+    """An exception no code turned into a message: blame the plugin whose code raised it, if any
+    (a bug there is not vecrender's), else call it an internal error."""
+    from vecrender.plugins import get_host
+
+    culprit = get_host().culprit(exc)
+    if culprit is None:
+        return (f"internal error: {type(exc).__name__}: {exc}. This is a bug; rerun with --debug (or "
+                "VECRENDER_DEBUG=1) for the traceback and report it.")
+    where = f"{culprit.component} of plugin" if culprit.component else "plugin"
+    at = f" ({culprit.location})" if culprit.location else ""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        advice = (f"The plugin needs the module {exc.name.split('.')[0]!r}: install the package that "
+                  f"provides it, or report the missing dependency to the plugin's author")
+    else:
+        advice = "This is probably a bug in that plugin, not in vecrender: report it to the plugin's author"
+    return (f"{where} {culprit.plugin.label} failed: {type(exc).__name__}: {exc}{at}. {advice}; rerun "
+            f"with --debug (or VECRENDER_DEBUG=1) for the traceback.")
 
 
 @click.group(cls=VecrenderGroup, context_settings={"help_option_names": ["-h", "--help"],
@@ -134,7 +155,8 @@ def shortcut_overrides(steps: int | None = None, seed: int | None = None, device
 @click.argument("recipe", required=False, metavar="METHOD|RECIPE.yaml")
 @click.option("--input", "-i", "input_path", type=click.Path(path_type=Path), help="Input image.")
 @click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path),
-              help="Output folder (default: runs/<input>-<method>, numbered if taken).")
+              help="Output folder, absent or empty unless --overwrite (default: runs/<input>-<method>, "
+                   "numbered if taken).")
 @click.option("--set", "-s", "sets", multiple=True, metavar="KEY=VALUE", callback=_check_sets,
               help="Override a recipe value, e.g. --set losses.l2.weight=0.5 (repeatable).")
 @click.option("--steps", type=click.IntRange(min=1), help="Optimisation steps (--set steps=N).")
@@ -146,32 +168,47 @@ def shortcut_overrides(steps: int | None = None, seed: int | None = None, device
 @click.option("--prompt", type=str, help="Text prompt for prompt-driven methods.")
 @click.option("--video", is_flag=True, help="Record the optimisation as optimization.gif.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option("--overwrite", is_flag=True, help="Replace the outputs of an existing output folder.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the run in an existing --out folder (its outputs are removed first; a non-empty "
+                   "folder that holds no run is refused).")
 @click.option("--resume", type=click.Path(path_type=Path), metavar="DIR",
-              help="Continue an interrupted run from its folder (uses DIR/recipe.resolved.yaml).")
+              help="Continue a run from its folder, with its recipe (DIR/recipe.resolved.yaml) and input image.")
 def run(recipe: str | None, input_path: Path | None, out_dir: Path | None, sets: list[str],
         steps: int | None, seed: int | None, device: str | None, strokes: Any, seeds: int | None,
         prompt: str | None, video: bool, quiet: bool, overwrite: bool, resume: Path | None) -> None:
-    """Run a method (e.g. painterly) or a recipe file on an input image."""
+    """Run a method (e.g. painterly) or a recipe file on an input image.
+
+    --resume DIR continues the run in DIR from its checkpoint. Its recipe is DIR/recipe.resolved.yaml
+    (METHOD may be left out, or be the run's own method) and its input image the one the run
+    recorded (--input may only name that image). --set and the shortcuts apply on top where the
+    checkpoint allows: more --steps, another learning rate or loss weight; another canvas, strokes,
+    seeds, seed or stages is refused, and then nothing in DIR changes.
+
+    Ctrl-C, SIGTERM or SIGHUP stop a run after saving its best and final sketches and a checkpoint
+    (exit code 130, 143 or 129: 128 + the signal).
+    """
     from vecrender.plugins import get_host
     from vecrender.recipe import load_recipe
-    from vecrender.runner import RESOLVED, RunOptions
+    from vecrender.runner import RunOptions, load_resume_recipe
     from vecrender.runner import run as run_recipe
 
+    registry = get_host().registry
+    overrides = sets + shortcut_overrides(steps, seed, device, strokes, seeds, prompt, video)
     if resume is not None:
         if out_dir is not None and out_dir.resolve() != resume.resolve():
             raise ConfigError(f"--resume {resume} continues the run in that folder; drop --out {out_dir}.")
-        if recipe is None and not (resume / RESOLVED).is_file():
-            raise ConfigError(f"--resume {resume}: no {RESOLVED} there; pass the output folder of an "
-                              "earlier run.")
-        recipe = recipe or str(resume / RESOLVED)
-    if recipe is None:
+        loaded = load_resume_recipe(resume, recipe, overrides, registry)
+    elif recipe is None:
         raise click.UsageError("missing METHOD or RECIPE.yaml (see `vecrender list methods`).")
-    overrides = sets + shortcut_overrides(steps, seed, device, strokes, seeds, prompt, video)
-    loaded = load_recipe(recipe, overrides, get_host().registry)
+    else:
+        loaded = load_recipe(recipe, overrides, registry)
     options = RunOptions(input_path=input_path, out_dir=out_dir, overwrite=overwrite, resume=resume,
                          quiet=quiet)
-    result = run_recipe(loaded, options)
+    try:
+        result = run_recipe(loaded, options)
+    except RunInterrupted as exc:  # exit 128 + the signal: 130 for Ctrl-C, 143 for SIGTERM
+        click.echo(f"\n{exc}", err=True)
+        raise click.exceptions.Exit(exc.exit_code) from None
     if not quiet:
         click.echo(summary(result))
 
@@ -271,7 +308,7 @@ def describe_entry(entry: Any) -> str:
 
 
 def _yaml_value(value: Any) -> str:
-    return json.dumps(list(value) if isinstance(value, tuple) else value)
+    return json.dumps(list(value) if isinstance(value, tuple) else value, default=str)  # Path: text
 
 
 def _dump(data: dict) -> str:
@@ -289,16 +326,32 @@ def plugins() -> None:
 
 
 # -- entry point ----------------------------------------------------------------------------------
-def build_cli() -> click.Group:
-    """The root group with the commands plugins add (a failing plugin is reported and skipped)."""
+def build_cli(argv: Sequence[str] | None = None) -> click.Group:
+    """The root group with the commands plugins add (a failing plugin is reported and skipped).
+
+    Plugins load here, before click parses the command line, so a ``--debug`` in `argv` (the
+    arguments to come) is looked for now: it shows the traceback of a plugin that fails to load.
+    """
     from vecrender.plugins import get_host
 
+    if _debug_requested(argv or ()):
+        _STATE["debug"] = True
     try:
-        get_host().add_commands(cli)
+        get_host(debug=_debug_enabled()).add_commands(cli)
     except VecrenderError as exc:  # strict plugin mode
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_USAGE) from None
     return cli
+
+
+def _debug_requested(argv: Sequence[str]) -> bool:
+    """``--debug`` among the root options, which come before the command name."""
+    for arg in argv:
+        if arg == "--debug":
+            return True
+        if not arg.startswith("-"):
+            return False
+    return False
 
 
 def _echo_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -314,12 +367,12 @@ _show_warning = warnings.showwarning
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit code."""
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        group = build_cli()
+        group = build_cli(args)
         with warnings.catch_warnings():
             warnings.showwarning = _echo_warning
-            group.main(args=list(argv) if argv is not None else None, prog_name="vecrender",
-                       standalone_mode=True)
+            group.main(args=args, prog_name="vecrender", standalone_mode=True)
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

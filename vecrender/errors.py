@@ -34,6 +34,10 @@ class NonFiniteLossError(VecrenderError):
     """A loss term became NaN or infinite during optimisation."""
 
 
+class OutputError(VecrenderError):
+    """An output file or folder cannot be written (read-only folder, a path through a file, full disk)."""
+
+
 def closest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """The candidates closest to `word`, best first (for "did you mean" hints)."""
     return difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.5)
@@ -56,11 +60,18 @@ class SvgImportWarning(UserWarning):
 
 
 class RunInterrupted(VecrenderError):
-    """The run was interrupted (Ctrl-C); best and final outputs and a checkpoint were written.
+    """The run was interrupted (Ctrl-C, SIGTERM or SIGHUP); best and final outputs and a checkpoint
+    were written.
 
-    ``result`` is the :class:`vecrender.runner.RunResult` of the partial run (the CLI exits 130).
+    ``result`` is the :class:`vecrender.runner.RunResult` of the partial run; ``signum`` the signal
+    that stopped it (the CLI exits ``exit_code``: 128 + signum, 130 for Ctrl-C).
     """
 
-    def __init__(self, message: str, result: object = None) -> None:
+    def __init__(self, message: str, result: object = None, signum: int = 2) -> None:
         super().__init__(message)
         self.result = result
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

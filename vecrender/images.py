@@ -2,10 +2,15 @@
 
 ``load_image`` turns every image Pillow can read into RGB ``[1, 3, H, W]`` float32 in [0, 1]:
 transparency (RGBA, LA, palette or grayscale with a transparent color) is composited over white,
-16-bit and 32-bit grayscale are scaled from their full range, and the EXIF orientation is applied.
+16-bit grayscale (modes ``I;16*``) is scaled from 0-65535, and the EXIF orientation is applied.
+32-bit integer grayscale (mode ``I``: 32-bit TIFFs, ``convert("I")`` of 8-bit data) does not say
+which range its values use, so it is scaled by the smallest of 0-255, 0-65535 and 0-(2^31 - 1)
+that holds its largest value (negative values are black).
 Problems become :class:`~vecrender.errors.InputImageError` with one line naming the file and what
 to do. Pillow's decompression-bomb guard (``PIL.Image.MAX_IMAGE_PIXELS``) is kept; the environment
 variable ``VECRENDER_MAX_IMAGE_PIXELS`` raises (or, with 0, removes) the limit for trusted files.
+:func:`check_pixels` applies the same limit to anything vecrender would allocate at a size a user
+chooses (a canvas, a padded image, a rendered SVG).
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vecrender.errors import InputImageError
+from vecrender.errors import InputImageError, VecrenderError
 from vecrender.io import atomic_write_bytes
 
 MAX_PIXELS_ENV = "VECRENDER_MAX_IMAGE_PIXELS"
-_HIGH_BIT_RANGES = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0, "I": 65535.0}
+_16_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+#: The ranges a mode "I" image may hold (8-, 16- and signed 32-bit data), smallest first.
+_INT_RANGES = (255.0, 65535.0, 2.0**31 - 1)
 
 
 def pixel_limit() -> int | None:
@@ -68,7 +75,6 @@ def _open(path: Path) -> Any:
     """Open lazily (header only), enforcing the pixel limit before any pixel is decoded."""
     from PIL import Image, UnidentifiedImageError
 
-    limit = pixel_limit()
     saved = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
@@ -87,13 +93,27 @@ def _open(path: Path) -> Any:
     finally:
         Image.MAX_IMAGE_PIXELS = saved
     width, height = image.size
-    if limit is not None and width * height > limit:
+    try:
+        check_pixels(width, height, f"input image {str(path)!r}", "downscale it first (the canvas is much "
+                     "smaller anyway), or if you trust the file")
+    except InputImageError:
         image.close()
-        raise InputImageError(
-            f"input image {str(path)!r} is {width}x{height} = {width * height} pixels, over the safety "
-            f"limit of {limit} (decompression-bomb guard); downscale it first (the canvas is much smaller "
-            f"anyway), or if you trust the file set {MAX_PIXELS_ENV}={width * height} (0 = no limit).")
+        raise
     return image
+
+
+def check_pixels(width: int, height: int, what: str, advice: str,
+                 error: type[VecrenderError] = InputImageError) -> None:
+    """Raise `error` when `what`, ``width x height``, is over the pixel limit (:func:`pixel_limit`).
+
+    `advice` is what to do instead, completed by "set $VECRENDER_MAX_IMAGE_PIXELS=N": memory for
+    such a size runs out (or the process is killed) long before any clearer error could come.
+    """
+    limit = pixel_limit()
+    pixels = width * height
+    if limit is not None and pixels > limit:
+        raise error(f"{what} is {width}x{height} = {pixels} pixels, over the safety limit of {limit} "
+                    f"(decompression-bomb guard); {advice} set {MAX_PIXELS_ENV}={pixels} (0 = no limit).")
 
 
 def _to_rgb_array(image: Any) -> np.ndarray:
@@ -112,8 +132,9 @@ def _to_rgb_array(image: Any) -> np.ndarray:
 
 def _convert(image: Any) -> np.ndarray:
     mode = image.mode
-    if mode in _HIGH_BIT_RANGES:
-        gray = np.asarray(image, dtype=np.float64) / _HIGH_BIT_RANGES[mode]
+    if mode in _16_BIT_MODES or mode == "I":
+        gray = np.asarray(image, dtype=np.float64)
+        gray = gray / (65535.0 if mode != "I" else _int_range(gray))
         return np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=2).astype(np.float32)
     if mode == "F":
         gray = np.asarray(image, dtype=np.float64)
@@ -125,6 +146,13 @@ def _convert(image: Any) -> np.ndarray:
         alpha = rgba[..., 3:4]
         return (rgba[..., :3] * alpha + (1.0 - alpha)).astype(np.float32)
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _int_range(gray: np.ndarray) -> float:
+    """The full scale of mode "I" data: the smallest of the 8-, 16- and 32-bit ranges that holds its
+    largest value (a mode I image holds 8-bit data as often as 32-bit: the mode says nothing)."""
+    top = float(gray.max()) if gray.size else 0.0
+    return next((r for r in _INT_RANGES if top <= r), _INT_RANGES[-1])
 
 
 def image_to_uint8(image: Tensor | np.ndarray) -> np.ndarray:

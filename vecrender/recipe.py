@@ -498,7 +498,37 @@ def validate(data: dict, origins: dict) -> dict:
     total_steps = data["steps"] * len(data["stages"] or [None])
     data["losses"] = [_loss_entry(e, f"{origins.get(_lkey(e['label']), 'recipe')}: "
                                      f"losses[{e['label']}]", total_steps) for e in data["losses"]]
+    set_here = any(origins.get(_lkey(e["label"])) == SET for e in data["losses"])  # name the likely culprit
+    _check_loss_coverage(data["losses"], total_steps, f"{SET}: losses" if set_here else at("losses"))
     return {key: data[key] for key in KEYS if key in data}
+
+
+def _check_loss_coverage(losses: list[dict], total_steps: int, where: str) -> None:
+    """Every step needs a loss with a non-zero weight: a step without one has nothing to
+    differentiate, and fails the run ("element 0 of tensors does not require grad")."""
+    spans = sorted((min(step_of(e["start"], total_steps), total_steps),
+                    total_steps if e["stop"] is None else step_of(e["stop"], total_steps), e["label"])
+                   for e in losses if e["weight"] != 0)
+    if not spans:
+        return  # no loss at all: build_components says so
+    gaps, reached = [], 0
+    for start, stop, _ in spans:
+        if start > reached:
+            gaps.append((reached, start))
+        reached = max(reached, stop)
+    if reached < total_steps:
+        gaps.append((reached, total_steps))
+    if gaps:
+        missing = ", ".join(_step_range(a, b) for a, b in gaps)
+        active = "; ".join(f"{label}: {_step_range(a, b)}" for a, b, label in spans)
+        raise ConfigError(f"{where}: no loss with a non-zero weight is active at {missing} of the run's "
+                          f"{total_steps} steps (active: {active}), so those steps have nothing to optimise; "
+                          f"move a loss's start/stop (e.g. --set losses.LABEL.stop=100%) or add a loss for them.")
+
+
+def _step_range(start: int, stop: int) -> str:
+    """``[start, stop)`` as "step 3" or "steps 3-5"."""
+    return f"step {start}" if stop - start == 1 else f"steps {start}-{stop - 1}"
 
 
 def _canvas(value: Any, where: str) -> dict[str, int] | str:
@@ -519,6 +549,10 @@ def _canvas(value: Any, where: str) -> dict[str, int] | str:
         out[key] = coerce(value[key], int, f"{where}.{key}")
         if out[key] < 1:
             raise ConfigError(f"{where}.{key}: must be >= 1, got {out[key]}.")
+    from vecrender.images import check_pixels  # the input image's size limit, for the canvas
+
+    check_pixels(out["width"], out["height"], f"{where}: the canvas", "use a smaller canvas (e.g. "
+                 "--set canvas=224), or if this machine has the memory", ConfigError)
     return out
 
 
@@ -571,6 +605,9 @@ def _loss_entry(entry: dict, where: str, total_steps: int) -> dict:
     if not isinstance(entry.get("use"), str) or not entry["use"]:
         raise ConfigError(f"{where}: missing 'use: <loss name>'.")
     weight = coerce(entry.get("weight", 1.0), float, f"{where}.weight")
+    if not weight >= 0:  # NaN too
+        raise ConfigError(f"{where}.weight: must be >= 0 (0 turns the loss off), got {weight}: a negative "
+                          f"weight would maximise the loss.")
     start = _step_bound(entry.get("start", 0), f"{where}.start")
     stop = _step_bound(entry.get("stop"), f"{where}.stop")
     if start is None or step_of(start, total_steps) < 0:

@@ -27,24 +27,43 @@ within the stage) and the best-so-far is reset, so the best comes from the last 
 path. Loss ``start``/``stop`` and ``LossInput.step`` use the global step. Checkpoints record the
 stage, so ``--resume`` continues mid-stage (with the same ``steps`` and ``stages``).
 
+Resume (``--resume DIR``): the recipe is ``DIR/recipe.resolved.yaml`` (plus any ``--set``, see
+`load_resume_recipe`) and the input image the one the checkpoint recorded (its absolute path and
+SHA-256; another image is refused). Whether the recipe fits the checkpoint (sketches, canvas,
+stages, steps, optimizer and loss states) is checked before anything in ``DIR`` is written, so a
+refused resume leaves the folder as it was. With ``video`` the frames before the checkpoint are
+read back from ``optimization.gif``.
+
+Stopping: Ctrl-C, SIGTERM and SIGHUP during the loop (and any error in it) keep the best and final
+sketches and write a checkpoint; while those outputs are written further signals are deferred.
+`RunInterrupted.signum` says which signal it was (the CLI exits 128 + signum).
+
 Outputs (see CONTRACT "Run outputs"): ``recipe.resolved.yaml``, ``metrics.jsonl``, ``target.png``,
 ``checkpoint.pt``, ``<stem>-<N>paths.svg|png`` (best seed per stroke count), ``best``/``final``
 ``.svg|png`` for single stroke count runs, ``sketches/<N>paths-seed<S>/...`` and, with ``video``,
 ``optimization.gif`` (+ ``.mp4`` when imageio-ffmpeg is installed). Every file is written atomically.
+An explicit ``out_dir`` must be absent or empty; only the default ``runs/<name>`` is numbered when
+taken. ``overwrite`` first removes those outputs (and nothing else) from a folder that holds a run,
+and refuses any other non-empty folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import hashlib
 import json
 import math
 import os
 import random
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,9 +74,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vecrender.components import Initializer, LossInput, ModelCache, RunContext
-from vecrender.errors import ConfigError, InputImageError, NonFiniteLossError, RunInterrupted, VecrenderError
+from vecrender.errors import (
+    ConfigError,
+    InputImageError,
+    NonFiniteLossError,
+    OutputError,
+    RunInterrupted,
+    VecrenderError,
+)
 from vecrender.functional import composite as functional_composite
-from vecrender.io import atomic_write, atomic_write_bytes, atomic_write_text
+from vecrender.io import atomic_write, atomic_write_bytes, atomic_write_text, make_dirs, output_error
 from vecrender.recipe import (
     Components,
     LossTerm,
@@ -76,6 +102,14 @@ CHECKPOINT_FORMAT = 1
 RESOLVED = "recipe.resolved.yaml"
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
+VIDEO = "optimization.gif"
+#: The files a run writes at the top of its folder (with SKETCHES and `_WINNER`): what ``overwrite`` removes.
+RUN_FILES = (RESOLVED, METRICS, CHECKPOINT, "target.png", "best.svg", "best.png", "final.svg", "final.png",
+             VIDEO, "optimization.mp4")
+SKETCHES = "sketches"
+_WINNER = re.compile(r".+-\d+paths\.(svg|png)")  # <stem>-<N>paths.svg|png
+#: Signals that end a run as Ctrl-C does, where the platform has them.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 @dataclass
@@ -109,7 +143,7 @@ class SketchResult:
 
 @dataclass
 class RunResult:
-    """status: "finished", "interrupted" or "failed" (non-finite loss). ``outputs``: stroke count ->
+    """status: "finished", "interrupted" or "failed" (non-finite loss, an error). ``outputs``: stroke count ->
     the best SVG over seeds (``<stem>-<N>paths.svg``)."""
 
     out_dir: Path
@@ -123,8 +157,9 @@ class RunResult:
 def run(recipe: Recipe | None, options: RunOptions | None = None, host: Any = None) -> RunResult:
     """Run `recipe` (None with ``options.resume``: the run directory's resolved recipe).
 
-    Raises RunInterrupted on Ctrl-C and NonFiniteLossError on NaN/inf losses, both after writing the
-    best and final outputs and a checkpoint; ConfigError/InputImageError before anything runs.
+    Raises RunInterrupted on Ctrl-C, SIGTERM or SIGHUP, NonFiniteLossError on NaN/inf losses and
+    any other error of the loop as it is, all after writing the best and final outputs and a
+    checkpoint; ConfigError/InputImageError/OutputError before anything is written.
     """
     options = options or RunOptions()
     if host is None:
@@ -136,7 +171,7 @@ def run(recipe: Recipe | None, options: RunOptions | None = None, host: Any = No
         resume_dir = Path(options.resume)
         checkpoint = load_checkpoint(resume_dir)
         if recipe is None:
-            recipe = load_recipe(resume_dir / RESOLVED, registry=host.registry)
+            recipe = load_resume_recipe(resume_dir, registry=host.registry)
     if recipe is None:
         raise ConfigError("run: no recipe given (pass a recipe, or options.resume=DIR).")
     return _Run(recipe, options, host, checkpoint).execute()
@@ -168,6 +203,66 @@ def seed_everything(seed: int) -> None:
 
 def sketch_name(num_paths: int, seed: int) -> str:
     return f"{num_paths}paths-seed{seed}"
+
+
+def load_resume_recipe(run_dir: Path, source: str | None = None, overrides: Sequence[str] = (),
+                       registry: Any = None) -> Recipe:
+    """The recipe a resume of `run_dir` runs: its ``recipe.resolved.yaml`` with `overrides` on top
+    (the resume checks they fit the checkpoint: e.g. more ``steps``, another learning rate).
+
+    `source`, a METHOD or RECIPE argument given with ``--resume``, may only name the method the run
+    was made with (then it changes nothing): another one would silently start a different run.
+    """
+    check_run_dir(run_dir, RESOLVED)
+    recipe = load_recipe(run_dir / RESOLVED, overrides, registry=registry)
+    if source is not None and source != recipe.method and not _same_file(source, run_dir / RESOLVED):
+        recorded = f"method {recipe.method!r}" if recipe.method else "its own recipe"
+        raise ConfigError(f"--resume {run_dir} continues the run recorded in {run_dir / RESOLVED} ({recorded}), "
+                          f"so {source!r} cannot be given with it: drop {source!r} (change values with --set), "
+                          f"or start a new run without --resume.")
+    return recipe
+
+
+def _same_file(source: str, path: Path) -> bool:
+    return Path(source).is_file() and Path(source).resolve() == path.resolve()
+
+
+def check_run_dir(run_dir: Path, needed: str) -> None:
+    """`run_dir` is an existing folder holding `needed` (the checkpoint or the resolved recipe)."""
+    if not run_dir.exists():
+        raise ConfigError(f"--resume {run_dir}: the folder does not exist; pass the output folder of an "
+                          f"earlier run (where its {CHECKPOINT} is).")
+    if not run_dir.is_dir():
+        raise ConfigError(f"--resume {run_dir}: it is a file; pass the output folder of an earlier run.")
+    if not (run_dir / needed).is_file():
+        what = "nothing to resume" if needed == CHECKPOINT else "the run's recipe is gone"
+        raise ConfigError(f"--resume {run_dir}: no {needed} there, so {what} (is it a vecrender run "
+                          f"folder? pass the output folder of an earlier run).")
+
+
+def is_run_dir(path: Path) -> bool:
+    """A folder a run wrote to (``overwrite`` may only clear such a folder)."""
+    return (path / RESOLVED).is_file() or (path / METRICS).is_file()
+
+
+def clear_run_outputs(path: Path) -> None:
+    """Remove what an earlier run wrote in `path` (its files, sketches/ and winners), nothing else."""
+    try:
+        for child in path.iterdir():
+            if child.name == SKETCHES and child.is_dir():
+                shutil.rmtree(child)
+            elif child.is_file() and (child.name in RUN_FILES or _WINNER.fullmatch(child.name)):
+                child.unlink()
+    except OSError as exc:
+        raise output_error(path, exc) from None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def unique_dir(path: Path) -> Path:
@@ -274,19 +369,17 @@ def _to_tuples(value: Any) -> Any:
 
 
 def load_checkpoint(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / CHECKPOINT
-    if not path.is_file():
-        raise ConfigError(f"--resume {run_dir}: no {CHECKPOINT} there, so there is nothing to resume "
-                          f"(is it a vecrender run directory?).")
-    if not (run_dir / RESOLVED).is_file():
-        raise ConfigError(f"--resume {run_dir}: {RESOLVED} is missing.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConfigError(f"--resume {run_dir}: cannot read {CHECKPOINT}: {exc}") from None
+    check_run_dir(run_dir, CHECKPOINT)
+    check_run_dir(run_dir, RESOLVED)
+    try:  # torch's own message is paragraphs about weights_only, not what went wrong here
+        state = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)
+    except Exception:
+        state = None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ConfigError(f"--resume {run_dir}: {CHECKPOINT} is not a vecrender checkpoint "
-                          f"(format {CHECKPOINT_FORMAT}).")
+        raise ConfigError(f"--resume {run_dir}: {CHECKPOINT} is damaged (cut short or overwritten) or not a "
+                          f"vecrender checkpoint (format {CHECKPOINT_FORMAT}), so this run cannot be resumed; "
+                          f"its sketches so far are still in {run_dir}. Start the run again with --overwrite "
+                          f"(or another --out).")
     return state
 
 
@@ -314,6 +407,17 @@ def frame_grid(images: Tensor) -> np.ndarray:
     return (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
+def read_gif(path: Path) -> list[np.ndarray]:
+    """The frames of a GIF as uint8 ``[H, W, 3]`` arrays ([] when it cannot be read)."""
+    from PIL import Image, ImageSequence
+
+    try:
+        with Image.open(path) as gif:
+            return [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(gif)]
+    except (OSError, ValueError, SyntaxError):
+        return []
+
+
 def write_gif(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> None:
     from PIL import Image
 
@@ -339,6 +443,48 @@ def write_mp4(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> bool:
     writer.close()
     os.replace(tmp, path)
     return True
+
+
+# -- signals --------------------------------------------------------------------------------------
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during the loop: raised where the loop is, so it stops as on Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame: Any) -> None:
+    raise _Stopped(signum)
+
+
+class _Deferred:
+    """A handler that only notes the first signal (while outputs are written)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.signum = self.signum or signum
+
+
+@contextlib.contextmanager
+def _signal_handlers(handler: Callable[[int, Any], None], signums: Iterable[int]) -> Iterator[None]:
+    """`handler` for `signums` inside the block, the previous handlers again after it. Only in the
+    main thread: Python runs handlers there, and elsewhere cannot install them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in signums}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old if old is not None else signal.SIG_DFL)  # None: set outside Python
+
+
+def _stopped_by(signum: int) -> str:
+    return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -372,19 +518,49 @@ class _Run:
             self._discard_unstarted_output()
             raise
         try:
-            self.loop()
-            return self.finish("finished")
-        except KeyboardInterrupt:
-            result = self.finish("interrupted")
-            raise RunInterrupted(
-                f"interrupted at step {self.completed} of {self.steps}; best and final sketches and "
-                f"a checkpoint are in {self.out_dir}. Continue with `vecrender run --resume "
-                f"{self.out_dir}`.", result) from None
-        except NonFiniteLossError:
-            self.finish("failed")
-            raise
+            with _signal_handlers(_raise_stopped, STOP_SIGNALS):  # SIGTERM/SIGHUP: as Ctrl-C
+                return self._loop_and_finish()
         finally:
             self.close()
+
+    def _loop_and_finish(self) -> RunResult:
+        """The loop, then the outputs; an interruption or an error keeps what the run has so far."""
+        try:
+            self.loop()
+        except KeyboardInterrupt as exc:
+            signum = getattr(exc, "signum", signal.SIGINT)
+            result, _ = self.finish_shielded("interrupted")
+            raise RunInterrupted(
+                f"{_stopped_by(signum)} at step {self.completed} of {self.steps}; best and final "
+                f"sketches and a checkpoint are in {self.out_dir}. Continue with `vecrender run --resume "
+                f"{self.out_dir}`.", result, signum) from None
+        except NonFiniteLossError:
+            self.finish_shielded("failed")
+            raise
+        except Exception:
+            self._save_after_error()
+            raise
+        result, deferred = self.finish_shielded("finished")
+        if deferred is not None:  # the run is complete, but whoever sent it still wants it to stop
+            raise RunInterrupted(f"{_stopped_by(deferred)} while the finished run was saved; every output is "
+                                 f"complete in {self.out_dir}.", result, deferred)
+        return result
+
+    def finish_shielded(self, status: str) -> tuple[RunResult, int | None]:
+        """`finish` with Ctrl-C, SIGTERM and SIGHUP deferred (a second Ctrl-C while the outputs are
+        written would leave them half-written); returns the deferred signal, if any."""
+        deferred = _Deferred()
+        with _signal_handlers(deferred, (signal.SIGINT, *STOP_SIGNALS)):
+            result = self.finish(status)
+        return result, deferred.signum
+
+    def _save_after_error(self) -> None:
+        """After an unexpected error in the loop, keep the best and final sketches and a checkpoint as
+        an interruption does; a failure to save them is reported but does not hide the error."""
+        try:
+            self.finish_shielded("failed")
+        except Exception as exc:
+            self.log(f"warning: the outputs could not be saved after the error: {exc}")
 
     def prepare(self) -> None:
         recipe, options = self.recipe, self.options
@@ -397,17 +573,19 @@ class _Run:
         for message in plugin_version_warnings(recipe, self.host.plugin_versions()):
             self.log(f"warning: {message}")
         self.input_path = self._input_path()
-        self.image = None
+        self.image = self.input_sha256 = None
         if self.input_path is not None:  # before any output exists: a bad image fails cleanly
             from vecrender.images import load_image
 
             self.image = load_image(self.input_path)
+            self.input_sha256 = file_sha256(self.input_path)
+        self.replace_outputs = False  # overwrite: an earlier run's outputs are removed before writing
         self.out_dir = self._out_dir()
         if not self.out_dir.exists() or not any(self.out_dir.iterdir()):
             self.created_out_dir = self.out_dir
             self.out_dir_existed = self.out_dir.exists()
             self.created_parents = [p for p in self.out_dir.resolve().parents if not p.exists()]  # nearest first
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.out_dir)
         seed_everything(recipe.seed)
         height, width = self.image.shape[-2:] if recipe.canvas_from_input else (recipe.height, recipe.width)
         self.context = RunContext(device=self.device, width=int(width), height=int(height),
@@ -420,7 +598,6 @@ class _Run:
             self.c.initializer.add_paths(None, 0, 0, None, None)  # fail before the first step: unsupported
         self.target = self._target()
         resolved = resolved_dict(recipe, self.registry, self.host.plugin_versions())
-        atomic_write_text(self.out_dir / RESOLVED, dump_yaml(resolved))
         for term in self.c.losses:
             term.loss.prepare(self.target)
         self.specs = [(n, recipe.seed + 1000 * i) for n in recipe.strokes for i in range(recipe.seeds)]
@@ -436,7 +613,12 @@ class _Run:
             self.scenes = self._initialize()
             self.c.optimizer.setup(self.scenes)
         else:
+            self._check_resume(self.checkpoint)
             self._restore(self.checkpoint)
+        # Only now, with the run known to be consistent, does anything in the folder change.
+        self._write_run_header(resolved)
+        if recipe["video"] and self.checkpoint is not None:
+            self.frames = self._earlier_frames()
         self.completed = self.current = self.start_step
         self.step_rng = rng_state(self.device)
         self.step_losses = self.loss_states()
@@ -460,10 +642,18 @@ class _Run:
         for child in self.created_out_dir.iterdir():  # it was empty when the run began
             shutil.rmtree(child) if child.is_dir() else child.unlink()
 
+    def _write_run_header(self, resolved: dict[str, Any]) -> None:
+        """The run's first writes: the earlier run's outputs gone (overwrite), target, resolved recipe."""
+        if self.replace_outputs:
+            clear_run_outputs(self.out_dir)
+        if self.target is not None:
+            save_png(self.out_dir / "target.png", self.target)
+        atomic_write_text(self.out_dir / RESOLVED, dump_yaml(resolved))
+
     def _input_path(self) -> Path | None:
         path = self.options.input_path
-        if path is None and self.checkpoint is not None and self.checkpoint.get("input_path"):
-            path = self.checkpoint["input_path"]
+        if self.checkpoint is not None:
+            path = self._resume_input(path)
         if path is not None:
             return Path(path)
         if self.recipe.canvas_from_input:
@@ -479,20 +669,60 @@ class _Run:
                                       f"image: pass --input IMAGE.")
         return None
 
+    def _resume_input(self, given: Path | None) -> Path | None:
+        """The input image of a resumed run: the one its checkpoint recorded (by absolute path and
+        content); ``--input`` may name it again (or a copy of it), never another image."""
+        recorded, digest = self.checkpoint.get("input_path"), self.checkpoint.get("input_sha256")
+        where = f"--resume {self.options.resume}"
+        if given is None:
+            if recorded is None:
+                return None
+            if not Path(recorded).is_file():
+                raise InputImageError(f"{where}: the run's input image {recorded} is gone (moved or deleted); pass "
+                                      f"it again with --input.")
+            if digest and file_sha256(Path(recorded)) != digest:
+                raise InputImageError(f"{where}: the run's input image {recorded} changed since the run started; "
+                                      f"restore it, or start a new run for the changed image.")
+            return Path(recorded)
+        if recorded is None:
+            raise InputImageError(f"{where}: the run had no input image; drop --input {given}.")
+        if not Path(given).is_file():
+            return Path(given)  # load_image says what is wrong with it
+        if digest:
+            same = file_sha256(Path(given)) == digest
+        else:  # a checkpoint from before digests; its path may be relative to a folder it does not name
+            same = not Path(recorded).is_absolute() or Path(given).resolve() == Path(recorded).resolve()
+        if not same:
+            raise InputImageError(f"{where}: --input {given} is not the image the run started from ({recorded}); "
+                                  f"a resume goes on towards the same image: drop --input, or start a new run for "
+                                  f"{given}.")
+        return Path(given)
+
     def _out_dir(self) -> Path:
+        """The output folder. An explicit one is never renumbered; the default one is when taken.
+        With overwrite, only a folder holding a run (whose outputs are then replaced)."""
         if self.options.resume is not None:
             return Path(self.options.resume)
-        path = self.options.out_dir
-        if path is None:
-            name = self.method_name
-            path = Path("runs") / (f"{self.input_path.stem}-{name}" if self.input_path else name)
-        path = Path(path)
-        if self.options.overwrite:
+        explicit = self.options.out_dir is not None
+        path = Path(self.options.out_dir) if explicit else Path("runs") / (
+            f"{self.input_path.stem}-{self.method_name}" if self.input_path else self.method_name)
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"--out {path} is a file; --out names the folder for the run's outputs: choose "
+                              f"another.")
+        if not path.exists() or not any(path.iterdir()):
             return path
+        if self.options.overwrite:
+            if not is_run_dir(path):
+                raise ConfigError(f"--overwrite: {path} is not empty and holds no vecrender run (no {RESOLVED} "
+                                  f"or {METRICS}), so nothing in it is replaced; choose another --out.")
+            self.replace_outputs = True
+            return path
+        if explicit:
+            raise ConfigError(f"--out {path} already exists and is not empty: use --overwrite (to replace the run "
+                              f"there) or another --out.")
         free = unique_dir(path)
-        if free != path:
-            self.log(f"{path} already exists and is not empty: writing to {free} instead "
-                     f"(pass --overwrite to reuse it).")
+        self.log(f"{path} already exists and is not empty: writing to {free} instead "
+                 f"(pass --overwrite to reuse it).")
         return free
 
     @property
@@ -513,14 +743,17 @@ class _Run:
         for pre in self.c.preprocessors:
             image = pre(image)
         if self.recipe.canvas_from_input:  # components read the size when they first draw or score
+            from vecrender.images import check_pixels
+
+            check_pixels(image.shape[-1], image.shape[-2], "canvas: input: the preprocessed input image",
+                         "downscale it (e.g. preprocess: [{use: fit, size: 512}]), or if this machine has "
+                         "the memory", ConfigError)
             self.context.height, self.context.width = image.shape[-2:]
             self.log(f"canvas: {self.context.width} x {self.context.height} px (the input's size)")
         size = (self.context.height, self.context.width)
         if tuple(image.shape[-2:]) != size:
             image = F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True)
-        image = image.clamp(0, 1).contiguous()
-        save_png(self.out_dir / "target.png", image)
-        return image
+        return image.clamp(0, 1).contiguous()
 
     def _initialize(self) -> list[VectorScene]:
         scenes = []
@@ -531,25 +764,39 @@ class _Run:
         self.c.initializer.finish()
         return scenes
 
-    def _restore(self, state: dict[str, Any]) -> None:
+    def _check_resume(self, state: dict[str, Any]) -> None:
+        """Refuse a recipe that does not fit the checkpoint (before anything in the folder changes)."""
+        where = f"--resume {self.out_dir}"
         if state["sketches"] != self.names:
-            raise ConfigError(f"--resume {self.out_dir}: the checkpoint holds sketches "
-                              f"{', '.join(state['sketches'])} but the recipe asks for {', '.join(self.names)}.")
+            raise ConfigError(f"{where}: the checkpoint holds sketches {', '.join(state['sketches'])} but the "
+                              f"recipe asks for {', '.join(self.names)}; a run resumes with the strokes, seeds and "
+                              f"seed it started with (drop the --set/--strokes/--seed/--seeds that change them).")
         stages = state.get("stages")
         if (stages or self.stages) and (stages != self.stages or state.get("stage_steps") != self.stage_steps):
-            raise ConfigError(f"--resume {self.out_dir}: the checkpoint was made with stages {stages} and "
+            raise ConfigError(f"{where}: the checkpoint was made with stages {stages} and "
                               f"{state.get('stage_steps', state['steps'])} steps per stage, but the recipe asks "
                               f"for stages {self.stages} and {self.stage_steps}; a staged run resumes only "
                               f"with the same stages and steps.")
+        size = (state["scenes"][0]["width"], state["scenes"][0]["height"])
+        if size != (self.context.width, self.context.height):
+            raise ConfigError(f"{where}: the checkpoint's sketches are {size[0]}x{size[1]} px but the recipe asks "
+                              f"for a {self.context.width}x{self.context.height} canvas; a run resumes on the "
+                              f"canvas it started with (drop the --set that changes canvas or preprocess).")
+        if int(state["step"]) > self.steps:
+            raise ConfigError(f"{where}: the checkpoint is at step {state['step']}, past the {self.steps} steps the "
+                              f"recipe now asks for; give at least {state['step']} steps (--steps), or none to "
+                              f"keep the run's.")
+
+    def _restore(self, state: dict[str, Any]) -> None:
         self.stage = int(state.get("stage", 0))
         self.stage_start = int(state.get("stage_start", 0))
         self.scenes = [scene_from_state(s, self.device) for s in state["scenes"]]
         self.c.initializer.finish()
         self.c.optimizer.setup(self.scenes)
-        self.c.optimizer.load_state_dict(state["optimizer"])
+        self._load_state("optimizer", self.c.optimizer, state["optimizer"])
         for term in self.c.losses:
             if term.label in state.get("losses", {}):
-                term.loss.load_state_dict(state["losses"][term.label])
+                self._load_state(f"loss {term.label!r}", term.loss, state["losses"][term.label])
         for i, best in enumerate(state["best"]):
             if best is not None:
                 self.best_loss[i], self.best_step[i] = best["loss"], best["step"]
@@ -571,6 +818,24 @@ class _Run:
         else:
             self.log(f"resuming {self.out_dir} at step {self.start_step} of {self.steps}.")
 
+    def _load_state(self, what: str, component: Any, state: dict[str, Any]) -> None:
+        try:
+            component.load_state_dict(state)
+        except Exception as exc:  # another optimizer or loss than the run's: its state is not this one's
+            raise ConfigError(f"--resume {self.out_dir}: the checkpoint's {what} state does not fit the recipe's "
+                              f"{component.name!r} ({type(exc).__name__}: {exc}); a run resumes with the optimizer "
+                              f"and losses it started with.") from None
+
+    def _earlier_frames(self) -> list[np.ndarray]:
+        """The video frames of the steps before the checkpoint's (every ``video_every`` steps from 0),
+        read back from the GIF the run wrote: the checkpoint does not hold them."""
+        wanted = -(-self.start_step // self.recipe["video_every"])
+        frames = read_gif(self.out_dir / VIDEO) if wanted else []
+        if len(frames) < wanted:
+            self.log(f"warning: {VIDEO} holds {len(frames)} of the {wanted} frames before step {self.start_step} "
+                     f"(it is written when a run ends); the video misses the others.")
+        return frames[:wanted]
+
     def _open_metrics(self) -> None:
         path = self.out_dir / METRICS
         kept = []
@@ -581,9 +846,12 @@ class _Run:
                         kept.append(line + "\n")
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short by a crash
-        self.metrics_file = open(path, "w", encoding="utf-8")
-        self.metrics_file.writelines(kept)
-        self.metrics_file.flush()
+        try:
+            self.metrics_file = open(path, "w", encoding="utf-8")
+            self.metrics_file.writelines(kept)
+            self.metrics_file.flush()
+        except OSError as exc:
+            raise output_error(path, exc) from None
 
     def close(self) -> None:
         if self.bar is not None:
@@ -808,8 +1076,11 @@ class _Run:
             for i, name in enumerate(self.names):
                 sketches[name]["paths"] = self.scenes[i].num_paths
         line["sketches"] = sketches
-        self.metrics_file.write(json.dumps(line) + "\n")
-        self.metrics_file.flush()
+        try:
+            self.metrics_file.write(json.dumps(line) + "\n")
+            self.metrics_file.flush()
+        except OSError as exc:
+            raise output_error(self.out_dir / METRICS, exc) from None
 
     def elapsed(self) -> float:
         return self.elapsed0 + time.perf_counter() - self.t0
@@ -839,7 +1110,9 @@ class _Run:
                  "best": best, "rng": rng, "elapsed": self.elapsed(), "stage": self.stage,
                  "stages": self.stages, "stage_steps": self.stage_steps, "stage_start": self.stage_start,
                  "losses": losses, "early_stop": early_stop,
-                 "input_path": None if self.input_path is None else str(self.input_path)}
+                 # absolute, so a resume from another folder finds it; the digest tells a changed image
+                 "input_path": None if self.input_path is None else str(self.input_path.resolve()),
+                 "input_sha256": self.input_sha256}
         atomic_write(self.out_dir / CHECKPOINT, lambda f: torch.save(state, f))
 
     @torch.no_grad()
@@ -868,7 +1141,7 @@ class _Run:
                    for i in range(len(self.scenes))]
         outputs = self._write_winners(results)
         if self.frames:
-            write_gif(self.out_dir / "optimization.gif", self.frames)
+            write_gif(self.out_dir / VIDEO, self.frames)
             try:
                 write_mp4(self.out_dir / "optimization.mp4", self.frames)
             except Exception as exc:  # the GIF is the guaranteed video; mp4 depends on ffmpeg
@@ -887,7 +1160,7 @@ class _Run:
             try:
                 save_svg(paths[f"{kind}_svg"], scene)
                 save_png(paths[f"{kind}_png"], self.render_image(scene))
-            except VecrenderError as exc:  # e.g. NaN points after a failure: keep the other files
+            except Exception as exc:  # e.g. NaN points after a failure: keep the other files
                 if strict:
                     raise
                 self.log(f"warning: {self.names[i]}: {kind} not written: {exc}")
@@ -916,5 +1189,5 @@ def _copy(src: Path, dst: Path) -> None:
         atomic_write_bytes(dst, src.read_bytes())
 
 
-__all__ = ["RunOptions", "RunResult", "SketchResult", "compute_terms", "composite", "load_checkpoint",
-           "resolve_device", "run", "unique_dir"]
+__all__ = ["RunOptions", "RunResult", "SketchResult", "clear_run_outputs", "compute_terms", "composite",
+           "is_run_dir", "load_checkpoint", "load_resume_recipe", "resolve_device", "run", "unique_dir"]

@@ -25,7 +25,8 @@ def register_commands(cli: click.Group) -> None:
 @click.command(name="render")
 @click.argument("svgs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
-              help="The PNG to write (one SVG) or a folder for them (several). Default: beside each SVG, NAME.png.")
+              help="The PNG to write (one SVG, a .png name) or a folder for them. Default: beside each SVG, "
+                   "NAME.png.")
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="The canvas and everything on it times this (2: a 224 px sketch at 448 px).")
 @click.option("--width", type=click.IntRange(min=1), default=None,
@@ -44,44 +45,66 @@ def render(svgs: tuple[Path, ...], out: Path | None, scale: float, width: int | 
     vecrender render a.svg b.svg -o pngs/ --renderer reference
     """
     from vecrender.components import RunContext
-    from vecrender.images import save_png
+    from vecrender.errors import ConfigError
+    from vecrender.images import check_pixels, save_png
+    from vecrender.io import make_dirs
     from vecrender.plugins import get_host
     from vecrender.runner import composite, resolve_device
     from vecrender.svg import RENDER_FILL_TOLERANCE, load_svg
 
-    targets = _render_targets(svgs, out)
+    jobs = _render_targets(svgs, out)
     context = RunContext(device=resolve_device(device))
     drawer = get_host().registry.entry("renderer", renderer).obj.from_dict({}, context)
-    for svg, png in zip(svgs, targets):
+    for svg, png in jobs:
         scene = load_svg(svg, fill_tolerance=RENDER_FILL_TOLERANCE)
         size = (width, round(width * scene.height / scene.width)) if width else (
             round(scene.width * scale), round(scene.height * scale))
-        scene = scene.resized(max(size[0], 1), max(size[1], 1)).to(context.device)
+        size = (max(size[0], 1), max(size[1], 1))
+        check_pixels(*size, f"the PNG of {svg}", "lower --scale or give --width, or if this machine has "
+                     "the memory", ConfigError)  # before the renderer allocates it
+        scene = scene.resized(*size).to(context.device)
         with torch.no_grad():
             rgba = drawer.render([scene])
         if transparent:  # premultiplied -> straight alpha
             image = torch.cat([rgba[:, :3] / rgba[:, 3:].clamp_min(1e-12), rgba[:, 3:]], dim=1)[0]
         else:
             image = composite(rgba, [scene])[0]
-        png.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(png.parent)
         save_png(png, image.cpu())
         click.echo(f"{png} ({scene.width} x {scene.height} px)")
 
 
-def _render_targets(svgs: tuple[Path, ...], out: Path | None) -> list[Path]:
-    """The PNG each SVG is rendered to (see `render`'s --out)."""
+def _render_targets(svgs: tuple[Path, ...], out: Path | None) -> list[tuple[Path, Path]]:
+    """Each SVG and the PNG it is rendered to (see `render`'s --out); an SVG given twice, once."""
     from vecrender.errors import InputImageError
 
     for svg in svgs:
+        if svg.is_dir():
+            raise InputImageError(f"{str(svg)!r} is a directory; pass the SVG files in it (e.g. {svg / '*.svg'}).")
         if not svg.is_file():
             raise InputImageError(f"SVG file {str(svg)!r} not found.")
+    suffix = out.suffix.lower() if out is not None else ""
+    if suffix != ".png" and _is_image_suffix(suffix):  # -o out.jpg would make a folder out.jpg/
+        raise click.UsageError(f"--out {out}: render writes PNG only; give a .png name (one SVG) or a folder.")
     if out is None:
-        return [svg.with_suffix(".png") for svg in svgs]
-    if len(svgs) == 1 and out.suffix.lower() == ".png":
-        return [out]
-    if out.suffix.lower() == ".png":
+        targets = [svg.with_suffix(".png") for svg in svgs]
+    elif suffix == ".png" and len(svgs) > 1:
         raise click.UsageError(f"--out {out}: several SVGs go to a folder; give one, not a .png file.")
-    return [out / svg.with_suffix(".png").name for svg in svgs]
+    else:
+        targets = [out] if suffix == ".png" else [out / svg.with_suffix(".png").name for svg in svgs]
+    jobs: dict[Path, tuple[Path, Path]] = {}
+    for svg, png in zip(svgs, targets):
+        earlier = jobs.setdefault(png.resolve(), (svg, png))[0]
+        if earlier.resolve() != svg.resolve():  # one would silently overwrite the other
+            raise click.UsageError(f"{earlier} and {svg} would both be written to {png}; render them to "
+                                   f"different --out folders.")
+    return list(jobs.values())
+
+
+def _is_image_suffix(suffix: str) -> bool:
+    from PIL import Image
+
+    return suffix in Image.registered_extensions() or suffix in (".svg", ".svgz")
 
 
 @click.command(name="new-plugin")

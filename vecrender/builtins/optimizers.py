@@ -39,12 +39,13 @@ COLOR_PARAMS = ("stroke_colors", "fill_colors", "gradient_stops")
 @dataclass
 class AdamConfig:
     params: list[str] = option(["points"], f"Scene tensors to optimise, among {', '.join(OPTIMIZABLE)}.")
-    lr: float = option(1.0, "Learning rate of the points, in pixels.")
-    width_lr: float = option(0.1, "Learning rate of the widths, in pixels.")
-    color_lr: float = option(0.01, "Learning rate of stroke_colors, fill_colors and gradient_stops.")
+    # Negative rates climb the loss; 0 keeps that kind as initialised (the points: moved by noise only).
+    lr: float = option(1.0, "Learning rate of the points, in pixels.", min=0)
+    width_lr: float = option(0.1, "Learning rate of the widths, in pixels.", min=0)
+    color_lr: float = option(0.01, "Learning rate of stroke_colors, fill_colors and gradient_stops.", min=0)
     frame_lr: float = option(
         1e-4, "Learning rate of gradient_frames (maps from canvas pixels to a gradient's frame: their "
-        "linear part is about 1 / the gradient's length in pixels).")
+        "linear part is about 1 / the gradient's length in pixels).", min=0)
     opacity_only: bool = option(
         False, "stroke_colors / fill_colors: optimise their alpha only; the RGB keeps its initial value "
         "(CLIPasso's force_sparse: black strokes whose opacity is learnt).")

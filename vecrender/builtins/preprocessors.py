@@ -37,6 +37,10 @@ class PadSquare(Preprocessor):
             raise ValueError(f"pad_square expects an image [1, 3, h, w], got {list(image.shape)}")
         h, w = image.shape[2], image.shape[3]
         side = max(h, w) + self.config.margin
+        from vecrender.images import check_pixels  # before the allocation: a huge margin is a kill
+
+        check_pixels(side, side, f"preprocess pad_square: the padded image (margin {self.config.margin})",
+                     "lower the margin, or if this machine has the memory", ConfigError)
         top, left = side // 2 - h // 2, side // 2 - w // 2
         color = torch.tensor(self.config.color, dtype=image.dtype, device=image.device)
         out = color.view(1, 3, 1, 1).expand(image.shape[0], 3, side, side).clone()
