@@ -252,8 +252,15 @@ def test_unknown_method(reg, tmp_path):
         load_recipe("t.chld", registry=reg)
     assert "'t.child'" in str(info.value) and "vecrender list methods" in str(info.value)
     ext = write(tmp_path / "e.yaml", {"extends": "t.bse"})
-    with pytest.raises(UnknownComponentError, match="'t.base'"):
+    with pytest.raises(UnknownComponentError, match=r"e.yaml: extends: unknown method 't.bse'.*'t.base'"):
         load_recipe(ext, registry=reg)
+
+
+def test_a_missing_key_is_blamed_on_the_recipe_not_the_defaults(reg, tmp_path):
+    path = write(tmp_path / "nolosses.yaml", {k: v for k, v in BASE.items() if k != "losses"})
+    recipe = load_recipe(path, registry=reg)
+    with pytest.raises(ConfigError, match=r"^.*nolosses.yaml: losses: the recipe has no loss"):
+        build_components(recipe, RunContext(width=8, height=8), reg)
 
 
 @pytest.mark.parametrize(("change", "pattern"), [

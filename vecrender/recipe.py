@@ -91,8 +91,9 @@ class Recipe:
     origins: dict[str, str] = field(default_factory=dict)
 
     def where(self, key: str) -> str:
-        """Where `key` was set, for error messages."""
-        return self.origins.get(key, self.source)
+        """Where `key` was set, for error messages (the recipe itself where it was left out)."""
+        origin = self.origins.get(key, self.source)
+        return self.source if origin == "defaults" else origin
 
     @property
     def method(self) -> str | None:
@@ -244,7 +245,10 @@ class _Loader:
                 if not isinstance(parent_ref, str) or not parent_ref:
                     raise ConfigError(f"{origin}: extends: expected a method name or a file path, "
                                       f"got {parent_ref!r}.")
-                data, origins, _ = self.load_source(parent_ref, base)
+                try:
+                    data, origins, _ = self.load_source(parent_ref, base)
+                except UnknownComponentError as exc:  # name the file that asked for it
+                    raise UnknownComponentError(f"{origin}: extends: {exc}") from None
             else:
                 data, origins = {}, {}
             _merge_layer(data, origins, raw, origin)
