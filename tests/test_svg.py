@@ -1231,6 +1231,14 @@ def test_uses_that_would_draw_themselves_again_draw_nothing(body):
     assert scene.num_paths == 1
 
 
+@pytest.mark.parametrize("overflow, box", [("", [10, 10, 60, 40]), ('overflow="visible"', [-15, 10, 135, 60])])
+def test_nested_svg_content_is_clipped_to_its_viewport_unless_overflow_is_visible(overflow, box):
+    scene = svg(f'<svg x="10" y="10" width="50" height="30" viewBox="0 0 10 6" {overflow}>'
+                '<rect x="-5" y="0" width="30" height="10"/></svg>', 'width="128" height="128"')
+    points = valid_points(scene, 0)
+    assert [*points.amin(0).tolist(), *points.amax(0).tolist()] == pytest.approx(box, abs=1e-3)
+
+
 def test_empty_svg_gives_an_empty_scene():
     scene = svg("<g/>", 'width="16" height="8"')
     assert scene.num_paths == 0 and (scene.width, scene.height) == (16, 8) and scene.fill_colors is None

@@ -27,7 +27,8 @@ transforms of groups and elements, viewBox scaled to width/height (one of them a
 follows the viewBox's aspect ratio), ``style`` attributes and ``<style>`` sheets anywhere in the
 file (selectors, specificity and ``!important`` as `vecrender.css` reads them), ``<use>`` (of a ``<symbol>`` with a
 viewBox: fitted into the use's width and height by ``preserveAspectRatio``), nested ``<svg>``
-(placed at its ``x``, ``y``, with or without a viewBox; its content is not clipped to it),
+(placed at its ``x``, ``y``, with or without a viewBox; its content clipped to it as by a clip
+path, unless ``overflow: visible``),
 percentage lengths of the basic shapes (of the nearest viewBox), positions and sizes in ``em``
 or ``ex`` of the inherited ``font-size`` (the root's too: an icon set's ``width="1em"`` is 16 px),
 ``rect`` (rounded too), ``circle``, ``ellipse`` (a radius left out or ``auto`` is the other, as
@@ -1280,6 +1281,7 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
     specified = _specified(elements) if b"inherit" in data else {}
     parents = {child: parent for parent in elements for child in parent}
     viewports = _viewports(elements, parents, font_sizes)
+    clips: list[str] = []  # the nested viewports' clip paths
     switched_off = {child for el in elements if _local_name(el) == "switch" for child in _not_chosen(el)}
     cyclic = _cyclic_uses(elements)
     styles = css.cascade(root, _style_sheets(elements))
@@ -1295,6 +1297,10 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
         if any(_EM.fullmatch(v) for v in el.attrib.values()):
             text = _GEOMETRY_ATTR.sub(lambda attr, size=font_sizes[el]: _em_to_px(attr, size), text)
         added = _defaults_made_explicit(el, el is root, viewports)
+        clip = _viewport_clip(el, viewports[el], len(clips)) if el in viewports else None
+        if clip is not None:
+            added["clip-path"] = f"url(#{_VIEWPORT_CLIP}{len(clips)})"
+            clips.append(clip)
         if el in switched_off:
             added["display"] = "none"
         if el in cyclic:  # SVG draws nothing for it; the parser would recurse forever
@@ -1310,6 +1316,10 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
     if not out:
         return data, root
     data = b"".join(out) + data[last:]
+    if clips:  # in a <defs> at the end of the root
+        in_markup = _in_markup(data)
+        end = [m for m in re.finditer(rb"</(?:[\w.-]+:)?svg\s*>", data) if not in_markup(m.start())][-1].start()
+        data = data[:end] + f"<defs>{''.join(clips)}</defs>".encode() + data[end:]
     if styles:  # applied: the parser's own reading of the sheets would differ
         in_markup = _in_markup(data)
         data = _STYLE_ELEMENT.sub(lambda m: m.group(0) if in_markup(m.start()) else m.group(1) + m.group(3), data)
@@ -1456,29 +1466,46 @@ def _defaults_made_explicit(el: ET.Element, is_root: bool, viewports: dict[ET.El
     if name in _PLACED and not is_root:
         added.update({axis: "0" for axis in ("x", "y") if axis not in el.attrib})
     if name == "svg" and not is_root and "viewBox" not in el.attrib and el in viewports:
-        width, height = viewports[el]
+        width, height = viewports[el][2:]
         if width > 0 and height > 0:
             added["viewBox"] = f"0 0 {width:g} {height:g}"
     return added
 
 
 def _viewports(elements: list[ET.Element], parents: dict[ET.Element, ET.Element],
-               font_sizes: dict[ET.Element, float]) -> dict[ET.Element, tuple[float, float]]:
-    """The size of each nested ``<svg>``'s viewport in its parent's user units (width and height,
-    100 % by default, of the nearest ``<svg>`` user space above it)."""
+               font_sizes: dict[ET.Element, float]) -> dict[ET.Element, tuple[float, float, float, float]]:
+    """Each nested ``<svg>``'s viewport (x, y, width, height) in its parent's user units (x, y 0
+    and width, height 100 % by default, of the nearest ``<svg>`` user space above it)."""
     spaces: dict[ET.Element, tuple[float, float]] = {}  # each <svg>'s user space: its viewBox or its size
     viewports = {}
     for el in elements:
         if _local_name(el) != "svg":
             continue
         up = next((spaces[a] for a in _ancestors(el, parents) if a in spaces), None)
-        size = tuple(_length(el.get(name, "100%"), (up or (0.0, 0.0))[axis], font_sizes[el]) or 0.0
-                     for axis, name in enumerate(("width", "height")))
+        x, y, width, height = (_length(el.get(name, default), (up or (0.0, 0.0))[axis], font_sizes[el]) or 0.0
+                               for name, default, axis in (("x", "0", 0), ("y", "0", 1), ("width", "100%", 0),
+                                                           ("height", "100%", 1)))
         if up is not None:
-            viewports[el] = size
+            viewports[el] = (x, y, width, height)
         box = _numbers(el.get("viewBox"))
-        spaces[el] = (box[2], box[3]) if len(box) == 4 else size
+        spaces[el] = (box[2], box[3]) if len(box) == 4 else (width, height)
     return viewports
+
+
+def _viewport_clip(el: ET.Element, viewport: tuple[float, float, float, float], number: int) -> str | None:
+    """A ``<clipPath>`` of a nested ``<svg>``'s viewport, which hides what its content draws
+    outside (SVG's default ``overflow: hidden``), or None where nothing is hidden or the element
+    names a clip path of its own."""
+    overflow = _style_properties(el).get("overflow", "hidden").strip()
+    if overflow in ("visible", "auto") or _style_properties(el).get("clip-path", "none") != "none":
+        return None
+    x, y, width, height = viewport
+    return (f'<clipPath id="{_VIEWPORT_CLIP}{number}"><rect x="{x:g}" y="{y:g}" width="{width:g}" '
+            f'height="{height:g}"/></clipPath>')
+
+
+#: Id prefix of the clip paths import adds for nested viewports.
+_VIEWPORT_CLIP = "vecrender-viewport-"
 
 
 def _ancestors(el: ET.Element, parents: dict[ET.Element, ET.Element]) -> Iterator[ET.Element]:
