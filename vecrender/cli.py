@@ -167,7 +167,8 @@ def shortcut_overrides(steps: int | None = None, seed: int | None = None, device
 @click.option("--seeds", type=click.IntRange(min=1), help="Seeds per stroke count; the best is kept.")
 @click.option("--prompt", type=str, help="Text prompt for prompt-driven methods.")
 @click.option("--video", is_flag=True, help="Record the optimisation as optimization.gif.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress bar, notices or final summary (warnings and errors still show).")
 @click.option("--overwrite", is_flag=True,
               help="Replace the run in an existing --out folder (its outputs are removed first; a non-empty "
                    "folder that holds no run is refused).")

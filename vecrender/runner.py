@@ -502,7 +502,8 @@ class _Run:
 
     # -- logging -----------------------------------------------------------------------------
     def log(self, message: str) -> None:
-        if self.options.quiet:
+        """Progress and notices on stderr; ``quiet`` keeps only the warnings."""
+        if self.options.quiet and not message.startswith("warning:"):
             return
         if self.bar is not None:
             self.bar.write(message, file=sys.stderr)
