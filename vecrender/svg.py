@@ -1264,66 +1264,97 @@ _EM = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*e[mx]\s*", re.
 
 
 def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
-    """`data` (and its tree) with what the parser cannot read rewritten in each start tag:
-    positions and sizes in ``em`` or ``ex`` (icon sets size their root ``width="1em"``) in px of
-    the element's ``font-size`` (16 px by default, ex half an em, as resvg), an empty ``d``
-    for a ``<path>`` without one (it draws nothing; the parser would fail the whole file), and
-    ``inherit`` values made explicit (the parser reads them as the initial value). Nested
-    ``<svg>`` elements: the parser gives their ``x``/``y`` to descendants that leave theirs out,
-    and places one without a viewBox at 0, 0; such descendants get an explicit 0 and such an
-    ``<svg>`` the viewBox of its own size (the same user space)."""
+    """`data` (and its tree) with what the parser reads wrongly or not at all rewritten in the
+    start tags (`_TagFixes`), the nested viewports' clip paths added and the style sheets, once
+    applied, emptied."""
     elements = list(root.iter())
     in_markup = _in_markup(data)
     tags = [tag for tag in _START_TAG.finditer(data) if not in_markup(tag.start())]
     if len(tags) != len(elements):  # (markup from entities): left to the parser
         return data, root
-    font_sizes = _font_sizes(elements)
-    specified = _specified(elements) if b"inherit" in data else {}
-    parents = {child: parent for parent in elements for child in parent}
-    viewports = _viewports(elements, parents, font_sizes)
-    clips: list[str] = []  # the nested viewports' clip paths
-    switched_off = {child for el in elements if _local_name(el) == "switch" for child in _not_chosen(el)}
-    cyclic = _cyclic_uses(elements)
-    styles = css.cascade(root, _style_sheets(elements))
-    styles.update(_current_color_stops(elements, parents, styles))
+    fixes = _TagFixes(root, elements, data)
     out, last = [], 0
     for el, tag in zip(elements, tags):
-        text = tag.group(0)
-        if el in styles:
-            text = _with_style(text, styles[el])
-        if "inherit" in _style_properties(el).values():
-            text = _ATTRIBUTE.sub(lambda attr, up=specified.get(parents.get(el), {}): _inherit_made_explicit(attr, up),
-                                  text)
-        if any(_EM.fullmatch(v) for v in el.attrib.values()):
-            text = _GEOMETRY_ATTR.sub(lambda attr, size=font_sizes[el]: _em_to_px(attr, size), text)
-        added = _defaults_made_explicit(el, el is root, viewports)
-        clip = _viewport_clip(el, viewports[el], len(clips)) if el in viewports else None
-        if clip is not None:
-            added["clip-path"] = f"url(#{_VIEWPORT_CLIP}{len(clips)})"
-            clips.append(clip)
-        if el in switched_off:
-            added["display"] = "none"
-        if el in cyclic:  # SVG draws nothing for it; the parser would recurse forever
-            text = _ATTRIBUTE.sub(lambda a: a.group(1) + a.group(2) + a.group(3) + b'""'
-                                  if a.group(2).split(b":")[-1] == b"href" else a.group(0), text)
-        if added:
-            attributes = "".join(f' {name}="{value}"' for name, value in added.items()).encode()
-            text = re.sub(rb"\s*/?>$", lambda end: attributes + end.group(0), text)
-        text = _RGB_SPACES.sub(rb"\1(\2, \3, \4)", text)
+        text = fixes.rewrite(el, tag.group(0))
         if text != tag.group(0):
             out += [data[last : tag.start()], text]
             last = tag.end()
     if not out:
         return data, root
     data = b"".join(out) + data[last:]
-    if clips:  # in a <defs> at the end of the root
+    if fixes.clips:  # in a <defs> at the end of the root
         in_markup = _in_markup(data)
         end = [m for m in re.finditer(rb"</(?:[\w.-]+:)?svg\s*>", data) if not in_markup(m.start())][-1].start()
-        data = data[:end] + f"<defs>{''.join(clips)}</defs>".encode() + data[end:]
-    if styles:  # applied: the parser's own reading of the sheets would differ
+        data = data[:end] + f"<defs>{''.join(fixes.clips)}</defs>".encode() + data[end:]
+    if fixes.styles:  # applied: the parser's own reading of the sheets would differ
         in_markup = _in_markup(data)
         data = _STYLE_ELEMENT.sub(lambda m: m.group(0) if in_markup(m.start()) else m.group(1) + m.group(3), data)
     return data, ET.fromstring(data)
+
+
+class _TagFixes:
+    """The rewrites of each start tag, worked out on the whole tree first:
+
+    * the ``<style>`` sheets' cascade written into each element's ``style`` (`vecrender.css`),
+      and a gradient stop's ``currentColor`` as the colour its ancestors set;
+    * ``inherit`` made explicit (the parser reads it as the initial value);
+    * positions and sizes in ``em`` or ``ex`` (icon sets size their root ``width="1em"``) in px of
+      the element's ``font-size`` (16 px by default, ex half an em, as resvg);
+    * an empty ``d`` for a ``<path>`` without one (the parser would fail the whole file);
+    * nested ``<svg>``: the parser gives their ``x``/``y`` to descendants that leave theirs out and
+      places one without a viewBox at 0, 0: such descendants get an explicit 0, such an ``<svg>``
+      the viewBox of its own size, and each its viewport as a clip path (`clips`);
+    * the children a ``<switch>`` does not draw hidden, a ``<use>`` that would draw itself again
+      pointed at nothing, and CSS Color 4's ``rgb(255 0 0)`` written with commas."""
+
+    def __init__(self, root: ET.Element, elements: list[ET.Element], data: bytes) -> None:
+        self.root = root
+        self.parents = {child: parent for parent in elements for child in parent}
+        self.font_sizes = _font_sizes(elements)
+        self.specified = _specified(elements) if b"inherit" in data else {}
+        self.viewports = _viewports(elements, self.parents, self.font_sizes)
+        self.switched_off = {child for el in elements if _local_name(el) == "switch" for child in _not_chosen(el)}
+        self.cyclic = _cyclic_uses(elements)
+        self.styles = css.cascade(root, _style_sheets(elements))
+        self.styles.update(_current_color_stops(elements, self.parents, self.styles))
+        self.clips: list[str] = []  # the nested viewports' clip paths
+
+    def rewrite(self, el: ET.Element, text: bytes) -> bytes:
+        if el in self.styles:
+            text = _with_style(text, self.styles[el])
+        if "inherit" in _style_properties(el).values():
+            up = self.specified.get(self.parents.get(el), {})
+            text = _ATTRIBUTE.sub(lambda attr: _inherit_made_explicit(attr, up), text)
+        if any(_EM.fullmatch(v) for v in el.attrib.values()):
+            text = _GEOMETRY_ATTR.sub(lambda attr: _em_to_px(attr, self.font_sizes[el]), text)
+        if el in self.cyclic:  # SVG draws nothing for it; the parser would recurse forever
+            text = _ATTRIBUTE.sub(lambda a: a.group(1) + a.group(2) + a.group(3) + b'""'
+                                  if a.group(2).split(b":")[-1] == b"href" else a.group(0), text)
+        added = self._added(el)
+        if added:
+            attributes = "".join(f' {name}="{value}"' for name, value in added.items()).encode()
+            text = re.sub(rb"\s*/?>$", lambda end: attributes + end.group(0), text)
+        return _RGB_SPACES.sub(rb"\1(\2, \3, \4)", text)
+
+    def _added(self, el: ET.Element) -> dict[str, str]:
+        """Attributes to add to `el`."""
+        name, nested = _local_name(el), el is not self.root
+        added = {}
+        if name == "path" and "d" not in el.attrib:
+            added["d"] = ""
+        if name in _PLACED and nested:
+            added.update({axis: "0" for axis in ("x", "y") if axis not in el.attrib})
+        if el in self.viewports:
+            width, height = self.viewports[el][2:]
+            if "viewBox" not in el.attrib and width > 0 and height > 0:
+                added["viewBox"] = f"0 0 {width:g} {height:g}"
+            clip = _viewport_clip(el, self.viewports[el], len(self.clips))
+            if clip is not None:
+                added["clip-path"] = f"url(#{_VIEWPORT_CLIP}{len(self.clips)})"
+                self.clips.append(clip)
+        if el in self.switched_off:
+            added["display"] = "none"
+        return added
 
 
 _STYLE_ELEMENT = re.compile(rb"(<(?:[\w.-]+:)?style\b[^>]*>)(.*?)(</(?:[\w.-]+:)?style\s*>)", re.DOTALL)
@@ -1454,22 +1485,6 @@ def _not_chosen(switch: ET.Element) -> list[ET.Element]:
 
 #: Elements placed by their own ``x`` and ``y`` (0 where left out).
 _PLACED = frozenset({"rect", "use", "image", "svg"})
-
-
-def _defaults_made_explicit(el: ET.Element, is_root: bool, viewports: dict[ET.Element, tuple[float, float]]
-                            ) -> dict[str, str]:
-    """Attributes to add to `el` (see `_parser_ready`)."""
-    name = _local_name(el)
-    added = {}
-    if name == "path" and "d" not in el.attrib:
-        added["d"] = ""
-    if name in _PLACED and not is_root:
-        added.update({axis: "0" for axis in ("x", "y") if axis not in el.attrib})
-    if name == "svg" and not is_root and "viewBox" not in el.attrib and el in viewports:
-        width, height = viewports[el][2:]
-        if width > 0 and height > 0:
-            added["viewBox"] = f"0 0 {width:g} {height:g}"
-    return added
 
 
 def _viewports(elements: list[ET.Element], parents: dict[ET.Element, ET.Element],
