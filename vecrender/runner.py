@@ -52,7 +52,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -95,6 +94,7 @@ from vecrender.recipe import (
     resolved_dict,
 )
 from vecrender.scene import VectorScene
+from vecrender.weights import file_digest
 
 #: An eval loss must beat the best by more than this to count as an improvement (as CLIPasso).
 MIN_DELTA = 1e-5
@@ -255,14 +255,6 @@ def clear_run_outputs(path: Path) -> None:
                 child.unlink()
     except OSError as exc:
         raise output_error(path, exc) from None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def unique_dir(path: Path) -> Path:
@@ -579,7 +571,7 @@ class _Run:
             from vecrender.images import load_image
 
             self.image = load_image(self.input_path)
-            self.input_sha256 = file_sha256(self.input_path)
+            self.input_sha256 = file_digest(self.input_path)
         self.replace_outputs = False  # overwrite: an earlier run's outputs are removed before writing
         self.out_dir = self._out_dir()
         if not self.out_dir.exists() or not any(self.out_dir.iterdir()):
@@ -681,7 +673,7 @@ class _Run:
             if not Path(recorded).is_file():
                 raise InputImageError(f"{where}: the run's input image {recorded} is gone (moved or deleted); pass "
                                       f"it again with --input.")
-            if digest and file_sha256(Path(recorded)) != digest:
+            if digest and file_digest(Path(recorded)) != digest:
                 raise InputImageError(f"{where}: the run's input image {recorded} changed since the run started; "
                                       f"restore it, or start a new run for the changed image.")
             return Path(recorded)
@@ -690,7 +682,7 @@ class _Run:
         if not Path(given).is_file():
             return Path(given)  # load_image says what is wrong with it
         if digest:
-            same = file_sha256(Path(given)) == digest
+            same = file_digest(Path(given)) == digest
         else:  # a checkpoint from before digests; its path may be relative to a folder it does not name
             same = not Path(recorded).is_absolute() or Path(given).resolve() == Path(recorded).resolve()
         if not same:

@@ -558,8 +558,7 @@ def _left_out(root: ET.Element, elements: dict[str, ET.Element]) -> Counter[tupl
             if target is not None and _local_name(target) == "marker":
                 markers[target] = None
         if tag == "use":
-            href = el.get("href") or el.get("{http://www.w3.org/1999/xlink}href") or ""
-            target = elements.get(href[1:]) if href.startswith("#") else None
+            target = _linked(el, elements)
             if target is not None and target not in used:
                 used.add(target)
                 for drawn in tuple(target) if _local_name(target) in _DEFINITIONS else (target,):
@@ -576,6 +575,12 @@ def _left_out(root: ET.Element, elements: dict[str, ET.Element]) -> Counter[tupl
 
 #: Containers whose content is drawn only where a ``<use>`` names it.
 _DEFINITIONS = frozenset({"defs", "symbol"})
+
+
+def _linked(el: ET.Element, by_id: dict[str, ET.Element]) -> ET.Element | None:
+    """The element that `el`'s ``href`` (or ``xlink:href``) ``#id`` names among `by_id`, if any."""
+    href = el.get("href") or el.get("{http://www.w3.org/1999/xlink}href") or ""
+    return by_id.get(href[1:]) if href.startswith("#") else None
 
 
 def _referenced(value: str | None, elements: dict[str, _Named]) -> _Named | None:
@@ -1310,8 +1315,8 @@ class _TagFixes:
     def __init__(self, root: ET.Element, elements: list[ET.Element], data: bytes) -> None:
         self.root = root
         self.parents = {child: parent for parent in elements for child in parent}
-        self.font_sizes = _font_sizes(elements)
-        self.specified = _specified(elements) if b"inherit" in data else {}
+        self.font_sizes = _font_sizes(elements, self.parents)
+        self.specified = _specified(elements, self.parents) if b"inherit" in data else {}
         self.viewports = _viewports(elements, self.parents, self.font_sizes)
         self.switched_off = {child for el in elements if _local_name(el) == "switch" for child in _not_chosen(el)}
         self.cyclic = _cyclic_uses(elements)
@@ -1402,10 +1407,10 @@ _INHERITED_PROPERTIES = frozenset({
 _ATTRIBUTE = re.compile(rb"""(\s)([\w:.-]+)(\s*=\s*)("[^"]*"|'[^']*')""")
 
 
-def _specified(elements: list[ET.Element]) -> dict[ET.Element, dict[str, str]]:
+def _specified(elements: list[ET.Element], parents: dict[ET.Element, ET.Element]
+               ) -> dict[ET.Element, dict[str, str]]:
     """Each element's own properties (`_style_properties`) with ``inherit`` replaced by the
     parent's value (elements in document order, parents first)."""
-    parents = {child: parent for parent in elements for child in parent}
     out: dict[ET.Element, dict[str, str]] = {}
     for el in elements:
         up = out.get(parents.get(el), {})
@@ -1453,8 +1458,7 @@ def _cyclic_uses(elements: list[ET.Element]) -> set[ET.Element]:
     uses = [el for el in elements if _local_name(el) == "use"]
 
     def drawn_uses(use: ET.Element) -> list[ET.Element]:
-        href = use.get("href") or use.get("{http://www.w3.org/1999/xlink}href") or ""
-        target = by_id.get(href[1:]) if href.startswith("#") else None
+        target = _linked(use, by_id)
         return [] if target is None else [el for el in target.iter() if _local_name(el) == "use"]
 
     edges = {use: drawn_uses(use) for use in uses}
@@ -1511,8 +1515,8 @@ def _viewport_clip(el: ET.Element, viewport: tuple[float, float, float, float], 
     """A ``<clipPath>`` of a nested ``<svg>``'s viewport, which hides what its content draws
     outside (SVG's default ``overflow: hidden``), or None where nothing is hidden or the element
     names a clip path of its own."""
-    overflow = _style_properties(el).get("overflow", "hidden").strip()
-    if overflow in ("visible", "auto") or _style_properties(el).get("clip-path", "none") != "none":
+    own = _style_properties(el)
+    if own.get("overflow", "hidden").strip() in ("visible", "auto") or own.get("clip-path", "none") != "none":
         return None
     x, y, width, height = viewport
     return (f'<clipPath id="{_VIEWPORT_CLIP}{number}"><rect x="{x:g}" y="{y:g}" width="{width:g}" '
@@ -1529,9 +1533,8 @@ def _ancestors(el: ET.Element, parents: dict[ET.Element, ET.Element]) -> Iterato
         yield el
 
 
-def _font_sizes(elements: list[ET.Element]) -> dict[ET.Element, float]:
+def _font_sizes(elements: list[ET.Element], parents: dict[ET.Element, ET.Element]) -> dict[ET.Element, float]:
     """Each element's ``font-size`` in px (elements in document order, parents first)."""
-    parents = {child: parent for parent in elements for child in parent}
     sizes: dict[ET.Element, float] = {}
     for el in elements:
         inherited = sizes.get(parents.get(el), DEFAULT_FONT_SIZE)
@@ -1824,8 +1827,7 @@ def _gradient_defs(by_id: dict[str, ET.Element]) -> dict[str, _GradientDef]:
     def chain(el: ET.Element) -> list[ET.Element]:
         seen = [el]
         while True:
-            href = el.get("href") or el.get("{http://www.w3.org/1999/xlink}href") or ""
-            el = by_id.get(href[1:]) if href.startswith("#") else None
+            el = _linked(el, by_id)
             if el is None or _local_name(el) not in _GRADIENT_KINDS or any(el is s for s in seen):
                 return seen
             seen.append(el)
