@@ -1,15 +1,22 @@
-"""Scenes whose paths differ widely in length: the CPU's grouping by segment count, against
-padding every path to the longest, in the same process.
+"""Scenes with long paths: the CPU's per-tile segment windows and its grouping of paths by segment
+count, each against doing without, in the same process.
 
 A scene stores every path with as many segments as its longest, and a closest-point search's
-work per (tile, path) pair grows with that stored count. `native` (dynamic shapes, the CPU)
-therefore evaluates paths in groups of similar length when padding would cost more than
-``BUCKET_GAIN`` times the grouped work (`vecrender.functional.native._segment_buckets`). This
-script renders (forward, and forward+backward of a squared error) a synthetic scene of many short
-filled shapes and strokes plus one long outline, and optionally real SVG files, both ways, and
-prints the times, their ratio and the largest pixel difference.
+work per (tile, path) pair grows with the segments it searches. `native` (dynamic shapes, the
+CPU) therefore
 
-    python benchmarks/mixed_lengths.py [--short 100] [--long 1000] [--size 256] [--svg FILE ...]
+* searches, per (tile, path) pair, only the segments that come within reach of the tile
+  (`vecrender.functional.native._segment_windows`, paths of ``WINDOW_MIN_SEGMENTS`` segments or
+  more), and
+* evaluates paths in groups of similar length when padding would cost more than
+  ``BUCKET_GAIN`` times the grouped work (`vecrender.functional.native._segment_buckets`).
+
+This script renders (forward, and forward+backward of a squared error) a synthetic scene of many
+short filled shapes and strokes plus one long outline, and optionally real SVG files, with both,
+without the windows (whole paths searched) and, with ``--padded``, with neither, and prints the
+times, their ratios to the default and the largest pixel difference from it.
+
+    python benchmarks/mixed_lengths.py [--short 100] [--long 1000] [--size 256] [--svg FILE ...] [--padded]
 """
 
 from __future__ import annotations
@@ -68,16 +75,26 @@ def timed(scene: VectorScene, backward: bool, repeats: int) -> tuple[float, torc
     return sorted(times)[len(times) // 2], image.detach()
 
 
-def compare(name: str, scene: VectorScene, repeats: int) -> None:
+#: What each variant changes: (BUCKET_GAIN, WINDOW_MIN_SEGMENTS); the first is the default.
+VARIANTS = {"default": (native.BUCKET_GAIN, native.WINDOW_MIN_SEGMENTS),
+            "no windows": (native.BUCKET_GAIN, math.inf),
+            "padded, no windows": (math.inf, math.inf)}
+
+
+def compare(name: str, scene: VectorScene, repeats: int, variants: list[str]) -> None:
     for backward in (False, True):
-        native.BUCKET_GAIN = 2.0
-        grouped, a = timed(scene, backward, repeats)
-        native.BUCKET_GAIN = math.inf
-        padded, b = timed(scene, backward, repeats)
-        native.BUCKET_GAIN = 2.0
+        times, images = {}, {}
+        for variant in variants:
+            native.BUCKET_GAIN, native.WINDOW_MIN_SEGMENTS = VARIANTS[variant]
+            times[variant], images[variant] = timed(scene, backward, repeats)
+        native.BUCKET_GAIN, native.WINDOW_MIN_SEGMENTS = VARIANTS["default"]
         kind = "fwd+bwd" if backward else "fwd"
-        print(f"{name:<40} {kind:<8} grouped {grouped:8.3f} s   padded {padded:8.3f} s   "
-              f"padded / grouped {padded / grouped:6.1f}   max |diff| {float((a - b).abs().max()):.1e}")
+        base = times["default"]
+        print(f"{name:<40} {kind:<8} default {base:8.3f} s")
+        for variant in variants[1:]:
+            diff = float((images[variant] - images["default"]).abs().max())
+            print(f"{'':<40} {'':<8} {variant:<18} {times[variant]:8.3f} s   x {times[variant] / base:6.1f}   "
+                  f"max |diff| {diff:.1e}")
 
 
 def main() -> None:
@@ -88,17 +105,20 @@ def main() -> None:
     parser.add_argument("--svg", nargs="*", default=[], help="SVG files to render too, at their own size")
     parser.add_argument("--repeats", type=int, default=1, help="median of this many renders per row")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--padded", action="store_true",
+                        help="also time paths padded to the longest without windows (slow on long paths)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
+    variants = list(VARIANTS) if args.padded else list(VARIANTS)[:2]
     compare(f"synthetic: {args.short} short + 1 x {args.long} segs", synthetic_scene(args.short, args.long, args.size),
-            args.repeats)
+            args.repeats, variants)
     for path in args.svg:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             scene = svg.load_svg(path, fill_tolerance=svg.RENDER_FILL_TOLERANCE)
-        compare(Path(path).name, scene, args.repeats)
+        compare(Path(path).name, scene, args.repeats, variants)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from vecrender.functional.native import (
     _layout,
     _pairs,
     _tile_ranges,
+    _Chords,
+    _row_crossings,
     _tile_winding,
     _two_closest,
     tile_occupancy,
@@ -210,6 +212,67 @@ def test_paths_of_very_different_lengths_are_drawn_in_order(seed, styled, monkey
     assert_gradients_match(*grads)
     monkeypatch.setattr(native, "BUCKET_GAIN", math.inf)
     assert (render_native(*args, 24, 26, **extra) - images[1]).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("styled", [False, True])
+def test_long_paths_search_only_the_segments_near_each_tile(styled, monkeypatch):
+    """Paths of 12-24 segments wandering over the canvas (fills and strokes, both fill rules,
+    subpaths; ``styled``: flat caps and miter joins): each (tile, path) pair searches only its
+    window of segments (`_segment_windows`), a small share of the path, and the image and its
+    gradients are the reference's and those of searching whole paths."""
+    import vecrender.functional.native as native
+    from vecrender.functional.styles import CAP_BUTT, CAP_SQUARE, JOIN_BEVEL, JOIN_MITER
+
+    args = list(random_scene(3, n=5, segs=24, size=64))
+    args[5] = torch.randint(12, 25, (2, 5), generator=torch.Generator().manual_seed(3))
+    args[1] = args[1] + 1.0
+    extra = {}
+    if styled:
+        caps_joins = [[CAP_BUTT, JOIN_MITER, 10.0], [CAP_SQUARE, JOIN_BEVEL, 4.0]] * 3
+        style = torch.tensor(caps_joins[:5], dtype=torch.float64)
+        starts = torch.zeros(5, 24, dtype=torch.bool)
+        starts[:, 0] = starts[1, 8] = starts[4, 10] = True
+        extra = {"stroke_style": style, "subpath_starts": starts}
+    shares = []
+    windows = native._segment_windows
+
+    def recorded(g, lay, bins, half):
+        found = windows(g, lay, bins, half)
+        shares.append(found.count.double().mean().item() / lay.seg_valid.shape[2])
+        return found
+
+    monkeypatch.setattr(native, "_segment_windows", recorded)
+    leaves = [t.clone().requires_grad_(True) for t in args[:4]]
+    weights = torch.rand(2, 4, 64, 60, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    grads, images = [], []
+    for fn in (render_reference, render_native):
+        img = fn(*leaves, *args[4:], 64, 60, **extra)
+        grads.append(torch.autograd.grad((img * weights).sum(), leaves))
+        images.append(img.detach())
+    assert shares and max(shares) < 0.25  # windows were searched, each a small share of its path
+    assert (images[0] - images[1]).abs().max() < 1e-4
+    assert_gradients_match(*grads)
+    monkeypatch.setattr(native, "WINDOW_MIN_SEGMENTS", math.inf)
+    whole = render_native(*leaves, *args[4:], 64, 60, **extra)
+    assert (whole.detach() - images[1]).abs().max() < 1e-6
+    assert_gradients_match(torch.autograd.grad((whole * weights).sum(), leaves), grads[1])
+
+
+def test_segment_windows_are_skipped_where_they_would_not_pay(monkeypatch):
+    """A scribble whose 16 segments each cross the canvas: every tile is near most of them, so
+    listing windows would cost more than searching whole paths; the render is the same."""
+    import vecrender.functional.native as native
+
+    points = torch.rand(1, 1, 49, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 40
+    args = scene_args(points, torch.tensor([[2.0]], dtype=torch.float64), torch.tensor([[[0, 0, 0, 1.0]]]),
+                      torch.tensor([[[1, 0, 0, 0.5]]]), closed=torch.tensor([True]))
+    found = []
+    windows = native._segment_windows
+    monkeypatch.setattr(native, "_segment_windows", lambda *a: found.append(windows(*a)) or found[-1])
+    image = render_native(*args, 40, 40)
+    assert found == [None]
+    monkeypatch.setattr(native, "WINDOW_MIN_SEGMENTS", math.inf)
+    assert torch.equal(render_native(*args, 40, 40), image)
 
 
 def assert_gradients_match(reference: tuple, native: tuple) -> None:
@@ -826,11 +889,13 @@ def test_two_closest_chords(dtype, chords, per_segment):
     assert (d2.gather(-1, second) - rest).abs().le(rest * 2**-14).all()
 
 
+@pytest.mark.parametrize("windowed", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_tile_winding_equals_the_winding_number(dtype):
-    """Per-row counting of the chords right of a tile gives every pixel the winding number the
-    per-chord test gives, to the integer: vertices on pixel centres, rows and tile borders,
-    horizontal and vertical chords, chords far outside and padding (a == b, far away)."""
+def test_tile_winding_equals_the_winding_number(dtype, windowed):
+    """Per-row counting of the chords right of a tile (per pair, or with windows from the sorted
+    row crossings of all paths) gives every pixel the winding number the per-chord test gives,
+    to the integer: vertices on pixel centres, rows and tile borders, horizontal and vertical
+    chords, chords far outside and padding (a == b, far away)."""
     g = torch.Generator().manual_seed(0)
     size, tiles = 8, 4
     corners = torch.rand(40, 12, 2, generator=g, dtype=dtype) * 48 - 8  # [paths, vertices, 2]: closed polygons
@@ -845,8 +910,13 @@ def test_tile_winding_equals_the_winding_number(dtype):
     ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
     local = torch.stack([xs.reshape(-1), ys.reshape(-1)], -1) + 0.5
     pix = ((origin * size).repeat(40, 1)[:, None] + local).to(dtype)  # [C, Q, 2]
-    geometry = type("Geometry", (), {"tile_size": size, "chord_a": a, "chord_b": b})
-    winding = _tile_winding(geometry, row, pix)
+    canvas = (tiles * size, tiles * size)
+    geometry = type("Geometry", (), {"tile_size": size, "chord_a": a, "chord_b": b, "padded_size": canvas,
+                                     "crossings": _row_crossings(a, b, *canvas)})
+    chords = _Chords(None, None)
+    if windowed:  # every chord in the window: the near ones are tested per pixel, the right ones counted
+        chords = _Chords(None, None, torch.zeros(len(row), 1), torch.cat([a[row], b[row]], -1).transpose(1, 2))
+    winding = _tile_winding(geometry, chords, row, pix)
     truth = winding_number(pix[:, :, None], a[row][:, None], b[row][:, None])
     assert winding.dtype == torch.int32 and torch.equal(winding, truth)
     assert truth.ne(0).sum() > 1000 and truth.abs().max() >= 2  # insides and overlaps were counted

@@ -14,7 +14,9 @@ How it stays fast and bounded:
    ``chunk_elements`` pixel-chord evaluations, so peak memory is bounded whatever the canvas
    and path count. With dynamic shapes, paths whose segment counts differ widely are evaluated
    in groups of similar length (:func:`_segment_buckets`), so short paths do not pay for the
-   padding of the longest.
+   padding of the longest, and each pair of a long path searches only the segments within
+   reach of its tile (:func:`_segment_windows`), so a 1000-segment outline costs per tile what
+   its few nearby segments cost.
 3. **Coverage, with gradient.** Only the offset ``p - B(t*)`` (and, for fills, the offset to
    the closest chord) is evaluated with autograd: one point per pixel and pair.
 4. **Compositing.** Layers (fill then stroke per path) are combined with "over" by a balanced
@@ -215,6 +217,8 @@ def _pair_pass(paths: _Paths, o: _PassOptions) -> tuple[_Bins, Tensor | tuple[Te
         geometry.set_style(lay.style, lay.reach_widths / 2, lay.neighbours)
     if p.gradients is not None:
         geometry.gradients = Gradients(*(_flat(t) for t in p.gradients))
+    if o.dynamic and lay.segs.shape[2] >= WINDOW_MIN_SEGMENTS and o.segments_per_curve >= 4:
+        geometry.windows = _segment_windows(geometry, lay, bins, _flat(p.widths / 2))
     return bins, _pair_layers(geometry, bins, p.widths, p.stroke_colors, p.fill_colors, o.chunk_elements)
 
 
@@ -392,23 +396,42 @@ def _pairs(first: Tensor, last: Tensor, ok: Tensor, tiles_y: int, tiles_x: int) 
     areas, not ``tiles x paths`` (one host read-back: dynamic shapes only), unless the boxes
     cover more (tile, box) pairs than there are (tile, path) pairs: then :func:`_box_tiles`."""
     batch, num_paths, num_boxes = ok.shape
-    span = (last - first).clamp_min(0)  # [B, N, C, 2]
+    listed = _listed_tiles(first, last, ok, limit=batch * tiles_y * tiles_x * num_paths)
+    if listed is None:
+        return None
+    if not isinstance(listed, tuple):
+        tile, path = torch.nonzero(_box_tiles(first, last, ok, tiles_y, tiles_x).reshape(-1, num_paths), as_tuple=True)
+        return _Bins(tile, path)
+    box, x, y = listed
+    key = torch.unique(_pair_key(torch.div(box, num_boxes, rounding_mode="floor"), x, y, num_paths, tiles_y, tiles_x))
+    return _Bins(torch.div(key, num_paths, rounding_mode="floor"), key % num_paths)
+
+
+def _listed_tiles(first: Tensor, last: Tensor, ok: Tensor, limit: int | None = None
+                  ) -> tuple[Tensor, Tensor, Tensor] | int | None:
+    """Each (box, tile) entry of the boxes (:func:`_tile_ranges`, ``[..., 2]``): flat box index,
+    tile column and row ``[K]``; None when there are none, and their count instead when it is
+    over ``limit`` (one host read-back: dynamic shapes only)."""
+    span = (last - first).clamp_min(0)
     count = (span[..., 0] * span[..., 1] * ok).reshape(-1)
     total = int(count.sum())
     if total == 0:
         return None
-    if total > batch * tiles_y * tiles_x * num_paths:
-        tile, path = torch.nonzero(_box_tiles(first, last, ok, tiles_y, tiles_x).reshape(-1, num_paths), as_tuple=True)
-        return _Bins(tile, path)
+    if limit is not None and total > limit:
+        return total
     box = torch.repeat_interleave(count, output_size=total)  # [K] box of each (box, tile) entry
     k = torch.arange(total, device=ok.device) - (torch.cumsum(count, 0) - count).index_select(0, box)
     width = span[..., 0].reshape(-1).index_select(0, box)
     x = first[..., 0].reshape(-1).index_select(0, box) + k % width
     y = first[..., 1].reshape(-1).index_select(0, box) + torch.div(k, width, rounding_mode="floor")
-    path = torch.div(box, num_boxes, rounding_mode="floor")  # flat over B * N
-    b = torch.div(path, num_paths, rounding_mode="floor")
-    key = torch.unique(((b * tiles_y + y) * tiles_x + x) * num_paths + path - b * num_paths)
-    return _Bins(torch.div(key, num_paths, rounding_mode="floor"), key % num_paths)
+    return box, x, y
+
+
+def _pair_key(row: Tensor, x: Tensor, y: Tensor, num_paths: int, tiles_y: int, tiles_x: int) -> Tensor:
+    """``tile * N + path`` (tile over ``B * T``) of flat path ``row`` (``b * N + path``) on tile
+    ``(x, y)``: the order of :class:`_Bins`' pairs."""
+    b = torch.div(row, num_paths, rounding_mode="floor")
+    return ((b * tiles_y + y) * tiles_x + x) * num_paths + row - b * num_paths
 
 
 def _box_tiles(first: Tensor, last: Tensor, ok: Tensor, tiles_y: int, tiles_x: int) -> Tensor:
@@ -465,6 +488,102 @@ def _bins(overlap: Tensor, tile_capacity: int) -> _Bins:
                  capacity, overflow)
 
 
+#: Dynamic shapes: passes whose paths have this many segments or more search, per (tile, path)
+#: pair, only the segments within search reach of the tile (:func:`_segment_windows`) ...
+WINDOW_MIN_SEGMENTS = 8
+#: ... unless listing them would take more (segment, tile) entries than this (memory), or than
+#: half of every pair's path (no gain).
+WINDOW_MAX_ENTRIES = 1 << 24
+
+
+class _Windows(NamedTuple):
+    """Per (tile, path) pair, the segments of its path that can hold the closest chord of a pixel
+    of its tile that is searched: pair ``p``'s are ``segment[start[p] : start[p] + count[p]]``,
+    ascending (all ``[P]``, ``segment`` ``[M]``)."""
+
+    start: Tensor
+    count: Tensor
+    segment: Tensor
+
+
+def _segment_windows(g: _Geometry, lay: _Layout, bins: _Bins, half: Tensor) -> _Windows | None:
+    """The :class:`_Windows` of the pairs ``bins`` (``half`` ``[B * N]``), so that a long path's
+    pixels search the few segments near their tile, not all (the results are the same); None
+    where they would be too many (`WINDOW_MAX_ENTRIES`).
+
+    A searched pixel lies within the search radius ``R`` (:meth:`_Geometry.search_radius`) plus
+    the coarse flattening's error ``e_c`` of the coarse polyline, so its closest fine chord (and
+    any second one that counts) lies within ``R + 2 e_c + 3 e_f`` of it (``e_f``: the fine error),
+    on a segment whose coarse chords come within ``R + 3 e_c + 4 e_f`` of the pixel: the
+    segments' coarse boxes grown by that (and a margin for rounding) meet its tile.
+    """
+    batch, num_paths, num_seg = lay.seg_valid.shape
+    every = torch.arange(batch * num_paths, device=half.device)
+    radius = g.search_radius(every, half)
+    grow = (radius + 3 * g.err_coarse + 4 * g.err + 0.05).view(batch, num_paths, 1, 1)
+    lo, hi = lay.coarse.amin(-2) - grow, lay.coarse.amax(-2) + grow  # [B, N, S, 2]
+    ok = lay.seg_valid & (radius > 0).view(batch, num_paths, 1)
+    pair_key = bins.pair_tile * num_paths + bins.pair_path  # [P], ascending
+    limit = min(pair_key.numel() * num_seg // 2, WINDOW_MAX_ENTRIES)
+    listed = _listed_tiles(*_tile_ranges(lo, hi, ok, g.tile_size, lay.tiles_y, lay.tiles_x), limit=limit)
+    if isinstance(listed, int):
+        return None
+    count = torch.zeros_like(pair_key)
+    if listed is None:
+        return _Windows(count, count, count[:0])
+    box, x, y = listed
+    row = torch.div(box, num_seg, rounding_mode="floor")
+    key = _pair_key(row, x, y, num_paths, lay.tiles_y, lay.tiles_x) * num_seg + box - row * num_seg
+    key = torch.sort(key).values
+    entry_key = torch.div(key, num_seg, rounding_mode="floor")
+    pair = torch.searchsorted(pair_key, entry_key).clamp_max(pair_key.numel() - 1)
+    binned = pair_key.index_select(0, pair) == entry_key  # a window wider than the pair's boxes
+    pair, segment = pair[binned], (key - entry_key * num_seg)[binned]
+    count.index_add_(0, pair, torch.ones_like(pair))
+    return _Windows(torch.cumsum(count, 0) - count, count, segment)
+
+
+class _Chords(NamedTuple):
+    """The chords that a chunk of pairs searches, as :func:`_chord_table`s: ``fine`` ``[C, 5, F]``
+    and ``coarse`` ``[C, 5, F / chords * 4]``, of each pair's whole path, or only of its
+    window's segments ``window`` ``[C, K]`` (padded with far chords), and then, in passes with
+    fills, the fine chords' starts and ends ``ends`` ``[C, 4, F]``."""
+
+    fine: Tensor
+    coarse: Tensor
+    window: Tensor | None = None
+    ends: Tensor | None = None
+
+    def in_path(self, pair: Tensor, index: Tensor, chords: int) -> Tensor:
+        """The indices in their path's chords of the chords ``index`` ``[E, k]`` of these
+        tables' rows ``pair`` ``[E]``."""
+        if self.window is None:
+            return index
+        seg = torch.div(index, chords, rounding_mode="floor")
+        picked = self.window.index_select(0, pair).gather(1, seg.flatten(1)).view_as(seg)
+        return picked * chords + index - seg * chords
+
+
+def _chunk_chords(g: _Geometry, row: Tensor, pairs: slice | Tensor) -> _Chords:
+    """The :class:`_Chords` of the pairs ``pairs`` (of the bins: a slice, or with windows indices
+    ``[C]``) of the paths ``row`` ``[C]`` (dynamic shapes)."""
+    if g.windows is None:
+        return _Chords(_take(g.table, row), _take(g.coarse, row))
+    w = g.windows
+    count = w.count.index_select(0, pairs)
+    slot = torch.arange(max(int(count.max()), 1), device=row.device)
+    valid = slot < count[:, None]  # [C, K]
+    if w.segment.numel():
+        entry = (w.start.index_select(0, pairs)[:, None] + slot).clamp_max(w.segment.numel() - 1)
+        window = torch.where(valid, w.segment[entry], 0)
+    else:
+        window = torch.zeros_like(valid, dtype=torch.long)
+    num_seg = g.segs.shape[1]
+    flat = torch.where(valid, row[:, None] * num_seg + window, g.segs.shape[0] * num_seg)  # padding: far row
+    return _Chords(g.windowed("table", flat), g.windowed("coarse", flat), window,
+                   g.windowed("ends", flat) if g.fills else None)
+
+
 # -- per-pair coverage ---------------------------------------------------------------------------
 def _flat(t: Tensor) -> Tensor:
     """A per-path table ``[B, N, ...]`` as ``[B * N, ...]``, rows picked by flat path index."""
@@ -516,6 +635,9 @@ class _Geometry:
         self.local = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1) + 0.5  # [Q, 2]
         self.style: Tensor | None = None
         self.gradients: Gradients | None = None  # [B * N, 2, ...]
+        self.fills = fills
+        self.windows: _Windows | None = None
+        self._by_segment: dict[str, Tensor] = {}  # :meth:`windowed`'s tables
 
     def set_style(self, style: Tensor, reach: Tensor, neighbours: tuple[Tensor, Tensor]) -> None:
         """Caps, joins and miter limits ``[B, N, 3]``, the half-widths the pixel searches use
@@ -530,6 +652,48 @@ class _Geometry:
         for styled strokes ``(r + PIXEL_REACH) * reach_scale - PIXEL_REACH``): none reaches a
         pixel whose centre is farther than it plus ``PIXEL_REACH``."""
         return half.detach() if self.style is None else _take(self.reach, row)
+
+    def search_radius(self, row: Tensor, half: Tensor) -> Tensor:
+        """``[C]``: how far from the paths ``row``'s outline (their coarse polyline, plus its error
+        bound) pixels are searched: the stroke's reach plus ``PIXEL_REACH``, in passes with fills
+        at least a second fill edge's reach (``SECOND_EDGE_FAR``); -inf: none. Farther pixels are
+        beyond any stroke and any fill edge's anti-aliasing."""
+        reach = self.stroke_reach(row, half).clamp_min(0) + PIXEL_REACH
+        if self.fills:
+            return reach.clamp_min(SECOND_EDGE_FAR)
+        return torch.where(half.detach() > 0, reach, -math.inf)
+
+    def windowed(self, name: str, flat: Tensor) -> Tensor:
+        """The chords of the segments ``flat`` ``[C, K]`` (flat index ``row * S + segment``; ``B * N
+        * S``: padding, far away) in the per-path chord table ``name``: ``"table"`` or
+        ``"coarse"`` (:func:`_chord_table`, ``[C, 5, K * n]``), or ``"ends"`` (starts and ends,
+        ``[C, 4, K * L]``)."""
+        if name not in self._by_segment:  # [B * N * S + 1, channels * n], the last row far away
+            table = torch.stack([*self.chord_a.unbind(-1), *self.chord_b.unbind(-1)], 1) if name == "ends" \
+                else getattr(self, name)
+            rows, channels, size = table.shape
+            per = size // self.segs.shape[1]
+            split = table.view(rows, channels, -1, per).transpose(1, 2).reshape(-1, channels * per)
+            far = split.new_tensor([1e18] * 2 + [1e18 if name == "ends" else 0.0] * (channels - 2))
+            self._by_segment[name] = torch.cat([split, far.repeat_interleave(per)[None]])
+        table = self._by_segment[name]
+        channels = 4 if name == "ends" else 5
+        picked = table.index_select(0, flat.reshape(-1)).view(*flat.shape, channels, -1)
+        return picked.transpose(1, 2).reshape(flat.shape[0], channels, -1)
+
+    @property
+    def padded_size(self) -> tuple[int, int]:
+        """Height and width of the tile-padded canvas."""
+        return self.num_tiles // self.tiles_x * self.tile_size, self.tiles_x * self.tile_size
+
+    @functools.cached_property
+    def crossings(self) -> _RowCrossings:
+        """:func:`_row_crossings` of the paths' chords (with windows and fills)."""
+        return _row_crossings(self.chord_a, self.chord_b, *self.padded_size)
+
+    def flat_row(self, tile: Tensor, path: Tensor) -> Tensor:
+        """Flat path index ``b * N + path`` of pairs on ``tile`` (over ``B * T``)."""
+        return torch.div(tile, self.num_tiles, rounding_mode="floor") * self.num_paths + path
 
     def local_index(self, width: int) -> Tensor:
         """``[Q]`` flat offsets of a tile's pixels from its top-left one, in a canvas ``width`` wide."""
@@ -566,48 +730,71 @@ def _pair_layers(g: _Geometry, bins: _Bins, widths: Tensor, stroke_colors: Tenso
     ``[E]`` (flat index into the tile-padded canvas ``[B, H', W']``), layer ``[E, 4]`` and
     ``2 * row + role`` ``[E]`` (row: flat path index ``b * N + path``; role 0 fill, 1 stroke), in
     drawing order per pixel."""
-    num_pairs = bins.pair_tile.shape[0]
     half, strokes = _flat(widths / 2), _flat(stroke_colors)
     fills = None if fill_colors is None else _flat(fill_colors)
-    # pixel x chord evaluations per pair: all chords (static), or the coarse pre-selecting ones
-    # (compact: the full search then runs only on the ~15 % of pixels that pass)
-    per_pair = g.local.shape[0] * (g.coarse.shape[2] if g.compact else g.chord_a.shape[1])
-    step = max(1, chunk_elements // per_pair)
     out = []
-    for start in range(0, num_pairs, step):
-        sl = slice(start, start + step)
-        valid = None if bins.pair_valid is None else bins.pair_valid[sl]
-        out.append(_chunk_layers(g, bins.pair_tile[sl], bins.pair_path[sl], valid, half, strokes, fills))
-    if g.compact:
-        return tuple(torch.cat([o[k] for o in out]) for k in range(3))
-    return torch.cat(out) if len(out) > 1 else out[0]
+    for pairs in _pair_chunks(g, bins, chunk_elements):
+        valid = None if bins.pair_valid is None else bins.pair_valid[pairs]
+        chords = _chunk_chords(g, g.flat_row(bins.pair_tile[pairs], bins.pair_path[pairs]), pairs) \
+            if g.compact else None
+        out.append(_chunk_layers(g, bins.pair_tile[pairs], bins.pair_path[pairs], valid, half, strokes, fills,
+                                 chords))
+    if not g.compact:
+        return torch.cat(out) if len(out) > 1 else out[0]
+    pixel, layer, order = (torch.cat([o[k] for o in out]) for k in range(3))
+    if g.windows is not None:  # chunks by window size: back to drawing order per pixel
+        keep = torch.argsort(pixel * (2 * g.segs.shape[0]) + order)
+        pixel, layer, order = pixel[keep], layer[keep], order[keep]
+    return pixel, layer, order
+
+
+def _pair_chunks(g: _Geometry, bins: _Bins, chunk_elements: int) -> list[slice | Tensor]:
+    """Chunks of the pairs of ``bins`` of at most ``chunk_elements`` pixel x chord evaluations
+    (all chords with static shapes, the coarse pre-selecting ones with dynamic shapes: the full
+    search then runs only on the ~15 % of pixels that pass): slices in order, or with windows
+    (:func:`_segment_windows`) pair indices grouped by window size rounded up to a power of two
+    (each chunk's windows are padded to its largest)."""
+    num_pairs, pixels = bins.pair_tile.shape[0], g.local.shape[0]
+    if g.windows is None:
+        per_pair = pixels * (g.coarse.shape[2] if g.compact else g.chord_a.shape[1])
+        step = max(1, chunk_elements // per_pair)
+        return [slice(start, start + step) for start in range(0, num_pairs, step)]
+    size = 2 ** torch.ceil(torch.log2(g.windows.count.clamp_min(1).double())).long()
+    chunks = []
+    for group in torch.unique(size).tolist():
+        pairs = torch.nonzero(size == group).squeeze(1)
+        step = max(1, chunk_elements // (pixels * 4 * group))
+        chunks += [pairs[start:start + step] for start in range(0, pairs.numel(), step)]
+    return chunks
 
 
 def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None, half: Tensor,
-                  stroke_colors: Tensor, fill_colors: Tensor | None) -> Tensor | tuple[Tensor, Tensor, Tensor]:
+                  stroke_colors: Tensor, fill_colors: Tensor | None, chords: _Chords | None
+                  ) -> Tensor | tuple[Tensor, Tensor, Tensor]:
     """Layers of a chunk of pairs (tile over ``B * T``, path, valid), as ``_pair_layers``; ``half``
-    ``[B * N]`` and the colours ``[B * N, 4]`` are flat per-path tables."""
+    ``[B * N]`` and the colours ``[B * N, 4]`` are flat per-path tables; ``chords``: what the
+    compact searches (dynamic shapes) search."""
     b = torch.div(tile, g.num_tiles, rounding_mode="floor")
     t = tile - b * g.num_tiles
-    row = b * g.num_paths + path  # flat path index
+    row = g.flat_row(tile, path)
     origin = torch.stack([t % g.tiles_x, torch.div(t, g.tiles_x, rounding_mode="floor")], -1)
     pix = origin.to(g.local.dtype)[:, None] * g.tile_size + g.local  # [C, Q, 2]
     mask = None if valid is None else valid[:, None].to(pix.dtype)
     half = _take(half, row)  # [C]
     if g.compact:  # flat index of each pair's top-left pixel in the tile-padded canvas [B, H', W']
-        height, width = g.num_tiles // g.tiles_x * g.tile_size, g.tiles_x * g.tile_size
+        height, width = g.padded_size
         corner = (b * height + origin[:, 1] * g.tile_size) * width + origin[:, 0] * g.tile_size  # [C]
         local = g.local_index(width)  # [Q]
     if g.compact and fill_colors is None:
-        coverage, rows, cols = _sparse_stroke_coverage(g, row, pix, half)
+        coverage, rows, cols = _sparse_stroke_coverage(g, chords, row, pix, half)
         pixel = corner.index_select(0, rows) + local.index_select(0, cols)
         entry_row = row.index_select(0, rows)
         colors = _path_colors(g, stroke_colors, entry_row, pix[rows, cols], STROKE)
         return pixel, _layer(coverage, colors, None), 2 * entry_row + STROKE
     if g.compact:  # with fills: only the pixels near the outline are searched
         with torch.no_grad():
-            cand, u_cand, d2min, near = _search_near(g, row, pix, half)
-            winding = _tile_winding(g, row, pix)
+            cand, u_cand, d2min, near = _search_near(g, chords, row, pix, half)
+            winding = _tile_winding(g, chords, row, pix)
     else:
         cand, u_cand, d2min, winding = _closest_chord(g, row, pix, fill_colors is not None)
     alpha = _stroke_coverage(g, row, pix, cand, u_cand, d2min, half)
@@ -668,28 +855,83 @@ def _near_fill_coverage(g: _Geometry, row: Tensor, pix: Tensor, cand: Tensor, wi
     return coverage.index_put((rows, cols), _fill_coverage(g, row.index_select(0, rows), *picked)[:, 0])
 
 
-def _tile_winding(g: _Geometry, row: Tensor, pix: Tensor) -> Tensor:
+def _tile_winding(g: _Geometry, chords: _Chords, row: Tensor, pix: Tensor) -> Tensor:
     """Winding numbers ``[C, Q]`` (int32, as :func:`winding_number`) of the whole tiles of pixels
     ``pix`` ``[C, Q, 2]`` (row-major) around the paths ``row`` ``[C]``.
 
     A chord more than a pixel right of a tile's last column crosses the ray of every pixel of the
-    rows it spans: those are counted once per pixel row. Only the chords whose box meets the
-    tile's (a few) are tested per pixel; chords left of it cross no ray.
+    rows it spans: those are counted once per pixel row (with windows, from
+    :func:`_row_crossings`). The chords that meet the tile's rows and columns (a few; with
+    windows, all are in the window) are tested per pixel; the others cross no ray.
     """
     size = g.tile_size
-    a, b = _take(g.chord_a, row), _take(g.chord_b, row)  # [C, SL, 2]; padding: far away, a == b
     xs, ys = pix[:, :size, 0], pix[:, ::size, 1]  # [C, T]: column and row centres
+    if chords.window is None:
+        a, b = _take(g.chord_a, row), _take(g.chord_b, row)  # [C, SL, 2]; padding: far away, a == b
+    else:
+        a, b = chords.ends.transpose(1, 2).unflatten(-1, (2, 2)).unbind(-2)
     lo, hi = torch.minimum(a, b), torch.maximum(a, b)
-    right = lo[..., 0] > xs[:, -1:] + 1  # [C, SL]
-    up, down = ray_crossings(torch.stack([xs[:, :1].expand_as(ys), ys], -1)[:, :, None], a[:, None], b[:, None])
-    per_row = (up & right[:, None]).sum(-1, dtype=torch.int32) - (down & right[:, None]).sum(-1, dtype=torch.int32)
+    rows = (hi[..., 1] >= ys[:, :1]) & (lo[..., 1] <= ys[:, -1:])  # [C, SL]
+    right = lo[..., 0] > xs[:, -1:] + 1
+    if chords.window is None:
+        per_row = ys.new_zeros(ys.shape, dtype=torch.int32)
+        pair, chord = torch.nonzero(rows & right, as_tuple=True)  # [K]
+        if pair.numel():
+            starts = torch.stack([xs[:, :1].expand_as(ys), ys], -1).index_select(0, pair)  # [K, T, 2]
+            up, down = ray_crossings(starts, a[pair, chord][:, None], b[pair, chord][:, None])
+            per_row.index_add_(0, pair, up.to(torch.int32) - down.to(torch.int32))
+    else:
+        per_row = _crossings_right(g, row, ys, xs[:, -1])
     winding = per_row.repeat_interleave(size, dim=1)  # [C, Q]
-    meets = ~right & (hi[..., 0] >= xs[:, :1] - 1) & (hi[..., 1] >= ys[:, :1]) & (lo[..., 1] <= ys[:, -1:])
-    pair, chord = torch.nonzero(meets, as_tuple=True)  # [K]
+    pair, chord = torch.nonzero(rows & ~right & (hi[..., 0] >= xs[:, :1] - 1), as_tuple=True)
     if pair.numel():
         up, down = ray_crossings(pix.index_select(0, pair), a[pair, chord][:, None], b[pair, chord][:, None])
         winding.index_add_(0, pair, up.to(torch.int32) - down.to(torch.int32))
     return winding
+
+
+class _RowCrossings(NamedTuple):
+    """The chords that cross each pixel row's centre line, per path: sorted integer ``key`` ``[M]``,
+    ``(row * H' + y) * span + c`` with ``c = ceil(x - 0.5) + 2`` of the chord's smaller x (clamped
+    to 1 .. W' + 4: a chord is right of ``k + 0.5`` exactly where ``c - 2 > k`` for whole ``k``),
+    and ``before`` ``[M + 1]``: the up minus down crossings before each."""
+
+    key: Tensor
+    before: Tensor
+    span: int
+
+
+def _row_crossings(a: Tensor, b: Tensor, height: int, width: int) -> _RowCrossings:
+    """The :class:`_RowCrossings` of the chords ``a -> b`` ``[R, SL, 2]`` of ``R`` paths on a
+    ``height`` x ``width`` canvas (in float64, so that each comparison is exact). Crossings follow
+    :func:`ray_crossings`: a chord crosses the rows whose centre ``y`` has ``min(ay, by) <= y <
+    max(ay, by)``, up where ``ay < by``."""
+    a, b = a.double(), b.double()
+    lo_y, hi_y = torch.minimum(a[..., 1], b[..., 1]), torch.maximum(a[..., 1], b[..., 1])
+    first = torch.ceil(lo_y - 0.5).clamp(0, height).long()  # rows first .. stop - 1
+    count = (torch.ceil(hi_y - 0.5).clamp(0, height).long() - first).reshape(-1)
+    column = torch.ceil(torch.minimum(a[..., 0], b[..., 0]) - 0.5).clamp(-1, width + 2).long() + 2
+    sign = torch.where(a[..., 1] < b[..., 1], 1, -1).reshape(-1)
+    chord = torch.repeat_interleave(count)
+    y = first.reshape(-1).index_select(0, chord) + torch.arange(chord.numel(), device=chord.device) \
+        - (torch.cumsum(count, 0) - count).index_select(0, chord)
+    span = width + 5
+    row = torch.div(chord, a.shape[1], rounding_mode="floor")
+    key, order = torch.sort((row * height + y) * span + column.reshape(-1).index_select(0, chord))
+    before = torch.cat([sign.new_zeros(1), torch.cumsum(sign.index_select(0, chord).index_select(0, order), 0)])
+    return _RowCrossings(key, before, span)
+
+
+def _crossings_right(g: _Geometry, row: Tensor, ys: Tensor, last_x: Tensor) -> Tensor:
+    """Up minus down crossings ``[C, T]`` (int32) of the rays of pixel rows ``ys`` ``[C, T]`` (their
+    centres) by the chords of the paths ``row`` ``[C]`` more than a pixel right of the column
+    centre ``last_x`` ``[C]`` (:attr:`_Geometry.crossings`)."""
+    crossings = g.crossings
+    base = (row[:, None] * g.padded_size[0] + (ys - 0.5).long()) * crossings.span  # [C, T]
+    beyond = base + ((last_x + 0.5).long() + 2)[:, None]  # right: x > last_x + 1, i.e. c - 2 > last_x + 0.5
+    right = torch.searchsorted(crossings.key, beyond, right=True)
+    end = torch.searchsorted(crossings.key, base + crossings.span)
+    return (crossings.before[end] - crossings.before[right]).to(torch.int32)
 
 
 def _chord_points(g: _Geometry, row: Tensor, index: Tensor, at: tuple[float, ...]) -> tuple[Tensor, ...]:
@@ -730,20 +972,21 @@ def _stroke_coverage(g: _Geometry, row: Tensor, pix: Tensor, cand: Tensor, u_can
     return alpha.new_zeros(num * q).index_put((rows * q + cols,), alpha).view(num, q)
 
 
-def _sparse_stroke_coverage(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor
+def _sparse_stroke_coverage(g: _Geometry, chords: _Chords, row: Tensor, pix: Tensor, half: Tensor
                             ) -> tuple[Tensor, Tensor, Tensor]:
     """Stroke coverage ``[E]`` of the pixels near the 4-chord-per-segment polyline, with their
-    pair ``[E]`` (row of ``pix``) and pixel ``[E]`` (column); ``half`` ``[C]``.
+    pair ``[E]`` (row of ``pix``) and pixel ``[E]`` (column); ``half`` ``[C]``; ``chords``: the
+    pairs' (:class:`_Chords`).
 
     A pixel farther than ``r`` plus half a pixel diagonal plus that polyline's error bound cannot
     be covered; the others (typically 15 % of a tile) get the full search and refinement.
     """
     with torch.no_grad():
-        reach = torch.where(half.detach() > 0, g.stroke_reach(row, half).clamp_min(0) + PIXEL_REACH, -math.inf)
-        rows, cols, p = _near_pixels(g, row, pix, reach)
+        rows, cols, p = _near_pixels(g, chords, row, pix, g.search_radius(row, half))
         row = row.index_select(0, rows)
-        ax, ay, ex, ey, inv = _take(g.table, row).unbind(1)  # [E, SL]
+        ax, ay, ex, ey, inv = _take(chords.fine, rows).unbind(1)  # [E, SL]
         cand, u_cand, d2c = _search(p[:, 0, None], p[:, 1, None], ax, ay, ex, ey, inv, g.chords, both=True)
+        cand = chords.in_path(rows, cand, g.chords)
     coverage, keep = _refine_sparse(g, row, half.index_select(0, rows), p, cand, u_cand, d2c)
     return coverage, rows.index_select(0, keep), cols.index_select(0, keep)
 
@@ -877,11 +1120,12 @@ def _closest_chord(g: _Geometry, row: Tensor, pix: Tensor, want_winding: bool
     return cand, u_cand, d2min, winding
 
 
-def _near_pixels(g: _Geometry, row: Tensor, pix: Tensor, reach: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _near_pixels(g: _Geometry, chords: _Chords, row: Tensor, pix: Tensor, reach: Tensor
+                 ) -> tuple[Tensor, Tensor, Tensor]:
     """The pixels of ``pix`` ``[C, Q, 2]`` within ``reach`` ``[C]`` (-inf: none) of the pairs'
-    4-chord-per-segment polylines, plus their error bound: pair ``[E]``, column ``[E]`` and
-    centre ``[E, 2]``."""
-    ax, ay, ex, ey, inv = _take(g.coarse, row)[..., None].unbind(1)  # [C, S*4, 1]
+    4-chord-per-segment polylines ``chords.coarse``, plus their error bound: pair ``[E]``,
+    column ``[E]`` and centre ``[E, 2]``."""
+    ax, ay, ex, ey, inv = chords.coarse[..., None].unbind(1)  # [C, S*4, 1]
     px, py = (v.contiguous()[:, None] for v in pix.unbind(-1))  # [C, 1, Q]
     d2 = _chord_distances(px, py, ax, ay, ex, ey, inv)[1].amin(1)  # [C, Q] (pixels contiguous)
     reach = reach + _take(g.err_coarse, row)
@@ -889,18 +1133,18 @@ def _near_pixels(g: _Geometry, row: Tensor, pix: Tensor, reach: Tensor) -> tuple
     return rows, cols, pix.view(-1, 2).index_select(0, rows * pix.shape[1] + cols)
 
 
-def _search_near(g: _Geometry, row: Tensor, pix: Tensor, half: Tensor
+def _search_near(g: _Geometry, chords: _Chords, row: Tensor, pix: Tensor, half: Tensor
                  ) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor]]:
-    """:func:`_search` of the pixels ``pix`` ``[C, Q, 2]`` within reach of a stroke or of a fill's
-    second edge (`SECOND_EDGE_FAR`) from the 4-chord-per-segment polyline, as ``_closest_chord``'s
-    first three results, and those pixels (pair ``[E]``, column ``[E]``); the others get chord
-    0 and an infinite distance. They lie beyond any stroke and any fill edge's anti-aliasing."""
-    reach = g.stroke_reach(row, half).clamp_min(0) + PIXEL_REACH
-    rows, cols, p = _near_pixels(g, row, pix, torch.where(reach > SECOND_EDGE_FAR, reach, SECOND_EDGE_FAR))
-    ax, ay, ex, ey, inv = _take(g.table, row.index_select(0, rows)).unbind(1)  # [E, SL]
+    """:func:`_search` over ``chords`` of the pixels ``pix`` ``[C, Q, 2]`` within the search
+    radius (:meth:`_Geometry.search_radius`) of the 4-chord-per-segment polyline, as
+    ``_closest_chord``'s first three results, and those pixels (pair ``[E]``, column ``[E]``);
+    the others get chord 0 and an infinite distance."""
+    rows, cols, p = _near_pixels(g, chords, row, pix, g.search_radius(row, half))
+    ax, ay, ex, ey, inv = _take(chords.fine, rows).unbind(1)  # [E, SL]
     found = _search(p[:, 0, None], p[:, 1, None], ax, ay, ex, ey, inv, g.chords)
     index = (rows, cols)
-    cand = torch.zeros(pix.shape, dtype=torch.long, device=pix.device).index_put_(index, found[0])
+    cand = torch.zeros(pix.shape, dtype=torch.long, device=pix.device)
+    cand.index_put_(index, chords.in_path(rows, found[0], g.chords))
     u_cand = torch.zeros_like(pix).index_put_(index, found[1])
     d2min = torch.full(pix.shape[:2], math.inf, dtype=pix.dtype, device=pix.device).index_put_(index, found[2])
     return cand, u_cand, d2min, index
