@@ -150,10 +150,11 @@ def test_gradient_fills_match_converged_diffvg():
 
 def test_paints_diffvg_cannot_draw_are_warned_of_once_at_the_caller():
     paints = gradient_fields(1, num_stops=2)
-    paints["gradient_kinds"][0] = torch.tensor([RADIAL, LINEAR])  # a focal point on the fill, a stroke gradient
+    paints["gradient_kinds"][0] = torch.tensor([RADIAL, LINEAR])  # a focal circle on the fill, a stroke gradient
     paints["gradient_frames"][0, 0] = torch.tensor(radial_frame((8.0, 8.0), 6.0))
     paints["gradient_frames"][0, 1] = torch.tensor(linear_frame((2.0, 2.0), (14.0, 14.0)))
     paints["gradient_focals"][0, 0] = torch.tensor([0.3, 0.0])
+    paints["gradient_focal_radii"][0, 0] = 0.2
     paints["gradient_stops"][0, :] = torch.tensor([[0.0, 1, 0, 0, 1], [1.0, 0, 0, 1, 1]])
     square = polygon_points(torch.tensor([[[2.0, 2.0], [14.0, 2.0], [14.0, 14.0], [2.0, 14.0]]]))
     scene = VectorScene(points=square,
@@ -163,7 +164,7 @@ def test_paints_diffvg_cannot_draw_are_warned_of_once_at_the_caller():
         DiffvgRenderer().render([scene, scene])  # two scenes: each message once
     messages = [str(w.message) for w in record]
     assert len(messages) == 2 and all(w.filename == __file__ for w in record)
-    assert "its focal point" in messages[0] and "stroke gradient as its flat colour" in messages[1]
+    assert "its focal point and its focal radius" in messages[0] and "stroke gradient as its flat colour" in messages[1]
 
 
 def test_seed_per_render_changes_the_jitter_from_render_to_render():

@@ -1037,7 +1037,8 @@ def test_inverse_rendering_recovers_a_filled_polygon(name):
 
 # -- gradient paints --------------------------------------------------------------------------------
 def random_gradients(seed: int, batch: int, n: int, size: int, stops: int = 3, dtype=torch.float64) -> Gradients:
-    """Linear, radial (with focal points) and flat paints for fills and strokes, all spreads."""
+    """Linear, radial (with focal circles, some reaching outside the end circle: cones) and flat
+    paints for fills and strokes, all spreads."""
     g = torch.Generator().manual_seed(seed)
     kinds = torch.randint(0, 3, (batch, n, 2), generator=g)
     frames = torch.zeros(batch, n, 2, 2, 3, dtype=dtype)
@@ -1047,21 +1048,23 @@ def random_gradients(seed: int, batch: int, n: int, size: int, stops: int = 3, d
         frames[index] = torch.tensor(frame, dtype=dtype)
     offsets = torch.rand(batch, n, 2, stops, generator=g, dtype=dtype).sort(-1).values
     colors = torch.rand(batch, n, 2, stops, 4, generator=g, dtype=dtype)
-    return Gradients(kinds, frames, (torch.rand(batch, n, 2, 2, generator=g, dtype=dtype) - 0.5) * 0.8,
-                     torch.cat([offsets[..., None], colors], -1), torch.randint(0, 3, (batch, n, 2), generator=g))
+    return Gradients(kinds, frames, (torch.rand(batch, n, 2, 2, generator=g, dtype=dtype) - 0.5) * 1.6,
+                     torch.cat([offsets[..., None], colors], -1), torch.randint(0, 3, (batch, n, 2), generator=g),
+                     torch.rand(batch, n, 2, generator=g, dtype=dtype) * 0.4)
 
 
 @pytest.mark.parametrize("shapes", ["dynamic", "static"])
 def test_native_matches_reference_with_gradient_paints(shapes):
-    """Gradient fills and strokes: values, and gradients of the points, colours, stops, frames
-    and focal points."""
+    """Gradient fills and strokes: values, and gradients of the points, colours, stops, frames,
+    focal points and focal radii."""
     args = list(random_scene(3, batch=2))
     paints = random_gradients(3, 2, 6, 24)
-    leaves = [t.clone().requires_grad_(True) for t in (*args[:4], paints.frames, paints.focals, paints.stops)]
+    leaves = [t.clone().requires_grad_(True)
+              for t in (*args[:4], paints.frames, paints.focals, paints.stops, paints.focal_radii)]
     weights = torch.rand(2, 4, 24, 26, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     grads, images = [], []
     for fn, kw in ((render_reference, {}), (render_native, {"shapes": shapes})):
-        gradients = paints._replace(frames=leaves[4], focals=leaves[5], stops=leaves[6])
+        gradients = paints._replace(frames=leaves[4], focals=leaves[5], stops=leaves[6], focal_radii=leaves[7])
         img = fn(*leaves[:4], *args[4:], 24, 26, gradients=gradients, **kw)
         grads.append(torch.autograd.grad((img * weights).sum(), leaves))
         images.append(img.detach())
@@ -1071,7 +1074,7 @@ def test_native_matches_reference_with_gradient_paints(shapes):
     assert all(torch.isfinite(g).all() for g in grads[1])
     for g_ref, g_nat in zip(*grads):
         assert ((g_ref - g_nat).abs().max() / g_ref.abs().max().clamp_min(1)) < 2e-3
-    assert all(g.abs().sum() > 0 for g in grads[1][4:])  # the frames, focal points and stops learn
+    assert all(g.abs().sum() > 0 for g in grads[1][4:])  # the frames, focal circles and stops learn
 
 
 def test_gradcheck_float64_with_gradient_paints():
@@ -1082,12 +1085,13 @@ def test_gradcheck_float64_with_gradient_paints():
     paints = paints._replace(kinds=torch.tensor([[[LINEAR, RADIAL], [RADIAL, LINEAR]]]))
     colors = torch.rand(2, 4, dtype=torch.float64), torch.rand(2, 4, dtype=torch.float64)
 
-    def f(p, frames, focals, stops):
-        gradients = paints._replace(frames=frames, focals=focals, stops=stops)
+    def f(p, frames, focals, stops, focal_radii):
+        gradients = paints._replace(frames=frames, focals=focals, stops=stops, focal_radii=focal_radii)
         return render_native(p[None], torch.tensor([[2.3, 1.7]], dtype=torch.float64), colors[0][None],
                              colors[1][None], *flags, 12, 12, newton_steps=8, gradients=gradients)
 
-    inputs = tuple(t.clone().requires_grad_(True) for t in (pts, paints.frames, paints.focals, paints.stops))
+    inputs = tuple(t.clone().requires_grad_(True)
+                   for t in (pts, paints.frames, paints.focals, paints.stops, paints.focal_radii))
     assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3)
 
 
@@ -1104,7 +1108,8 @@ def test_inverse_rendering_recovers_gradient_stops_and_vector():
         row = torch.stack([ex / scale, ey / scale, -(2 * ex + 2 * ey) / scale])
         frames = torch.stack([row, torch.tensor([0.0, 1.0, 0.0])])[None, None, None].expand(1, 1, 2, 2, 3)
         paint = Gradients(torch.tensor([[[LINEAR, FLAT]]]), frames, torch.zeros(1, 1, 2, 2),
-                          stops[None, None, None].expand(1, 1, 2, 3, 5), torch.zeros(1, 1, 2, dtype=torch.long))
+                          stops[None, None, None].expand(1, 1, 2, 3, 5), torch.zeros(1, 1, 2, dtype=torch.long),
+                          torch.zeros(1, 1, 2))
         return render_native(*args, 20, 20, gradients=paint)
 
     truth = torch.tensor([[0.0, 0.9, 0.1, 0.2, 1.0], [0.5, 0.2, 0.7, 0.3, 1.0], [1.0, 0.1, 0.2, 0.9, 1.0]])

@@ -130,6 +130,17 @@ def test_gradient_fields_are_checked_together_and_kept_by_concat_and_paths():
     assert stops.requires_grad
 
 
+def test_focal_radii_left_out_are_focal_points():
+    """A scene written before focal radii (an older checkpoint's fields) gets 0s; given ones are
+    checked like the other fields."""
+    paints = gradient_fields(2, num_stops=2)
+    older = make(2, **{k: v for k, v in paints.items() if k != "gradient_focal_radii"})
+    assert older.gradient_focal_radii.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    assert make(2).gradient_focal_radii is None
+    with pytest.raises(ValueError, match=r"gradient_focal_radii must have shape \[2, 2\]"):
+        make(2, **{**paints, "gradient_focal_radii": torch.zeros(2)})
+
+
 def test_scenes_with_gradients_render_batched_as_one_by_one():
     paints = gradient_fields(3, num_stops=2)
     paints["gradient_kinds"][:, 1] = torch.tensor([LINEAR, RADIAL, LINEAR])

@@ -1038,6 +1038,54 @@ def test_gradient_paints_round_trip():
     assert (renderer.render([back]) - renderer.render([scene])).abs().max() < 2 * BYTE
 
 
+FOCAL_SVG = """<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"
+  width="60" height="20">
+  <defs>
+    <radialGradient id="ring" gradientUnits="userSpaceOnUse" cx="10" cy="10" r="8" fr="2">
+      <stop offset="0" stop-color="red"/><stop offset="1" stop-color="blue"/>
+    </radialGradient>
+    <radialGradient id="cone" xlink:href="#ring" cx="30" fx="38" fy="12" fr="-1"/>
+    <radialGradient id="box" fx="40%" fr="25%">
+      <stop offset="0" stop-color="red"/><stop offset="1" stop-color="blue"/>
+    </radialGradient>
+  </defs>
+  <rect width="20" height="20" fill="url(#ring)"/>
+  <rect x="20" width="20" height="20" fill="url(#cone)"/>
+  <rect x="40" width="20" height="10" fill="url(#box)"/>
+</svg>"""
+
+
+def test_radial_gradients_keep_their_focal_circle_and_a_focal_point_outside():
+    """SVG 2 as resvg draws it: ``fr`` (inherited through href like ``r``; negative: 0; a
+    percentage of the box) becomes the focal radius in radii, and a focal point outside the
+    circle stays there (the cone around it is transparent); both are written back."""
+    scene = svg_to_scene(FOCAL_SVG)
+    torch.testing.assert_close(scene.gradient_focal_radii[:, 0], torch.tensor([0.25, 0.0, 0.5]))
+    torch.testing.assert_close(scene.gradient_focals[:, 0], torch.tensor([[0.0, 0.0], [1.0, 0.25], [-0.2, 0.0]]))
+
+    def color(path: int, x: float, y: float) -> list[float]:
+        paint = Gradients(*(t[path] for t in scene.gradients.role(0)))
+        return [round(v, 3) for v in paint_colors(scene.fill_colors[path], paint, torch.tensor([x, y])).tolist()]
+
+    assert color(0, 12, 10) == [1.0, 0.0, 0.0, 1.0]  # on the focal circle, 2 px from the centre: red
+    assert color(0, 14, 10) == [0.667, 0.0, 0.333, 1.0]  # 1/3 of the way to the circle
+    assert color(1, 39, 2)[3] == 0.0  # beside the cone from (38, 12) around the circle
+    assert color(1, 30, 10)[3] == 1.0
+    text = scene_to_svg(scene)
+    assert text.count(' fr="') == 2  # none where 0
+    back = svg_to_scene(text)
+    torch.testing.assert_close(back.gradient_focal_radii, scene.gradient_focal_radii, atol=1e-6, rtol=0)
+    torch.testing.assert_close(back.gradient_focals, scene.gradient_focals, atol=1e-5, rtol=0)
+    resvg_py = pytest.importorskip("resvg_py")
+    from PIL import Image
+
+    def render(svg_text: str) -> torch.Tensor:
+        png = bytes(resvg_py.svg_to_bytes(svg_string=svg_text, dpi=96.0))
+        return torch.tensor(list(Image.open(io.BytesIO(png)).convert("RGBA").tobytes()), dtype=torch.float32) / 255
+
+    assert (render(text) - render(FOCAL_SVG)).abs().max() < 3 / 255  # the export draws the same in resvg
+
+
 def dash_ends(scene: VectorScene) -> list[list[float]]:
     """Start and end x (y when vertical) of each path, rounded."""
     out = []
@@ -1237,6 +1285,67 @@ def test_nested_svg_content_is_clipped_to_its_viewport_unless_overflow_is_visibl
                 '<rect x="-5" y="0" width="30" height="10"/></svg>', 'width="128" height="128"')
     points = valid_points(scene, 0)
     assert [*points.amin(0).tolist(), *points.amax(0).tolist()] == pytest.approx(box, abs=1e-3)
+
+
+_SLICED = ('<symbol id="s" viewBox="0 0 10 10" preserveAspectRatio="xMidYMid slice" {}><rect width="10" height="10"/>'
+           '</symbol>')
+_TILE = '<svg id="v" {}><rect width="10" height="10"/></svg>'
+
+
+@pytest.mark.parametrize("target, use, box", [
+    # slice: 10 x 10 scaled by 4 into 40 x 20, centred, spills 10 above and below: cut there
+    (_SLICED.format(""), 'x="10" y="10" width="40" height="20"', [10, 10, 50, 30]),
+    (_SLICED.format('overflow="visible"'), 'x="10" y="10" width="40" height="20"', [10, 0, 50, 40]),
+    (_SLICED.format('style="overflow: visible"'), 'x="10" y="10" width="40" height="20"', [10, 0, 50, 40]),
+    # no viewBox: unscaled, still cut to the use's width and height
+    ('<symbol id="s"><rect x="-5" width="100" height="10"/></symbol>', 'x="10" y="10" width="40" height="20"',
+     [10, 10, 50, 20]),
+    # no width and height on the use: 100 % of the viewport (scaled by 10 here)
+    ('<symbol id="s" viewBox="0 0 10 10"><rect x="-5" width="20" height="10"/></symbol>', 'x="10" y="10"',
+     [10, 10, 110, 110]),
+    # an <svg>: the use's width and height replace the svg's own, one of them too
+    (_TILE.format('width="10" height="10" viewBox="0 0 10 10"'), 'x="10" y="10" width="40" height="20"',
+     [20, 10, 40, 30]),
+    (_TILE.format('width="10" height="10" viewBox="0 0 10 10"'), 'x="10" y="10" width="40"', [25, 10, 35, 20]),
+    (_TILE.format('width="10" height="10" viewBox="0 0 10 10"'), 'x="10" y="10"', [10, 10, 20, 20]),
+    (_TILE.format('x="5" y="5" width="10" height="10" viewBox="0 0 10 10" preserveAspectRatio="none"'),
+     'x="10" y="10" width="40" height="20"', [15, 15, 55, 35]),
+    # an svg without a viewBox: unscaled, cut to the use's width and height
+    ('<svg id="v" width="10" height="10"><rect x="-5" width="100" height="10"/></svg>',
+     'x="10" y="10" width="40" height="20"', [10, 10, 50, 20]),
+], ids=["slice", "overflow-visible", "overflow-visible-style", "symbol-without-viewbox", "use-without-size",
+        "svg-sized-by-use", "svg-width-by-use", "svg-own-size", "svg-at-its-x-y", "svg-without-viewbox"])
+def test_use_places_a_symbol_or_svg_in_the_viewport_it_gives_it(target, use, box):
+    # the boxes resvg draws (and browsers)
+    scene = svg(f'<defs>{target}</defs><use href="#{"s" if "symbol" in target else "v"}" {use}/>')
+    points = valid_points(scene, 0)
+    assert [*points.amin(0).tolist(), *points.amax(0).tolist()] == pytest.approx(box, abs=1e-3)
+
+
+@pytest.mark.parametrize("fill_tolerance", [None, RENDER_FILL_TOLERANCE])
+def test_content_that_fits_its_viewport_is_not_clipped(monkeypatch, fill_tolerance):
+    # icon sprites draw inside their viewBox, strokes up to its edge: their content is left as it
+    # is (no clip built: no cut, no stroke outlined, no warning), as that of a nested svg
+    def scene(overflow: str) -> VectorScene:
+        icon = ('<rect x="1" y="1" width="22" height="22" fill="none" stroke="black" stroke-width="2" '
+                'stroke-linejoin="round"/><circle cx="12" cy="12" r="12" fill="red"/>'
+                '<path d="M1.5 12 L12 4 L22.5 12" fill="none" stroke="blue" stroke-width="2" stroke-linecap="square" '
+                'stroke-linejoin="bevel"/>')
+        body = (f'<defs><symbol id="i" viewBox="0 0 24 24" {overflow}>{icon}</symbol></defs>'
+                '<use href="#i" width="48" height="48"/><use href="#i" x="50" y="50" width="24" height="24"/>'
+                f'<svg x="50" width="48" height="48" viewBox="0 0 24 24" {overflow}>{icon}</svg>')
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return svg_to_scene(f'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">{body}</svg>',
+                                fill_tolerance=fill_tolerance)
+
+    visible = scene('overflow="visible"')
+    monkeypatch.setattr("vecrender.svg._Clips._region", lambda *args: pytest.fail("a clip was built"))
+    hidden = scene("")
+    assert hidden.num_paths == visible.num_paths == 9
+    for name in ("points", "widths", "num_segments", "closed", "stroke_colors"):
+        assert torch.equal(getattr(hidden, name), getattr(visible, name)), name
+    assert (hidden.widths > 0).sum() == 6  # the strokes stay strokes
 
 
 def test_empty_svg_gives_an_empty_scene():
@@ -1500,3 +1609,38 @@ def test_marker_content_follows_the_documents_style_sheets_and_uses():
         scene = svg_to_scene(document)
     assert scene.fill_colors[1:].tolist() == [[0, 0, 1, 1], [0, 1, 0, 1]]
     assert marker_boxes(scene) == [[10, 10, 12, 12], [21, 10, 23, 12]]  # the use moved by its x=1
+
+
+DOT_MARKER = ('markerWidth="4" markerHeight="4" refX="2" refY="2" markerUnits="userSpaceOnUse">'
+              '<rect width="4" height="4"/>')
+
+
+@pytest.mark.parametrize("path, centres", [
+    ("M10 50 A40 40 0 0 1 90 50 L90 90", [(90, 50)]),  # half a turn
+    ("M50 10 A40 40 0 0 1 90 50 L90 90", [(90, 50)]),  # a quarter turn
+    ("M50 90 A40 40 0 1 1 90 50 L90 90", [(90, 50)]),  # three quarters
+    ("M10 50 A40 20 0 0 1 90 50 A40 20 0 0 1 10 50 Z", [(90, 50), (10, 50)]),  # two arcs: an ellipse
+])
+def test_marker_mid_marks_an_arc_as_one_segment(path, centres):
+    """An arc command is one segment whatever its sweep: ``marker-mid`` goes on the vertices
+    between commands, not on the joints of the cubics it is drawn with (resvg marks those too)."""
+    scene = svg_to_scene(marker_document(DOT_MARKER, f'<path d="{path}" stroke="black" fill="none" '
+                                                     'marker-mid="url(#m)"/>'))
+    assert marker_boxes(scene) == [pytest.approx([x - 2, y - 2, x + 2, y + 2], abs=1e-4) for x, y in centres]
+
+
+@pytest.mark.parametrize("marker, path, box", [
+    # 10 % of the 200 px width, 20 % of the 100 px height; refX 5 % / refY 10 % of them
+    ('markerWidth="10%" markerHeight="20%" markerUnits="userSpaceOnUse"', "M50 50H150", [150, 50, 170, 70]),
+    ('markerWidth="10%" markerHeight="20%" refX="5%" refY="10%" markerUnits="userSpaceOnUse"', "M50 50H150",
+     [140, 40, 160, 60]),
+    ('markerWidth="10%" markerHeight="20%"', "M50 50H150", [150, 50, 190, 90]),  # times the stroke width, 2
+    ('markerWidth="5mm" markerHeight="1em" markerUnits="userSpaceOnUse"', "M50 50H150", [150, 50, 168.9, 66]),
+])
+def test_marker_sizes_and_reference_points_take_lengths_and_percentages_of_the_viewport(marker, path, box):
+    """As resvg reads them (their boxes measured from its renders): percentages of the nearest
+    viewBox's width (markerWidth, refX) or height (markerHeight, refY), and any unit."""
+    document = (f'<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100"><defs><marker id="m" {marker}>'
+                '<rect x="-50" y="-50" width="100" height="100"/></marker></defs>'
+                f'<path d="{path}" stroke="black" stroke-width="2" marker-end="url(#m)"/></svg>')
+    assert marker_boxes(svg_to_scene(document)) == [pytest.approx(box, abs=0.05)]

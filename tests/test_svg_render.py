@@ -17,9 +17,15 @@ ellipses, which resvg flattens), gradients 1.3e-3 / 5.7e-2 (an element's opacity
 overlapping fill and stroke, folded into each, is half of it; resvg's own 1x render is 1.9e-3 off
 its 8x; diffvg draws the stroke gradients flat and the radial ones without focal point and
 rotation), live_like 0.52e-3 / 7.0e-3, markers 0.78e-3 / 1.8e-2 (arrowheads, dots and stars small
-enough that resvg's own 1x render is 4.0e-3 off; 0.38e-3 without them), masks 0.30e-3 / 6.4e-3,
-painterly_blobs 0.30e-3 / 4.1e-3, units_transforms 0.50e-3 / 3.7e-2 (strokes under a non-uniform
-scale become their outlines; 0.95e-3 as strokes of the mean thickness), viewports 0.07e-3 / 1.8e-2.
+enough that resvg's own 1x render is 4.0e-3 off; 0.38e-3 without them), arc_markers 0.26e-3 / 6.7e-3
+(percentage marker sizes; arcs of at most a quarter turn, which resvg too marks at their ends
+only), focal_circles 0.49e-3 / 1.9e-1 (SVG 2's
+fr and cones, resvg's own 1x render 3.2e-3 off; 1.7e-1 when fr was left out and a focal point outside
+the circle moved into it), masks 0.30e-3 / 6.4e-3,
+painterly_blobs 0.30e-3 / 4.1e-3, sprites 0.38e-3 / 2.0e-2 (symbols' content cut to the viewport a
+use gives it: 1.4e-1 when it was drawn whole), units_transforms 0.50e-3 / 3.7e-2 (strokes under a
+non-uniform scale become their outlines; 0.95e-3 as strokes of the mean thickness), viewports
+0.07e-3 / 1.8e-2.
 Against resvg's 1x render, native is within 0.6e-3 to 6.1e-3.
 """
 

@@ -28,12 +28,14 @@ Conventions (every renderer, initializer, loss and the SVG reader/writer follow 
   longer than this many stroke widths is drawn as a bevel. Vector-sketch methods draw round
   strokes (diffvg's); SVG files default to butt caps and miter joins.
 * ``gradient_kinds`` ``[N, 2]`` long, ``gradient_frames`` ``[N, 2, 2, 3]``, ``gradient_focals``
-  ``[N, 2, 2]``, ``gradient_stops`` ``[N, 2, K, 5]``, ``gradient_spreads`` ``[N, 2]`` long, all set
-  or all ``None`` (flat paints only): per path, the fill's (role 0) and the stroke's (role 1)
-  gradient paint, which replaces ``fill_colors`` / ``stroke_colors`` where its kind is not 0
-  (flat); see :mod:`vecrender.functional.paints` for the fields. There the colour and alpha
-  come from the gradient, and the flat colour is only a fallback (the SVG reader sets it to the
-  gradient's mean; diffvg draws it for paints it cannot represent).
+  ``[N, 2, 2]``, ``gradient_stops`` ``[N, 2, K, 5]``, ``gradient_spreads`` ``[N, 2]`` long,
+  ``gradient_focal_radii`` ``[N, 2]``, all set or all ``None`` (flat paints only; focal radii
+  left out with the others set are 0, focal points, as scenes had before them): per path, the
+  fill's (role 0) and the stroke's (role 1) gradient paint, which replaces ``fill_colors`` /
+  ``stroke_colors`` where its kind is not 0 (flat); see :mod:`vecrender.functional.paints` for
+  the fields. There the colour and alpha come from the gradient, and the flat colour is only a
+  fallback (the SVG reader sets it to the gradient's mean; diffvg draws it for paints it cannot
+  represent).
 * ``width``, ``height``: canvas size in pixels; ``background``: RGB in [0, 1] the scene is
   composited over, or ``None`` for a transparent canvas.
 
@@ -57,7 +59,8 @@ from vecrender.functional.styles import DEFAULT_MITER_LIMIT, LINE_CAPS, LINE_JOI
 #: Names of the tensors an optimizer may update (recipes choose among them).
 OPTIMIZABLE = ("points", "widths", "stroke_colors", "fill_colors", "gradient_frames", "gradient_stops")
 #: The scene fields of gradient paints, in the order of :class:`Gradients`.
-GRADIENT_FIELDS = ("gradient_kinds", "gradient_frames", "gradient_focals", "gradient_stops", "gradient_spreads")
+GRADIENT_FIELDS = ("gradient_kinds", "gradient_frames", "gradient_focals", "gradient_stops", "gradient_spreads",
+                   "gradient_focal_radii")
 
 WHITE = (1.0, 1.0, 1.0)
 
@@ -83,6 +86,7 @@ class VectorScene:
     gradient_focals: Tensor | None = None
     gradient_stops: Tensor | None = None
     gradient_spreads: Tensor | None = None
+    gradient_focal_radii: Tensor | None = None
 
     def __post_init__(self) -> None:
         n, p = self.points.shape[0], self.points.shape[1] if self.points.dim() == 3 else 0
@@ -97,6 +101,8 @@ class VectorScene:
             self.num_segments = torch.full((n,), max((p - 1) // 3, 0), dtype=torch.long, device=device)
         if self.even_odd is None:
             self.even_odd = torch.zeros(n, dtype=torch.bool, device=device)
+        if self.gradient_focal_radii is None and self.gradient_focals is not None:
+            self.gradient_focal_radii = self.gradient_focals.new_zeros(self.gradient_focals.shape[:-1])
         expected = {
             "widths": (n,),
             "stroke_colors": (n, 4),
@@ -141,7 +147,7 @@ class VectorScene:
         if stops.dim() != 4 or stops.shape[2] < 1:
             raise ValueError(f"gradient_stops must be [N, 2, K, 5] with K >= 1, got {list(stops.shape)}")
         return {"gradient_kinds": (n, 2), "gradient_frames": (n, 2, 2, 3), "gradient_focals": (n, 2, 2),
-                "gradient_stops": (n, 2, stops.shape[2], 5), "gradient_spreads": (n, 2)}
+                "gradient_stops": (n, 2, stops.shape[2], 5), "gradient_spreads": (n, 2), "gradient_focal_radii": (n, 2)}
 
     def _check_gradients(self) -> None:
         for name, codes in (("gradient_kinds", (FLAT, LINEAR, RADIAL)), ("gradient_spreads", (PAD, REFLECT, REPEAT))):
@@ -314,14 +320,15 @@ def concat_scenes(scenes: Sequence[VectorScene]) -> VectorScene:
 def gradient_fields(num_paths: int, num_stops: int = 2, device: torch.device | str = "cpu",
                     dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
     """Gradient fields of ``num_paths`` paths whose paints are all flat, with room for
-    ``num_stops`` stops: set a path's kind, frame, stops (and focal, spread) to give it a
+    ``num_stops`` stops: set a path's kind, frame, stops (and focal, focal radius, spread) to give it a
     gradient (`vecrender.functional.paints`: ``linear_frame``, ``radial_frame``)."""
     frame = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], device=device, dtype=dtype)
     return {"gradient_kinds": torch.zeros(num_paths, 2, dtype=torch.long, device=device),
             "gradient_frames": frame.expand(num_paths, 2, 2, 3).clone(),
             "gradient_focals": torch.zeros(num_paths, 2, 2, device=device, dtype=dtype),
             "gradient_stops": torch.zeros(num_paths, 2, num_stops, 5, device=device, dtype=dtype),
-            "gradient_spreads": torch.zeros(num_paths, 2, dtype=torch.long, device=device)}
+            "gradient_spreads": torch.zeros(num_paths, 2, dtype=torch.long, device=device),
+            "gradient_focal_radii": torch.zeros(num_paths, 2, device=device, dtype=dtype)}
 
 
 def gradients_of(scene: VectorScene, num_stops: int) -> Gradients:

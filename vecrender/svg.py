@@ -25,10 +25,12 @@ Export (`scene_to_svg`) writes one ``<path>`` per scene path, in drawing order::
 Import (`load_svg`, `svg_to_scene`; ``.svgz`` files too) parses with ``svgelements`` and follows browser semantics:
 transforms of groups and elements, viewBox scaled to width/height (one of them alone: the other
 follows the viewBox's aspect ratio), ``style`` attributes and ``<style>`` sheets anywhere in the
-file (selectors, specificity and ``!important`` as `vecrender.css` reads them), ``<use>`` (of a ``<symbol>`` with a
-viewBox: fitted into the use's width and height by ``preserveAspectRatio``), nested ``<svg>``
-(placed at its ``x``, ``y``, with or without a viewBox; its content clipped to it as by a clip
-path, unless ``overflow: visible``),
+file (selectors, specificity and ``!important`` as `vecrender.css` reads them), ``<use>`` (of a ``<symbol>``: its
+viewBox fitted by ``preserveAspectRatio`` into the use's width and height, 100 % by default; of an
+``<svg>``: the use's width and height, where set, replace the svg's), nested ``<svg>`` (placed at
+its ``x``, ``y``, with or without a viewBox); the content of a used symbol or svg and of a nested
+svg is clipped to its viewport as by a clip path, unless ``overflow: visible`` (a path that stays
+inside, its stroke included, is left as it is: no clip is built for it),
 percentage lengths of the basic shapes (of the nearest viewBox), positions and sizes in ``em``
 or ``ex`` of the inherited ``font-size`` (the root's too: an icon set's ``width="1em"`` is 16 px),
 ``rect`` (rounded too), ``circle``, ``ellipse`` (a radius left out or ``auto`` is the other, as
@@ -53,8 +55,9 @@ element's fill; only dashes that reach the canvas are kept, and a pattern with m
 ``display:none`` and ``visibility:hidden`` elements are skipped; text, images and filters are
 ignored, and one ``SvgImportWarning`` names what a file used of them (and of pattern paints,
 clip paths and masks it left out), with counts. Markers (arrowheads, a chart's dots, a flag's
-stars along a path) are drawn after their shape, as SVG places them (see `_Markers`). Pattern paints import as no
-paint (or as their fallback colour: ``url(#p) red``).
+stars along a path) are drawn after their shape, as SVG places them (see `_Markers`; an arc is
+one segment; sizes and ``refX``/``refY`` may be percentages of the viewport). Pattern paints
+import as no paint (or as their fallback colour: ``url(#p) red``).
 
 Clip paths (``clip-path`` on elements and groups, nested ones too) whose ``<clipPath>`` holds
 shapes (or ``<use>`` of shapes) whose subpaths do not cross themselves and do not meet one another
@@ -83,12 +86,14 @@ markers).
 Linear and radial gradient paints (fills and strokes) become the scene's gradient fields
 (`vecrender.functional.paints`), placed in canvas pixels: ``gradientUnits`` (the object bounding
 box by default, percentages of the nearest viewBox in user space), ``gradientTransform``,
-``spreadMethod``, the focal point (``fx``, ``fy``; moved inside 0.99 of the radius), stops with
+``spreadMethod``, SVG 2's focal circle (``fx``, ``fy``, ``fr``; a focal point outside the circle
+stays there, as resvg draws it: a cone, transparent around it), stops with
 ``stop-color`` / ``stop-opacity`` (alphas times the paint's opacities), stops and attributes
 inherited through ``href``. The flat colour of such a paint is the gradient's mean (colour
 weighted by opacity). As SVG says: one stop, or a zero-length vector or radius, paints the last
 stop's colour; a bounding-box gradient on an element without area (a horizontal line) paints
-nothing. Export writes them back (``userSpaceOnUse``, the frame as ``gradientTransform``).
+nothing. Export writes them back (``userSpaceOnUse``, the frame as ``gradientTransform``,
+SVG 2's ``fr`` only where the focal radius is not 0).
 
 A filled element whose subpaths enclose area in more than one place becomes one closed scene path
 with several subpaths (``subpath_starts``), filled together under its fill rule, so holes stay
@@ -150,7 +155,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
@@ -190,6 +195,7 @@ from vecrender.functional.raster import SEGMENTS_PER_CURVE
 from vecrender.functional.styles import (
     CAP_BUTT,
     CAP_ROUND,
+    CAP_SQUARE,
     DEFAULT_MITER_LIMIT,
     JOIN_MITER,
     JOIN_ROUND,
@@ -322,7 +328,7 @@ def _gradient_defs_of(scene: VectorScene) -> dict[str, str]:
     is written as its flat colour."""
     if scene.gradients is None:
         return {}
-    kinds, frames, focals, stops, spreads = (t.detach().cpu().double().tolist() for t in scene.gradients)
+    kinds, frames, focals, stops, spreads, focal_radii = (t.detach().cpu().double().tolist() for t in scene.gradients)
     defs = {}
     for n, role in itertools.product(range(scene.num_paths), (FILL, STROKE)):
         kind = int(kinds[n][role])
@@ -331,6 +337,8 @@ def _gradient_defs_of(scene: VectorScene) -> dict[str, str]:
             continue
         tag, geometry = ("linearGradient", 'x1="0" y1="0" x2="1" y2="0"') if kind == LINEAR else (
             "radialGradient", 'cx="0" cy="0" r="1" fx="{}" fy="{}"'.format(*map(_fmt, focals[n][role])))
+        if kind == RADIAL and focal_radii[n][role] > 0:  # SVG 2's fr, left out where 0 for SVG 1.1 readers
+            geometry += f' fr="{_fmt(focal_radii[n][role])}"'
         spread = ("pad", "reflect", "repeat")[int(spreads[n][role])]
         rows = [f'<{tag} id="{_gradient_id(n, role)}" gradientUnits="userSpaceOnUse" '
                 f'gradientTransform="matrix({" ".join(map(_fmt, matrix))})" {geometry} spreadMethod="{spread}">']
@@ -399,6 +407,7 @@ class _Gradient:
     focal: Point
     stops: list[tuple[float, RGBA]]
     spread: int
+    focal_radius: float = 0.0
 
 
 @dataclass
@@ -592,9 +601,10 @@ def _referenced(value: str | None, elements: dict[str, _Named]) -> _Named | None
 
 @dataclass(frozen=True)
 class _ClipUse:
-    """A ``clip-path`` or ``mask`` reference: what it names (a parsed ``<clipPath>``, a ``<mask>``
-    element, or None when it names nothing usable), the map from the user space of the element
-    that names it to the canvas, and that element."""
+    """A ``clip-path`` or ``mask`` reference, or a `_VIEWPORT` that clips: what it names (a parsed
+    ``<clipPath>``, a ``<mask>`` element, None when it names nothing usable; a viewport's
+    rectangle), the map from the user space of the element that names it to the canvas, and that
+    element."""
 
     kind: str
     target: object
@@ -609,8 +619,11 @@ _CLIP_BORDER = 0.1
 _KEEPS_NOTHING = "nothing"
 #: Disjoint simple regions whose union a clip keeps (a clip keeps the intersection of a list of them).
 _Union = tuple[Region, ...]
-#: (noun, what happens) of a clip path or mask that import leaves out, by property.
-_UNCLIPPED = {"clip-path": ("clip path", "content drawn unclipped"), "mask": ("mask", "content drawn unmasked")}
+#: Kind of a `_ClipUse` that cuts a viewport's content to it (overflow hidden; see `_VIEWPORT_ATTR`).
+_VIEWPORT = "viewport"
+#: (noun, what happens) of a clip path or mask that import leaves out, by property (or `_VIEWPORT`).
+_UNCLIPPED = {"clip-path": ("clip path", "content drawn unclipped"), "mask": ("mask", "content drawn unmasked"),
+              _VIEWPORT: ("viewport clip", "content drawn unclipped")}
 #: Properties a mask's content inherits from the mask and the mask's ancestors (not from the
 #: element the mask applies to), of those that decide whether the mask acts as a clip path.
 _MASK_PAINT_INHERITED = ("fill", "fill-opacity", "stroke")
@@ -648,13 +661,17 @@ class _Clips:
 
     def uses_of(self, node) -> tuple[_ClipUse, ...]:
         """The ``clip-path`` and ``mask`` the node names (a reference to no clip path clips nothing,
-        as CSS says; a mask that is not there is counted)."""
+        as CSS says; a mask that is not there is counted), and the viewport it establishes, where
+        that clips (its rectangle as the target)."""
         uses = []
         for kind, targets in (("clip-path", self._clip_paths), ("mask", self._masks)):
             value = str(_own(node, kind) or "none").strip()
             target = _referenced(value, targets)
             if target is not None or (kind == "mask" and value != "none"):
                 uses.append(_ClipUse(kind, target, self._se.Matrix(node.transform), node))
+        viewport = tuple(_numbers(_own(node, _VIEWPORT_ATTR)))
+        if len(viewport) == 4:
+            uses.append(_ClipUse(_VIEWPORT, viewport, self._se.Matrix(node.transform), node))
         return tuple(uses)
 
     @property
@@ -666,6 +683,8 @@ class _Clips:
 
     def apply(self, items: list[_Item], uses: tuple[_ClipUse, ...]) -> list[_Item]:
         for use in uses:
+            if use.kind == _VIEWPORT and _inside_viewport(items, use):
+                continue  # it stays in its viewport: no clip to build, nothing to cut
             regions = self._region(use)
             if regions is None:
                 self._unclipped[id(use.user)] = use.kind
@@ -684,10 +703,14 @@ class _Clips:
 
     def _region(self, use: _ClipUse) -> list[_Union] | str | None:
         m = use.matrix
-        key = (id(use.target), m.a, m.b, m.c, m.d, m.e, m.f)
+        key = (use.target if use.kind == _VIEWPORT else id(use.target), m.a, m.b, m.c, m.d, m.e, m.f)
         if key not in self._regions:
             if use.target is None:
                 self._regions[key] = None
+            elif use.kind == _VIEWPORT:
+                x, y, width, height = use.target
+                self._regions[key] = self._shape_regions([self._se.Path(f"M{x},{y}h{width}v{height}h{-width}z")
+                                                          * use.matrix])
             elif use.kind == "mask":
                 self._regions[key] = self._mask_regions(use.target, use.matrix)
             else:
@@ -840,8 +863,10 @@ class _Markers:
     angle), scaled by the shape's stroke width (``markerUnits``) and by the ``viewBox`` into
     ``markerWidth`` x ``markerHeight``, and clipped to that box unless ``overflow`` is visible. The
     content inherits from the marker and its ancestors, not from the shape; it is drawn after the
-    shape, with the shape's opacity and clip paths. `draw(node, opacity, viewport)`: the items of
-    the shapes under a parsed node."""
+    shape, with the shape's opacity and clip paths. An elliptical arc is one segment, marked at
+    its ends only, as SVG says (resvg also marks the joints of the cubics it draws an arc of more
+    than a quarter turn with). `draw(node, opacity, viewport)`: the items of the shapes under a
+    parsed node."""
 
     def __init__(self, root: ET.Element, elements: dict[str, ET.Element], parents: dict[ET.Element, ET.Element],
                  se, draw: Callable[[object, float, tuple[float, float]], list[_Item]],
@@ -868,7 +893,7 @@ class _Markers:
     def _instance(self, marker: ET.Element, shape, point: Point, angle: float, kind: str, opacity: float,
                   viewport: tuple[float, float]) -> list[_Item]:
         se = self._se
-        placed = _marker_placement(marker, float(shape.stroke_width or 0), point, angle, kind)
+        placed = _marker_placement(marker, float(shape.stroke_width or 0), point, angle, kind, viewport)
         if placed is None:
             return []
         place, (x, y, w, h) = placed
@@ -902,12 +927,13 @@ class _Markers:
         return self._texts[marker]
 
 
-def _marker_placement(marker: ET.Element, stroke_width: float, point: Point, angle: float, kind: str
-                      ) -> tuple[str, list[float]] | None:
+def _marker_placement(marker: ET.Element, stroke_width: float, point: Point, angle: float, kind: str,
+                      viewport: tuple[float, float]) -> tuple[str, list[float]] | None:
     """The transform (SVG text) from a marker's content to the marked shape's user space at a
     vertex, and the box (x, y, w, h in content units) the content is clipped to; None when the
-    marker draws nothing (a box or scale of no size)."""
-    width, height = _number(marker.get("markerWidth"), 3.0), _number(marker.get("markerHeight"), 3.0)
+    marker draws nothing (a box or scale of no size). `viewport`: the shape's, for percentages."""
+    width, height = (_marker_length(marker, name, 3.0, side) for name, side in
+                     (("markerWidth", viewport[0]), ("markerHeight", viewport[1])))
     if not (width > 0 and height > 0):
         return None
     scale = 1.0 if str(marker.get("markerUnits", "")).strip() == "userSpaceOnUse" else stroke_width
@@ -920,9 +946,18 @@ def _marker_placement(marker: ET.Element, stroke_width: float, point: Point, ang
     if not (sx > 0 and sy > 0):
         return None
     turn = _orient(marker.get("orient"), angle, kind)
-    ref_x, ref_y = _number(marker.get("refX"), 0.0), _number(marker.get("refY"), 0.0)
+    ref_x, ref_y = _marker_length(marker, "refX", 0.0, viewport[0]), _marker_length(marker, "refY", 0.0, viewport[1])
     return (f"translate({point[0]!r} {point[1]!r}) rotate({turn!r}) scale({sx!r} {sy!r}) "
             f"translate({-ref_x!r} {-ref_y!r})", box)
+
+
+def _marker_length(marker: ET.Element, name: str, default: float, side: float) -> float:
+    """A marker's ``markerWidth``, ``markerHeight``, ``refX`` or ``refY`` in user units, in any
+    unit (em at the default font size); a percentage is of `side`, the width (x, width) or height
+    (y, height) of the marked shape's viewport, as resvg reads them, like a rect's ``x`` or
+    ``width``; `default` where left out or unreadable."""
+    value = _length(marker.get(name, ""), side)
+    return default if value is None else value
 
 
 def _orient(value: str | None, auto: float, kind: str) -> float:
@@ -1136,10 +1171,42 @@ def _clipped_item(item: _Item, region: Region, outline_tolerance: float | None) 
     return out, cut
 
 
-def _reach_factor(line: tuple[int, int, float]) -> float:
+def _inside_viewport(items: list[_Item], use: _ClipUse) -> bool:
+    """Whether every item, its stroke included (`_stroke_reach`), lies inside the viewport of a
+    `_VIEWPORT` use, so that cutting it there would change nothing: a cheap test (no clip region
+    built), of the control points mapped back to the viewport's user space, with the stroke's
+    reach mapped there too (a circle on the canvas is an ellipse there)."""
+    m = use.matrix
+    if not m.a * m.d - m.b * m.c:
+        return False
+    back = ~m
+    x, y, width, height = use.target
+    stretch = (math.hypot(back.a, back.c), math.hypot(back.b, back.d))  # of a canvas length, along x and y
+    for item in items:
+        reach = _stroke_reach(item) - _FIT_SLACK
+        for px, py in item.points:
+            vx, vy = back.a * px + back.c * py + back.e, back.b * px + back.d * py + back.f
+            if not (x + reach * stretch[0] <= vx <= x + width - reach * stretch[0]
+                    and y + reach * stretch[1] <= vy <= y + height - reach * stretch[1]):
+                return False
+    return True
+
+
+#: Canvas px that content may reach past a viewport's edge and still count as inside it (rounding).
+_FIT_SLACK = 1e-6
+
+
+def _stroke_reach(item: _Item) -> float:
+    """How far (px) an item's stroke reaches beyond its centre line at most (`_reach_factor`); 0
+    where no stroke is drawn."""
+    return item.width / 2 * _reach_factor(item.line, item.closed) if _visible_stroke(item) else 0.0
+
+
+def _reach_factor(line: tuple[int, int, float], closed: bool = False) -> float:
     """How many half widths a stroke of this (cap, join, miter limit) reaches beyond its centre
-    line at most: a square cap's corner, a miter's tip."""
-    return max(math.sqrt(2), line[2] if line[1] == JOIN_MITER else 1.0)
+    line at most: 1, more at a square cap's corner (none on a closed path) and a miter's tip."""
+    cap, join, limit = line
+    return max(math.sqrt(2) if cap == CAP_SQUARE and not closed else 1.0, limit if join == JOIN_MITER else 1.0)
 
 
 def _visible_stroke(item: _Item) -> bool:
@@ -1270,8 +1337,7 @@ _EM = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*e[mx]\s*", re.
 
 def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
     """`data` (and its tree) with what the parser reads wrongly or not at all rewritten in the
-    start tags (`_TagFixes`), the nested viewports' clip paths added and the style sheets, once
-    applied, emptied."""
+    start tags (`_TagFixes`) and the style sheets, once applied, emptied."""
     elements = list(root.iter())
     in_markup = _in_markup(data)
     tags = [tag for tag in _START_TAG.finditer(data) if not in_markup(tag.start())]
@@ -1287,10 +1353,6 @@ def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
     if not out:
         return data, root
     data = b"".join(out) + data[last:]
-    if fixes.clips:  # in a <defs> at the end of the root
-        in_markup = _in_markup(data)
-        end = [m for m in re.finditer(rb"</(?:[\w.-]+:)?svg\s*>", data) if not in_markup(m.start())][-1].start()
-        data = data[:end] + f"<defs>{''.join(fixes.clips)}</defs>".encode() + data[end:]
     if fixes.styles:  # applied: the parser's own reading of the sheets would differ
         in_markup = _in_markup(data)
         data = _STYLE_ELEMENT.sub(lambda m: m.group(0) if in_markup(m.start()) else m.group(1) + m.group(3), data)
@@ -1308,7 +1370,10 @@ class _TagFixes:
     * an empty ``d`` for a ``<path>`` without one (the parser would fail the whole file);
     * nested ``<svg>``: the parser gives their ``x``/``y`` to descendants that leave theirs out and
       places one without a viewBox at 0, 0: such descendants get an explicit 0, such an ``<svg>``
-      the viewBox of its own size, and each its viewport as a clip path (`clips`);
+      the viewBox of its own size;
+    * the viewport of a nested ``<svg>``, or of a ``<use>`` of a ``<symbol>`` or ``<svg>``, where
+      its overflow is hidden, as `_VIEWPORT_ATTR` (`_Clips` cuts what its content draws outside),
+      and a use's placement of the target's content in it as `_PLACEMENT_ATTR` (`_placement_fit`);
     * the children a ``<switch>`` does not draw hidden, a ``<use>`` that would draw itself again
       pointed at nothing, and CSS Color 4's ``rgb(255 0 0)`` written with commas."""
 
@@ -1322,7 +1387,6 @@ class _TagFixes:
         self.cyclic = _cyclic_uses(elements)
         self.styles = css.cascade(root, _style_sheets(elements))
         self.styles.update(_current_color_stops(elements, self.parents, self.styles))
-        self.clips: list[str] = []  # the nested viewports' clip paths
 
     def rewrite(self, el: ET.Element, text: bytes) -> bytes:
         if el in self.styles:
@@ -1349,17 +1413,24 @@ class _TagFixes:
             added["d"] = ""
         if name in _PLACED and nested:
             added.update({axis: "0" for axis in ("x", "y") if axis not in el.attrib})
-        if el in self.viewports:
-            width, height = self.viewports[el][2:]
-            if "viewBox" not in el.attrib and width > 0 and height > 0:
+        if el in self.viewports and el not in self.cyclic:
+            viewport = self.viewports[el]
+            width, height = viewport.rect[2:]
+            if name == "svg" and "viewBox" not in el.attrib and width > 0 and height > 0:
                 added["viewBox"] = f"0 0 {width:g} {height:g}"
-            clip = _viewport_clip(el, self.viewports[el], len(self.clips))
-            if clip is not None:
-                added["clip-path"] = f"url(#{_VIEWPORT_CLIP}{len(self.clips)})"
-                self.clips.append(clip)
+            if name == "use":
+                added[_PLACEMENT_ATTR] = _placement(viewport)
+            if self._overflow_hidden(viewport.target):
+                added[_VIEWPORT_ATTR] = " ".join(map(repr, viewport.rect))
         if el in self.switched_off:
             added["display"] = "none"
         return added
+
+    def _overflow_hidden(self, el: ET.Element) -> bool:
+        """Whether a viewport's content is clipped to it: SVG's default ``overflow: hidden`` (of the
+        ``<svg>`` or ``<symbol>``; ``scroll`` clips too) unless ``visible`` or ``auto``."""
+        overflow = {**_style_properties(el), **self.styles.get(el, {})}.get("overflow", "hidden")
+        return overflow.strip().lower() not in ("visible", "auto")
 
 
 _STYLE_ELEMENT = re.compile(rb"(<(?:[\w.-]+:)?style\b[^>]*>)(.*?)(</(?:[\w.-]+:)?style\s*>)", re.DOTALL)
@@ -1491,40 +1562,91 @@ def _not_chosen(switch: ET.Element) -> list[ET.Element]:
 _PLACED = frozenset({"rect", "use", "image", "svg"})
 
 
+class _Viewport(NamedTuple):
+    """A viewport that a nested ``<svg>`` or a ``<use>`` of a ``<symbol>`` or ``<svg>`` establishes:
+    its rectangle (x, y, width, height) in the user space the parser gives that element (a use's:
+    after its own ``x``, ``y``), and the ``<svg>`` or ``<symbol>`` whose content it shows."""
+
+    rect: tuple[float, float, float, float]
+    target: ET.Element
+
+
 def _viewports(elements: list[ET.Element], parents: dict[ET.Element, ET.Element],
-               font_sizes: dict[ET.Element, float]) -> dict[ET.Element, tuple[float, float, float, float]]:
-    """Each nested ``<svg>``'s viewport (x, y, width, height) in its parent's user units (x, y 0
-    and width, height 100 % by default, of the nearest ``<svg>`` user space above it)."""
+               font_sizes: dict[ET.Element, float]) -> dict[ET.Element, _Viewport]:
+    """Each nested ``<svg>``'s viewport, in its parent's user units (x, y 0 and width, height
+    100 % by default, of the nearest ``<svg>`` user space above it), and each ``<use>``'s that
+    places a ``<symbol>``, or an ``<svg>`` whose width or height it sets (`_use_viewport`)."""
+    by_id = {el.get("id"): el for el in elements if el.get("id")}
     spaces: dict[ET.Element, tuple[float, float]] = {}  # each <svg>'s user space: its viewBox or its size
     viewports = {}
     for el in elements:
-        if _local_name(el) != "svg":
+        name = _local_name(el)
+        if name not in ("svg", "use"):
             continue
         up = next((spaces[a] for a in _ancestors(el, parents) if a in spaces), None)
-        x, y, width, height = (_length(el.get(name, default), (up or (0.0, 0.0))[axis], font_sizes[el]) or 0.0
-                               for name, default, axis in (("x", "0", 0), ("y", "0", 1), ("width", "100%", 0),
-                                                           ("height", "100%", 1)))
+        if name == "use":
+            target = _linked(el, by_id)
+            viewport = None if target is None or up is None else _use_viewport(el, target, up, font_sizes)
+            if viewport is not None:
+                viewports[el] = viewport
+            continue
+        x, y, width, height = _placed_rect(el, up or (0.0, 0.0), font_sizes[el])
         if up is not None:
-            viewports[el] = (x, y, width, height)
+            viewports[el] = _Viewport((x, y, width, height), el)
         box = _numbers(el.get("viewBox"))
         spaces[el] = (box[2], box[3]) if len(box) == 4 else (width, height)
     return viewports
 
 
-def _viewport_clip(el: ET.Element, viewport: tuple[float, float, float, float], number: int) -> str | None:
-    """A ``<clipPath>`` of a nested ``<svg>``'s viewport, which hides what its content draws
-    outside (SVG's default ``overflow: hidden``), or None where nothing is hidden or the element
-    names a clip path of its own."""
-    own = _style_properties(el)
-    if own.get("overflow", "hidden").strip() in ("visible", "auto") or own.get("clip-path", "none") != "none":
+def _placed_rect(el: ET.Element, space: tuple[float, float], font_size: float
+                 ) -> tuple[float, float, float, float]:
+    """An element's x, y, width, height in user units (0, 0, 100 %, 100 % of `space` by default)."""
+    x, y, width, height = (_length_of(el, name, space[axis], font_size)
+                           for name, axis in (("x", 0), ("y", 1), ("width", 0), ("height", 1)))
+    return x or 0.0, y or 0.0, space[0] if width is None else width, space[1] if height is None else height
+
+
+def _length_of(el: ET.Element, name: str, percent_of: float, font_size: float) -> float | None:
+    """The length attribute `name` of `el` in user units; None where it is not set or not a length
+    (``auto``)."""
+    text = el.get(name)
+    return None if text is None else _length(text, percent_of, font_size)
+
+
+def _use_viewport(use: ET.Element, target: ET.Element, space: tuple[float, float],
+                  font_sizes: dict[ET.Element, float]) -> _Viewport | None:
+    """The viewport a ``<use>`` gives a ``<symbol>`` (the use's width and height, 100 % of `space`
+    by default, at the use's x, y) or an ``<svg>`` (the svg's own x, y, width and height, but the
+    width and height the use sets, as SVG says), in the use's user space after its x, y; None for
+    other targets and for an svg the use leaves its size (it is placed as any nested svg)."""
+    font_size = font_sizes[use]
+    sizes = [_length_of(use, name, space[axis], font_size) for name, axis in (("width", 0), ("height", 1))]
+    if _local_name(target) == "symbol":
+        return _Viewport((0.0, 0.0, *(space[axis] if size is None else size for axis, size in enumerate(sizes))),
+                         target)
+    if _local_name(target) != "svg" or sizes == [None, None]:
         return None
-    x, y, width, height = viewport
-    return (f'<clipPath id="{_VIEWPORT_CLIP}{number}"><rect x="{x:g}" y="{y:g}" width="{width:g}" '
-            f'height="{height:g}"/></clipPath>')
+    x, y, *own = _placed_rect(target, space, font_sizes[target])
+    return _Viewport((x, y, *(own[axis] if size is None else size for axis, size in enumerate(sizes))), target)
 
 
-#: Id prefix of the clip paths import adds for nested viewports.
-_VIEWPORT_CLIP = "vecrender-viewport-"
+def _placement(viewport: _Viewport) -> str:
+    """The transform (SVG syntax) that places a use's target's content in its viewport: the
+    target's viewBox fitted into it (`_viewbox_fit`) at its x, y; see `_placement_fit`."""
+    x, y, width, height = viewport.rect
+    box = _numbers(viewport.target.get("viewBox"))
+    moves = [f"translate({x!r} {y!r})"]
+    if len(box) == 4 and min(box[2], box[3], width, height) > 0:
+        sx, sy, tx, ty = _viewbox_fit(box, width, height, viewport.target.get("preserveAspectRatio"))
+        moves += [f"translate({tx!r} {ty!r})", f"scale({sx!r} {sy!r})", f"translate({-box[0]!r} {-box[1]!r})"]
+    return " ".join(moves)
+
+
+#: Attribute import adds to an element that establishes a viewport whose overflow is hidden: its
+#: rectangle (x y width height) in the element's user space, which `_Clips` cuts the content to.
+_VIEWPORT_ATTR = "vecrender-viewport"
+#: Attribute import adds to a ``<use>`` of a ``<symbol>`` or ``<svg>``: `_placement`.
+_PLACEMENT_ATTR = "vecrender-placement"
 
 
 def _ancestors(el: ET.Element, parents: dict[ET.Element, ET.Element]) -> Iterator[ET.Element]:
@@ -1649,14 +1771,16 @@ def _shapes(node, opacity: float, viewport: tuple[float, float], clips: tuple[_C
         box = _numbers(node.values.get("viewBox"))
         viewport = (box[2], box[3]) if len(box) == 4 else viewport
     if isinstance(node, (se.Group, se.Use)):
-        fit = _symbol_fit(node, se) if isinstance(node, se.Use) else None
+        target = _use_target(node) if isinstance(node, se.Use) else None
+        fit = _placement_fit(node, target, se) if target is not None else None
         for child in node:
             for shape, shape_opacity, shape_viewport, shape_clips in _shapes(child, opacity, viewport, clips, finder,
                                                                               se):
-                if fit is not None:
+                if fit is not None:  # (an <svg> it places: the use's viewport replaces the svg's own)
                     shape.transform = shape.transform * fit
                     shape_clips = clips + tuple(replace(use, matrix=use.matrix * fit)
-                                                for use in shape_clips[len(clips):])
+                                                for use in shape_clips[len(clips):]
+                                                if not (use.user is target and use.kind == _VIEWPORT))
                 yield shape, shape_opacity, shape_viewport, shape_clips
     elif isinstance(node, se.Shape):
         if str(node.values.get("visibility", "visible")).strip() not in ("hidden", "collapse"):
@@ -1744,20 +1868,23 @@ def _resolve_stroke_lengths(shape, diagonal: float) -> None:
     values["stroke-dashoffset"] = offset if offset is not None else 0.0
 
 
-def _symbol_fit(use, se):
-    """The transform that fits a ``<use>``d ``<symbol>``'s viewBox into the use's width and height
-    (``preserveAspectRatio``, default ``xMidYMid meet``), as a matrix to append to the transform
-    of each shape under the use; None when there is nothing to fit (no symbol, viewBox or size)."""
-    symbol = next((c for c in use if c.values.get("tag") == "symbol"), None)
-    box = _numbers(None if symbol is None else symbol.values.get("viewBox"))
-    width, height = _number(use.values.get("width"), 0.0), _number(use.values.get("height"), 0.0)
-    if len(box) != 4 or box[2] <= 0 or box[3] <= 0 or width <= 0 or height <= 0:
+def _use_target(use):
+    """The parsed element a parsed ``<use>`` draws (its child of the id it names), if any."""
+    href = _own(use, "href") or _own(use, "{http://www.w3.org/1999/xlink}href") or ""
+    return next((child for child in use if href.startswith("#") and _own(child, "id") == href[1:]), None)
+
+
+def _placement_fit(use, target, se):
+    """The matrix to append to the transform of each shape under a ``<use>`` of a ``<symbol>`` or
+    ``<svg>`` (`target`) that places the target's content in the use's viewport (`_placement`)
+    instead of where the parser put it (a symbol's: in the use's user space; an svg's: by its own
+    size); None for other uses."""
+    placement = _own(use, _PLACEMENT_ATTR)
+    if placement is None:
         return None
-    sx, sy, tx, ty = _viewbox_fit(box, width, height, symbol.values.get("preserveAspectRatio"))
-    local = se.Matrix(f"translate({-box[0]}, {-box[1]})") * se.Matrix(f"scale({sx}, {sy})") * se.Matrix(
-        f"translate({tx}, {ty})")
     placed = se.Matrix(use.transform)
-    return ~placed * local * placed
+    parsed = se.Matrix(target.viewbox_transform) if isinstance(target, se.SVG) else se.Matrix()
+    return ~placed * ~parsed * se.Matrix(placement) * placed
 
 
 def _viewbox_fit(box: list[float], width: float, height: float, aspect: str | None
@@ -1814,7 +1941,7 @@ class _GradientDef:
 #: Attributes a gradient inherits from the one its ``href`` names: from any gradient, and from
 #: one of its own kind.
 _SHARED_GRADIENT_ATTRS = ("gradientUnits", "gradientTransform", "spreadMethod")
-_GEOMETRY_ATTRS = {LINEAR: ("x1", "y1", "x2", "y2"), RADIAL: ("cx", "cy", "r", "fx", "fy")}
+_GEOMETRY_ATTRS = {LINEAR: ("x1", "y1", "x2", "y2"), RADIAL: ("cx", "cy", "r", "fx", "fy", "fr")}
 _GRADIENT_KINDS = {"linearGradient": LINEAR, "radialGradient": RADIAL}
 _SPREADS = {"pad": PAD, "reflect": REFLECT, "repeat": REPEAT}
 
@@ -1901,22 +2028,19 @@ def _gradient_paint(value: str | None, factor: float, gradients: dict[str, _Grad
     placed = _gradient_frame(defn, shape, viewport, se)
     if isinstance(placed, str):
         return (stops[-1][1] if placed == "last stop" else None), None
-    frame, focal = placed
+    frame, focal, focal_radius = placed
     spread = _SPREADS.get(str(defn.attrs.get("spreadMethod", "pad")).strip(), PAD)
-    return flat, _Gradient(defn.kind, frame, focal, stops, spread)
-
-
-#: The largest distance of a radial gradient's focal point from its centre, in radii (SVG 1.1
-#: moves a focal point outside the circle onto it; the parameter is undefined right on it).
-_MAX_FOCAL = 0.99
+    return flat, _Gradient(defn.kind, frame, focal, stops, spread, focal_radius)
 
 
 def _gradient_frame(defn: _GradientDef, shape, viewport: tuple[float, float], se
-                    ) -> tuple[list[list[float]], Point] | str:
-    """``(frame [2, 3], focal)`` of `defn` on `shape` (canvas pixels to the gradient's frame,
-    `vecrender.functional.paints`); ``"last stop"`` for a zero-length vector or radius (SVG paints
-    the last stop's colour), ``"no paint"`` for an object bounding box without area or a
-    transform that cannot be inverted."""
+                    ) -> tuple[list[list[float]], Point, float] | str:
+    """``(frame [2, 3], focal, focal radius)`` of `defn` on `shape` (canvas pixels to the
+    gradient's frame, `vecrender.functional.paints`); ``"last stop"`` for a zero-length vector or
+    radius (SVG paints the last stop's colour), ``"no paint"`` for an object bounding box without
+    area or a transform that cannot be inverted. A focal point outside the circle stays there (SVG
+    2, as resvg: the gradient is a cone, transparent around it; SVG 1.1 moved it onto the circle),
+    and a negative ``fr`` is 0, as resvg reads it."""
     attrs = defn.attrs
     on_box = str(attrs.get("gradientUnits", "objectBoundingBox")).strip() != "userSpaceOnUse"
     sides = (*viewport, math.hypot(*viewport) / math.sqrt(2))
@@ -1932,17 +2056,14 @@ def _gradient_frame(defn: _GradientDef, shape, viewport: tuple[float, float], se
         start, end = (coord("x1", "0%", 0), coord("y1", "0%", 1)), (coord("x2", "100%", 0), coord("y2", "0%", 1))
         if math.dist(start, end) <= 0:
             return "last stop"
-        rows, focal = linear_frame(start, end), (0.0, 0.0)
+        rows, focal, focal_radius = linear_frame(start, end), (0.0, 0.0), 0.0
     else:
         cx, cy, r = coord("cx", "50%", 0), coord("cy", "50%", 1), coord("r", "50%", 2)
         if not r > 0:
             return "last stop"
         rows = radial_frame((cx, cy), r)
         fx, fy = coord("fx", str(attrs.get("cx", "50%")), 0), coord("fy", str(attrs.get("cy", "50%")), 1)
-        focal = ((fx - cx) / r, (fy - cy) / r)
-        reach = math.hypot(*focal)
-        if reach > _MAX_FOCAL:
-            focal = (focal[0] * _MAX_FOCAL / reach, focal[1] * _MAX_FOCAL / reach)
+        focal, focal_radius = ((fx - cx) / r, (fy - cy) / r), max(coord("fr", "0%", 2), 0.0) / r
     to_user = se.Matrix(str(attrs.get("gradientTransform", "")))  # gradient space -> user (or box) space
     if on_box:
         x0, y0, x1, y1 = shape.bbox(transformed=False) or (0.0, 0.0, 0.0, 0.0)
@@ -1953,7 +2074,7 @@ def _gradient_frame(defn: _GradientDef, shape, viewport: tuple[float, float], se
     if abs(to_canvas.determinant) <= 1e-12:
         return "no paint"
     m = ~to_canvas * se.Matrix(rows[0][0], rows[1][0], rows[0][1], rows[1][1], rows[0][2], rows[1][2])
-    return [[m.a, m.c, m.e], [m.b, m.d, m.f]], focal
+    return [[m.a, m.c, m.e], [m.b, m.d, m.f]], focal, focal_radius
 
 
 def _style(shape, opacity: float, gradients: dict[str, _GradientDef], viewport: tuple[float, float], se
@@ -2333,7 +2454,7 @@ def _separate_parts(item: _Item) -> list[_Item]:
     chains = _chains(item)
     if not item.closed or len(chains) < 2:
         return [item]
-    margin = item.width / 2 * _reach_factor(item.line) + _COVERAGE_REACH
+    margin = item.width / 2 * _reach_factor(item.line, item.closed) + _COVERAGE_REACH
     boxes = []
     for chain in chains:
         xs, ys = [p[0] for p in chain], [p[1] for p in chain]
@@ -2551,6 +2672,7 @@ def _gradient_fields(items: list[_Item], device: torch.device | str) -> dict[str
             fields["gradient_kinds"][n, role] = g.kind
             fields["gradient_frames"][n, role] = torch.tensor(g.frame)
             fields["gradient_focals"][n, role] = torch.tensor(g.focal)
+            fields["gradient_focal_radii"][n, role] = g.focal_radius
             fields["gradient_stops"][n, role] = torch.tensor(stops)
             fields["gradient_spreads"][n, role] = g.spread
     return {name: t.to(device) for name, t in fields.items()}

@@ -252,9 +252,10 @@ def diffvg_shapes(pydiffvg, scene: VectorScene, dropped: list[str]) -> tuple[lis
 def diffvg_paint(pydiffvg, scene: VectorScene, path: int, role: int, dropped: list[str]):
     """diffvg's paint of one path's fill or stroke (``role``): its flat colour, or a
     ``LinearGradient`` / ``RadialGradient`` (differentiable in the frame and stops). diffvg pads
-    and draws radial gradients centred and axis-aligned only: a focal point, a rotated or skewed
-    frame and the other spread methods are dropped. Stroke gradients crash diffvg (85802a7, CPU: a
-    segmentation fault once a scene has one and any other paint): strokes get their flat colour.
+    and draws radial gradients centred, from their centre point and axis-aligned only: a focal
+    point, a focal radius, a rotated or skewed frame and the other spread methods are dropped.
+    Stroke gradients crash diffvg (85802a7, CPU: a segmentation fault once a scene has one and any
+    other paint): strokes get their flat colour.
     What is lost is told in `dropped` (a message for a warning)."""
     flat = (scene.fill_colors if role == FILL else scene.stroke_colors)[path]
     paints = scene.gradients
@@ -277,6 +278,8 @@ def diffvg_paint(pydiffvg, scene: VectorScene, path: int, role: int, dropped: li
     else:
         if bool(focal.abs().max() > 1e-6):
             lost.append("its focal point")
+        if bool(paints.focal_radii[path, role].abs() > 1e-6):
+            lost.append("its focal radius")
         if bool(frame[0, 1].abs() + frame[1, 0].abs() > 1e-6):
             lost.append("its rotation or skew")
         linear, shift = frame[:, :2], frame[:, 2]

@@ -7,13 +7,20 @@ A path's paint for one role (fill or stroke) is described by (all per path, ``[.
 * ``frames``  ``[..., 2, 3]``: the affine map from canvas pixels to the gradient's frame, in which
   a linear gradient's parameter is the first coordinate (0 at the first stop's end, 1 at the
   last's) and a radial gradient's end circle is the unit circle around the origin.
-* ``focals``  ``[..., 2]``: a radial gradient's focal point (where the parameter is 0) in that
-  frame, inside the unit circle; the origin for a centred one. Unused by linear gradients.
+* ``focals``  ``[..., 2]``: the centre of a radial gradient's focal circle (where the parameter
+  is 0) in that frame; the origin for a centred one. Unused by linear gradients.
 * ``stops``   ``[..., K, 5]``: each stop's offset in [0, 1] and straight RGBA. Offsets are made
   non-decreasing (each at least the one before, as SVG does); a gradient with fewer stops repeats
   its last one.
 * ``spreads`` ``[...]`` long: beyond [0, 1] the parameter is `PAD`-ded (the end colours),
   `REFLECT`-ed or `REPEAT`-ed.
+* ``focal_radii`` ``[...]``: the radius (>= 0) of a radial gradient's focal circle in that frame
+  (SVG 2's ``fr`` over ``r``); 0 for a focal point. Unused by linear gradients.
+
+A radial gradient runs through the circles from its focal circle (parameter 0) to the unit circle
+(1) and beyond, SVG 2's two-circle gradient (as canvas's ``createRadialGradient``): a focal circle
+inside the unit circle gives every point a parameter; one that reaches outside it sweeps a cone,
+and outside the cone the paint is transparent.
 
 Colours are interpolated straight (not premultiplied) between stops, as SVG renderers do.
 
@@ -49,6 +56,7 @@ class Gradients(NamedTuple):
     focals: Tensor
     stops: Tensor
     spreads: Tensor
+    focal_radii: Tensor
 
     def role(self, index: int) -> Gradients:
         """The paints of one role (`FILL` or `STROKE`)."""
@@ -56,7 +64,7 @@ class Gradients(NamedTuple):
 
 
 #: How many dims follow the role dim in each field of `Gradients`.
-_DIMS_AFTER_ROLE = (0, 2, 1, 2, 0)
+_DIMS_AFTER_ROLE = (0, 2, 1, 2, 0, 0)
 
 
 def _in_frame(frames: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
@@ -66,21 +74,70 @@ def _in_frame(frames: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
             frames[..., 1, 0] * px + frames[..., 1, 1] * py + frames[..., 1, 2])
 
 
-def gradient_parameter(kinds: Tensor, frames: Tensor, focals: Tensor, p: Tensor) -> Tensor:
-    """The gradient's parameter ``[...]`` at canvas points ``p`` ``[..., 2]`` (before spreading).
+def gradient_parameter(kinds: Tensor, frames: Tensor, focals: Tensor, focal_radii: Tensor, p: Tensor
+                       ) -> tuple[Tensor, Tensor]:
+    """The gradient's parameter ``[...]`` at canvas points ``p`` ``[..., 2]`` (before spreading),
+    and where it is defined (bool ``[...]``; elsewhere the paint is transparent).
 
-    Linear: the first coordinate of ``p`` in the frame. Radial: the ``t`` whose circle (centre
-    ``f + t (0 - f)``, radius ``t``, from the focal point ``f`` to the unit circle) passes
-    through the point ``q``: the larger root of ``|q - f + t f| = t``."""
+    Linear: the first coordinate of ``p`` in the frame, defined everywhere. Radial: the largest
+    ``t`` whose circle (centre ``f (1 - t)``, radius ``r + t (1 - r)`` >= 0: the focal circle
+    ``f``, ``r`` at 0, the unit circle at 1) passes through the point ``q``, a root of
+    ``|q - f + t f| = r + t (1 - r)``; defined where there is one. Where there is none (outside a
+    cone), ``t`` is that of the cone's edge nearby, the double root."""
     qx, qy = _in_frame(frames, p)
+    radial, defined = _radial_parameter(*_circle_equation(qx, qy, focals, focal_radii), focal_radii)
+    is_radial = kinds == RADIAL
+    return torch.where(is_radial, radial, qx), defined | ~is_radial
+
+
+def _circle_equation(qx: Tensor, qy: Tensor, focals: Tensor, focal_radii: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(a, b, c)`` of the radial gradient's equation at the frame points ``q``, squared:
+    ``a t^2 - 2 b t - c = 0``; ``a > 0`` where the focal circle is inside the unit circle."""
     fx, fy = focals[..., 0], focals[..., 1]
+    grow = 1 - focal_radii  # the radius gained from t = 0 to 1
     dx, dy = qx - fx, qy - fy
-    along = dx * fx + dy * fy
-    room = 1 - (fx * fx + fy * fy)  # > 0: the focal point is inside the circle
-    square = along * along + room * (dx * dx + dy * dy)
-    root = torch.where(square > 0, square.clamp_min(1e-30).sqrt(), torch.zeros_like(square))
-    radial = (along + root) / room.clamp_min(1e-6)
-    return torch.where(kinds == RADIAL, radial, qx)
+    return (grow * grow - (fx * fx + fy * fy), dx * fx + dy * fy - focal_radii * grow,
+            dx * dx + dy * dy - focal_radii * focal_radii)
+
+
+def _radial_parameter(a: Tensor, b: Tensor, c: Tensor, focal_radii: Tensor) -> tuple[Tensor, Tensor]:
+    """`gradient_parameter`'s radial ``t`` and whether it exists, from `_circle_equation`. The
+    roots are ``k / a`` and ``-c / k`` with ``k = b + sign(b) sqrt(b^2 + a c)``, a form that loses
+    no digits where ``a`` is near 0 (a focal circle touching the unit circle from inside: one root
+    runs off to infinity)."""
+    grow = 1 - focal_radii
+    square = b * b + a * c
+    real = square >= 0
+    root = square.clamp_min(1e-30).sqrt()
+    k = b + torch.where(b >= 0, root, -root)
+    first = k / torch.where(a != 0, a, 1.0)  # b / a, the double root, where there is no real one
+    second = -c / torch.where(k != 0, k, 1.0)
+    # each root counts where it is finite and its circle's radius is not negative
+    first_ok = real & (a != 0) & (focal_radii + first * grow >= 0)
+    second_ok = real & (k != 0) & (focal_radii + second * grow >= 0)
+    t = torch.where(~real | first_ok & (~second_ok | (first >= second)), first, second)
+    return t, first_ok | second_ok
+
+
+def cone_coverage(kinds: Tensor, frames: Tensor, focals: Tensor, focal_radii: Tensor, p: Tensor,
+                  defined: Tensor, pixel: float) -> Tensor:
+    """The part ``[...]`` of the square of side ``pixel`` around each canvas point ``p``
+    ``[..., 2]`` that its paint covers (``defined``: `gradient_parameter`'s): 1 or 0, but within
+    a pixel of a radial gradient's cone edge (a focal circle reaching outside the unit circle),
+    where the edge is taken as straight at the point's signed distance (the discriminant of
+    `_circle_equation` over the length of its gradient)."""
+    qx, qy = _in_frame(frames, p)
+    a, b, c = _circle_equation(qx, qy, focals, focal_radii)
+    square = b * b + a * c
+    fx, fy = focals[..., 0], focals[..., 1]
+    gx, gy = 2 * (b * fx + a * (qx - fx)), 2 * (b * fy + a * (qy - fy))  # d square / dq
+    linear = frames[..., :, :2]
+    dx, dy = gx * linear[..., 0, 0] + gy * linear[..., 1, 0], gx * linear[..., 0, 1] + gy * linear[..., 1, 1]
+    distance = square / (dx * dx + dy * dy).clamp_min(1e-24).sqrt() / pixel  # in pixels, > 0 inside
+    # an edge nearby is the painted cone's where the circle of its double root is real
+    cone = (focal_radii + b / torch.where(a != 0, a, 1.0) * (1 - focal_radii) >= 0) | defined
+    cover = torch.where(cone, (0.5 + distance).clamp(0, 1), 0.0)
+    return torch.where((kinds == RADIAL) & (a < 0), cover, defined.to(p.dtype))
 
 
 def spread(t: Tensor, spreads: Tensor) -> Tensor:
@@ -135,18 +192,21 @@ def _box_means(x: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
             torch.where(above, 0.0, torch.where(below, 1.0, step)))
 
 
-def pixel_spread(kinds: Tensor, frames: Tensor, focals: Tensor, p: Tensor, t: Tensor, pixel: float
-                 ) -> tuple[Tensor, Tensor]:
+def pixel_spread(kinds: Tensor, frames: Tensor, focals: Tensor, focal_radii: Tensor, p: Tensor, t: Tensor,
+                 pixel: float) -> tuple[Tensor, Tensor]:
     """Half-widths ``(a, b)`` ``[...]`` by which the gradient parameter (``t`` at the canvas
     points ``p`` ``[..., 2]``, `gradient_parameter`) varies over a square of side ``pixel``
     around them: half its derivatives along x and y, times ``pixel`` (radial: by implicit
-    differentiation of ``|q - f + t f| = t``), clamped to [`MIN_HALF_WIDTH`, `MAX_HALF_WIDTH`]."""
+    differentiation of ``|q - f + t f| = r + t (1 - r)``), clamped to [`MIN_HALF_WIDTH`,
+    `MAX_HALF_WIDTH`]."""
     linear = frames[..., :, :2]  # q = linear @ p + shift
     qx, qy = _in_frame(frames, p)
     fx, fy = focals[..., 0], focals[..., 1]
-    vx, vy = qx - fx + t * fx, qy - fy + t * fy  # |v| = t
-    slope = (t - vx * fx - vy * fy).clamp_min(1e-12)  # t (1 - cos * |f|) > 0
-    radial = (vx / slope, vy / slope)  # dt/dq
+    grow = 1 - focal_radii
+    vx, vy = qx - fx + t * fx, qy - fy + t * fy  # |v| = r + t (1 - r), the radius at t
+    # d|v| = grow dt: (v . dq + v . f dt) / |v| = grow dt; its sign drops out with the abs below
+    slope = ((focal_radii + t * grow) * grow - vx * fx - vy * fy).abs().clamp_min(1e-12)
+    radial = (vx / slope, vy / slope)  # dt/dq, up to sign
     dq = [torch.where(kinds == RADIAL, r, torch.full_like(r, float(k == 0))) for k, r in enumerate(radial)]
     da = dq[0] * linear[..., 0, 0] + dq[1] * linear[..., 1, 0]  # dt/dx
     db = dq[0] * linear[..., 0, 1] + dq[1] * linear[..., 1, 1]  # dt/dy
@@ -155,15 +215,29 @@ def pixel_spread(kinds: Tensor, frames: Tensor, focals: Tensor, p: Tensor, t: Te
 
 def paint_colors(flat: Tensor, paints: Gradients, p: Tensor, pixel: float = 0.0) -> Tensor:
     """Straight RGBA ``[..., 4]`` of paints at canvas points ``p`` ``[..., 2]``: the flat colour
-    ``flat`` ``[..., 4]`` where a paint is `FLAT`, else its gradient's colour (``paints`` of one
-    role, broadcast with ``p``'s leading dims). ``pixel`` > 0: the mean colour over the square of
-    that side around each point (see the module docstring), else the colour at the point."""
-    t = gradient_parameter(paints.kinds, paints.frames, paints.focals, p)
+    ``flat`` ``[..., 4]`` where a paint is `FLAT`, else its gradient's colour, transparent where
+    its parameter is undefined (``paints`` of one role, broadcast with ``p``'s leading dims).
+    ``pixel`` > 0: the mean colour over the square of that side around each point (see the
+    module docstring), else the colour at the point."""
+    geometry = (paints.kinds, paints.frames, paints.focals, paints.focal_radii)
+    t, defined = gradient_parameter(*geometry, p)
     if pixel <= 0:
-        color = stop_color(paints.stops, spread(t, paints.spreads))
+        color = torch.where(defined[..., None], stop_color(paints.stops, spread(t, paints.spreads)), 0.0)
     else:
-        color = _spread_mean(paints, t, pixel_spread(paints.kinds, paints.frames, paints.focals, p, t, pixel))
+        color = _spread_mean(paints, t, pixel_spread(*geometry, p, t, pixel))
+        if _any_cone(paints):
+            cover = cone_coverage(*geometry, p, defined, pixel)  # straight colours: only the alpha drops
+            color = torch.cat([color[..., :3], color[..., 3:] * cover[..., None]], -1)
     return torch.where((paints.kinds == FLAT)[..., None], flat, color)
+
+
+def _any_cone(paints: Gradients) -> bool:
+    """Whether a paint is a cone (a radial gradient whose focal circle reaches outside its end
+    circle), else every point has a parameter. Taken as so where `_any_periodic` takes a repeat."""
+    if paints.kinds.device.type != "cpu" or torch.compiler.is_compiling():
+        return True
+    grow = 1 - paints.focal_radii
+    return bool(((paints.kinds == RADIAL) & (grow * grow <= paints.focals.square().sum(-1))).any())
 
 
 def _spread_mean(paints: Gradients, t: Tensor, half_widths: tuple[Tensor, Tensor]) -> Tensor:
