@@ -216,7 +216,7 @@ class Plateau(Loss):
         ink = batch.rgba[:, 3].mean(dim=(1, 2))
         if batch.training:
             return ink
-        floors = torch.tensor(self.config.floors)
+        floors = torch.tensor(self.config.floors)[list(batch.sketches or range(len(self.config.floors)))]
         return torch.clamp(1.0 - 0.1 * torch.full_like(floors, batch.step), min=floors) + 0 * ink
 
 
@@ -805,7 +805,7 @@ def test_composite_puts_each_scene_over_its_own_background():
 def test_early_stop_stops_each_sketch_after_two_flat_evaluations(host, tmp_path, input_png, capsys):
     """Sketch 0's evaluation is flat from step 6 on, sketch 1's from step 10 (toy.plateau): each
     stops at its second flat evaluation (10 and 14), is held at its state after that step's
-    update, and the run ends when both have stopped."""
+    update and no longer scored, and the run ends when both have stopped."""
     losses = [{"use": "toy.plateau", "floors": [0.5, 0.0]}]
     out = tmp_path / "out"
     path = write_recipe(tmp_path, steps=40, seeds=2, save_every=1, losses=losses, early_stop=True)
@@ -815,6 +815,9 @@ def test_early_stop_stops_each_sketch_after_two_flat_evaluations(host, tmp_path,
     assert stops == {"3paths-seed0": 10, "3paths-seed1000": 14}
     assert [s.best_step for s in result.sketches] == [6, 10]
     assert metrics(out)[-1]["step"] == 15 and metrics(out)[-1]["final"]
+    after = [m["sketches"] for m in metrics(out) if 10 < m["step"] < 15]  # sketch 0 stopped: not scored
+    assert after and all("loss" not in m["3paths-seed0"] and "loss" in m["3paths-seed1000"] for m in after)
+    assert all("eval" in e for e in metrics(out)[-1]["sketches"].values())  # the final evaluation: all
 
     def points(name, step):
         return VectorScene.from_svg(out / "sketches" / name / "snapshots" / f"step_{step:06d}.svg").points

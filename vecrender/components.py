@@ -164,6 +164,9 @@ class LossInput:
     training: False for the evaluation pass: deterministic, no augmentation.
     stage_start: index of the first path the current stage added (recipe ``stages``, layer-wise
              addition); the paths before it come from earlier stages. 0 without stages.
+    sketches: the S sketches' indices in the run (None: all of them, in order). Once
+             ``early_stop`` stops some, a step renders and scores only the others (every sketch
+             while a loss has state: its ``state_dict`` is not empty).
     """
 
     images: Tensor
@@ -173,6 +176,7 @@ class LossInput:
     step: int = 0
     training: bool = True
     stage_start: int = 0
+    sketches: Sequence[int] | None = None
 
     @property
     def num_sketches(self) -> int:

@@ -137,6 +137,8 @@ def register_losses(register: Register) -> None:
     A dict return logs each term separately and sums them. ``batch.training`` is False for the
     evaluation pass (no randomness). Set ``needs_target = True`` when the loss compares against
     the input image. In a staged run ``batch.stage_start`` is the first path of the current stage.
+    ``batch.sketches`` are the sketches' indices in the run: once ``early_stop`` stops some, a
+    batch holds only the others (every sketch while a loss has state, below).
     A loss that carries state from step to step returns it from ``state_dict()`` (and takes it
     back in ``load_state_dict``), so ``--resume`` continues exactly. Recipes add a loss with
     ``losses: [{use: <name>, weight: 1.0, label: ..., start: 0, stop: null, ...options}]``.

@@ -15,8 +15,10 @@ the result is the state evaluated last.
 Early stop (recipe ``early_stop: true``, CLIPasso's): an evaluation within ``MIN_DELTA`` of a
 sketch's best, without improving on it, is "flat"; the second flat one since its last improvement
 stops that sketch. A stopped sketch keeps the state after that step's update (it is held there
-while the others go on) and its best; the run ends when every sketch has stopped, and the final
-evaluation is reported at the step the run ended.
+while the others go on) and its best; from the next step on it is neither rendered nor scored
+(its metrics lines have no loss or eval; with a stateful loss or ``video`` every sketch still
+is), and the run ends when every sketch has stopped. The final evaluation scores every sketch and
+is reported at the step the run ended.
 
 Stages (recipe ``stages: [n1, n2, ...]``, LIVE's layer-wise addition): each sketch starts with
 ``n1`` paths; stage ``k`` runs ``steps`` steps (global steps ``k * steps`` to ``(k + 1) * steps - 1``,
@@ -911,29 +913,48 @@ class _Run:
         return f"{kept} Lower the learning rate or the loss weight, or check the loss."
 
     def train_step(self, step: int) -> tuple[dict[str, Tensor], Tensor | None]:
+        """One step: the loss terms ``[S]`` of every sketch (NaN: stopped, not scored) and the
+        evaluation ``[S]`` if this step has one."""
         c = self.c
         c.optimizer.zero_grad()
-        rgba = c.renderer.render(self.scenes)
-        images = composite(rgba, self.scenes)
-        batch = LossInput(images, rgba, self.scenes, self.target, step, True, self.stage_start)
+        active = self.active_sketches()
+        scenes = [self.scenes[i] for i in active]
+        rgba = c.renderer.render(scenes)
+        images = composite(rgba, scenes)
+        batch = LossInput(images, rgba, scenes, self.target, step, True, self.stage_start, active)
         total, values = compute_terms(c.losses, batch)
         values = {**values, "total": total}  # named terms first: the error names the culprit
         for name, value in values.items():
             if not torch.isfinite(value).all():
-                bad = [self.names[i] for i in range(len(self.names)) if not torch.isfinite(value[i])]
+                bad = [self.names[i] for i, v in zip(active, value.tolist()) if not math.isfinite(v)]
                 raise NonFiniteLossError(
                     f"loss {name!r} is {value[~torch.isfinite(value)][0].item()} at step {step} "
                     f"(sketch {', '.join(bad)}); {self._non_finite_advice(rgba)}")
         evaluated = None
         if step % self.recipe["eval_every"] == 0:
-            evaluated = self.evaluate(rgba.detach(), images.detach(), step, step)
+            evaluated = self.evaluate(rgba.detach(), images.detach(), step, step, active=active)
         if self.recipe["video"] and step % self.recipe["video_every"] == 0:
             self.frames.append(frame_grid(images.detach()))
         total.sum().backward()
         self._check_gradients(step)
         c.optimizer.step(step if self.stages is None else step - self.stage * self.stage_steps)
         self._hold_stopped()
-        return {k: v.detach() for k, v in values.items()}, evaluated
+        return {k: self._every_sketch(v.detach(), active) for k, v in values.items()}, evaluated
+
+    def active_sketches(self) -> list[int]:
+        """The sketches a step renders and scores: those early_stop has not stopped, or all with
+        ``video`` (its frames show every sketch) or a stateful loss (its state is per sketch)."""
+        every = range(len(self.scenes))
+        if self.recipe["video"] or any(term.loss.state_dict() for term in self.c.losses):
+            return list(every)
+        return [i for i in every if self.stopped_step[i] is None]
+
+    def _every_sketch(self, values: Tensor, active: list[int]) -> Tensor:
+        """``[S]`` from the values ``[len(active)]`` of the sketches `active`, NaN for the others."""
+        if len(active) == len(self.scenes):
+            return values
+        index = torch.tensor(active, device=values.device)
+        return values.new_full((len(self.scenes),), math.nan).index_copy(0, index, values)
 
     def all_stopped(self) -> bool:
         return all(st is not None for st in self.stopped_step)
@@ -983,14 +1004,18 @@ class _Run:
             save_svg(self.sketch_dir(i) / "stages" / f"stage{self.stage + 1}.svg", scene)
 
     @torch.no_grad()
-    def evaluate(self, rgba: Tensor, images: Tensor, step: int, active_step: int, final: bool = False) -> Tensor:
-        """Eval loss ``[S]`` of the given (pre-update) render; keeps the best scene per sketch
-        (recipe ``result: final``: the scene evaluated last) and, with ``early_stop``, stops the
-        sketches whose best stopped falling (not at the ``final`` evaluation)."""
-        batch = LossInput(images, rgba, self.scenes, self.target, step, False, self.stage_start)
+    def evaluate(self, rgba: Tensor, images: Tensor, step: int, active_step: int, final: bool = False,
+                 active: list[int] | None = None) -> Tensor:
+        """Eval loss ``[S]`` of the given (pre-update) render of the sketches ``active`` (None:
+        all; NaN for the others); keeps the best scene per sketch (recipe ``result: final``: the
+        scene evaluated last) and, with ``early_stop``, stops the sketches whose best stopped
+        falling (not at the ``final`` evaluation)."""
+        active = list(range(len(self.scenes))) if active is None else active
+        batch = LossInput(images, rgba, [self.scenes[i] for i in active], self.target, step, False, self.stage_start,
+                          active)
         total, _ = compute_terms(self.c.losses, batch, active_step)
         latest = self.recipe["result"] == "final"
-        for i, value in enumerate(total.tolist()):
+        for i, value in zip(active, total.tolist()):
             if latest or value < self.best_loss[i] - MIN_DELTA:
                 self.best_loss[i], self.best_step[i] = value, step
                 self.best_scene[i] = self.scenes[i].detach()
@@ -1002,7 +1027,7 @@ class _Run:
                     self.log(f"{self.names[i]}: stopped early at step {step} (two evaluations within "
                              f"{MIN_DELTA:g} of its best, {self.best_loss[i]:.6g} at step {self.best_step[i]}).")
                 self.flat[i] = True
-        return total
+        return self._every_sketch(total, active)
 
     @torch.no_grad()
     def evaluate_final(self) -> Tensor:
@@ -1027,9 +1052,10 @@ class _Run:
             self.bar = None
 
     def _summary(self, values: dict[str, Tensor], evaluated: Tensor | None) -> dict[str, str]:
-        out = {name: f"{v.mean().item():.4g}" for name, v in values.items()}
+        """Mean terms (and eval) over the sketches scored."""
+        out = {name: f"{v.nanmean().item():.4g}" for name, v in values.items()}
         if evaluated is not None:
-            out["eval"] = f"{evaluated.mean().item():.4g}"
+            out["eval"] = f"{evaluated.nanmean().item():.4g}"
         return out
 
     def _progress(self, step: int, values: dict[str, Tensor], evaluated: Tensor | None) -> None:
@@ -1053,10 +1079,10 @@ class _Run:
         sketches = {}
         for i, name in enumerate(self.names):
             entry: dict[str, Any] = {}
-            if values is not None:
+            if values is not None and not math.isnan(values["total"][i].item()):  # NaN: stopped
                 entry["loss"] = values["total"][i].item()
                 entry["terms"] = {k: v[i].item() for k, v in values.items() if k != "total"}
-            if evaluated is not None:
+            if evaluated is not None and not math.isnan(evaluated[i].item()):
                 entry["eval"] = evaluated[i].item()
                 if not final and self.stopped_step[i] == step:
                     entry["stopped"] = True  # early_stop: this sketch's last update was this step's

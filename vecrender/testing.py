@@ -278,7 +278,9 @@ def check_loss(loss: type[Loss] | Loss, options: dict[str, Any] | None = None, *
     * ``needs_target`` (when given) matches the class attribute; a target is passed only if needed;
     * the output is ``[S]`` (or a dict of ``[S]`` terms), finite, for S = 2 rendered sketches;
     * gradients of sketch 0's value reach every tensor in `params` of sketch 0 and none of sketch 1;
-    * the evaluation pass (``training=False``) is deterministic;
+    * the evaluation pass (``training=False``) is deterministic, and gives sketch 1 the same value
+      when it is scored alone (``sketches=[1]``: a run leaves out the sketches ``early_stop``
+      stopped), unless the loss has state;
     * ``deterministic=True``: float64 ``torch.autograd.gradcheck`` w.r.t. the images on an 8 px canvas;
     * ``strict_shapes`` (default: ``needs_target``): renders whose size or channels differ from the
       target raise an error instead of being silently broadcast.
@@ -323,6 +325,16 @@ def check_loss(loss: type[Loss] | Loss, options: dict[str, Any] | None = None, *
     for key in first:
         _ensure(torch.allclose(first[key], second[key]),
                 f"{instance.name}: evaluation pass (training=False) is not deterministic for {key!r}")
+    if not instance.state_dict():  # as a run scores the sketches early_stop has not stopped
+        with torch.no_grad():
+            rgba = draw.render(scenes[1:])
+            alone = _terms(instance(LossInput(_composite(rgba, scenes[1].background), rgba, scenes[1:], target, 0,
+                                              False, sketches=[1])), 1, f"{instance.name} (one sketch)")
+        for key in first:
+            _ensure(torch.allclose(alone[key][0], first[key][1]),
+                    f"{instance.name}: sketch 1 scored alone (as once early_stop has stopped sketch 0) differs "
+                    f"from its value beside sketch 0 for {key!r}; each sketch's value must depend on that sketch "
+                    "only")
     if deterministic:
         _gradcheck_loss(instance, options, loss)
     if strict_shapes if strict_shapes is not None else instance.needs_target:

@@ -188,6 +188,12 @@ class AugmentParams:
     def __len__(self) -> int:
         return self.boxes.shape[0]
 
+    def tiled(self, times: int) -> AugmentParams:
+        """These B augmentations repeated ``times`` times: ``[times * B]``, the whole run of B again
+        and again (the same views for each of several images)."""
+        return AugmentParams(self.startpoints.repeat(times, 1, 1), self.endpoints.repeat(times, 1, 1),
+                             self.boxes.repeat(times, 1), self.fill, self.size)
+
 
 def sample_augment_params(num: int, height: int, width: int, *, distortion_scale: float = 0.5,
                           crop_scale: tuple[float, float] = (0.8, 0.8), crop_ratio: tuple[float, float] = (1.0, 1.0),

@@ -6,8 +6,9 @@ instance per run through ``context.models``) and the core's batched augmentation
 
 Views: each sketch is augmented ``augmentations`` times (random perspective with a fill colour,
 then a random resized crop to the model's input size), independently per sketch and view. In the
-evaluation pass (``training=False``) the views are drawn from a generator with a fixed seed, so
-the eval loss is deterministic and comparable from one evaluation to the next.
+evaluation pass (``training=False``) the views are drawn from a generator with a fixed seed, the
+same for every sketch, so the eval loss is deterministic, comparable from one evaluation to the
+next and between sketches, and a sketch's does not depend on the others in the batch.
 """
 
 from __future__ import annotations
@@ -71,16 +72,19 @@ class ClipViews(Loss):
             self._model = load_clip(c.model, c.pretrained, c.weights, self.context.device, self.context.models)
         return self._model
 
-    def view_params(self, num: int, height: int, width: int, training: bool) -> AugmentParams:
-        """Augmentation parameters for `num` views (fixed-seed in evaluation passes)."""
+    def view_params(self, sketches: int, height: int, width: int, training: bool) -> AugmentParams:
+        """Augmentation parameters for the views of `sketches` renders, sketch-major: random, or
+        in evaluation passes the same fixed-seed views for every sketch (so a sketch's value does
+        not depend on the others in the batch, and sketches are scored alike)."""
         from vecrender.functional.augment import sample_augment_params
         from vecrender.models.clip import image_size
 
         c = self.config
-        generator = fn.eval_generator(training)
-        return sample_augment_params(
-            num, height, width, distortion_scale=c.distortion, crop_scale=tuple(c.crop_scale),
-            crop_ratio=tuple(c.crop_ratio), fill=c.fill, size=image_size(self.model), generator=generator)
+        params = sample_augment_params(
+            c.augmentations * (sketches if training else 1), height, width, distortion_scale=c.distortion,
+            crop_scale=tuple(c.crop_scale), crop_ratio=tuple(c.crop_ratio), fill=c.fill, size=image_size(self.model),
+            generator=fn.eval_generator(training))
+        return params if training else params.tiled(sketches)
 
     def views(self, images: Tensor, params: AugmentParams | None) -> Tensor:
         """``[S, 3, H, W]`` -> ``[S * A, 3, s, s]`` views (A = augmentations, or 1 plain view)."""
@@ -106,7 +110,7 @@ class ClipViews(Loss):
         fn.check_images(images)
         s, _, h, w = images.shape
         count = self.config.augmentations
-        params = self.view_params(s * count, h, w, training) if count else None
+        params = self.view_params(s, h, w, training) if count else None
         emb = self.encode(self.views(images, params))
         return emb.reshape(s, max(count, 1), -1), params
 

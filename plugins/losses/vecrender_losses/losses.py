@@ -286,9 +286,10 @@ class StrotssStyle(Vgg16Loss):
         features = self.features.to(device=images.device, dtype=images.dtype)
         generator = fn.eval_generator(batch.training)
         rows, cols = fn.strotss_grid(*images.shape[-2:], generator)
-        shape = (images.shape[0], self.config.locations)
-        rows = rows[torch.randint(len(rows), shape, generator=generator)]
-        cols = cols[torch.randint(len(cols), shape, generator=generator)]
+        # evaluation: the same positions for every sketch (its value must not depend on the others)
+        shape = (images.shape[0] if batch.training else 1, self.config.locations)
+        rows = rows[torch.randint(len(rows), shape, generator=generator)].expand(images.shape[0], -1)
+        cols = cols[torch.randint(len(cols), shape, generator=generator)].expand(images.shape[0], -1)
         feats = fn.strotss_features(features, images, self.config.shift)
         samples = fn.sample_hypercolumns(feats, rows, cols, bilinear=True)
         return fn.strotss_style_loss(samples, self.style.to(images))
