@@ -956,7 +956,7 @@ def _marker_length(marker: ET.Element, name: str, default: float, side: float) -
     unit (em at the default font size); a percentage is of `side`, the width (x, width) or height
     (y, height) of the marked shape's viewport, as resvg reads them, like a rect's ``x`` or
     ``width``; `default` where left out or unreadable."""
-    value = _length(marker.get(name, ""), side)
+    value = _length_of(marker, name, side)
     return default if value is None else value
 
 
@@ -1606,13 +1606,6 @@ def _placed_rect(el: ET.Element, space: tuple[float, float], font_size: float
     return x or 0.0, y or 0.0, space[0] if width is None else width, space[1] if height is None else height
 
 
-def _length_of(el: ET.Element, name: str, percent_of: float, font_size: float) -> float | None:
-    """The length attribute `name` of `el` in user units; None where it is not set or not a length
-    (``auto``)."""
-    text = el.get(name)
-    return None if text is None else _length(text, percent_of, font_size)
-
-
 def _use_viewport(use: ET.Element, target: ET.Element, space: tuple[float, float],
                   font_sizes: dict[ET.Element, float]) -> _Viewport | None:
     """The viewport a ``<use>`` gives a ``<symbol>`` (the use's width and height, 100 % of `space`
@@ -1832,6 +1825,13 @@ def _length(text: object, percent_of: float, font_size: float = DEFAULT_FONT_SIZ
     if unit in ("em", "ex"):
         return value * font_size / (2 if unit == "ex" else 1)
     return value * _UNITS[unit] if unit in _UNITS else None
+
+
+def _length_of(el: ET.Element, name: str, percent_of: float, font_size: float = DEFAULT_FONT_SIZE) -> float | None:
+    """The length attribute `name` of `el` in user units; None where it is not set or not a length
+    (``auto``)."""
+    text = el.get(name)
+    return None if text is None else _length(text, percent_of, font_size)
 
 
 def _resolve_lengths(shape, viewport: tuple[float, float], se) -> None:
