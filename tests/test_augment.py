@@ -18,6 +18,11 @@ def images(b=3, h=40, w=48, seed=0):
     return torch.rand(b, 3, h, w, generator=g)
 
 
+# float32 sampling: torchvision's and our sampling grids differ by rounding, which CPUs' vector
+# kernels round differently (2.8e-5 seen on one machine, under 2e-5 on others)
+SAMPLING_ATOL = 5e-5
+
+
 def test_perspective_matches_torchvision_per_image():
     x = images()
     g = torch.Generator().manual_seed(1)
@@ -26,7 +31,7 @@ def test_perspective_matches_torchvision_per_image():
     for i in range(3):
         ref = tvf.perspective(x[i:i + 1], start[i].long().tolist(), end[i].long().tolist(),
                               interpolation=tvf.InterpolationMode.BILINEAR, fill=0.0)
-        torch.testing.assert_close(ours[i:i + 1], ref, atol=2e-5, rtol=0)
+        torch.testing.assert_close(ours[i:i + 1], ref, atol=SAMPLING_ATOL, rtol=0)
 
 
 def test_perspective_fill_one_matches_torchvision():
@@ -35,7 +40,7 @@ def test_perspective_fill_one_matches_torchvision():
     end = torch.tensor([[[7., 3.], [25., 6.], [29., 27.], [2., 30.]]])
     ours = A.perspective(x, start, end, fill=1.0)
     ref = tvf.perspective(x, start[0].long().tolist(), end[0].long().tolist(), fill=1.0)
-    torch.testing.assert_close(ours, ref, atol=2e-5, rtol=0)
+    torch.testing.assert_close(ours, ref, atol=SAMPLING_ATOL, rtol=0)
     assert ours[0, :, 0, 0].tolist() != x[0, :, 0, 0].tolist()
 
 
@@ -48,7 +53,7 @@ def test_resized_crop_matches_torchvision():
         top, left, h, w = boxes[i].tolist()
         ref = tvf.resized_crop(x[i:i + 1], top, left, h, w, [56, 56],
                                interpolation=tvf.InterpolationMode.BILINEAR, antialias=True)
-        torch.testing.assert_close(ours[i:i + 1], ref, atol=2e-5, rtol=0)
+        torch.testing.assert_close(ours[i:i + 1], ref, atol=SAMPLING_ATOL, rtol=0)
 
 
 def test_perspective_param_ranges_match_torchvision():
