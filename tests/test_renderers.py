@@ -314,3 +314,42 @@ def test_compiled_cuda_render_matches_eager_without_host_synchronisation():
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-5)
     for g, r in zip(grads, ref_grads):
         torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-4)
+
+
+def _over(top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
+    return top + (1 - top[:, 3:4]) * bottom
+
+
+@pytest.mark.parametrize("cls", [NativeRenderer, ReferenceRenderer, DiffvgRenderer])
+def test_groups_composite_as_layers(cls):
+    if cls is DiffvgRenderer:
+        pytest.importorskip("pydiffvg")
+    renderer = cls()
+    flat = [replace(make_scene(s, n=5, fill=True), closed=torch.ones(5, dtype=torch.bool)) for s in (11, 12)]
+    for scene in flat:  # opaque, overlapping paints: a group's paths hide each other
+        scene.stroke_colors[:, 3] = 1.0
+        scene.fill_colors[:, 3] = 1.0
+    layered = [replace(s, groups=((1, 4, 0.5), (2, 3, 0.3))) for s in flat]
+    together = renderer.render(layered)
+    for scene, image in zip(flat, together):
+        one = [renderer.render([scene.paths(slice(k, k + 1))]) for k in range(5)]
+        inner = 0.3 * one[2]
+        outer = 0.5 * _over(one[3], _over(inner, one[1]))
+        expected = _over(one[4], _over(outer, one[0]))[0]
+        assert torch.allclose(image, expected, atol=1e-5)
+        assert (image - renderer.render([scene])[0]).abs().max() > 0.2  # not the flat render
+    assert torch.allclose(together[1], renderer.render([layered[1]])[0], atol=1e-6)  # batched as alone
+
+
+def test_gradients_flow_through_groups():
+    scene = replace(make_scene(13, n=4, fill=True), closed=torch.ones(4, dtype=torch.bool), groups=((0, 3, 0.6),))
+    points, colors = scene.requires_grad_(["points", "fill_colors"])
+    target = torch.rand(4, 20, 20, generator=torch.Generator().manual_seed(0))
+    ((NativeRenderer().render([scene])[0] - target) ** 2).sum().backward()
+    assert torch.isfinite(points.grad).all() and torch.isfinite(colors.grad).all()
+    assert (points.grad.abs().sum((1, 2)) > 0).all() and (colors.grad.abs().sum(1) > 0).all()
+    reference = replace(scene.detach(), groups=scene.groups)
+    ref_points, ref_colors = reference.requires_grad_(["points", "fill_colors"])
+    ((ReferenceRenderer().render([reference])[0] - target) ** 2).sum().backward()
+    assert torch.allclose(points.grad, ref_points.grad, atol=1e-3, rtol=1e-3)
+    assert torch.allclose(colors.grad, ref_colors.grad, atol=1e-4)

@@ -457,14 +457,38 @@ def test_viewbox_scaling_and_canvas_size():
     assert (only_viewbox.width, only_viewbox.height) == (120, 80)
 
 
-def test_opacity_multiplies_through_groups():
+def test_opacity_of_apart_shapes_multiplies_into_their_alphas():
     scene = svg('<g opacity="0.5"><g style="opacity:0.5">'
-                '<path d="M 0 0 L 10 0 L 10 10 Z" fill="blue" fill-opacity="0.8" stroke="red" stroke-opacity="0.4"'
-                ' opacity="0.5"/></g>'
-                '<path d="M 0 0 L 10 0 L 10 10 Z" fill="rgba(0, 255, 0, 0.5)"/></g>')
+                '<path d="M 0 0 L 10 0 L 10 10 Z" fill="blue" fill-opacity="0.8" opacity="0.5"/></g>'
+                '<path d="M 20 0 L 30 0 L 30 10 Z" stroke="red" stroke-opacity="0.4" fill="none"/>'
+                '<path d="M 40 0 L 50 0 L 50 10 Z" fill="rgba(0, 255, 0, 0.5)"/></g>')
+    # no two paths overlap and none both fills and strokes: exact, no groups needed
+    assert scene.groups == ()
     assert scene.fill_colors[0].tolist() == pytest.approx([0, 0, 1, 0.8 * 0.125])
-    assert scene.stroke_colors[0].tolist() == pytest.approx([1, 0, 0, 0.4 * 0.125])
-    assert scene.fill_colors[1].tolist() == pytest.approx([0, 1, 0, 0.25], abs=1 / 255)
+    assert scene.stroke_colors[1].tolist() == pytest.approx([1, 0, 0, 0.4 * 0.5])
+    assert scene.fill_colors[2].tolist() == pytest.approx([0, 1, 0, 0.25], abs=1 / 255)
+
+
+def test_opacity_over_overlapping_paints_makes_groups_composited_as_svg():
+    scene = svg('<g opacity="0.5"><rect width="10" height="10" fill="red"/>'
+                '<rect x="5" width="10" height="10" fill="blue"/></g>'
+                '<rect x="20" y="1" width="10" height="10" fill="lime" stroke="black" stroke-width="2" opacity="0.25"/>'
+                '<g opacity="0"><rect x="40" width="5" height="5"/><rect x="40" width="5" height="5"/></g>'
+                '<use href="#r" opacity="0.5"/><defs><rect id="r" x="50" width="5" height="5"/></defs>',
+                'width="64" height="16"')
+    # the fill and stroke of one element are a group too; opacity 0 draws nothing; a lone use folds
+    assert scene.groups == ((0, 2, 0.5), (2, 3, 0.25))
+    assert scene.fill_colors[:, 3].tolist() == [1, 1, 1, 0.5]
+    image = NativeRenderer().render([scene])[0]
+    assert image[:, 5, 7].tolist() == pytest.approx([0, 0, 0.5, 0.5])  # blue hides red, then half opacity
+    assert image[:, 5, 2].tolist() == pytest.approx([0.5, 0, 0, 0.5])
+    assert image[:, 5, 20].tolist() == pytest.approx([0, 0, 0, 0.25])  # the stroke hides the fill under it
+    assert image[:, 5, 25].tolist() == pytest.approx([0, 0.25, 0, 0.25])
+    assert image[:, 2, 42].tolist() == [0, 0, 0, 0]
+    assert image[:, 2, 52].tolist() == pytest.approx([0, 0, 0, 0.5])
+    again = svg_to_scene(scene.to_svg())  # written as <g opacity> and read back
+    assert again.groups == scene.groups
+    assert torch.allclose(NativeRenderer().render([again])[0], image, atol=1e-5)
 
 
 @pytest.mark.filterwarnings("ignore::vecrender.errors.SvgImportWarning")  # gradients and patterns, on purpose
@@ -515,7 +539,8 @@ def test_inherit_takes_the_parents_value():
     assert scene.fill_colors[:, :3].tolist() == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
     assert scene.stroke_colors[:, :3].tolist() == [[0.0, 0.0, 1.0]] * 2 and scene.widths.tolist() == [6.0, 6.0]
     # opacity does not inherit: "inherit" on the inner group repeats the outer one's 0.5
-    assert scene.fill_colors[:, 3].tolist() == pytest.approx([0.15, 0.075])
+    assert scene.fill_colors[:, 3].tolist() == pytest.approx([0.3, 0.3])
+    assert scene.groups == ((0, 2, 0.5), (1, 2, 0.5))
 
 
 @pytest.mark.parametrize("order, layers", [("normal", ["both"]), ("stroke", ["stroke", "fill"]),

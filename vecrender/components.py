@@ -113,7 +113,8 @@ class Renderer(Component):
         """Render scenes that share one canvas size.
 
         Returns premultiplied RGBA ``[S, 4, H, W]`` in [0, 1] (transparent where nothing is drawn),
-        differentiable with respect to every floating tensor of the scenes.
+        differentiable with respect to every floating tensor of the scenes, with each scene's
+        ``groups`` composited as layers (``vecrender.builtins.renderers.render_layered``).
         """
         raise NotImplementedError
 

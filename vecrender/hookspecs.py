@@ -54,6 +54,10 @@ def register_renderers(register: Register) -> None:
     and ``reference`` (plain, the specification) renderers and the optional ``diffvg`` backend are
     registered here.
 
+    A scene read from an SVG file may have ``groups`` (paths composited as one layer: SVG's group
+    opacity). ``vecrender.builtins.renderers.render_layered(scenes, render_flat)`` honours them
+    around a function that renders scenes without groups, as the built-in renderers do.
+
     Example::
 
         from dataclasses import dataclass

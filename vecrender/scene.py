@@ -38,6 +38,12 @@ Conventions (every renderer, initializer, loss and the SVG reader/writer follow 
   represent).
 * ``width``, ``height``: canvas size in pixels; ``background``: RGB in [0, 1] the scene is
   composited over, or ``None`` for a transparent canvas.
+* ``groups``: ``((first, end, opacity), ...)``, SVG's group opacity: paths ``first`` to ``end - 1``
+  are composited over a transparent layer, which is then composited with ``opacity`` (in [0, 1]),
+  so overlapping paths of a group do not show through each other. Ranges are non-empty, nest
+  or are disjoint, and are kept sorted by ``first``, outer group first (``()``: none, every path
+  straight onto the canvas). Renderers honour them (`render_layered`); methods that optimise
+  strokes have none.
 
 Paths are drawn in order: path ``n + 1`` is composited over path ``n``. For each path the fill is
 drawn first and the stroke over it, as in SVG.
@@ -45,6 +51,7 @@ drawn first and the stroke over it, as in SVG.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -87,6 +94,7 @@ class VectorScene:
     gradient_stops: Tensor | None = None
     gradient_spreads: Tensor | None = None
     gradient_focal_radii: Tensor | None = None
+    groups: tuple[tuple[int, int, float], ...] = ()
 
     def __post_init__(self) -> None:
         n, p = self.points.shape[0], self.points.shape[1] if self.points.dim() == 3 else 0
@@ -134,6 +142,7 @@ class VectorScene:
                                  "(close them, or split their subpaths into separate paths)")
         self._check_styles()
         self._check_gradients()
+        self.groups = checked_groups(self.groups, n)
 
     def _gradient_shapes(self, n: int) -> dict[str, tuple[int, ...]]:
         given = [name for name in GRADIENT_FIELDS if getattr(self, name) is not None]
@@ -208,6 +217,7 @@ class VectorScene:
             None if self.gradient_stops is None else self.gradient_stops.shape[2],
             self.width,
             self.height,
+            self.groups,
         )
 
     # -- tensors ---------------------------------------------------------------------------
@@ -242,8 +252,16 @@ class VectorScene:
 
     def paths(self, index: slice | Tensor) -> VectorScene:
         """The paths ``index`` selects (a slice, indices or a bool mask), every per-path field
-        with them."""
-        return replace(self, **{name: t[index] for name, t in self.tensors()})
+        with them; groups keep the selected paths they held (indices in increasing order only,
+        where the scene has groups)."""
+        tensors = {name: t[index] for name, t in self.tensors()}
+        if not self.groups:
+            return replace(self, **tensors)
+        kept = torch.arange(self.num_paths)[index.cpu() if isinstance(index, Tensor) else index]
+        if kept.numel() > 1 and not bool((kept[1:] > kept[:-1]).all()):
+            raise ValueError("paths() of a scene with groups needs the paths in increasing order; "
+                             "reordering them would break the groups")
+        return replace(self, **tensors, groups=selected_groups(self.groups, kept.tolist()))
 
     def detach(self) -> VectorScene:
         return replace(self, **{name: t.detach().clone() for name, t in self.tensors()})
@@ -314,7 +332,51 @@ def concat_scenes(scenes: Sequence[VectorScene]) -> VectorScene:
         **({} if styles is None else _style_fields(torch.cat(styles))),
         **({} if not num_stops else {name: torch.cat(tables) for name, tables in
                                      zip(GRADIENT_FIELDS, zip(*(gradients_of(s, num_stops) for s in scenes)))}),
+        groups=tuple((first + offset, end + offset, opacity) for s, offset in zip(scenes, _offsets(scenes))
+                     for first, end, opacity in s.groups),
     )
+
+
+def _offsets(scenes: Sequence[VectorScene]) -> list[int]:
+    """The index of each scene's first path in their concatenation."""
+    return list(itertools.accumulate((s.num_paths for s in scenes[:-1]), initial=0))
+
+
+def checked_groups(groups: Sequence[Sequence[float]] | None, num_paths: int) -> tuple[tuple[int, int, float], ...]:
+    """`groups` as a scene holds them (``(first, end, opacity)`` tuples sorted by first, outer
+    first), after checking that each is a non-empty range of the `num_paths` paths with an opacity
+    in [0, 1] and that no two overlap without nesting."""
+    out = []
+    for group in groups or ():
+        if len(group) != 3:
+            raise ValueError(f"each group must be (first, end, opacity), got {tuple(group)!r}")
+        first, end, opacity = int(group[0]), int(group[1]), float(group[2])
+        if not 0 <= first < end <= num_paths or not 0 <= opacity <= 1:
+            raise ValueError(f"group {tuple(group)!r}: paths first..end-1 must be a non-empty range of the "
+                             f"{num_paths} paths (0 <= first < end <= {num_paths}) and opacity in [0, 1]")
+        out.append((first, end, opacity))
+    out.sort(key=lambda g: (g[0], -g[1]))
+    open_ends: list[int] = []  # ends of the groups enclosing the current one
+    for first, end, _ in out:
+        while open_ends and open_ends[-1] <= first:
+            open_ends.pop()
+        if open_ends and end > open_ends[-1]:
+            raise ValueError(f"groups must nest or be disjoint; paths {first}..{end - 1} overlap the end of an "
+                             f"enclosing group at path {open_ends[-1] - 1}")
+        open_ends.append(end)
+    return tuple(out)
+
+
+def selected_groups(groups: Sequence[tuple[int, int, float]], kept: Sequence[int]
+                    ) -> tuple[tuple[int, int, float], ...]:
+    """`groups` over the paths `kept` (old indices, increasing) renumbered as a scene of those
+    paths; a group left with no path is dropped."""
+    out = []
+    for first, end, opacity in groups:
+        new_first, new_end = bisect.bisect_left(kept, first), bisect.bisect_left(kept, end)
+        if new_first < new_end:
+            out.append((new_first, new_end, opacity))
+    return tuple(out)
 
 
 def gradient_fields(num_paths: int, num_stops: int = 2, device: torch.device | str = "cpu",

@@ -16,6 +16,7 @@ Export (`scene_to_svg`) writes one ``<path>`` per scene path, in drawing order::
 * A fill is written only for closed paths with fill alpha > 0 (SVG would also fill open paths);
   ``fill-rule="evenodd"`` where ``even_odd``. Strokes are always written, width 0 included, so the
   stroke color survives a round trip.
+* Groups (`VectorScene.groups`) are ``<g opacity="...">`` elements around their paths.
 * Background: a white background (the scene default) writes nothing, like the reference tools'
   files. Any other color writes a full-canvas ``<rect id="vecrender-background">`` before the
   paths; a transparent scene (``background=None``) writes the same rect with ``fill="none"``.
@@ -38,8 +39,11 @@ in SVG 2), ``line``, ``polyline``, ``polygon`` and every path command. Lines and
 become exact cubics; elliptic arcs become cubics within 5e-4 px;
 ``S``/``T`` reflect the previous control point only after ``C``/``S`` resp. ``Q``/``T``, as the SVG
 spec says (svgelements reflects after any curve; we correct that).
-Default fill is black and default stroke none, as in SVG. ``opacity`` of the element and of every
-ancestor multiplies into both fill and stroke alpha. ``stroke-width`` (and the dashes), in any
+Default fill is black and default stroke none, as in SVG. ``opacity`` (of a group, a ``<use>``, an
+element) composites what is drawn under it as one layer, as SVG does: where that is the same,
+it multiplies into the fill and stroke alphas (a lone shape, shapes that do not overlap, none
+of them both filled and stroked), and otherwise its paths become one of the scene's ``groups``.
+``stroke-width`` (and the dashes), in any
 unit (px, pt, mm, em of ``font-size``, % of the normalised viewport diagonal...), are scaled by
 the transform (see Limitations for a non-uniform one); ``vector-effect: non-scaling-stroke`` keeps
 them in viewport units. ``stroke-linecap`` (default butt),
@@ -125,9 +129,7 @@ and joins are slanted with it) and those a clip cuts, where the shape drawn othe
 more than 0.1 px off (thinner strokes stay strokes: their outlines would be slivers, which the
 renderers fill less exactly than they stroke).
 
-Limitations: group ``opacity`` is folded into each child's alphas, which differs from SVG's
-group compositing where children overlap (and where an element's own fill and stroke overlap);
-likewise a clip applies to each path, not to the group as a whole, so where paths overlap along
+Limitations: a clip applies to each path, not to the group as a whole, so where paths overlap along
 a clip's outline each one's edge pixels are blended over the others'; a fill that winds twice or
 more just inside a clip's outline under nonzero (overlapping subpaths of one path) has that
 stretch of outline drawn as often (the renderers take such copies as one edge, but at a corner
@@ -254,7 +256,15 @@ def scene_to_svg(scene: VectorScene) -> str:
     defs = _gradient_defs_of(scene)
     if defs:
         lines += ["<defs>", *defs.values(), "</defs>"]
+    ends: list[int] = []  # ends of the open <g> elements, innermost last
     for n in range(scene.num_paths):
+        while ends and ends[-1] == n:
+            lines.append("</g>")
+            ends.pop()
+        for first, end, opacity in scene.groups:
+            if first == n:
+                lines.append(f'<g opacity="{_fmt(opacity)}">')
+                ends.append(end)
         _segment_count(segments[n], scene.max_segments, n)  # a clear error for a bad count
         fill = fills[n] if fills is not None and closed[n] and fills[n][3] > 0 else None
         attrs = [f'd="{_path_data(points[n], subpaths[n], closed[n])}"']
@@ -266,7 +276,7 @@ def scene_to_svg(scene: VectorScene) -> str:
         attrs.append(f'stroke-width="{_fmt(max(widths[n], 0.0))}"')
         attrs += _line_attrs(*line_styles[n])
         lines.append(f"<path {' '.join(attrs)}/>")
-    lines.append("</svg>")
+    lines += ["</g>"] * len(ends) + ["</svg>"]
     return "\n".join(lines) + "\n"
 
 
@@ -410,6 +420,16 @@ class _Gradient:
     focal_radius: float = 0.0
 
 
+class _Layer(NamedTuple):
+    """An element with an ``opacity`` below 1 (a group, a ``<use>``, a shape) as drawn once."""
+
+    key: int  # unique per drawn instance (a symbol used twice is two layers)
+    opacity: float
+
+
+_LAYER_KEYS = itertools.count()
+
+
 @dataclass
 class _Item:
     """One scene path: cubic control points (1 + 3k) and its style."""
@@ -423,6 +443,7 @@ class _Item:
     starts: tuple[int, ...] = (0,)  # first segment of each subpath (closed items only)
     line: tuple[int, int, float] = (CAP_BUTT, JOIN_MITER, DEFAULT_MITER_LIMIT)  # cap, join, miter limit
     gradients: tuple[_Gradient | None, _Gradient | None] = (None, None)  # fill's, stroke's
+    layers: tuple[_Layer, ...] = ()  # the opacities of its element and the element's ancestors, outermost first
 
 
 def load_svg(source: str | Path, device: torch.device | str = "cpu", fill_tolerance: float | None = None
@@ -491,19 +512,19 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
     items: list[_Item] = []
     simplified: Counter[tuple[str, str]] = Counter()  # what _shape_items drew otherwise, as left_out counts
     canvas = (float(width), float(height))
-    def draw(node, opacity: float, viewport: tuple[float, float]) -> list[_Item]:
+    def draw(node, layers: tuple[_Layer, ...], viewport: tuple[float, float]) -> list[_Item]:
         """The items of the shapes under `node` (a marker's content)."""
-        return [item for shape, shape_opacity, shape_viewport, uses in _shapes(node, opacity, viewport, (), clips, se)
-                for item in clips.apply(_shape_items(shape, shape_opacity, gradients, shape_viewport, canvas, se,
+        return [item for shape, shape_layers, shape_viewport, uses in _shapes(node, layers, viewport, (), clips, se)
+                for item in clips.apply(_shape_items(shape, shape_layers, gradients, shape_viewport, canvas, se,
                                                      simplified, fill_tolerance), uses)]
 
     markers = _Markers(root, elements, parents, se, draw, fill_tolerance)
-    for shape, opacity, viewport, uses in _shapes(document, 1.0, canvas, (), clips, se):
+    for shape, layers, viewport, uses in _shapes(document, (), canvas, (), clips, se):
         if _is_background(shape, se):
             background = _background_color(shape)
             continue
-        drawn = _shape_items(shape, opacity, gradients, viewport, canvas, se, simplified, fill_tolerance,
-                             markers.items(shape, opacity, viewport))
+        drawn = _shape_items(shape, layers, gradients, viewport, canvas, se, simplified, fill_tolerance,
+                             markers.items(shape, layers, viewport))
         items += clips.apply(drawn, uses)
     left_out = _left_out(root, elements) + clips.left_out + simplified
     if left_out:
@@ -521,7 +542,8 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
     if fill_tolerance is not None:
         finite = [part for item in finite for part in _separate_parts(item)]
         finite = [_subdivided(item, fill_tolerance) if item.closed and item.fill else item for item in finite]
-    return _build_scene(finite, width, height, background, device)
+    finite, groups = _grouped(finite)
+    return _build_scene(finite, width, height, background, device, groups)
 
 
 #: What import leaves out or simplifies, by what marks it in the document: (noun, what happens).
@@ -863,20 +885,20 @@ class _Markers:
     angle), scaled by the shape's stroke width (``markerUnits``) and by the ``viewBox`` into
     ``markerWidth`` x ``markerHeight``, and clipped to that box unless ``overflow`` is visible. The
     content inherits from the marker and its ancestors, not from the shape; it is drawn after the
-    shape, with the shape's opacity and clip paths. An elliptical arc is one segment, marked at
+    shape, inside the shape's opacity and with its clip paths. An elliptical arc is one segment, marked at
     its ends only, as SVG says (resvg also marks the joints of the cubics it draws an arc of more
-    than a quarter turn with). `draw(node, opacity, viewport)`: the items of the shapes under a
-    parsed node."""
+    than a quarter turn with). `draw(node, layers, viewport)`: the items of the shapes under a
+    parsed node, inside the opacity `layers`."""
 
     def __init__(self, root: ET.Element, elements: dict[str, ET.Element], parents: dict[ET.Element, ET.Element],
-                 se, draw: Callable[[object, float, tuple[float, float]], list[_Item]],
+                 se, draw: Callable[[object, tuple[_Layer, ...], tuple[float, float]], list[_Item]],
                  outline_tolerance: float | None = None) -> None:
         self._markers = {k: el for k, el in elements.items() if _local_name(el) == "marker"}
         self._root, self._elements, self._parents, self._se, self._draw = root, elements, parents, se, draw
         self._outline_tolerance = outline_tolerance
         self._texts: dict[ET.Element, tuple[str, str]] = {}  # marker -> `_text`
 
-    def items(self, shape, opacity: float, viewport: tuple[float, float]) -> list[_Item]:
+    def items(self, shape, layers: tuple[_Layer, ...], viewport: tuple[float, float]) -> list[_Item]:
         se = self._se
         if not self._markers or not isinstance(shape, (se.Path, se.Polyline, se.Polygon, se.SimpleLine)):
             return []
@@ -887,11 +909,11 @@ class _Markers:
                 continue
             segments = segments if segments is not None else _outline_segments(shape, se)
             for point, angle in _marker_vertices(segments, kind):
-                out += self._instance(marker, shape, point, angle, kind, opacity, viewport)
+                out += self._instance(marker, shape, point, angle, kind, layers, viewport)
         return out
 
-    def _instance(self, marker: ET.Element, shape, point: Point, angle: float, kind: str, opacity: float,
-                  viewport: tuple[float, float]) -> list[_Item]:
+    def _instance(self, marker: ET.Element, shape, point: Point, angle: float, kind: str,
+                  layers: tuple[_Layer, ...], viewport: tuple[float, float]) -> list[_Item]:
         se = self._se
         placed = _marker_placement(marker, float(shape.stroke_width or 0), point, angle, kind, viewport)
         if placed is None:
@@ -901,7 +923,7 @@ class _Markers:
         head, body = self._text(marker)
         text = (f'{head}<g transform="matrix({m.a!r} {m.b!r} {m.c!r} {m.d!r} {m.e!r} {m.f!r})">'
                 f'<g transform="{place}" {body}</g></g></svg>')
-        items = self._draw(se.SVG.parse(io.StringIO(text), reify=False), opacity, viewport)
+        items = self._draw(se.SVG.parse(io.StringIO(text), reify=False), layers, viewport)
         if str(marker.get("overflow", "hidden")).strip() in ("visible", "auto"):
             return items
         to_canvas = se.Matrix(place) * m
@@ -1233,7 +1255,7 @@ def _outlined(item: _Item, linear: tuple[float, float, float, float] = (1.0, 0.0
     if polygons:
         outline = _compound([_polygon_chain(polygon) for polygon in polygons], 0.0, (0.0, 0.0, 0.0, 0.0),
                             item.stroke, False)
-        out.append(replace(outline, line=item.line, gradients=(item.gradients[1], None)))
+        out.append(replace(outline, line=item.line, gradients=(item.gradients[1], None), layers=item.layers))
     return out
 
 
@@ -1752,12 +1774,15 @@ def _unit(value: float) -> float:
     return min(max(value, 0.0), 1.0)
 
 
-def _shapes(node, opacity: float, viewport: tuple[float, float], clips: tuple[_ClipUse, ...], finder: _Clips, se
-            ) -> Iterator[tuple[object, float, tuple[float, float], tuple[_ClipUse, ...]]]:
-    """(shape, product of the opacities of it and its ancestors, viewport, clip paths and masks of
-    it and its ancestors) in drawing order; `viewport`: the user-space size that percentages
-    refer to (the nearest ``<svg>``'s viewBox); `finder` reads the clip paths and masks."""
-    opacity *= _unit(_number(_own(node, "opacity"), 1.0))
+def _shapes(node, layers: tuple[_Layer, ...], viewport: tuple[float, float], clips: tuple[_ClipUse, ...],
+            finder: _Clips, se
+            ) -> Iterator[tuple[object, tuple[_Layer, ...], tuple[float, float], tuple[_ClipUse, ...]]]:
+    """(shape, opacity layers of it and its ancestors, viewport, clip paths and masks of it and its
+    ancestors) in drawing order; `viewport`: the user-space size that percentages refer to (the
+    nearest ``<svg>``'s viewBox); `finder` reads the clip paths and masks."""
+    opacity = _unit(_number(_own(node, "opacity"), 1.0))
+    if opacity < 1:
+        layers = (*layers, _Layer(next(_LAYER_KEYS), opacity))
     if isinstance(node, (se.Group, se.Use, se.Shape)):  # (other elements draw nothing to clip)
         clips = (*clips, *finder.uses_of(node))
     if isinstance(node, se.SVG):
@@ -1767,19 +1792,18 @@ def _shapes(node, opacity: float, viewport: tuple[float, float], clips: tuple[_C
         target = _use_target(node) if isinstance(node, se.Use) else None
         fit = _placement_fit(node, target, se) if target is not None else None
         for child in node:
-            for shape, shape_opacity, shape_viewport, shape_clips in _shapes(child, opacity, viewport, clips, finder,
-                                                                              se):
+            for shape, shape_layers, shape_viewport, shape_clips in _shapes(child, layers, viewport, clips, finder, se):
                 if fit is not None:  # (an <svg> it places: the use's viewport replaces the svg's own)
                     shape.transform = shape.transform * fit
                     shape_clips = clips + tuple(replace(use, matrix=use.matrix * fit)
                                                 for use in shape_clips[len(clips):]
                                                 if not (use.user is target and use.kind == _VIEWPORT))
-                yield shape, shape_opacity, shape_viewport, shape_clips
+                yield shape, shape_layers, shape_viewport, shape_clips
     elif isinstance(node, se.Shape):
         if str(node.values.get("visibility", "visible")).strip() not in ("hidden", "collapse"):
             _resolve_lengths(node, viewport, se)
             if _has_size(node, se):
-                yield node, opacity, viewport, clips
+                yield node, layers, viewport, clips
 
 
 def _has_size(shape, se) -> bool:
@@ -2077,15 +2101,13 @@ def _gradient_frame(defn: _GradientDef, shape, viewport: tuple[float, float], se
     return [[m.a, m.c, m.e], [m.b, m.d, m.f]], focal, focal_radius
 
 
-def _style(shape, opacity: float, gradients: dict[str, _GradientDef], viewport: tuple[float, float], se
-           ) -> _Style:
+def _style(shape, gradients: dict[str, _GradientDef], viewport: tuple[float, float], se) -> _Style:
     values = shape.values
     paints = {}
     for role in ("fill", "stroke"):
         value, role_opacity = values.get(role), values.get(f"{role}-opacity")
-        factor = _unit(_number(role_opacity, 1.0)) * opacity
-        gradient = _gradient_paint(value, factor, gradients, shape, viewport, se)
-        paints[role] = gradient if gradient is not None else (_paint(value, role_opacity, opacity), None)
+        gradient = _gradient_paint(value, _unit(_number(role_opacity, 1.0)), gradients, shape, viewport, se)
+        paints[role] = gradient if gradient is not None else (_paint(value, role_opacity, 1.0), None)
     (fill, fill_gradient), (stroke, stroke_gradient) = paints["fill"], paints["stroke"]
     if isinstance(shape, se.SimpleLine) or (fill is not None and fill[3] <= 0):
         fill = fill_gradient = None  # a line encloses nothing; a transparent fill draws nothing
@@ -2106,16 +2128,17 @@ def _line_style(values: dict) -> tuple[int, int, float]:
             limit if limit >= 1 else DEFAULT_MITER_LIMIT)
 
 
-def _shape_items(shape, opacity: float, gradients: dict[str, _GradientDef], viewport: tuple[float, float],
-                 canvas: Point, se, simplified: Counter[tuple[str, str]], outline_tolerance: float | None = None,
-                 markers: Sequence[_Item] = ()) -> list[_Item]:
-    """The element's items, then its `markers`, or in the element's ``paint-order`` (its whole
-    stroke below its whole fill for ``paint-order: stroke``, as Inkscape writes it); with an
-    `outline_tolerance`, strokes under a non-uniform scale or a skew are their exact outlines
-    (`_outlined`), filled. Dashes are kept where they reach the `canvas` (width, height); a stroke
-    of more than `MAX_DASHES` is drawn solid, faded by its duty cycle, and counted in `simplified`."""
-    style = _style(shape, opacity, gradients, viewport, se)
-    items = _styled_items(shape, style, se)
+def _shape_items(shape, layers: tuple[_Layer, ...], gradients: dict[str, _GradientDef],
+                 viewport: tuple[float, float], canvas: Point, se, simplified: Counter[tuple[str, str]],
+                 outline_tolerance: float | None = None, markers: Sequence[_Item] = ()) -> list[_Item]:
+    """The element's items (in its opacity `layers`), then its `markers`, or in the element's
+    ``paint-order`` (its whole stroke below its whole fill for ``paint-order: stroke``, as
+    Inkscape writes it); with an `outline_tolerance`, strokes under a non-uniform scale or a skew
+    are their exact outlines (`_outlined`), filled. Dashes are kept where they reach the `canvas`
+    (width, height); a stroke of more than `MAX_DASHES` is drawn solid, faded by its duty cycle,
+    and counted in `simplified`."""
+    style = _style(shape, gradients, viewport, se)
+    items = [replace(item, layers=layers) for item in _styled_items(shape, style, se)]
     order = _paint_order(shape.values.get("paint-order"))
     if order == _PAINT_ORDER:
         return _painted(shape, items, style, canvas, se, simplified, outline_tolerance) + list(markers)
@@ -2273,12 +2296,19 @@ def _duty_cycle(lengths: list[float], caps: float) -> float:
     return min(sum(length + caps for length in lengths[::2]) / sum(lengths), 1.0)
 
 
-def _faded(item: _Item, factor: float) -> _Item:
-    """`item` with its stroke's alpha (colour or gradient stops) times `factor`."""
-    gradient = item.gradients[1]
-    if gradient is not None:
-        gradient = replace(gradient, stops=[(at, (*rgb, a * factor)) for at, (*rgb, a) in gradient.stops])
-    return replace(item, stroke=(*item.stroke[:3], item.stroke[3] * factor), gradients=(item.gradients[0], gradient))
+def _faded(item: _Item, factor: float, fill: bool = False) -> _Item:
+    """`item` with its stroke's alpha (colour or gradient stops), and its fill's where `fill`,
+    times `factor`."""
+    def times(rgba):
+        return rgba if rgba is None else (*rgba[:3], rgba[3] * factor)
+
+    def stops_times(gradient: _Gradient | None) -> _Gradient | None:
+        return gradient and replace(gradient, stops=[(at, times(rgba)) for at, rgba in gradient.stops])
+
+    fill_paint, fill_gradient = (times(item.fill), stops_times(item.gradients[0])) if fill else \
+        (item.fill, item.gradients[0])
+    return replace(item, stroke=times(item.stroke), fill=fill_paint,
+                   gradients=(fill_gradient, stops_times(item.gradients[1])))
 
 
 def _chains(item: _Item) -> list[list[Point]]:
@@ -2455,15 +2485,17 @@ def _separate_parts(item: _Item) -> list[_Item]:
     if not item.closed or len(chains) < 2:
         return [item]
     margin = item.width / 2 * _reach_factor(item.line, item.closed) + _COVERAGE_REACH
-    boxes = []
-    for chain in chains:
-        xs, ys = [p[0] for p in chain], [p[1] for p in chain]
-        boxes.append((min(xs) - margin, min(ys) - margin, max(xs) + margin, max(ys) + margin))
-    groups = _overlapping_groups(boxes)
+    groups = _overlapping_groups([_grown_box(chain, margin) for chain in chains])
     if len(groups) == 1:
         return [item]
     return [replace(item, **dict(zip(("points", "starts"), _joined([chains[i] for i in group]))))
             for group in groups]
+
+
+def _grown_box(points: list[Point], margin: float) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of the points' box grown by `margin` on every side."""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return min(xs) - margin, min(ys) - margin, max(xs) + margin, max(ys) + margin
 
 
 def _overlapping_groups(boxes: list[tuple[float, float, float, float]]) -> list[list[int]]:
@@ -2621,8 +2653,46 @@ def _arc_cubics(arc, start: Point, end: Point, scale: float = 1.0) -> list[Point
     return out
 
 
-def _build_scene(items: list[_Item], width: int, height: int,
-                 background: tuple[float, float, float] | None, device: torch.device | str) -> VectorScene:
+def _grouped(items: list[_Item]) -> tuple[list[_Item], tuple[tuple[int, int, float], ...]]:
+    """The items with the opacity of each of their layers folded into their alphas where that is
+    exact (no item both fills and strokes, and no two items' drawn areas meet: control-point
+    boxes grown by the stroke's reach and `_COVERAGE_REACH`, as `_separate_parts` tells them
+    apart; a filled icon shape, say), and the other layers as scene groups
+    (first, end, opacity), composited as SVG does. Items of a layer with opacity 0 draw nothing
+    and are left out."""
+    members: dict[int, list[int]] = {}  # layer key -> its items, in order
+    opacities: dict[int, float] = {}
+    for i, item in enumerate(items):
+        for layer in item.layers:
+            members.setdefault(layer.key, []).append(i)
+            opacities[layer.key] = layer.opacity
+    kept = {key for key, indices in members.items()
+            if opacities[key] > 0 and indices[-1] - indices[0] == len(indices) - 1  # (they follow in order)
+            and (any(items[i].fill is not None and _visible_stroke(items[i]) for i in indices)
+                 or len(_overlapping_groups([_drawn_box(items[i]) for i in indices])) < len(indices))}
+    out: list[_Item] = []
+    position: dict[int, int] = {}  # item index -> its index in out
+    for i, item in enumerate(items):
+        if any(opacities[layer.key] <= 0 for layer in item.layers):
+            continue
+        factor = math.prod(layer.opacity for layer in item.layers if layer.key not in kept)
+        position[i] = len(out)
+        out.append(replace(_faded(item, factor, fill=True) if factor < 1 else item, layers=()))
+    groups = []
+    for key in kept:
+        drawn = [position[i] for i in members[key] if i in position]
+        if drawn:
+            groups.append((drawn[0], drawn[-1] + 1, opacities[key]))
+    return out, tuple(groups)
+
+
+def _drawn_box(item: _Item) -> tuple[float, float, float, float]:
+    """A box that holds every pixel whose colour the item changes."""
+    return _grown_box(item.points, _stroke_reach(item) + _COVERAGE_REACH)
+
+
+def _build_scene(items: list[_Item], width: int, height: int, background: tuple[float, float, float] | None,
+                 device: torch.device | str, groups: tuple[tuple[int, int, float], ...] = ()) -> VectorScene:
     n = len(items)
     max_points = max((len(item.points) for item in items), default=4)
     points = torch.zeros(n, max_points, 2, dtype=torch.float64)
@@ -2651,6 +2721,7 @@ def _build_scene(items: list[_Item], width: int, height: int,
         subpath_starts=None if subpath_starts is None else subpath_starts.to(device),
         **_line_fields(items, device),
         **_gradient_fields(items, device),
+        groups=groups,
     )
 
 

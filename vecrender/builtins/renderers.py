@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -31,8 +31,51 @@ DIFFVG_INSTALL = (
 )
 
 
+def render_layered(scenes: Sequence[VectorScene], render_flat: Callable[[list[VectorScene]], Tensor]) -> Tensor:
+    """Render scenes that share their ``groups`` (`VectorScene.groups`, group opacity), given
+    `render_flat`, which renders scenes without groups to premultiplied ``[S, 4, H, W]``.
+
+    Each group's paths are rendered onto their own transparent layer, which is composited
+    ("over") with the group's opacity, so a group's overlapping paths hide each other as in SVG.
+    The paths between groups are rendered together: one `render_flat` call per run of paths.
+    Scenes without groups are one call.
+    """
+    scenes = list(scenes)
+
+    def layer(first: int, end: int, groups: tuple[tuple[int, int, float], ...]) -> Tensor:
+        """Paths first..end-1 over a transparent canvas; `groups`: the groups among them."""
+        image: Tensor | None = None
+
+        def add(top: Tensor) -> None:
+            nonlocal image
+            image = top if image is None else top + (1 - top[:, 3:4]) * image
+
+        def run(a: int, b: int) -> Tensor:
+            return render_flat([replace(s.paths(slice(a, b)), groups=()) for s in scenes])
+
+        cursor, i = first, 0
+        while i < len(groups):
+            start, stop, opacity = groups[i]
+            inner = i + 1
+            while inner < len(groups) and groups[inner][0] < stop:  # nested in this one (sorted, outer first)
+                inner += 1
+            if cursor < start:
+                add(run(cursor, start))
+            add(opacity * layer(start, stop, groups[i + 1 : inner]))
+            cursor, i = stop, inner
+        if cursor < end or image is None:
+            add(run(cursor, end))
+        return image  # type: ignore[return-value]
+
+    groups = scenes[0].groups
+    if any(s.groups != groups for s in scenes):
+        raise ValueError("scenes rendered together by render_layered must share their groups")
+    return render_flat(scenes) if not groups else layer(0, scenes[0].num_paths, groups)
+
+
 def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> Tensor:
-    """Render scenes in batches of equal ``structure_key()`` with the functional renderer ``fn``.
+    """Render scenes in batches of equal ``structure_key()`` with the functional renderer ``fn``,
+    their ``groups`` by `render_layered`.
 
     Returns ``[S, 4, H, W]`` in input order. Per-path flags are stacked to ``[B, N]``, so scenes
     of one batch may differ in closed / num_segments / even_odd / subpath_starts / stroke styles
@@ -45,40 +88,44 @@ def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> 
     sizes = {(s.width, s.height) for s in scenes}
     if len(sizes) > 1:
         raise ValueError(f"scenes rendered together must share one canvas size, got {sorted(sizes)}")
-    groups: dict[tuple, list[int]] = {}
+    batches: dict[tuple, list[int]] = {}
     for i, scene in enumerate(scenes):
-        groups.setdefault(scene.structure_key(), []).append(i)
+        batches.setdefault(scene.structure_key(), []).append(i)
     out: list[Tensor | None] = [None] * len(scenes)
-    for indices in groups.values():
-        group = [scenes[i] for i in indices]
-        first = group[0]
-        fills = torch.stack([s.fill_colors for s in group]) if first.fill_colors is not None else None
-        subpaths = None
-        if any(s.subpath_starts is not None for s in group):
-            subpaths = torch.stack([subpath_starts_of(s) for s in group])
-        style = None
-        if any(s.has_stroke_style for s in group):
-            style = torch.stack([stroke_style_of(s) for s in group])
-        extra = {}
-        if first.gradients is not None:  # the same stop count in the group (structure_key)
-            extra["gradients"] = Gradients(*(torch.stack(fields) for fields in zip(*(s.gradients for s in group))))
-        images = fn(
-            torch.stack([s.points for s in group]),
-            torch.stack([s.widths for s in group]),
-            torch.stack([s.stroke_colors for s in group]),
-            fills,
-            torch.stack([s.closed for s in group]),
-            torch.stack([s.num_segments for s in group]),
-            torch.stack([s.even_odd for s in group]),
-            first.height,
-            first.width,
-            subpath_starts=subpaths,
-            stroke_style=style,
-            **extra,
-        )
+    for indices in batches.values():
+        images = render_layered([scenes[i] for i in indices], lambda batch: _render_batch(batch, fn))
         for j, i in enumerate(indices):
             out[i] = images[j]
     return torch.stack(out)  # type: ignore[arg-type]
+
+
+def _render_batch(group: list[VectorScene], fn: Callable[..., Tensor]) -> Tensor:
+    """Scenes of one structure (their groups aside) in one call of ``fn``."""
+    first = group[0]
+    fills = torch.stack([s.fill_colors for s in group]) if first.fill_colors is not None else None
+    subpaths = None
+    if any(s.subpath_starts is not None for s in group):
+        subpaths = torch.stack([subpath_starts_of(s) for s in group])
+    style = None
+    if any(s.has_stroke_style for s in group):
+        style = torch.stack([stroke_style_of(s) for s in group])
+    extra = {}
+    if first.gradients is not None:  # the same stop count in the group (structure_key)
+        extra["gradients"] = Gradients(*(torch.stack(fields) for fields in zip(*(s.gradients for s in group))))
+    return fn(
+        torch.stack([s.points for s in group]),
+        torch.stack([s.widths for s in group]),
+        torch.stack([s.stroke_colors for s in group]),
+        fills,
+        torch.stack([s.closed for s in group]),
+        torch.stack([s.num_segments for s in group]),
+        torch.stack([s.even_odd for s in group]),
+        first.height,
+        first.width,
+        subpath_starts=subpaths,
+        stroke_style=style,
+        **extra,
+    )
 
 
 @dataclass
@@ -202,6 +249,9 @@ class DiffvgRenderer(Renderer):
         return images
 
     def _render_one(self, pydiffvg, scene: VectorScene, dropped: list[str]) -> Tensor:
+        return render_layered([scene], lambda flat: self._render_flat(pydiffvg, flat[0], dropped)[None])[0]
+
+    def _render_flat(self, pydiffvg, scene: VectorScene, dropped: list[str]) -> Tensor:
         shapes, groups = diffvg_shapes(pydiffvg, scene, dropped)
         args = pydiffvg.RenderFunction.serialize_scene(scene.width, scene.height, shapes, groups)
         n = self.config.samples
