@@ -368,6 +368,22 @@ def test_render_draws_an_svg_at_a_scale_as_the_renderer_does(tmp_path):
     assert drawn[:, :, 1].min() < 10  # the stroke is there, red
 
 
+def test_render_captures_no_cuda_graphs_for_drawings_drawn_once(tmp_path, monkeypatch):
+    from vecrender.builtins.renderers import NativeRenderer
+
+    seen, original = [], NativeRenderer.render
+
+    def render(self, scenes):
+        seen.append(self.config)
+        return original(self, scenes)
+
+    monkeypatch.setattr(NativeRenderer, "render", render)
+    (tmp_path / "a.svg").write_text(SKETCH)
+    assert invoke("render", str(tmp_path / "a.svg")).exit_code == 0
+    assert [c.cuda_graphs for c in seen] == [False] and seen[0].tile_capacity == "auto"  # the rest: defaults
+    assert invoke("render", str(tmp_path / "a.svg"), "--renderer", "reference").exit_code == 0  # has no such option
+
+
 def test_render_options_and_errors(tmp_path):
     from PIL import Image
 

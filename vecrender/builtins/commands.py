@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import click
@@ -54,7 +55,11 @@ def render(svgs: tuple[Path, ...], out: Path | None, scale: float, width: int | 
 
     jobs = _render_targets(svgs, out)
     context = RunContext(device=resolve_device(device))
-    drawer = get_host().registry.entry("renderer", renderer).obj.from_dict({}, context)
+    drawer_class = get_host().registry.entry("renderer", renderer).obj
+    # each scene is drawn once: a CUDA graph captured per drawing shape would cost more than it saves
+    # and keep its memory
+    one_shot = {"cuda_graphs": False} if "cuda_graphs" in {f.name for f in fields(drawer_class.Config)} else {}
+    drawer = drawer_class.from_dict(one_shot, context)
     for svg, png in jobs:
         scene = load_svg(svg, fill_tolerance=RENDER_FILL_TOLERANCE)
         size = (width, round(width * scene.height / scene.width)) if width else (
