@@ -515,6 +515,12 @@ FILL_SHAPES = {
     "0.375 px sliver": ([(1.25, 8.25), (18.75, 8.25), (18.75, 8.625), (1.25, 8.625)], 8, (1e-3, 0.1)),
     "reflex corner": ([(2.25, 2.375), (8.375, 2.375), (8.375, 12.625), (17.75, 12.625), (17.75, 17.5), (2.25, 17.5)],
                       8, (1e-6, 1e-5)),
+    # smaller than a pixel: the box of its control points bounds the coverage, exactly here (one
+    # tangent line, or two, gave 0.53 for the first, whose area is 0.14)
+    "square inside a pixel": ([(4.25, 4.375), (4.625, 4.375), (4.625, 4.75), (4.25, 4.75)], 8, (1e-6, 1e-5)),
+    "square across four pixels": ([(4.75, 4.625), (5.25, 4.625), (5.25, 5.125), (4.75, 5.125)], 8, (1e-6, 1e-5)),
+    # a triangle inside a pixel, bounded by its box only: 0.42 for its area 0.195 (0.67 unbounded)
+    "triangle inside a pixel": ([(4.2, 4.2), (4.8, 4.3), (4.5, 4.9)], 64, (1e-3, 0.25)),
     "slanted 0.4 px sliver": ([(1.0, 8.0), (19.0, 8.3), (19.0, 8.7), (1.0, 8.4)], 64, (1e-4, 2e-3)),
     "triangle": ([(2.2, 18.1), (10.3, 2.4), (18.1, 17.6)], 64, (1e-4, 2e-3)),
     "20 degree tip": ([(1.7, 4.2), (18.4, 9.9), (1.3, 13.3)], 64, (1e-4, 2e-3)),

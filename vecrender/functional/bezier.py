@@ -225,6 +225,13 @@ def unit_normal(offset: Vec) -> tuple[Vec, Tensor]:
     return (torch.where(tiny, 1.0, ox / d), torch.where(tiny, 0.0, oy / d)), d
 
 
+def box_share(pix: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+    """Area ``[...]`` of the pixel centred at ``pix`` ``[..., 2]`` inside the box from ``lo`` to
+    ``hi`` ``[..., 2]`` (broadcast): a bound on the coverage of any shape inside that box."""
+    side = (torch.minimum(hi, pix + 0.5) - torch.maximum(lo, pix - 0.5)).clamp(0.0, 1.0)
+    return side[..., 0] * side[..., 1]
+
+
 def footprint_cdf(x: Tensor, normal: Vec) -> Tensor:
     """Share of a pixel lying below ``x`` ``[...]`` along ``normal``, for a pixel centre at 0.
 

@@ -47,6 +47,7 @@ import torch
 from torch import Tensor
 
 from vecrender.functional.bezier import (
+    box_share,
     PIXEL_REACH,
     SECOND_EDGE_FAR,
     TINY,
@@ -625,6 +626,11 @@ class _Geometry:
         self.tile_size, self.tiles_x, self.num_tiles = tile_size, tiles_x, num_tiles
         self.newton_steps = newton_steps
         self.even_odd, self.fill_on = _flat(even_odd), _flat(fill_on)
+        if fills:  # [B * N, 2, 2]: the control points' box, which holds the fill (with gradient)
+            ctrl = self.segs.flatten(1, 2)
+            valid = _flat(seg_valid).repeat_interleave(4, dim=1)[..., None]
+            self.fill_box = torch.stack([torch.where(valid, ctrl, math.inf).amin(1),
+                                         torch.where(valid, ctrl, -math.inf).amax(1)], 1)
         self.open, self.last_segment = _flat(~closed), _flat(num_segments - 1)  # where the round caps are
         with torch.no_grad():
             self.dot = _flat(path_dots(segs.detach(), seg_valid))  # zero-length paths (discs)
@@ -803,6 +809,8 @@ def _chunk_layers(g: _Geometry, tile: Tensor, path: Tensor, valid: Tensor | None
         return stroke[:, :, None]
     cov = _near_fill_coverage(g, row, pix, cand, winding, near) if g.compact else _fill_coverage(
         g, row, pix, cand, winding)
+    box = _take(g.fill_box, row)  # a shape smaller than a pixel covers at most its box's share of it
+    cov = torch.minimum(cov, box_share(pix, box[:, None, 0], box[:, None, 1]))
     fill_mask = _take(g.fill_on, row)[:, None].to(pix.dtype)
     fill = _layer(cov, _path_colors(g, fill_colors, row, pix, FILL), fill_mask if mask is None else fill_mask * mask)
     layers = torch.stack([fill, stroke], dim=2)  # [C, Q, 2, 4]

@@ -41,7 +41,10 @@ square ``[j, j + 1] x [i, i + 1]`` with centre ``p = (j + 1/2, i + 1/2)``):
   closest chord that is neither the first nor its neighbour on the same segment: a corner, the
   other side of a sliver or a gap) ``c`` is the exact share on both filled sides of the two
   chords' lines, or on either; where the chords cross, the share of the filled ones of the four
-  quadrants they cut (:func:`~vecrender.functional.bezier.second_edge_coverage`).
+  quadrants they cut (:func:`~vecrender.functional.bezier.second_edge_coverage`). ``c`` is at
+  most the share of the pixel inside the box of the path's control points, which holds the fill
+  (:func:`~vecrender.functional.bezier.box_share`): exact for a rectangle smaller than a pixel,
+  whose two edges per axis the model cannot all see.
 * **Colour and order.** A layer's alpha is ``c * colour_alpha``; its premultiplied colour is
   ``rgb * alpha``. A gradient paint's colour is its mean over the pixel
   (:mod:`vecrender.functional.paints`). Layers are composited with "over" in path order, each
@@ -60,6 +63,7 @@ from torch import Tensor
 from vecrender.functional.bezier import (
     Outline,
     Vec,
+    box_share,
     chord_edge_coverage,
     chord_offset,
     closest_point,
@@ -218,8 +222,9 @@ def _fill_coverage(ctrl: Tensor, pix: Tensor, even_odd: bool, chords: int, subpa
     first = _pick(nearest, a, mid, b)
     rule = torch.tensor(even_odd, device=pix.device)
     coverage, edge = chord_edge_coverage(pix[None], first, winding, rule)
-    return second_edge_coverage(coverage, edge, winding, rule, pix[None], first, _pick(second, a, mid, b),
-                                (nearest[..., 0], second[..., 0]), chords, left)
+    coverage = second_edge_coverage(coverage, edge, winding, rule, pix[None], first, _pick(second, a, mid, b),
+                                    (nearest[..., 0], second[..., 0]), chords, left)
+    return torch.minimum(coverage, box_share(pix[None], ctrl.amin((1, 2))[:, None], ctrl.amax((1, 2))[:, None]))
 
 
 def _pick(index: Tensor, *points: Tensor) -> tuple[Tensor, ...]:
