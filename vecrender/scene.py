@@ -142,7 +142,7 @@ class VectorScene:
                                  "(close them, or split their subpaths into separate paths)")
         self._check_styles()
         self._check_gradients()
-        self.groups = checked_groups(self.groups, n)
+        self.groups = _checked_groups(self.groups, n)
 
     def _gradient_shapes(self, n: int) -> dict[str, tuple[int, ...]]:
         given = [name for name in GRADIENT_FIELDS if getattr(self, name) is not None]
@@ -261,7 +261,7 @@ class VectorScene:
         if kept.numel() > 1 and not bool((kept[1:] > kept[:-1]).all()):
             raise ValueError("paths() of a scene with groups needs the paths in increasing order; "
                              "reordering them would break the groups")
-        return replace(self, **tensors, groups=selected_groups(self.groups, kept.tolist()))
+        return replace(self, **tensors, groups=_selected_groups(self.groups, kept.tolist()))
 
     def detach(self) -> VectorScene:
         return replace(self, **{name: t.detach().clone() for name, t in self.tensors()})
@@ -332,17 +332,13 @@ def concat_scenes(scenes: Sequence[VectorScene]) -> VectorScene:
         **({} if styles is None else _style_fields(torch.cat(styles))),
         **({} if not num_stops else {name: torch.cat(tables) for name, tables in
                                      zip(GRADIENT_FIELDS, zip(*(gradients_of(s, num_stops) for s in scenes)))}),
-        groups=tuple((first + offset, end + offset, opacity) for s, offset in zip(scenes, _offsets(scenes))
+        groups=tuple((first + offset, end + offset, opacity)
+                     for s, offset in zip(scenes, itertools.accumulate((s.num_paths for s in scenes), initial=0))
                      for first, end, opacity in s.groups),
     )
 
 
-def _offsets(scenes: Sequence[VectorScene]) -> list[int]:
-    """The index of each scene's first path in their concatenation."""
-    return list(itertools.accumulate((s.num_paths for s in scenes[:-1]), initial=0))
-
-
-def checked_groups(groups: Sequence[Sequence[float]] | None, num_paths: int) -> tuple[tuple[int, int, float], ...]:
+def _checked_groups(groups: Sequence[Sequence[float]] | None, num_paths: int) -> tuple[tuple[int, int, float], ...]:
     """`groups` as a scene holds them (``(first, end, opacity)`` tuples sorted by first, outer
     first), after checking that each is a non-empty range of the `num_paths` paths with an opacity
     in [0, 1] and that no two overlap without nesting."""
@@ -367,7 +363,7 @@ def checked_groups(groups: Sequence[Sequence[float]] | None, num_paths: int) -> 
     return tuple(out)
 
 
-def selected_groups(groups: Sequence[tuple[int, int, float]], kept: Sequence[int]
+def _selected_groups(groups: Sequence[tuple[int, int, float]], kept: Sequence[int]
                     ) -> tuple[tuple[int, int, float], ...]:
     """`groups` over the paths `kept` (old indices, increasing) renumbered as a scene of those
     paths; a group left with no path is dropped."""
