@@ -353,3 +353,36 @@ def test_gradients_flow_through_groups():
     ((ReferenceRenderer().render([reference])[0] - target) ** 2).sum().backward()
     assert torch.allclose(points.grad, ref_points.grad, atol=1e-3, rtol=1e-3)
     assert torch.allclose(colors.grad, ref_colors.grad, atol=1e-4)
+
+
+def test_cuda_graphs_keep_their_first_keys_and_run_later_ones_eagerly(monkeypatch):
+    """The policy, without a GPU: captures stand in for graphs that replay the eager render."""
+    from vecrender.functional import native
+
+    captured = []
+
+    class Captured:
+        def __init__(self, render, args, needs, height, width, options):
+            captured.append(args[0].shape)
+            self.render, self.size, self.options = render, (height, width), options
+            self.present, self.count = [i for i, a in enumerate(args) if a is not None], len(args)
+            self.bwd, self.generation = None, 0
+
+        def forward(self, inputs):
+            args = [None] * self.count
+            for i, a in zip(self.present, inputs):
+                args[i] = a
+            return native._render_args(self.render, tuple(args), *self.size, self.options)
+
+    monkeypatch.setattr(native, "_GraphedRender", Captured)
+    monkeypatch.setattr(native.CudaGraphs, "capturable", staticmethod(lambda args, options: True))
+    graphs = native.CudaGraphs(max_graphs=2)
+    renderer = NativeRenderer()
+    eager = NativeRenderer.from_dict({"cuda_graphs": False})
+    renderer.graphs = graphs
+    scenes = [make_scene(60 + n, n=n) for n in (3, 4, 5, 3, 4, 5)]  # three shapes, twice
+    for scene in scenes:
+        with torch.no_grad():
+            assert torch.allclose(renderer.render([scene]), eager.render([scene]), atol=1e-6)
+    assert captured == [(1, 3, 4, 2), (1, 4, 4, 2)]  # the first two shapes, once each; the third eagerly
+    assert len(graphs.graphs) == 2

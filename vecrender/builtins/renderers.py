@@ -151,8 +151,8 @@ class NativeConfig:
         True, "CUDA only: capture the render (forward, and backward when inputs require grad) as "
         "CUDA graphs once per input shape / dtype / requires-grad pattern and replay them (same "
         "kernels and results as the eager path, far fewer launches). Capturing costs a few eager "
-        "renders the first time a key is seen; up to 8 keys are kept. CPU tensors, autocast and "
-        "tile_capacity 0 always run eagerly.")
+        "renders the first time a key is seen; the first 8 keys are captured, later ones run "
+        "eagerly. CPU tensors, autocast and tile_capacity 0 always run eagerly.")
     compile: bool = option(
         False, "CUDA only: run the render through torch.compile, so that inductor can fuse its "
         "~1 900 small kernels, which bound the GPU render (its speed-up is not measured yet: see "

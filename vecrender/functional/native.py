@@ -1386,8 +1386,11 @@ class CudaGraphs:
     ``render_native`` is the specification; the graphs run the same kernels on the same shapes.
 
     Calls that cannot be captured run eagerly: CPU tensors, ``tile_capacity == 0`` (one host
-    read-back), no paths, autocast, a stream that is already capturing, non-tensor flags, or a
-    key whose capture failed. At most ``max_graphs`` keys are kept (oldest dropped first).
+    read-back), no paths, autocast, a stream that is already capturing, non-tensor flags, a key
+    whose capture failed, or a new key once ``max_graphs`` keys are held. The first keys are
+    kept, not the latest: a run's steps repeat its first shapes, and a dropped graph would be
+    captured again at the next step (a scene with many layer runs, `render_layered`) while its
+    memory is not given back (below).
     A backward whose forward was not the last replay of its graph re-runs that forward from the
     saved inputs first, so interleaved forwards and backwards still get their own gradients.
 
@@ -1418,8 +1421,8 @@ class CudaGraphs:
         key = (tuple(None if a is None else (tuple(a.shape), a.dtype, a.device) for a in args), needs,
                height, width, tuple(sorted(options.items())))
         if key not in self.graphs:
-            while len(self.graphs) >= self.max_graphs:
-                self.graphs.pop(next(iter(self.graphs)))
+            if len(self.graphs) >= self.max_graphs:
+                return _render_args(self.render, args, height, width, options)
             try:
                 self.graphs[key] = _GraphedRender(self.render, args, needs, height, width, options)
             except Exception as exc:  # noqa: BLE001  (capture impossible, e.g. a host sync: stay eager)
