@@ -386,3 +386,27 @@ def test_cuda_graphs_keep_their_first_keys_and_run_later_ones_eagerly(monkeypatc
             assert torch.allclose(renderer.render([scene]), eager.render([scene]), atol=1e-6)
     assert captured == [(1, 3, 4, 2), (1, 4, 4, 2)]  # the first two shapes, once each; the third eagerly
     assert len(graphs.graphs) == 2
+
+
+@pytest.mark.parametrize("luminance", [False, True])
+@pytest.mark.parametrize("cls", [NativeRenderer, ReferenceRenderer])
+def test_masked_groups_multiply_their_content_by_the_mask(cls, luminance):
+    from vecrender.functional.paths import polygon_points
+
+    renderer = cls()
+    scene = replace(make_scene(14, n=5, segs=4, fill=True), closed=torch.ones(5, dtype=torch.bool))
+    squares = [[(2.0, 3.0), (17.0, 3.0), (17.0, 12.0), (2.0, 12.0)],
+               [(6.0, 7.0), (18.0, 7.0), (18.0, 18.0), (6.0, 18.0)]]
+    scene.points[3:] = torch.stack([polygon_points(torch.tensor(square)) for square in squares])  # the content
+    scene.fill_colors[1:3] = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.2, 0.6, 0.4, 0.8]])  # the mask's paints
+    scene.widths[1:3] = 0.0
+    layered = replace(scene, groups=((1, 5, 0.7, 2, luminance),))  # paths 1, 2: the mask; 3, 4: its content
+    image = renderer.render([layered])[0]
+    mask, content, below = (renderer.render([scene.paths(slice(a, b))]) for a, b in ((1, 3), (3, 5), (0, 1)))
+    value = (mask[:, :3] * torch.tensor([0.2125, 0.7154, 0.0721]).view(1, 3, 1, 1)).sum(1, keepdim=True) \
+        if luminance else mask[:, 3:]
+    assert torch.allclose(image, _over(0.7 * content * value, below)[0], atol=1e-5)
+    assert value.min() == 0 and value.max() > 0.3  # the mask hides some pixels and shows others
+    points, = layered.requires_grad_(["points"])
+    renderer.render([layered]).sum().backward()
+    assert points.grad[1:3].abs().sum() > 0  # the mask's paths move it

@@ -174,24 +174,34 @@ def test_resized_stretches_the_drawing_gradients_included():
     assert torch.allclose(stretched.widths, scene.widths) and scene.resized(96, 96) is scene
 
 
+def unmasked(*groups: tuple[int, int, float]) -> tuple:
+    return tuple((*g, 0, False) for g in groups)
+
+
 def test_groups_are_checked_sorted_and_follow_selection_and_concat():
     s = make(5, groups=[(1, 3, 0.5), (0, 5, 1.0), [3, 5, 0.25], (1, 2, 0.8)])
-    assert s.groups == ((0, 5, 1.0), (1, 3, 0.5), (1, 2, 0.8), (3, 5, 0.25))  # by first, outer first
+    assert s.groups == unmasked((0, 5, 1.0), (1, 3, 0.5), (1, 2, 0.8), (3, 5, 0.25))  # by first, outer first
     for bad, needle in [([(1, 1, 0.5)], "non-empty range"), ([(0, 6, 0.5)], "non-empty range"),
                         ([(0, 2, 1.5)], "opacity in"), ([(0, 3, 0.5), (2, 4, 0.5)], "nest or be disjoint"),
-                        ([(0, 2)], "(first, end, opacity)")]:
+                        ([(0, 2)], "(first, end, opacity)"), ([(0, 2, 1.0, 2, False)], "mask_paths <"),
+                        ([(0, 4, 1.0, 2, True), (1, 3, 0.5)], "end of an enclosing group or mask")]:
         with pytest.raises(ValueError, match=needle):
             make(5, groups=bad)
-    assert s.paths(slice(2, 5)).groups == ((0, 3, 1.0), (0, 1, 0.5), (1, 3, 0.25))  # cut to what is left
-    assert s.paths(torch.tensor([0, 3, 4])).groups == ((0, 3, 1.0), (1, 3, 0.25))  # the emptied ones dropped
-    assert s.paths(torch.tensor([True, False, True, True, False])).groups == (
+    assert s.paths(slice(2, 5)).groups == unmasked((0, 3, 1.0), (0, 1, 0.5), (1, 3, 0.25))  # cut to what is left
+    assert s.paths(torch.tensor([0, 3, 4])).groups == unmasked((0, 3, 1.0), (1, 3, 0.25))  # the emptied ones dropped
+    assert s.paths(torch.tensor([True, False, True, True, False])).groups == unmasked(
         (0, 3, 1.0), (1, 2, 0.5), (2, 3, 0.25))
     with pytest.raises(ValueError, match="increasing order"):
         s.paths(torch.tensor([3, 0]))
     joined = concat_scenes([make(2, groups=[(0, 2, 0.5)]), make(1), make(3, groups=[(1, 3, 0.3)])])
-    assert joined.groups == ((0, 2, 0.5), (4, 6, 0.3))
+    assert joined.groups == unmasked((0, 2, 0.5), (4, 6, 0.3))
     assert make(5).structure_key() != s.structure_key()  # layered scenes render apart from flat ones
     assert s.detach().groups == s.to(dtype=torch.float64).groups == s.groups
+    masked = make(6, groups=[(0, 6, 0.5, 2, True), (2, 4, 0.3), (0, 2, 1.0)])  # a group inside the mask, one after
+    assert masked.groups == ((0, 6, 0.5, 2, True), (0, 2, 1.0, 0, False), (2, 4, 0.3, 0, False))
+    assert masked.paths(torch.tensor([1, 3, 5])).groups == ((0, 3, 0.5, 1, True), (0, 1, 1.0, 0, False),
+                                                          (1, 2, 0.3, 0, False))
+    assert masked.paths(slice(0, 2)).groups == ((0, 2, 1.0, 0, False),)  # a mask with nothing to draw: gone
 
 
 def test_groups_survive_a_checkpoint(tmp_path):

@@ -477,7 +477,7 @@ def test_opacity_over_overlapping_paints_makes_groups_composited_as_svg():
                 '<use href="#r" opacity="0.5"/><defs><rect id="r" x="50" width="5" height="5"/></defs>',
                 'width="64" height="16"')
     # the fill and stroke of one element are a group too; opacity 0 draws nothing; a lone use folds
-    assert scene.groups == ((0, 2, 0.5), (2, 3, 0.25))
+    assert scene.groups == ((0, 2, 0.5, 0, False), (2, 3, 0.25, 0, False))
     assert scene.fill_colors[:, 3].tolist() == [1, 1, 1, 0.5]
     image = NativeRenderer().render([scene])[0]
     assert image[:, 5, 7].tolist() == pytest.approx([0, 0, 0.5, 0.5])  # blue hides red, then half opacity
@@ -540,7 +540,7 @@ def test_inherit_takes_the_parents_value():
     assert scene.stroke_colors[:, :3].tolist() == [[0.0, 0.0, 1.0]] * 2 and scene.widths.tolist() == [6.0, 6.0]
     # opacity does not inherit: "inherit" on the inner group repeats the outer one's 0.5
     assert scene.fill_colors[:, 3].tolist() == pytest.approx([0.3, 0.3])
-    assert scene.groups == ((0, 2, 0.5), (1, 2, 0.5))
+    assert scene.groups == ((0, 2, 0.5, 0, False), (1, 2, 0.5, 0, False))
 
 
 @pytest.mark.parametrize("order, layers", [("normal", ["both"]), ("stroke", ["stroke", "fill"]),
@@ -721,11 +721,28 @@ def test_clip_paths_of_one_simple_shape_clip_fills_exactly(clip, transform, area
     assert covered_area(scene) == pytest.approx(area, abs=0.5)
 
 
+@pytest.mark.parametrize("clip, area", [
+    ('<path d="M0 0h30v30H0z M5 5v20h20V5z M10 10h2v2h-2z"/>', 4 * (900 - 400 + 4)),  # an island in a hole
+    ('<path d="M0 0L40 30L0 30L40 0z"/>', 4 * 600),  # a bow tie
+    ('<rect width="20" height="20"/><rect x="10" width="20" height="20"/>', 4 * 600),  # two shapes that overlap
+    ('<rect width="20" height="20"/><rect x="20" width="20" height="20"/>', 4 * 800),  # ... or touch
+    ('<rect width="20" height="20" clip-rule="evenodd"/><path d="M0 0h10v10H0z M2 2h6v6H2z" clip-rule="evenodd"/>',
+     4 * 400),
+])
+def test_clip_paths_that_cannot_be_cut_become_masks(clip, area):
+    """A clip path of shapes that overlap, touch or cross themselves masks its element's group:
+    the clip's shapes, filled opaque, make the mask's alpha (their union, by each one's clip-rule)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scene = svg_to_scene(clip_document(clip, '<path d="M-9 -9H60V60H-9z" fill="#00f"/>'))
+    (first, end, opacity, mask_paths, luminance), = scene.groups
+    assert (first, end, opacity, luminance) == (0, scene.num_paths, 1.0, False) and mask_paths == scene.num_paths - 1
+    assert covered_area(scene) == pytest.approx(area, abs=3)
+    again = svg_to_scene(scene.to_svg())  # written as a <mask> (mask-type alpha), read back
+    assert again.groups == scene.groups and covered_area(again) == pytest.approx(area, abs=3)
+
+
 @pytest.mark.parametrize("clip, units", [
-    ('<path d="M0 0h30v30H0z M5 5v20h20V5z M10 10h2v2h-2z"/>', ""),  # an island in a hole
-    ('<path d="M0 0L40 30L0 30L40 0z"/>', ""),  # a bow tie
-    ('<rect width="20" height="20"/><rect x="10" width="20" height="20"/>', ""),  # two shapes that overlap
-    ('<rect width="20" height="20"/><rect x="20" width="20" height="20"/>', ""),  # ... or touch (a seam)
     ('<rect width="20" height="20"/><text>in a clip</text>', ""),
     ('<rect width="0.5" height="0.5"/>', 'clipPathUnits="objectBoundingBox"'),
 ])
@@ -778,7 +795,11 @@ def test_content_of_masks_markers_symbols_and_filters_is_drawn_only_where_used()
     scene = svg_to_scene(text)
     boxes = [(p[: 3 * int(n) + 1].min(0).values.tolist(), p[: 3 * int(n) + 1].max(0).values.tolist())
              for p, n in zip(scene.points, scene.num_segments)]
-    assert boxes == [([9, 0], [11, 2]), ([12, 0], [17, 5])]  # the rect (its mask draws nothing) and the use
+    # the mask's black rect (drawn in the mask only), the rect it masks (wholly: black, and beyond the
+    # mask's content), the use
+    assert boxes == [([0, 0], [5, 5]), ([9, 0], [11, 2]), ([12, 0], [17, 5])]
+    assert scene.groups == ((0, 2, 1.0, 1, True),)
+    assert NativeRenderer().render([scene])[0, 3, :, :12].max() == 0
 
 
 def test_clip_through_overlapping_subpaths_is_one_anti_aliased_edge():
@@ -848,18 +869,34 @@ def test_mask_content_inherits_its_paint_where_the_mask_is_defined(document, are
     assert covered_area(scene) == pytest.approx(area, abs=0.5)
 
 
-@pytest.mark.parametrize("mask, attributes", [
-    ('<rect x="5" y="5" width="30" height="20" fill="#D9D9D9"/>', ""),  # grey: scales alpha by its luminance
-    ('<rect x="5" y="5" width="30" height="20" fill="white"/>', 'stroke="white"'),  # an inherited stroke
-    ('<rect x="5" y="5" width="30" height="20" fill="white" opacity="0.5"/>', 'style="mask-type:alpha"'),
-    ('<rect width="30" height="20" fill="white"/><rect x="5" y="5" width="5" height="5" fill="black"/>', ""),
-    ('<rect x="5" y="5" width="30" height="20" fill="url(#g)"/>', ""),
-    ('<rect x="5" y="5" width="30" height="20" fill="white" stroke="white"/>', ""),
-    ('<rect x="5" y="5" width="30" height="20" fill="white"/>', 'x="0.1"'),  # a box of the bounding box
+GREY = 0xD9 / 255  # the luminance of #D9D9D9 (0.2125 r + 0.7154 g + 0.0721 b)
+
+
+@pytest.mark.parametrize("mask, attributes, area", [
+    ('<rect x="5" y="5" width="30" height="20" fill="#D9D9D9"/>', "", 2400 * GREY),  # grey: its luminance
+    ('<rect x="5" y="5" width="30" height="20" fill="white"/>', 'stroke="white"', 4 * 31 * 21),  # inherited stroke
+    ('<rect x="5" y="5" width="30" height="20" fill="white" opacity="0.5"/>', 'style="mask-type:alpha"', 1200),
+    ('<rect width="30" height="20" fill="white"/><rect x="5" y="5" width="5" height="5" fill="black"/>', "", 2300),
+    ('<rect x="5" y="5" width="30" height="20" fill="url(#g)"/>', "", 0),  # no such paint: none, nothing shows
+    ('<rect x="5" y="5" width="30" height="20" fill="white" stroke="white"/>', "", 4 * 31 * 21),
+    ('<rect x="5" y="5" width="30" height="20" fill="#fff"/>', 'x="0.1"', 2400),  # a bounding-box region holding it
 ])
-def test_other_masks_are_left_out_and_warned_of(mask, attributes):
-    with pytest.warns(SvgImportWarning, match=r"1 mask \(content drawn unmasked\)"):
+def test_masks_that_are_no_clip_mask_their_group_by_their_content(mask, attributes, area):
+    """A mask with grey, see-through, stroked or overlapping content masks its element's group
+    by its content's luminance (or alpha, under mask-type alpha), as drawn."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         scene = svg_to_scene(mask_document(mask, attributes))
+    assert covered_area(scene) == pytest.approx(area, abs=1)
+    assert scene.groups[0][3:] == (scene.num_paths - 1, "alpha" not in attributes)
+    again = svg_to_scene(scene.to_svg())
+    assert again.groups == scene.groups and covered_area(again) == pytest.approx(area, abs=1)
+
+
+def test_masks_in_bounding_box_units_or_missing_are_left_out_and_warned_of():
+    with pytest.warns(SvgImportWarning, match=r"1 mask \(content drawn unmasked\)"):
+        scene = svg_to_scene(mask_document('<rect width="0.5" height="0.5" fill="#888"/>',
+                                           'maskContentUnits="objectBoundingBox"'))
     assert covered_area(scene) == pytest.approx(4800, abs=0.5)
     with pytest.warns(SvgImportWarning, match=r"1 mask \(content drawn unmasked\)"):
         svg_to_scene(mask_document("").replace('mask="url(#m)"', 'mask="url(#nothing)"'))

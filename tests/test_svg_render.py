@@ -17,7 +17,8 @@ ellipses, which resvg flattens), gradients 0.67e-3 / 5.7e-2 (resvg's own 1x rend
 its 8x; diffvg draws the stroke gradients flat and the radial ones without focal point and
 rotation; 1.3e-3 when an element's opacity was folded into its overlapping fill and stroke),
 group_opacity 0.38e-3 / 2.5e-2 (groups composited as layers: 8.6e-3 when their opacity was folded
-into each child), live_like 0.52e-3 / 7.0e-3, markers 0.78e-3 / 1.8e-2 (arrowheads, dots and stars small
+into each child), mask_layers 0.48e-3 / 4.2e-2 (clip paths and masks as group masks: 2.7e-1 when
+they were left out), live_like 0.52e-3 / 7.0e-3, markers 0.78e-3 / 1.8e-2 (arrowheads, dots and stars small
 enough that resvg's own 1x render is 4.0e-3 off; 0.38e-3 without them), arc_markers 0.26e-3 / 6.7e-3
 (percentage marker sizes; arcs of at most a quarter turn, which resvg too marks at their ends
 only), focal_circles 0.49e-3 / 1.9e-1 (SVG 2's

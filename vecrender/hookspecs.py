@@ -55,8 +55,9 @@ def register_renderers(register: Register) -> None:
     registered here.
 
     A scene read from an SVG file may have ``groups`` (paths composited as one layer: SVG's group
-    opacity). ``vecrender.builtins.renderers.render_layered(scenes, render_flat)`` honours them
-    around a function that renders scenes without groups, as the built-in renderers do.
+    opacity, clip paths and masks). ``vecrender.builtins.renderers.render_layered(scenes,
+    render_flat)`` honours them around a function that renders scenes without groups, as the
+    built-in renderers do.
 
     Example::
 

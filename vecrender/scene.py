@@ -38,12 +38,17 @@ Conventions (every renderer, initializer, loss and the SVG reader/writer follow 
   represent).
 * ``width``, ``height``: canvas size in pixels; ``background``: RGB in [0, 1] the scene is
   composited over, or ``None`` for a transparent canvas.
-* ``groups``: ``((first, end, opacity), ...)``, SVG's group opacity: paths ``first`` to ``end - 1``
-  are composited over a transparent layer, which is then composited with ``opacity`` (in [0, 1]),
-  so overlapping paths of a group do not show through each other. Ranges are non-empty, nest
-  or are disjoint, and are kept sorted by ``first``, outer group first (``()``: none, every path
-  straight onto the canvas). Renderers honour them (`render_layered`); methods that optimise
-  strokes have none.
+* ``groups``: ``((first, end, opacity, mask_paths, luminance), ...)``, SVG's group opacity,
+  clip paths and masks: paths ``first`` to ``end - 1`` are composited over a transparent layer,
+  which is then composited with ``opacity`` (in [0, 1]), so overlapping paths of a group do not
+  show through each other. Where ``mask_paths`` is above 0, the group's first ``mask_paths``
+  paths are not drawn but make its mask, on a layer of their own: the rest of the group is
+  multiplied by that layer's alpha (a clip path: its shapes filled opaque), or by its luminance
+  where ``luminance`` (an SVG ``<mask>``; ``0.2125 r + 0.7154 g + 0.0721 b`` of the premultiplied
+  colour). ``(first, end, opacity)`` is short for no mask. Ranges are non-empty, nest or are
+  disjoint (a group inside a mask stays inside it), and are kept sorted by ``first``, outer group
+  first (``()``: none, every path straight onto the canvas). Renderers honour them
+  (`render_layered`); methods that optimise strokes have none.
 
 Paths are drawn in order: path ``n + 1`` is composited over path ``n``. For each path the fill is
 drawn first and the stroke over it, as in SVG.
@@ -94,7 +99,7 @@ class VectorScene:
     gradient_stops: Tensor | None = None
     gradient_spreads: Tensor | None = None
     gradient_focal_radii: Tensor | None = None
-    groups: tuple[tuple[int, int, float], ...] = ()
+    groups: tuple[tuple[int, int, float, int, bool], ...] = ()
 
     def __post_init__(self) -> None:
         n, p = self.points.shape[0], self.points.shape[1] if self.points.dim() == 3 else 0
@@ -332,46 +337,53 @@ def concat_scenes(scenes: Sequence[VectorScene]) -> VectorScene:
         **({} if styles is None else _style_fields(torch.cat(styles))),
         **({} if not num_stops else {name: torch.cat(tables) for name, tables in
                                      zip(GRADIENT_FIELDS, zip(*(gradients_of(s, num_stops) for s in scenes)))}),
-        groups=tuple((first + offset, end + offset, opacity)
+        groups=tuple((first + offset, end + offset, *rest)
                      for s, offset in zip(scenes, itertools.accumulate((s.num_paths for s in scenes), initial=0))
-                     for first, end, opacity in s.groups),
+                     for first, end, *rest in s.groups),
     )
 
 
-def _checked_groups(groups: Sequence[Sequence[float]] | None, num_paths: int) -> tuple[tuple[int, int, float], ...]:
-    """`groups` as a scene holds them (``(first, end, opacity)`` tuples sorted by first, outer
-    first), after checking that each is a non-empty range of the `num_paths` paths with an opacity
-    in [0, 1] and that no two overlap without nesting."""
+def _checked_groups(groups: Sequence[Sequence[float]] | None, num_paths: int
+                    ) -> tuple[tuple[int, int, float, int, bool], ...]:
+    """`groups` as a scene holds them (``(first, end, opacity, mask_paths, luminance)`` sorted by
+    first, outer first), after checking that each is a non-empty range of the `num_paths` paths
+    with an opacity in [0, 1] and fewer mask paths than paths, and that no two overlap without
+    nesting (nor a group straddle the end of a mask)."""
     out = []
     for group in groups or ():
-        if len(group) != 3:
-            raise ValueError(f"each group must be (first, end, opacity), got {tuple(group)!r}")
+        if len(group) not in (3, 5):
+            raise ValueError(f"each group must be (first, end, opacity) or (first, end, opacity, mask_paths, "
+                             f"luminance), got {tuple(group)!r}")
         first, end, opacity = int(group[0]), int(group[1]), float(group[2])
-        if not 0 <= first < end <= num_paths or not 0 <= opacity <= 1:
+        mask_paths, luminance = (int(group[3]), bool(group[4])) if len(group) == 5 else (0, False)
+        if not (0 <= first < end <= num_paths and 0 <= opacity <= 1 and 0 <= mask_paths < end - first):
             raise ValueError(f"group {tuple(group)!r}: paths first..end-1 must be a non-empty range of the "
-                             f"{num_paths} paths (0 <= first < end <= {num_paths}) and opacity in [0, 1]")
-        out.append((first, end, opacity))
+                             f"{num_paths} paths (0 <= first < end <= {num_paths}), opacity in [0, 1] and "
+                             f"0 <= mask_paths < end - first")
+        out.append((first, end, opacity, mask_paths, luminance))
     out.sort(key=lambda g: (g[0], -g[1]))
-    open_ends: list[int] = []  # ends of the groups enclosing the current one
-    for first, end, _ in out:
-        while open_ends and open_ends[-1] <= first:
-            open_ends.pop()
-        if open_ends and end > open_ends[-1]:
+    bounds: list[int] = []  # ends of the ranges (groups and masks) enclosing the current group
+    for first, end, _, mask_paths, _ in out:
+        while bounds and bounds[-1] <= first:
+            bounds.pop()
+        if bounds and end > bounds[-1]:
             raise ValueError(f"groups must nest or be disjoint; paths {first}..{end - 1} overlap the end of an "
-                             f"enclosing group at path {open_ends[-1] - 1}")
-        open_ends.append(end)
+                             f"enclosing group or mask at path {bounds[-1] - 1}")
+        bounds.append(end)
+        if mask_paths:
+            bounds.append(first + mask_paths)
     return tuple(out)
 
 
-def _selected_groups(groups: Sequence[tuple[int, int, float]], kept: Sequence[int]
-                    ) -> tuple[tuple[int, int, float], ...]:
+def _selected_groups(groups: Sequence[tuple[int, int, float, int, bool]], kept: Sequence[int]
+                     ) -> tuple[tuple[int, int, float, int, bool], ...]:
     """`groups` over the paths `kept` (old indices, increasing) renumbered as a scene of those
-    paths; a group left with no path is dropped."""
+    paths; a group left with no path to draw is dropped."""
     out = []
-    for first, end, opacity in groups:
-        new_first, new_end = bisect.bisect_left(kept, first), bisect.bisect_left(kept, end)
-        if new_first < new_end:
-            out.append((new_first, new_end, opacity))
+    for first, end, opacity, mask_paths, luminance in groups:
+        new_first, new_mask_end, new_end = (bisect.bisect_left(kept, k) for k in (first, first + mask_paths, end))
+        if new_mask_end < new_end:
+            out.append((new_first, new_end, opacity, new_mask_end - new_first, luminance))
     return tuple(out)
 
 

@@ -16,7 +16,9 @@ Export (`scene_to_svg`) writes one ``<path>`` per scene path, in drawing order::
 * A fill is written only for closed paths with fill alpha > 0 (SVG would also fill open paths);
   ``fill-rule="evenodd"`` where ``even_odd``. Strokes are always written, width 0 included, so the
   stroke color survives a round trip.
-* Groups (`VectorScene.groups`) are ``<g opacity="...">`` elements around their paths.
+* Groups (`VectorScene.groups`) are ``<g opacity="...">`` elements around their paths; a group
+  with a mask writes its mask paths as a ``<mask>`` (``mask-type`` alpha or luminance, the
+  canvas its region) and its other paths in a ``<g mask="url(#...)">``.
 * Background: a white background (the scene default) writes nothing, like the reference tools'
   files. Any other color writes a full-canvas ``<rect id="vecrender-background">`` before the
   paths; a transparent scene (``background=None``) writes the same rect with ``fill="none"``.
@@ -77,15 +79,21 @@ path that keeps the whole canvas (up to 0.1 px), as exporters clip drawings to t
 changes nothing. A hole is cut as the rest of the clip's box, two regions that meet along a
 vertical line through the hole at a pixel boundary, where their edges add up without a seam.
 Other clip paths (shapes or subpaths that overlap or touch, an island in a hole, an outline that
-crosses itself, text inside, ``objectBoundingBox`` units) are left out, and counted in the warning,
-as are, without ``fill_tolerance``, clip paths that come within half a stroke's width of a
-stroke (it is drawn whole beyond its centre line). A ``<mask>`` that is a
-clip in effect, as drawing tools write them, is applied the same way: such shapes filled
-opaque white (or any opaque colour under ``mask-type: alpha``), unstroked, cut to the mask's
-``userSpaceOnUse`` rectangle (its paint inherited, as SVG says, from the mask and the mask's
-ancestors, not from the masked element); other masks are left out and counted. The content of masks,
-markers, symbols and filters is drawn only where it is used (a ``<use>`` of a symbol, a shape's
-markers).
+crosses itself: a union jack's counterchange) make the element a scene group with a mask (see
+`VectorScene.groups`): the clip's shapes, filled opaque by their ``clip-rule``, whose alpha the
+group is multiplied by, as a browser clips. Clip paths with text inside or ``objectBoundingBox``
+units are left out, and counted in the warning, as are, without ``fill_tolerance``, clip paths
+that come within half a stroke's width of a stroke (it is drawn whole beyond its centre line). A
+``<mask>`` that is a clip in effect, as drawing tools write them, is applied the same way: such
+shapes filled opaque white (or any opaque colour under ``mask-type: alpha``), unstroked, cut to
+the mask's ``userSpaceOnUse`` rectangle (its paint inherited, as SVG says, from the mask and the
+mask's ancestors, not from the masked element). Any other mask (grey, see-through, gradient or
+stroked content) is a group mask too: its content drawn as anywhere else, cut to that rectangle
+(an ``objectBoundingBox`` one, the default, is taken to hold it), its luminance the mask, or its
+alpha under ``mask-type: alpha``; masks whose content is in ``objectBoundingBox`` units are left
+out and counted. An element has one such mask at most (a second is left out). The content of
+masks, markers, symbols and filters is drawn only where it is used (a ``<use>`` of a symbol, a
+shape's markers).
 
 Linear and radial gradient paints (fills and strokes) become the scene's gradient fields
 (`vecrender.functional.paints`), placed in canvas pixels: ``gradientUnits`` (the object bounding
@@ -256,15 +264,25 @@ def scene_to_svg(scene: VectorScene) -> str:
     defs = _gradient_defs_of(scene)
     if defs:
         lines += ["<defs>", *defs.values(), "</defs>"]
-    ends: list[int] = []  # ends of the open <g> elements, innermost last
+    open_elements: list[tuple[int, str, tuple[str, int] | None]] = []  # (end, closing tag, what opens then)
     for n in range(scene.num_paths):
-        while ends and ends[-1] == n:
-            lines.append("</g>")
-            ends.pop()
-        for first, end, opacity in scene.groups:
-            if first == n:
-                lines.append(f'<g opacity="{_fmt(opacity)}">')
-                ends.append(end)
+        while open_elements and open_elements[-1][0] == n:
+            _, closing, then = open_elements.pop()
+            lines.append(closing)
+            if then is not None:  # a mask ended: its group's content follows
+                lines.append(then[0])
+                open_elements.append((then[1], "</g>", None))
+        for k, (first, end, opacity, mask_paths, luminance) in enumerate(scene.groups):
+            if first != n:
+                continue
+            faded = f' opacity="{_fmt(opacity)}"' if opacity < 1 or not mask_paths else ""
+            if not mask_paths:
+                lines.append(f"<g{faded}>")
+                open_elements.append((end, "</g>", None))
+                continue
+            lines.append(f'<mask id="vecrender-mask-{k}" maskUnits="userSpaceOnUse" x="0" y="0" width="{w}" '
+                         f'height="{h}" style="mask-type:{"luminance" if luminance else "alpha"}">')
+            open_elements.append((first + mask_paths, "</mask>", (f'<g mask="url(#vecrender-mask-{k})"{faded}>', end)))
         _segment_count(segments[n], scene.max_segments, n)  # a clear error for a bad count
         fill = fills[n] if fills is not None and closed[n] and fills[n][3] > 0 else None
         attrs = [f'd="{_path_data(points[n], subpaths[n], closed[n])}"']
@@ -276,7 +294,7 @@ def scene_to_svg(scene: VectorScene) -> str:
         attrs.append(f'stroke-width="{_fmt(max(widths[n], 0.0))}"')
         attrs += _line_attrs(*line_styles[n])
         lines.append(f"<path {' '.join(attrs)}/>")
-    lines += ["</g>"] * len(ends) + ["</svg>"]
+    lines += [closing for _, closing, _ in reversed(open_elements)] + ["</svg>"]
     return "\n".join(lines) + "\n"
 
 
@@ -421,10 +439,12 @@ class _Gradient:
 
 
 class _Layer(NamedTuple):
-    """An element with an ``opacity`` below 1 (a group, a ``<use>``, a shape) as drawn once."""
+    """An element with an ``opacity`` below 1 or a clip path or mask (a group, a ``<use>``, a
+    shape) as drawn once."""
 
     key: int  # unique per drawn instance (a symbol used twice is two layers)
     opacity: float
+    element: int  # id() of the parsed element: `_Clips.masks` names it where it is masked
 
 
 _LAYER_KEYS = itertools.count()
@@ -507,7 +527,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
     elements = {el.get("id"): el for el in root.iter() if el.get("id")}  # the document's, by id
     gradients = _gradient_defs(elements)
     parents = {child: parent for parent in root.iter() for child in parent}
-    clips = _Clips(parents, elements, document, (width, height), se, fill_tolerance)
+    clips = _Clips(root, parents, elements, document, (width, height), se, fill_tolerance)
     background = WHITE
     items: list[_Item] = []
     simplified: Counter[tuple[str, str]] = Counter()  # what _shape_items drew otherwise, as left_out counts
@@ -519,6 +539,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
                                                      simplified, fill_tolerance), uses)]
 
     markers = _Markers(root, elements, parents, se, draw, fill_tolerance)
+    clips.draw = draw
     for shape, layers, viewport, uses in _shapes(document, (), canvas, (), clips, se):
         if _is_background(shape, se):
             background = _background_color(shape)
@@ -533,17 +554,29 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         warnings.warn(f"{where}: vecrender imports paths with colour and gradient paints only, so the scene lacks or "
                       f"simplifies {described}; its render differs from a browser's there.",
                       SvgImportWarning, stacklevel=3)
-    finite = [item for item in items if all(abs(v) <= _LARGEST for v in (item.width, *itertools.chain(*item.points)))]
-    if len(finite) < len(items):
-        warnings.warn(f"{where}: left out {len(items) - len(finite)} path(s) whose coordinates or stroke width "
+    overflowing = sum(not _finite(item) for item in items)
+    if overflowing:
+        warnings.warn(f"{where}: left out {overflowing} path(s) whose coordinates or stroke width "
                       "overflow (a number such as 1e999, or beyond float32's 3.4e38); fix those numbers to draw "
                       "them.",
                       SvgImportWarning, stacklevel=3)
+    masks = {element: (_scene_ready(mask, fill_tolerance), *rest) for element, (mask, *rest) in clips.masks.items()}
+    return _build_scene(*_grouped(_scene_ready(items, fill_tolerance), masks), width, height, background, device)
+
+
+def _finite(item: _Item) -> bool:
+    """Whether the item's coordinates and width fit float32."""
+    return all(abs(v) <= _LARGEST for v in (item.width, *itertools.chain(*item.points)))
+
+
+def _scene_ready(items: list[_Item], fill_tolerance: float | None) -> list[_Item]:
+    """The items whose numbers are finite in float32, with a `fill_tolerance`: compound paths
+    split where their parts are apart (`_separate_parts`), filled cubics cut (`_subdivided`)."""
+    finite = [item for item in items if _finite(item)]
     if fill_tolerance is not None:
         finite = [part for item in finite for part in _separate_parts(item)]
         finite = [_subdivided(item, fill_tolerance) if item.closed and item.fill else item for item in finite]
-    finite, groups = _grouped(finite)
-    return _build_scene(finite, width, height, background, device, groups)
+    return finite
 
 
 #: What import leaves out or simplifies, by what marks it in the document: (noun, what happens).
@@ -668,9 +701,9 @@ class _Clips:
     default one of ``objectBoundingBox``, which cuts nothing): a drawing tool's usual mask. Any
     other clip path or mask is left out, and counted."""
 
-    def __init__(self, parents: dict[ET.Element, ET.Element], elements: dict[str, ET.Element], document,
-                 size: tuple[int, int], se, outline_tolerance: float | None = None) -> None:
-        self._parents = parents
+    def __init__(self, root: ET.Element, parents: dict[ET.Element, ET.Element], elements: dict[str, ET.Element],
+                 document, size: tuple[int, int], se, outline_tolerance: float | None = None) -> None:
+        self._root, self._parents, self._elements = root, parents, elements
         self._clip_paths = {k: v for k, v in document.objects.items() if isinstance(v, se.ClipPath)}
         self._masks = {k: el for k, el in elements.items() if _local_name(el) == "mask"}
         self._own_transforms = {k: el.get("transform", "") for k, el in elements.items()
@@ -680,6 +713,11 @@ class _Clips:
         self._regions: dict[tuple, list[_Union] | str | None] = {}
         self._unclipped: dict[int, str] = {}  # element -> kind of its clip left out
         self._near: dict[int, str] = {}  # element -> kind of its clip that cut a stroke or came near one
+        #: element -> the items of the mask it is drawn through, whether that is a luminance mask,
+        #: and the clip path it stands for (clip paths that cannot be cut: `_masked`)
+        self.masks: dict[int, tuple[list[_Item], bool, object]] = {}
+        #: draws the shapes under a parsed node (`draw` in `_parse`): a mask's content
+        self.draw: Callable[[object, tuple[_Layer, ...], tuple[float, float]], list[_Item]] | None = None
 
     def uses_of(self, node) -> tuple[_ClipUse, ...]:
         """The ``clip-path`` and ``mask`` the node names (a reference to no clip path clips nothing,
@@ -708,9 +746,9 @@ class _Clips:
             if use.kind == _VIEWPORT and _inside_viewport(items, use):
                 continue  # it stays in its viewport: no clip to build, nothing to cut
             regions = self._region(use)
-            if regions is None:
+            if regions is None and not self._masked(use):
                 self._unclipped[id(use.user)] = use.kind
-            elif regions == _KEEPS_NOTHING:
+            elif regions is None and not self.masks[id(use.user)][0] or regions == _KEEPS_NOTHING:
                 return []
             for union in regions or ():
                 pieces = []
@@ -722,6 +760,53 @@ class _Clips:
                             self._near[id(use.user)] = use.kind
                 items = pieces
         return items
+
+    def _masked(self, use: _ClipUse) -> bool:
+        """Whether the element of `use`, which import cannot cut, is drawn through a mask
+        (`masks`) instead: for a clip path of shapes that overlap, touch or cross themselves, its
+        shapes filled opaque (the mask's alpha); for a ``<mask>`` (``maskContentUnits``
+        userSpaceOnUse), its content as drawn, cut to its ``userSpaceOnUse`` rectangle (an
+        ``objectBoundingBox`` one, the default, is taken to hold it), its luminance the mask
+        unless ``mask-type: alpha``. One such mask per element."""
+        key = id(use.user)
+        if key in self.masks:
+            return self.masks[key][2] is use.target
+        if use.kind == "mask":
+            mask = self._mask_content(use.target, use.matrix) if use.target is not None else None
+            if mask is not None:
+                self.masks[key] = (*mask, use.target)
+            return mask is not None
+        shapes = self._clip_shapes(use.target, use.matrix) if use.kind == "clip-path" else None
+        if not shapes:
+            return False
+        items = []
+        for shape in shapes:
+            chains = [_close(chain) for chain, _ in _subpaths(shape, self._se) if _encloses(chain)]
+            if chains:
+                even_odd = str(shape.values.get("clip-rule", "nonzero")).strip() == "evenodd"
+                items.append(_compound(chains, 0.0, (0.0, 0.0, 0.0, 0.0), (1.0, 1.0, 1.0, 1.0), even_odd))
+        self.masks[key] = (items, False, use.target)
+        return True
+
+    def _mask_content(self, mask: ET.Element, matrix) -> tuple[list[_Item], bool] | None:
+        """The items of a mask's content placed on the canvas and whether its luminance masks
+        (see `_masked`); None where import cannot place them."""
+        if self.draw is None or str(mask.get("maskContentUnits", "userSpaceOnUse")).strip() != "userSpaceOnUse":
+            return None
+        se = self._se
+        head, body = _detached(mask, self._root, self._elements, self._parents)
+        m = matrix
+        text = f'{head}<g transform="matrix({m.a!r} {m.b!r} {m.c!r} {m.d!r} {m.e!r} {m.f!r})" {body}</g></svg>'
+        items = self.draw(se.SVG.parse(io.StringIO(text), reify=False), (), tuple(map(float, self._size)))
+        luminance = _style_properties(mask).get("mask-type", "luminance").strip() != "alpha"
+        if str(mask.get("maskUnits", "objectBoundingBox")).strip() != "userSpaceOnUse":
+            return items, luminance
+        x, y, w, h = (_number(mask.get(name), math.nan) for name in ("x", "y", "width", "height"))
+        if not all(map(math.isfinite, (x, y, w, h))):
+            return None
+        region = simple_region([tuple(map(float, matrix.point_in_matrix_space(corner)))
+                                for corner in ((x, y), (x + w, y), (x + w, y + h), (x, y + h))])
+        return ([] if region is None else _clipped(items, region, self._outline_tolerance)[0]), luminance
 
     def _region(self, use: _ClipUse) -> list[_Union] | str | None:
         m = use.matrix
@@ -743,6 +828,13 @@ class _Clips:
         """The regions (to intersect) the clip path keeps, [] when it keeps the canvas,
         `_KEEPS_NOTHING`, or None where import cannot clip to it (an outline that crosses itself,
         shapes or subpaths that meet, text, bounding-box units)."""
+        shapes = self._clip_shapes(clip, matrix)
+        return None if shapes is None else self._shape_regions(shapes)
+
+    def _clip_shapes(self, clip, matrix) -> list | None:
+        """The clip path's shapes placed on the canvas (`matrix`: from the user space of the
+        element that names it), or None where that is not all it is (text, a clip path of its
+        own, bounding-box units)."""
         se, values = self._se, clip.values
         if values.get("clip-path") or str(values.get("clipPathUnits", "userSpaceOnUse")).strip() != "userSpaceOnUse":
             return None
@@ -757,7 +849,7 @@ class _Clips:
                 hidden = str(member.values.get("visibility", "visible")).strip() in ("hidden", "collapse")
                 if not hidden and isinstance(member, se.Shape):
                     shapes.append(se.Path(member) * ~defined * own * matrix)
-        return self._shape_regions(shapes)
+        return shapes
 
     def _mask_regions(self, mask: ET.Element, matrix) -> list[_Union] | str | None:
         """As `_clip_regions`, for a mask that acts as a clip path (see the class)."""
@@ -933,20 +1025,26 @@ class _Markers:
 
 
     def _text(self, marker: ET.Element) -> tuple[str, str]:
-        """The marker's document, the same at every vertex: its head (the document's style sheets,
-        which style marker content too, and what a ``<use>`` inside draws) and, after the placing
-        group's transform, the properties the content inherits and the content."""
+        """The marker's document, the same at every vertex (`_detached`)."""
         if marker not in self._texts:
-            styles = "".join(_markup(el) for el in self._root.iter() if _local_name(el) == "style")
-            used = {_referenced(f"url({value})", self._elements) for el in marker.iter()
-                    for name, value in el.attrib.items() if name.rsplit("}", 1)[-1] == "href"}
-            definitions = "".join(_markup(el) for el in used if el is not None)
-            inherited = " ".join(f"{name}={quoteattr(value)}" for name, value in
-                                 _inherited(marker, _MARKER_INHERITED, self._parents).items())
-            content = "".join(_markup(child) for child in marker if _local_name(child))
-            self._texts[marker] = (f'<svg xmlns="{SVG_NS}">{styles}<defs>{definitions}</defs>',
-                                    f"{inherited}>{content}")
+            self._texts[marker] = _detached(marker, self._root, self._elements, self._parents)
         return self._texts[marker]
+
+
+def _detached(container: ET.Element, root: ET.Element, elements: dict[str, ET.Element],
+              parents: dict[ET.Element, ET.Element]) -> tuple[str, str]:
+    """The content of a marker or mask as a document of its own, in two parts to put a placing
+    group's start tag between: its head (the document's style sheets, which style that content
+    too, and what a ``<use>`` inside draws) and the properties the content inherits from the
+    container and its ancestors (not from where it is used), closing the tag, then the content."""
+    styles = "".join(_markup(el) for el in root.iter() if _local_name(el) == "style")
+    used = {_referenced(f"url({value})", elements) for el in container.iter()
+            for name, value in el.attrib.items() if name.rsplit("}", 1)[-1] == "href"}
+    definitions = "".join(_markup(el) for el in used if el is not None)
+    inherited = " ".join(f"{name}={quoteattr(value)}" for name, value in
+                         _inherited(container, _MARKER_INHERITED, parents).items())
+    content = "".join(_markup(child) for child in container if _local_name(child))
+    return f'<svg xmlns="{SVG_NS}">{styles}<defs>{definitions}</defs>', f"{inherited}>{content}"
 
 
 def _marker_placement(marker: ET.Element, stroke_width: float, point: Point, angle: float, kind: str,
@@ -1781,10 +1879,10 @@ def _shapes(node, layers: tuple[_Layer, ...], viewport: tuple[float, float], cli
     ancestors) in drawing order; `viewport`: the user-space size that percentages refer to (the
     nearest ``<svg>``'s viewBox); `finder` reads the clip paths and masks."""
     opacity = _unit(_number(_own(node, "opacity"), 1.0))
-    if opacity < 1:
-        layers = (*layers, _Layer(next(_LAYER_KEYS), opacity))
-    if isinstance(node, (se.Group, se.Use, se.Shape)):  # (other elements draw nothing to clip)
-        clips = (*clips, *finder.uses_of(node))
+    own = finder.uses_of(node) if isinstance(node, (se.Group, se.Use, se.Shape)) else ()  # (others draw nothing)
+    clips = (*clips, *own)
+    if opacity < 1 or any(use.kind != _VIEWPORT for use in own):  # (a clip import cannot cut becomes a mask)
+        layers = (*layers, _Layer(next(_LAYER_KEYS), opacity, id(node)))
     if isinstance(node, se.SVG):
         box = _numbers(node.values.get("viewBox"))
         viewport = (box[2], box[3]) if len(box) == 4 else viewport
@@ -2653,36 +2751,49 @@ def _arc_cubics(arc, start: Point, end: Point, scale: float = 1.0) -> list[Point
     return out
 
 
-def _grouped(items: list[_Item]) -> tuple[list[_Item], tuple[tuple[int, int, float], ...]]:
+def _grouped(items: list[_Item], masks: dict[int, tuple[list[_Item], bool, object]] | None = None
+             ) -> tuple[list[_Item], tuple[tuple[int, int, float, int, bool], ...]]:
     """The items with the opacity of each of their layers folded into their alphas where that is
     exact (no item both fills and strokes, and no two items' drawn areas meet: control-point
     boxes grown by the stroke's reach and `_COVERAGE_REACH`, as `_separate_parts` tells them
-    apart; a filled icon shape, say), and the other layers as scene groups
-    (first, end, opacity), composited as SVG does. Items of a layer with opacity 0 draw nothing
-    and are left out."""
+    apart; a filled icon shape, say), and the other layers as scene groups (first, end, opacity,
+    mask paths, luminance), composited as SVG does; a layer whose element is in `masks` (`_Clips.masks`,
+    its items ready for the scene) is a group whose mask's items, grouped alike, come first. Items
+    of a layer with opacity 0 draw nothing and are left out."""
+    masks = masks or {}
     members: dict[int, list[int]] = {}  # layer key -> its items, in order
-    opacities: dict[int, float] = {}
+    layers: dict[int, _Layer] = {}
     for i, item in enumerate(items):
         for layer in item.layers:
             members.setdefault(layer.key, []).append(i)
-            opacities[layer.key] = layer.opacity
+            layers[layer.key] = layer
     kept = {key for key, indices in members.items()
-            if opacities[key] > 0 and indices[-1] - indices[0] == len(indices) - 1  # (they follow in order)
-            and (any(items[i].fill is not None and _visible_stroke(items[i]) for i in indices)
-                 or len(_overlapping_groups([_drawn_box(items[i]) for i in indices])) < len(indices))}
+            if layers[key].opacity > 0 and indices[-1] - indices[0] == len(indices) - 1  # (they follow in order)
+            and (layers[key].element in masks or layers[key].opacity < 1 and (
+                any(items[i].fill is not None and _visible_stroke(items[i]) for i in indices)
+                or len(_overlapping_groups([_drawn_box(items[i]) for i in indices])) < len(indices)))}
     out: list[_Item] = []
-    position: dict[int, int] = {}  # item index -> its index in out
-    for i, item in enumerate(items):
-        if any(opacities[layer.key] <= 0 for layer in item.layers):
-            continue
-        factor = math.prod(layer.opacity for layer in item.layers if layer.key not in kept)
-        position[i] = len(out)
-        out.append(replace(_faded(item, factor, fill=True) if factor < 1 else item, layers=()))
     groups = []
-    for key in kept:
-        drawn = [position[i] for i in members[key] if i in position]
-        if drawn:
-            groups.append((drawn[0], drawn[-1] + 1, opacities[key]))
+    starts: dict[int, int] = {}  # kept layer key -> its first item in out (its mask's, if any)
+    ends: dict[int, int] = {}
+    mask_sizes: dict[int, int] = {}
+    for i, item in enumerate(items):
+        if any(layer.opacity <= 0 for layer in item.layers):
+            continue
+        for layer in item.layers:
+            if layer.key in kept and layer.key not in starts:
+                starts[layer.key] = len(out)
+                mask, inner = _grouped(masks[layer.element][0], masks) if layer.element in masks else ([], ())
+                groups += [(first + len(out), end + len(out), *rest) for first, end, *rest in inner]
+                out += mask
+                mask_sizes[layer.key] = len(mask)
+        factor = math.prod(layer.opacity for layer in item.layers if layer.key not in kept)
+        out.append(replace(_faded(item, factor, fill=True) if factor < 1 else item, layers=()))
+        for layer in item.layers:
+            ends[layer.key] = len(out)
+    for key, first in starts.items():
+        luminance = masks[layers[key].element][1] if layers[key].element in masks else False
+        groups.append((first, ends[key], layers[key].opacity, mask_sizes[key], luminance))
     return out, tuple(groups)
 
 
@@ -2691,8 +2802,8 @@ def _drawn_box(item: _Item) -> tuple[float, float, float, float]:
     return _grown_box(item.points, _stroke_reach(item) + _COVERAGE_REACH)
 
 
-def _build_scene(items: list[_Item], width: int, height: int, background: tuple[float, float, float] | None,
-                 device: torch.device | str, groups: tuple[tuple[int, int, float], ...] = ()) -> VectorScene:
+def _build_scene(items: list[_Item], groups: tuple[tuple[int, int, float, int, bool], ...], width: int, height: int,
+                 background: tuple[float, float, float] | None, device: torch.device | str) -> VectorScene:
     n = len(items)
     max_points = max((len(item.points) for item in items), default=4)
     points = torch.zeros(n, max_points, 2, dtype=torch.float64)

@@ -31,18 +31,34 @@ DIFFVG_INSTALL = (
 )
 
 
-def render_layered(scenes: Sequence[VectorScene], render_flat: Callable[[list[VectorScene]], Tensor]) -> Tensor:
-    """Render scenes that share their ``groups`` (`VectorScene.groups`, group opacity), given
-    `render_flat`, which renders scenes without groups to premultiplied ``[S, 4, H, W]``.
+#: Luminance of linear RGB (SVG's luminance masks).
+LUMINANCE = (0.2125, 0.7154, 0.0721)
 
-    Each group's paths are rendered onto their own transparent layer, which is composited
-    ("over") with the group's opacity, so a group's overlapping paths hide each other as in SVG.
-    The paths between groups are rendered together: one `render_flat` call per run of paths.
-    Scenes without groups are one call.
+
+def render_layered(scenes: Sequence[VectorScene], render_flat: Callable[[list[VectorScene]], Tensor]) -> Tensor:
+    """Render scenes that share their ``groups`` (`VectorScene.groups`: group opacity, clip paths
+    and masks), given `render_flat`, which renders scenes without groups to premultiplied
+    ``[S, 4, H, W]``.
+
+    Each group's paths are rendered onto their own transparent layer, which is multiplied by its
+    mask (the alpha, or the luminance, of its mask paths' own layer) and composited ("over") with
+    the group's opacity, so a group's overlapping paths hide each other as in SVG. The paths
+    between groups are rendered together: one `render_flat` call per run of paths. Scenes without
+    groups are one call.
     """
     scenes = list(scenes)
 
-    def layer(first: int, end: int, groups: tuple[tuple[int, int, float], ...]) -> Tensor:
+    def masked(first: int, end: int, mask_paths: int, luminance: bool, groups: tuple) -> Tensor:
+        """The group's content times its mask; `groups`: the groups nested in it."""
+        split = first + mask_paths
+        content = layer(split, end, tuple(g for g in groups if g[0] >= split))
+        if not mask_paths:
+            return content
+        mask = layer(first, split, tuple(g for g in groups if g[0] < split))
+        weights = mask.new_tensor(LUMINANCE)[None, :, None, None]
+        return content * ((mask[:, :3] * weights).sum(1, keepdim=True) if luminance else mask[:, 3:])
+
+    def layer(first: int, end: int, groups: tuple) -> Tensor:
         """Paths first..end-1 over a transparent canvas; `groups`: the groups among them."""
         image: Tensor | None = None
 
@@ -55,13 +71,13 @@ def render_layered(scenes: Sequence[VectorScene], render_flat: Callable[[list[Ve
 
         cursor, i = first, 0
         while i < len(groups):
-            start, stop, opacity = groups[i]
+            start, stop, opacity, mask_paths, luminance = groups[i]
             inner = i + 1
             while inner < len(groups) and groups[inner][0] < stop:  # nested in this one (sorted, outer first)
                 inner += 1
             if cursor < start:
                 add(run(cursor, start))
-            add(opacity * layer(start, stop, groups[i + 1 : inner]))
+            add(opacity * masked(start, stop, mask_paths, luminance, groups[i + 1 : inner]))
             cursor, i = stop, inner
         if cursor < end or image is None:
             add(run(cursor, end))
