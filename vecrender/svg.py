@@ -444,10 +444,19 @@ class _Layer(NamedTuple):
 
     key: int  # unique per drawn instance (a symbol used twice is two layers)
     opacity: float
-    element: int  # id() of the parsed element: `_Clips.masks` names it where it is masked
+    element: object  # the parsed element (held, so that no other takes its id(), by which `_Clips.masks` names it)
 
 
 _LAYER_KEYS = itertools.count()
+
+
+class _Mask(NamedTuple):
+    """What an element is drawn through where import cannot cut its clip path or mask."""
+
+    items: list[_Item]  # the mask's paths, on the canvas
+    luminance: bool  # their luminance masks (a <mask>), else their alpha
+    source: object  # the clip path or mask it stands for
+    element: object  # the element (held, as `_Layer` does)
 
 
 @dataclass
@@ -560,7 +569,7 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
                       "overflow (a number such as 1e999, or beyond float32's 3.4e38); fix those numbers to draw "
                       "them.",
                       SvgImportWarning, stacklevel=3)
-    masks = {element: (_scene_ready(mask, fill_tolerance), *rest) for element, (mask, *rest) in clips.masks.items()}
+    masks = {key: mask._replace(items=_scene_ready(mask.items, fill_tolerance)) for key, mask in clips.masks.items()}
     return _build_scene(*_grouped(_scene_ready(items, fill_tolerance), masks), width, height, background, device)
 
 
@@ -713,9 +722,8 @@ class _Clips:
         self._regions: dict[tuple, list[_Union] | str | None] = {}
         self._unclipped: dict[int, str] = {}  # element -> kind of its clip left out
         self._near: dict[int, str] = {}  # element -> kind of its clip that cut a stroke or came near one
-        #: element -> the items of the mask it is drawn through, whether that is a luminance mask,
-        #: and the clip path it stands for (clip paths that cannot be cut: `_masked`)
-        self.masks: dict[int, tuple[list[_Item], bool, object]] = {}
+        #: id() of an element -> the mask it is drawn through (clip paths and masks that cannot be cut: `_masked`)
+        self.masks: dict[int, _Mask] = {}
         #: draws the shapes under a parsed node (`draw` in `_parse`): a mask's content
         self.draw: Callable[[object, tuple[_Layer, ...], tuple[float, float]], list[_Item]] | None = None
 
@@ -748,7 +756,7 @@ class _Clips:
             regions = self._region(use)
             if regions is None and not self._masked(use):
                 self._unclipped[id(use.user)] = use.kind
-            elif regions is None and not self.masks[id(use.user)][0] or regions == _KEEPS_NOTHING:
+            elif regions is None and not self.masks[id(use.user)].items or regions == _KEEPS_NOTHING:
                 return []
             for union in regions or ():
                 pieces = []
@@ -770,11 +778,11 @@ class _Clips:
         unless ``mask-type: alpha``. One such mask per element."""
         key = id(use.user)
         if key in self.masks:
-            return self.masks[key][2] is use.target
+            return self.masks[key].source is use.target
         if use.kind == "mask":
             mask = self._mask_content(use.target, use.matrix) if use.target is not None else None
             if mask is not None:
-                self.masks[key] = (*mask, use.target)
+                self.masks[key] = _Mask(*mask, use.target, use.user)
             return mask is not None
         shapes = self._clip_shapes(use.target, use.matrix) if use.kind == "clip-path" else None
         if not shapes:
@@ -785,7 +793,7 @@ class _Clips:
             if chains:
                 even_odd = str(shape.values.get("clip-rule", "nonzero")).strip() == "evenodd"
                 items.append(_compound(chains, 0.0, (0.0, 0.0, 0.0, 0.0), (1.0, 1.0, 1.0, 1.0), even_odd))
-        self.masks[key] = (items, False, use.target)
+        self.masks[key] = _Mask(items, False, use.target, use.user)
         return True
 
     def _mask_content(self, mask: ET.Element, matrix) -> tuple[list[_Item], bool] | None:
@@ -1882,7 +1890,7 @@ def _shapes(node, layers: tuple[_Layer, ...], viewport: tuple[float, float], cli
     own = finder.uses_of(node) if isinstance(node, (se.Group, se.Use, se.Shape)) else ()  # (others draw nothing)
     clips = (*clips, *own)
     if opacity < 1 or any(use.kind != _VIEWPORT for use in own):  # (a clip import cannot cut becomes a mask)
-        layers = (*layers, _Layer(next(_LAYER_KEYS), opacity, id(node)))
+        layers = (*layers, _Layer(next(_LAYER_KEYS), opacity, node))
     if isinstance(node, se.SVG):
         box = _numbers(node.values.get("viewBox"))
         viewport = (box[2], box[3]) if len(box) == 4 else viewport
@@ -2751,7 +2759,7 @@ def _arc_cubics(arc, start: Point, end: Point, scale: float = 1.0) -> list[Point
     return out
 
 
-def _grouped(items: list[_Item], masks: dict[int, tuple[list[_Item], bool, object]] | None = None
+def _grouped(items: list[_Item], masks: dict[int, _Mask] | None = None
              ) -> tuple[list[_Item], tuple[tuple[int, int, float, int, bool], ...]]:
     """The items with the opacity of each of their layers folded into their alphas where that is
     exact (no item both fills and strokes, and no two items' drawn areas meet: control-point
@@ -2769,7 +2777,7 @@ def _grouped(items: list[_Item], masks: dict[int, tuple[list[_Item], bool, objec
             layers[layer.key] = layer
     kept = {key for key, indices in members.items()
             if layers[key].opacity > 0 and indices[-1] - indices[0] == len(indices) - 1  # (they follow in order)
-            and (layers[key].element in masks or layers[key].opacity < 1 and (
+            and (id(layers[key].element) in masks or layers[key].opacity < 1 and (
                 any(items[i].fill is not None and _visible_stroke(items[i]) for i in indices)
                 or len(_overlapping_groups([_drawn_box(items[i]) for i in indices])) < len(indices)))}
     out: list[_Item] = []
@@ -2783,7 +2791,8 @@ def _grouped(items: list[_Item], masks: dict[int, tuple[list[_Item], bool, objec
         for layer in item.layers:
             if layer.key in kept and layer.key not in starts:
                 starts[layer.key] = len(out)
-                mask, inner = _grouped(masks[layer.element][0], masks) if layer.element in masks else ([], ())
+                mask = masks.get(id(layer.element))
+                mask, inner = _grouped(mask.items, masks) if mask is not None else ([], ())
                 groups += [(first + len(out), end + len(out), *rest) for first, end, *rest in inner]
                 out += mask
                 mask_sizes[layer.key] = len(mask)
@@ -2792,7 +2801,7 @@ def _grouped(items: list[_Item], masks: dict[int, tuple[list[_Item], bool, objec
         for layer in item.layers:
             ends[layer.key] = len(out)
     for key, first in starts.items():
-        luminance = masks[layers[key].element][1] if layers[key].element in masks else False
+        luminance = id(layers[key].element) in masks and masks[id(layers[key].element)].luminance
         groups.append((first, ends[key], layers[key].opacity, mask_sizes[key], luminance))
     return out, tuple(groups)
 

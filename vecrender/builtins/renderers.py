@@ -31,7 +31,8 @@ DIFFVG_INSTALL = (
 )
 
 
-#: Luminance of linear RGB (SVG's luminance masks).
+#: Weights of red, green and blue in a luminance mask (of the colour values as they are, as resvg
+#: and browsers take them).
 LUMINANCE = (0.2125, 0.7154, 0.0721)
 
 
