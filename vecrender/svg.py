@@ -803,18 +803,14 @@ class _Clips:
             return None
         se = self._se
         head, body = _detached(mask, self._root, self._elements, self._parents)
-        m = matrix
-        text = f'{head}<g transform="matrix({m.a!r} {m.b!r} {m.c!r} {m.d!r} {m.e!r} {m.f!r})" {body}</g></svg>'
+        text = f'{head}<g transform="{_matrix_text(matrix)}" {body}</g></svg>'
         items = self.draw(se.SVG.parse(io.StringIO(text), reify=False), (), tuple(map(float, self._size)))
         luminance = _style_properties(mask).get("mask-type", "luminance").strip() != "alpha"
         if str(mask.get("maskUnits", "objectBoundingBox")).strip() != "userSpaceOnUse":
             return items, luminance
-        x, y, w, h = (_number(mask.get(name), math.nan) for name in ("x", "y", "width", "height"))
-        if not all(map(math.isfinite, (x, y, w, h))):
-            return None
-        region = simple_region([tuple(map(float, matrix.point_in_matrix_space(corner)))
-                                for corner in ((x, y), (x + w, y), (x + w, y + h), (x, y + h))])
-        return ([] if region is None else _clipped(items, region, self._outline_tolerance)[0]), luminance
+        rectangle = _rectangle_of(mask)
+        return None if rectangle is None else (_cut_to_box(items, rectangle, matrix, self._outline_tolerance),
+                                               luminance)
 
     def _region(self, use: _ClipUse) -> list[_Union] | str | None:
         m = use.matrix
@@ -882,9 +878,10 @@ class _Clips:
             return regions
         if str(mask.get("maskUnits", "objectBoundingBox")).strip() != "userSpaceOnUse":
             return regions if sides == [None] * 4 else None  # the box's default rectangle holds it: cuts nothing
-        x, y, w, h = (_number(side, math.nan) for side in sides)
-        if not all(map(math.isfinite, (x, y, w, h))):
+        rectangle = _rectangle_of(mask)
+        if rectangle is None:
             return None
+        x, y, w, h = rectangle
         if w <= 0 or h <= 0:
             return _KEEPS_NOTHING
         rectangle = self._shape_regions([se.Path(f"M{x},{y}h{w}v{h}h{-w}z") * matrix])
@@ -1021,15 +1018,11 @@ class _Markers:
         place, (x, y, w, h) = placed
         m = shape.transform
         head, body = self._text(marker)
-        text = (f'{head}<g transform="matrix({m.a!r} {m.b!r} {m.c!r} {m.d!r} {m.e!r} {m.f!r})">'
-                f'<g transform="{place}" {body}</g></g></svg>')
+        text = f'{head}<g transform="{_matrix_text(m)}"><g transform="{place}" {body}</g></g></svg>'
         items = self._draw(se.SVG.parse(io.StringIO(text), reify=False), layers, viewport)
         if str(marker.get("overflow", "hidden")).strip() in ("visible", "auto"):
             return items
-        to_canvas = se.Matrix(place) * m
-        region = simple_region([tuple(map(float, to_canvas.point_in_matrix_space(corner)))
-                                for corner in ((x, y), (x + w, y), (x + w, y + h), (x, y + h))])
-        return [] if region is None else _clipped(items, region, self._outline_tolerance)[0]
+        return _cut_to_box(items, (x, y, w, h), se.Matrix(place) * m, self._outline_tolerance)
 
 
     def _text(self, marker: ET.Element) -> tuple[str, str]:
@@ -1037,6 +1030,28 @@ class _Markers:
         if marker not in self._texts:
             self._texts[marker] = _detached(marker, self._root, self._elements, self._parents)
         return self._texts[marker]
+
+
+def _matrix_text(m) -> str:
+    """An SVG ``transform`` value of the matrix `m`, exact."""
+    return f"matrix({m.a!r} {m.b!r} {m.c!r} {m.d!r} {m.e!r} {m.f!r})"
+
+
+def _rectangle_of(el: ET.Element) -> tuple[float, float, float, float] | None:
+    """An element's ``x``, ``y``, ``width``, ``height`` (a mask's rectangle); None where one is
+    left out or unreadable."""
+    rectangle = tuple(_number(el.get(name), math.nan) for name in ("x", "y", "width", "height"))
+    return rectangle if all(map(math.isfinite, rectangle)) else None  # type: ignore[return-value]
+
+
+def _cut_to_box(items: list[_Item], box: tuple[float, float, float, float], matrix,
+                outline_tolerance: float | None) -> list[_Item]:
+    """The items cut to the rectangle ``box`` (x, y, width, height) of the user space `matrix` maps
+    to the canvas (none where it has no area)."""
+    x, y, w, h = box
+    region = simple_region([tuple(map(float, matrix.point_in_matrix_space(corner)))
+                            for corner in ((x, y), (x + w, y), (x + w, y + h), (x, y + h))])
+    return [] if region is None else _clipped(items, region, outline_tolerance)[0]
 
 
 def _detached(container: ET.Element, root: ET.Element, elements: dict[str, ET.Element],
