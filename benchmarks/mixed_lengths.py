@@ -1,9 +1,9 @@
-"""Scenes with long paths: the CPU's per-tile segment windows and its grouping of paths by segment
-count, each against doing without, in the same process.
+"""Scenes with long paths: the per-tile segment windows and the grouping of paths by segment
+count of dynamic shapes, each against doing without, in the same process.
 
 A scene stores every path with as many segments as its longest, and a closest-point search's
-work per (tile, path) pair grows with the segments it searches. `native` (dynamic shapes, the
-CPU) therefore
+work per (tile, path) pair grows with the segments it searches. `native` with dynamic shapes (the
+CPU, and on GPUs paths of ``DYNAMIC_FROM_SEGMENTS`` segments or more) therefore
 
 * searches, per (tile, path) pair, only the segments that come within reach of the tile
   (`vecrender.functional.native._segment_windows`, paths of ``WINDOW_MIN_SEGMENTS`` segments or
@@ -14,9 +14,12 @@ CPU) therefore
 This script renders (forward, and forward+backward of a squared error) a synthetic scene of many
 short filled shapes and strokes plus one long outline, and optionally real SVG files, with both,
 without the windows (whole paths searched) and, with ``--padded``, with neither, and prints the
-times, their ratios to the default and the largest pixel difference from it.
+times, their ratios to the default and the largest pixel difference from it. On a GPU,
+``--static`` also times the GPUs' static shapes (every padded chord searched at every bin slot),
+which ``shapes="auto"`` used for every path length before ``DYNAMIC_FROM_SEGMENTS``.
 
     python benchmarks/mixed_lengths.py [--short 100] [--long 1000] [--size 256] [--svg FILE ...] [--padded]
+    python benchmarks/mixed_lengths.py --device cuda --static --long 64
 """
 
 from __future__ import annotations
@@ -61,7 +64,8 @@ def synthetic_scene(num_short: int, long_segments: int, size: int, seed: int = 0
 
 
 def timed(scene: VectorScene, backward: bool, repeats: int) -> tuple[float, torch.Tensor]:
-    renderer = NativeRenderer()
+    renderer = NativeRenderer.from_dict({"cuda_graphs": False})  # the search's work, not launches
+    cuda = scene.points.device.type == "cuda"
     times, image = [], None
     for _ in range(repeats):
         points = scene.points.detach().requires_grad_(backward)
@@ -71,23 +75,27 @@ def timed(scene: VectorScene, backward: bool, repeats: int) -> tuple[float, torc
             image = renderer.render([current])
             if backward:
                 image.square().sum().backward()
+        if cuda:
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2], image.detach()
+    return sorted(times)[len(times) // 2], image.detach().cpu()
 
 
-#: What each variant changes: (BUCKET_GAIN, WINDOW_MIN_SEGMENTS); the first is the default.
-VARIANTS = {"default": (native.BUCKET_GAIN, native.WINDOW_MIN_SEGMENTS),
-            "no windows": (native.BUCKET_GAIN, math.inf),
-            "padded, no windows": (math.inf, math.inf)}
+#: What each variant sets: (BUCKET_GAIN, WINDOW_MIN_SEGMENTS, DYNAMIC_FROM_SEGMENTS); the first is
+#: the default. "static shapes" changes nothing on the CPU, whose shapes are always dynamic.
+VARIANTS = {"default": (native.BUCKET_GAIN, native.WINDOW_MIN_SEGMENTS, native.DYNAMIC_FROM_SEGMENTS),
+            "no windows": (native.BUCKET_GAIN, math.inf, native.DYNAMIC_FROM_SEGMENTS),
+            "padded, no windows": (math.inf, math.inf, native.DYNAMIC_FROM_SEGMENTS),
+            "static shapes": (native.BUCKET_GAIN, native.WINDOW_MIN_SEGMENTS, math.inf)}
 
 
 def compare(name: str, scene: VectorScene, repeats: int, variants: list[str]) -> None:
     for backward in (False, True):
         times, images = {}, {}
         for variant in variants:
-            native.BUCKET_GAIN, native.WINDOW_MIN_SEGMENTS = VARIANTS[variant]
+            native.BUCKET_GAIN, native.WINDOW_MIN_SEGMENTS, native.DYNAMIC_FROM_SEGMENTS = VARIANTS[variant]
             times[variant], images[variant] = timed(scene, backward, repeats)
-        native.BUCKET_GAIN, native.WINDOW_MIN_SEGMENTS = VARIANTS["default"]
+        native.BUCKET_GAIN, native.WINDOW_MIN_SEGMENTS, native.DYNAMIC_FROM_SEGMENTS = VARIANTS["default"]
         kind = "fwd+bwd" if backward else "fwd"
         base = times["default"]
         print(f"{name:<40} {kind:<8} default {base:8.3f} s")
@@ -107,18 +115,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--padded", action="store_true",
                         help="also time paths padded to the longest without windows (slow on long paths)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--static", action="store_true",
+                        help="GPUs: also time static shapes (slow on long paths: try --long 64 first)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
-    variants = list(VARIANTS) if args.padded else list(VARIANTS)[:2]
-    compare(f"synthetic: {args.short} short + 1 x {args.long} segs", synthetic_scene(args.short, args.long, args.size),
-            args.repeats, variants)
+    device = torch.device(args.device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {where}")
+    variants = list(VARIANTS)[:3 if args.padded else 2] + (["static shapes"] if args.static else [])
+    synthetic = synthetic_scene(args.short, args.long, args.size)
+    scenes = {f"synthetic: {args.short} short + 1 x {args.long} segs": synthetic}
     for path in args.svg:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            scene = svg.load_svg(path, fill_tolerance=svg.RENDER_FILL_TOLERANCE)
-        compare(Path(path).name, scene, args.repeats, variants)
+            scenes[Path(path).name] = svg.load_svg(path, fill_tolerance=svg.RENDER_FILL_TOLERANCE)
+    for name, scene in scenes.items():
+        compare(name, scene.to(device), args.repeats, variants)
 
 
 if __name__ == "__main__":

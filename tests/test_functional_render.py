@@ -14,6 +14,7 @@ from vecrender.functional.bezier import fill_edge, footprint_cdf, wedge_share, w
 from vecrender.functional.paints import FLAT, LINEAR, RADIAL, Gradients, linear_frame, radial_frame
 from vecrender.functional.paths import polygon_points
 from vecrender.functional.native import (
+    DYNAMIC_FROM_SEGMENTS,
     TileCapacity,
     _box_tiles,
     _layout,
@@ -23,6 +24,7 @@ from vecrender.functional.native import (
     _row_crossings,
     _tile_winding,
     _two_closest,
+    dynamic_shapes,
     tile_occupancy,
 )
 
@@ -212,6 +214,21 @@ def test_paths_of_very_different_lengths_are_drawn_in_order(seed, styled, monkey
     assert_gradients_match(*grads)
     monkeypatch.setattr(native, "BUCKET_GAIN", math.inf)
     assert (render_native(*args, 24, 26, **extra) - images[1]).abs().max() < 1e-4
+
+
+def test_auto_shapes_are_dynamic_on_the_cpu_and_for_long_paths():
+    """``shapes="auto"`` keeps the GPUs' static scheme for short paths only: static shapes search
+    every chord of every path, padded to the longest, at every bin slot, so paths stored with
+    `DYNAMIC_FROM_SEGMENTS` segments or more are rendered with dynamic shapes (length groups,
+    segment windows) on any device. The choice is read off the shape: no read-back."""
+    def points(segments: int, device: str) -> torch.Tensor:
+        return torch.empty(2, 5, 3 * segments + 1, 2, device=device)
+
+    long = DYNAMIC_FROM_SEGMENTS
+    assert dynamic_shapes(points(1, "cpu")) and dynamic_shapes(points(long, "cpu"))
+    assert not dynamic_shapes(points(long - 1, "meta")) and dynamic_shapes(points(long, "meta"))
+    assert not dynamic_shapes(points(long, "meta"), "static") and not dynamic_shapes(points(1, "cpu"), "static")
+    assert dynamic_shapes(points(1, "meta"), "dynamic")
 
 
 @pytest.mark.parametrize("styled", [False, True])

@@ -17,6 +17,7 @@ from vecrender.builtins.renderers import (
 )
 from vecrender.errors import ConfigError, VecrenderError
 from vecrender.functional import render_native
+from vecrender.functional.native import DYNAMIC_FROM_SEGMENTS
 from vecrender.functional.paints import radial_frame
 from vecrender.plugins import get_registry
 from vecrender.scene import VectorScene, gradient_fields
@@ -161,6 +162,23 @@ def test_cuda_auto_tile_capacity_follows_crowding_strokes():
     assert last > first
     cpu = NativeRenderer().render([scene.to("cpu")])
     assert torch.allclose(renderer.render([scene]).cpu(), cpu, atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_renders_long_paths_with_dynamic_shapes():
+    """Paths of `DYNAMIC_FROM_SEGMENTS` segments or more render with dynamic shapes on a GPU too
+    (no bins fitted, no graph captured), with the CPU's image and gradients."""
+    scenes = [make_scene(s, n=6, segs=DYNAMIC_FROM_SEGMENTS, size=64, fill=True) for s in (4, 5)]
+    scenes[0].num_segments[1] = 3  # short and long paths together: evaluated in length groups
+    names = ["points", "widths", "stroke_colors", "fill_colors"]
+    cpu, cpu_grads = _render_with_grads(NativeRenderer(), scenes, names)
+    renderer = NativeRenderer()
+    gpu, gpu_grads = _render_with_grads(renderer, [s.to("cuda") for s in scenes], names)
+    assert renderer.graphs.graphs == {} and renderer.tile_capacity.sizes == {}
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-4)
+    for g, c in zip(gpu_grads, cpu_grads):
+        torch.testing.assert_close(g.cpu(), c, rtol=2e-3, atol=2e-3 * c.abs().max().item())
 
 
 def test_cuda_graphs_option_is_skipped_cleanly_on_cpu():

@@ -19,7 +19,13 @@ from vecrender.components import Renderer
 from vecrender.config import option
 from vecrender.errors import VecrenderError
 from vecrender.functional import render_native, render_reference
-from vecrender.functional.native import CudaGraphs, TileCapacity, render_compiled
+from vecrender.functional.native import (
+    DYNAMIC_FROM_SEGMENTS,
+    CudaGraphs,
+    TileCapacity,
+    dynamic_shapes,
+    render_compiled,
+)
 from vecrender.functional.paints import FILL, FLAT, LINEAR, PAD, STROKE, Gradients
 from vecrender.scene import VectorScene, stroke_style_of, subpath_ranges, subpath_starts_of
 
@@ -163,20 +169,22 @@ class NativeConfig:
         "count read back once per input shape, then watched without waiting, with twice the room; "
         "see TileCapacity). A number: fixed bins that never synchronise with the host, and a tile "
         "overlapped by more paths comes out NaN. 0: exact bins, one integer read back per render. "
-        "The CPU always uses exact bins.", min=0)
+        f"The CPU, and paths of {DYNAMIC_FROM_SEGMENTS} segments or more on any device, always use "
+        "exact bins (dynamic shapes).", min=0)
     cuda_graphs: bool = option(
         True, "CUDA only: capture the render (forward, and backward when inputs require grad) as "
         "CUDA graphs once per input shape / dtype / requires-grad pattern and replay them (same "
         "kernels and results as the eager path, far fewer launches). Capturing costs a few eager "
         "renders the first time a key is seen; the first 8 keys are captured, later ones run "
-        "eagerly. CPU tensors, autocast and tile_capacity 0 always run eagerly.")
+        f"eagerly. CPU tensors, paths of {DYNAMIC_FROM_SEGMENTS} segments or more, autocast and "
+        "tile_capacity 0 always run eagerly.")
     compile: bool = option(
         False, "CUDA only: run the render through torch.compile, so that inductor can fuse its "
         "~1 900 small kernels, which bound the GPU render (its speed-up is not measured yet: see "
         "benchmarks/README.md). Each new input shape, dtype or grad mode compiles once (minutes "
         "cold on a small CPU, seconds from torch's on-disk cache in later processes): meant for "
-        "runs of thousands of steps, not for a few renders. The CPU path, "
-        "whose shapes depend on the data, always runs eagerly.")
+        "runs of thousands of steps, not for a few renders. The CPU path and paths of "
+        f"{DYNAMIC_FROM_SEGMENTS} segments or more, whose shapes depend on the data, always run eagerly.")
 
 
 class NativeRenderer(Renderer):
@@ -197,8 +205,8 @@ class NativeRenderer(Renderer):
 
         def fn(*args, **kwargs):
             capacity = c.tile_capacity
-            if capacity == "auto" and args[0].device.type == "cpu":
-                capacity = 0  # the CPU's exact bins take no capacity
+            if capacity == "auto" and dynamic_shapes(args[0]):
+                capacity = 0  # dynamic shapes' exact bins take no capacity
             elif capacity == "auto":
                 capacity = self.tile_capacity.capacity(*args, tile_size=c.tile_size, **kwargs)
             return render(*args, **kwargs, tile_size=c.tile_size, segments_per_curve=c.segments_per_curve,

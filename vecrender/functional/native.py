@@ -23,9 +23,10 @@ How it stays fast and bounded:
    tree of pairwise merges (``log2`` levels, no Python loop over paths, exact gradients without
    divisions).
 
-Dynamic shapes (the CPU): only the (tile, path) pairs that overlap, inside them only the pixels
-a stroke can reach, and only covered (pixel, layer) entries are kept; each pixel's entries are
-merged on their own (:func:`_composite_entries`). Static shapes (GPUs): bins of the fixed size
+Dynamic shapes (the CPU, and paths of many segments anywhere: :func:`dynamic_shapes`): only
+the (tile, path) pairs that overlap, inside them only the pixels a stroke can reach, and only
+covered (pixel, layer) entries are kept; each pixel's entries are merged on their own
+(:func:`_composite_entries`). Static shapes (GPUs, short paths): bins of the fixed size
 ``K = min(N, tile_capacity)`` per tile, merged per tile, and a render never synchronises with
 the host; a tile overlapped by more paths than that cannot be drawn and comes out NaN, so a run
 fails loudly instead of drawing a wrong image (``tile_capacity`` 0: exact bins at the cost of
@@ -112,21 +113,21 @@ def render_native(
     ``tile_size``: pixels per tile side; ``segments_per_curve``: chords of the flattening used to
     find closest points and as the fill outline; ``newton_steps``: closest-point refinement;
     ``tile_capacity``: GPU bin size (> 0: fixed, no host synchronisation; 0: exact, one read
-    back; the CPU always uses exact bins; see the module docstring); ``chunk_elements``: pixel x
+    back; dynamic shapes always use exact bins; see the module docstring); ``chunk_elements``: pixel x
     chord evaluations per chunk (all chords with static shapes, the 4 per segment that
     pre-select pixels with dynamic ones; default 2**20 on the CPU, 2**26 on GPUs);
     ``shapes``: ``"dynamic"`` (exact bins, skips unreachable pixels, per-pixel compositing;
-    data-dependent shapes), ``"static"`` (the GPU scheme) or ``"auto"`` (dynamic on the CPU,
-    static elsewhere); ``curvature``: the outline's curvature inside a pixel (round caps, bends)
-    to second order, as in ``render_reference``; ``stroke_style``: caps, joins and miter limits
-    as in ``render_reference`` (None: round caps and joins); ``gradients``: gradient paints as in
-    ``render_reference`` (None: flat colours).
+    data-dependent shapes), ``"static"`` (the GPU scheme) or ``"auto"`` (dynamic on the CPU and
+    for long paths, static elsewhere: :func:`dynamic_shapes`); ``curvature``: the outline's
+    curvature inside a pixel (round caps, bends) to second order, as in ``render_reference``;
+    ``stroke_style``: caps, joins and miter limits as in ``render_reference`` (None: round caps
+    and joins); ``gradients``: gradient paints as in ``render_reference`` (None: flat colours).
     """
     batch, num_paths = points.shape[:2]
     device = points.device
     if num_paths == 0:
         return _empty(points, widths, stroke_colors, fill_colors, height, width)
-    dynamic = _dynamic_shapes(shapes, device)
+    dynamic = dynamic_shapes(points, shapes)
     if chunk_elements is None:
         chunk_elements = 1 << (20 if device.type == "cpu" else 26)
     paths = _Paths(points, widths, stroke_colors, fill_colors, closed, num_segments, even_odd, subpath_starts,
@@ -333,8 +334,26 @@ def tile_occupancy(points: Tensor, widths: Tensor, stroke_colors: Tensor, fill_c
         return _box_tiles(*lay.ranges, lay.tiles_y, lay.tiles_x).sum(-1).amax()
 
 
-def _dynamic_shapes(shapes: str, device: torch.device) -> bool:
-    return shapes == "dynamic" or (shapes == "auto" and device.type == "cpu")
+#: ``shapes="auto"`` renders paths stored with this many segments or more with dynamic shapes on
+#: any device. Static shapes search every chord of every path, padded to the longest, at every
+#: pixel of every bin slot, so their work grows with the segment count: measured on the CPU (16
+#: CLIPasso-like strokes, 224 px, 16 slots, fwd+bwd), 8x the one-segment time at 32 segments and
+#: 15x at 64, while dynamic shapes group paths by length and search only the segments near each
+#: tile (:func:`_segment_windows`). Scaled from the H200's 6 ms at one segment (graphed), static
+#: shapes pass the ~35 ms of an eager render on a GPU near 32 segments (an estimate: not measured
+#: on a GPU yet); an imported flag with one 2 000-segment outline renders in 1.9 s with dynamic
+#: shapes on the CPU and did not finish in 10 minutes with static ones.
+DYNAMIC_FROM_SEGMENTS = 32
+
+
+def dynamic_shapes(points: Tensor, shapes: str = "auto") -> bool:
+    """Whether :func:`render_native` renders ``points`` ``[B, N, P, 2]`` with dynamic shapes
+    (data-dependent: exact bins, reading values back from the device) for its ``shapes``
+    option: ``"auto"`` takes them on the CPU and for paths stored with
+    :data:`DYNAMIC_FROM_SEGMENTS` segments or more (from the shape: no read-back)."""
+    if shapes == "auto":
+        return points.device.type == "cpu" or (points.shape[-2] - 1) // 3 >= DYNAMIC_FROM_SEGMENTS
+    return shapes == "dynamic"
 
 
 def _empty(points: Tensor, widths: Tensor, strokes: Tensor, fills: Tensor | None,
@@ -1275,12 +1294,12 @@ def render_compiled(points: Tensor, *args, **options) -> Tensor:
     arguments and results (to float rounding). Each new input shape, dtype or grad mode compiles
     once (minutes cold on a small CPU; torch's on-disk inductor cache makes later processes
     take seconds) and is then cached for the process. Calls with data-dependent shapes
-    (dynamic ``shapes``, the CPU's default, or ``tile_capacity=0``) run ``render_native`` as is,
+    (dynamic shapes, :func:`dynamic_shapes`, or ``tile_capacity=0``) run ``render_native`` as is,
     and so do new variants past torch's limit of compiled variants per function
     (``torch._dynamo.config.recompile_limit``, 8 by default; a run meets several: training and
     evaluation batches, stroke counts, grad modes, bin sizes), with one warning: raise that limit
     to compile them too."""
-    if _dynamic_shapes(options.get("shapes", "auto"), points.device) or options.get("tile_capacity", 64) == 0:
+    if dynamic_shapes(points, options.get("shapes", "auto")) or options.get("tile_capacity", 64) == 0:
         return render_native(points, *args, **options)
     try:
         return _compiled_render()(points, *args, **options)
@@ -1385,9 +1404,10 @@ class CudaGraphs:
     gradients) are copied out, so results never alias the graph's buffers. The eager
     ``render_native`` is the specification; the graphs run the same kernels on the same shapes.
 
-    Calls that cannot be captured run eagerly: CPU tensors, ``tile_capacity == 0`` (one host
-    read-back), no paths, autocast, a stream that is already capturing, non-tensor flags, a key
-    whose capture failed, or a new key once ``max_graphs`` keys are held. The first keys are
+    Calls that cannot be captured run eagerly: CPU tensors, dynamic shapes (long paths,
+    :func:`dynamic_shapes`), ``tile_capacity == 0`` (one host read-back), no paths, autocast, a
+    stream that is already capturing, non-tensor flags, a key whose capture failed, or a new key
+    once ``max_graphs`` keys are held. The first keys are
     kept, not the latest: a run's steps repeat its first shapes, and a dropped graph would be
     captured again at the next step (a scene with many layer runs, `render_layered`) while its
     memory is not given back (below).
@@ -1441,7 +1461,7 @@ class CudaGraphs:
             return False
         device = args[0].device
         return (device.type == "cuda" and all(a.device == device for a in tensors)
-                and options.get("tile_capacity", 64) > 0 and options.get("shapes", "auto") != "dynamic"
+                and options.get("tile_capacity", 64) > 0 and not dynamic_shapes(args[0], options.get("shapes", "auto"))
                 and args[0].shape[1] > 0 and not torch.is_autocast_enabled("cuda")
                 and not torch.cuda.is_current_stream_capturing())
 
