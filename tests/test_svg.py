@@ -1424,6 +1424,8 @@ def test_empty_svg_gives_an_empty_scene():
     (b"<svg xmlns='http://www.w3.org/2000/svg'><path d='M 0 0 L 1 1'/></svg>", "neither width/height nor viewBox"),
     (b"<svg xmlns='http://www.w3.org/2000/svg' width='0' height='10'/>", "not a positive length"),
     (b"<svg xmlns='http://www.w3.org/2000/svg' width='auto' height='10'/>", "not a positive length"),
+    (b"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 0 0'><rect width='5' height='5'/></svg>",
+     'not a positive length \\(the <svg> has viewBox="0 0 0 0"\\)'),
 ])
 def test_bad_files_raise_one_line_svg_error(tmp_path, content, needle):
     path = tmp_path / "in.svg"

@@ -1870,9 +1870,10 @@ def _canvas_size(document, root: ET.Element, where: str) -> tuple[int, int]:
     except (TypeError, ValueError):
         width = height = 0
     if width <= 0 or height <= 0:
-        size = f"{root.attrib.get('width')!r} x {root.attrib.get('height')!r}"
-        raise SvgError(f"{where}: canvas size {size} is not a positive length; set the <svg> width and "
-                       'height in pixels, e.g. width="224" height="224".')
+        given = {name: root.attrib[name] for name in ("width", "height", "viewBox") if name in root.attrib}
+        size = ", ".join(f'{name}="{value}"' for name, value in given.items()) or "no width, height or viewBox"
+        raise SvgError(f"{where}: the canvas size is not a positive length (the <svg> has {size}); set the "
+                       '<svg> width and height in pixels, e.g. width="224" height="224".')
     return width, height
 
 
