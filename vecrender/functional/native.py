@@ -113,8 +113,8 @@ def render_native(
     ``tile_size``: pixels per tile side; ``segments_per_curve``: chords of the flattening used to
     find closest points and as the fill outline; ``newton_steps``: closest-point refinement;
     ``tile_capacity``: GPU bin size (> 0: fixed, no host synchronisation; 0: exact, one read
-    back; dynamic shapes always use exact bins; see the module docstring); ``chunk_elements``: pixel x
-    chord evaluations per chunk (all chords with static shapes, the 4 per segment that
+    back; dynamic shapes always use exact bins; see the module docstring); ``chunk_elements``:
+    pixel x chord evaluations per chunk (all chords with static shapes, the 4 per segment that
     pre-select pixels with dynamic ones; default 2**20 on the CPU, 2**26 on GPUs);
     ``shapes``: ``"dynamic"`` (exact bins, skips unreachable pixels, per-pixel compositing;
     data-dependent shapes), ``"static"`` (the GPU scheme) or ``"auto"`` (dynamic on the CPU and
@@ -1407,10 +1407,9 @@ class CudaGraphs:
     Calls that cannot be captured run eagerly: CPU tensors, dynamic shapes (long paths,
     :func:`dynamic_shapes`), ``tile_capacity == 0`` (one host read-back), no paths, autocast, a
     stream that is already capturing, non-tensor flags, a key whose capture failed, or a new key
-    once ``max_graphs`` keys are held. The first keys are
-    kept, not the latest: a run's steps repeat its first shapes, and a dropped graph would be
-    captured again at the next step (a scene with many layer runs, `render_layered`) while its
-    memory is not given back (below).
+    once ``max_graphs`` keys are held. The first keys are kept, not the latest: a run's steps
+    repeat its first shapes, and a dropped graph would be captured again at the next step (a
+    scene with many layer runs, `render_layered`) while its memory is not given back (below).
     A backward whose forward was not the last replay of its graph re-runs that forward from the
     saved inputs first, so interleaved forwards and backwards still get their own gradients.
 
