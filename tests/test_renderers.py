@@ -9,11 +9,13 @@ from dataclasses import replace
 import pytest
 import torch
 
+from vecrender.builtins import renderers
 from vecrender.builtins.renderers import (
     DiffvgRenderer,
     NativeRenderer,
     ReferenceRenderer,
     render_grouped,
+    render_layered,
 )
 from vecrender.errors import ConfigError, VecrenderError
 from vecrender.functional import render_native
@@ -357,6 +359,43 @@ def test_groups_composite_as_layers(cls):
         assert torch.allclose(image, expected, atol=1e-5)
         assert (image - renderer.render([scene])[0]).abs().max() > 0.2  # not the flat render
     assert torch.allclose(together[1], renderer.render([layered[1]])[0], atol=1e-6)  # batched as alone
+
+
+@pytest.mark.parametrize("cls", [NativeRenderer, ReferenceRenderer])
+def test_group_runs_render_batched_as_one_at_a_time(cls, monkeypatch):
+    """The built-in renderers draw a scene's runs of paths between group boundaries in one call
+    per run length rounded up to a power of two, each padded with invisible paths (`batch_runs`):
+    the images and gradients of one call per run, in fewer calls; one run at a time again where
+    the runs' images would take more memory than `RUN_BATCH_ELEMENTS`."""
+    scene = replace(make_scene(14, n=12, segs=2, size=24, fill=True), closed=torch.ones(12, dtype=torch.bool))
+    scene.num_segments[::3] = 1  # runs of paths of different lengths
+    # runs: [0, 1) [1, 2) mask, [2, 5) [5, 6) nested, [6, 9) [9, 12): lengths 1, 1, 3, 1, 3, 3
+    scene = replace(scene, groups=((1, 9, 0.7, 1, True), (5, 6, 0.5), (9, 12, 0.8, 0, False)))
+    calls = []
+
+    def render_flat(batch):
+        calls.append(len(batch))
+        return cls().render(batch)
+
+    images, grads = [], []
+    for batch_runs in (False, True):
+        calls.clear()
+        points, colors = replace(scene.detach(), groups=scene.groups).requires_grad_(["points", "fill_colors"])
+        current = replace(scene, points=points, fill_colors=colors)
+        image = render_layered([current, current], render_flat, batch_runs=batch_runs)
+        (image * torch.linspace(0, 1, image.numel()).view_as(image)).sum().backward()
+        images.append(image.detach())
+        grads.append((points.grad, colors.grad))
+        assert calls == ([2] * 6 if not batch_runs else [6, 6])  # 3 runs of length 1, 3 padded to 4
+    assert (images[0][:, 3] > 0.5).sum() > 50
+    torch.testing.assert_close(images[1], images[0], rtol=0, atol=1e-5)
+    for batched, alone in zip(grads[1], grads[0]):
+        torch.testing.assert_close(batched, alone, rtol=1e-4, atol=1e-5 * alone.abs().max().item())
+        assert alone.abs().sum() > 0
+    monkeypatch.setattr(renderers, "RUN_BATCH_ELEMENTS", 2 * 4 * 24 * 24 * 5)  # room for 5 runs of 6
+    calls.clear()
+    assert torch.equal(render_layered([scene, scene], render_flat, batch_runs=True), images[0])
+    assert calls == [2] * 6
 
 
 def test_gradients_flow_through_groups():

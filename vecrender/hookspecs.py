@@ -57,7 +57,8 @@ def register_renderers(register: Register) -> None:
     A scene read from an SVG file may have ``groups`` (paths composited as one layer: SVG's group
     opacity, clip paths and masks). ``vecrender.builtins.renderers.render_layered(scenes,
     render_flat)`` honours them around a function that renders scenes without groups, as the
-    built-in renderers do.
+    built-in renderers do (with ``batch_runs=True``: fewer, batched calls, for a function that
+    takes any number of scenes and draws nothing for a zero-width path off the canvas).
 
     Example::
 

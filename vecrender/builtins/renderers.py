@@ -42,7 +42,13 @@ DIFFVG_INSTALL = (
 LUMINANCE = (0.2125, 0.7154, 0.0721)
 
 
-def render_layered(scenes: Sequence[VectorScene], render_flat: Callable[[list[VectorScene]], Tensor]) -> Tensor:
+#: `render_layered` with ``batch_runs`` renders the runs together only while all their images hold
+#: at most this many numbers (1 GiB in float32); beyond it, one run at a time.
+RUN_BATCH_ELEMENTS = 1 << 28
+
+
+def render_layered(scenes: Sequence[VectorScene], render_flat: Callable[[list[VectorScene]], Tensor],
+                   batch_runs: bool = False) -> Tensor:
     """Render scenes that share their ``groups`` (`VectorScene.groups`: group opacity, clip paths
     and masks), given `render_flat`, which renders scenes without groups to premultiplied
     ``[S, 4, H, W]``.
@@ -50,10 +56,28 @@ def render_layered(scenes: Sequence[VectorScene], render_flat: Callable[[list[Ve
     Each group's paths are rendered onto their own transparent layer, which is multiplied by its
     mask (the alpha, or the luminance, of its mask paths' own layer) and composited ("over") with
     the group's opacity, so a group's overlapping paths hide each other as in SVG. The paths
-    between groups are rendered together: one `render_flat` call per run of paths. Scenes without
+    between group boundaries are rendered together, a run of paths at a time. Scenes without
     groups are one call.
+
+    ``batch_runs``: `render_flat` takes scenes of any path count at once, and invisible paths
+    (zero width, off the canvas) draw nothing in it, as in the built-in renderers: then the runs
+    are rendered in one call per run length rounded up to a power of two, each run padded to that
+    length with invisible paths (:func:`_batched_runs`), instead of one call per run: a few
+    batched renders, the same few input shapes at every step of a run (the CUDA graphs' keys).
     """
     scenes = list(scenes)
+    groups = scenes[0].groups
+    if any(s.groups != groups for s in scenes):
+        raise ValueError("scenes rendered together by render_layered must share their groups")
+    if not groups:
+        return render_flat(scenes)
+
+    batched = _batched_runs(scenes, render_flat) if batch_runs else {}
+
+    def run(a: int, b: int) -> Tensor:
+        if (a, b) in batched:
+            return batched[(a, b)]
+        return render_flat([replace(s.paths(slice(a, b)), groups=()) for s in scenes])
 
     def masked(first: int, end: int, mask_paths: int, luminance: bool, groups: tuple) -> Tensor:
         """The group's content times its mask; `groups`: the groups nested in it."""
@@ -73,9 +97,6 @@ def render_layered(scenes: Sequence[VectorScene], render_flat: Callable[[list[Ve
             nonlocal image
             image = top if image is None else top + (1 - top[:, 3:4]) * image
 
-        def run(a: int, b: int) -> Tensor:
-            return render_flat([replace(s.paths(slice(a, b)), groups=()) for s in scenes])
-
         cursor, i = first, 0
         while i < len(groups):
             start, stop, opacity, mask_paths, luminance = groups[i]
@@ -90,10 +111,49 @@ def render_layered(scenes: Sequence[VectorScene], render_flat: Callable[[list[Ve
             add(run(cursor, end))
         return image  # type: ignore[return-value]
 
-    groups = scenes[0].groups
-    if any(s.groups != groups for s in scenes):
-        raise ValueError("scenes rendered together by render_layered must share their groups")
-    return render_flat(scenes) if not groups else layer(0, scenes[0].num_paths, groups)
+    return layer(0, scenes[0].num_paths, groups)
+
+
+def _batched_runs(scenes: list[VectorScene], render_flat: Callable[[list[VectorScene]], Tensor]
+                  ) -> dict[tuple[int, int], Tensor]:
+    """The images ``[S, 4, H, W]`` of every run ``(a, b)`` of paths that `render_layered` draws
+    (the ranges between the groups' first paths, mask splits and ends), rendered in one
+    `render_flat` call per run length rounded up to a power of two (a run of one path does not
+    pay for one of hundreds), each run padded to it with invisible paths; none when they would
+    hold more than `RUN_BATCH_ELEMENTS` numbers."""
+    first = scenes[0]
+    cuts = {0, first.num_paths}
+    for start, stop, _, mask_paths, _ in first.groups:
+        cuts |= {start, start + mask_paths, stop}
+    edges = sorted(cuts)
+    runs = [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+    if len(runs) * len(scenes) * 4 * first.width * first.height > RUN_BATCH_ELEMENTS:
+        return {}
+    by_length: dict[int, list[tuple[int, int]]] = {}
+    for a, b in runs:
+        by_length.setdefault(1 << (b - a - 1).bit_length(), []).append((a, b))
+    flat = [replace(s, groups=()) for s in scenes]
+    images: dict[tuple[int, int], Tensor] = {}
+    for length, members in by_length.items():
+        rendered = render_flat([_padded_run(s, a, b, length) for a, b in members for s in flat])
+        for k, key in enumerate(members):
+            images[key] = rendered[k * len(flat) : (k + 1) * len(flat)]
+    return images
+
+
+def _padded_run(scene: VectorScene, a: int, b: int, length: int) -> VectorScene:
+    """Paths a..b-1 of `scene` (without groups) and, up to `length` paths, copies of path a made
+    invisible: zero width, one segment, every point at one place off the canvas (a path of
+    coincident points draws a disc of its width: nothing; its fill has no area)."""
+    run = scene.paths(torch.cat([torch.arange(a, b, device=scene.device),
+                                 torch.full((length - (b - a),), a, device=scene.device)]))
+    if length == b - a:
+        return run
+    padding = torch.arange(length, device=scene.device) >= b - a
+    far = -2.0 * (scene.width + scene.height)
+    return replace(run, points=run.points.masked_fill(padding[:, None, None], far),
+                   widths=run.widths.masked_fill(padding, 0.0),
+                   num_segments=run.num_segments.masked_fill(padding, 1))
 
 
 def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> Tensor:
@@ -116,7 +176,8 @@ def render_grouped(scenes: Sequence[VectorScene], fn: Callable[..., Tensor]) -> 
         batches.setdefault(scene.structure_key(), []).append(i)
     out: list[Tensor | None] = [None] * len(scenes)
     for indices in batches.values():
-        images = render_layered([scenes[i] for i in indices], lambda batch: _render_batch(batch, fn))
+        images = render_layered([scenes[i] for i in indices], lambda batch: _render_batch(batch, fn),
+                                batch_runs=True)
         for j, i in enumerate(indices):
             out[i] = images[j]
     return torch.stack(out)  # type: ignore[arg-type]
