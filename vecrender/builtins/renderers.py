@@ -60,7 +60,7 @@ def render_layered(scenes: Sequence[VectorScene], render_flat: Callable[[list[Ve
     groups are one call.
 
     ``batch_runs``: `render_flat` takes scenes of any path count at once, and invisible paths
-    (zero width, off the canvas) draw nothing in it, as in the built-in renderers: then the runs
+    (zero width, off the canvas) draw nothing in it, as in `native` and `reference`: then the runs
     are rendered in one call per run length rounded up to a power of two, each run padded to that
     length with invisible paths (:func:`_batched_runs`), instead of one call per run: a few
     batched renders, the same few input shapes at every step of a run (the CUDA graphs' keys).
