@@ -356,6 +356,13 @@ def dynamic_shapes(points: Tensor, shapes: str = "auto") -> bool:
     return shapes == "dynamic"
 
 
+def _reads_back(points: Tensor, options: dict) -> bool:
+    """Whether :func:`render_native` with these keyword ``options`` reads values back from the
+    device (dynamic shapes, or exact bins: ``tile_capacity=0``), so that it can be neither
+    compiled with fixed shapes nor captured as a CUDA graph."""
+    return dynamic_shapes(points, options.get("shapes", "auto")) or options.get("tile_capacity", 64) <= 0
+
+
 def _empty(points: Tensor, widths: Tensor, strokes: Tensor, fills: Tensor | None,
            height: int, width: int) -> Tensor:
     """A transparent image still connected to the inputs (so backward gives zero gradients)."""
@@ -1299,7 +1306,7 @@ def render_compiled(points: Tensor, *args, **options) -> Tensor:
     (``torch._dynamo.config.recompile_limit``, 8 by default; a run meets several: training and
     evaluation batches, stroke counts, grad modes, bin sizes), with one warning: raise that limit
     to compile them too."""
-    if dynamic_shapes(points, options.get("shapes", "auto")) or options.get("tile_capacity", 64) == 0:
+    if _reads_back(points, options):
         return render_native(points, *args, **options)
     try:
         return _compiled_render()(points, *args, **options)
@@ -1460,7 +1467,7 @@ class CudaGraphs:
             return False
         device = args[0].device
         return (device.type == "cuda" and all(a.device == device for a in tensors)
-                and options.get("tile_capacity", 64) > 0 and not dynamic_shapes(args[0], options.get("shapes", "auto"))
+                and not _reads_back(args[0], options)
                 and args[0].shape[1] > 0 and not torch.is_autocast_enabled("cuda")
                 and not torch.cuda.is_current_stream_capturing())
 
