@@ -151,6 +151,7 @@ scale stretches them along with the path.
 from __future__ import annotations
 
 import bisect
+import functools
 import gzip
 import html
 import io
@@ -2791,11 +2792,12 @@ def _grouped(items: list[_Item], masks: dict[int, _Mask] | None = None
         for layer in item.layers:
             members.setdefault(layer.key, []).append(i)
             layers[layer.key] = layer
+    drawn_box = functools.cache(lambda i: _drawn_box(items[i]))  # an item in nested layers is asked once per layer
     kept = {key for key, indices in members.items()
             if layers[key].opacity > 0 and indices[-1] - indices[0] == len(indices) - 1  # (they follow in order)
             and (id(layers[key].element) in masks or layers[key].opacity < 1 and (
                 any(items[i].fill is not None and _visible_stroke(items[i]) for i in indices)
-                or len(_overlapping_groups([_drawn_box(items[i]) for i in indices])) < len(indices)))}
+                or len(_overlapping_groups([drawn_box(i) for i in indices])) < len(indices)))}
     out: list[_Item] = []
     groups = []
     starts: dict[int, int] = {}  # kept layer key -> its first item in out (its mask's, if any)
