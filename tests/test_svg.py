@@ -917,6 +917,26 @@ def test_clip_paths_may_use_shapes_defined_elsewhere():
     assert corners.amin(0).tolist() == [18, 12] and corners.amax(0).tolist() == [68, 32]
 
 
+@pytest.mark.parametrize("named, area", [
+    ('<use href="#c2"/>', 4 * 100),  # a use of a use of a shape: the shape
+    ('<use href="#g"/>', 0),  # a group: no shape, so the clip keeps nothing
+    ('<use href="#s" width="10" height="10"/>', 0),  # a symbol, likewise
+    ('<use href="#g"/><use href="#r"/>', 4 * 100),  # beside a shape: the shape alone
+])
+def test_clip_paths_use_only_shapes_through_use(named, area):
+    """SVG allows a ``<use>`` in a clip path to name a shape or text (through other ``<use>``),
+    not a group or symbol: those add nothing, as in resvg and browsers."""
+    document = ('<svg xmlns="http://www.w3.org/2000/svg" width="80" height="60" viewBox="0 0 40 30"><defs>'
+                '<rect id="r" x="20" width="10" height="10"/><use id="c2" href="#r"/>'
+                '<g id="g"><rect width="10" height="10"/></g>'
+                '<symbol id="s" viewBox="0 0 1 1"><rect width="1" height="1"/></symbol></defs>'
+                f'<clipPath id="c">{named}</clipPath><g clip-path="url(#c)"><path d="M-9 -9H60V60H-9z"/></g></svg>')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scene = svg_to_scene(document, fill_tolerance=0.02)
+    assert covered_area(scene) == pytest.approx(area)
+
+
 def test_a_union_of_disjoint_regions_cuts_each_path_to_each_in_the_paths_order():
     clip = '<rect x="5" y="0" width="10" height="30"/><rect x="25" y="0" width="10" height="30"/>'
     content = ('<path d="M0 10H40" stroke="red" stroke-width="2"/>'

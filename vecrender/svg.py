@@ -848,7 +848,7 @@ class _Clips:
         own = se.Matrix(self._own_transforms.get(values.get("id"), ""))
         shapes = []
         for child in clip:  # shapes, text and <use> of them (SVG allows no groups in a clip path)
-            for member in child.select() if isinstance(child, se.Use) else (child,):
+            for member in _clip_use_members(child, se) if isinstance(child, se.Use) else (child,):
                 if isinstance(member, se.Text):
                     return None
                 hidden = str(member.values.get("visibility", "visible")).strip() in ("hidden", "collapse")
@@ -939,6 +939,16 @@ class _Clips:
         box = (min(xs) - 1, min(ys) - 1, max(xs) + 1, max(ys) + 1)
         rests = [hole_complement(hole, box) for hole in holes]
         return None if None in rests else [tuple(filled), *rests]
+
+
+def _clip_use_members(use, se) -> list:
+    """What a ``<use>`` in a clip path adds to it: the shape or text it names, directly or through
+    other ``<use>``; nothing where it names a group, symbol or svg (SVG allows only shapes and
+    text there, and resvg and browsers draw no clip from the rest)."""
+    members = list(use)
+    if len(members) == 1 and isinstance(members[0], se.Use):
+        return _clip_use_members(members[0], se)
+    return members if all(isinstance(m, (se.Shape, se.Text)) for m in members) else []
 
 
 def _nested(regions: list[Region | None], counter_clockwise: list[bool], even_odd: bool
