@@ -573,7 +573,8 @@ class _Run:
             from vecrender.images import load_image
 
             self.image = load_image(self.input_path)
-            self.input_sha256 = file_digest(self.input_path)
+            # a resumed run's input was checked against its recorded digest (`_resume_input`)
+            self.input_sha256 = (self.checkpoint or {}).get("input_sha256") or file_digest(self.input_path)
         self.replace_outputs = False  # overwrite: an earlier run's outputs are removed before writing
         self.out_dir = self._out_dir()
         if not self.out_dir.exists() or not any(self.out_dir.iterdir()):
