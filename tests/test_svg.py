@@ -17,7 +17,8 @@ from vecrender.errors import SvgError, SvgImportWarning, VecrenderError
 from vecrender.functional.paints import FLAT, LINEAR, RADIAL, Gradients, paint_colors
 from vecrender.scene import WHITE, VectorScene
 from vecrender.functional.styles import CAP_BUTT, CAP_ROUND
-from vecrender.svg import BACKGROUND_ID, RENDER_FILL_TOLERANCE, _fmt, load_svg, scene_to_svg, svg_to_scene
+from vecrender.svg import (BACKGROUND_ID, RENDER_FILL_TOLERANCE, _fmt, load_svg, path_data_prefix, scene_to_svg,
+                           svg_to_scene)
 
 DATA = Path(__file__).parent / "data" / "svg"
 NS = "{http://www.w3.org/2000/svg}"
@@ -1441,6 +1442,7 @@ def test_empty_svg_gives_an_empty_scene():
     (b"<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'><path d='M 0 0'", "not well-formed"),
     (b"\x89PNG\r\n\x1a\n\x00\x00binary", "not well-formed"),
     (b"<html><body/></html>", "root element is <html>"),
+    (b"<svg xmlns='http://www.w3.org/2000/svgs' width='10' height='10'/>", 'namespace "http://www.w3.org/2000/svgs"'),
     (b"<svg xmlns='http://www.w3.org/2000/svg'><path d='M 0 0 L 1 1'/></svg>", "neither width/height nor viewBox"),
     (b"<svg xmlns='http://www.w3.org/2000/svg' width='0' height='10'/>", "not a positive length"),
     (b"<svg xmlns='http://www.w3.org/2000/svg' width='auto' height='10'/>", "not a positive length"),
@@ -1578,8 +1580,7 @@ def test_fill_tolerance_cuts_bent_filled_cubics_into_the_same_curves():
             svg_to_scene(text, fill_tolerance=bad)
 
 
-@pytest.mark.parametrize("bad", ['d="M 0 0 C 1e999 0 5 5 10 10 Z"',
-                                 'd="M 0 0 L 5 5" stroke="#000" stroke-width="1e999"',
+@pytest.mark.parametrize("bad", ['d="M 0 0 L 5 5" stroke="#000" stroke-width="1e999"',
                                  'd="M 1e308 0 L -1e308 5 L 0 9 Z"',  # finite, but its squares overflow
                                  'd="M 0 0 L 1e39 5 L 0 9 Z"'])  # beyond float32
 def test_paths_that_overflow_to_infinity_are_left_out_with_a_warning(bad):
@@ -1589,6 +1590,39 @@ def test_paths_that_overflow_to_infinity_are_left_out_with_a_warning(bad):
         with pytest.warns(SvgImportWarning, match=r"left out 1 path\(s\) whose coordinates or stroke width overflow"):
             scene = svg_to_scene(text, fill_tolerance=tolerance)
         assert scene.num_paths == 1 and bool(scene.points.isfinite().all())
+
+
+@pytest.mark.parametrize("d, drawn", [
+    ("M 1 1 L 9 1 L 9 9 30", "M 1 1 L 9 1 L 9 9"),  # a segment missing an argument is dropped
+    ("M 1 1 H 9 A 1 1 0 1 20 9 9 L 1 9", "M 1 1 H 9"),  # an arc flag other than 0 or 1
+    ("M 1 1 L 9 1 Z 5 5", "M 1 1 L 9 1 Z"),  # numbers after Z
+    ("M 1 1 L 9 1 Z, L 5 5", "M 1 1 L 9 1 Z"),  # a comma after Z (one after a number is allowed)
+    ("M 1 1 L 9 1 C 1e999 0 5 5 9 9 L 1 9", "M 1 1 L 9 1"),  # a number that overflows
+    ("M 1 1 L 9 1 L 9 9E L 1 9", "M 1 1 L 9 1"),  # an exponent without digits
+    ("M 1 1 L 9 9 x 5", "M 1 1 L 9 9"),  # no such command
+    ("L 1 1 L 9 9", ""),  # no moveto first
+    # no error: numbers run together, a comma before a command, flags without separators
+    ("M1.5.5-3-4,L9 9,", None), ("M1 1a4 4 0 11 8 0z m1 1h2", None), ("  m1 1 2 2 ", None),
+])
+def test_path_data_is_drawn_up_to_its_first_error(d, drawn):
+    """SVG draws path data up to its first error (whole segments), as resvg and browsers do; the
+    import says so. resvg draws the same for the data and for what import keeps of it."""
+    assert path_data_prefix(d) == (d if drawn is None else drawn)
+    document = ('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><path d="{}" stroke="#000" '
+                'fill="none" stroke-linecap="round"/></svg>').format
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scene = svg_to_scene(document(d))
+    messages = [str(w.message) for w in caught]
+    assert messages == ([] if drawn is None else
+                        ["SVG text: 1 path(s) have an error in their path data (d), and are drawn up to it, as "
+                         "browsers draw them; fix the data to draw the rest."])
+    if drawn is not None:
+        kept = svg_to_scene(document(drawn))
+        assert scene.num_paths == kept.num_paths and torch.equal(scene.points, kept.points)
+        resvg_py = pytest.importorskip("resvg_py")
+        assert bytes(resvg_py.svg_to_bytes(svg_string=document(d))) == \
+            bytes(resvg_py.svg_to_bytes(svg_string=document(drawn)))
 
 
 # -- markers ------------------------------------------------------------------------------------

@@ -121,8 +121,10 @@ strokes them. Otherwise each subpath becomes its own scene path with the element
   open subpath (all control points on one line) encloses nothing: only its stroke is kept.
 * Anything else: one open path.
 
-A path whose coordinates or stroke width overflow (``1e999``, or beyond float32's range,
-``1e39``) is left out, with an ``SvgImportWarning``. Every path keeps the file's cubics (one or
+Path data with an error is drawn up to it, in whole segments, as SVG says and browsers and resvg
+draw it (`path_data_prefix`; a number that overflows, ``1e999``, is such an error), with an
+``SvgImportWarning``. A path whose coordinates or stroke width overflow float32's range (``1e39``)
+is left out, with one too. Every path keeps the file's cubics (one or
 more per command), so a scene written by `scene_to_svg` reads back with its structure. To render
 a file as drawn, pass ``fill_tolerance`` (`RENDER_FILL_TOLERANCE`, 0.02 px): the renderers fill
 the polygon of 16 chords per cubic with a parabola for the curve near each chord, which a cubic
@@ -524,7 +526,12 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
         raise ValueError(f"fill_tolerance must be a distance in px above 0 (e.g. {RENDER_FILL_TOLERANCE}) "
                          f"or None to keep the file's cubics, not {fill_tolerance!r}.")
     root = _check_document(data, where)
-    data, root = _parser_ready(root, data)
+    cut = {el: prefix for el in root.iter() if _local_name(el) == "path"
+           for prefix in (path_data_prefix(el.get("d", "")),) if prefix != el.get("d", "")}
+    if cut:
+        warnings.warn(f"{where}: {len(cut)} path(s) have an error in their path data (d), and are drawn up to it, "
+                      "as browsers draw them; fix the data to draw the rest.", SvgImportWarning, stacklevel=3)
+    data, root = _parser_ready(root, data, cut)
     data = _definitions_hidden(_auto_radii(_complete_size(root, data)))
     import svgelements as se  # lazy: only SVG reading needs the parser
 
@@ -1447,6 +1454,10 @@ def _check_document(data: bytes, where: str) -> ET.Element:
     tag = _local_name(root)
     if tag != "svg":
         raise SvgError(f"{where}: the root element is <{tag}>, not <svg>; give an SVG file.")
+    namespace = root.tag[1:].split("}", 1)[0] if root.tag.startswith("{") else SVG_NS  # none: taken as SVG
+    if namespace != SVG_NS:
+        raise SvgError(f'{where}: the root <svg> is in the namespace "{namespace}", not SVG\'s; set its '
+                       f'xmlns="{SVG_NS}".')
     if not any(k in root.attrib for k in ("width", "height", "viewBox")):
         raise SvgError(f"{where}: the <svg> element has neither width/height nor viewBox, so the canvas "
                        'size is unknown; add e.g. width="224" height="224".')
@@ -1489,15 +1500,16 @@ _GEOMETRY_ATTR = re.compile(rb"""(\s(?:x|y|width|height|cx|cy|r|rx|ry|x1|y1|x2|y
 _EM = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*e[mx]\s*", re.IGNORECASE)
 
 
-def _parser_ready(root: ET.Element, data: bytes) -> tuple[bytes, ET.Element]:
+def _parser_ready(root: ET.Element, data: bytes, cut: dict[ET.Element, str]) -> tuple[bytes, ET.Element]:
     """`data` (and its tree) with what the parser reads wrongly or not at all rewritten in the
-    start tags (`_TagFixes`) and the style sheets, once applied, emptied."""
+    start tags (`_TagFixes`; `cut`: the path data of paths, cut before its error) and the style
+    sheets, once applied, emptied."""
     elements = list(root.iter())
     in_markup = _in_markup(data)
     tags = [tag for tag in _START_TAG.finditer(data) if not in_markup(tag.start())]
     if len(tags) != len(elements):  # (markup from entities): left to the parser
         return data, root
-    fixes = _TagFixes(root, elements, data)
+    fixes = _TagFixes(root, elements, data, cut)
     out, last = [], 0
     for el, tag in zip(elements, tags):
         text = fixes.rewrite(el, tag.group(0))
@@ -1521,7 +1533,8 @@ class _TagFixes:
     * ``inherit`` made explicit (the parser reads it as the initial value);
     * positions and sizes in ``em`` or ``ex`` (icon sets size their root ``width="1em"``) in px of
       the element's ``font-size`` (16 px by default, ex half an em, as resvg);
-    * an empty ``d`` for a ``<path>`` without one (the parser would fail the whole file);
+    * an empty ``d`` for a ``<path>`` without one (the parser would fail the whole file), and
+      path data with an error cut before it (`path_data_prefix`);
     * nested ``<svg>``: the parser gives their ``x``/``y`` to descendants that leave theirs out and
       places one without a viewBox at 0, 0: such descendants get an explicit 0, such an ``<svg>``
       the viewBox of its own size;
@@ -1531,8 +1544,9 @@ class _TagFixes:
     * the children a ``<switch>`` does not draw hidden, a ``<use>`` that would draw itself again
       pointed at nothing, and CSS Color 4's ``rgb(255 0 0)`` written with commas."""
 
-    def __init__(self, root: ET.Element, elements: list[ET.Element], data: bytes) -> None:
-        self.root = root
+    def __init__(self, root: ET.Element, elements: list[ET.Element], data: bytes, cut: dict[ET.Element, str]
+                 ) -> None:
+        self.root, self.cut = root, cut
         self.parents = {child: parent for parent in elements for child in parent}
         self.font_sizes = _font_sizes(elements, self.parents)
         self.specified = _specified(elements, self.parents) if b"inherit" in data else {}
@@ -1550,6 +1564,9 @@ class _TagFixes:
             text = _ATTRIBUTE.sub(lambda attr: _inherit_made_explicit(attr, up), text)
         if any(_EM.fullmatch(v) for v in el.attrib.values()):
             text = _GEOMETRY_ATTR.sub(lambda attr: _em_to_px(attr, self.font_sizes[el]), text)
+        if el in self.cut:  # (the parser reads on past an error, and not as SVG says)
+            text = _ATTRIBUTE.sub(lambda a: a.group(1) + a.group(2) + a.group(3) + f'"{self.cut[el]}"'.encode()
+                                  if a.group(2) == b"d" else a.group(0), text)
         if el in self.cyclic:  # SVG draws nothing for it; the parser would recurse forever
             text = _ATTRIBUTE.sub(lambda a: a.group(1) + a.group(2) + a.group(3) + b'""'
                                   if a.group(2).split(b":")[-1] == b"href" else a.group(0), text)
@@ -2696,6 +2713,8 @@ def _subpaths(shape, se) -> list[tuple[list[Point], bool]]:
             continue
         if chain is None:  # drawing right after Z starts at that subpath's start
             chain = [_xy(seg.start)]
+        if not _well_read(seg, se):
+            break  # path data with an error is drawn up to it (SVG; resvg and browsers do)
         if isinstance(seg, se.Close):
             if len(chain) == 1 or not _same(chain[-1], chain[0]):
                 chain += line(chain[-1], chain[0])  # M x y Z still draws a dot with round caps
@@ -2707,6 +2726,63 @@ def _subpaths(shape, se) -> list[tuple[list[Point], bool]]:
     if chain is not None and len(chain) > 1:
         result.append((chain, False))
     return [([_xy(matrix.point_in_matrix_space(p)) for p in points], closed) for points, closed in result]
+
+
+#: The arguments of each path command: n a number, f a flag (one digit, 0 or 1).
+_PATH_ARGUMENTS = {"m": "nn", "l": "nn", "h": "n", "v": "n", "c": "nnnnnn", "s": "nnnn", "q": "nnnn", "t": "nn",
+                   "a": "nnnffnn", "z": ""}
+_PATH_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_PATH_BAD_EXPONENT = re.compile(r"[eE](?![mx])")  # what the number pattern left of an "e": no digits
+_PATH_SPACE = re.compile(r"[ \t\n\r\f]*")
+_PATH_SEPARATOR = re.compile(r"[ \t\n\r\f]*,?[ \t\n\r\f]*")
+
+
+def path_data_prefix(d: str) -> str:
+    """The part of path data `d` before its first error, in whole segments (SVG draws a path up to
+    the error; a segment missing an argument is dropped): `d` itself when it has none."""
+    start = end = at = _PATH_SPACE.match(d).end()
+    while at < len(d):
+        command = d[at].lower()
+        if command not in _PATH_ARGUMENTS or end == start and command != "m":  # it starts with a moveto
+            break
+        kinds, at = _PATH_ARGUMENTS[command], at + 1
+        group = _path_arguments(d, _PATH_SPACE.match(d, at).end(), kinds) if kinds else at
+        if group is None:
+            break
+        while group is not None:  # a command repeats while whole groups of arguments follow
+            end = group
+            group = _path_arguments(d, _PATH_SEPARATOR.match(d, end).end(), kinds) if kinds else None
+        at = (_PATH_SEPARATOR if kinds else _PATH_SPACE).match(d, end).end()  # a comma may follow a number
+    return d if at >= len(d) else d[:end]
+
+
+def _path_arguments(d: str, at: int, kinds: str) -> int | None:
+    """Where one group of arguments of the given kinds starting at `at` ends; None where it is
+    not whole."""
+    for k, kind in enumerate(kinds):
+        if k:
+            at = _PATH_SEPARATOR.match(d, at).end()
+        if kind == "f":
+            if d[at : at + 1] not in ("0", "1"):
+                return None
+            at += 1
+        else:
+            number = _PATH_NUMBER.match(d, at)
+            if number is None or _PATH_BAD_EXPONENT.match(d, number.end()) or math.isinf(float(number.group())):
+                return None  # (an overflowing number is an error too, as in resvg)
+            at = number.end()
+    return at
+
+
+def _well_read(seg, se) -> bool:
+    """Whether every number of a path segment was read: the parser gives the segments after an
+    error in the path data no end or non-finite numbers."""
+    points = [seg.end] + {se.CubicBezier: lambda: [seg.control1, seg.control2],
+                          se.QuadraticBezier: lambda: [seg.control]}.get(type(seg), list)()
+    numbers = [c for p in points if p is not None for c in p]
+    if isinstance(seg, se.Arc):
+        numbers += [seg.rx or 0.0, seg.ry or 0.0, seg.sweep or 0.0]
+    return None not in points and all(v is not None and math.isfinite(float(v)) for v in numbers)
 
 
 def _fill_pieces(cubic: list[Point], tolerance: float) -> list[list[Point]]:
