@@ -17,8 +17,8 @@ from vecrender.errors import SvgError, SvgImportWarning, VecrenderError
 from vecrender.functional.paints import FLAT, LINEAR, RADIAL, Gradients, paint_colors
 from vecrender.scene import WHITE, VectorScene
 from vecrender.functional.styles import CAP_BUTT, CAP_ROUND
-from vecrender.svg import (BACKGROUND_ID, RENDER_FILL_TOLERANCE, _fmt, load_svg, path_data_prefix, scene_to_svg,
-                           svg_to_scene)
+from vecrender.svg import (BACKGROUND_ID, RENDER_FILL_TOLERANCE, _fmt, _invalid_attributes, load_svg,
+                           path_data_prefix, scene_to_svg, svg_to_scene)
 
 DATA = Path(__file__).parent / "data" / "svg"
 NS = "{http://www.w3.org/2000/svg}"
@@ -351,6 +351,38 @@ def test_ellipse_radius_auto_takes_the_other(radii, size):
     pts = valid_points(scene, 0)
     extent = (pts.amax(0) - pts.amin(0)) / 2
     assert extent.tolist() == pytest.approx(list(size), abs=1e-4)
+
+
+@pytest.mark.parametrize("element, ignored", [
+    ('<rect x="2" y="2" width="10" height="10" transform="translate(5 5) scale(" fill="red"/>', "transform"),
+    ('<rect x="2" y="2" width="10" height="10" transform="rotate(10) shift(1)" fill="red"/>', "transform"),
+    ('<rect x="2" y="2" width="10" height="10" transform="translate(1 2 3)" fill="red"/>', "transform"),
+    ('<rect x="2" y="2" width="10" height="10" transform="rotate(10deg)" fill="red"/>', "transform"),
+    ('<rect x="2 3" y="2" width="10" height="10" fill="red"/>', "x"),
+    ('<rect x="2" y="2" width="10q" height="10" fill="red"/>', "width"),  # then no rect
+    ('<rect x="2" y="2" width="10" height="10" stroke="blue" stroke-width="3x" fill="red"/>', "stroke-width"),
+    ('<circle cx="12" cy="12" r="5x" fill="red"/>', "r"),  # then no circle (SVG's r is 0, the parser's 1)
+    ('<line x1="2" y1="2" x2="20q" y2="20" stroke="red"/>', "x2"),
+    ('<path d="M2 12H22" stroke="blue" stroke-width="2" stroke-dasharray="2 x"/>', "stroke-dasharray"),
+])
+def test_invalid_lengths_and_transforms_are_ignored(element, ignored):
+    """As browsers and resvg do: the element is drawn as without the attribute (the parser would
+    read a number out of the value)."""
+    document = '<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24">{}</svg>'.format
+    scene = svg_to_scene(document(element))
+    expected = svg_to_scene(document(re.sub(rf'\s{ignored}="[^"]*"', "", element)))
+    assert scene.num_paths == expected.num_paths
+    assert torch.equal(scene.points, expected.points) and torch.equal(scene.widths, expected.widths)
+    assert (scene.num_paths == 0) == (ignored in ("width", "r"))
+
+
+@pytest.mark.parametrize("attributes", [
+    'transform="translate(5,5),scale(.5)rotate(10 1 1) matrix(1 0 0 1 -1e1 2.5)"', 'transform="skewX(-5)skewY(+5) "',
+    'transform=""', 'transform="none"', 'x="1.5e1px" y="-2mm" width="10%" height="auto"', 'x="+.5em" width="1IN"',
+    'stroke-dasharray="1, 2 3%,4em"', 'stroke-dasharray="none"', 'stroke-width="inherit"',
+])
+def test_valid_lengths_and_transforms_are_kept(attributes):
+    assert _invalid_attributes(ET.fromstring(f"<rect {attributes}/>")) == set()
 
 
 def test_rect_corners_and_rounded_rect():

@@ -1533,6 +1533,7 @@ class _TagFixes:
     * ``inherit`` made explicit (the parser reads it as the initial value);
     * positions and sizes in ``em`` or ``ex`` (icon sets size their root ``width="1em"``) in px of
       the element's ``font-size`` (16 px by default, ex half an em, as resvg);
+    * lengths and transforms that are not valid SVG left out, as browsers ignore them;
     * an empty ``d`` for a ``<path>`` without one (the parser would fail the whole file), and
       path data with an error cut before it (`path_data_prefix`);
     * nested ``<svg>``: the parser gives their ``x``/``y`` to descendants that leave theirs out and
@@ -1557,6 +1558,9 @@ class _TagFixes:
         self.styles.update(_current_color_stops(elements, self.parents, self.styles))
 
     def rewrite(self, el: ET.Element, text: bytes) -> bytes:
+        invalid = _invalid_attributes(el)
+        if invalid:  # as browsers and resvg ignore them (the parser would read a number out of them)
+            text = _ATTRIBUTE.sub(lambda a: b"" if a.group(2).decode() in invalid else a.group(0), text)
         if el in self.styles:
             text = _with_style(text, self.styles[el])
         if "inherit" in _style_properties(el).values():
@@ -1602,6 +1606,60 @@ class _TagFixes:
         ``<svg>`` or ``<symbol>``; ``scroll`` clips too) unless ``visible`` or ``auto``."""
         overflow = {**_style_properties(el), **self.styles.get(el, {})}.get("overflow", "hidden")
         return overflow.strip().lower() not in ("visible", "auto")
+
+
+#: Attributes whose value is one length (a number, a unit or a percentage allowed), by element
+#: (None: any), and the keywords each allows.
+_LENGTH_ATTRIBUTES = {"x": (None, ()), "y": (None, ()), "width": (None, ("auto",)), "height": (None, ("auto",)),
+                      "r": (None, ()), "rx": (None, ("auto",)), "ry": (None, ("auto",)), "cx": (None, ()),
+                      "cy": (None, ()), "x1": ("line", ()), "y1": ("line", ()), "x2": ("line", ()),
+                      "y2": ("line", ()), "stroke-width": (None, ()), "stroke-dashoffset": (None, ())}
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_TRANSFORM_NUMBERS = re.compile(rf"\s*{_NUMBER}(?:\s*,?\s*{_NUMBER})*\s*")
+_LENGTH = rf"{_NUMBER}(?:px|pt|pc|mm|cm|in|em|ex|%)?"
+_LENGTH_VALUE = re.compile(rf"\s*{_LENGTH}\s*", re.IGNORECASE)
+_LENGTH_LIST = re.compile(rf"\s*{_LENGTH}(?:\s*,?\s*{_LENGTH})*\s*|\s*none\s*|\s*inherit\s*", re.IGNORECASE)
+#: SVG's transform list, with each function's argument counts.
+_TRANSFORM_ARGUMENTS = {"matrix": (6,), "translate": (1, 2), "scale": (1, 2), "rotate": (1, 3), "skewX": (1,),
+                        "skewY": (1,)}
+_TRANSFORM_FUNCTION = re.compile(r"[\s,]*(\w+)\s*\(([^()]*)\)")
+#: Elements whose x, y, width and height are not lengths (gradient stops, filters' primitives: left to the parser).
+_NOT_GEOMETRY = frozenset({"stop", "text", "tspan", "textPath"})
+
+
+def _invalid_attributes(el: ET.Element) -> set[str]:
+    """The attributes of `el` that hold no valid length (of those that take one), list of lengths
+    (``stroke-dasharray``) or transform list."""
+    name = _local_name(el)
+    invalid = set()
+    if name not in _NOT_GEOMETRY:
+        for attribute, (element, keywords) in _LENGTH_ATTRIBUTES.items():
+            value = el.get(attribute)
+            if value is None or element not in (None, name) or value.strip() in (*keywords, "inherit"):
+                continue
+            if not _LENGTH_VALUE.fullmatch(value):
+                invalid.add(attribute)
+    if not _LENGTH_LIST.fullmatch(el.get("stroke-dasharray", "none")):
+        invalid.add("stroke-dasharray")
+    for attribute in ("transform", "gradientTransform", "patternTransform"):
+        value = el.get(attribute)
+        if value is not None and not _valid_transform(value):
+            invalid.add(attribute)
+    return invalid
+
+
+def _valid_transform(text: str) -> bool:
+    """Whether `text` is an SVG transform list: functions with their counts of numbers, apart by
+    spaces or a comma."""
+    at = 0
+    for function in _TRANSFORM_FUNCTION.finditer(text):
+        counts = _TRANSFORM_ARGUMENTS.get(function.group(1))
+        if function.start() != at or counts is None or not _TRANSFORM_NUMBERS.fullmatch(function.group(2)):
+            return False
+        if len(re.findall(_NUMBER, function.group(2))) not in counts:
+            return False
+        at = function.end()
+    return text[at:].strip(" \t\r\n,") == "" if at else text.strip() in ("", "none")
 
 
 _STYLE_ELEMENT = re.compile(rb"(<(?:[\w.-]+:)?style\b[^>]*>)(.*?)(</(?:[\w.-]+:)?style\s*>)", re.DOTALL)
@@ -1958,10 +2016,13 @@ def _shapes(node, layers: tuple[_Layer, ...], viewport: tuple[float, float], cli
 
 def _has_size(shape, se) -> bool:
     """Whether a basic shape is drawn: SVG draws no ``rect`` without a positive width and height
-    (the parser would take a missing one as 100 %) and no circle or ellipse without positive radii."""
+    (the parser would take a missing one as 100 %) and no circle or ellipse without positive radii
+    (a circle without ``r`` has none)."""
     if isinstance(shape, se.Rect):
         given = all(_own(shape, name) is not None for name in ("width", "height"))
         return given and shape.width > 0 and shape.height > 0
+    if isinstance(shape, se.Circle) and _own(shape, "r") is None:
+        return False  # (the parser's default radius is 1; SVG's is 0)
     if isinstance(shape, (se.Circle, se.Ellipse)):
         return shape.rx > 0 and shape.ry > 0
     return True
