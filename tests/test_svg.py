@@ -364,8 +364,11 @@ def test_ellipse_radius_auto_takes_the_other(radii, size):
     ('<circle cx="12" cy="12" r="5x" fill="red"/>', "r"),  # then no circle (SVG's r is 0, the parser's 1)
     ('<line x1="2" y1="2" x2="20q" y2="20" stroke="red"/>', "x2"),
     ('<path d="M2 12H22" stroke="blue" stroke-width="2" stroke-dasharray="2 x"/>', "stroke-dasharray"),
+    ('<rect width="5" height="5" d="M0 0 L20 20 L0 20Z" fill="red"/>', "d"),  # path data off a path
+    ('<g d="M0 0 L9 9"><rect width="5" height="5"/></g>', "d"),
+    ('<polyline points="1 1 5 5" stroke="red" d="matrix(0 0 0 0 0 0)"/>', "d"),
 ])
-def test_invalid_lengths_and_transforms_are_ignored(element, ignored):
+def test_invalid_lengths_transforms_and_stray_path_data_are_ignored(element, ignored):
     """As browsers and resvg do: the element is drawn as without the attribute (the parser would
     read a number out of the value)."""
     document = '<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24">{}</svg>'.format

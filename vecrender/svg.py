@@ -1533,7 +1533,8 @@ class _TagFixes:
     * ``inherit`` made explicit (the parser reads it as the initial value);
     * positions and sizes in ``em`` or ``ex`` (icon sets size their root ``width="1em"``) in px of
       the element's ``font-size`` (16 px by default, ex half an em, as resvg);
-    * lengths and transforms that are not valid SVG left out, as browsers ignore them;
+    * lengths and transforms that are not valid SVG, and ``d`` off a path, left out, as browsers
+      ignore them;
     * an empty ``d`` for a ``<path>`` without one (the parser would fail the whole file), and
       path data with an error cut before it (`path_data_prefix`);
     * nested ``<svg>``: the parser gives their ``x``/``y`` to descendants that leave theirs out and
@@ -1629,7 +1630,7 @@ _NOT_GEOMETRY = frozenset({"stop", "text", "tspan", "textPath"})
 
 def _invalid_attributes(el: ET.Element) -> set[str]:
     """The attributes of `el` that hold no valid length (of those that take one), list of lengths
-    (``stroke-dasharray``) or transform list."""
+    (``stroke-dasharray``) or transform list, and a ``d`` on anything but a path."""
     name = _local_name(el)
     invalid = set()
     if name not in _NOT_GEOMETRY:
@@ -1641,6 +1642,8 @@ def _invalid_attributes(el: ET.Element) -> set[str]:
                 invalid.add(attribute)
     if not _LENGTH_LIST.fullmatch(el.get("stroke-dasharray", "none")):
         invalid.add("stroke-dasharray")
+    if "d" in el.attrib and name != "path":  # path data of nothing (the parser would draw it in the element's place)
+        invalid.add("d")
     for attribute in ("transform", "gradientTransform", "patternTransform"):
         value = el.get(attribute)
         if value is not None and not _valid_transform(value):
