@@ -435,6 +435,15 @@ def test_arcs_and_zero_radius_arc():
     assert int(scene.num_segments[1]) == 1 and line[:, 1].tolist() == [50.0] * 4
 
 
+@pytest.mark.parametrize("scale, most", [("0", 4), ("1e30", 256)])
+def test_arcs_under_extreme_scales_take_bounded_cubics(scale, most):
+    """An arc collapsed by its transform takes a cubic per quarter turn at most; one scaled past
+    any canvas at most 256 (it would otherwise be cut finer as it grows: millions of cubics,
+    minutes of import)."""
+    scene = svg(f'<path transform="scale({scale})" d="M 10 50 A 20 20 0 1 1 50 50" fill="none" stroke="black"/>')
+    assert 1 <= int(scene.num_segments[0]) <= most
+
+
 def test_transforms_and_stroke_width_scaling():
     scene = svg('<g transform="translate(10 20)"><g transform="scale(2)">'
                 '<path d="M 1 1 L 5 1" stroke="black" stroke-width="3" fill="none"/>'

@@ -230,6 +230,9 @@ _SHAPE_ERROR = 0.1
 _LARGEST = float(torch.finfo(torch.float32).max)
 #: Largest deviation (px) of the cubics that replace an elliptic arc.
 _ARC_TOLERANCE = 5e-4
+#: Most cubics for one arc: within `_ARC_TOLERANCE` up to radii of about 1e10 px (a larger one,
+#: scaled up by a transform, would otherwise take millions).
+_MAX_ARC_CUBICS = 256
 #: A ``fill_tolerance`` (px) for rendering files as drawn: an edge pixel's coverage moves by about as much.
 RENDER_FILL_TOLERANCE = 0.02
 #: Most dashes one element's stroke imports as (those that reach the canvas); a finer pattern is
@@ -2915,10 +2918,10 @@ def _arc_cubics(arc, start: Point, end: Point, scale: float = 1.0) -> list[Point
     radius = max(float(arc.rx or 0.0), float(arc.ry or 0.0))
     if not arc.sweep or radius <= 0:
         return line(start, end)  # SVG: an arc with a zero radius is a straight line
-    radius *= scale  # as drawn
+    radius *= scale  # as drawn (0 under a transform that collapses it)
     # svgelements' cubic for an arc of angle t deviates up to ~2e-3 * r * (t / (pi/2))^6 (measured)
-    max_angle = (math.pi / 2) * min(1.0, (_ARC_TOLERANCE / (2e-3 * radius)) ** (1 / 6))
-    count = max(1, math.ceil(abs(float(arc.sweep)) / max_angle))
+    max_angle = (math.pi / 2) * min(1.0, (_ARC_TOLERANCE / (2e-3 * radius)) ** (1 / 6) if radius > 0 else 1.0)
+    count = min(_MAX_ARC_CUBICS, max(1, math.ceil(abs(float(arc.sweep)) / max_angle)))
     out: list[Point] = []
     for cubic in arc.as_cubic_curves(count):
         out += [_xy(cubic.control1), _xy(cubic.control2), _xy(cubic.end)]
