@@ -367,6 +367,8 @@ def test_ellipse_radius_auto_takes_the_other(radii, size):
     ('<rect width="5" height="5" d="M0 0 L20 20 L0 20Z" fill="red"/>', "d"),  # path data off a path
     ('<g d="M0 0 L9 9"><rect width="5" height="5"/></g>', "d"),
     ('<polyline points="1 1 5 5" stroke="red" d="matrix(0 0 0 0 0 0)"/>', "d"),
+    ('<rect x="2" y="2" width="10" height="10" fill="red" fill-opacity="inf"/>', "fill-opacity"),  # (failed the file)
+    ('<rect x="2" y="2" width="10" height="10" fill="red" opacity="nan"/>', "opacity"),  # (drew NaN)
 ])
 def test_invalid_lengths_transforms_and_stray_path_data_are_ignored(element, ignored):
     """As browsers and resvg do: the element is drawn as without the attribute (the parser would
@@ -377,6 +379,15 @@ def test_invalid_lengths_transforms_and_stray_path_data_are_ignored(element, ign
     assert scene.num_paths == expected.num_paths
     assert torch.equal(scene.points, expected.points) and torch.equal(scene.widths, expected.widths)
     assert (scene.num_paths == 0) == (ignored in ("width", "r"))
+
+
+def test_invalid_style_declarations_are_ignored():
+    document = ('<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24"><rect x="2" y="2" width="10" '
+                'height="10" fill="red" stroke="blue" style="{}"/></svg>').format
+    scene = svg_to_scene(document("fill-opacity: 1e999; stroke-width: 3x; stroke-dasharray: 2 x; opacity: 0.5"))
+    expected = svg_to_scene(document("opacity: 0.5"))
+    for name in ("points", "widths", "fill_colors", "stroke_colors"):
+        assert torch.equal(getattr(scene, name), getattr(expected, name)), name
 
 
 @pytest.mark.parametrize("attributes", [

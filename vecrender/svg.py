@@ -1536,8 +1536,8 @@ class _TagFixes:
     * ``inherit`` made explicit (the parser reads it as the initial value);
     * positions and sizes in ``em`` or ``ex`` (icon sets size their root ``width="1em"``) in px of
       the element's ``font-size`` (16 px by default, ex half an em, as resvg);
-    * lengths and transforms that are not valid SVG, and ``d`` off a path, left out, as browsers
-      ignore them;
+    * lengths, opacities, dash arrays and transforms that are not valid SVG (attributes and
+      ``style`` declarations), and ``d`` off a path, left out, as browsers ignore them;
     * an empty ``d`` for a ``<path>`` without one (the parser would fail the whole file), and
       path data with an error cut before it (`path_data_prefix`);
     * nested ``<svg>``: the parser gives their ``x``/``y`` to descendants that leave theirs out and
@@ -1565,8 +1565,11 @@ class _TagFixes:
         invalid = _invalid_attributes(el)
         if invalid:  # as browsers and resvg ignore them (the parser would read a number out of them)
             text = _ATTRIBUTE.sub(lambda a: b"" if a.group(2).decode() in invalid else a.group(0), text)
-        if el in self.styles:
-            text = _with_style(text, self.styles[el])
+        style = self.styles.get(el)
+        if style is None and "style" in el.attrib:
+            style = {name: value for name, value, _ in css.parse_declarations(el.get("style"))}
+        if style is not None and (el in self.styles or any(not _valid_property(*d) for d in style.items())):
+            text = _with_style(text, {name: value for name, value in style.items() if _valid_property(name, value)})
         if "inherit" in _style_properties(el).values():
             up = self.specified.get(self.parents.get(el), {})
             text = _ATTRIBUTE.sub(lambda attr: _inherit_made_explicit(attr, up), text)
@@ -1617,12 +1620,14 @@ class _TagFixes:
 _LENGTH_ATTRIBUTES = {"x": (None, ()), "y": (None, ()), "width": (None, ("auto",)), "height": (None, ("auto",)),
                       "r": (None, ()), "rx": (None, ("auto",)), "ry": (None, ("auto",)), "cx": (None, ()),
                       "cy": (None, ()), "x1": ("line", ()), "y1": ("line", ()), "x2": ("line", ()),
-                      "y2": ("line", ()), "stroke-width": (None, ()), "stroke-dashoffset": (None, ())}
+                      "y2": ("line", ())}
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _TRANSFORM_NUMBERS = re.compile(rf"\s*{_NUMBER}(?:\s*,?\s*{_NUMBER})*\s*")
 _LENGTH = rf"{_NUMBER}(?:px|pt|pc|mm|cm|in|em|ex|%)?"
 _LENGTH_VALUE = re.compile(rf"\s*{_LENGTH}\s*", re.IGNORECASE)
-_LENGTH_LIST = re.compile(rf"\s*{_LENGTH}(?:\s*,?\s*{_LENGTH})*\s*|\s*none\s*|\s*inherit\s*", re.IGNORECASE)
+_OPACITIES = frozenset({"opacity", "fill-opacity", "stroke-opacity", "stop-opacity"})
+_OPACITY_VALUE = re.compile(rf"\s*{_NUMBER}%?\s*")
+_LENGTH_LIST = re.compile(rf"\s*{_LENGTH}(?:\s*,?\s*{_LENGTH})*\s*|\s*none\s*", re.IGNORECASE)
 #: SVG's transform list, with each function's argument counts.
 _TRANSFORM_ARGUMENTS = {"matrix": (6,), "translate": (1, 2), "scale": (1, 2), "rotate": (1, 3), "skewX": (1,),
                         "skewY": (1,)}
@@ -1632,8 +1637,8 @@ _NOT_GEOMETRY = frozenset({"stop", "text", "tspan", "textPath"})
 
 
 def _invalid_attributes(el: ET.Element) -> set[str]:
-    """The attributes of `el` that hold no valid length (of those that take one), list of lengths
-    (``stroke-dasharray``) or transform list, and a ``d`` on anything but a path."""
+    """The attributes of `el` that hold no valid length (of those that take one), transform list
+    or value `_valid_property` checks, and a ``d`` on anything but a path."""
     name = _local_name(el)
     invalid = set()
     if name not in _NOT_GEOMETRY:
@@ -1643,8 +1648,7 @@ def _invalid_attributes(el: ET.Element) -> set[str]:
                 continue
             if not _LENGTH_VALUE.fullmatch(value):
                 invalid.add(attribute)
-    if not _LENGTH_LIST.fullmatch(el.get("stroke-dasharray", "none")):
-        invalid.add("stroke-dasharray")
+    invalid |= {attribute for attribute, value in el.attrib.items() if not _valid_property(attribute, value)}
     if "d" in el.attrib and name != "path":  # path data of nothing (the parser would draw it in the element's place)
         invalid.add("d")
     for attribute in ("transform", "gradientTransform", "patternTransform"):
@@ -1652,6 +1656,19 @@ def _invalid_attributes(el: ET.Element) -> set[str]:
         if value is not None and not _valid_transform(value):
             invalid.add(attribute)
     return invalid
+
+
+def _valid_property(name: str, value: str) -> bool:
+    """Whether a value of a presentation attribute or ``style`` declaration is valid, of those
+    import checks: opacities (a number or a percentage), ``stroke-width`` and
+    ``stroke-dashoffset`` (a length), ``stroke-dasharray`` (a list of them, or none)."""
+    if value.strip() == "inherit":
+        return True
+    if name in _OPACITIES:
+        return bool(_OPACITY_VALUE.fullmatch(value)) and math.isfinite(float(value.strip().rstrip("%")))
+    if name in ("stroke-width", "stroke-dashoffset"):
+        return bool(_LENGTH_VALUE.fullmatch(value))
+    return name != "stroke-dasharray" or bool(_LENGTH_LIST.fullmatch(value))
 
 
 def _valid_transform(text: str) -> bool:
@@ -1979,9 +1996,10 @@ def _number(text: str | None, default: float) -> float:
         return default
     text = str(text).strip()
     try:
-        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
         return default
+    return value if math.isfinite(value) else default  # ("nan", "inf": not numbers in SVG)
 
 
 def _unit(value: float) -> float:
