@@ -1513,6 +1513,14 @@ def test_bad_files_raise_one_line_svg_error(tmp_path, content, needle):
     assert isinstance(info.value, VecrenderError) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("hidden", ['display="none"', 'style="fill: red; display : none"'])
+def test_a_hidden_root_draws_nothing_on_its_canvas(hidden):
+    text = f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 60 30" {hidden}><rect width="5" height="5"/></svg>'
+    with pytest.warns(SvgImportWarning, match="the root <svg> has display: none, so the file draws nothing"):
+        scene = svg_to_scene(text)
+    assert (scene.num_paths, scene.width, scene.height) == (0, 60, 30)
+
+
 def test_directory_is_not_readable(tmp_path):
     with pytest.raises(SvgError, match="cannot read SVG file"):
         load_svg(tmp_path)

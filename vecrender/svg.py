@@ -538,12 +538,19 @@ def _parse(data: bytes, where: str, device: torch.device | str, fill_tolerance: 
     data = _definitions_hidden(_auto_radii(_complete_size(root, data)))
     import svgelements as se  # lazy: only SVG reading needs the parser
 
+    hidden = _style_properties(root).get("display") == "none"  # (the parser then gives no document)
     try:
-        document = se.SVG.parse(io.BytesIO(data), reify=False)
+        document = se.SVG.parse(io.BytesIO(_root_shown(data) if hidden else data), reify=False)
     except Exception as e:  # the parser's own errors, whatever their type
         detail = " ".join(str(e).split())
         raise SvgError(f"{where}: could not parse the SVG ({type(e).__name__}: {detail}).") from None
+    if document is None:
+        raise SvgError(f"{where}: the parser found no drawable <svg> in it; check its root element.")
     width, height = _canvas_size(document, root, where)
+    if hidden:
+        warnings.warn(f"{where}: the root <svg> has display: none, so the file draws nothing; remove it to draw "
+                      "its content.", SvgImportWarning, stacklevel=3)
+        return _build_scene([], (), width, height, WHITE, device)
     elements = {el.get("id"): el for el in root.iter() if el.get("id")}  # the document's, by id
     gradients = _gradient_defs(elements)
     parents = {child: parent for parent in root.iter() for child in parent}
@@ -1971,6 +1978,14 @@ def _definitions_hidden(data: bytes) -> bytes:
             out += [data[last : tag.end()], b"</defs>"]
             last, depth = tag.end(), 0
     return b"".join(out) + data[last:]
+
+
+def _root_shown(data: bytes) -> bytes:
+    """`data` with ``display: none`` taken off the root's start tag (to read its canvas size)."""
+    in_markup = _in_markup(data)
+    tag = next(t for t in _START_TAG.finditer(data) if not in_markup(t.start()))
+    shown = re.sub(rb"""display\s*(?:=\s*(["'])\s*none\s*\1|:\s*none)""", b"", tag.group(0))
+    return data[: tag.start()] + shown + data[tag.end() :]
 
 
 def _canvas_size(document, root: ET.Element, where: str) -> tuple[int, int]:
