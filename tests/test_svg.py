@@ -851,10 +851,10 @@ def test_content_of_masks_markers_symbols_and_filters_is_drawn_only_where_used()
     scene = svg_to_scene(text)
     boxes = [(p[: 3 * int(n) + 1].min(0).values.tolist(), p[: 3 * int(n) + 1].max(0).values.tolist())
              for p, n in zip(scene.points, scene.num_segments)]
-    # the mask's black rect (drawn in the mask only), the rect it masks (wholly: black, and beyond the
-    # mask's content), the use
-    assert boxes == [([0, 0], [5, 5]), ([9, 0], [11, 2]), ([12, 0], [17, 5])]
-    assert scene.groups == ((0, 2, 1.0, 1, True),)
+    # the use alone: the mask's black rect lies outside its region (the masked rect's box, grown by
+    # a tenth), so the mask shows nothing of the rect it masks
+    assert boxes == [([12, 0], [17, 5])]
+    assert scene.groups == ()
     assert NativeRenderer().render([scene])[0, 3, :, :12].max() == 0
 
 
@@ -898,12 +898,30 @@ def mask_document(mask: str, attributes: str = "") -> str:
     ('<rect width="9" height="9" fill="white"/><rect x="20" width="9" height="9" fill="#fff"/>'
      '<rect x="30" width="5" height="5" fill="none"/>', "", 2 * 4 * 81),  # several shapes: their union
     ('', "", 0),  # an empty mask too
+    ('<rect x="5" y="5" width="30" height="20" fill="#fff"/>', 'x="0.1"', 2400),  # a bounding-box region holding it
 ])
 def test_masks_of_opaque_shapes_clip(mask, attributes, area):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         scene = svg_to_scene(mask_document(mask, attributes), fill_tolerance=0.02)
     assert covered_area(scene) == pytest.approx(area, abs=0.5)
+
+
+@pytest.mark.parametrize("mask, attributes, area", [
+    ('<rect width="40" height="30" fill="#fff"/>', "", 4 * 36 * 24),  # the stroke cut 1 px beyond the box in y
+    ('<rect width="40" height="30" fill="#fff"/>', 'x="0" y="0" width="0.5" height="1"', 4 * 15 * 20),
+    ('<rect width="40" height="30" fill="#fff" opacity="0.5"/>', "", 2 * 36 * 24),  # a mask, not a clip: cut too
+    ('<rect width="40" height="30" fill="#fff"/>', 'width="0"', 0),  # no area: nothing shows
+])
+def test_a_bounding_box_masks_region_is_its_elements_box(mask, attributes, area):
+    """``maskUnits`` objectBoundingBox (the default): the mask's rectangle is fractions of the
+    masked element's box, its geometry without strokes (-10 %, -10 %, 120 %, 120 % unless given),
+    in its user space; the mask cuts what lies outside, a thick stroke too."""
+    text = ('<svg xmlns="http://www.w3.org/2000/svg" width="80" height="60" viewBox="0 0 40 30">'
+            f'<mask id="m" {attributes}>{mask}</mask><g transform="translate(20 15)"><path mask="url(#m)" '
+            'transform="translate(-20 -15)" d="M5 5H35V25H5z" fill="red" stroke="blue" stroke-width="6"/></g></svg>')
+    scene = svg_to_scene(text, fill_tolerance=0.02)
+    assert covered_area(scene) == pytest.approx(area, abs=1)
 
 
 @pytest.mark.parametrize("document, area", [
@@ -935,7 +953,6 @@ GREY = 0xD9 / 255  # the luminance of #D9D9D9 (0.2125 r + 0.7154 g + 0.0721 b)
     ('<rect width="30" height="20" fill="white"/><rect x="5" y="5" width="5" height="5" fill="black"/>', "", 2300),
     ('<rect x="5" y="5" width="30" height="20" fill="url(#g)"/>', "", 0),  # no such paint: none, nothing shows
     ('<rect x="5" y="5" width="30" height="20" fill="white" stroke="white"/>', "", 4 * 31 * 21),
-    ('<rect x="5" y="5" width="30" height="20" fill="#fff"/>', 'x="0.1"', 2400),  # a bounding-box region holding it
 ])
 def test_masks_that_are_no_clip_mask_their_group_by_their_content(mask, attributes, area):
     """A mask with grey, see-through, stroked or overlapping content masks its element's group

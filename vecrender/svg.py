@@ -86,14 +86,14 @@ units are left out, and counted in the warning, as are, without ``fill_tolerance
 that come within half a stroke's width of a stroke (it is drawn whole beyond its centre line). A
 ``<mask>`` that is a clip in effect, as drawing tools write them, is applied the same way: such
 shapes filled opaque white (or any opaque colour under ``mask-type: alpha``), unstroked, cut to
-the mask's ``userSpaceOnUse`` rectangle (its paint inherited, as SVG says, from the mask and the
+the mask's rectangle (``userSpaceOnUse``, or by default a share of the masked element's bounding
+box, -10 % to 120 % of it unless given; its paint inherited, as SVG says, from the mask and the
 mask's ancestors, not from the masked element). Any other mask (grey, see-through, gradient or
-stroked content) is a group mask too: its content drawn as anywhere else, cut to that rectangle
-(an ``objectBoundingBox`` one, the default, is taken to hold it), its luminance the mask, or its
-alpha under ``mask-type: alpha``; masks whose content is in ``objectBoundingBox`` units are left
-out and counted. An element has one such mask at most (a second is left out). The content of
-masks, markers, symbols and filters is drawn only where it is used (a ``<use>`` of a symbol, a
-shape's markers).
+stroked content) is a group mask too: its content drawn as anywhere else, cut to that rectangle,
+its luminance the mask, or its alpha under ``mask-type: alpha``; masks whose content is in
+``objectBoundingBox`` units are left out and counted. An element has one such mask at most (a
+second is left out). The content of masks, markers, symbols and filters is drawn only where it is
+used (a ``<use>`` of a symbol, a shape's markers).
 
 Linear and radial gradient paints (fills and strokes) become the scene's gradient fields
 (`vecrender.functional.paints`), placed in canvas pixels: ``gradientUnits`` (the object bounding
@@ -724,8 +724,8 @@ class _Clips:
     both ends; counted where a stroke comes within half its width of the outline) or, with an
     `outline_tolerance`, as their outlines, exactly. So does a
     ``<mask>`` whose content is such shapes filled opaque white (or any opaque colour with
-    ``mask-type: alpha``), unstroked, cut to the mask's ``userSpaceOnUse`` rectangle (or the
-    default one of ``objectBoundingBox``, which cuts nothing): a drawing tool's usual mask. Any
+    ``mask-type: alpha``), unstroked, cut to the mask's rectangle (`_mask_rectangle`): a drawing
+    tool's usual mask. Any
     other clip path or mask is left out, and counted."""
 
     def __init__(self, root: ET.Element, parents: dict[ET.Element, ET.Element], elements: dict[str, ET.Element],
@@ -791,14 +791,13 @@ class _Clips:
         """Whether the element of `use`, which import cannot cut, is drawn through a mask
         (`masks`) instead: for a clip path of shapes that overlap, touch or cross themselves, its
         shapes filled opaque (the mask's alpha); for a ``<mask>`` (``maskContentUnits``
-        userSpaceOnUse), its content as drawn, cut to its ``userSpaceOnUse`` rectangle (an
-        ``objectBoundingBox`` one, the default, is taken to hold it), its luminance the mask
-        unless ``mask-type: alpha``. One such mask per element."""
+        userSpaceOnUse), its content as drawn, cut to its rectangle (`_mask_rectangle`), its
+        luminance the mask unless ``mask-type: alpha``. One such mask per element."""
         key = id(use.user)
         if key in self.masks:
             return self.masks[key].source is use.target
         if use.kind == "mask":
-            mask = self._mask_content(use.target, use.matrix) if use.target is not None else None
+            mask = self._mask_content(use) if use.target is not None else None
             if mask is not None:
                 self.masks[key] = _Mask(*mask, use.target, use.user)
             return mask is not None
@@ -814,25 +813,41 @@ class _Clips:
         self.masks[key] = _Mask(items, False, use.target, use.user)
         return True
 
-    def _mask_content(self, mask: ET.Element, matrix) -> tuple[list[_Item], bool] | None:
-        """The items of a mask's content placed on the canvas and whether its luminance masks
-        (see `_masked`); None where import cannot place them."""
+    def _mask_content(self, use: _ClipUse) -> tuple[list[_Item], bool] | None:
+        """The items of a mask's content placed on the canvas, cut to its rectangle, and whether
+        its luminance masks (see `_masked`); None where import cannot place them."""
+        mask, matrix = use.target, use.matrix
         if self.draw is None or str(mask.get("maskContentUnits", "userSpaceOnUse")).strip() != "userSpaceOnUse":
+            return None
+        rectangle = self._mask_rectangle(use)
+        if rectangle is None:
             return None
         se = self._se
         head, body = _detached(mask, self._root, self._elements, self._parents)
         text = f'{head}<g transform="{_matrix_text(matrix)}" {body}</g></svg>'
         items = self.draw(se.SVG.parse(io.StringIO(text), reify=False), (), tuple(map(float, self._size)))
         luminance = _style_properties(mask).get("mask-type", "luminance").strip() != "alpha"
-        if str(mask.get("maskUnits", "objectBoundingBox")).strip() != "userSpaceOnUse":
-            return items, luminance
-        rectangle = _rectangle_of(mask)
-        return None if rectangle is None else (_cut_to_box(items, rectangle, matrix, self._outline_tolerance),
-                                               luminance)
+        return _cut_to_box(items, rectangle, matrix, self._outline_tolerance), luminance
+
+    def _mask_rectangle(self, use: _ClipUse) -> tuple[float, float, float, float] | None:
+        """A mask's rectangle (x, y, width, height) in the user space of the element it masks: its
+        own, or (``maskUnits`` objectBoundingBox, the default) its fractions (-10 %, -10 %, 120 %,
+        120 % unless given) of that element's bounding box there (its shapes' geometry, strokes
+        left out); None where it is not there (a userSpaceOnUse one without all four)."""
+        mask = use.target
+        if str(mask.get("maskUnits", "objectBoundingBox")).strip() == "userSpaceOnUse":
+            return _rectangle_of(mask)
+        fractions = [_number(mask.get(name), default) for name, default in _MASK_BOX_DEFAULTS]
+        box = _user_box(use.user, use.matrix, self._se)
+        if box is None:
+            return (0.0, 0.0, 0.0, 0.0)  # no geometry, no box: the mask shows nothing
+        x, y, width, height = box
+        return (x + fractions[0] * width, y + fractions[1] * height, fractions[2] * width, fractions[3] * height)
 
     def _region(self, use: _ClipUse) -> list[_Union] | str | None:
         m = use.matrix
-        key = (use.target if use.kind == _VIEWPORT else id(use.target), m.a, m.b, m.c, m.d, m.e, m.f)
+        key = (use.target if use.kind == _VIEWPORT else id(use.target), m.a, m.b, m.c, m.d, m.e, m.f,
+               id(use.user) if use.kind == "mask" else None)  # (a mask's box can be its user's)
         if key not in self._regions:
             if use.target is None:
                 self._regions[key] = None
@@ -841,7 +856,7 @@ class _Clips:
                 self._regions[key] = self._shape_regions([self._se.Path(f"M{x},{y}h{width}v{height}h{-width}z")
                                                           * use.matrix])
             elif use.kind == "mask":
-                self._regions[key] = self._mask_regions(use.target, use.matrix)
+                self._regions[key] = self._mask_regions(use)
             else:
                 self._regions[key] = self._clip_regions(use.target, use.matrix)
         return self._regions[key]
@@ -873,9 +888,9 @@ class _Clips:
                     shapes.append(se.Path(member) * ~defined * own * matrix)
         return shapes
 
-    def _mask_regions(self, mask: ET.Element, matrix) -> list[_Union] | str | None:
+    def _mask_regions(self, use: _ClipUse) -> list[_Union] | str | None:
         """As `_clip_regions`, for a mask that acts as a clip path (see the class)."""
-        se = self._se
+        se, mask, matrix = self._se, use.target, use.matrix
         style = _style_properties(mask)
         if str(mask.get("maskContentUnits", "userSpaceOnUse")).strip() != "userSpaceOnUse":
             return None
@@ -891,12 +906,9 @@ class _Clips:
         parsed = se.SVG.parse(io.StringIO(f'<svg xmlns="{SVG_NS}">{markup}</svg>'), reify=False)
         regions = self._shape_regions([se.Path(element) * matrix for element in parsed.elements()
                                        if isinstance(element, se.Shape)], rule="fill-rule")
-        sides = [mask.get(name) for name in ("x", "y", "width", "height")]
         if not isinstance(regions, list):
             return regions
-        if str(mask.get("maskUnits", "objectBoundingBox")).strip() != "userSpaceOnUse":
-            return regions if sides == [None] * 4 else None  # the box's default rectangle holds it: cuts nothing
-        rectangle = _rectangle_of(mask)
+        rectangle = self._mask_rectangle(use)
         if rectangle is None:
             return None
         x, y, w, h = rectangle
@@ -1063,6 +1075,31 @@ class _Markers:
 def _matrix_text(m) -> str:
     """An SVG ``transform`` value of the matrix `m`, exact."""
     return f"matrix({m.a!r} {m.b!r} {m.c!r} {m.d!r} {m.e!r} {m.f!r})"
+
+
+#: A mask's x, y, width and height as fractions of the bounding box, where not given (SVG's defaults).
+_MASK_BOX_DEFAULTS = (("x", -0.1), ("y", -0.1), ("width", 1.2), ("height", 1.2))
+
+
+def _user_box(node, matrix, se) -> tuple[float, float, float, float] | None:
+    """The bounding box (x, y, width, height) of the geometry of the shapes a parsed node draws
+    (itself, or those under it), in its user space (`matrix` maps that to the canvas); None
+    without geometry."""
+    matrix = se.Matrix(matrix)
+    if matrix.determinant == 0:
+        return None  # (a user space collapsed to a line draws nothing)
+    inverse, boxes = ~matrix, []
+    for member in node.select() if isinstance(node, se.Group) else (node,):
+        if isinstance(member, se.Shape):
+            path = se.Path(member) * inverse
+            path.reify()
+            box = path.bbox()
+            if box is not None:
+                boxes.append(box)
+    if not boxes:
+        return None
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    return x0, y0, max(b[2] for b in boxes) - x0, max(b[3] for b in boxes) - y0
 
 
 def _rectangle_of(el: ET.Element) -> tuple[float, float, float, float] | None:
