@@ -924,6 +924,17 @@ def test_a_bounding_box_masks_region_is_its_elements_box(mask, attributes, area)
     assert covered_area(scene) == pytest.approx(area, abs=1)
 
 
+def test_a_bounding_box_mask_on_a_group_boxes_what_its_uses_place():
+    """The box of a group holding a ``<use>`` of a symbol is that of the symbol's content as the use
+    places it (its viewBox fitted to the use's size), not as the parser leaves it."""
+    text = ('<svg xmlns="http://www.w3.org/2000/svg" width="80" height="60" viewBox="0 0 40 30"><defs>'
+            '<symbol id="s" viewBox="0 0 10 10" overflow="visible"><rect width="10" height="10" fill="red" '
+            'stroke="blue" stroke-width="3"/></symbol><mask id="m"><rect width="40" height="30" fill="#fff"/>'
+            '</mask></defs><g mask="url(#m)"><use href="#s" x="5" y="5" width="20" height="20"/></g></svg>')
+    scene = svg_to_scene(text, fill_tolerance=0.02)
+    assert covered_area(scene) == pytest.approx(4 * 24 * 24, abs=1)  # the stroke (2..28) cut at 3 and 27
+
+
 @pytest.mark.parametrize("document, area", [
     # the mask's content inherits from the mask and its ancestors (the root's white fill)
     ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30" fill="#fff"><mask id="m">'

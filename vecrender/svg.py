@@ -692,6 +692,8 @@ class _ClipUse:
     target: object
     matrix: object
     user: object
+    #: a mask's: the bounding box of what the user draws, in its user space (`_user_box`)
+    box: tuple[float, float, float, float] | None = None
 
 
 #: Border (px) of the canvas a clip path may cut off and still count as clipping nothing: exports
@@ -754,7 +756,9 @@ class _Clips:
             value = str(_own(node, kind) or "none").strip()
             target = _referenced(value, targets)
             if target is not None or (kind == "mask" and value != "none"):
-                uses.append(_ClipUse(kind, target, self._se.Matrix(node.transform), node))
+                # (a mask's box is taken now, before the drawing moves the shapes under the node)
+                box = _user_box(node, self._se) if kind == "mask" and target is not None else None
+                uses.append(_ClipUse(kind, target, self._se.Matrix(node.transform), node, box))
         viewport = tuple(_numbers(_own(node, _VIEWPORT_ATTR)))
         if len(viewport) == 4:
             uses.append(_ClipUse(_VIEWPORT, viewport, self._se.Matrix(node.transform), node))
@@ -838,7 +842,7 @@ class _Clips:
         if str(mask.get("maskUnits", "objectBoundingBox")).strip() == "userSpaceOnUse":
             return _rectangle_of(mask)
         fractions = [_number(mask.get(name), default) for name, default in _MASK_BOX_DEFAULTS]
-        box = _user_box(use.user, use.matrix, self._se)
+        box = use.box
         if box is None:
             return (0.0, 0.0, 0.0, 0.0)  # no geometry, no box: the mask shows nothing
         x, y, width, height = box
@@ -1081,21 +1085,32 @@ def _matrix_text(m) -> str:
 _MASK_BOX_DEFAULTS = (("x", -0.1), ("y", -0.1), ("width", 1.2), ("height", 1.2))
 
 
-def _user_box(node, matrix, se) -> tuple[float, float, float, float] | None:
+def _user_box(node, se) -> tuple[float, float, float, float] | None:
     """The bounding box (x, y, width, height) of the geometry of the shapes a parsed node draws
-    (itself, or those under it), in its user space (`matrix` maps that to the canvas); None
-    without geometry."""
-    matrix = se.Matrix(matrix)
+    (itself, or those under it; strokes left out), in its user space; None without geometry.
+    Taken before `_shapes` places the content of the uses under it (it composes their placements
+    here) and applies those around it (which move the node's user space, not the box in it)."""
+    matrix = se.Matrix(node.transform)
     if matrix.determinant == 0:
         return None  # (a user space collapsed to a line draws nothing)
     inverse, boxes = ~matrix, []
-    for member in node.select() if isinstance(node, se.Group) else (node,):
-        if isinstance(member, se.Shape):
-            path = se.Path(member) * inverse
+
+    def visit(el, placed) -> None:  # placed: the placements of the uses between the node and `el`
+        if isinstance(el, se.Use):
+            target = _use_target(el)
+            fit = _placement_fit(el, target, se) if target is not None else None
+            placed = placed if fit is None else fit * placed
+        if isinstance(el, (se.Group, se.Use)):
+            for child in el:
+                visit(child, placed)
+        elif isinstance(el, se.Shape) and _has_size(el, se):
+            path = se.Path(el) * placed * inverse
             path.reify()
             box = path.bbox()
             if box is not None:
                 boxes.append(box)
+
+    visit(node, se.Matrix())
     if not boxes:
         return None
     x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
