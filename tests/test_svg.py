@@ -808,6 +808,23 @@ def test_other_clip_paths_are_left_out_and_warned_of(clip, units):
     assert covered_area(scene) == pytest.approx(4800, abs=0.5)
 
 
+@pytest.mark.parametrize("use, box", [
+    ('<use href="#s" x="6" y="18" width="30" height="30" clip-path="url(#c)"/>', [12, 20, 24, 48]),
+    ('<use href="#r" x="6" y="18" clip-path="url(#c)"/>', [18, 38, 30, 48]),
+    ('<use href="#v" x="6" y="18" width="30" height="30" clip-path="url(#c)"/>', [18, 38, 30, 48]),
+])
+def test_a_clip_path_on_a_use_of_a_symbol_is_placed_before_its_x_y(use, box):
+    """As resvg draws it: a use's x, y place a symbol's viewport, and its clip path is in the
+    use's user space without them; a use of anything else (an svg too) moves its user space by them."""
+    text = ('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><defs><clipPath id="c"><rect x="12" '
+            'y="20" width="12" height="40"/></clipPath><symbol id="s" viewBox="0 0 10 10"><rect width="10" '
+            'height="10"/></symbol><svg id="v" viewBox="0 0 10 10"><rect width="10" height="10"/></svg>'
+            f'<rect id="r" width="30" height="30"/></defs>{use}</svg>')
+    alpha = NativeRenderer().render([svg_to_scene(text)])[0, 3]
+    ys, xs = torch.nonzero(alpha > 0.5, as_tuple=True)
+    assert [xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1] == box
+
+
 def test_clip_path_content_is_in_the_user_space_of_its_user():
     """The clip's shapes are placed by the clipPath's transform and the user's transforms, not
     by the transforms around the clipPath's definition; a reference to nothing clips nothing."""

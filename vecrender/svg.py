@@ -750,15 +750,20 @@ class _Clips:
     def uses_of(self, node) -> tuple[_ClipUse, ...]:
         """The ``clip-path`` and ``mask`` the node names (a reference to no clip path clips nothing,
         as CSS says; a mask that is not there is counted), and the viewport it establishes, where
-        that clips (its rectangle as the target)."""
-        uses = []
+        that clips (its rectangle as the target). The user space of a ``<use>`` of a symbol is that
+        before its x, y, which place the symbol's viewport (as resvg; other uses' includes them)."""
+        se, uses = self._se, []
+        matrix = se.Matrix(node.transform)
+        if isinstance(node, se.Use) and _own(node, _PLACEMENT_ATTR) is not None \
+                and not isinstance(_use_target(node), se.SVG):
+            matrix = se.Matrix(f"translate({-node.x}, {-node.y})") * matrix
         for kind, targets in (("clip-path", self._clip_paths), ("mask", self._masks)):
             value = str(_own(node, kind) or "none").strip()
             target = _referenced(value, targets)
             if target is not None or (kind == "mask" and value != "none"):
                 # (a mask's box is taken now, before the drawing moves the shapes under the node)
-                box = _user_box(node, self._se) if kind == "mask" and target is not None else None
-                uses.append(_ClipUse(kind, target, self._se.Matrix(node.transform), node, box))
+                box = _user_box(node, matrix, se) if kind == "mask" and target is not None else None
+                uses.append(_ClipUse(kind, target, matrix, node, box))
         viewport = tuple(_numbers(_own(node, _VIEWPORT_ATTR)))
         if len(viewport) == 4:
             uses.append(_ClipUse(_VIEWPORT, viewport, self._se.Matrix(node.transform), node))
@@ -1085,12 +1090,12 @@ def _matrix_text(m) -> str:
 _MASK_BOX_DEFAULTS = (("x", -0.1), ("y", -0.1), ("width", 1.2), ("height", 1.2))
 
 
-def _user_box(node, se) -> tuple[float, float, float, float] | None:
+def _user_box(node, matrix, se) -> tuple[float, float, float, float] | None:
     """The bounding box (x, y, width, height) of the geometry of the shapes a parsed node draws
-    (itself, or those under it; strokes left out), in its user space; None without geometry.
-    Taken before `_shapes` places the content of the uses under it (it composes their placements
-    here) and applies those around it (which move the node's user space, not the box in it)."""
-    matrix = se.Matrix(node.transform)
+    (itself, or those under it; strokes left out), in its user space (`matrix` maps it to the
+    canvas); None without geometry. Taken before `_shapes` places the content of the uses under it
+    (it composes their placements here) and applies those around it (which move the node's user
+    space, not the box in it)."""
     if matrix.determinant == 0:
         return None  # (a user space collapsed to a line draws nothing)
     inverse, boxes = ~matrix, []
