@@ -1311,6 +1311,20 @@ def test_dashes_split_strokes_into_open_paths():
     assert not scene.closed.any()
 
 
+@pytest.mark.parametrize("stroke", [
+    'd="M4 4H20V20" stroke-dasharray="16 4" stroke-linecap="square"',  # two dashes' caps overlap at the corner
+    'd="M4 20H36M20 4V36"',  # two open subpaths cross
+])
+def test_a_see_through_stroke_in_pieces_is_one_stroke(stroke):
+    """Where the paths of one see-through stroke overlap, its alpha counts once, as in a browser."""
+    text = f'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><path {stroke} stroke="red" ' \
+           'stroke-width="6" stroke-opacity="0.5" fill="none"/></svg>'
+    scene = svg_to_scene(text)
+    assert scene.num_paths == 2 and scene.groups == ((0, 2, 0.5, 0, False),)
+    alpha = NativeRenderer().render([scene])[0, 3]
+    assert alpha.max().item() == pytest.approx(0.5, abs=1e-5) and alpha[20, 20].item() == pytest.approx(0.5, abs=1e-5)
+
+
 def test_dashes_on_closed_and_filled_shapes():
     scene = svg('<rect x="0" y="0" width="10" height="5" fill="red" stroke="blue" stroke-dasharray="4 3"/>'
                 '<rect x="0" y="10" width="10" height="5" fill="none" stroke="blue" stroke-dasharray="40"/>')

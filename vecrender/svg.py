@@ -2495,10 +2495,25 @@ def _painted(shape, items: list[_Item], style: _Style, canvas: Point, se, simpli
             scale = _mean_scale(linear)  # the width in the pattern's units: over it
             items = [_faded(item, _duty_cycle(pattern[0], item.width / scale if item.line[0] != CAP_BUTT else 0.0))
                      if item.width > 0 else item for item in items]
+    _stroke_as_one(items, style)
     if outlined:
         items = [piece for item in items for piece in (_outlined(item, linear, outline_tolerance)
                                                        if _visible_stroke(item) else [item])]
     return items
+
+
+def _stroke_as_one(items: list[_Item], style: _Style) -> None:
+    """An element's see-through stroke drawn as several paths (dashes, open subpaths) becomes
+    opaque paths in a layer of the stroke's alpha, as a browser draws one stroke: where two pieces
+    overlap (a dash's cap over the next at a corner) the alpha counts once, not twice
+    (`_grouped` folds the layer back into the alphas where no pieces meet)."""
+    pieces = [item for item in items if item.width > 0 and item.fill is None and item.gradients[1] is None]
+    alpha = style.stroke[3] if style.stroke is not None else 1.0
+    if len(pieces) < 2 or not 0 < alpha < 1:
+        return
+    layer = _Layer(next(_LAYER_KEYS), alpha, object())  # (its own element: no clip or mask names it)
+    for item in pieces:
+        item.stroke, item.layers = (*item.stroke[:3], item.stroke[3] / alpha), (*item.layers, layer)
 
 
 def _stretches(linear: tuple[float, float, float, float]) -> tuple[float, float]:
