@@ -34,6 +34,7 @@ Against resvg's 1x render, native is within 0.6e-3 to 6.1e-3.
 from __future__ import annotations
 
 import io
+import random
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,93 @@ def test_native_renders_like_resvg(path):
     # at least as close to resvg as diffvg is on the same file
     theirs = (render(DiffvgRenderer(), path) - expected).abs().mean()
     assert diff.mean() <= theirs
+
+
+# -- random documents: what import does with combinations no fixture holds --------------------------
+def random_document(rng: random.Random, size: int = 48) -> str:
+    """A document of random shapes, transforms, groups (opacity, clip paths, masks), nested
+    viewports, symbols, gradients, dashes and line styles, as a drawing tool could write it. Left
+    out: where resvg departs from browsers (markers on rects and circles; a marker's angle at the
+    end of a closed curve) or import does (see vecrender.svg: text, filters, patterns)."""
+    def num(a: float, b: float) -> str:
+        return f"{rng.uniform(a, b):.3g}"
+
+    def paint() -> str:
+        return rng.choice(["red", "#0a0", "black", "rgb(10,200,250)", "none", "url(#lg)", "url(#rg)", "url(#lu)"])
+
+    def style() -> str:
+        out = {"fill": paint()}
+        if rng.random() < 0.5:
+            out.update(stroke=paint(), **{"stroke-width": num(0.2, 5)})
+        for name, values in (("stroke-linecap", ["butt", "round", "square"]), ("stroke-linejoin", ["miter", "round",
+                             "bevel"]), ("stroke-dasharray", [f"{num(1, 5)} {num(1, 5)}"]), ("opacity", [num(0.2, 1)]),
+                             ("stroke-opacity", [num(0.2, 1)]), ("fill-rule", ["evenodd"]), ("paint-order", ["stroke"]),
+                             ("clip-path", ["url(#cu)"]), ("mask", ["url(#mu)"])):
+            if rng.random() < 0.15:
+                out[name] = rng.choice(values)
+        return " ".join(f'{name}="{value}"' for name, value in out.items())
+
+    def transform() -> str:
+        return rng.choice(["", "", f'transform="translate({num(-8, 8)} {num(-8, 8)})"', f'transform="rotate('
+                           f'{num(-90, 90)} {num(10, 40)} {num(10, 40)})"', f'transform="scale({num(0.6, 1.4)})"',
+                           f'transform="skewX({num(-20, 20)})"'])
+
+    def shape() -> str:
+        n = lambda: num(0, size)  # noqa: E731
+        return rng.choice([
+            f'<rect x="{n()}" y="{n()}" width="{num(2, 24)}" height="{num(2, 24)}" rx="{num(0, 5)}"',
+            f'<circle cx="{n()}" cy="{n()}" r="{num(1, 16)}"', f'<ellipse cx="{n()}" cy="{n()}" rx="{num(1, 16)}" '
+            f'ry="{num(1, 12)}"', f'<path d="M{n()} {n()}C{n()} {n()} {n()} {n()} {n()} {n()}Q{n()} {n()} {n()} {n()}'
+            f'{rng.choice(["Z", ""])}"', f'<path d="M{num(0, 20)} {num(0, 20)}h{num(5, 20)}v{num(5, 20)}h-{num(5, 20)}z'
+            f'm{num(2, 6)} {num(2, 6)}h{num(2, 6)}v{num(2, 6)}h-{num(2, 6)}z"',
+            f'<polyline points="{" ".join(n() for _ in range(6))}" marker-mid="url(#mk)" marker-end="url(#mk)"',
+            f'<use href="#sy" x="{num(-5, 25)}" y="{num(-5, 25)}" width="{num(8, 30)}" height="{num(8, 30)}"',
+        ]) + f" {transform()} {style()}/>"
+
+    def content(depth: int = 0) -> str:
+        out = []
+        for _ in range(rng.randint(1, 4)):
+            if depth < 2 and rng.random() < 0.3:
+                kind = rng.choice(["g", "g", "svg"])
+                if kind == "svg":
+                    out.append(f'<svg x="{num(0, 16)}" y="{num(0, 16)}" width="{num(16, 40)}" height="{num(16, 40)}" '
+                               f'viewBox="0 0 {num(16, 48)} {num(16, 48)}" preserveAspectRatio="'
+                               f'{rng.choice(["none", "xMidYMid meet", "xMinYMax slice"])}">{content(depth + 1)}</svg>')
+                else:
+                    extra = rng.choice(["", f'opacity="{num(0.3, 0.9)}"', 'clip-path="url(#cp)"', 'mask="url(#mb)"'])
+                    out.append(f"<g {transform()} {extra}>{content(depth + 1)}</g>")
+            else:
+                out.append(shape())
+        return "".join(out)
+
+    defs = (f'<linearGradient id="lg" x2="1" y2="{num(0, 1)}"><stop stop-color="#f00"/><stop offset="{num(0.2, 0.8)}" '
+            f'stop-color="#00f" stop-opacity="{num(0.3, 1)}"/></linearGradient><radialGradient id="rg" fx="'
+            f'{num(0.3, 0.7)}" r="{num(0.2, 0.7)}" spreadMethod="{rng.choice(["pad", "reflect", "repeat"])}"><stop '
+            'stop-color="#ff0"/><stop offset="1" stop-color="#808"/></radialGradient><linearGradient id="lu" '
+            f'gradientUnits="userSpaceOnUse" x2="{num(8, 48)}" gradientTransform="rotate({num(-40, 40)})">'
+            '<stop stop-color="#0ff"/><stop offset="1" stop-color="#f0f"/></linearGradient>'
+            f'<clipPath id="cp"><circle cx="24" cy="24" r="{num(8, 20)}"/></clipPath><clipPath id="cu" transform="'
+            f'rotate({num(-30, 30)} 24 24)"><rect x="{num(4, 16)}" y="{num(4, 16)}" width="{num(8, 30)}" height="'
+            f'{num(8, 30)}" rx="{num(0, 6)}"/><circle cx="{num(24, 44)}" cy="{num(24, 44)}" r="{num(2, 6)}"/>'
+            '</clipPath>'
+            f'<mask id="mb"><rect x="4" y="4" width="{num(8, 40)}" height="30" fill="white"/></mask><mask id="mu" '
+            f'maskUnits="userSpaceOnUse" x="0" y="0" width="{num(16, 48)}" height="48"><circle cx="24" cy="24" r="'
+            f'{num(8, 22)}" fill="#fff"/><rect x="16" y="16" width="6" height="6"/></mask><marker id="mk" '
+            'markerWidth="4" markerHeight="4" refX="2" refY="2" orient="auto"><path d="M0 0L4 2L0 4z" fill="purple"/>'
+            '</marker><symbol id="sy" viewBox="0 0 10 10"><circle cx="5" cy="5" r="4" fill="teal"/></symbol>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}"><defs>{defs}</defs>'
+            f"{content()}</svg>")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_documents_render_like_resvg(tmp_path, seed):
+    """Within three times resvg's own anti-aliasing error (its 1x render against its 8x), or 4e-3,
+    in the mean. Random documents of this kind, 1 200 of them, found what no fixture showed: a
+    mask's bounding-box region, the user space of a clip on a use of a symbol, a see-through
+    dashed stroke's overlaps."""
+    path = tmp_path / "random.svg"
+    path.write_text(random_document(random.Random(seed)))
+    expected = resvg_render(path)
+    own_error = (resvg_render(path, zoom=1) - expected).abs().mean()
+    error = (render(NativeRenderer(), path) - expected).abs().mean()
+    assert error <= max(3 * own_error, 4e-3), path.read_text()
