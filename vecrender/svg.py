@@ -86,9 +86,9 @@ units are left out, and counted in the warning, as are, without ``fill_tolerance
 that come within half a stroke's width of a stroke (it is drawn whole beyond its centre line). A
 ``<mask>`` that is a clip in effect, as drawing tools write them, is applied the same way: such
 shapes filled opaque white (or any opaque colour under ``mask-type: alpha``), unstroked, cut to
-the mask's rectangle (``userSpaceOnUse``, or by default a share of the masked element's bounding
-box, -10 % to 120 % of it unless given; its paint inherited, as SVG says, from the mask and the
-mask's ancestors, not from the masked element). Any other mask (grey, see-through, gradient or
+the mask's rectangle (``userSpaceOnUse``, or by default fractions of the masked element's bounding
+box: -10 %, -10 %, 120 %, 120 % unless given; its paint inherited, as SVG says, from the mask and
+the mask's ancestors, not from the masked element). Any other mask (grey, see-through, gradient or
 stroked content) is a group mask too: its content drawn as anywhere else, cut to that rectangle,
 its luminance the mask, or its alpha under ``mask-type: alpha``; masks whose content is in
 ``objectBoundingBox`` units are left out and counted. An element has one such mask at most (a
@@ -124,11 +124,11 @@ strokes them. Otherwise each subpath becomes its own scene path with the element
 Path data with an error is drawn up to it, in whole segments, as SVG says and browsers and resvg
 draw it (`path_data_prefix`; a number that overflows, ``1e999``, is such an error), with an
 ``SvgImportWarning``. A path whose coordinates or stroke width overflow float32's range (``1e39``)
-is left out, with one too. Every path keeps the file's cubics (one or
-more per command), so a scene written by `scene_to_svg` reads back with its structure. To render
-a file as drawn, pass ``fill_tolerance`` (`RENDER_FILL_TOLERANCE`, 0.02 px): the renderers fill
-the polygon of 16 chords per cubic with a parabola for the curve near each chord, which a cubic
-with a far control point (a logo's) bends away from; the cubics of filled paths are then cut into
+is left out, with one too. Every path keeps the file's cubics (one or more per command), so a
+scene written by `scene_to_svg` reads back with its structure. To render a file as drawn, pass
+``fill_tolerance`` (`RENDER_FILL_TOLERANCE`, 0.02 px): the renderers fill the polygon of 16 chords
+per cubic with a parabola for the curve near each chord, which a cubic with a far control point
+(a logo's) bends away from; the cubics of filled paths are then cut into
 pieces of the same curves until that polygon is within the tolerance, and a compound path is
 split into groups of subpaths that no pixel sees together (a traced image's one path of hundreds
 of shapes: the same pixels, far faster to render). Strokes a path's width
@@ -727,8 +727,7 @@ class _Clips:
     `outline_tolerance`, as their outlines, exactly. So does a
     ``<mask>`` whose content is such shapes filled opaque white (or any opaque colour with
     ``mask-type: alpha``), unstroked, cut to the mask's rectangle (`_mask_rectangle`): a drawing
-    tool's usual mask. Any
-    other clip path or mask is left out, and counted."""
+    tool's usual mask. Any other clip path or mask is left out, and counted."""
 
     def __init__(self, root: ET.Element, parents: dict[ET.Element, ET.Element], elements: dict[str, ET.Element],
                  document, size: tuple[int, int], se, outline_tolerance: float | None = None) -> None:
