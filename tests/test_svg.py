@@ -916,6 +916,11 @@ def mask_document(mask: str, attributes: str = "") -> str:
      '<rect x="30" width="5" height="5" fill="none"/>', "", 2 * 4 * 81),  # several shapes: their union
     ('', "", 0),  # an empty mask too
     ('<rect x="5" y="5" width="30" height="20" fill="#fff"/>', 'x="0.1"', 2400),  # a bounding-box region holding it
+    # userSpaceOnUse without a rectangle (as Inkscape writes masks): -10 % .. 110 % of the viewport
+    ('<circle cx="20" cy="15" r="10" fill="#fff"/>', 'maskUnits="userSpaceOnUse"',
+     4 * math.pi * 100 - 2 * math.pi * 20 * 0.02 * 2 / 3),
+    ('<circle cx="20" cy="15" r="10" fill="#fff"/>', 'maskUnits="userSpaceOnUse" x="50%"',  # from x = 20 on
+     2 * math.pi * 100 - math.pi * 20 * 0.02 * 2 / 3),
 ])
 def test_masks_of_opaque_shapes_clip(mask, attributes, area):
     with warnings.catch_warnings():

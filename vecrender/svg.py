@@ -86,12 +86,13 @@ units are left out, and counted in the warning, as are, without ``fill_tolerance
 that come within half a stroke's width of a stroke (it is drawn whole beyond its centre line). A
 ``<mask>`` that is a clip in effect, as drawing tools write them, is applied the same way: such
 shapes filled opaque white (or any opaque colour under ``mask-type: alpha``), unstroked, cut to
-the mask's rectangle (``userSpaceOnUse``, or by default fractions of the masked element's bounding
-box: -10 %, -10 %, 120 %, 120 % unless given; its paint inherited, as SVG says, from the mask and
-the mask's ancestors, not from the masked element). Any other mask (grey, see-through, gradient or
-stroked content) is a group mask too: its content drawn as anywhere else, cut to that rectangle,
-its luminance the mask, or its alpha under ``mask-type: alpha``; masks whose content is in
-``objectBoundingBox`` units are left out and counted. An element has one such mask at most (a
+the mask's rectangle (its x, y, width and height, -10 %, -10 %, 120 %, 120 % unless given: of the
+masked element's bounding box by default, of the viewport under ``userSpaceOnUse``; its paint
+inherited, as SVG says, from the mask and the mask's ancestors, not from the masked element).
+Any other mask (grey, see-through, gradient or stroked content) is a group mask too: its content
+drawn as anywhere else, cut to that rectangle, its luminance the mask, or its alpha under
+``mask-type: alpha``; masks whose content is in ``objectBoundingBox`` units are left out and
+counted. An element has one such mask at most (a
 second is left out). The content of masks, markers, symbols and filters is drawn only where it is
 used (a ``<use>`` of a symbol, a shape's markers).
 
@@ -692,8 +693,8 @@ class _ClipUse:
     target: object
     matrix: object
     user: object
-    #: a mask's: the bounding box of what the user draws, in its user space (`_user_box`)
-    box: tuple[float, float, float, float] | None = None
+    #: a mask's: its rectangle (x, y, width, height) in the user's user space (`_mask_rectangle`)
+    rectangle: tuple[float, float, float, float] | None = None
 
 
 #: Border (px) of the canvas a clip path may cut off and still count as clipping nothing: exports
@@ -746,11 +747,12 @@ class _Clips:
         #: draws the shapes under a parsed node (`draw` in `_parse`): a mask's content
         self.draw: Callable[[object, tuple[_Layer, ...], tuple[float, float]], list[_Item]] | None = None
 
-    def uses_of(self, node) -> tuple[_ClipUse, ...]:
+    def uses_of(self, node, viewport: tuple[float, float]) -> tuple[_ClipUse, ...]:
         """The ``clip-path`` and ``mask`` the node names (a reference to no clip path clips nothing,
         as CSS says; a mask that is not there is counted), and the viewport it establishes, where
-        that clips (its rectangle as the target). The user space of a ``<use>`` of a symbol is that
-        before its x, y, which place the symbol's viewport (as resvg; other uses' includes them)."""
+        that clips (its rectangle as the target); `viewport`: the user-space size percentages
+        refer to. The user space of a ``<use>`` of a symbol is that before its x, y, which place
+        the symbol's viewport (as resvg; other uses' includes them)."""
         se, uses = self._se, []
         matrix = se.Matrix(node.transform)
         if isinstance(node, se.Use) and _own(node, _PLACEMENT_ATTR) is not None \
@@ -760,9 +762,10 @@ class _Clips:
             value = str(_own(node, kind) or "none").strip()
             target = _referenced(value, targets)
             if target is not None or (kind == "mask" and value != "none"):
-                # (a mask's box is taken now, before the drawing moves the shapes under the node)
-                box = _user_box(node, matrix, se) if kind == "mask" and target is not None else None
-                uses.append(_ClipUse(kind, target, matrix, node, box))
+                # (a mask's rectangle is taken now, before the drawing moves the shapes under the node)
+                rectangle = _mask_rectangle(target, node, matrix, viewport, se) \
+                    if kind == "mask" and target is not None else None
+                uses.append(_ClipUse(kind, target, matrix, node, rectangle))
         viewport = tuple(_numbers(_own(node, _VIEWPORT_ATTR)))
         if len(viewport) == 4:
             uses.append(_ClipUse(_VIEWPORT, viewport, self._se.Matrix(node.transform), node))
@@ -827,7 +830,7 @@ class _Clips:
         mask, matrix = use.target, use.matrix
         if self.draw is None or str(mask.get("maskContentUnits", "userSpaceOnUse")).strip() != "userSpaceOnUse":
             return None
-        rectangle = self._mask_rectangle(use)
+        rectangle = use.rectangle
         if rectangle is None:
             return None
         se = self._se
@@ -836,21 +839,6 @@ class _Clips:
         items = self.draw(se.SVG.parse(io.StringIO(text), reify=False), (), tuple(map(float, self._size)))
         luminance = _style_properties(mask).get("mask-type", "luminance").strip() != "alpha"
         return _cut_to_box(items, rectangle, matrix, self._outline_tolerance), luminance
-
-    def _mask_rectangle(self, use: _ClipUse) -> tuple[float, float, float, float] | None:
-        """A mask's rectangle (x, y, width, height) in the user space of the element it masks: its
-        own, or (``maskUnits`` objectBoundingBox, the default) its fractions (-10 %, -10 %, 120 %,
-        120 % unless given) of that element's bounding box there (its shapes' geometry, strokes
-        left out); None where it is not there (a userSpaceOnUse one without all four)."""
-        mask = use.target
-        if str(mask.get("maskUnits", "objectBoundingBox")).strip() == "userSpaceOnUse":
-            return _rectangle_of(mask)
-        fractions = [_number(mask.get(name), default) for name, default in _MASK_BOX_DEFAULTS]
-        box = use.box
-        if box is None:
-            return (0.0, 0.0, 0.0, 0.0)  # no geometry, no box: the mask shows nothing
-        x, y, width, height = box
-        return (x + fractions[0] * width, y + fractions[1] * height, fractions[2] * width, fractions[3] * height)
 
     def _region(self, use: _ClipUse) -> list[_Union] | str | None:
         m = use.matrix
@@ -916,7 +904,7 @@ class _Clips:
                                        if isinstance(element, se.Shape)], rule="fill-rule")
         if not isinstance(regions, list):
             return regions
-        rectangle = self._mask_rectangle(use)
+        rectangle = use.rectangle
         if rectangle is None:
             return None
         x, y, w, h = rectangle
@@ -1085,8 +1073,28 @@ def _matrix_text(m) -> str:
     return f"matrix({m.a!r} {m.b!r} {m.c!r} {m.d!r} {m.e!r} {m.f!r})"
 
 
-#: A mask's x, y, width and height as fractions of the bounding box, where not given (SVG's defaults).
-_MASK_BOX_DEFAULTS = (("x", -0.1), ("y", -0.1), ("width", 1.2), ("height", 1.2))
+#: A mask's x, y, width and height where not given (SVG's defaults): fractions of the masked
+#: element's bounding box (objectBoundingBox units) or of the viewport (userSpaceOnUse), and the
+#: viewport axis of each.
+_MASK_RECTANGLE_DEFAULTS = (("x", -0.1, 0), ("y", -0.1, 1), ("width", 1.2, 0), ("height", 1.2, 1))
+
+
+def _mask_rectangle(mask: ET.Element, node, matrix, viewport: tuple[float, float], se
+                    ) -> tuple[float, float, float, float] | None:
+    """A mask's rectangle (x, y, width, height) in the user space of the element it masks (the
+    parsed `node`; `matrix` maps its user space to the canvas, `viewport` is the size percentages
+    refer to): ``maskUnits`` userSpaceOnUse, its own lengths; objectBoundingBox (the default),
+    its fractions of the element's bounding box there (`_user_box`). None for an unreadable length."""
+    if str(mask.get("maskUnits", "objectBoundingBox")).strip() == "userSpaceOnUse":
+        sides = [_length_of(mask, name, viewport[axis]) if mask.get(name) is not None else share * viewport[axis]
+                 for name, share, axis in _MASK_RECTANGLE_DEFAULTS]
+        return None if None in sides else tuple(sides)  # type: ignore[return-value]
+    box = _user_box(node, matrix, se)
+    if box is None:
+        return (0.0, 0.0, 0.0, 0.0)  # no geometry, no box: the mask shows nothing
+    fractions = [_number(mask.get(name), share) for name, share, _ in _MASK_RECTANGLE_DEFAULTS]
+    x, y, width, height = box
+    return (x + fractions[0] * width, y + fractions[1] * height, fractions[2] * width, fractions[3] * height)
 
 
 def _user_box(node, matrix, se) -> tuple[float, float, float, float] | None:
@@ -1119,13 +1127,6 @@ def _user_box(node, matrix, se) -> tuple[float, float, float, float] | None:
         return None
     x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
     return x0, y0, max(b[2] for b in boxes) - x0, max(b[3] for b in boxes) - y0
-
-
-def _rectangle_of(el: ET.Element) -> tuple[float, float, float, float] | None:
-    """An element's ``x``, ``y``, ``width``, ``height`` (a mask's rectangle); None where one is
-    left out or unreadable."""
-    rectangle = tuple(_number(el.get(name), math.nan) for name in ("x", "y", "width", "height"))
-    return rectangle if all(map(math.isfinite, rectangle)) else None  # type: ignore[return-value]
 
 
 def _cut_to_box(items: list[_Item], box: tuple[float, float, float, float], matrix,
@@ -2084,7 +2085,8 @@ def _shapes(node, layers: tuple[_Layer, ...], viewport: tuple[float, float], cli
     ancestors) in drawing order; `viewport`: the user-space size that percentages refer to (the
     nearest ``<svg>``'s viewBox); `finder` reads the clip paths and masks."""
     opacity = _unit(_number(_own(node, "opacity"), 1.0))
-    own = finder.uses_of(node) if isinstance(node, (se.Group, se.Use, se.Shape)) else ()  # (others draw nothing)
+    drawn = isinstance(node, (se.Group, se.Use, se.Shape))  # (others draw nothing)
+    own = finder.uses_of(node, viewport) if drawn else ()
     clips = (*clips, *own)
     if opacity < 1 or any(use.kind != _VIEWPORT for use in own):  # (a clip import cannot cut becomes a mask)
         layers = (*layers, _Layer(next(_LAYER_KEYS), opacity, node))
