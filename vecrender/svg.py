@@ -1564,7 +1564,9 @@ def _in_markup(data: bytes) -> Callable[[int], bool]:
 
 _START_TAG = re.compile(rb"""<(?![/!?])(?:"[^"]*"|'[^']*'|[^'">])*>""")
 _GEOMETRY_ATTR = re.compile(rb"""(\s(?:x|y|width|height|cx|cy|r|rx|ry|x1|y1|x2|y2)\s*=\s*)("[^"]*"|'[^']*')""")
-_EM = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*e[mx]\s*", re.IGNORECASE)
+#: An SVG number (no leading or trailing spaces).
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_EM = re.compile(rf"\s*{_NUMBER}\s*e[mx]\s*", re.IGNORECASE)
 
 
 def _parser_ready(root: ET.Element, data: bytes, cut: dict[ET.Element, str]) -> tuple[bytes, ET.Element]:
@@ -1685,13 +1687,12 @@ _LENGTH_ATTRIBUTES = {"x": (None, ()), "y": (None, ()), "width": (None, ("auto",
                       "r": (None, ()), "rx": (None, ("auto",)), "ry": (None, ("auto",)), "cx": (None, ()),
                       "cy": (None, ()), "x1": ("line", ()), "y1": ("line", ()), "x2": ("line", ()),
                       "y2": ("line", ())}
-_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _TRANSFORM_NUMBERS = re.compile(rf"\s*{_NUMBER}(?:\s*,?\s*{_NUMBER})*\s*")
-_LENGTH = rf"{_NUMBER}(?:px|pt|pc|mm|cm|in|em|ex|%)?"
-_LENGTH_VALUE = re.compile(rf"\s*{_LENGTH}\s*", re.IGNORECASE)
+_UNIT_LENGTH = rf"{_NUMBER}(?:px|pt|pc|mm|cm|in|em|ex|%)?"
+_LENGTH_VALUE = re.compile(rf"\s*{_UNIT_LENGTH}\s*", re.IGNORECASE)
 _OPACITIES = frozenset({"opacity", "fill-opacity", "stroke-opacity", "stop-opacity"})
 _OPACITY_VALUE = re.compile(rf"\s*{_NUMBER}%?\s*")
-_LENGTH_LIST = re.compile(rf"\s*{_LENGTH}(?:\s*,?\s*{_LENGTH})*\s*|\s*none\s*", re.IGNORECASE)
+_LENGTH_LIST = re.compile(rf"\s*{_UNIT_LENGTH}(?:\s*,?\s*{_UNIT_LENGTH})*\s*|\s*none\s*", re.IGNORECASE)
 #: SVG's transform list, with each function's argument counts.
 _TRANSFORM_ARGUMENTS = {"matrix": (6,), "translate": (1, 2), "scale": (1, 2), "rotate": (1, 3), "skewX": (1,),
                         "skewY": (1,)}
@@ -2142,7 +2143,7 @@ _UNITS = {"": 1.0, "px": 1.0, "pt": 4 / 3, "pc": 16.0, "mm": 96 / 25.4, "cm": 96
           "in": 96.0}
 #: Font size (px) where no ``font-size`` is set: the browsers' default.
 DEFAULT_FONT_SIZE = 16.0
-_LENGTH = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([a-zA-Z%]*)\s*")
+_LENGTH = re.compile(rf"\s*({_NUMBER})\s*([a-zA-Z%]*)\s*")
 
 
 def _length(text: object, percent_of: float, font_size: float = DEFAULT_FONT_SIZE) -> float | None:
@@ -2904,7 +2905,7 @@ def _subpaths(shape, se) -> list[tuple[list[Point], bool]]:
 #: The arguments of each path command: n a number, f a flag (one digit, 0 or 1).
 _PATH_ARGUMENTS = {"m": "nn", "l": "nn", "h": "n", "v": "n", "c": "nnnnnn", "s": "nnnn", "q": "nnnn", "t": "nn",
                    "a": "nnnffnn", "z": ""}
-_PATH_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_PATH_NUMBER = re.compile(_NUMBER)
 _PATH_BAD_EXPONENT = re.compile(r"[eE](?![mx])")  # what the number pattern left of an "e": no digits
 _PATH_SPACE = re.compile(r"[ \t\n\r\f]*")
 _PATH_SEPARATOR = re.compile(r"[ \t\n\r\f]*,?[ \t\n\r\f]*")
