@@ -744,6 +744,26 @@ def test_wedge_share_is_the_exact_area_and_its_derivative():
         assert err.max() < 1e-5, (which, line, err.max())
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_wedge_share_of_opposite_lines_is_the_band_between_them(dtype):
+    # one line with both hands (a chord and its reverse: an outline that doubles back on itself):
+    # a band of no width, where rounding of the normals' dot product used to cut one line's
+    # piece of the boundary and keep the other, leaving areas down to -0.19; and narrow bands
+    g = torch.Generator().manual_seed(2)
+    n = 256
+    angle = torch.rand(n, generator=g, dtype=torch.float64) * 2 * math.pi
+    x1 = torch.rand(n, generator=g, dtype=torch.float64) * 1.4 - 0.7
+    width = torch.where(torch.arange(n) % 2 == 0, 0.0, torch.rand(n, generator=g, dtype=torch.float64) * 0.02 - 0.01)
+    x2 = -x1 + width
+    exact = torch.tensor([clipped_square_area([(x1[i].item(), math.cos(angle[i]), math.sin(angle[i])),
+                                               (x2[i].item(), -math.cos(angle[i]), -math.sin(angle[i]))])
+                          for i in range(n)], dtype=torch.float64)
+    normal = (angle.cos().to(dtype), angle.sin().to(dtype))
+    share = wedge_share(x1.to(dtype), normal, x2.to(dtype), tuple(-c for c in normal)).double()
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-12
+    assert (share - exact).abs().max() < tolerance
+
+
 def test_straight_oblique_stroke_is_exact_away_from_its_caps():
     # a 2.6 px stroke at ~27 degrees; the 1-D box filter was off by up to ~0.1 on such edges
     pts = torch.tensor([[[[-10, 2.3], [10, 12.3], [30, 22.3], [50, 32.3]]]], dtype=torch.float64)

@@ -19,7 +19,9 @@ from vecrender.functional.styles import (
     JOIN_MITER,
     JOIN_ROUND,
     neighbour_directions,
+    segments_before,
     straight_length,
+    vertex_owner,
 )
 from vecrender.runner import scene_from_state, scene_state
 from vecrender.scene import VectorScene, concat_scenes, stroke_style_of
@@ -233,6 +235,38 @@ def test_neighbour_directions():
     following, preceding = neighbour_directions(segs, closed, count, starts)
     assert following[0, 1, :, :2].tolist() == [south, east, north, west]
     assert preceding[0, 1, :, :2].tolist() == [south, east, north, west]
+    assert segments_before(4, closed, count, None).tolist() == [[[-1, 0, 1, 2], [3, 0, 1, 2]]]
+    assert segments_before(4, closed, count, starts).tolist() == [[[-1, 0, -1, 2], [1, 0, 3, 2]]]
+
+
+# Paths whose join vertices are the closest points of pixels that another part of a segment
+# meeting there also covers (short or hooked segments); each is a path of 41 px scenes that
+# `render_native` and `render_reference` drew up to 0.16 apart: (points, closed, width, cap,
+# join, miter limit, subpath starts).
+VERTEX_TIES = [
+    ([[16.05, 15.73], [12.0, 19.29], [6.12, 14.91], [11.7, 13.93], [14.98, 11.39], [16.49, 12.06], [15.55, 16.2],
+      [16.69, 19.13], [20.06, 24.11], [14.93, 19.81], [13.36, 22.77], [8.67, 27.63], [14.26, 26.04]],
+     True, 1.906, CAP_ROUND, JOIN_BEVEL, 5.64, [True, False, True, False]),
+    ([[19.81, 37.66], [20.73, 37.93], [21.3, 38.11], [22.06, 38.64], [21.88, 38.27], [22.9, 37.55], [22.05, 37.3],
+      [23.01, 37.04], [23.19, 36.26], [22.42, 37.27], [21.78, 36.67], [20.97, 35.92], [20.92, 36.81]],
+     False, 2.945, CAP_SQUARE, JOIN_MITER, 2.44, [True, False, False, False]),
+]
+
+
+@pytest.mark.parametrize("case", range(len(VERTEX_TIES)))
+def test_a_join_vertex_belongs_to_the_segment_ending_there(case):
+    # a pixel whose closest point is a join's vertex ties between the two segments meeting there,
+    # and each sees another inner corner at its other end: both renderers give it to the segment
+    # ending there (`vertex_owner`), so they agree where either pick could win by rounding
+    points, closed, width, cap, join, limit, starts = VERTEX_TIES[case]
+    scene = VectorScene(points=torch.tensor([points]), widths=torch.tensor([width]),
+                        stroke_colors=torch.tensor([[0.0, 0.0, 0.0, 1.0]]), closed=torch.tensor([closed]),
+                        width=41, height=41, line_caps=torch.tensor([cap]), line_joins=torch.tensor([join]),
+                        miter_limits=torch.tensor([limit]), subpath_starts=torch.tensor([starts]))
+    native, reference = NativeRenderer().render([scene]), ReferenceRenderer().render([scene])
+    assert (native - reference).abs().max() < 1e-4
+    seg, t = vertex_owner(torch.tensor([2, 0, 1]), torch.tensor([0.0, 0.0, 1.0]), torch.tensor([1, -1, 0]))
+    assert seg.tolist() == [1, 0, 1] and t.tolist() == [1.0, 0.0, 1.0]  # an open start stays
 
 
 def test_straight_length_stops_where_a_curve_leaves_its_tangent():

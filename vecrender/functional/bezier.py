@@ -145,7 +145,7 @@ def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tens
     need that). A rejected step is halved for the next one. Pixels near a centre of curvature
     have ``f'`` small at the solution: there true Newton steps converge where Gauss-Newton ones
     crawl (their ratio ``f' / |B'|^2``), and the closest point's direction, which the coverage
-    uses, moves with ``t``.
+    uses, moves with ``t``. Last, an end of the segment replaces the result where it is no farther.
     """
     with torch.no_grad():
         (ax, ay), (bx, by), (cx, cy), (x0, y0) = power_form(ctrl)
@@ -173,6 +173,13 @@ def newton_closest(ctrl: Tensor, p: Tensor, t: Tensor, steps: int) -> tuple[Tens
             t = torch.where(better, cand, t)
             best = torch.where(better, dist, best)
             qx, qy = torch.where(better, rx, qx), torch.where(better, ry, qy)
+        # Newton only crawls towards an end whose B' vanishes (a control point on its end
+        # point), and a cap or join needs t to reach the end
+        for end, (ex, ey) in ((0.0, (dx, dy)), (1.0, (ax + bx + cx + dx, ay + by + cy + dy))):
+            dist = torch.addcmul(ex * ex, ey, ey)
+            closer = dist <= best
+            t, best = torch.where(closer, end, t), torch.where(closer, dist, best)
+            qx, qy = torch.where(closer, ex, qx), torch.where(closer, ey, qy)
     return t, best, torch.stack([-qx, -qy], -1)
 
 
@@ -276,7 +283,9 @@ def _clipped_pixel(x1: Tensor, normal1: Vec, x2: Tensor, normal2: Vec
     and middle (``[...]``, (x, y)). By Green's theorem the area is half the integral of
     ``z x dz`` over the clipped square's boundary: its pieces of the square's sides, each worth
     ``1/4`` per unit length, and its pieces of each line ``z . n = x``, worth ``x / 2`` per unit
-    length. Of two parallel lines (to rounding) facing the same way the inner one bounds."""
+    length. Of two parallel lines (to rounding) facing the same way the inner one bounds; two
+    facing opposite ways bound a band, both whole, or nothing where it has no width (rounding
+    must not cut one of them and keep the other: the boundary would not close)."""
     # the square's sides, counter-clockwise: start + s * direction, s in [0, 1]
     lo = torch.zeros(x1.shape + (4,), dtype=x1.dtype, device=x1.device)
     hi = torch.ones_like(lo)
@@ -284,16 +293,20 @@ def _clipped_pixel(x1: Tensor, normal1: Vec, x2: Tensor, normal2: Vec
         start = torch.stack([-nx - ny, nx - ny, nx + ny, ny - nx], -1) / 2
         along = torch.stack([nx, ny, -nx, -ny], -1)
         lo, hi = _clip(lo, hi, start, along, x[..., None])
-    area = (hi - lo).clamp_min(0).sum(-1) / 4
     (nx, ny), (mx, my) = normal1, normal2
-    nested = (nx * mx + ny * my > 0) & ((nx * my - ny * mx).abs() <= 1e-6)
+    parallel = (nx * my - ny * mx).abs() <= 1e-6
+    nested, opposed = parallel & (nx * mx + ny * my > 0), parallel & (nx * mx + ny * my < 0)
+    empty = opposed & (x1 + x2 <= 0)  # a band without width
+    area = torch.where(empty, 0.0, (hi - lo).clamp_min(0).sum(-1) / 4)
     first_inner = x1 <= x2
     pieces = []
     for (n, x), (m, y), inner in (((normal1, x1), (normal2, x2), first_inner),
                                   ((normal2, x2), (normal1, x1), ~first_inner)):
         u1, u2 = _square_chord(x, n)
         c1, c2 = _clip(u1, u2, x * (n[0] * m[0] + n[1] * m[1]), n[0] * m[1] - n[1] * m[0], y)
-        u1, u2 = torch.where(nested, u1, c1), torch.where(nested, torch.where(inner, u2, u1), c2)
+        whole = nested | opposed & ~empty
+        u1, u2 = torch.where(whole, u1, c1), torch.where(whole, torch.where(inner | opposed, u2, u1), c2)
+        u2 = torch.where(empty, u1, u2)
         length, along = (u2 - u1).clamp_min(0), (u1 + u2) / 2
         area = area + x * length / 2
         pieces.append((length, (x * n[0] - along * n[1], x * n[1] + along * n[0])))

@@ -82,7 +82,9 @@ from vecrender.functional.styles import (
     longest_miters,
     neighbour_directions,
     reach_scale,
+    segments_before,
     styled_coverage,
+    vertex_owner,
 )
 
 
@@ -275,7 +277,8 @@ class _Layout(NamedTuple):
     segs: Tensor  #: [B, N, S, 4, 2], with gradient
     seg_valid: Tensor  #: [B, N, S]
     style: Tensor | None  #: [B, N, 3] cap, join, miter limit (None: round)
-    neighbours: tuple[Tensor, Tensor] | None  #: :func:`neighbour_directions` (styled only)
+    #: :func:`neighbour_directions` and :func:`segments_before` (styled only)
+    neighbours: tuple[Tensor, Tensor, Tensor] | None
     reach_widths: Tensor  #: [B, N] twice how far strokes reach: width, more for miters / squares
     fill_on: Tensor  #: [B, N]
     bend: Tensor  #: [B, N, S] :func:`_bend`
@@ -299,7 +302,8 @@ def _layout(points: Tensor, widths: Tensor, fill_colors: Tensor | None, closed: 
     reach_widths = widths.detach()
     if stroke_style is not None:
         style = path_flags(stroke_style, batch, device, per_path_dims=1).to(points.dtype)
-        neighbours = neighbour_directions(segs, closed, num_segments, subpath_starts)
+        neighbours = (*neighbour_directions(segs, closed, num_segments, subpath_starts),
+                      segments_before(segs.shape[2], closed, num_segments, subpath_starts))
         with torch.no_grad():
             miter = longest_miters(segs.detach(), seg_valid, neighbours[0].detach(), style[..., 2])
             # (r + PIXEL_REACH) * scale from the centre line (reach_scale), less the PIXEL_REACH
@@ -671,13 +675,14 @@ class _Geometry:
         self.windows: _Windows | None = None
         self._by_segment: dict[str, Tensor] = {}  # :meth:`windowed`'s tables
 
-    def set_style(self, style: Tensor, reach: Tensor, neighbours: tuple[Tensor, Tensor]) -> None:
+    def set_style(self, style: Tensor, reach: Tensor, neighbours: tuple[Tensor, Tensor, Tensor]) -> None:
         """Caps, joins and miter limits ``[B, N, 3]``, the half-widths the pixel searches use
-        ``[B, N]`` (:meth:`stroke_reach`) and the neighbouring segments' directions and straight
-        lengths (:func:`neighbour_directions`)."""
+        ``[B, N]`` (:meth:`stroke_reach`), the neighbouring segments' directions and straight
+        lengths (:func:`neighbour_directions`) and the segments before (:func:`segments_before`)."""
         self.style, self.reach = _flat(style), _flat(reach)
         self.plain = _flat(~is_styled(style[..., 0], style[..., 1]))
-        self.next_start, self.prev_end = (n.reshape(-1, 3) for n in neighbours)  # [B * N * S, 3]
+        self.next_start, self.prev_end = (n.reshape(-1, 3) for n in neighbours[:2])  # [B * N * S, 3]
+        self.before = neighbours[2].reshape(-1)  # [B * N * S]
 
     def stroke_reach(self, row: Tensor, half: Tensor) -> Tensor:
         """The half-width that bounds the coverage of the strokes of paths ``row`` (``half``, or
@@ -1115,9 +1120,14 @@ def _coverage(g: _Geometry, row: Tensor, seg: Tensor, ctrl: Tensor, p: Tensor, t
     """Stroke coverage of points ``p`` ``[..., 2]`` whose closest point is ``B(t)`` on segment
     ``seg`` (control points ``ctrl`` ``[..., 4, 2]``, with gradient) of the paths ``row``, with
     the paths' caps and joins unless not ``with_style`` (round)."""
+    styled = g.style is not None and with_style
+    if styled:
+        seg, t = vertex_owner(seg, t, _take(g.before, row * g.segs.shape[1] + seg))
+        if g.segs.shape[1] > 1:  # (a path of one segment has none before it but itself)
+            ctrl = _segment_ctrl(g, row, seg)
     offset, outline = closest_point(ctrl, p, t, *_open_ends(g, row, seg), _take(g.dot, row))
     cover = stroke_coverage(offset, half, outline if g.curvature else None)
-    if g.style is None or not with_style:
+    if not styled:
         return cover
     cap, join, limit = _take(g.style, row).unbind(-1)
     index = row * g.segs.shape[1] + seg

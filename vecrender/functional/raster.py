@@ -82,7 +82,13 @@ from vecrender.functional.bezier import (
     winding_number,
 )
 from vecrender.functional.paints import FILL, STROKE, Gradients, paint_colors
-from vecrender.functional.styles import StrokeStyle, neighbour_directions, styled_coverage
+from vecrender.functional.styles import (
+    StrokeStyle,
+    neighbour_directions,
+    segments_before,
+    styled_coverage,
+    vertex_owner,
+)
 
 #: Chords per cubic of the fill polygon (part of the coverage model: both renderers use it).
 SEGMENTS_PER_CURVE = 16
@@ -138,6 +144,7 @@ def render_reference(
     if stroke_style is not None:
         stroke_style = path_flags(stroke_style, batch, points.device, per_path_dims=1)
         following, preceding = neighbour_directions(segs, closed, num_segments, subpath_starts)
+        before = segments_before(segs.shape[2], closed, num_segments, subpath_starts)
     images = []
     for b in range(batch):
         out = torch.zeros(1, height * width, 4, device=points.device, dtype=points.dtype)
@@ -149,7 +156,7 @@ def render_reference(
                 color = _paint(fill_colors[b, n], gradients, (b, n, FILL), pix)
                 out = _over(out, cov * color[..., 3], color[..., :3])
             offset, ends, seg, best = _stroke_offset(ctrl, pix, bool(closed[b, n]), dots[b, n], samples,
-                                                     newton_steps)
+                                                     newton_steps, None if stroke_style is None else before[b, n])
             cov = stroke_coverage(offset, widths[b, n] / 2, ends if curvature else None)
             if stroke_style is not None:
                 cap, join, limit = stroke_style[b, n]
@@ -180,12 +187,13 @@ def _over(below: Tensor, alpha: Tensor, rgb: Tensor) -> Tensor:
     return layer + (1 - alpha[..., None]) * below
 
 
-def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, dot: Tensor, samples: int, newton_steps: int
-                   ) -> tuple[Vec, Outline, Tensor, Tensor]:
+def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, dot: Tensor, samples: int, newton_steps: int,
+                   before: Tensor | None = None) -> tuple[Vec, Outline, Tensor, Tensor]:
     """Pixel centre minus its closest point (``[B, HW]`` components) on the union of the segments
     ``[B, s, 4, 2]`` of one path (a zero-length one where ``dot``, a bool scalar tensor), the
     outline there (``closest_point``), and that point's segment (``[B, HW, 4, 2]``, and its index
-    ``[B, HW]``)."""
+    ``[B, HW]``). ``before`` ``[S]``: the path's :func:`segments_before`, for styled strokes: a
+    join's vertex is the segment's that ends there (:func:`vertex_owner`)."""
     t_grid = torch.linspace(0, 1, samples, device=pix.device, dtype=pix.dtype)
     with torch.no_grad():  # Newton from every sample of every segment: finds every local minimum
         ts, d2s = [], []
@@ -201,6 +209,8 @@ def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, dot: Tensor, samples
             d2s.append(d2)
         best = torch.cat(d2s, -1).argmin(-1)  # [B, HW] segment
         t = torch.cat(ts, -1).gather(-1, best[..., None]).squeeze(-1)
+        if before is not None:
+            best, t = vertex_owner(best, t, before[best])
     seg = ctrl[torch.arange(ctrl.shape[0], device=ctrl.device)[:, None], best]  # [B, HW, 4, 2]
     at_start = (best == 0) & (not closed)
     at_end = (best == ctrl.shape[1] - 1) & (not closed)

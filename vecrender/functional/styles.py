@@ -125,10 +125,31 @@ def neighbour_directions(segs: Tensor, closed: Tensor, num_segments: Tensor,
     with how far that segment runs straight from the join (:func:`straight_length`); zero where
     there is none (an open path's ends). ``segs`` from
     :func:`~vecrender.functional.bezier.path_segments`, flags ``[B, N]``, starts ``[B, N, S]``."""
-    num_seg = segs.shape[2]
-    k = torch.arange(num_seg, device=segs.device)
+    following, preceding, has_next, has_prev = _neighbours(segs.shape[2], closed, num_segments, subpath_starts)
+    start_dir, end_dir = end_directions(segs)
+    start_dir = torch.cat([start_dir, straight_length(segs, start_dir)[..., None]], -1)
+    end_dir = torch.cat([end_dir, straight_length(segs.flip(-2), -end_dir)[..., None]], -1)
+    following, preceding = (index.expand(segs.shape[:3]) for index in (following, preceding))
+    next_start = start_dir.gather(2, following[..., None].expand(*following.shape, 3))
+    prev_end = end_dir.gather(2, preceding[..., None].expand(*preceding.shape, 3))
+    zero = torch.zeros_like(next_start)
+    return torch.where(has_next[..., None], next_start, zero), torch.where(has_prev[..., None], prev_end, zero)
+
+
+def segments_before(num_seg: int, closed: Tensor, num_segments: Tensor, subpath_starts: Tensor | None) -> Tensor:
+    """``[B, N, S]``: the segment that ends where each segment starts (around its subpath when
+    closed), -1 where none does (an open path's start, padding); flags ``[B, N]``, starts
+    ``[B, N, S]`` as :func:`neighbour_directions` takes them."""
+    _, preceding, _, has_prev = _neighbours(num_seg, closed, num_segments, subpath_starts)
+    return torch.where(has_prev, preceding, -1)
+
+
+def _neighbours(num_seg: int, closed: Tensor, num_segments: Tensor, subpath_starts: Tensor | None
+                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The segment after and before each segment ``[B, N, S]`` (or ``[S]``) on its subpath, and
+    whether there is one (``[B, N, S]``): not at an open path's ends, nor for padding."""
+    k = torch.arange(num_seg, device=num_segments.device)
     starts = (k == 0) if subpath_starts is None else subpath_starts | (k == 0)  # [B, N, S] or [S]
-    starts = starts.expand(segs.shape[:3])
     valid = k < num_segments[..., None]
     ends = torch.cat([starts[..., 1:], torch.ones_like(starts[..., :1])], -1) | (k == num_segments[..., None] - 1)
     first = torch.where(starts, k, torch.zeros_like(k)).cummax(-1).values  # its subpath's first segment
@@ -136,14 +157,16 @@ def neighbour_directions(segs: Tensor, closed: Tensor, num_segments: Tensor,
     closed = closed[..., None]
     following = torch.where(ends, first, (k + 1).clamp_max(num_seg - 1))
     preceding = torch.where(starts, last.clamp_max(num_seg - 1), (k - 1).clamp_min(0))
-    has_next, has_prev = valid & (~ends | closed), valid & (~starts | closed)
-    start_dir, end_dir = end_directions(segs)
-    start_dir = torch.cat([start_dir, straight_length(segs, start_dir)[..., None]], -1)
-    end_dir = torch.cat([end_dir, straight_length(segs.flip(-2), -end_dir)[..., None]], -1)
-    next_start = start_dir.gather(2, following[..., None].expand(*following.shape, 3))
-    prev_end = end_dir.gather(2, preceding[..., None].expand(*preceding.shape, 3))
-    zero = torch.zeros_like(next_start)
-    return torch.where(has_next[..., None], next_start, zero), torch.where(has_prev[..., None], prev_end, zero)
+    return following, preceding, valid & (~ends | closed), valid & (~starts | closed)
+
+
+def vertex_owner(seg: Tensor, t: Tensor, before: Tensor) -> tuple[Tensor, Tensor]:
+    """A closest point at a join belongs to the segment that ends there: ``(seg, t)`` with
+    ``t = 0`` on a segment that has one ``before`` it (its index, -1: none) becomes
+    ``(before, 1)``, the same point. Every renderer breaks that tie alike: the two segments'
+    other ends, whose inner corners a pixel there may also meet, differ."""
+    move = (t <= 0) & (before >= 0)
+    return torch.where(move, before, seg), torch.where(move, torch.ones_like(t), t)
 
 
 def shared_area(a: Tensor, b: Tensor, cosine: Tensor) -> Tensor:
