@@ -1075,8 +1075,7 @@ def _refine_sparse(g: _Geometry, row: Tensor, half: Tensor, p: Tensor, cand: Ten
     coverage = torch.ones_like(d)
     for index, with_style in groups:
         picked = [v.index_select(0, index) for v in (row, seg_best, p, t, half)]
-        ctrl = _segment_ctrl(g, picked[0], picked[1])  # [E', 4, 2], with gradient
-        coverage = coverage.index_put((index,), _coverage(g, *picked[:2], ctrl, *picked[2:], with_style))
+        coverage = coverage.index_put((index,), _coverage(g, *picked, with_style))
     return coverage.index_select(0, keep), keep
 
 
@@ -1112,19 +1111,20 @@ def _refine(g: _Geometry, row: Tensor, half: Tensor, p: Tensor, cand: Tensor, u_
     if ctrl.shape[-3] > 1:
         ctrl = ctrl.gather(-3, pick[..., None, None].expand(*pick.shape, 4, 2))
     seg = seg_cand.gather(-1, pick).squeeze(-1)
-    return _coverage(g, row, seg, ctrl[..., 0, :, :], p[..., 0, :], t_star, half)
+    return _coverage(g, row, seg, p[..., 0, :], t_star, half, ctrl=ctrl[..., 0, :, :])
 
 
-def _coverage(g: _Geometry, row: Tensor, seg: Tensor, ctrl: Tensor, p: Tensor, t: Tensor,
-              half: Tensor, with_style: bool = True) -> Tensor:
+def _coverage(g: _Geometry, row: Tensor, seg: Tensor, p: Tensor, t: Tensor, half: Tensor, with_style: bool = True,
+              ctrl: Tensor | None = None) -> Tensor:
     """Stroke coverage of points ``p`` ``[..., 2]`` whose closest point is ``B(t)`` on segment
-    ``seg`` (control points ``ctrl`` ``[..., 4, 2]``, with gradient) of the paths ``row``, with
-    the paths' caps and joins unless not ``with_style`` (round)."""
+    ``seg`` of the paths ``row``, with the paths' caps and joins unless not ``with_style``
+    (round). ``ctrl``: that segment's control points ``[..., 4, 2]`` (with gradient) where the
+    caller has them; gathered here otherwise."""
     styled = g.style is not None and with_style
     if styled:
         seg, t = vertex_owner(seg, t, _take(g.before, row * g.segs.shape[1] + seg))
-        if g.segs.shape[1] > 1:  # (a path of one segment has none before it but itself)
-            ctrl = _segment_ctrl(g, row, seg)
+    if ctrl is None or styled and g.segs.shape[1] > 1:  # (a path of one segment: none before it but itself)
+        ctrl = _segment_ctrl(g, row, seg)
     offset, outline = closest_point(ctrl, p, t, *_open_ends(g, row, seg), _take(g.dot, row))
     cover = stroke_coverage(offset, half, outline if g.curvature else None)
     if not styled:

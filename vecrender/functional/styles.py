@@ -129,7 +129,6 @@ def neighbour_directions(segs: Tensor, closed: Tensor, num_segments: Tensor,
     start_dir, end_dir = end_directions(segs)
     start_dir = torch.cat([start_dir, straight_length(segs, start_dir)[..., None]], -1)
     end_dir = torch.cat([end_dir, straight_length(segs.flip(-2), -end_dir)[..., None]], -1)
-    following, preceding = (index.expand(segs.shape[:3]) for index in (following, preceding))
     next_start = start_dir.gather(2, following[..., None].expand(*following.shape, 3))
     prev_end = end_dir.gather(2, preceding[..., None].expand(*preceding.shape, 3))
     zero = torch.zeros_like(next_start)
