@@ -5,7 +5,7 @@
 # cannot starve the others, and its output is kept in OUT_DIR/<step>.log. Name steps to run only
 # those: tests, render, render_compiled, profile, long_paths.
 #
-#   bash benchmarks/gpu_checks.sh [OUT_DIR [STEP ...]]   # with the project installed (pip install -e .)
+#   bash benchmarks/gpu_checks.sh [OUT_DIR [STEP ...]]   # with the project and its plugins installed (README)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-gpu-checks}"
@@ -29,7 +29,7 @@ step() {  # step NAME SECONDS COMMAND...
   [ "$status" -eq 0 ] || { echo "== $name: exit $status"; failed=1; }
 }
 
-step tests 180 python -m pytest -q -p no:cacheprovider -m gpu tests
+step tests 180 python -m pytest -q -p no:cacheprovider -m gpu
 step render 60 python benchmarks/render.py --device cuda --sizes 224 --reps 30 --no-diffvg
 step render_compiled 300 python benchmarks/render.py --device cuda --sizes 224 --reps 30 --no-diffvg --compile
 step profile 60 python benchmarks/profile_render.py --device cuda

@@ -231,7 +231,7 @@ def test_adam_learning_rates_per_tensor_and_clamping():
     opt = Adam.from_dict({"params": ["points", "widths", "stroke_colors"], "width_range": [1.0, 2.0]},
                          RunContext(steps=10))
     opt.setup([s])
-    assert {g["name"]: g["lr"] for g in opt.opt.param_groups} == {"points": 1.0, "widths": 0.1,
+    assert {g["name"]: g["lr"] for g in opt.opt.param_groups} == {"points": 1.0, "widths": 0.2,
                                                                     "stroke_colors": 0.01}
     before = s.points.detach().clone()
     (s.points.sum() - 100 * s.widths.sum() + 100 * s.stroke_colors.sum()).backward()
@@ -320,7 +320,7 @@ def test_adam_schedule_applies_to_schedule_params_only():
     (s.points.sum() + s.widths.sum()).backward()
     opt.step(9)
     assert {g["name"]: g["lr"] for g in opt.opt.param_groups} == {"points": pytest.approx(0.1),
-                                                                    "widths": pytest.approx(0.1)}
+                                                                    "widths": pytest.approx(0.2)}
     opt2 = Adam.from_dict({"params": ["points", "widths"], "schedule": "steps", "width_lr": 0.5},
                           RunContext(steps=10))
     opt2.setup([scene()])

@@ -406,6 +406,21 @@ def test_best_is_the_evaluated_scene(host, tmp_path, input_png):
     assert best["loss"] == pytest.approx(result.sketches[0].best_loss)
 
 
+def test_best_is_scored_by_the_losses_in_force(host, tmp_path, input_png):
+    """A loss that starts later adds to every total from there: the best is chosen again from then on."""
+    out = tmp_path / "out"
+    # training climbs the l2 term, so without the new term the first evaluation would stay the best
+    losses = [{"use": "toy.l2", "train_sign": -1.0}, {"use": "toy.ink", "start": 3}]
+    result = go(host, write_recipe(tmp_path, steps=7, eval_every=3, losses=losses, log_every=1), input_png, out)
+    best = ckpt(out)["best"][0]
+    evals = {m["step"]: m["sketches"]["3paths-seed0"]["eval"] for m in metrics(out)
+             if "eval" in m["sketches"]["3paths-seed0"]}
+    assert sorted(evals) == [0, 3, 6, 7]
+    assert evals[0] < min(evals[3], evals[6], evals[7])
+    assert best["step"] == result.sketches[0].best_step >= 3 and best["terms"] == ["toy.ink", "toy.l2"]
+    assert best["loss"] == pytest.approx(min(evals[3], evals[6], evals[7]))
+
+
 def test_resolved_recipe_reproduces_the_run(host, tmp_path, input_png):
     first = go(host, write_recipe(tmp_path, losses=[{"use": "toy.noisy"}]), input_png, tmp_path / "a")
     second = go(host, first.out_dir / "recipe.resolved.yaml", input_png, tmp_path / "b")
@@ -484,6 +499,25 @@ def test_interrupt_then_resume_equals_uninterrupted(host, tmp_path, input_png):
     assert [m["step"] for m in ma] == [m["step"] for m in mb] == [0, 2, 4, 6, 8, 9]
     for x, y in zip(ma, mb):
         assert x["sketches"]["3paths-seed0"].get("loss") == pytest.approx(y["sketches"]["3paths-seed0"].get("loss"))
+
+
+@pytest.mark.parametrize("old_checkpoint", [False, True])
+def test_resume_keeps_the_terms_that_scored_the_best(host, tmp_path, input_png, old_checkpoint):
+    # the l2 term climbs from step 3 on, so the best stays at step 3, where the ink term started
+    losses = [{"use": "toy.l2", "train_sign": -1.0}, {"use": "toy.ink", "weight": 0.01, "start": 3},
+              {"use": "toy.bomb", "kind": "interrupt", "at": 6}]
+    path = write_recipe(tmp_path, steps=9, eval_every=3, save_every=0, losses=losses)
+    out = tmp_path / "out"
+    with pytest.raises(RunInterrupted):
+        go(host, path, input_png, out)
+    state = ckpt(out)
+    assert state["best"][0]["step"] == 3 and state["best"][0]["terms"] == ["toy.bomb", "toy.ink", "toy.l2"]
+    if old_checkpoint:  # written before checkpoints named the terms: those active at the best's step
+        del state["best"][0]["terms"]
+        torch.save(state, out / "checkpoint.pt")
+    run(None, RunOptions(resume=out, quiet=True, progress=False), host=host)
+    straight = go(host, path, input_png, tmp_path / "straight")
+    assert ckpt(out)["best"][0]["step"] == ckpt(straight.out_dir)["best"][0]["step"] == 3
 
 
 def test_resume_finished_run_says_so(host, tmp_path, input_png, capsys):

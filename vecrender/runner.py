@@ -299,6 +299,11 @@ def compute_terms(terms: list[LossTerm], batch: LossInput,
     return total, values
 
 
+def active_terms(terms: list[LossTerm], step: int) -> frozenset[str]:
+    """Labels of the loss terms that score `step`."""
+    return frozenset(term.label for term in terms if term.active(step))
+
+
 def _per_sketch(value: Any, num: int, name: str) -> Tensor:
     if not isinstance(value, Tensor):
         raise VecrenderError(f"loss {name!r} returned {type(value).__name__}; expected a tensor [S].")
@@ -598,9 +603,7 @@ class _Run:
             term.loss.prepare(self.target)
         self.specs = [(n, recipe.seed + 1000 * i) for n in recipe.strokes for i in range(recipe.seeds)]
         self.names = [sketch_name(n, s) for n, s in self.specs]
-        self.best_loss = [math.inf] * len(self.specs)
-        self.best_step: list[int | None] = [None] * len(self.specs)
-        self.best_scene: list[VectorScene | None] = [None] * len(self.specs)
+        self._reset_best()
         self.flat = [False] * len(self.specs)  # a flat evaluation since the last improvement (early_stop)
         self.stopped_step: list[int | None] = [None] * len(self.specs)
         self.held: list[VectorScene | None] = [None] * len(self.specs)  # a stopped sketch's state
@@ -797,6 +800,10 @@ class _Run:
             if best is not None:
                 self.best_loss[i], self.best_step[i] = best["loss"], best["step"]
                 self.best_scene[i] = scene_from_state(best["scene"], self.device)
+                # (checkpoints from before "terms": the terms of its step; the final one's differ at a
+                # loss that stops at the last step)
+                terms = best.get("terms")
+                self.best_terms[i] = active_terms(self.c.losses, best["step"]) if terms is None else frozenset(terms)
         self.start_step, self.elapsed0 = int(state["step"]), float(state.get("elapsed", 0.0))
         set_rng_state(state["rng"])
         if self.recipe["early_stop"] and "early_stop" in state:
@@ -993,11 +1000,16 @@ class _Run:
         self.stage_start = self.scenes[0].num_paths
         self.scenes, self.stage = grown, stage
         self.c.optimizer.setup(self.scenes)
-        self.best_loss = [math.inf] * len(self.specs)
-        self.best_step = [None] * len(self.specs)
-        self.best_scene = [None] * len(self.specs)
+        self._reset_best()
         self.log(f"stage {stage + 1}/{len(self.stages)}: added {num_new} paths per sketch "
                  f"({self.scenes[0].num_paths} in all).")
+
+    def _reset_best(self) -> None:
+        """Forgets each sketch's best: its evaluation loss, step, scene and the loss terms it was scored by."""
+        self.best_loss = [math.inf] * len(self.specs)
+        self.best_step: list[int | None] = [None] * len(self.specs)
+        self.best_scene: list[VectorScene | None] = [None] * len(self.specs)
+        self.best_terms: list[frozenset[str] | None] = [None] * len(self.specs)
 
     def save_stage_svgs(self) -> None:
         """``sketches/<name>/stages/stage<k>.svg``: each sketch at the end of stage k (1-based)."""
@@ -1010,15 +1022,17 @@ class _Run:
         """Eval loss ``[S]`` of the given (pre-update) render of the sketches ``active`` (None:
         all; NaN for the others); keeps the best scene per sketch (recipe ``result: final``: the
         scene evaluated last) and, with ``early_stop``, stops the sketches whose best stopped
-        falling (not at the ``final`` evaluation)."""
+        falling (not at the ``final`` evaluation). A best scored by other loss terms (a loss that
+        starts or stops since) is replaced: totals of different sums are not comparable."""
         active = list(range(len(self.scenes))) if active is None else active
         batch = LossInput(images, rgba, [self.scenes[i] for i in active], self.target, step, False, self.stage_start,
                           active)
         total, _ = compute_terms(self.c.losses, batch, active_step)
         latest = self.recipe["result"] == "final"
+        terms = active_terms(self.c.losses, active_step)
         for i, value in zip(active, total.tolist()):
-            if latest or value < self.best_loss[i] - MIN_DELTA:
-                self.best_loss[i], self.best_step[i] = value, step
+            if latest or terms != self.best_terms[i] or value < self.best_loss[i] - MIN_DELTA:
+                self.best_loss[i], self.best_step[i], self.best_terms[i] = value, step, terms
                 self.best_scene[i] = self.scenes[i].detach()
                 self.flat[i] = False
             elif self.recipe["early_stop"] and not final and self.stopped_step[i] is None \
@@ -1123,8 +1137,8 @@ class _Run:
 
     def save_checkpoint(self, step: int, rng: dict[str, Any], losses: dict[str, dict[str, Any]],
                         early_stop: dict[str, list]) -> None:
-        best = [None if s is None else {"loss": loss, "step": st, "scene": scene_state(s)}
-                for s, loss, st in zip(self.best_scene, self.best_loss, self.best_step)]
+        best = [None if s is None else {"loss": loss, "step": st, "terms": sorted(terms), "scene": scene_state(s)}
+                for s, loss, st, terms in zip(self.best_scene, self.best_loss, self.best_step, self.best_terms)]
         state = {"format": CHECKPOINT_FORMAT, "step": step, "steps": self.steps, "sketches": self.names,
                  "scenes": [scene_state(s) for s in self.scenes], "optimizer": self.c.optimizer.state_dict(),
                  "best": best, "rng": rng, "elapsed": self.elapsed(), "stage": self.stage,

@@ -1642,11 +1642,9 @@ class _TagFixes:
         if any(_EM.fullmatch(v) for v in el.attrib.values()):
             text = _GEOMETRY_ATTR.sub(lambda attr: _em_to_px(attr, self.font_sizes[el]), text)
         if el in self.cut:  # (the parser reads on past an error, and not as SVG says)
-            text = _ATTRIBUTE.sub(lambda a: a.group(1) + a.group(2) + a.group(3) + f'"{self.cut[el]}"'.encode()
-                                  if a.group(2) == b"d" else a.group(0), text)
+            text = _with_attribute_value(text, lambda name: name == b"d", self.cut[el])
         if el in self.cyclic:  # SVG draws nothing for it; the parser would recurse forever
-            text = _ATTRIBUTE.sub(lambda a: a.group(1) + a.group(2) + a.group(3) + b'""'
-                                  if a.group(2).split(b":")[-1] == b"href" else a.group(0), text)
+            text = _with_attribute_value(text, lambda name: name.split(b":")[-1] == b"href", "")
         added = self._added(el)
         if added:
             attributes = "".join(f' {name}="{value}"' for name, value in added.items()).encode()
@@ -1793,6 +1791,14 @@ _INHERITED_PROPERTIES = frozenset({
     "stroke-linejoin", "stroke-miterlimit", "stroke-dasharray", "stroke-dashoffset", "visibility", "color",
     "font-size", "font-family", "clip-rule", "marker", "marker-start", "marker-mid", "marker-end", "paint-order"})
 _ATTRIBUTE = re.compile(rb"""(\s)([\w:.-]+)(\s*=\s*)("[^"]*"|'[^']*')""")
+
+
+def _with_attribute_value(text: bytes, chosen: Callable[[bytes], bool], value: str) -> bytes:
+    """The start tag `text` with the value of each attribute whose name is `chosen` set to `value`
+    (which holds no double quote)."""
+    quoted = f'"{value}"'.encode()
+    return _ATTRIBUTE.sub(lambda a: a.group(1) + a.group(2) + a.group(3) + quoted if chosen(a.group(2)) else a.group(0),
+                          text)
 
 
 def _specified(elements: list[ET.Element], parents: dict[ET.Element, ET.Element]

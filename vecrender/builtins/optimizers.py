@@ -41,7 +41,9 @@ class AdamConfig:
     params: list[str] = option(["points"], f"Scene tensors to optimise, among {', '.join(OPTIMIZABLE)}.")
     # Negative rates climb the loss; 0 keeps that kind as initialised (the points: moved by noise only).
     lr: float = option(1.0, "Learning rate of the points, in pixels.", min=0)
-    width_lr: float = option(0.1, "Learning rate of the widths, in pixels.", min=0)
+    width_lr: float = option(
+        0.2, "Learning rate of the widths (full widths), in pixels: diffvg-based methods' 0.1 on their "
+        "half-widths.", min=0)
     color_lr: float = option(0.01, "Learning rate of stroke_colors, fill_colors and gradient_stops.", min=0)
     frame_lr: float = option(
         1e-4, "Learning rate of gradient_frames (maps from canvas pixels to a gradient's frame: their "

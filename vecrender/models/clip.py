@@ -45,8 +45,8 @@ from vecrender.functional.augment import CLIP_MEAN, CLIP_STD, normalize
 from vecrender.weights import WeightSpec, cache_dir, candidate_paths, offline, unreachable
 
 __all__ = [
-    "CLIP_MEAN", "CLIP_STD", "TINY_CONFIGS", "clip_key", "env_var_for", "get_tokenizer", "image_size",
-    "load_clip", "normalize", "register_tiny_models", "release_clip", "resnet_features",
+    "CLIP_MEAN", "CLIP_STD", "TINY_CONFIGS", "clip_key", "clip_precision", "env_var_for", "get_tokenizer",
+    "image_size", "load_clip", "normalize", "register_tiny_models", "release_clip", "resnet_features",
 ]
 
 #: Values of `weights` that mean "random initialisation".
@@ -138,6 +138,15 @@ def get_tokenizer(model_name: str) -> Any:
     if name in TINY_CONFIGS:
         register_tiny_models()
     return open_clip.get_tokenizer(name)
+
+
+def clip_precision(device: torch.device) -> torch.autocast:
+    """The precision CLIP's forwards run in on `device`: fp16 autocast on CUDA, as the reference
+    implementations run CLIP (their GPU weights are fp16), full precision elsewhere. The weights stay
+    fp32, so gradients and optimizer state are not fp16's."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast(device.type, enabled=False)
 
 
 def resnet_features(visual: nn.Module, images: Tensor) -> tuple[list[Tensor], Tensor]:

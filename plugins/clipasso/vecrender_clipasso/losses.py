@@ -39,7 +39,7 @@ from vecrender.components import Loss, LossInput
 from vecrender.config import option
 from vecrender.errors import ConfigError
 from vecrender.functional.augment import apply_augment, normalize, resize_center_crop, sample_augment_params
-from vecrender.models.clip import clip_key, image_size, load_clip, resnet_features
+from vecrender.models.clip import clip_key, clip_precision, image_size, load_clip, resnet_features
 
 LAYER_NAMES = ("stem", "layer1", "layer2", "layer3", "layer4")
 
@@ -162,12 +162,6 @@ class FeaturePass:
     target_embedding: Tensor
 
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast("cpu", enabled=False)
-
-
 def _aug_settings(c: RNConfig) -> tuple:
     return (c.num_augs, c.distortion_scale, tuple(c.crop_scale), tuple(c.crop_ratio), c.fill)
 
@@ -181,7 +175,7 @@ def target_features(loss: _RNLoss, target: Tensor) -> tuple[list[Tensor], Tensor
     if holder.get("tag") != tag:
         model = loss.model
         x = normalize(resize_center_crop(target.to(loss.context.device).float(), image_size(model)))
-        with torch.no_grad(), _autocast(x.device):
+        with torch.no_grad(), clip_precision(x.device):
             feats, emb = _features(loss.visual, x, 1)
         holder.update(tag=tag, value=([f.float() for f in feats], emb.float()))
     return holder["value"]
@@ -233,7 +227,7 @@ def _compute_pass(loss: _RNLoss, batch: LossInput) -> FeaturePass:
         views.append(apply_augment(images.repeat_interleave(a, 0), params))
         with torch.no_grad():  # the target needs no gradient: keep it out of the backward pass
             target_views = apply_augment(batch.target.to(images).expand(s * a, -1, -1, -1), params)
-    with _autocast(images.device):
+    with clip_precision(images.device):
         if a and images.device.type != "cpu":
             # GPUs are launch-bound at these sizes: one forward over sketch and target views
             n = s * (1 + a)
@@ -327,7 +321,7 @@ class ClipViT(Loss):
         return load_clip(c.model, c.pretrained, c.weights, self.context.device, self.context.models)
 
     def _embed(self, x: Tensor) -> Tensor:
-        with _autocast(x.device):
+        with clip_precision(x.device):
             return self.model.encode_image(normalize(x)).float()
 
     def prepare(self, target: Tensor | None) -> None:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vecrender.functional.augment import normalize
-from vecrender.models.clip import image_size
+from vecrender.models.clip import clip_precision, image_size
 
 #: Reference XDoG parameters (gamma, phi, eps, sigma, k).
 XDOG_PARAMS = {"gamma": 0.98, "phi": 200.0, "eps": -0.1, "sigma": 0.8, "k": 10.0}
@@ -76,7 +76,7 @@ def vit_cls_attention(model: nn.Module, image: Tensor, size: tuple[int, int]) ->
     """
     visual, grid = model.visual, model.visual.grid_size
     x = _model_input(model, image)
-    with capture_attention(visual) as probs, _autocast(x.device):
+    with capture_attention(visual) as probs, clip_precision(x.device):
         visual(x)
     per_layer = torch.stack([p.mean(dim=1)[0, 0, 1:] for p in probs])   # [blocks, patches]
     cls = per_layer.mean(dim=0).reshape(1, 1, grid[0], grid[1])
@@ -94,10 +94,10 @@ def resnet_gradcam(model: nn.Module, image: Tensor, text: Tensor, size: tuple[in
     """
     visual = model.visual
     x = _model_input(model, image)
-    with torch.no_grad(), _autocast(x.device):
+    with torch.no_grad(), clip_precision(x.device):
         target = model.encode_text(text.to(x.device)).float()
         stage3 = visual.layer3(visual.layer2(visual.layer1(visual.stem(x.to(visual.conv1.weight.dtype)))))
-    with torch.enable_grad(), _autocast(x.device):
+    with torch.enable_grad(), clip_precision(x.device):
         stage4 = visual.layer4(stage3).detach().requires_grad_()
         embedding = visual.attnpool(stage4).float()
         (grad,) = torch.autograd.grad((embedding * target).sum(), stage4)
@@ -123,12 +123,6 @@ def min_max(x: Tensor | np.ndarray) -> Tensor | np.ndarray:
     if float(span) <= 0:
         return x * 0
     return (x - lo) / span
-
-
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast("cpu", enabled=False)
 
 
 # -- edges ----------------------------------------------------------------------------------------

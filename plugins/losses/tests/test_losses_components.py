@@ -112,6 +112,28 @@ def test_clip_text_is_zero_when_text_matches_the_view(tiny_clip):
     assert loss(_batch(other)).item() > 1e-3
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_clip_text_runs_clip_in_fp16_on_cuda(tiny_clip):
+    # As the reference implementations, whose CLIP weights are fp16 on CUDA; ours stay fp32 (autocast).
+    results = {}
+    for device in ("cpu", "cuda"):
+        context = RunContext(width=32, height=32, prompt="a cat", device=torch.device(device))
+        loss = clip_losses.ClipText.from_dict({**tiny_clip, "augmentations": 0}, context)
+        loss.prepare(None)
+        dtypes = []
+        hook = loss.model.visual.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+        images = make_test_image(32).to(device).requires_grad_()
+        value = loss(_batch(images, training=False))
+        value.backward()
+        hook.remove()
+        assert next(loss.model.parameters()).dtype == torch.float32 and value.dtype == torch.float32
+        results[device] = dtypes, value.item(), images.grad.cpu()
+    assert results["cpu"][0] == [torch.float32] and results["cuda"][0] == [torch.float16]
+    assert results["cuda"][1] == pytest.approx(results["cpu"][1], abs=1e-2)
+    assert torch.isfinite(results["cuda"][2]).all()
+
+
 def test_clip_text_negatives_and_sum_reduction(tiny_clip):
     context = RunContext(width=32, height=32, prompt="a red bicycle")
     plain = clip_losses.ClipText.from_dict({**tiny_clip, "reduction": "sum"}, context)

@@ -98,12 +98,12 @@ class ClipViews(Loss):
 
     def encode(self, views: Tensor) -> Tensor:
         """CLIP image embeddings of ``[B, 3, s, s]`` views in [0, 1] -> ``[B, D]``."""
-        from vecrender.models.clip import normalize
+        from vecrender.models.clip import clip_precision, normalize
 
         x = normalize(views) if self.config.normalize else views
         model = self.model
-        dtype = next(model.parameters()).dtype
-        return model.encode_image(x.to(dtype)).to(views.dtype)
+        with clip_precision(views.device):
+            return model.encode_image(x.to(next(model.parameters()).dtype)).to(views.dtype)
 
     def embed_views(self, images: Tensor, training: bool) -> tuple[Tensor, AugmentParams | None]:
         """``[S, 3, H, W]`` -> embeddings ``[S, A, D]`` and the augmentation parameters used."""
@@ -151,12 +151,13 @@ class ClipText(ClipViews):
     @torch.no_grad()
     def encode_text(self, texts: list[str]) -> Tensor:
         """CLIP text embeddings ``[K, D]`` (no gradient)."""
-        from vecrender.models.clip import get_tokenizer
+        from vecrender.models.clip import clip_precision, get_tokenizer
 
         tokenizer = get_tokenizer(self.config.model)
         for text in texts:
             _check_length(text, tokenizer)
-        return self.model.encode_text(tokenizer(texts).to(self.context.device)).float()
+        with clip_precision(self.context.device):
+            return self.model.encode_text(tokenizer(texts).to(self.context.device)).float()
 
     def prepare(self, target: Tensor | None) -> None:
         self.text_emb = self.encode_text([self.prompt])[0]

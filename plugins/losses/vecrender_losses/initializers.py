@@ -59,7 +59,7 @@ def component_positions(labels: np.ndarray, count: int, generator: torch.Generat
     values, sizes = np.unique(labels[labels >= 0], return_counts=True)
     remaining = dict(zip(values.tolist(), sizes.tolist()))
     out: list[tuple[float, float]] = []
-    for _ in range(count):
+    while len(out) < count:
         if not remaining:
             x, y = (torch.rand(2, generator=generator) * torch.tensor([width, height])).tolist()
             out.append((x, y))
