@@ -115,7 +115,7 @@ class L2(Loss):
 
 
 class Noisy(Loss):
-    """Two terms; the training pass adds noise from the global torch RNG (like augmentations)."""
+    """Two terms; the training pass adds noise from each sketch's generator (like augmentations)."""
 
     name = "toy.noisy"
     needs_target = True
@@ -123,7 +123,8 @@ class Noisy(Loss):
     def forward(self, batch):
         diff = batch.images - batch.target
         if batch.training:
-            diff = diff + 0.05 * torch.randn_like(diff)
+            noise = [torch.randn(diff.shape[1:], generator=g) for g in batch.sketch_generators()]
+            diff = diff + 0.05 * torch.stack(noise).to(diff)
         return {"abs": diff.abs().mean(dim=(1, 2, 3)), "sq": (diff ** 2).mean(dim=(1, 2, 3))}
 
 
@@ -419,6 +420,19 @@ def test_best_is_scored_by_the_losses_in_force(host, tmp_path, input_png):
     assert evals[0] < min(evals[3], evals[6], evals[7])
     assert best["step"] == result.sketches[0].best_step >= 3 and best["terms"] == ["toy.ink", "toy.l2"]
     assert best["loss"] == pytest.approx(min(evals[3], evals[6], evals[7]))
+
+
+def test_a_sketch_runs_alone_as_beside_others(host, tmp_path, input_png):
+    """Each sketch's random draws come from its own generator: seed 1000's sketch is the same in
+    a run of seeds 0, 1000 and 2000 as in a run of its own."""
+    losses = [{"use": "toy.noisy"}]
+    together = go(host, write_recipe(tmp_path, losses=losses, seeds=3, strokes=[3, 4]), input_png, tmp_path / "a")
+    alone = go(host, write_recipe(tmp_path, losses=losses, seed=1000, strokes=4), input_png, tmp_path / "b")
+    mine = [s for s in together.sketches if s.name == "4paths-seed1000"]
+    assert len(mine) == 1 and alone.sketches[0].name == "4paths-seed1000"
+    assert mine[0].final_loss == pytest.approx(alone.sketches[0].final_loss, rel=1e-6)
+    scenes = {run: ckpt(tmp_path / run)["scenes"] for run in ("a", "b")}
+    torch.testing.assert_close(scenes["a"][together.sketches.index(mine[0])]["points"], scenes["b"][0]["points"])
 
 
 def test_resolved_recipe_reproduces_the_run(host, tmp_path, input_png):

@@ -168,6 +168,10 @@ class LossInput:
     sketches: the S sketches' indices in the run (None: all of them, in order). Once
              ``early_stop`` stops some, a step renders and scores only the others (every sketch
              while a loss has state: its ``state_dict`` is not empty).
+    generators: S CPU generators, sketch i's random draws (augmentations) come from
+             ``generators[i]``: seeded from each sketch's seed, so a sketch draws the same whether it
+             runs alone or beside others. None (outside a run): torch's global generator;
+             :meth:`sketch_generators` gives either.
     """
 
     images: Tensor
@@ -178,10 +182,19 @@ class LossInput:
     training: bool = True
     stage_start: int = 0
     sketches: Sequence[int] | None = None
+    generators: Sequence[torch.Generator] | None = None
 
     @property
     def num_sketches(self) -> int:
         return self.images.shape[0]
+
+    def sketch_generators(self) -> list[torch.Generator | None]:
+        """The generator of each sketch, in batch order (None: torch's global one)."""
+        if self.generators is None:
+            return [None] * self.num_sketches
+        if len(self.generators) != self.num_sketches:
+            raise ValueError(f"{len(self.generators)} generators for {self.num_sketches} sketches")
+        return list(self.generators)
 
 
 class Loss(Component):

@@ -144,7 +144,9 @@ def register_losses(register: Register) -> None:
     evaluation pass (no randomness). Set ``needs_target = True`` when the loss compares against
     the input image. In a staged run ``batch.stage_start`` is the first path of the current stage.
     ``batch.sketches`` are the sketches' indices in the run: once ``early_stop`` stops some, a
-    batch holds only the others (every sketch while a loss has state, below).
+    batch holds only the others (every sketch while a loss has state, below). Draw a sketch's
+    random numbers (augmentations) from its own generator, ``batch.sketch_generators()[i]``, so
+    it draws the same alone or beside others (`vecrender.testing.check_loss` checks both passes).
     A loss that carries state from step to step returns it from ``state_dict()`` (and takes it
     back in ``load_state_dict``), so ``--resume`` continues exactly. Recipes add a loss with
     ``losses: [{use: <name>, weight: 1.0, label: ..., start: 0, stop: null, ...options}]``.

@@ -54,6 +54,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -203,6 +204,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def loss_generator(seed: int) -> torch.Generator:
+    """The generator a sketch's losses draw from (`LossInput.generators`): seeded from the sketch's
+    seed, and apart from the initializer's stream of the same seed."""
+    digest = hashlib.sha256(f"vecrender losses {seed}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
 def sketch_name(num_paths: int, seed: int) -> str:
     return f"{num_paths}paths-seed{seed}"
 
@@ -341,16 +349,22 @@ def scene_from_state(state: dict[str, Any], device: torch.device) -> VectorScene
     return VectorScene(**values)
 
 
-def rng_state(device: torch.device) -> dict[str, Any]:
+def rng_state(device: torch.device, sketches: Sequence[torch.Generator] = ()) -> dict[str, Any]:
+    """The global generators' states and those of the `sketches`' generators."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state = {"torch": torch.get_rng_state(), "python": _to_lists(random.getstate()),
-             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached]}
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+             "sketches": [g.get_state() for g in sketches]}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any], sketches: Sequence[torch.Generator] = ()) -> None:
+    """Restores `rng_state`'s states (a checkpoint from before per-sketch generators leaves
+    `sketches` as seeded)."""
+    for generator, saved in zip(sketches, state.get("sketches", ())):
+        generator.set_state(saved)
     torch.set_rng_state(state["torch"])
     random.setstate(_to_tuples(state["python"]))
     kind, keys, pos, has_gauss, cached = state["numpy"]
@@ -603,6 +617,7 @@ class _Run:
             term.loss.prepare(self.target)
         self.specs = [(n, recipe.seed + 1000 * i) for n in recipe.strokes for i in range(recipe.seeds)]
         self.names = [sketch_name(n, s) for n, s in self.specs]
+        self.loss_generators = [loss_generator(seed) for _, seed in self.specs]
         self._reset_best()
         self.flat = [False] * len(self.specs)  # a flat evaluation since the last improvement (early_stop)
         self.stopped_step: list[int | None] = [None] * len(self.specs)
@@ -619,7 +634,7 @@ class _Run:
         if recipe["video"] and self.checkpoint is not None:
             self.frames = self._earlier_frames()
         self.completed = self.current = self.start_step
-        self.step_rng = rng_state(self.device)
+        self.step_rng = rng_state(self.device, self.loss_generators)
         self.step_losses = self.loss_states()
         self.step_early_stop = self.early_stop_state()
         self.t0 = time.perf_counter()
@@ -805,7 +820,7 @@ class _Run:
                 terms = best.get("terms")
                 self.best_terms[i] = active_terms(self.c.losses, best["step"]) if terms is None else frozenset(terms)
         self.start_step, self.elapsed0 = int(state["step"]), float(state.get("elapsed", 0.0))
-        set_rng_state(state["rng"])
+        set_rng_state(state["rng"], self.loss_generators)
         if self.recipe["early_stop"] and "early_stop" in state:
             self.flat, self.stopped_step = list(state["early_stop"]["flat"]), list(state["early_stop"]["stopped"])
             self.held = [None if st is None else s.detach() for st, s in zip(self.stopped_step, self.scenes)]
@@ -872,10 +887,10 @@ class _Run:
             if self.all_stopped():
                 break
             self.current = step
-            self.step_rng = rng_state(self.device)
+            self.step_rng = rng_state(self.device, self.loss_generators)
             if self.stages is not None and step // self.stage_steps > self.stage:
                 self.next_stage(step // self.stage_steps)
-                self.step_rng = rng_state(self.device)
+                self.step_rng = rng_state(self.device, self.loss_generators)
             self.step_losses = self.loss_states()
             self.step_early_stop = self.early_stop_state()
             if r["save_every"] and step % r["save_every"] == 0 and step not in (0, self.start_step):
@@ -929,7 +944,8 @@ class _Run:
         scenes = [self.scenes[i] for i in active]
         rgba = c.renderer.render(scenes)
         images = composite(rgba, scenes)
-        batch = LossInput(images, rgba, scenes, self.target, step, True, self.stage_start, active)
+        batch = LossInput(images, rgba, scenes, self.target, step, True, self.stage_start, active,
+                          [self.loss_generators[i] for i in active])
         total, values = compute_terms(c.losses, batch)
         values = {**values, "total": total}  # named terms first: the error names the culprit
         for name, value in values.items():
@@ -1026,7 +1042,7 @@ class _Run:
         starts or stops since) is replaced: totals of different sums are not comparable."""
         active = list(range(len(self.scenes))) if active is None else active
         batch = LossInput(images, rgba, [self.scenes[i] for i in active], self.target, step, False, self.stage_start,
-                          active)
+                          active, [self.loss_generators[i] for i in active])
         total, _ = compute_terms(self.c.losses, batch, active_step)
         latest = self.recipe["result"] == "final"
         terms = active_terms(self.c.losses, active_step)
@@ -1160,7 +1176,7 @@ class _Run:
         # The RNG, loss and early-stop states at the start of the first step not applied yet, so a
         # resume replays it exactly.
         unapplied = self.completed == self.current
-        rng = self.step_rng if unapplied else rng_state(self.device)
+        rng = self.step_rng if unapplied else rng_state(self.device, self.loss_generators)
         losses = self.step_losses if unapplied else self.loss_states()
         early_stop = self.step_early_stop if unapplied else self.early_stop_state()
         final_eval = None

@@ -280,7 +280,8 @@ def check_loss(loss: type[Loss] | Loss, options: dict[str, Any] | None = None, *
     * gradients of sketch 0's value reach every tensor in `params` of sketch 0 and none of sketch 1;
     * the evaluation pass (``training=False``) is deterministic, and gives sketch 1 the same value
       when it is scored alone (``sketches=[1]``: a run leaves out the sketches ``early_stop``
-      stopped), unless the loss has state;
+      stopped), unless the loss has state; so does the training pass given the same per-sketch
+      ``generators`` (a loss draws sketch i's random numbers from ``sketch_generators()[i]``);
     * ``deterministic=True``: float64 ``torch.autograd.gradcheck`` w.r.t. the images on an 8 px canvas;
     * ``strict_shapes`` (default: ``needs_target``): renders whose size or channels differ from the
       target raise an error instead of being silently broadcast.
@@ -326,20 +327,39 @@ def check_loss(loss: type[Loss] | Loss, options: dict[str, Any] | None = None, *
         _ensure(torch.allclose(first[key], second[key]),
                 f"{instance.name}: evaluation pass (training=False) is not deterministic for {key!r}")
     if not instance.state_dict():  # as a run scores the sketches early_stop has not stopped
-        with torch.no_grad():
-            rgba = draw.render(scenes[1:])
-            alone = _terms(instance(LossInput(_composite(rgba, scenes[1].background), rgba, scenes[1:], target, 0,
-                                              False, sketches=[1])), 1, f"{instance.name} (one sketch)")
-        for key in first:
-            _ensure(torch.allclose(alone[key][0], first[key][1]),
-                    f"{instance.name}: sketch 1 scored alone (as once early_stop has stopped sketch 0) differs "
-                    f"from its value beside sketch 0 for {key!r}; each sketch's value must depend on that sketch "
-                    "only")
+        _check_alone_as_beside(instance, draw, scenes, target, first)
     if deterministic:
         _gradcheck_loss(instance, options, loss)
     if strict_shapes if strict_shapes is not None else instance.needs_target:
         _check_loss_shapes(instance, scenes, size)
     return {k: v.detach() for k, v in terms.items()}
+
+
+def _check_alone_as_beside(instance: Loss, draw: Renderer, scenes: list[VectorScene], target: Tensor | None,
+                           evaluated: dict[str, Tensor]) -> None:
+    """Sketch 1 scored alone (as once early_stop has stopped sketch 0, or in a run of its own) gets
+    the value it gets beside sketch 0: in the evaluation pass, and in the training pass with the
+    same per-sketch generators."""
+    def score(chosen: list[int], training: bool) -> dict[str, Tensor]:
+        rgba = draw.render([scenes[i] for i in chosen])
+        generators = [torch.Generator().manual_seed(i) for i in chosen]
+        batch = LossInput(_composite(rgba, scenes[chosen[0]].background), rgba, [scenes[i] for i in chosen], target, 0,
+                          training, sketches=chosen, generators=generators)
+        return _terms(instance(batch), len(chosen), f"{instance.name} ({len(chosen)} sketches)")
+
+    with torch.no_grad():
+        alone = score([1], False)
+        for key in evaluated:
+            _ensure(torch.allclose(alone[key][0], evaluated[key][1]),
+                    f"{instance.name}: sketch 1 scored alone (as once early_stop has stopped sketch 0) differs "
+                    f"from its value beside sketch 0 for {key!r}; each sketch's value must depend on that sketch "
+                    "only")
+        beside, alone = score([0, 1], True), score([1], True)
+    for key in beside:
+        _ensure(torch.allclose(alone[key][0], beside[key][1]),
+                f"{instance.name}: in the training pass, sketch 1 alone differs from sketch 1 beside sketch 0 with "
+                f"the same generators for {key!r}; draw sketch i's random numbers from "
+                "batch.sketch_generators()[i], so a sketch draws the same whatever runs beside it")
 
 
 def _gradcheck_loss(instance: Loss, options: dict[str, Any] | None, loss: Any) -> None:

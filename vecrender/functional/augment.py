@@ -20,7 +20,9 @@ settings); torchvision's anti-aliasing when a crop is *downscaled* is not applie
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -194,6 +196,12 @@ class AugmentParams:
         return AugmentParams(self.startpoints.repeat(times, 1, 1), self.endpoints.repeat(times, 1, 1),
                              self.boxes.repeat(times, 1), self.fill, self.size)
 
+    @staticmethod
+    def cat(parts: Sequence[AugmentParams]) -> AugmentParams:
+        """The parameter sets of `parts` (same fill and size), one after another."""
+        return AugmentParams(torch.cat([p.startpoints for p in parts]), torch.cat([p.endpoints for p in parts]),
+                             torch.cat([p.boxes for p in parts]), parts[0].fill, parts[0].size)
+
 
 def sample_augment_params(num: int, height: int, width: int, *, distortion_scale: float = 0.5,
                           crop_scale: tuple[float, float] = (0.8, 0.8), crop_ratio: tuple[float, float] = (1.0, 1.0),
@@ -207,6 +215,15 @@ def sample_augment_params(num: int, height: int, width: int, *, distortion_scale
     boxes = resized_crop_params(num, height, width, crop_scale, crop_ratio, generator)
     out = (size, size) if isinstance(size, int) else tuple(size)
     return AugmentParams(start, end, boxes, fill, out)
+
+
+def sample_sketch_views(generators: Sequence[torch.Generator | None], views: int, height: int, width: int,
+                        **options: Any) -> AugmentParams:
+    """`views` parameter sets for each sketch, sketch-major, each sketch's drawn from its own
+    generator (`LossInput.sketch_generators`): ``[len(generators) * views]``. `options` are
+    :func:`sample_augment_params`'s."""
+    return AugmentParams.cat([sample_augment_params(views, height, width, generator=g, **options)
+                              for g in generators])
 
 
 def apply_augment(images: Tensor, params: AugmentParams) -> Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -105,10 +107,12 @@ def test_training_loss_equals_mean_over_views_with_shared_params():
     geo, sem = pair(context)
     t, imgs = target(), sketches(2)
     geo.prepare(t)
-    torch.manual_seed(3)
-    g, s = geo(batch(imgs, t, True, 9)), sem(batch(imgs, t, True, 9))
-    torch.manual_seed(3)
-    params = A.sample_augment_params(8, SIZE, SIZE, size=SIZE)
+    generators = [torch.Generator().manual_seed(seed) for seed in (3, 4)]
+    # one feature pass for both losses: each sketch's 4 views drawn once, from its own generator
+    step = dataclasses.replace(batch(imgs, t, True, 9), generators=generators)
+    g, s = geo(step), sem(step)
+    params = A.sample_sketch_views([torch.Generator().manual_seed(seed) for seed in (3, 4)], 4, SIZE, SIZE,
+                                   size=SIZE)
     model = load_clip("tiny-RN", pretrained=None, models=context.models)
     with torch.no_grad():
         views = A.apply_augment(imgs.repeat_interleave(4, 0), params).view(2, 4, 3, SIZE, SIZE)

@@ -9,7 +9,8 @@ reuses it. The batch for S sketches, in training:
 * per sketch, view 0 is the clean pair (CLIP resize/centre crop, a no-op at 224) and views 1..A
   are A pairs augmented with identical parameters for sketch and target (random perspective 0.5,
   p=1, fill 0, bilinear; random resized crop scale (0.8, 0.8), ratio 1, bilinear), each sketch
-  with its own A draws (torch's global RNG, so runs are reproducible and resumable);
+  with its own A draws from its own generator (`LossInput.sketch_generators`: reproducible,
+  resumable, and the same whether the sketch runs alone or beside others);
 * one RN101 pass per step for both losses over the S*(1+A) sketch views and the S*A augmented
   target views; the clean target's features are computed once, at ``prepare``. On CUDA the pass is
   a single forward (kernel-launch bound at these sizes); on CPU (compute bound) the target views
@@ -38,7 +39,7 @@ from torch import Tensor
 from vecrender.components import Loss, LossInput
 from vecrender.config import option
 from vecrender.errors import ConfigError
-from vecrender.functional.augment import apply_augment, normalize, resize_center_crop, sample_augment_params
+from vecrender.functional.augment import apply_augment, normalize, resize_center_crop, sample_sketch_views
 from vecrender.models.clip import clip_key, clip_precision, image_size, load_clip, resnet_features
 
 LAYER_NAMES = ("stem", "layer1", "layer2", "layer3", "layer4")
@@ -221,9 +222,9 @@ def _compute_pass(loss: _RNLoss, batch: LossInput) -> FeaturePass:
     views = [resize_center_crop(images, size)]
     a = c.num_augs if batch.training else 0
     if a:
-        params = sample_augment_params(s * a, h, w, distortion_scale=c.distortion_scale,
-                                       crop_scale=tuple(c.crop_scale), crop_ratio=tuple(c.crop_ratio),
-                                       fill=c.fill, size=size)
+        params = sample_sketch_views(batch.sketch_generators(), a, h, w, distortion_scale=c.distortion_scale,
+                                     crop_scale=tuple(c.crop_scale), crop_ratio=tuple(c.crop_ratio),
+                                     fill=c.fill, size=size)
         views.append(apply_augment(images.repeat_interleave(a, 0), params))
         with torch.no_grad():  # the target needs no gradient: keep it out of the backward pass
             target_views = apply_augment(batch.target.to(images).expand(s * a, -1, -1, -1), params)
@@ -343,9 +344,9 @@ class ClipViT(Loss):
         a = self.config.num_augs if batch.training else 0
         if a == 0:
             return 1.0 - F.cosine_similarity(self._embed(resize_center_crop(images, size)), target_emb, dim=-1)
-        params = sample_augment_params(s * a, h, w, distortion_scale=self.config.distortion_scale,
-                                       crop_scale=tuple(self.config.crop_scale), crop_ratio=(1.0, 1.0),
-                                       fill=self.config.fill, size=size)
+        params = sample_sketch_views(batch.sketch_generators(), a, h, w, distortion_scale=self.config.distortion_scale,
+                                     crop_scale=tuple(self.config.crop_scale), crop_ratio=(1.0, 1.0),
+                                     fill=self.config.fill, size=size)
         emb = self._embed(apply_augment(images.repeat_interleave(a, 0), params))
         cos = F.cosine_similarity(emb, target_emb, dim=-1).reshape(s, a)
         return (1.0 - cos).sum(dim=1)

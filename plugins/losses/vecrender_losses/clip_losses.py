@@ -5,7 +5,8 @@ instance per run through ``context.models``) and the core's batched augmentation
 (:mod:`vecrender.functional.augment`); open_clip is imported only when a run builds them.
 
 Views: each sketch is augmented ``augmentations`` times (random perspective with a fill colour,
-then a random resized crop to the model's input size), independently per sketch and view. In the
+then a random resized crop to the model's input size), independently per sketch and view, each
+sketch's from its own generator (`LossInput.sketch_generators`). In the
 evaluation pass (``training=False``) the views are drawn from a generator with a fixed seed, the
 same for every sketch, so the eval loss is deterministic, comparable from one evaluation to the
 next and between sketches, and a sketch's does not depend on the others in the batch.
@@ -72,19 +73,21 @@ class ClipViews(Loss):
             self._model = load_clip(c.model, c.pretrained, c.weights, self.context.device, self.context.models)
         return self._model
 
-    def view_params(self, sketches: int, height: int, width: int, training: bool) -> AugmentParams:
-        """Augmentation parameters for the views of `sketches` renders, sketch-major: random, or
-        in evaluation passes the same fixed-seed views for every sketch (so a sketch's value does
-        not depend on the others in the batch, and sketches are scored alike)."""
-        from vecrender.functional.augment import sample_augment_params
+    def view_params(self, generators: list[torch.Generator | None], height: int, width: int, training: bool
+                    ) -> AugmentParams:
+        """Augmentation parameters for the views of one render per generator, sketch-major: random,
+        each sketch's from its generator, or in evaluation passes the same fixed-seed views for
+        every sketch (so sketches are scored alike)."""
+        from vecrender.functional.augment import sample_sketch_views
         from vecrender.models.clip import image_size
 
         c = self.config
-        params = sample_augment_params(
-            c.augmentations * (sketches if training else 1), height, width, distortion_scale=c.distortion,
-            crop_scale=tuple(c.crop_scale), crop_ratio=tuple(c.crop_ratio), fill=c.fill, size=image_size(self.model),
-            generator=fn.eval_generator(training))
-        return params if training else params.tiled(sketches)
+        options = dict(distortion_scale=c.distortion, crop_scale=tuple(c.crop_scale), crop_ratio=tuple(c.crop_ratio),
+                       fill=c.fill, size=image_size(self.model))
+        if training:
+            return sample_sketch_views(generators, c.augmentations, height, width, **options)
+        return sample_sketch_views([fn.eval_generator(False)], c.augmentations, height, width, **options
+                                   ).tiled(len(generators))
 
     def views(self, images: Tensor, params: AugmentParams | None) -> Tensor:
         """``[S, 3, H, W]`` -> ``[S * A, 3, s, s]`` views (A = augmentations, or 1 plain view)."""
@@ -105,12 +108,14 @@ class ClipViews(Loss):
         with clip_precision(views.device):
             return model.encode_image(x.to(next(model.parameters()).dtype)).to(views.dtype)
 
-    def embed_views(self, images: Tensor, training: bool) -> tuple[Tensor, AugmentParams | None]:
-        """``[S, 3, H, W]`` -> embeddings ``[S, A, D]`` and the augmentation parameters used."""
+    def embed_views(self, images: Tensor, training: bool, generators: list[torch.Generator | None] | None = None
+                    ) -> tuple[Tensor, AugmentParams | None]:
+        """``[S, 3, H, W]`` -> embeddings ``[S, A, D]`` and the augmentation parameters used
+        (`generators`: each sketch's, `LossInput.sketch_generators`; None: the global one)."""
         fn.check_images(images)
         s, _, h, w = images.shape
         count = self.config.augmentations
-        params = self.view_params(s, h, w, training) if count else None
+        params = self.view_params(generators or [None] * s, h, w, training) if count else None
         emb = self.encode(self.views(images, params))
         return emb.reshape(s, max(count, 1), -1), params
 
@@ -166,7 +171,7 @@ class ClipText(ClipViews):
     def forward(self, batch: LossInput) -> Tensor:
         if self.text_emb is None:
             self.prepare(batch.target)
-        emb, _ = self.embed_views(batch.images, batch.training)
+        emb, _ = self.embed_views(batch.images, batch.training, batch.sketch_generators())
         return fn.cosine_guidance(emb, self.text_emb, self.negative_emb, self.config.negative_weight,
                                   self.config.reduction)
 
@@ -194,7 +199,7 @@ class ClipImage(ClipViews):
             raise ConfigError("loss 'clip_image' compares renders with the input image, but the run has no "
                               "target: pass --input IMAGE (or use clip_text).")
         target = fn.check_pair(batch.images, batch.target.to(batch.images))
-        emb, params = self.embed_views(batch.images, batch.training)
+        emb, params = self.embed_views(batch.images, batch.training, batch.sketch_generators())
         with torch.no_grad():
             if params is None:
                 target_emb = self.encode(self.views(target[:1], None))[:, None]

@@ -284,15 +284,21 @@ class StrotssStyle(Vgg16Loss):
             self.prepare(None)
         images = batch.images
         features = self.features.to(device=images.device, dtype=images.dtype)
-        generator = fn.eval_generator(batch.training)
-        rows, cols = fn.strotss_grid(*images.shape[-2:], generator)
-        # evaluation: the same positions for every sketch (its value must not depend on the others)
-        shape = (images.shape[0] if batch.training else 1, self.config.locations)
-        rows = rows[torch.randint(len(rows), shape, generator=generator)].expand(images.shape[0], -1)
-        cols = cols[torch.randint(len(cols), shape, generator=generator)].expand(images.shape[0], -1)
+        # each sketch's positions from its generator; evaluation: the same positions for every sketch
+        generators = batch.sketch_generators() if batch.training else [fn.eval_generator(False)]
+        rows, cols = torch.cat([self._positions(*images.shape[-2:], g) for g in generators], dim=1)
+        rows, cols = rows.expand(images.shape[0], -1), cols.expand(images.shape[0], -1)
         feats = fn.strotss_features(features, images, self.config.shift)
         samples = fn.sample_hypercolumns(feats, rows, cols, bilinear=True)
         return fn.strotss_style_loss(samples, self.style.to(images))
+
+    def _positions(self, height: int, width: int, generator: torch.Generator | None) -> Tensor:
+        """``[2, 1, locations]`` (rows, cols) of one sketch's sampled positions: rows and columns
+        picked apart, as STROTSS shuffles them apart."""
+        rows, cols = fn.strotss_grid(height, width, generator)
+        count = (self.config.locations,)
+        picked = [axis[torch.randint(len(axis), count, generator=generator)] for axis in (rows, cols)]
+        return torch.stack(picked)[:, None]
 
 
 # -- geometry regularisers -----------------------------------------------------------------------
