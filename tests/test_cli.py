@@ -262,6 +262,21 @@ def test_internal_error_hides_traceback_unless_debug(monkeypatch, input_png):
     assert isinstance(result.exception, ZeroDivisionError)
 
 
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError("DefaultCPUAllocator: can't allocate memory: you "
+                                                                 "tried to allocate 324000000000 bytes."),
+                                   torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")])
+def test_out_of_memory_says_what_to_lower(monkeypatch, input_png, error):
+    import vecrender.runner
+
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(vecrender.runner, "run", broken)
+    result = invoke("run", "painterly", "--input", str(input_png), *FAST)
+    assert_error(result, 1, "error: out of memory", "smaller canvas")
+    assert "internal error" not in result.stderr
+
+
 class Divides(vecrender.Loss):
     """Fails in forward, as a buggy third-party loss would (test plugin)."""
 
@@ -401,6 +416,9 @@ def test_render_options_and_errors(tmp_path):
     assert_error(invoke("render", str(tmp_path / "missing.svg")), 2, "missing.svg", "not found")
     assert_error(invoke("render", svgs[0], "--renderer", "nativ"), 2, "unknown renderer 'nativ'", "native")
     assert_error(invoke("render", svgs[0], "--scale", "0"), 2, "scale")
+    for bad in ("nan", "inf"):
+        assert_error(invoke("render", svgs[0], "--scale", bad), 2, "scale", "not a finite number")
+    assert_error(invoke("render", svgs[0], "--scale", "2", "--width", "30"), 2, "--scale and --width")
 
 
 # -- resume, output folders, size guards ----------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -67,6 +68,25 @@ def test_explicit_checkpoint_is_loaded(tmp_path):
     loaded = C.load_clip("tiny-RN", pretrained="openai", weights=str(path))
     for (k, v), (_, w) in zip(source.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(v, w), k
+
+
+@pytest.mark.parametrize("content", ["truncated", "png", "other model"])
+def test_an_unusable_checkpoint_is_one_paragraph_naming_it(tmp_path, content):
+    path = tmp_path / "RN.pt"
+    torch.save(C.load_clip("tiny-RN", pretrained=None).state_dict(), path)
+    if content == "truncated":
+        path.write_bytes(path.read_bytes()[:1000])
+    elif content == "png":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    else:
+        torch.save(C.load_clip("tiny-ViT", pretrained=None).state_dict(), path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor a deprecation warning beside it
+        with pytest.raises(WeightsNotFoundError) as err:
+            C.load_clip("tiny-RN", pretrained="openai", weights=str(path))
+    msg = str(err.value)
+    assert "\n" not in msg and f"The CLIP tiny-RN weights file {path} cannot be used" in msg
+    assert "Delete it" in msg and "tiny-RN.pt" in msg
 
 
 def test_missing_weights_offline_is_one_paragraph(tmp_path):

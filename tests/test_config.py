@@ -90,6 +90,13 @@ def test_float_text_from_yaml_1_1_is_accepted_for_float_fields():
         build_config(Sample, {"steps": "1e3"}, "test")
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "-.inf", "1e400", 10**400])
+def test_float_options_are_finite(value):
+    raw = {"lr": value if value != "-.inf" else float("-inf")}
+    with pytest.raises(ConfigError, match=r"test.lr: expected a finite number, got"):
+        build_config(Sample, raw, "test")
+
+
 @dataclass
 class Bounded:
     segments: int = option(1, "Segments.", min=1)

@@ -309,6 +309,10 @@ def test_a_missing_key_is_blamed_on_the_recipe_not_the_defaults(reg, tmp_path):
                         r"of \d+ .*use a smaller canvas"),
     ({"preprocess": [{"use": "t.pad", "margin": "wide"}]},
      r"bad.yaml: preprocess\[0\] \(t.pad\).margin: expected int, got 'wide'"),
+    ({"losses": [{"use": "t.pixel", "weight": float("nan")}]},
+     r"bad.yaml: losses\[t.pixel\].weight: expected a finite number, got nan"),
+    ({"seed": -1}, r"bad.yaml: seed: the sketch seeds -1..-1 .* must lie in \[0, 4294967295\]"),
+    ({"seed": 2**32 - 1000, "seeds": 2}, r"seed: the sketch seeds 4294966296..4294967296 \(seed \+ 1000 per extra"),
 ])
 def test_strict_validation(reg, tmp_path, change, pattern):
     path = write(tmp_path / "bad.yaml", {**BASE, **change})

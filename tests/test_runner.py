@@ -480,6 +480,11 @@ def test_nan_loss_names_its_cause(host, tmp_path, input_png):
     path = write_recipe(tmp_path, optimizer={"use": "toy.adam", "diverge_at": 3})
     with pytest.raises(NonFiniteLossError, match="strokes themselves became non-finite in the last optimizer step"):
         go(host, path, input_png, tmp_path / "strokes")
+    # in the last step's update: no later loss sees it, and the run fails with its best kept
+    path = write_recipe(tmp_path, optimizer={"use": "toy.adam", "diverge_at": 5})
+    with pytest.raises(NonFiniteLossError, match="not finite at the end of the run.*became non-finite"):
+        go(host, path, input_png, tmp_path / "last")
+    assert (tmp_path / "last" / "best.svg").is_file() and (tmp_path / "last" / "photo-3paths.svg").is_file()
 
 
 def test_wrong_loss_shape_is_reported(host, tmp_path, input_png):

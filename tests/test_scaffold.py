@@ -58,7 +58,7 @@ def test_refuses_an_entry_point_name_an_installed_plugin_uses(name, dist, tmp_pa
                                             rf"for example 'my-{name}'"):
         plugin_names(name)
     result = CliRunner().invoke(_cli(), ["new-plugin", name, "--dir", str(tmp_path / "p")])
-    assert result.exit_code == 1 and "already uses" in result.output and not (tmp_path / "p").exists()
+    assert result.exit_code == 2 and "already uses" in result.output and not (tmp_path / "p").exists()
 
 
 def test_refuses_a_non_empty_directory(tmp_path):
@@ -96,8 +96,8 @@ def test_command_errors_are_one_line_without_traceback(tmp_path):
     bad_dir = runner.invoke(_cli(), ["new-plugin", "inkwell", "--dir", str(tmp_path / "taken")])
     bad_name = runner.invoke(_cli(), ["new-plugin", "9lives", "--dir", str(tmp_path / "n")])
     bad_kind = runner.invoke(_cli(), ["new-plugin", "inkwell", "--kind", "sampler"])
-    assert bad_dir.exit_code == 1 and "refusing to write" in bad_dir.output
-    assert bad_name.exit_code == 1 and "starting with a letter" in bad_name.output
+    assert bad_dir.exit_code == 2 and bad_dir.output.startswith("error: ") and "refusing to write" in bad_dir.output
+    assert bad_name.exit_code == 2 and "starting with a letter" in bad_name.output
     assert bad_kind.exit_code == 2 and "sampler" in bad_kind.output
     assert not (tmp_path / "n").exists()
     for result in (bad_dir, bad_name, bad_kind):

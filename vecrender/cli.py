@@ -88,6 +88,10 @@ def unexpected_error_message(exc: Exception) -> str:
     (a bug there is not vecrender's), else call it an internal error."""
     from vecrender.plugins import get_host
 
+    if _out_of_memory(exc):
+        return (f"out of memory ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}). "
+                "Ask for less at once: a smaller canvas (or --scale), fewer strokes or sketches (strokes, --seeds), "
+                "or a GPU's work on the CPU (--device cpu); a run keeps its best sketches so far.")
     culprit = get_host().culprit(exc)
     if culprit is None:
         return (f"internal error: {type(exc).__name__}: {exc}. This is a bug; rerun with --debug (or "
@@ -101,6 +105,14 @@ def unexpected_error_message(exc: Exception) -> str:
         advice = "This is probably a bug in that plugin, not in vecrender: report it to the plugin's author"
     return (f"{where} {culprit.plugin.label} failed: {type(exc).__name__}: {exc}{at}. {advice}; rerun "
             f"with --debug (or VECRENDER_DEBUG=1) for the traceback.")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is an allocation failure (host or GPU), whatever the library raised it as."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
+        isinstance(exc, RuntimeError) and any(s in text for s in ("out of memory", "can't allocate memory",
+                                                                  "not enough memory")))
 
 
 @click.group(cls=VecrenderGroup, context_settings={"help_option_names": ["-h", "--help"],

@@ -15,6 +15,7 @@ outside ``choices``. Field annotations are limited to what YAML values can satis
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -258,11 +259,14 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             return value
         raise _type_error(where, tp, value)
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
         if isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
-            return float(value)  # YAML 1.1 (yaml.safe_load) reads 1e-3 as a string
-        raise _type_error(where, tp, value)
+            value = float(value)  # YAML 1.1 (yaml.safe_load) reads 1e-3 as a string
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _type_error(where, tp, value)
+        number = float(value) if abs(value) < 1e308 else math.inf
+        if not math.isfinite(number):  # no option means anything by NaN or infinity
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}.")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value

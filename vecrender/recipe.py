@@ -67,6 +67,8 @@ COMPONENTS = {"renderer": "renderer", "initializer": "initializer", "optimizer":
 #: Keys of a loss entry handled by the runner; every other key is an option of the loss's Config.
 LOSS_KEYS = ("use", "weight", "label", "start", "stop", "remove")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+#: Largest sketch seed (numpy's generators take 32-bit seeds).
+MAX_SEED = 2**32 - 1
 _INT_KEYS = {"steps": 1, "seed": None, "seeds": 1, "eval_every": 1, "log_every": 1,
              "save_every": 0, "video_every": 1}
 #: The ``canvas`` value that gives the canvas the preprocessed input image's size.
@@ -475,6 +477,10 @@ def validate(data: dict, origins: dict) -> dict:
         value = coerce(data[key], int, at(key))
         if minimum is not None and value < minimum:
             raise ConfigError(f"{at(key)}: must be >= {minimum}, got {value}.")
+    last_seed = data["seed"] + 1000 * (data["seeds"] - 1)  # sketch seeds: seed, seed + 1000, ...
+    if data["seed"] < 0 or last_seed > MAX_SEED:
+        raise ConfigError(f"{at('seed')}: the sketch seeds {data['seed']}..{last_seed} (seed + 1000 per extra seed) "
+                          f"must lie in [0, {MAX_SEED}]; pick a smaller seed.")
     data["canvas"] = _canvas(data["canvas"], at("canvas"))
     data["strokes"] = _strokes(data["strokes"], at("strokes"))
     data["stages"] = _stages(data["stages"], data["strokes"], at("stages"), at("strokes"))

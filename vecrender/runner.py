@@ -902,6 +902,9 @@ class _Run:
                 self.write_metrics(step, values, evaluated)
             self._progress(step, values, evaluated)
         self.close_progress()
+        if not self._strokes_finite():  # strokes far off the canvas draw nothing, so no loss saw it
+            raise NonFiniteLossError(f"the strokes are not finite at the end of the run; "
+                                     f"{self._non_finite_advice(None)}")
 
     def _check_gradients(self, step: int) -> None:
         """Stop before a non-finite gradient reaches the strokes, so the state on disk stays the

@@ -30,6 +30,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vecrender.errors import WeightsNotFoundError
 
@@ -137,6 +138,17 @@ def resolve_weights(spec: WeightSpec, explicit: str | os.PathLike | None = None,
 def missing_message(spec: WeightSpec, looked: list[tuple[str, Path]], failure: str | None) -> str:
     """One paragraph: what is missing, where we looked, and how to get it."""
     places = "; ".join(f"{label} {path}" for label, path in looked)
+    parts = [f"Weights for {spec.name} ({spec.filename}) were not found. Looked at: {places}."]
+    if failure:
+        parts.append(f"Automatic download was not possible: {failure}.")
+    parts.append(how_to_get(spec))
+    if spec.note:
+        parts.append(spec.note)
+    return " ".join(parts)
+
+
+def how_to_get(spec: WeightSpec) -> str:
+    """The sentence that says where to get `spec`'s file and where to put it."""
     cache_target = cache_dir() / spec.subdir / spec.filename
     project_target = Path("checkpoint") / spec.subdir / spec.filename
     how = (f"Download it from {spec.url} " if spec.url else "Obtain it ")
@@ -145,13 +157,27 @@ def missing_message(spec: WeightSpec, looked: list[tuple[str, Path]], failure: s
     how += f"and put it at {cache_target} or {project_target}"
     if spec.env_var:
         how += f", or set {spec.env_var}=/path/to/{spec.filename}"
-    parts = [f"Weights for {spec.name} ({spec.filename}) were not found. Looked at: {places}."]
-    if failure:
-        parts.append(f"Automatic download was not possible: {failure}.")
-    parts.append(how + ".")
-    if spec.note:
-        parts.append(spec.note)
-    return " ".join(parts)
+    return how + "."
+
+
+def unusable_weights(what: str, path: Path, problem: BaseException | str, remedy: str) -> WeightsNotFoundError:
+    """The one-paragraph error for a weight file that is there but cannot be used: truncated,
+    damaged, not a checkpoint, or another model's."""
+    if isinstance(problem, BaseException):
+        first = (str(problem).strip().splitlines() or [""])[0].split(". ")[0]  # libraries' advice is not ours
+        problem = f"{type(problem).__name__}: {first[:200]}"
+    return WeightsNotFoundError(f"The {what} file {path} cannot be used ({problem}): it is truncated, damaged or "
+                                f"holds another model's weights. {remedy}")
+
+
+def load_checkpoint(path: Path, what: str, remedy: str) -> Any:
+    """``torch.load`` of a weight file (tensors only), or :func:`unusable_weights`' error."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise unusable_weights(what, path, exc, remedy) from None
 
 
 def fetch(url: str, target: Path, member: str | None = None, checksum: str | None = None) -> Path:

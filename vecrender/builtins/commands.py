@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 from pathlib import Path
 
@@ -23,13 +24,19 @@ def register_commands(cli: click.Group) -> None:
     cli.add_command(render)
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number.")
+    return value
+
+
 @click.command(name="render")
 @click.argument("svgs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
               help="The PNG to write (one SVG, a .png name) or a folder for them. Default: beside each SVG, "
                    "NAME.png.")
-@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="The canvas and everything on it times this (2: a 224 px sketch at 448 px).")
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=None, callback=_finite,
+              help="The canvas and everything on it times this (2: a 224 px sketch at 448 px). Default: 1.")
 @click.option("--width", type=click.IntRange(min=1), default=None,
               help="The PNG's width in pixels, its height by the drawing's aspect (instead of --scale).")
 @click.option("--renderer", default="native", show_default=True,
@@ -37,7 +44,7 @@ def register_commands(cli: click.Group) -> None:
 @click.option("--transparent", is_flag=True,
               help="Keep the alpha channel (RGBA PNG) instead of drawing over the file's background (white).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-def render(svgs: tuple[Path, ...], out: Path | None, scale: float, width: int | None, renderer: str,
+def render(svgs: tuple[Path, ...], out: Path | None, scale: float | None, width: int | None, renderer: str,
            transparent: bool, device: str) -> None:
     """Render SVG files (sketches, or drawings from other tools) to PNG with a vecrender renderer.
 
@@ -53,6 +60,8 @@ def render(svgs: tuple[Path, ...], out: Path | None, scale: float, width: int | 
     from vecrender.runner import composite, resolve_device
     from vecrender.svg import RENDER_FILL_TOLERANCE, load_svg
 
+    if scale is not None and width is not None:
+        raise click.UsageError("--scale and --width both set the PNG's size; give one.")
     jobs = _render_targets(svgs, out)
     context = RunContext(device=resolve_device(device))
     drawer_class = get_host().registry.entry("renderer", renderer).obj
@@ -63,7 +72,7 @@ def render(svgs: tuple[Path, ...], out: Path | None, scale: float, width: int | 
     for svg, png in jobs:
         scene = load_svg(svg, fill_tolerance=RENDER_FILL_TOLERANCE)
         size = (width, round(width * scene.height / scene.width)) if width else (
-            round(scene.width * scale), round(scene.height * scale))
+            round(scene.width * (scale or 1.0)), round(scene.height * (scale or 1.0)))
         size = (max(size[0], 1), max(size[1], 1))
         check_pixels(*size, f"the PNG of {svg}", "lower --scale or give --width, or if this machine has "
                      "the memory", ConfigError)  # before the renderer allocates it
@@ -125,14 +134,10 @@ def new_plugin(name: str, kind: str, directory: Path | None) -> None:
     '-' as '_', and components are prefixed with it (a leading 'vecrender-' is dropped):
     inkwell.darkness. The project passes its own tests right after `pip install -e`.
     """
-    from vecrender.errors import VecrenderError
     from vecrender.scaffold import component_name, create_plugin
 
     root = directory if directory is not None else Path(name)
-    try:
-        written = create_plugin(name, kind, root)
-    except VecrenderError as exc:
-        raise click.ClickException(str(exc)) from None
+    written = create_plugin(name, kind, root)  # its errors are usage errors (exit 2)
     click.echo(f"Created the plugin project {name} in {root}/ with the {kind} "
                f"{component_name(name, kind)}:")
     for path in written:

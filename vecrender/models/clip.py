@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,7 +43,7 @@ from torch import Tensor, nn
 from vecrender.components import ModelCache
 from vecrender.errors import WeightsNotFoundError
 from vecrender.functional.augment import CLIP_MEAN, CLIP_STD, normalize
-from vecrender.weights import WeightSpec, cache_dir, candidate_paths, offline, unreachable
+from vecrender.weights import WeightSpec, cache_dir, candidate_paths, offline, unreachable, unusable_weights
 
 __all__ = [
     "CLIP_MEAN", "CLIP_STD", "TINY_CONFIGS", "clip_key", "clip_precision", "env_var_for", "get_tokenizer",
@@ -240,7 +241,7 @@ def _load_pretrained(name: str, pretrained: str | None, weights: str | None) -> 
     for label, path in looked:
         if path.is_file():
             model = _create(name, None, quick_gelu)
-            _load_state(model, path)
+            _load_state(model, path, name)
             return model
         if label in ("the configured path", f"${spec.env_var}"):
             raise WeightsNotFoundError(_message(name, pretrained, looked, "the named file does not exist"))
@@ -248,7 +249,7 @@ def _load_pretrained(name: str, pretrained: str | None, weights: str | None) -> 
     cached = _open_clip_cached(name, pretrained, open_clip_cache)
     if cached is not None:
         model = _create(name, None, quick_gelu)
-        _load_state(model, cached)
+        _load_state(model, cached, name)
         return model
     if offline():
         raise WeightsNotFoundError(_message(name, pretrained, looked, "downloads are disabled (VECRENDER_OFFLINE)"))
@@ -313,19 +314,32 @@ def _open_clip_cached(name: str, pretrained: str | None, cache: Path) -> Path | 
     return None
 
 
-def _load_state(model: nn.Module, path: Path) -> None:
-    """Load a state dict or an OpenAI TorchScript archive into `model` (strict)."""
+def _load_state(model: nn.Module, path: Path, name: str) -> None:
+    """Load a state dict or an OpenAI TorchScript archive into `model` (strict); a file that is
+    neither, or another model's, gives :func:`unusable_weights`' one paragraph."""
+    what, remedy = f"CLIP {name} weights", (f"Delete it (the next run downloads it again when online) or replace it "
+                                            f"with OpenAI's {name}.pt.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        state = torch.jit.load(str(path), map_location="cpu").state_dict()
+    except Exception as error:
+        try:
+            with warnings.catch_warnings():  # torch.jit is deprecated, but OpenAI's files are TorchScript
+                warnings.simplefilter("ignore")
+                state = torch.jit.load(str(path), map_location="cpu").state_dict()
+        except Exception:
+            raise unusable_weights(what, path, error, remedy) from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise unusable_weights(what, path, f"it holds a {type(state).__name__}, not a state dict", remedy)
     state = {k.removeprefix("module."): v for k, v in state.items()
              if k not in ("input_resolution", "context_length", "vocab_size")}
     if "logit_scale" in state and state["logit_scale"].ndim != model.logit_scale.ndim:
         state["logit_scale"] = state["logit_scale"].reshape(model.logit_scale.shape)
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except (RuntimeError, AttributeError) as error:  # missing, unexpected or mis-shaped tensors
+        raise unusable_weights(what, path, error, remedy) from None
 
 
 def _message(name: str, pretrained: str | None, looked: list[tuple[str, Path]], reason: str) -> str:

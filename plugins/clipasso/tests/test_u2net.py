@@ -78,6 +78,18 @@ def test_weights_from_env_var_load_with_weights_only(tmp_path, monkeypatch):
     assert not model.training and not any(p.requires_grad for p in model.parameters())
 
 
+def test_an_unusable_weights_file_is_one_paragraph_naming_it(tmp_path, monkeypatch):
+    path = tmp_path / "u2net.pth"
+    monkeypatch.setenv("VECRENDER_U2NET", str(path))
+    for content in (b"", lambda: torch.save(U2Net(width=0.125).state_dict(), path)):
+        path.write_bytes(content) if isinstance(content, bytes) else content()
+        with pytest.raises(WeightsNotFoundError) as err:
+            load_u2net()
+        msg = str(err.value)
+        assert "\n" not in msg and f"The U2Net weights file {path} cannot be used" in msg, msg
+        assert "Delete it" in msg and "huggingface.co" in msg
+
+
 def test_missing_weights_offline_message(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(WeightsNotFoundError) as err:

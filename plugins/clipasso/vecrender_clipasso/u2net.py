@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vecrender.weights import WeightSpec, resolve_weights
+from vecrender.weights import WeightSpec, how_to_get, load_checkpoint, resolve_weights, unusable_weights
 
 #: Where the published weights are looked up and fetched from (Hugging Face, PyTorch-SVGRender's
 #: model repository: a zip archive holding u2net.pth). md5 as published with the U^2-Net weights.
@@ -173,8 +173,11 @@ def load_u2net(weights: str | Path | None = None, width: float = 1.0,
             raise ConfigError(f"clipasso.u2net_mask: width {width} only works with random weights "
                               f"(weights: none); the published u2net.pth has width 1.")
         path = resolve_weights(U2NET_WEIGHTS, explicit=weights)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        load_state(model, state)
+        remedy = f"Delete it (the next run downloads it again when online) or replace it. {how_to_get(U2NET_WEIGHTS)}"
+        try:
+            load_state(model, load_checkpoint(path, "U2Net weights", remedy))
+        except (RuntimeError, AttributeError) as error:  # missing, unexpected or mis-shaped tensors
+            raise unusable_weights("U2Net weights", path, error, remedy) from None
     model.eval().requires_grad_(False)
     return model.to(device)
 

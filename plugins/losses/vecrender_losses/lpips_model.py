@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from vecrender.errors import WeightsNotFoundError
-from vecrender.weights import WeightSpec, resolve_weights
+from vecrender.weights import WeightSpec, load_checkpoint, resolve_weights
 
 #: lpips net name -> torchvision model name.
 BACKBONES = {"vgg": "vgg16", "alex": "alexnet"}
@@ -92,13 +92,8 @@ def _copy_features(params: list[tuple[str, torch.Tensor]], state: dict[str, torc
 
 def _read_checkpoint(net: str, backbone_weights: str | os.PathLike | None) -> tuple[dict[str, torch.Tensor], Path]:
     path = resolve_backbone(net, backbone_weights)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file
-        raise WeightsNotFoundError(
-            f"The {BACKBONES[net]} checkpoint {path} could not be read ({type(exc).__name__}: {exc}). "
-            f"Replace it with torchvision's {BACKBONES[net]} ImageNet file."
-        ) from exc
+    state = load_checkpoint(path, f"{BACKBONES[net]} checkpoint",
+                            f"Replace it with torchvision's {BACKBONES[net]} ImageNet file.")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     return state, path
