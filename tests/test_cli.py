@@ -191,6 +191,8 @@ def test_run_bad_shortcuts(input_png):
     assert_error(invoke("run", "painterly", "--input", str(input_png), "--strokes", "8,x"), 2,
                  "comma-separated numbers")
     assert_error(invoke("run", "painterly", "--input", str(input_png), "--steps", "0"), 2, "--steps")
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--steps", "3", "--set", "steps=abc"), 2,
+                 "steps is given twice, by --steps and by --set steps=abc; give one")
     assert_error(invoke("run", "painterly", "--input", str(input_png), "--device", "gpu"), 2,
                  "expected auto, cpu, cuda")
 
@@ -435,6 +437,7 @@ def test_resume_runs_the_recorded_recipe_and_refuses_another(input_png, tmp_path
     resolved = (out / "recipe.resolved.yaml").read_text()
     assert "width: 16" in resolved and "steps: 2" in resolved and "strokes: 2" in resolved
     before = files(out)
+    assert_error(invoke("run", "--resume", str(out), "--overwrite"), 2, "--overwrite would replace it; give one")
     assert_error(invoke("run", "--resume", str(out), "--set", "canvas=24", "--steps", "3"), 2,
                  "16x16 px but the recipe asks for a 24x24 canvas")
     other = tmp_path / "other.yaml"
@@ -512,6 +515,8 @@ def test_render_output_names(tmp_path):
     assert_error(invoke("render", a, "-o", a), 2, "PNG only")
     assert not (tmp_path / "out.jpg").exists() and (tmp_path / "d1" / "a.svg").read_text() == SKETCH
     assert_error(invoke("render", str(tmp_path)), 2, "is a directory", "*.svg")
+    os.mkfifo(tmp_path / "pipe.svg")
+    assert_error(invoke("render", str(tmp_path / "pipe.svg")), 2, "pipe.svg' is not a regular file")
     (tmp_path / "afile").write_text("mine")
     assert_error(invoke("render", a, "-o", str(tmp_path / "afile" / "sub")), 2, "afile", "a file, not a folder")
     result = invoke("render", a, a, "-o", str(tmp_path / "coll"))  # the same SVG twice: once

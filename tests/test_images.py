@@ -120,6 +120,9 @@ def test_missing_file_and_directory(tmp_path):
         load_image(tmp_path / "nope.png")
     with pytest.raises(InputImageError, match="is a directory; pass an image file"):
         load_image(tmp_path)
+    os.mkfifo(tmp_path / "pipe.png")  # reading it would wait for a writer forever
+    with pytest.raises(InputImageError, match=r"pipe\.png' is not a regular file"):
+        load_image(tmp_path / "pipe.png")
 
 
 def test_not_an_image(tmp_path):

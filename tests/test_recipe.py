@@ -301,6 +301,8 @@ def test_a_missing_key_is_blamed_on_the_recipe_not_the_defaults(reg, tmp_path):
      r"bad.yaml: losses: no loss with a non-zero weight is active at steps 0-1 of the run's 50 steps \(active: "
      r"t.pixel: steps 2-49\)"),
     ({"losses": [{"use": "t.pixel", "stop": "50%"}]}, r"active at steps 25-49 of the run's 50 steps"),
+    ({"losses": [{"use": "t.pixel", "start": 60}]}, r"active at steps 0-49 of the run's 50 steps \(active: t.pixel: "
+                                                    r"never \(it starts after the last step\)\)"),
     ({"losses": [{"use": "t.pixel", "stop": 10}, {"use": "t.pixel", "label": "late", "start": 11},
                  {"use": "t.pixel", "label": "off", "weight": 0}]},  # weight 0: never active
      r"no loss with a non-zero weight is active at step 10 of the run's 50 steps "
@@ -311,6 +313,7 @@ def test_a_missing_key_is_blamed_on_the_recipe_not_the_defaults(reg, tmp_path):
      r"bad.yaml: preprocess\[0\] \(t.pad\).margin: expected int, got 'wide'"),
     ({"losses": [{"use": "t.pixel", "weight": float("nan")}]},
      r"bad.yaml: losses\[t.pixel\].weight: expected a finite number, got nan"),
+    ({"strokes": "8,16"}, r"bad.yaml: strokes: a list of stroke counts is written \[8,16\] \(strokes=\[8,16\]\)"),
     ({"seed": -1}, r"bad.yaml: seed: the sketch seeds -1..-1 .* must lie in \[0, 4294967295\]"),
     ({"seed": 2**32 - 1000, "seeds": 2}, r"seed: the sketch seeds 4294966296..4294967296 \(seed \+ 1000 per extra"),
 ])
@@ -392,8 +395,12 @@ def test_build_components_drops_weight_zero(reg, tmp_path):
     assert load_recipe("t.base", ["losses.gone.use=t.missing", "losses.gone.weight=0"], registry=reg).losses[-1][
         "use"] == "t.missing"
     none = load_recipe("t.base", ["losses.t.pixel.weight=0", "losses.coarse.weight=0"], registry=reg)
-    with pytest.raises(ConfigError, match="no loss with a non-zero weight"):
+    with pytest.raises(ConfigError, match="no loss with a non-zero weight, so there is nothing to optimise.$"):
         build_components(none, RunContext(), reg)
+    # a recipe that extends no method is told to
+    bare = load_recipe(write(tmp_path / "bare.yaml", {**BASE, "losses": []}), registry=reg)
+    with pytest.raises(ConfigError, match=r"bare.yaml: losses: .* add `extends: <method>`"):
+        build_components(bare, RunContext(), reg)
 
 
 @pytest.mark.parametrize(("overrides", "start", "stop"), [

@@ -145,6 +145,15 @@ def _parse_strokes(ctx: click.Context, param: click.Parameter, value: str | None
     return counts[0] if len(counts) == 1 and "," not in value else counts
 
 
+def _refuse_twice(sets: Sequence[str], shortcuts: Sequence[str]) -> None:
+    """A key given by a shortcut flag and by --set: one would silently win over the other."""
+    flagged = {text.partition("=")[0] for text in shortcuts}
+    for text in sets:
+        key = text.partition("=")[0].strip()
+        if key in flagged:
+            raise click.UsageError(f"{key} is given twice, by --{key} and by --set {text}; give one.")
+
+
 def _check_sets(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> list[str]:
     for text in values:
         key, eq, _ = text.partition("=")
@@ -175,7 +184,7 @@ def shortcut_overrides(steps: int | None = None, seed: int | None = None, device
 @click.option("--seed", type=int, help="Base seed (--set seed=S).")
 @click.option("--device", type=str, metavar="auto|cpu|cuda|cuda:N", help="Device (--set device=...).")
 @click.option("--strokes", type=str, callback=_parse_strokes, metavar="N|N1,N2,...",
-              help="Paths per sketch, one count or several: 8,16,24 (--set strokes=...).")
+              help="Paths per sketch, one count or several: 8,16,24 (--set 'strokes=[8,16,24]').")
 @click.option("--seeds", type=click.IntRange(min=1), help="Seeds per stroke count; the best is kept.")
 @click.option("--prompt", type=str, help="Text prompt for prompt-driven methods.")
 @click.option("--video", is_flag=True, help="Record the optimisation as optimization.gif.")
@@ -206,8 +215,13 @@ def run(recipe: str | None, input_path: Path | None, out_dir: Path | None, sets:
     from vecrender.runner import run as run_recipe
 
     registry = get_host().registry
-    overrides = sets + shortcut_overrides(steps, seed, device, strokes, seeds, prompt, video)
+    shortcuts = shortcut_overrides(steps, seed, device, strokes, seeds, prompt, video)
+    _refuse_twice(sets, shortcuts)
+    overrides = sets + shortcuts
     if resume is not None:
+        if overwrite:
+            raise click.UsageError(f"--resume {resume} continues the run in that folder and --overwrite would "
+                                   f"replace it; give one.")
         if out_dir is not None and out_dir.resolve() != resume.resolve():
             raise ConfigError(f"--resume {resume} continues the run in that folder; drop --out {out_dir}.")
         loaded = load_resume_recipe(resume, recipe, overrides, registry)

@@ -66,6 +66,9 @@ def _check_path(path: Path) -> None:
                               "(PNG, JPEG, WebP, ...).")
     if not path.exists():
         raise InputImageError(f"input image {str(path)!r} does not exist; check the path.")
+    if not path.is_file():  # a device, a pipe or a socket: reading it may never end
+        raise InputImageError(f"input image {str(path)!r} is not a regular file; pass an image file "
+                              "(PNG, JPEG, WebP, ...).")
     if not os.access(path, os.R_OK):
         raise InputImageError(f"input image {str(path)!r} is not readable (permission denied); fix its "
                               "permissions or copy it somewhere readable.")

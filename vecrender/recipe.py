@@ -530,7 +530,8 @@ def _check_loss_coverage(losses: list[dict], total_steps: int, where: str) -> No
         gaps.append((reached, total_steps))
     if gaps:
         missing = ", ".join(_step_range(a, b) for a, b in gaps)
-        active = "; ".join(f"{label}: {_step_range(a, b)}" for a, b, label in spans)
+        active = "; ".join(f"{label}: {_step_range(a, b) if a < b else 'never (it starts after the last step)'}"
+                           for a, b, label in spans)
         raise ConfigError(f"{where}: no loss with a non-zero weight is active at {missing} of the run's "
                           f"{total_steps} steps (active: {active}), so those steps have nothing to optimise; "
                           f"move a loss's start/stop (e.g. --set losses.LABEL.stop=100%) or add a loss for them.")
@@ -570,6 +571,8 @@ def _strokes(value: Any, where: str) -> int | list[int]:
     counts = value if isinstance(value, list) else [value]
     if not counts:
         raise ConfigError(f"{where}: expected a stroke count or a non-empty list of them, got [].")
+    if isinstance(value, str) and "," in value:
+        raise ConfigError(f"{where}: a list of stroke counts is written [{value}] (strokes=[{value}]), got {value!r}.")
     for i, n in enumerate(counts):
         n = coerce(n, int, f"{where}[{i}]" if isinstance(value, list) else where)
         if n < 1:
@@ -721,8 +724,10 @@ def build_components(recipe: Recipe, context: RunContext, registry: Registry | N
         start, stop = (step_of(entry[k], recipe.total_steps) for k in ("start", "stop"))
         losses.append(LossTerm(entry["label"], entry["weight"], start, stop, loss))
     if not losses:
+        hint = "" if recipe.method else (" A recipe usually starts from a method: add `extends: <method>` (see "
+                                         "`vecrender list methods`), or list its losses.")
         raise ConfigError(f"{recipe.where('losses')}: losses: the recipe has no loss with a non-zero "
-                          f"weight, so there is nothing to optimise.")
+                          f"weight, so there is nothing to optimise.{hint}")
     optimizer = build("optimizer", recipe["optimizer"], "optimizer", "optimizer")
     return Components(renderer, initializer, losses, optimizer, preprocessors)
 

@@ -9,8 +9,10 @@ applies update ``k + 1``. An evaluation at step ``k`` (every ``eval_every`` step
 pre-update render with ``training=False`` and, when it improves on the best by more than
 ``MIN_DELTA``, keeps a copy of exactly the evaluated scene (not the one after the update). After the
 last step the final scenes are evaluated too (reported as step ``steps``), so the best is never
-worse than the final result. With recipe ``result: final`` every evaluation replaces the best, so
-the result is the state evaluated last.
+worse than the final result by more than ``MIN_DELTA`` (an absolute margin, as CLIPasso's: losses
+whose values are that small, such as random-weight test models', see no improvements). A loss
+that starts or stops changes the sum, so the best is chosen again from then on. With recipe
+``result: final`` every evaluation replaces the best, so the result is the state evaluated last.
 
 Early stop (recipe ``early_stop: true``, CLIPasso's): an evaluation within ``MIN_DELTA`` of a
 sketch's best, without improving on it, is "flat"; the second flat one since its last improvement

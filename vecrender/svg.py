@@ -491,6 +491,8 @@ def load_svg(source: str | Path, device: torch.device | str = "cpu", fill_tolera
     close to them. None keeps the file's cubics, the scene's structure (as it round-trips through
     `scene_to_svg`)."""
     path = Path(source).expanduser()
+    if path.exists() and not path.is_file():  # a folder, a device or a pipe (reading one may never end)
+        raise SvgError(f"{str(path)!r} is not a regular file; pass an SVG file.")
     try:
         data = path.read_bytes()
     except FileNotFoundError:

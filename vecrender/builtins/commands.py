@@ -95,7 +95,7 @@ def _render_targets(svgs: tuple[Path, ...], out: Path | None) -> list[tuple[Path
     for svg in svgs:
         if svg.is_dir():
             raise InputImageError(f"{str(svg)!r} is a directory; pass the SVG files in it (e.g. {svg / '*.svg'}).")
-        if not svg.is_file():
+        if not svg.exists():
             raise InputImageError(f"SVG file {str(svg)!r} not found.")
     suffix = out.suffix.lower() if out is not None else ""
     if suffix != ".png" and _is_image_suffix(suffix):  # -o out.jpg would make a folder out.jpg/
