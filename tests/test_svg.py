@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
@@ -1585,9 +1586,12 @@ def test_a_hidden_root_draws_nothing_on_its_canvas(hidden):
     assert (scene.num_paths, scene.width, scene.height) == (0, 60, 30)
 
 
-def test_directory_is_not_readable(tmp_path):
-    with pytest.raises(SvgError, match="cannot read SVG file"):
+def test_a_directory_or_a_pipe_is_not_read(tmp_path):
+    with pytest.raises(SvgError, match="is not a regular file; pass an SVG file"):
         load_svg(tmp_path)
+    os.mkfifo(tmp_path / "pipe.svg")  # reading it would wait for a writer forever
+    with pytest.raises(SvgError, match=r"pipe\.svg' is not a regular file"):
+        load_svg(tmp_path / "pipe.svg")
 
 
 # -- rendering: our re-export draws what the original file draws ----------------------------------
