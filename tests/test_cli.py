@@ -375,8 +375,10 @@ def test_render_draws_an_svg_at_a_scale_as_the_renderer_does(tmp_path):
     svg.write_text(SKETCH)
     result = invoke("render", str(svg), "--scale", "2")
     assert result.exit_code == 0, result.output
-    png = Image.open(tmp_path / "sketch.png")
+    png = Image.open(tmp_path / "sketch@2x.png")  # beside sketch.png, a run's own, not over it
     assert png.size == (80, 60) and png.mode == "RGB"
+    assert invoke("render", str(svg), "--width", "20").exit_code == 0
+    assert Image.open(tmp_path / "sketch-20px.png").size == (20, 15) and not (tmp_path / "sketch.png").exists()
     scene = svg_to_scene(SKETCH).resized(80, 60)
     expected = image_to_uint8(1 - NativeRenderer().render([scene])[:, 3:].expand(1, 3, 60, 80) * torch.tensor(
         [0.2, 1.0, 1.0]).view(1, 3, 1, 1))  # #c00 over white: (1 - 0.2 a, 1 - a, 1 - a)

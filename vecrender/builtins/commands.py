@@ -34,7 +34,7 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 @click.argument("svgs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
               help="The PNG to write (one SVG, a .png name) or a folder for them. Default: beside each SVG, "
-                   "NAME.png.")
+                   "NAME.png (NAME@2x.png with --scale 2, NAME-500px.png with --width 500).")
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=None, callback=_finite,
               help="The canvas and everything on it times this (2: a 224 px sketch at 448 px). Default: 1.")
 @click.option("--width", type=click.IntRange(min=1), default=None,
@@ -62,7 +62,8 @@ def render(svgs: tuple[Path, ...], out: Path | None, scale: float | None, width:
 
     if scale is not None and width is not None:
         raise click.UsageError("--scale and --width both set the PNG's size; give one.")
-    jobs = _render_targets(svgs, out)
+    size_tag = f"-{width}px" if width else (f"@{scale:g}x" if scale not in (None, 1.0) else "")
+    jobs = _render_targets(svgs, out, size_tag)
     context = RunContext(device=resolve_device(device))
     drawer_class = get_host().registry.entry("renderer", renderer).obj
     # each scene is drawn once: a CUDA graph captured per drawing shape would cost more than it saves
@@ -88,8 +89,10 @@ def render(svgs: tuple[Path, ...], out: Path | None, scale: float | None, width:
         click.echo(f"{png} ({scene.width} x {scene.height} px)")
 
 
-def _render_targets(svgs: tuple[Path, ...], out: Path | None) -> list[tuple[Path, Path]]:
-    """Each SVG and the PNG it is rendered to (see `render`'s --out); an SVG given twice, once."""
+def _render_targets(svgs: tuple[Path, ...], out: Path | None, size_tag: str = "") -> list[tuple[Path, Path]]:
+    """Each SVG and the PNG it is rendered to (see `render`'s --out; `size_tag` ends the default
+    names of another size than the SVG's, so a run's own PNG beside its SVG is not replaced by a
+    bigger one); an SVG given twice, once."""
     from vecrender.errors import InputImageError
 
     for svg in svgs:
@@ -101,7 +104,7 @@ def _render_targets(svgs: tuple[Path, ...], out: Path | None) -> list[tuple[Path
     if suffix != ".png" and _is_image_suffix(suffix):  # -o out.jpg would make a folder out.jpg/
         raise click.UsageError(f"--out {out}: render writes PNG only; give a .png name (one SVG) or a folder.")
     if out is None:
-        targets = [svg.with_suffix(".png") for svg in svgs]
+        targets = [svg.with_name(f"{svg.stem}{size_tag}.png") for svg in svgs]
     elif suffix == ".png" and len(svgs) > 1:
         raise click.UsageError(f"--out {out}: several SVGs go to a folder; give one, not a .png file.")
     else:
