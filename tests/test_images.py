@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vecrender.errors import ConfigError, InputImageError, OutputError
+from vecrender.errors import ConfigError, InputImageError, InputImageWarning, OutputError
 from vecrender.images import MAX_PIXELS_ENV, check_pixels, image_to_uint8, load_image, save_png
 from vecrender.io import atomic_write_text, current_umask
 
@@ -113,6 +113,14 @@ def test_exif_orientation_is_applied(tmp_path):
     image = load_image(tmp_path / "r.jpg")
     assert image.shape == (1, 3, 20, 10)  # displayed upright: portrait
     assert image[0, :, :8].mean() > 0.9 and image[0, :, 12:].mean() < 0.1  # white ends up on top
+
+
+def test_an_animation_gives_its_first_frame_and_says_so(tmp_path):
+    frames = [Image.new("RGB", (8, 6), color) for color in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    with pytest.warns(InputImageWarning, match=r"a\.gif' has 2 frames; its first is used"):
+        image = load_image(tmp_path / "a.gif")
+    assert image.shape == (1, 3, 6, 8) and image[0, 0].min() > 0.9 and image[0, 2].max() < 0.1
 
 
 def test_missing_file_and_directory(tmp_path):

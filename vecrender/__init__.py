@@ -20,7 +20,7 @@ from vecrender.components import (
     RunContext,
 )
 from vecrender.config import option
-from vecrender.errors import ConfigError, VecrenderError, WeightsNotFoundError
+from vecrender.errors import ConfigError, VecrenderError, VecrenderWarning, WeightsNotFoundError
 from vecrender.scene import VectorScene
 
 __version__ = "0.1.0"
@@ -39,6 +39,7 @@ __all__ = [
     "Renderer",
     "RunContext",
     "VecrenderError",
+    "VecrenderWarning",
     "VectorScene",
     "WeightsNotFoundError",
     "hookimpl",

@@ -33,8 +33,8 @@ from vecrender.errors import (
     ConfigError,
     NonFiniteLossError,
     RunInterrupted,
-    SvgImportWarning,
     VecrenderError,
+    VecrenderWarning,
     did_you_mean,
 )
 
@@ -383,7 +383,7 @@ def _debug_requested(argv: Sequence[str]) -> bool:
 
 def _echo_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """vecrender's own warnings as one 'warning: ...' line (others as Python shows them)."""
-    if issubclass(category, SvgImportWarning):
+    if issubclass(category, VecrenderWarning):
         click.echo(f"warning: {message}", err=True)
     else:
         _show_warning(message, category, filename, lineno, file, line)

@@ -55,8 +55,17 @@ class SvgError(VecrenderError):
     """An SVG file is missing, not well-formed XML, not an SVG document, or cannot be written."""
 
 
-class SvgImportWarning(UserWarning):
+class VecrenderWarning(UserWarning):
+    """Something the user should know that does not stop the work; the CLI prints it as one
+    ``warning: ...`` line."""
+
+
+class SvgImportWarning(VecrenderWarning):
     """An SVG file uses features that import leaves out or simplifies (text, clip paths, ...)."""
+
+
+class InputImageWarning(VecrenderWarning):
+    """An input image is read with a simplification (e.g. the first frame of an animation)."""
 
 
 class RunInterrupted(VecrenderError):

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vecrender.errors import InputImageError, VecrenderError
+from vecrender.errors import InputImageError, InputImageWarning, VecrenderError
 from vecrender.io import atomic_write_bytes
 
 MAX_PIXELS_ENV = "VECRENDER_MAX_IMAGE_PIXELS"
@@ -53,6 +53,10 @@ def load_image(path: str | Path) -> Tensor:
     path = Path(path).expanduser()
     _check_path(path)
     image = _open(path)
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        warnings.warn(f"input image {str(path)!r} has {frames} frames; its first is used (export the frame you "
+                      f"want to a PNG to use another).", InputImageWarning, stacklevel=2)
     try:
         array = _to_rgb_array(image)
     finally:
