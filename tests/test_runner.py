@@ -26,6 +26,7 @@ from vecrender.errors import (
     OutputError,
     RunInterrupted,
     VecrenderError,
+    VecrenderWarning,
 )
 from vecrender.plugins import PluginHost, use_host
 from vecrender.recipe import LossTerm, load_recipe
@@ -721,6 +722,11 @@ def test_loss_schedule_start_stop(host, tmp_path, input_png):
     go(host, write_recipe(tmp_path, losses=losses, log_every=1), input_png, out)
     seen = [set(m["sketches"]["3paths-seed0"].get("terms", {})) for m in metrics(out)]
     assert seen[:6] == [{"toy.l2"}, {"toy.l2"}, {"toy.l2", "toy.ink"}, {"toy.l2", "toy.ink"}, {"toy.l2"}, {"toy.l2"}]
+
+
+def test_a_prompt_no_component_reads_is_reported_as_ignored(host, tmp_path, input_png):
+    with pytest.warns(VecrenderWarning, match="the prompt 'a cat' is ignored: no component of this run reads"):
+        go(host, write_recipe(tmp_path, prompt="a cat", steps=1), input_png, tmp_path / "out")
 
 
 def test_input_requirements(host, tmp_path, input_png, monkeypatch):

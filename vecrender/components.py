@@ -85,6 +85,9 @@ class Component:
     kind: ClassVar[str] = ""
     name: ClassVar[str] = ""
     Config: ClassVar[type] = EmptyConfig
+    #: True when the component reads ``context.prompt``: a run given a prompt that no component
+    #: reads warns that it is ignored.
+    uses_prompt: ClassVar[bool] = False
 
     def __init__(self, config: Any = None, context: RunContext | None = None) -> None:
         self.config = config if config is not None else self.Config()

@@ -142,7 +142,8 @@ def register_losses(register: Register) -> None:
     seeds), composited over the background; each sketch's value must depend on that sketch only.
     A dict return logs each term separately and sums them. ``batch.training`` is False for the
     evaluation pass (no randomness). Set ``needs_target = True`` when the loss compares against
-    the input image. In a staged run ``batch.stage_start`` is the first path of the current stage.
+    the input image, ``uses_prompt = True`` when it reads ``context.prompt``. In a staged run
+    ``batch.stage_start`` is the first path of the current stage.
     ``batch.sketches`` are the sketches' indices in the run: once ``early_stop`` stops some, a
     batch holds only the others (every sketch while a loss has state, below). Draw a sketch's
     random numbers (augmentations) from its own generator, ``batch.sketch_generators()[i]``, so

@@ -67,6 +67,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,7 @@ from vecrender.errors import (
     OutputError,
     RunInterrupted,
     VecrenderError,
+    VecrenderWarning,
 )
 from vecrender.functional import composite as functional_composite
 from vecrender.io import atomic_write, atomic_write_bytes, atomic_write_text, make_dirs, output_error
@@ -610,6 +612,12 @@ class _Run:
                                   input_path=self.input_path, prompt=recipe.prompt, models=ModelCache(),
                                   log=self.log)
         self.c: Components = build_components(recipe, self.context, self.registry)
+        parts = [self.c.renderer, self.c.initializer, self.c.optimizer, *self.c.preprocessors,
+                 *(term.loss for term in self.c.losses)]
+        if recipe.prompt and not any(part.uses_prompt for part in parts):
+            warnings.warn(f"the prompt {recipe.prompt!r} is ignored: no component of this run reads a prompt "
+                          f"(method {recipe.method or 'of the recipe'}; e.g. clipdraw does).", VecrenderWarning,
+                          stacklevel=2)
         if self.stages is not None and len(self.stages) > 1 and \
                 type(self.c.initializer).add_paths is Initializer.add_paths:
             self.c.initializer.add_paths(None, 0, 0, None, None)  # fail before the first step: unsupported

@@ -124,6 +124,7 @@ class ClipText(ClipViews):
     """CLIPDraw text guidance: 1 - cosine between the prompt and augmented views of each render."""
 
     name = "clip_text"
+    uses_prompt: ClassVar[bool] = True
 
     @dataclass(kw_only=True)
     class Config(ClipViewsConfig):
