@@ -612,12 +612,7 @@ class _Run:
                                   input_path=self.input_path, prompt=recipe.prompt, models=ModelCache(),
                                   log=self.log)
         self.c: Components = build_components(recipe, self.context, self.registry)
-        parts = [self.c.renderer, self.c.initializer, self.c.optimizer, *self.c.preprocessors,
-                 *(term.loss for term in self.c.losses)]
-        if recipe.prompt and not any(part.uses_prompt for part in parts):
-            warnings.warn(f"the prompt {recipe.prompt!r} is ignored: no component of this run reads a prompt "
-                          f"(method {recipe.method or 'of the recipe'}; e.g. clipdraw does).", VecrenderWarning,
-                          stacklevel=2)
+        self._warn_unread_prompt(recipe.prompt)
         if self.stages is not None and len(self.stages) > 1 and \
                 type(self.c.initializer).add_paths is Initializer.add_paths:
             self.c.initializer.add_paths(None, 0, 0, None, None)  # fail before the first step: unsupported
@@ -644,11 +639,18 @@ class _Run:
         if recipe["video"] and self.checkpoint is not None:
             self.frames = self._earlier_frames()
         self.completed = self.current = self.start_step
-        self.step_rng = rng_state(self.device, self.loss_generators)
+        self.step_rng = self._rng_state()
         self.step_losses = self.loss_states()
         self.step_early_stop = self.early_stop_state()
         self.t0 = time.perf_counter()
         self._open_metrics()
+
+    def _warn_unread_prompt(self, prompt: str | None) -> None:
+        parts = [self.c.renderer, self.c.initializer, self.c.optimizer, *self.c.preprocessors,
+                 *(term.loss for term in self.c.losses)]
+        if prompt and not any(part.uses_prompt for part in parts):
+            warnings.warn(f"the prompt {prompt!r} is ignored: no component of this run reads a prompt (the "
+                          f"clip_text loss of clipdraw does).", VecrenderWarning, stacklevel=2)
 
     def _discard_unstarted_output(self) -> None:
         """A run that failed before its first step (missing weights, bad options) leaves no folder
@@ -897,10 +899,10 @@ class _Run:
             if self.all_stopped():
                 break
             self.current = step
-            self.step_rng = rng_state(self.device, self.loss_generators)
+            self.step_rng = self._rng_state()
             if self.stages is not None and step // self.stage_steps > self.stage:
                 self.next_stage(step // self.stage_steps)
-                self.step_rng = rng_state(self.device, self.loss_generators)
+                self.step_rng = self._rng_state()
             self.step_losses = self.loss_states()
             self.step_early_stop = self.early_stop_state()
             if r["save_every"] and step % r["save_every"] == 0 and step not in (0, self.start_step):
@@ -1032,6 +1034,10 @@ class _Run:
         self._reset_best()
         self.log(f"stage {stage + 1}/{len(self.stages)}: added {num_new} paths per sketch "
                  f"({self.scenes[0].num_paths} in all).")
+
+    def _rng_state(self) -> dict[str, Any]:
+        """The random generators' states, global and per sketch (see `rng_state`)."""
+        return rng_state(self.device, self.loss_generators)
 
     def _reset_best(self) -> None:
         """Forgets each sketch's best: its evaluation loss, step, scene and the loss terms it was scored by."""
@@ -1189,7 +1195,7 @@ class _Run:
         # The RNG, loss and early-stop states at the start of the first step not applied yet, so a
         # resume replays it exactly.
         unapplied = self.completed == self.current
-        rng = self.step_rng if unapplied else rng_state(self.device, self.loss_generators)
+        rng = self.step_rng if unapplied else self._rng_state()
         losses = self.step_losses if unapplied else self.loss_states()
         early_stop = self.step_early_stop if unapplied else self.early_stop_state()
         final_eval = None
