@@ -74,6 +74,39 @@ class MixesSketches(vecrender.Loss):
         return per / per.mean()
 
 
+class ScaledByTheMax(vecrender.Loss):
+    """Divides by the batch's largest value, without a gradient through it: a sketch's value
+    depends on the other's, which no gradient shows."""
+
+    name = "broken.max"
+
+    def forward(self, batch):
+        per = batch.images.mean(dim=(1, 2, 3))
+        return per / per.detach().max()
+
+
+class NoisyTraining(vecrender.Loss):
+    """Adds noise in training drawn for the whole batch at once, from the global generator."""
+
+    name = "broken.batch_noise"
+
+    def forward(self, batch):
+        per = batch.images.mean(dim=(1, 2, 3))
+        return per + 0.1 * torch.rand(per.shape[0]) if batch.training else per
+
+
+class PerSketchNoise(vecrender.Loss):
+    """The same noise, each sketch's drawn from its own generator: the contract holds."""
+
+    name = "fine.sketch_noise"
+
+    def forward(self, batch):
+        per = batch.images.mean(dim=(1, 2, 3))
+        if not batch.training:
+            return per
+        return per + 0.1 * torch.stack([torch.rand((), generator=g) for g in batch.sketch_generators()])
+
+
 class Scalar(vecrender.Loss):
     """Returns one number for the whole batch."""
 
@@ -152,6 +185,8 @@ class WrongGradient(vecrender.Loss):
 
 @pytest.mark.parametrize("loss, kwargs, message", [
     (MixesSketches, {}, "depends on sketch 1"),
+    (ScaledByTheMax, {}, "scored alone .* differs from its value beside"),
+    (NoisyTraining, {}, "in the training pass, sketch 0 alone differs from sketch 0 beside sketch 1"),
     (Scalar, {}, "has shape [], expected [2]"),
     (NotFinite, {}, "is not finite"),
     (Detached, {}, "does not depend on the renders"),
@@ -164,6 +199,10 @@ class WrongGradient(vecrender.Loss):
 def test_broken_losses_fail(loss, kwargs, message):
     with pytest.raises(ContractError, match=message.replace("[", r"\[").replace("]", r"\]")):
         check_loss(loss, **kwargs)
+
+
+def test_a_loss_drawing_from_each_sketchs_generator_passes():
+    check_loss(PerSketchNoise)
 
 
 def test_undocumented_config_fails():

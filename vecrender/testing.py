@@ -278,11 +278,12 @@ def check_loss(loss: type[Loss] | Loss, options: dict[str, Any] | None = None, *
     * ``needs_target`` (when given) matches the class attribute; a target is passed only if needed;
     * the output is ``[S]`` (or a dict of ``[S]`` terms), finite, for S = 2 rendered sketches;
     * gradients of sketch 0's value reach every tensor in `params` of sketch 0 and none of sketch 1;
-    * the evaluation pass (``training=False``) is deterministic, and gives sketch 1 the same value
-      when it is scored alone (``sketches=[1]``: a run leaves out the sketches ``early_stop``
+    * the evaluation pass (``training=False``) is deterministic, and gives each sketch the same
+      value when it is scored alone (``sketches=[i]``: a run leaves out the sketches ``early_stop``
       stopped), unless the loss has state; so does the training pass given the same per-sketch
       ``generators`` (a loss draws sketch i's random numbers from ``sketch_generators()[i]``);
-    * ``deterministic=True``: float64 ``torch.autograd.gradcheck`` w.r.t. the images on an 8 px canvas;
+    * ``deterministic=True``: float64 ``torch.autograd.gradcheck`` of the evaluation pass w.r.t. the
+      images on an 8 px canvas;
     * ``strict_shapes`` (default: ``needs_target``): renders whose size or channels differ from the
       target raise an error instead of being silently broadcast.
 
@@ -314,7 +315,8 @@ def check_loss(loss: type[Loss] | Loss, options: dict[str, Any] | None = None, *
     for name in params:
         grad = getattr(scenes[0], name).grad
         _ensure(grad is not None and bool(grad.abs().sum() > 0),
-                f"{instance.name}: no gradient reaches sketch 0's {name}")
+                f"{instance.name}: no gradient reaches sketch 0's {name} (a loss that does not depend on them: "
+                f"check_loss(..., params=[...]) with the tensors it does use)")
         _ensure(bool(torch.isfinite(grad).all()), f"{instance.name}: gradient of {name} is not finite")
         other = getattr(scenes[1], name).grad
         _ensure(other is None or bool((other == 0).all()),
@@ -337,9 +339,9 @@ def check_loss(loss: type[Loss] | Loss, options: dict[str, Any] | None = None, *
 
 def _check_alone_as_beside(instance: Loss, draw: Renderer, scenes: list[VectorScene], target: Tensor | None,
                            evaluated: dict[str, Tensor]) -> None:
-    """Sketch 1 scored alone (as once early_stop has stopped sketch 0, or in a run of its own) gets
-    the value it gets beside sketch 0: in the evaluation pass, and in the training pass with the
-    same per-sketch generators."""
+    """Each sketch scored alone (as once early_stop has stopped the other, or in a run of its own)
+    gets the value it gets beside the other: in the evaluation pass, and in the training pass with
+    the same per-sketch generators."""
     def score(chosen: list[int], training: bool) -> dict[str, Tensor]:
         rgba = draw.render([scenes[i] for i in chosen])
         generators = [torch.Generator().manual_seed(i) for i in chosen]
@@ -348,18 +350,20 @@ def _check_alone_as_beside(instance: Loss, draw: Renderer, scenes: list[VectorSc
         return _terms(instance(batch), len(chosen), f"{instance.name} ({len(chosen)} sketches)")
 
     with torch.no_grad():
-        alone = score([1], False)
-        for key in evaluated:
-            _ensure(torch.allclose(alone[key][0], evaluated[key][1]),
-                    f"{instance.name}: sketch 1 scored alone (as once early_stop has stopped sketch 0) differs "
-                    f"from its value beside sketch 0 for {key!r}; each sketch's value must depend on that sketch "
-                    "only")
-        beside, alone = score([0, 1], True), score([1], True)
-    for key in beside:
-        _ensure(torch.allclose(alone[key][0], beside[key][1]),
-                f"{instance.name}: in the training pass, sketch 1 alone differs from sketch 1 beside sketch 0 with "
-                f"the same generators for {key!r}; draw sketch i's random numbers from "
-                "batch.sketch_generators()[i], so a sketch draws the same whatever runs beside it")
+        trained = score([0, 1], True)
+        for i in (0, 1):
+            alone = score([i], False)
+            for key in evaluated:
+                _ensure(torch.allclose(alone[key][0], evaluated[key][i]),
+                        f"{instance.name}: sketch {i} scored alone (as once early_stop has stopped the other) "
+                        f"differs from its value beside sketch {1 - i} for {key!r}; each sketch's value must depend "
+                        "on that sketch only")
+            alone = score([i], True)
+            for key in trained:
+                _ensure(torch.allclose(alone[key][0], trained[key][i]),
+                        f"{instance.name}: in the training pass, sketch {i} alone differs from sketch {i} beside "
+                        f"sketch {1 - i} with the same generators for {key!r}; draw sketch i's random numbers from "
+                        "batch.sketch_generators()[i], so a sketch draws the same whatever runs beside it")
 
 
 def _gradcheck_loss(instance: Loss, options: dict[str, Any] | None, loss: Any) -> None:

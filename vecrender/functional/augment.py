@@ -5,9 +5,10 @@ and ``RandomResizedCrop`` (tensor backend, bilinear), so losses that were design
 behave the same, but every image of a batch gets its own parameters in one vectorised call and
 the same parameters can be applied to several images (a sketch and its target)::
 
-    params = sample_pair_params(num=S * 4, height=224, width=224, generator=g)   # one draw per pair
-    sketch_views = apply_augment(sketches.repeat_interleave(4, 0), params)       # [S*4, 3, 224, 224]
-    target_views = apply_augment(target.expand(S * 4, -1, -1, -1), params)       # same warps
+    # in a loss: 4 views per sketch, each sketch's drawn from its own generator
+    params = sample_sketch_views(batch.sketch_generators(), 4, 224, 224)      # S * 4 parameter sets
+    sketch_views = apply_augment(sketches.repeat_interleave(4, 0), params)   # [S*4, 3, 224, 224]
+    target_views = apply_augment(target.expand(S * 4, -1, -1, -1), params)   # the same warps
 
 Shapes: images ``[B, C, H, W]`` float; corner points ``[B, 4, 2]`` pixel (x, y) in the order
 top-left, top-right, bottom-right, bottom-left; crop boxes ``[B, 4]`` (top, left, height, width).
