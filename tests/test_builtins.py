@@ -298,6 +298,24 @@ def test_adam_noise_jitters_points_after_a_step_reproducibly():
     assert all(torch.equal(a.points, b.points) for a, b in zip(scenes, copies))
 
 
+def test_adam_noise_of_a_sketch_is_its_own():
+    """Each sketch draws its noise from a stream of its seed: seed 1000's sketch moves the same
+    beside seed 0's as in a run of its own."""
+    def jittered(sketch_seeds):
+        scenes = [scene(40) for _ in sketch_seeds]
+        opt = Adam.from_dict({"lr": 0.0, "noise": 0.01, "noise_probability": 1.0},
+                             RunContext(width=64, height=64, steps=10, sketch_seeds=sketch_seeds))
+        opt.setup(scenes)
+        for step in range(3):
+            opt.zero_grad()
+            sum(s.points.sum() for s in scenes).backward()
+            opt.step(step)
+        return [s.points.detach() for s in scenes]
+
+    together, alone = jittered((0, 1000)), jittered((1000,))
+    assert torch.equal(together[1], alone[0]) and not torch.equal(together[0], together[1])
+
+
 def test_adam_only_marks_requested_params():
     s = scene()
     Adam.from_dict({}, RunContext()).setup([s])

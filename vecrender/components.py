@@ -74,6 +74,9 @@ class RunContext:
     prompt: str | None = None
     models: ModelCache = field(default_factory=ModelCache)
     log: Callable[[str], None] = print
+    #: The seeds of the run's sketches, in the order of the scenes components are given (an
+    #: optimizer's ``setup``, a render's batch); empty outside a run.
+    sketch_seeds: tuple[int, ...] = ()
 
     def artifact(self, name: str) -> Path | None:
         """Path of an extra output file (e.g. ``attention_map.png``), or None when not saving."""

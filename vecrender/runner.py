@@ -56,7 +56,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -89,6 +88,7 @@ from vecrender.errors import (
     VecrenderWarning,
 )
 from vecrender.functional import composite as functional_composite
+from vecrender.functional.paths import derived_generator
 from vecrender.io import atomic_write, atomic_write_bytes, atomic_write_text, make_dirs, output_error
 from vecrender.recipe import (
     Components,
@@ -206,13 +206,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def loss_generator(seed: int) -> torch.Generator:
-    """The generator a sketch's losses draw from (`LossInput.generators`): seeded from the sketch's
-    seed, and apart from the initializer's stream of the same seed."""
-    digest = hashlib.sha256(f"vecrender losses {seed}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
 def sketch_name(num_paths: int, seed: int) -> str:
@@ -607,10 +600,11 @@ class _Run:
         make_dirs(self.out_dir)
         seed_everything(recipe.seed)
         height, width = self.image.shape[-2:] if recipe.canvas_from_input else (recipe.height, recipe.width)
+        self.specs = [(n, recipe.seed + 1000 * i) for n in recipe.strokes for i in range(recipe.seeds)]
         self.context = RunContext(device=self.device, width=int(width), height=int(height),
                                   seed=recipe.seed, steps=recipe.steps, out_dir=self.out_dir,
                                   input_path=self.input_path, prompt=recipe.prompt, models=ModelCache(),
-                                  log=self.log)
+                                  log=self.log, sketch_seeds=tuple(seed for _, seed in self.specs))
         self.c: Components = build_components(recipe, self.context, self.registry)
         self._warn_unread_prompt(recipe.prompt)
         if self.stages is not None and len(self.stages) > 1 and \
@@ -620,9 +614,9 @@ class _Run:
         resolved = resolved_dict(recipe, self.registry, self.host.plugin_versions())
         for term in self.c.losses:
             term.loss.prepare(self.target)
-        self.specs = [(n, recipe.seed + 1000 * i) for n in recipe.strokes for i in range(recipe.seeds)]
         self.names = [sketch_name(n, s) for n, s in self.specs]
-        self.loss_generators = [loss_generator(seed) for _, seed in self.specs]
+        # what each sketch's losses draw from (LossInput.generators)
+        self.loss_generators = [derived_generator(seed, "losses") for _, seed in self.specs]
         self._reset_best()
         self.flat = [False] * len(self.specs)  # a flat evaluation since the last improvement (early_stop)
         self.stopped_step: list[int | None] = [None] * len(self.specs)

@@ -30,6 +30,7 @@ from vecrender import hookimpl
 from vecrender.components import Optimizer
 from vecrender.config import option
 from vecrender.errors import ConfigError
+from vecrender.functional.paths import derived_generator
 from vecrender.scene import OPTIMIZABLE, VectorScene
 
 #: Tensors whose values live in [0, 1] (colours, and gradient stops' offsets and colours): clamped after each step.
@@ -84,7 +85,7 @@ class Adam(Optimizer):
         self._check()
         self.opt: torch.optim.Adam | StagedAdam | None = None
         self._tensors: dict[str, list[torch.Tensor]] = {}
-        self._noise_rng = torch.Generator().manual_seed(int(self.context.seed))
+        self._noise_rngs: list[torch.Generator] = []  # one per sketch, made at setup
 
     def _check(self) -> None:
         c, where = self.config, "optimizer (adam)"
@@ -115,6 +116,11 @@ class Adam(Optimizer):
         return self.config.color_lr
 
     def setup(self, scenes: Sequence[VectorScene]) -> None:
+        if len(self._noise_rngs) != len(scenes):  # (a staged run's later setups keep the streams)
+            seeds = self.context.sketch_seeds
+            if len(seeds) != len(scenes):  # outside a run: the sketch seeds a run would have
+                seeds = tuple(self.context.seed + 1000 * i for i in range(len(scenes)))
+            self._noise_rngs = [derived_generator(seed, "noise") for seed in seeds]
         self._tensors = {}
         for name in self.config.params:
             tensors = [s.requires_grad_([name])[0] for s in scenes if getattr(s, name) is not None]
@@ -177,9 +183,9 @@ class Adam(Optimizer):
         if c.noise <= 0:
             return
         scale = c.noise * min(self.context.width, self.context.height)
-        for t in self._tensors.get("points", []):
-            if torch.rand((), generator=self._noise_rng).item() < c.noise_probability:
-                t.add_(torch.randn(t.shape, generator=self._noise_rng, dtype=torch.float64).to(t) * scale)
+        for t, rng in zip(self._tensors.get("points", []), self._noise_rngs):  # each sketch its own draws
+            if torch.rand((), generator=rng).item() < c.noise_probability:
+                t.add_(torch.randn(t.shape, generator=rng, dtype=torch.float64).to(t) * scale)
 
     @torch.no_grad()
     def _freeze_rgb(self) -> None:
@@ -199,12 +205,13 @@ class Adam(Optimizer):
                 t.clamp_(0.0, 1.0)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"adam": self._require_setup().state_dict(), "noise_rng": self._noise_rng.get_state()}
+        return {"adam": self._require_setup().state_dict(), "noise_rngs": [g.get_state() for g in self._noise_rngs]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._require_setup().load_state_dict(state["adam"])
-        if "noise_rng" in state:  # (absent from checkpoints written before the noise option)
-            self._noise_rng.set_state(state["noise_rng"])
+        # (older checkpoints hold one shared "noise_rng": its sketches' streams start afresh)
+        for rng, saved in zip(self._noise_rngs, state.get("noise_rngs", ())):
+            rng.set_state(saved)
 
 
 class StagedAdam:

@@ -13,6 +13,7 @@ Shapes:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import torch
@@ -24,6 +25,13 @@ from vecrender.scene import VectorScene
 def make_generator(seed: int) -> torch.Generator:
     """A CPU generator seeded with `seed` (the sketch seed)."""
     return torch.Generator().manual_seed(int(seed))
+
+
+def derived_generator(seed: int, purpose: str) -> torch.Generator:
+    """A CPU generator for one use of a sketch's seed (`purpose`: ``"losses"``, ``"noise"``), its
+    stream apart from :func:`make_generator`'s and from the other purposes'."""
+    digest = hashlib.sha256(f"vecrender {purpose} {seed}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
 def uniform_points(n: int, width: int, height: int, generator: torch.Generator) -> Tensor:
