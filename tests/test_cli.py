@@ -151,8 +151,11 @@ def test_run_decompression_bomb(input_png, tmp_path):
     assert_error(result, 2, "40x30 = 1200 pixels", "decompression-bomb", "downscale")
 
 
-def test_run_missing_input_flag():
-    assert_error(invoke("run", "painterly", *FAST), 2, "needs an input image", "--input IMAGE")
+def test_run_missing_input_flag(tmp_path):
+    assert_error(invoke("run", "painterly", *FAST), 2, "method 'painterly' needs an input image", "--input IMAGE")
+    (tmp_path / "mine.yaml").write_text("extends: painterly\n")
+    assert_error(invoke("run", str(tmp_path / "mine.yaml"), *FAST), 2,
+                 "mine.yaml (a recipe on method 'painterly') needs an input image")
 
 
 def test_run_unknown_method_suggests(input_png):

@@ -682,7 +682,9 @@ class _Run:
                                   "a size (--set canvas=224).")
         method = self.recipe.method
         if method in self.registry.names("method") and self.registry.get("method", method).needs_input:
-            raise InputImageError(f"method {method!r} needs an input image: pass --input IMAGE.")
+            what = f"method {method!r}" if self.recipe.source == f"method {method!r}" else (
+                f"{self.recipe.source} (a recipe on method {method!r})")
+            raise InputImageError(f"{what} needs an input image: pass --input IMAGE.")
         for entry in self.recipe.losses:
             if entry["weight"] != 0 and getattr(self.registry.get("loss", entry["use"]), "needs_target", False):
                 raise InputImageError(f"loss {entry['label']!r} ({entry['use']}) compares against an input "

@@ -79,7 +79,7 @@ def plugin_names(name: str) -> PluginNames:
         raise ScaffoldError(
             f"plugin name {name!r} would create the package {package!r}, but a module of that name "
             f"is already importable (standard library or installed); choose another name, for "
-            f"example 'vecrender-{name}'."
+            f"example {'my-' + name if package.startswith('vecrender_') else 'vecrender-' + name!r}."
         )
     prefix = package[len("vecrender_"):] if package.startswith("vecrender_") else package
     owner = _entry_point_owner(prefix)
