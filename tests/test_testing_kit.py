@@ -351,8 +351,10 @@ def test_registered_rejects_broken_plugin():
 def test_registered_assertion_form():
     entry = registered("loss", "l2", plugin="vecrender.builtins.losses")
     assert entry.obj is L2Loss
-    with pytest.raises(ContractError, match="no installed plugin registers the loss 'nope.loss'"):
+    with pytest.raises(ContractError, match="no installed plugin registers the loss 'nope.loss' \\(external"):
         registered("loss", "nope.loss")
+    with pytest.raises(ContractError, match="registers the loss 'l3' \\(did you mean 'l2'"):
+        registered("loss", "l3")
     with pytest.raises(ContractError, match="registered by plugin 'vecrender.builtins.losses', not 'other'"):
         registered("loss", "l2", plugin="other")
 

@@ -45,7 +45,7 @@ from vecrender.components import (
     RunContext,
 )
 from vecrender import hookimpl
-from vecrender.errors import PluginError
+from vecrender.errors import PluginError, did_you_mean
 from vecrender.scene import OPTIMIZABLE, VectorScene
 
 __all__ = [
@@ -125,7 +125,8 @@ def _assert_registered(kind: str, name: str, plugin: str | None) -> Any:
         raise ContractError(f"plugin {plugin!r} failed to load: {broken[plugin]}")
     if name not in host.registry.names(kind):
         installed = ", ".join(n for n in host.plugins if not host.plugins[n].builtin) or "none"
-        raise ContractError(f"no installed plugin registers the {kind} {name!r} (external plugins loaded: "
+        raise ContractError(f"no installed plugin registers the {kind} {name!r}"
+                            f"{did_you_mean(name, host.registry.names(kind))} (external plugins loaded: "
                             f"{installed}); is the package installed (pip install -e .) with an entry point "
                             "in the 'vecrender' group?")
     entry = host.registry.entry(kind, name)
