@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 import torch
@@ -269,9 +269,21 @@ class Straight(vecrender.Renderer):
         return torch.cat([rgba[:, :3] / rgba[:, 3:].clamp(min=1e-3), rgba[:, 3:]], dim=1).clamp(0, 1)
 
 
+class StrokesOnly(vecrender.Renderer):
+    """Leaves the fills out."""
+
+    name = "broken.strokes_only"
+
+    def render(self, scenes):
+        return get_registry().get("renderer", "native")().render([replace(s, fill_colors=None) for s in scenes])
+
+
 def test_broken_renderer_fails():
     with pytest.raises(ContractError, match="premultiplied"):
         check_renderer(Straight)
+    check_renderer(StrokesOnly)
+    with pytest.raises(ContractError, match="fills are not drawn"):
+        check_renderer(StrokesOnly, fills=True)
 
 
 class ForgetfulAdam(Adam):

@@ -411,7 +411,8 @@ def check_renderer(renderer: type[Renderer] | Renderer, options: dict[str, Any] 
     Output ``[S, 4, H, W]`` float in [0, 1], finite, premultiplied (``rgb <= alpha``), something drawn,
     deterministic, the same whether scenes are rendered together or one by one, a scene with zero
     widths (and no fill) transparent, and gradients reaching `params` of every scene. ``fills`` uses
-    scenes with closed filled paths. Returns the render of the two scenes.
+    scenes with closed filled paths, and checks their fills are drawn. Returns the render of the two
+    scenes.
     """
     h, w = size, size + 4  # non-square: catches swapped width/height
     context = RunContext(width=w, height=h)
@@ -442,6 +443,12 @@ def check_renderer(renderer: type[Renderer] | Renderer, options: dict[str, Any] 
             empty.fill_colors[:, 3] = 0
         blank = instance.render([empty])
         _ensure(bool(blank.abs().max() < 1e-3), f"{name}: a scene with zero-width strokes is not transparent")
+        if fills:
+            filled = scenes[0].detach()
+            filled.widths.zero_()
+            _ensure(bool(instance.render([filled])[:, 3].max() > 0.1),
+                    f"{name}: fills are not drawn (filled paths with zero-width strokes render transparent); draw "
+                    "fill_colors, or check the renderer without fills=True")
     weights = torch.rand(rgba.shape, generator=torch.Generator().manual_seed(0))
     (rgba * weights).sum().backward()
     for i, scene in enumerate(scenes):
