@@ -253,6 +253,9 @@ class _Loader:
                     raise UnknownComponentError(f"{origin}: extends: {exc}") from None
             else:
                 data, origins = {}, {}
+            if data.get("method") and raw.get("method", data["method"]) != data["method"]:
+                raise ConfigError(f"{origin}: method: {raw['method']!r}, but the recipe extends method "
+                                  f"{data['method']!r}; drop `method:` (it records the method a run came from).")
             _merge_layer(data, origins, raw, origin)
         finally:
             self.stack.pop()
