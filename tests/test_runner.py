@@ -1005,13 +1005,15 @@ def test_resume_refuses_another_input_image(host, tmp_path, input_png):
     with pytest.raises(InputImageError, match="other.png is not the image the run started from"):
         resume(other)
     assert snapshot(out) == before
-    copy = tmp_path / "moved" / "photo.png"  # the same image elsewhere is the same image
+    copy = tmp_path / "moved" / "renamed.png"  # the same image elsewhere, by any name, is the same image
     copy.parent.mkdir()
     copy.write_bytes(input_png.read_bytes())
     input_png.write_bytes(other.read_bytes())  # ... while the recorded file has changed
     with pytest.raises(InputImageError, match="photo.png changed since the run started"):
         resume()
-    assert resume(copy).steps_done == 9
+    result = resume(copy)
+    assert result.steps_done == 9 and result.outputs[3].name == "photo-3paths.svg"  # the run's own names
+    assert not list(out.glob("renamed*"))
 
 
 def test_video_resume_keeps_the_frames_before_the_interruption(host, tmp_path, input_png):

@@ -756,7 +756,11 @@ class _Run:
 
     @property
     def stem(self) -> str:
-        return self.input_path.stem if self.input_path is not None else self.method_name
+        """The outputs' name stem: the input image's; a resume keeps the run's, whatever the path of
+        the image it is given now (a moved copy)."""
+        recorded = self.checkpoint.get("input_path") if self.checkpoint else None
+        source = Path(recorded) if recorded else self.input_path
+        return source.stem if source is not None else self.method_name
 
     def _target(self) -> Tensor | None:
         if self.image is None:
