@@ -11,7 +11,7 @@ import yaml
 
 import vecrender
 from vecrender import Initializer, Loss, Method, Optimizer, Preprocessor, Renderer, RunContext, option
-from vecrender.errors import ConfigError, UnknownComponentError
+from vecrender.errors import ConfigError, UnknownComponentError, VecrenderWarning
 from vecrender.plugins import PluginHost
 from vecrender.recipe import (
     DEFAULTS,
@@ -379,6 +379,12 @@ def test_set_errors(reg, override, pattern):
 def test_loss_coverage_names_the_set_that_broke_it(reg):
     with pytest.raises(ConfigError, match=r"^--set: losses: no loss with a non-zero weight is active at steps 25-49"):
         load_recipe("t.base", ["losses.t.pixel.stop=50%", "losses.coarse.stop=25"], registry=reg)
+
+
+def test_a_loss_that_starts_after_the_run_is_reported(reg):
+    with pytest.warns(VecrenderWarning, match="loss 'coarse' starts after the run's last step \\(step 49\\), so it "
+                                              "never runs"):
+        load_recipe("t.base", ["losses.coarse.start=50"], registry=reg)
 
 
 # -- building -------------------------------------------------------------------------------------

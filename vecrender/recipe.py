@@ -21,6 +21,7 @@ import copy
 import dataclasses
 import math
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from vecrender.config import build_config, coerce, config_to_dict
-from vecrender.errors import ConfigError, UnknownComponentError, did_you_mean
+from vecrender.errors import ConfigError, UnknownComponentError, VecrenderWarning, did_you_mean
 
 if TYPE_CHECKING:
     from vecrender.components import Loss, Optimizer, Preprocessor, Renderer, Initializer, RunContext
@@ -538,6 +539,11 @@ def _check_loss_coverage(losses: list[dict], total_steps: int, where: str) -> No
         raise ConfigError(f"{where}: no loss with a non-zero weight is active at {missing} of the run's "
                           f"{total_steps} steps (active: {active}), so those steps have nothing to optimise; "
                           f"move a loss's start/stop (e.g. --set losses.LABEL.stop=100%) or add a loss for them.")
+    for start, _, label in spans:
+        if start >= total_steps:  # a recipe's steps cut short (--steps) can leave a late loss out
+            warnings.warn(f"loss {label!r} starts after the run's last step (step {total_steps - 1}), "
+                          f"so it never runs; move its start (--set losses.{label}.start=...) or run more steps.",
+                          VecrenderWarning, stacklevel=2)
 
 
 def _step_range(start: int, stop: int) -> str:

@@ -67,6 +67,7 @@ def test_docs_have_at_least_three_recipes():
 
 
 @pytest.mark.parametrize("path", RECIPE_FILES, ids=[p.stem for p in RECIPE_FILES])
+@pytest.mark.filterwarnings("ignore:loss 'edge' starts after")  # 2 steps: clipasso-edge's edge loss starts at 500
 def test_recipe_smoke(path, tmp_path, lpips_backbone):
     if _uses_clipasso(path) and not clipasso_installed():
         pytest.skip("vecrender-clipasso is not installed")
