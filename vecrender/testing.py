@@ -351,20 +351,17 @@ def _check_alone_as_beside(instance: Loss, draw: Renderer, scenes: list[VectorSc
         return _terms(instance(batch), len(chosen), f"{instance.name} ({len(chosen)} sketches)")
 
     with torch.no_grad():
-        trained = score([0, 1], True)
-        for i in (0, 1):
-            alone = score([i], False)
-            for key in evaluated:
-                _ensure(torch.allclose(alone[key][0], evaluated[key][i]),
-                        f"{instance.name}: sketch {i} scored alone (as once early_stop has stopped the other) "
-                        f"differs from its value beside sketch {1 - i} for {key!r}; each sketch's value must depend "
-                        "on that sketch only")
-            alone = score([i], True)
-            for key in trained:
-                _ensure(torch.allclose(alone[key][0], trained[key][i]),
-                        f"{instance.name}: in the training pass, sketch {i} alone differs from sketch {i} beside "
-                        f"sketch {1 - i} with the same generators for {key!r}; draw sketch i's random numbers from "
-                        "batch.sketch_generators()[i], so a sketch draws the same whatever runs beside it")
+        beside = {False: evaluated, True: score([0, 1], True)}
+        for training, advice in ((False, "each sketch's value must depend on that sketch only"),
+                                 (True, "draw sketch i's random numbers from batch.sketch_generators()[i], so a "
+                                        "sketch draws the same whatever runs beside it")):
+            for i in (0, 1):
+                alone = score([i], training)
+                for key, together in beside[training].items():
+                    _ensure(torch.allclose(alone[key][0], together[i]),
+                            f"{instance.name}: in the {'training' if training else 'evaluation'} pass, sketch {i} "
+                            f"scored alone (as once early_stop has stopped the other; with the same generators) "
+                            f"differs from its value beside sketch {1 - i} for {key!r}; {advice}")
 
 
 def _gradcheck_loss(instance: Loss, options: dict[str, Any] | None, loss: Any) -> None:
