@@ -70,6 +70,9 @@ LOSS_KEYS = ("use", "weight", "label", "start", "stop", "remove")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 #: Largest sketch seed (numpy's generators take 32-bit seeds).
 MAX_SEED = 2**32 - 1
+#: The seeds of one stroke count's sketches are seed, seed + SEED_STEP, ... (the CLIPasso driver's
+#: 0, 1000, 2000).
+SEED_STEP = 1000
 _INT_KEYS = {"steps": 1, "seed": None, "seeds": 1, "eval_every": 1, "log_every": 1,
              "save_every": 0, "video_every": 1}
 #: The ``canvas`` value that gives the canvas the preprocessed input image's size.
@@ -481,10 +484,10 @@ def validate(data: dict, origins: dict) -> dict:
         value = coerce(data[key], int, at(key))
         if minimum is not None and value < minimum:
             raise ConfigError(f"{at(key)}: must be >= {minimum}, got {value}.")
-    last_seed = data["seed"] + 1000 * (data["seeds"] - 1)  # sketch seeds: seed, seed + 1000, ...
+    last_seed = sketch_seeds(data["seed"], data["seeds"])[-1]
     if data["seed"] < 0 or last_seed > MAX_SEED:
-        raise ConfigError(f"{at('seed')}: the sketch seeds {data['seed']}..{last_seed} (seed + 1000 per extra seed) "
-                          f"must lie in [0, {MAX_SEED}]; pick a smaller seed.")
+        raise ConfigError(f"{at('seed')}: the sketch seeds {data['seed']}..{last_seed} (seed + {SEED_STEP} per extra "
+                          f"seed) must lie in [0, {MAX_SEED}]; pick a smaller seed.")
     data["canvas"] = _canvas(data["canvas"], at("canvas"))
     data["strokes"] = _strokes(data["strokes"], at("strokes"))
     data["stages"] = _stages(data["stages"], data["strokes"], at("stages"), at("strokes"))
@@ -515,6 +518,11 @@ def validate(data: dict, origins: dict) -> dict:
     set_here = any(origins.get(_lkey(e["label"])) == SET for e in data["losses"])  # name the likely culprit
     _check_loss_coverage(data["losses"], total_steps, f"{SET}: losses" if set_here else at("losses"))
     return {key: data[key] for key in KEYS if key in data}
+
+
+def sketch_seeds(seed: int, seeds: int) -> list[int]:
+    """The seeds of one stroke count's `seeds` sketches (recipe ``seed``, ``seeds``)."""
+    return [seed + SEED_STEP * i for i in range(seeds)]
 
 
 def _check_loss_coverage(losses: list[dict], total_steps: int, where: str) -> None:

@@ -99,6 +99,7 @@ from vecrender.recipe import (
     load_recipe,
     plugin_version_warnings,
     resolved_dict,
+    sketch_seeds,
 )
 from vecrender.scene import VectorScene
 from vecrender.weights import file_digest
@@ -600,7 +601,7 @@ class _Run:
         make_dirs(self.out_dir)
         seed_everything(recipe.seed)
         height, width = self.image.shape[-2:] if recipe.canvas_from_input else (recipe.height, recipe.width)
-        self.specs = [(n, recipe.seed + 1000 * i) for n in recipe.strokes for i in range(recipe.seeds)]
+        self.specs = [(n, seed) for n in recipe.strokes for seed in sketch_seeds(recipe.seed, recipe.seeds)]
         self.context = RunContext(device=self.device, width=int(width), height=int(height),
                                   seed=recipe.seed, steps=recipe.steps, out_dir=self.out_dir,
                                   input_path=self.input_path, prompt=recipe.prompt, models=ModelCache(),

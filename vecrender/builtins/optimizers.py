@@ -31,6 +31,7 @@ from vecrender.components import Optimizer
 from vecrender.config import option
 from vecrender.errors import ConfigError
 from vecrender.functional.paths import derived_generator
+from vecrender.recipe import sketch_seeds
 from vecrender.scene import OPTIMIZABLE, VectorScene
 
 #: Tensors whose values live in [0, 1] (colours, and gradient stops' offsets and colours): clamped after each step.
@@ -119,7 +120,7 @@ class Adam(Optimizer):
         if len(self._noise_rngs) != len(scenes):  # (a staged run's later setups keep the streams)
             seeds = self.context.sketch_seeds
             if len(seeds) != len(scenes):  # outside a run: the sketch seeds a run would have
-                seeds = tuple(self.context.seed + 1000 * i for i in range(len(scenes)))
+                seeds = sketch_seeds(self.context.seed, len(scenes))
             self._noise_rngs = [derived_generator(seed, "noise") for seed in seeds]
         self._tensors = {}
         for name in self.config.params:

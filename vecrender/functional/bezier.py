@@ -299,12 +299,12 @@ def _clipped_pixel(x1: Tensor, normal1: Vec, x2: Tensor, normal2: Vec
     empty = opposed & (x1 + x2 <= 0)  # a band without width
     area = torch.where(empty, 0.0, (hi - lo).clamp_min(0).sum(-1) / 4)
     first_inner = x1 <= x2
+    whole = nested | opposed & ~empty  # each line's piece is its whole chord of the square
     pieces = []
     for (n, x), (m, y), inner in (((normal1, x1), (normal2, x2), first_inner),
                                   ((normal2, x2), (normal1, x1), ~first_inner)):
         u1, u2 = _square_chord(x, n)
         c1, c2 = _clip(u1, u2, x * (n[0] * m[0] + n[1] * m[1]), n[0] * m[1] - n[1] * m[0], y)
-        whole = nested | opposed & ~empty
         u1, u2 = torch.where(whole, u1, c1), torch.where(whole, torch.where(inner | opposed, u2, u1), c2)
         u2 = torch.where(empty, u1, u2)
         length, along = (u2 - u1).clamp_min(0), (u1 + u2) / 2
