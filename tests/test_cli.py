@@ -89,7 +89,7 @@ def test_plugins_json():
 
 # -- run: shortcuts -------------------------------------------------------------------------------
 def test_shortcut_overrides_are_yaml_safe():
-    assert shortcut_overrides(steps=5, strokes=[8, 16], prompt="a: cat, #1", video=True) == [
+    assert [o.text for o in shortcut_overrides(steps=5, strokes=[8, 16], prompt="a: cat, #1", video=True)] == [
         "steps=5", "strokes=[8, 16]", 'prompt="a: cat, #1"', "video=true"]
     import yaml
 
@@ -197,7 +197,11 @@ def test_run_bad_shortcuts(input_png):
     assert_error(invoke("run", "painterly", "--input", str(input_png), "--steps", "3", "--set", "steps=abc"), 2,
                  "steps is given twice, by --steps and by --set steps=abc; give one")
     assert_error(invoke("run", "painterly", "--input", str(input_png), "--device", "gpu"), 2,
-                 "expected auto, cpu, cuda")
+                 "error: --device: expected auto, cpu, cuda")  # named as typed, not as --set device
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--seed", str(2**40)), 2,
+                 "error: --seed: the sketch seeds")
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--input", ""), 2,
+                 "'--input'", "empty; pass an image file")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -159,3 +159,51 @@ def test_check_defaults_uses_the_recipe_rules():
 
     with pytest.raises(ConfigError, match=r"^default of power: expected float, got 'abc' \(str\)\.$"):
         check_defaults(Bad)
+
+
+@dataclass
+class Windowed:
+    win_size: int = option(11, "Window (odd).", min=1)
+    channels: list[str] = option(["r"], "Channels.", choices=("r", "g", "b"))
+    low_high: list[float] = option([0.0, 1.0], "Range.")
+
+    def __post_init__(self) -> None:
+        if self.win_size % 2 == 0:
+            raise ValueError(f"win_size: must be odd, got {self.win_size}")
+        if len(self.low_high) != 2:
+            raise ValueError("give low and high")
+
+
+def test_post_init_rules_are_config_errors_at_the_recipe_place():
+    with pytest.raises(ConfigError, match=r"^losses\[w\]\.win_size: must be odd, got 4\.$"):
+        build_config(Windowed, {"win_size": 4}, "losses[w]")
+    with pytest.raises(ConfigError, match=r"^losses\[w\]: give low and high\.$"):  # not an option's name
+        build_config(Windowed, {"low_high": [1.0]}, "losses[w]")
+    assert build_config(Windowed, {"win_size": 5}, "losses[w]").win_size == 5
+
+
+def test_check_defaults_applies_post_init_rules():
+    from vecrender.config import check_defaults
+
+    @dataclass
+    class EvenDefault(Windowed):
+        win_size: int = option(10, "Window (odd).", min=1)
+
+    with pytest.raises(ConfigError, match=r"^defaults\.win_size: must be odd, got 10\.$"):
+        check_defaults(EvenDefault)
+
+
+def test_list_choices_hold_for_each_item():
+    assert build_config(Windowed, {"channels": ["g", "b"]}, "test").channels == ["g", "b"]
+    with pytest.raises(ConfigError, match=r"test\.channels: 'x' is not one of 'r', 'g', 'b'"):
+        build_config(Windowed, {"channels": ["r", "x"]}, "test")
+    assert [f.choices for f in describe_config(Windowed) if f.name == "channels"] == [("r", "g", "b")]
+
+
+def test_check_interval():
+    from vecrender.config import check_interval
+
+    check_interval("crop", [0.5, 0.5])
+    for bad in ([0.9, 0.1], [0.5], [0.1, 0.2, 0.3]):
+        with pytest.raises(ValueError, match=r"^crop: expected \[low, high\] with low <= high"):
+            check_interval("crop", bad)

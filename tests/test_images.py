@@ -98,6 +98,30 @@ def test_32_bit_grayscale_uses_the_range_its_values_need(tmp_path, values, scale
     assert torch.allclose(gray, torch.tensor([max(v, 0) / scale for v in values]), atol=1e-6)
 
 
+def test_16_bit_grayscale_transparent_value_is_white(tmp_path):
+    Image.fromarray(np.array([[0, 30000, 65535]], dtype=np.uint16)).save(tmp_path / "t.png", transparency=0)
+    assert load_image(tmp_path / "t.png")[0, 0, 0].tolist() == pytest.approx([1.0, 30000 / 65535, 1.0])
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([0.0, 0.5, 1.0], [0.0, 0.5, 1.0]),
+    ([0.0, 0.8, 1.01], [0.0, 0.8, 1.0]),  # a 0-1 image that overshoots (resampling ringing): not 0-255
+    ([0.0, 51.0, 255.0], [0.0, 0.2, 1.0]),
+    ([0.0, 13107.0, 65535.0], [0.0, 0.2, 1.0]),
+    ([0.0, 1e6, 2e6], [0.0, 0.5, 1.0]),  # beyond every range: its own maximum
+])
+def test_float_grayscale_uses_the_range_its_values_need(tmp_path, values, expected):
+    Image.fromarray(np.array([values], dtype=np.float32), "F").save(tmp_path / "f.tiff")
+    assert load_image(tmp_path / "f.tiff")[0, 0, 0].tolist() == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_pixels_are_refused(tmp_path, bad):
+    Image.fromarray(np.array([[0.0, bad]], dtype=np.float32), "F").save(tmp_path / "f.tiff")
+    with pytest.raises(InputImageError, match=r"f\.tiff' has NaN or infinite pixels"):
+        load_image(tmp_path / "f.tiff")
+
+
 def test_cmyk_jpeg(tmp_path):
     Image.new("CMYK", (4, 4), (0, 255, 255, 0)).save(tmp_path / "c.jpg")  # red
     red = load_image(tmp_path / "c.jpg")[0, :, 2, 2]
@@ -150,6 +174,25 @@ def test_truncated_png(tmp_path):
         load_image(tmp_path / "cut.png")
 
 
+def test_truncated_animation_is_an_input_error(tmp_path):
+    """Pillow counts a GIF's frames by reading them; a cut frame raises IndexError (others struct.error...)."""
+    cut = 2098  # inside the second frame
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)) for _ in range(3)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    (tmp_path / "cut.gif").write_bytes((tmp_path / "a.gif").read_bytes()[:cut])
+    with pytest.raises(InputImageError, match=r"cut\.gif' cannot be decoded .*corrupt or truncated"):
+        load_image(tmp_path / "cut.gif")
+
+
+def test_pillow_warnings_name_the_file(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    Image.fromarray(rgb_array()).save(tmp_path / "e.jpg", exif=exif.tobytes()[:-4])  # cut EXIF data
+    with pytest.warns(InputImageWarning, match=r"input image '.*e\.jpg': Corrupt EXIF data"):
+        load_image(tmp_path / "e.jpg")
+
+
 def test_decompression_bomb_guard(tmp_path, monkeypatch):
     Image.fromarray(rgb_array(20, 20)).save(tmp_path / "big.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
@@ -158,6 +201,9 @@ def test_decompression_bomb_guard(tmp_path, monkeypatch):
     assert Image.MAX_IMAGE_PIXELS == 100  # restored after the guarded open
     monkeypatch.setenv(MAX_PIXELS_ENV, "400")
     assert load_image(tmp_path / "big.png").shape == (1, 3, 20, 20)
+    monkeypatch.setenv(MAX_PIXELS_ENV, "-5")  # not "no limit": that is 0
+    with pytest.raises(InputImageError, match=r"VECRENDER_MAX_IMAGE_PIXELS='-5' is not a whole number"):
+        load_image(tmp_path / "big.png")
     monkeypatch.setenv(MAX_PIXELS_ENV, "lots")
     with pytest.raises(InputImageError, match="not a whole number"):
         load_image(tmp_path / "big.png")

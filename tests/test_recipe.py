@@ -314,6 +314,7 @@ def test_a_missing_key_is_blamed_on_the_recipe_not_the_defaults(reg, tmp_path):
     ({"losses": [{"use": "t.pixel", "weight": float("nan")}]},
      r"bad.yaml: losses\[t.pixel\].weight: expected a finite number, got nan"),
     ({"strokes": "8,16"}, r"bad.yaml: strokes: a list of stroke counts is written \[8,16\] \(strokes=\[8,16\]\)"),
+    ({"strokes": "[8,16"}, r"bad.yaml: strokes: a list of stroke counts is written \[8,16\] \(strokes"),
     ({"extends": "t.base", "method": "t.other"}, r"bad.yaml: method: 't.other', but the recipe extends method "
                                                   r"'t.base'; drop `method:`"),
     ({"seed": -1}, r"bad.yaml: seed: the sketch seeds -1..-1 .* must lie in \[0, 4294967295\]"),

@@ -601,6 +601,37 @@ def test_staged_run_resumes_mid_stage(host, tmp_path, input_png):
         run(changed, RunOptions(resume=out, quiet=True, progress=False), host=host)
 
 
+@pytest.mark.parametrize("how", ["raised", "signal"])
+def test_a_stop_while_a_stage_starts_resumes_exactly(host, tmp_path, input_png, monkeypatch, how):
+    """Stopped while the next stage's paths are placed: a raised interrupt leaves the stage change
+    undone, a signal waits until it is whole; either way the checkpoint holds the state at the end
+    of the last step, and the resume ends where a run never stopped does."""
+    losses = [{"use": "toy.l2"}, {"use": "toy.memory"}]
+    path = write_recipe(tmp_path, steps=4, strokes=3, stages=[1, 2], save_every=0, losses=losses)
+    add_paths = Init.add_paths
+
+    def stopped(self, *args):
+        if how == "raised":
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGTERM)
+        return add_paths(self, *args)
+
+    monkeypatch.setattr(Init, "add_paths", stopped)
+    out = tmp_path / "out"
+    with pytest.raises(RunInterrupted) as info:
+        go(host, path, input_png, out)
+    assert info.value.exit_code == (130 if how == "raised" else 143)
+    state = ckpt(out)
+    assert (state["step"], state["stage"]) == (4, 0 if how == "raised" else 1)
+    assert state["losses"] == {"toy.memory": {"passes": 4}}  # steps 0-3, not 0-2
+    monkeypatch.undo()
+    run(None, RunOptions(resume=out, quiet=True, progress=False), host=host)
+    straight = go(host, path, input_png, tmp_path / "straight")
+    a, b = ckpt(out), ckpt(straight.out_dir)
+    assert a["losses"] == b["losses"] == {"toy.memory": {"passes": 8}}
+    torch.testing.assert_close(a["scenes"][0]["points"], b["scenes"][0]["points"], rtol=1e-5, atol=1e-5)
+
+
 def test_stages_validation_and_unsupported_initializer(host, tmp_path, input_png):
     with pytest.raises(ConfigError, match=r"stages \[1, 2\] add 3 paths in all, but .*strokes is 4"):
         load_recipe(write_recipe(tmp_path, strokes=4, stages=[1, 2]), registry=host.registry)

@@ -37,6 +37,7 @@ from vecrender.errors import (
     VecrenderWarning,
     did_you_mean,
 )
+from vecrender.recipe import Override
 
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
@@ -145,13 +146,19 @@ def _parse_strokes(ctx: click.Context, param: click.Parameter, value: str | None
     return counts[0] if len(counts) == 1 and "," not in value else counts
 
 
-def _refuse_twice(sets: Sequence[str], shortcuts: Sequence[str]) -> None:
+def _refuse_twice(sets: Sequence[str], shortcuts: Sequence[Override]) -> None:
     """A key given by a shortcut flag and by --set: one would silently win over the other."""
-    flagged = {text.partition("=")[0] for text in shortcuts}
+    flagged = {override.text.partition("=")[0]: override.origin for override in shortcuts}
     for text in sets:
         key = text.partition("=")[0].strip()
         if key in flagged:
-            raise click.UsageError(f"{key} is given twice, by --{key} and by --set {text}; give one.")
+            raise click.UsageError(f"{key} is given twice, by {flagged[key]} and by --set {text}; give one.")
+
+
+def _input_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter("empty; pass an image file (PNG, JPEG, WebP, ...).")
+    return None if value is None else Path(value)
 
 
 def _check_sets(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> list[str]:
@@ -165,16 +172,18 @@ def _check_sets(ctx: click.Context, param: click.Parameter, values: Sequence[str
 
 def shortcut_overrides(steps: int | None = None, seed: int | None = None, device: str | None = None,
                        strokes: int | list[int] | None = None, seeds: int | None = None,
-                       prompt: str | None = None, video: bool = False) -> list[str]:
+                       prompt: str | None = None, video: bool = False) -> list[Override]:
     """The ``--set`` overrides the run shortcuts stand for (JSON is valid YAML, so text stays text)."""
     values = {"steps": steps, "seed": seed, "device": device, "strokes": strokes, "seeds": seeds,
               "prompt": prompt, "video": True if video else None}
-    return [f"{key}={json.dumps(value)}" for key, value in values.items() if value is not None]
+    return [Override(f"{key}={json.dumps(value)}", f"--{key}") for key, value in values.items()
+            if value is not None]
 
 
 @cli.command()
 @click.argument("recipe", required=False, metavar="METHOD|RECIPE.yaml")
-@click.option("--input", "-i", "input_path", type=click.Path(path_type=Path), help="Input image.")
+@click.option("--input", "-i", "input_path", type=click.Path(), callback=_input_path,
+              help="Input image.")
 @click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path),
               help="Output folder, absent or empty unless --overwrite (default: runs/<input>-<method>, "
                    "numbered if taken).")

@@ -8,8 +8,16 @@ Every component declares ``Config``, a dataclass whose fields use :func:`option`
 
 :func:`build_config` turns a dict from a recipe into that dataclass and rejects unknown keys
 (suggesting the closest one), wrong types (naming field, expected type and value) and values
-outside ``choices``. Field annotations are limited to what YAML values can satisfy
+outside ``choices`` or bounds. Field annotations are limited to what YAML values can satisfy
 (:data:`SUPPORTED_TYPES`); :func:`check_defaults` holds each default to its own field's rules.
+
+A rule one field's bounds cannot state (an odd window, ``low <= high``, two lists of one length)
+goes in the Config's ``__post_init__``, raising ``ValueError("option: what is wrong, got ...")``;
+:func:`build_config` reports it as a ConfigError at the recipe place, like a bounds error::
+
+    def __post_init__(self) -> None:
+        if self.win_size % 2 == 0:
+            raise ValueError(f"win_size: must be odd, got {self.win_size}.")
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import math
 import re
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Literal, Union
@@ -118,33 +127,57 @@ def build_config(config_cls: type, data: dict[str, Any] | None, where: str) -> A
     ]
     if missing:
         raise ConfigError(f"{where}: missing required option(s) {', '.join(missing)}.")
-    return config_cls(**values)
+    return instantiate(config_cls, values, where)
+
+
+def instantiate(config_cls: type, values: dict[str, Any], where: str) -> Any:
+    """``config_cls(**values)``, a ValueError of its ``__post_init__`` reported as a ConfigError
+    (``where.option: ...`` when the message starts with an option's name and a colon)."""
+    try:
+        return config_cls(**values)
+    except ValueError as exc:
+        text = str(exc).rstrip(".")
+        named = text.partition(":")[0] in {f.name for f in dataclasses.fields(config_cls)}
+        raise ConfigError(f"{where}.{text}." if named else f"{where}: {text}.") from None
 
 
 def check_value(value: Any, f: dataclasses.Field, tp: Any, where: str) -> Any:
-    """`value` coerced to field `f` (annotation `tp`), checked against its choices and bounds."""
+    """`value` coerced to field `f` (annotation `tp`), checked against its choices and bounds (for a
+    list, each item)."""
     coerced = coerce(value, tp, where)
     choices = f.metadata.get("choices")
-    if choices is not None and coerced not in choices:
-        raise ConfigError(
-            f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}"
-            f"{did_you_mean(str(value), map(str, choices))}."
-        )
+    for item in coerced if isinstance(coerced, list) and choices is not None else [coerced]:
+        if choices is not None and item not in choices:  # a list's choices hold for each of its items
+            raise ConfigError(
+                f"{where}: {item!r} is not one of {', '.join(map(repr, choices))}"
+                f"{did_you_mean(str(item), map(str, choices))}."
+            )
     check_bounds(coerced, f.metadata.get("bounds"), where)
     return coerced
 
 
+def check_interval(name: str, value: Sequence[float]) -> None:
+    """A ``[low, high]`` option holds two numbers with ``low <= high`` (the field's own bounds
+    limit each number); for a Config's ``__post_init__``."""
+    if len(value) != 2 or value[0] > value[1]:
+        raise ValueError(f"{name}: expected [low, high] with low <= high, got {list(value)}")
+
+
 def check_defaults(config_cls: type) -> None:
-    """Raise ConfigError when a field's default breaks its own type, choices or bounds.
+    """Raise ConfigError when a field's default breaks its own type, choices or bounds, or the
+    defaults together break the Config's ``__post_init__`` rules.
 
     A default is checked as a recipe value would be, so what ``describe`` shows and what
     ``recipe.resolved.yaml`` records can always be written back into a recipe.
     """
     hints = typing.get_type_hints(config_cls)
+    defaults = {}
     for f in dataclasses.fields(config_cls):
         default = f.default if f.default_factory is MISSING else f.default_factory()
         if default is not MISSING:
-            check_value(default, f, hints[f.name], f"default of {f.name}")
+            defaults[f.name] = check_value(default, f, hints[f.name], f"default of {f.name}")
+    if len(defaults) == len(dataclasses.fields(config_cls)):  # a required option has no default to check
+        instantiate(config_cls, defaults, "defaults")
 
 
 #: The annotations a Config field may use (what YAML values can satisfy), for error messages.

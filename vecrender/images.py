@@ -1,14 +1,19 @@
 """Image input and output: any Pillow format in, float tensors in [0, 1]; atomic PNG out.
 
 ``load_image`` turns every image Pillow can read into RGB ``[1, 3, H, W]`` float32 in [0, 1]:
-transparency (RGBA, LA, palette or grayscale with a transparent color) is composited over white,
-16-bit grayscale (modes ``I;16*``) is scaled from 0-65535, and the EXIF orientation is applied.
-32-bit integer grayscale (mode ``I``: 32-bit TIFFs, ``convert("I")`` of 8-bit data) does not say
-which range its values use, so it is scaled by the smallest of 0-255, 0-65535 and 0-(2^31 - 1)
-that holds its largest value (negative values are black).
+transparency (RGBA, LA, palette or grayscale with a transparent color, 16-bit too) is composited
+over white, 16-bit grayscale (modes ``I;16*``) is scaled from 0-65535, and the EXIF orientation is
+applied. 32-bit integer grayscale (mode ``I``: 32-bit TIFFs, ``convert("I")`` of 8-bit data) does
+not say which range its values use, so it is scaled by the smallest of 0-255, 0-65535 and
+0-(2^31 - 1) that holds its largest value (negative values are black). Floating-point grayscale
+(mode ``F``) is read as 0-1, 0-255 or 0-65535 data, the smallest range whose double holds its
+largest value (so a 0-1 image that overshoots a little, as resampling does, stays 0-1, and what
+overshoots is white); larger values are scaled by the largest. NaN or infinite pixels are refused.
 Problems become :class:`~vecrender.errors.InputImageError` with one line naming the file and what
-to do. Pillow's decompression-bomb guard (``PIL.Image.MAX_IMAGE_PIXELS``) is kept; the environment
-variable ``VECRENDER_MAX_IMAGE_PIXELS`` raises (or, with 0, removes) the limit for trusted files.
+to do; Pillow's warnings about a file (corrupt EXIF data, ...) become
+:class:`~vecrender.errors.InputImageWarning` naming it. Pillow's decompression-bomb guard
+(``PIL.Image.MAX_IMAGE_PIXELS``) is kept; the environment variable ``VECRENDER_MAX_IMAGE_PIXELS``
+raises (or, with 0, removes) the limit for trusted files.
 :func:`check_pixels` applies the same limit to anything vecrender would allocate at a size a user
 chooses (a canvas, a padded image, a rendered SVG).
 """
@@ -18,8 +23,9 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -28,10 +34,13 @@ from torch import Tensor
 from vecrender.errors import InputImageError, InputImageWarning, VecrenderError
 from vecrender.io import atomic_write_bytes
 
+T = TypeVar("T")
 MAX_PIXELS_ENV = "VECRENDER_MAX_IMAGE_PIXELS"
 _16_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 #: The ranges a mode "I" image may hold (8-, 16- and signed 32-bit data), smallest first.
 _INT_RANGES = (255.0, 65535.0, 2.0**31 - 1)
+#: The ranges a mode "F" image may hold, smallest first.
+_FLOAT_RANGES = (1.0, 255.0, 65535.0)
 
 
 def pixel_limit() -> int | None:
@@ -43,8 +52,11 @@ def pixel_limit() -> int | None:
         try:
             value = int(raw)
         except ValueError:
-            raise InputImageError(f"{MAX_PIXELS_ENV}={raw!r} is not a whole number of pixels.") from None
-        return value if value > 0 else None
+            value = -1
+        if value < 0:
+            raise InputImageError(f"{MAX_PIXELS_ENV}={raw!r} is not a whole number of pixels (>= 0; 0 = no "
+                                  f"limit).")
+        return value or None
     return Image.MAX_IMAGE_PIXELS
 
 
@@ -52,16 +64,38 @@ def load_image(path: str | Path) -> Tensor:
     """Read an image file as RGB ``[1, 3, H, W]`` float32 in [0, 1] (alpha composited over white)."""
     path = Path(path).expanduser()
     _check_path(path)
-    image = _open(path)
-    frames = getattr(image, "n_frames", 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image = _open(path)
+        try:
+            frames = _decoding(path, lambda: getattr(image, "n_frames", 1))  # TIFF and GIF read every frame
+            array = _decoding(path, lambda: _to_rgb_array(image))
+        finally:
+            image.close()
+    for warning in caught:  # Pillow's about the file (corrupt EXIF data, ...): say which file
+        if issubclass(warning.category, UserWarning) and f"{os.sep}PIL{os.sep}" in warning.filename:
+            warnings.warn(f"input image {str(path)!r}: {warning.message}", InputImageWarning, stacklevel=2)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if frames > 1:
         warnings.warn(f"input image {str(path)!r} has {frames} frames; its first is used (export the frame you "
                       f"want to a PNG to use another).", InputImageWarning, stacklevel=2)
-    try:
-        array = _to_rgb_array(image)
-    finally:
-        image.close()
+    if not np.isfinite(array).all():
+        raise InputImageError(f"input image {str(path)!r} has NaN or infinite pixels; re-export it with finite "
+                              "values (e.g. as an 8- or 16-bit PNG).")
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def _decoding(path: Path, read: Callable[[], T]) -> T:
+    """`read()`, with any decoding failure as InputImageError: Pillow's decoders raise many kinds of
+    exception (IndexError, struct.error, ...) on corrupt data."""
+    try:
+        return read()
+    except (MemoryError, VecrenderError):
+        raise
+    except Exception as exc:
+        raise InputImageError(f"input image {str(path)!r} cannot be decoded ({type(exc).__name__}: {exc}); the "
+                              "file may be corrupt or truncated: re-export it.") from None
 
 
 def _check_path(path: Path) -> None:
@@ -94,9 +128,11 @@ def _open(path: Path) -> Any:
                                   "completely?") from None
         raise InputImageError(f"input image {str(path)!r} is not an image format Pillow can read; convert "
                               "it to PNG or JPEG.") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InputImageError(f"input image {str(path)!r} cannot be read ({exc}); the file may be "
-                              "corrupt or truncated: re-export it.") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # Pillow's header parsers raise many kinds on corrupt data
+        raise InputImageError(f"input image {str(path)!r} cannot be read ({type(exc).__name__}: {exc}); the file "
+                              "may be corrupt or truncated: re-export it.") from None
     finally:
         Image.MAX_IMAGE_PIXELS = saved
     width, height = image.size
@@ -127,26 +163,22 @@ def _to_rgb_array(image: Any) -> np.ndarray:
     """``[H, W, 3]`` float32 in [0, 1] from any Pillow image."""
     from PIL import ImageOps
 
-    name = getattr(image, "filename", "") or "<image>"
-    try:
-        image.load()
-        image = ImageOps.exif_transpose(image)
-        return _convert(image)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InputImageError(f"input image {str(name)!r} cannot be decoded ({exc}); the file may be "
-                              "corrupt or truncated: re-export it.") from None
+    image.load()
+    return _convert(ImageOps.exif_transpose(image))
 
 
 def _convert(image: Any) -> np.ndarray:
     mode = image.mode
-    if mode in _16_BIT_MODES or mode == "I":
-        gray = np.asarray(image, dtype=np.float64)
-        gray = gray / (65535.0 if mode != "I" else _int_range(gray))
-        return np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=2).astype(np.float32)
-    if mode == "F":
-        gray = np.asarray(image, dtype=np.float64)
-        gray = gray / 255.0 if gray.size and gray.max() > 1.0 else gray
-        return np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=2).astype(np.float32)
+    if mode in _16_BIT_MODES or mode in ("I", "F"):
+        raw = np.asarray(image, dtype=np.float64)
+        top = float(np.nanmax(raw, initial=0.0)) if raw.size else 0.0
+        scale = 65535.0 if mode in _16_BIT_MODES else _int_range(top) if mode == "I" else _float_range(top)
+        with np.errstate(invalid="ignore"):  # inf / inf: refused below as non-finite
+            gray = np.clip(raw / scale, 0, 1)
+        transparent = image.info.get("transparency")
+        if isinstance(transparent, (int, float)):  # a grayscale PNG's transparent value (tRNS)
+            gray[raw == transparent] = 1.0  # over white
+        return np.repeat(gray[..., None], 3, axis=2).astype(np.float32)
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
     if has_alpha:
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
@@ -155,11 +187,15 @@ def _convert(image: Any) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def _int_range(gray: np.ndarray) -> float:
-    """The full scale of mode "I" data: the smallest of the 8-, 16- and 32-bit ranges that holds its
-    largest value (a mode I image holds 8-bit data as often as 32-bit: the mode says nothing)."""
-    top = float(gray.max()) if gray.size else 0.0
+def _int_range(top: float) -> float:
+    """The full scale of mode "I" data whose largest value is `top`: the smallest of the 8-, 16- and
+    32-bit ranges that holds it (a mode I image holds 8-bit data as often as 32-bit)."""
     return next((r for r in _INT_RANGES if top <= r), _INT_RANGES[-1])
+
+
+def _float_range(top: float) -> float:
+    """The full scale of mode "F" data whose largest value is `top` (see the module docstring)."""
+    return next((r for r in _FLOAT_RANGES if top <= 2 * r), max(top, _FLOAT_RANGES[-1]))
 
 
 def image_to_uint8(image: Tensor | np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 
@@ -81,6 +81,14 @@ CANVAS_FROM_INPUT = "input"
 RESULTS = ("best", "final")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 SET = "--set"
+
+
+class Override(NamedTuple):
+    """One ``KEY=VALUE`` override and the option that gave it: ``--set``, or a shortcut flag such as
+    ``--seed`` (errors name what the user typed)."""
+
+    text: str
+    origin: str = SET
 
 
 # -- the recipe -----------------------------------------------------------------------------------
@@ -165,9 +173,10 @@ class Recipe:
 
 
 # -- loading --------------------------------------------------------------------------------------
-def load_recipe(source: str | Path, overrides: Sequence[str] = (),
+def load_recipe(source: str | Path, overrides: Sequence[str | Override] = (),
                 registry: Registry | None = None) -> Recipe:
-    """Load a method (by name) or a YAML file, merge its ``extends`` chain, apply ``--set`` overrides.
+    """Load a method (by name) or a YAML file, merge its ``extends`` chain, apply ``--set`` overrides
+    (plain ``KEY=VALUE`` text, or an `Override` naming the flag that gave it).
 
     Raises ConfigError (UnknownComponentError for unknown methods/components) with the offending key
     and the file (or ``--set``) in the message.
@@ -177,8 +186,8 @@ def load_recipe(source: str | Path, overrides: Sequence[str] = (),
 
         registry = get_registry()
     data, origins, label = _Loader(registry).load_source(source)
-    for text in overrides:
-        apply_override(data, origins, text, registry)
+    for override in overrides:
+        apply_override(data, origins, override, registry)
     data = validate(data, origins)
     _check_components(data, origins, registry)
     return Recipe(data, label, origins)
@@ -374,8 +383,10 @@ def _merge_layer(data: dict, origins: dict, raw: dict, origin: str) -> None:
 
 
 # -- --set overrides ------------------------------------------------------------------------------
-def apply_override(data: dict, origins: dict, text: str, registry: Registry | None = None) -> None:
+def apply_override(data: dict, origins: dict, override: str | Override,
+                   registry: Registry | None = None) -> None:
     """Apply one ``path=value`` override in place (value parsed with yaml.safe_load)."""
+    text, origin = override if isinstance(override, Override) else Override(override)
     if "=" not in text:
         raise ConfigError(f"{SET} {text!r}: expected KEY=VALUE, e.g. --set steps=100.")
     path_text, _, value_text = text.partition("=")
@@ -384,7 +395,7 @@ def apply_override(data: dict, origins: dict, text: str, registry: Registry | No
         raise ConfigError(f"{SET} {text!r}: empty key in {path_text!r}.")
     value = _parse_value(value_text)
     top = path[0]
-    where = f"{SET} {path_text.strip()}"
+    where = f"{SET} {path_text.strip()}" if origin == SET else origin
     if top not in KEYS or top == "extends":
         valid = [k for k in KEYS if k != "extends"]
         raise ConfigError(f"{where}: unknown key {top!r}{did_you_mean(top, valid)}. "
@@ -401,7 +412,7 @@ def apply_override(data: dict, origins: dict, text: str, registry: Registry | No
         _set_nested(target, path[1:], value, where)
         if top in COMPONENTS:
             _check_option(registry, COMPONENTS[top], target, path[1], where)
-    origins[top] = SET
+    origins[top] = origin
 
 
 def _parse_value(text: str) -> Any:
@@ -442,6 +453,8 @@ def _override_loss(data: dict, origins: dict, path: list[str], value: Any, where
     if len(path) == 1:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping of loss options, got {value!r}.")
+        if "use" in value and value["use"] != entry.get("use"):
+            entry.clear()  # a different loss: the old one's options do not apply (as for losses.NAME.use)
         entry.update(value)
         entry["label"] = label
     else:
@@ -478,7 +491,8 @@ def validate(data: dict, origins: dict) -> dict:
             origins.setdefault(key, "defaults")
 
     def at(key: str) -> str:
-        return f"{origins.get(key, 'recipe')}: {key}"
+        origin = origins.get(key, "recipe")
+        return origin if origin == f"--{key}" else f"{origin}: {key}"  # a shortcut flag names the key
 
     for key, minimum in _INT_KEYS.items():
         value = coerce(data[key], int, at(key))
@@ -589,7 +603,9 @@ def _strokes(value: Any, where: str) -> int | list[int]:
     if not counts:
         raise ConfigError(f"{where}: expected a stroke count or a non-empty list of them, got [].")
     if isinstance(value, str) and "," in value:
-        raise ConfigError(f"{where}: a list of stroke counts is written [{value}] (strokes=[{value}]), got {value!r}.")
+        counts_text = value.strip().strip("[]")
+        raise ConfigError(f"{where}: a list of stroke counts is written [{counts_text}] (strokes=[{counts_text}]), "
+                          f"got {value!r}.")
     for i, n in enumerate(counts):
         n = coerce(n, int, f"{where}[{i}]" if isinstance(value, list) else where)
         if n < 1:
@@ -809,6 +825,6 @@ def plugin_version_warnings(recipe: Recipe, installed: dict[str, str | None]) ->
     return out
 
 
-__all__ = ["Components", "LossTerm", "Recipe", "apply_override", "build_components",
+__all__ = ["Components", "LossTerm", "Override", "Recipe", "apply_override", "build_components",
            "dump_yaml", "load_recipe", "merge", "merge_losses", "plugin_version_warnings",
            "resolved_dict", "validate"]

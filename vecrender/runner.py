@@ -458,7 +458,8 @@ def write_mp4(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> bool:
 
 # -- signals --------------------------------------------------------------------------------------
 class _Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP during the loop: raised where the loop is, so it stops as on Ctrl-C."""
+    """SIGTERM or SIGHUP during the loop (or any stop signal held back by `_signals_deferred`):
+    raised where the loop is, so it stops as on Ctrl-C."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -492,6 +493,15 @@ def _signal_handlers(handler: Callable[[int, Any], None], signums: Iterable[int]
     finally:
         for s, old in previous.items():
             signal.signal(s, old if old is not None else signal.SIG_DFL)  # None: set outside Python
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[_Deferred]:
+    """Ctrl-C, SIGTERM and SIGHUP only noted inside the block (`_Deferred.signum`), so what it
+    changes is done whole."""
+    deferred = _Deferred()
+    with _signal_handlers(deferred, (signal.SIGINT, *STOP_SIGNALS)):
+        yield deferred
 
 
 def _stopped_by(signum: int) -> str:
@@ -561,8 +571,7 @@ class _Run:
     def finish_shielded(self, status: str) -> tuple[RunResult, int | None]:
         """`finish` with Ctrl-C, SIGTERM and SIGHUP deferred (a second Ctrl-C while the outputs are
         written would leave them half-written); returns the deferred signal, if any."""
-        deferred = _Deferred()
-        with _signal_handlers(deferred, (signal.SIGINT, *STOP_SIGNALS)):
+        with _signals_deferred() as deferred:
             result = self.finish(status)
         return result, deferred.signum
 
@@ -634,9 +643,7 @@ class _Run:
         if recipe["video"] and self.checkpoint is not None:
             self.frames = self._earlier_frames()
         self.completed = self.current = self.start_step
-        self.step_rng = self._rng_state()
-        self.step_losses = self.loss_states()
-        self.step_early_stop = self.early_stop_state()
+        self._note_step_start()
         self.t0 = time.perf_counter()
         self._open_metrics()
 
@@ -673,10 +680,11 @@ class _Run:
 
     def _input_path(self) -> Path | None:
         path = self.options.input_path
+        path = None if path is None else Path(path).expanduser()  # `--input=~/x.png`: the shell leaves that ~
         if self.checkpoint is not None:
             path = self._resume_input(path)
         if path is not None:
-            return Path(path)
+            return path
         if self.recipe.canvas_from_input:
             raise InputImageError(f"{self.recipe.where('canvas')}: canvas: input gives the canvas the input image's "
                                   "size, and this run has no input image: pass --input IMAGE, or give the canvas "
@@ -900,12 +908,13 @@ class _Run:
             if self.all_stopped():
                 break
             self.current = step
-            self.step_rng = self._rng_state()
+            self._note_step_start()
             if self.stages is not None and step // self.stage_steps > self.stage:
-                self.next_stage(step // self.stage_steps)
-                self.step_rng = self._rng_state()
-            self.step_losses = self.loss_states()
-            self.step_early_stop = self.early_stop_state()
+                with _signals_deferred() as deferred:  # a stage change is saved whole or not at all
+                    self.next_stage(step // self.stage_steps)
+                    self._note_step_start()
+                if deferred.signum is not None:
+                    raise _Stopped(deferred.signum)
             if r["save_every"] and step % r["save_every"] == 0 and step not in (0, self.start_step):
                 self.save_checkpoint(step, self.step_rng, self.step_losses, self.step_early_stop)
                 self.save_snapshots(step)
@@ -918,6 +927,13 @@ class _Run:
         if not self._strokes_finite():  # strokes far off the canvas draw nothing, so no loss saw it
             raise NonFiniteLossError(f"the strokes are not finite at the end of the run; "
                                      f"{self._non_finite_advice(None)}")
+
+    def _note_step_start(self) -> None:
+        """The RNG, loss and early-stop states at the start of the current step: what `finish`
+        saves when the step is not applied, so a resume replays it exactly."""
+        self.step_rng = self._rng_state()
+        self.step_losses = self.loss_states()
+        self.step_early_stop = self.early_stop_state()
 
     def _check_gradients(self, step: int) -> None:
         """Stop before a non-finite gradient reaches the strokes, so the state on disk stays the
@@ -1193,9 +1209,7 @@ class _Run:
     def finish(self, status: str) -> RunResult:
         """Write best/final outputs and the checkpoint (also after an interruption or a failure)."""
         self.close_progress()
-        # The RNG, loss and early-stop states at the start of the first step not applied yet, so a
-        # resume replays it exactly.
-        unapplied = self.completed == self.current
+        unapplied = self.completed == self.current  # then the states of `_note_step_start`
         rng = self.step_rng if unapplied else self._rng_state()
         losses = self.step_losses if unapplied else self.loss_states()
         early_stop = self.step_early_stop if unapplied else self.early_stop_state()

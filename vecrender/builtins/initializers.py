@@ -14,8 +14,8 @@ from torch import Tensor
 
 from vecrender import hookimpl
 from vecrender.components import Initializer
-from vecrender.config import option
-from vecrender.errors import ConfigError, InputImageError
+from vecrender.config import check_interval, option
+from vecrender.errors import InputImageError
 from vecrender.functional import paths as fp
 from vecrender.scene import VectorScene, concat_scenes
 
@@ -25,14 +25,15 @@ class RandomConfig:
     segments: int = option(1, "Cubic segments per path (the minimum when max_segments is set).", min=1)
     max_segments: int | None = option(
         None, "When set, each path gets a uniform random number of segments in segments..max_segments "
-        "(CLIPDraw uses 1..3).")
+        "(CLIPDraw uses 1..3).", min=1)
     step: float = option(
         0.025, "Random-walk bound: each control point moves U(-step, step) from the previous one, as a "
         "fraction of the canvas width (x) and height (y). CLIPasso 0.025, CLIPDraw 0.05.", min=0)
     width: float = option(3.0, "Stroke width in pixels (full SVG width). 0 draws no outline.", min=0)
-    color: list[float] = option([0.0, 0.0, 0.0, 1.0], "RGBA color of every path when random_color is false.")
+    color: list[float] = option([0.0, 0.0, 0.0, 1.0], "RGBA color of every path when random_color is false.",
+                                min=0, max=1)
     random_color: bool = option(False, "Random RGBA per path (RGB uniform, alpha in alpha_range), as CLIPDraw.")
-    alpha_range: list[float] = option([0.0, 1.0], "Alpha range [low, high] of random colors.")
+    alpha_range: list[float] = option([0.0, 1.0], "Alpha range [low, high] of random colors.", min=0, max=1)
     closed: bool = option(
         False, "Closed filled blobs instead of open strokes; the fill uses the path color (random or "
         "`color`), the outline uses the same color with `width`.")
@@ -41,18 +42,14 @@ class RandomConfig:
         "code (where a blob crosses itself it has a hole); false: nonzero, SVG's default. The SVG "
         "output says which (fill-rule).")
 
-
-def _check_random_config(config: RandomConfig, where: str) -> None:
-    if config.max_segments is not None and config.max_segments < config.segments:
-        raise ConfigError(f"{where}.max_segments: must be >= segments ({config.segments}), got "
-                          f"{config.max_segments}.")
-    if config.closed and config.segments < 2:
-        raise ConfigError(f"{where}.segments: closed blobs need at least 2 segments, got {config.segments}.")
-    if len(config.color) != 4 or not all(0.0 <= c <= 1.0 for c in config.color):
-        raise ConfigError(f"{where}.color: expected 4 values in [0, 1] (RGBA), got {config.color}.")
-    lo_hi = config.alpha_range
-    if len(lo_hi) != 2 or not 0.0 <= lo_hi[0] <= lo_hi[1] <= 1.0:
-        raise ConfigError(f"{where}.alpha_range: expected [low, high] with 0 <= low <= high <= 1, got {lo_hi}.")
+    def __post_init__(self) -> None:
+        if self.max_segments is not None and self.max_segments < self.segments:
+            raise ValueError(f"max_segments: must be >= segments ({self.segments}), got {self.max_segments}")
+        if self.closed and self.segments < 2:
+            raise ValueError(f"segments: closed blobs need at least 2 segments, got {self.segments}")
+        if len(self.color) != 4:
+            raise ValueError(f"color: expected 4 values in [0, 1] (RGBA), got {self.color}")
+        check_interval("alpha_range", self.alpha_range)
 
 
 def random_scene_from_config(config: RandomConfig, num_paths: int, seed: int, width: int,
@@ -80,10 +77,6 @@ class RandomInit(Initializer):
     name = "random"
     Config = RandomConfig
 
-    def __init__(self, config: RandomConfig | None = None, context=None) -> None:
-        super().__init__(config, context)
-        _check_random_config(self.config, "initializer (random)")
-
     def initialize(self, num_paths: int, seed: int, target: Tensor | None) -> VectorScene:
         scene = random_scene_from_config(self.config, num_paths, seed, self.context.width, self.context.height)
         return scene.to(self.context.device)
@@ -98,6 +91,11 @@ class SvgConfig(RandomConfig):
         False, "When the file has more paths than requested, keep only the first ones (default: keep all "
         "file paths, so the sketch may have more paths than requested).")
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.path:
+            raise ValueError("path: empty; give the SVG file to start from, e.g. --set initializer.path=drawing.svg")
+
 
 class SvgInit(Initializer):
     """Paths loaded from an SVG file, plus random strokes up to the requested number of paths."""
@@ -107,10 +105,6 @@ class SvgInit(Initializer):
 
     def __init__(self, config: SvgConfig | None = None, context=None) -> None:
         super().__init__(config, context)
-        _check_random_config(self.config, "initializer (svg)")
-        if not self.config.path:
-            raise ConfigError("initializer (svg).path: empty; give the SVG file to start from, "
-                              "e.g. --set initializer.path=drawing.svg.")
         self._loaded: VectorScene | None = None
 
     def _load(self) -> VectorScene:

@@ -28,7 +28,7 @@ import torch
 
 from vecrender import hookimpl
 from vecrender.components import Optimizer
-from vecrender.config import option
+from vecrender.config import check_interval, option
 from vecrender.errors import ConfigError
 from vecrender.functional.paths import derived_generator
 from vecrender.recipe import sketch_seeds
@@ -40,7 +40,7 @@ COLOR_PARAMS = ("stroke_colors", "fill_colors", "gradient_stops")
 
 @dataclass
 class AdamConfig:
-    params: list[str] = option(["points"], f"Scene tensors to optimise, among {', '.join(OPTIMIZABLE)}.")
+    params: list[str] = option(["points"], "Scene tensors to optimise.", choices=OPTIMIZABLE)
     # Negative rates climb the loss; 0 keeps that kind as initialised (the points: moved by noise only).
     lr: float = option(1.0, "Learning rate of the points, in pixels.", min=0)
     width_lr: float = option(
@@ -54,15 +54,17 @@ class AdamConfig:
         False, "stroke_colors / fill_colors: optimise their alpha only; the RGB keeps its initial value "
         "(CLIPasso's force_sparse: black strokes whose opacity is learnt).")
     width_range: list[float] = option(
-        [0.0, 100.0], "Widths are clamped to [min, max] pixels after each step (when optimised).")
-    betas: list[float] = option([0.9, 0.999], "Adam betas.")
-    eps: float = option(1e-8, "Adam epsilon.")
+        [0.0, 100.0], "Widths are clamped to [min, max] pixels after each step (when optimised).", min=0)
+    betas: list[float] = option([0.9, 0.999], "Adam betas, each in [0, 1).", min=0)
+    eps: float = option(1e-8, "Adam epsilon.", min=0)
     schedule: str = option("none", "Learning-rate schedule.", choices=("none", "linear", "steps"))
-    final_lr_factor: float = option(0.4, "linear: the factor reached at the last step.")
-    milestones: list[float] = option([0.5, 0.75], "steps: fractions of the run where a factor starts.")
-    factors: list[float] = option([0.4, 0.1], "steps: the factor from each milestone on.")
+    final_lr_factor: float = option(0.4, "linear: the factor reached at the last step.", min=0)
+    milestones: list[float] = option([0.5, 0.75], "steps: increasing fractions of the run where a factor starts.",
+                                     min=0, max=1)
+    factors: list[float] = option([0.4, 0.1], "steps: the factor from each milestone on.", min=0)
     schedule_params: list[str] = option(
-        ["points"], "Which tensors the schedule applies to (CLIPDraw anneals the points only).")
+        ["points"], "Which tensors the schedule applies to (CLIPDraw anneals the points only).",
+        choices=OPTIMIZABLE)
     noise: float = option(
         0.0, "After each step, move every point by Gaussian noise of this standard deviation, as a "
         "fraction of the canvas's shorter side (CLIPasso's 'noise' augmentation: 0.01); 0: off.", min=0)
@@ -74,6 +76,18 @@ class AdamConfig:
         "path; keep: as LIVE, each stage's paths keep their moments, step count and schedule (which "
         "goes on decaying), new paths start fresh.", choices=("restart", "keep"))
 
+    def __post_init__(self) -> None:
+        if not self.params:
+            raise ValueError(f"params: empty; optimise at least one of {', '.join(OPTIMIZABLE)}")
+        check_interval("width_range", self.width_range)
+        if len(self.betas) != 2 or not all(b < 1 for b in self.betas):
+            raise ValueError(f"betas: expected two values in [0, 1), got {self.betas}")
+        if len(self.milestones) != len(self.factors):
+            raise ValueError(f"milestones ({len(self.milestones)}) and factors ({len(self.factors)}) must have "
+                             f"the same length")
+        if list(self.milestones) != sorted(self.milestones):
+            raise ValueError(f"milestones: expected increasing fractions in [0, 1], got {self.milestones}")
+
 
 class Adam(Optimizer):
     """Adam with a learning rate per tensor kind, clamping of widths and colors, optional schedule."""
@@ -83,29 +97,9 @@ class Adam(Optimizer):
 
     def __init__(self, config: AdamConfig | None = None, context=None) -> None:
         super().__init__(config, context)
-        self._check()
         self.opt: torch.optim.Adam | StagedAdam | None = None
         self._tensors: dict[str, list[torch.Tensor]] = {}
         self._noise_rngs: list[torch.Generator] = []  # one per sketch, made at setup
-
-    def _check(self) -> None:
-        c, where = self.config, "optimizer (adam)"
-        for key in ("params", "schedule_params"):
-            bad = [p for p in getattr(c, key) if p not in OPTIMIZABLE]
-            if bad:
-                raise ConfigError(f"{where}.{key}: unknown tensor(s) {', '.join(map(repr, bad))}; choose from "
-                                  f"{', '.join(OPTIMIZABLE)}.")
-        if not c.params:
-            raise ConfigError(f"{where}.params: empty; optimise at least one of {', '.join(OPTIMIZABLE)}.")
-        if len(c.width_range) != 2 or not 0 <= c.width_range[0] <= c.width_range[1]:
-            raise ConfigError(f"{where}.width_range: expected [min, max] with 0 <= min <= max, got {c.width_range}.")
-        if len(c.betas) != 2 or not all(0 <= b < 1 for b in c.betas):
-            raise ConfigError(f"{where}.betas: expected two values in [0, 1), got {c.betas}.")
-        if len(c.milestones) != len(c.factors):
-            raise ConfigError(f"{where}: milestones ({len(c.milestones)}) and factors ({len(c.factors)}) must "
-                              "have the same length.")
-        if list(c.milestones) != sorted(c.milestones) or not all(0 <= m <= 1 for m in c.milestones):
-            raise ConfigError(f"{where}.milestones: expected increasing fractions in [0, 1], got {c.milestones}.")
 
     def base_lr(self, name: str) -> float:
         if name == "points":

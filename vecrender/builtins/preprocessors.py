@@ -17,7 +17,12 @@ from vecrender.errors import ConfigError
 @dataclass
 class PadSquareConfig:
     margin: int = option(20, "Extra pixels added to the longer side (CLIPasso's fix_scale uses 20).", min=0)
-    color: list[float] = option([1.0, 1.0, 1.0], "RGB of the padding, in [0, 1] (white by default).")
+    color: list[float] = option([1.0, 1.0, 1.0], "RGB of the padding, in [0, 1] (white by default).",
+                                min=0, max=1)
+
+    def __post_init__(self) -> None:
+        if len(self.color) != 3:
+            raise ValueError(f"color: expected 3 values in [0, 1] (RGB), got {self.color}")
 
 
 class PadSquare(Preprocessor):
@@ -25,12 +30,6 @@ class PadSquare(Preprocessor):
 
     name = "pad_square"
     Config = PadSquareConfig
-
-    def __init__(self, config: PadSquareConfig | None = None, context=None) -> None:
-        super().__init__(config, context)
-        if len(self.config.color) != 3 or not all(0.0 <= c <= 1.0 for c in self.config.color):
-            raise ConfigError(f"preprocessor (pad_square).color: expected 3 values in [0, 1], got "
-                              f"{self.config.color}.")
 
     def __call__(self, image: Tensor) -> Tensor:
         if image.dim() != 4 or image.shape[1] != 3:

@@ -189,6 +189,13 @@ def test_invalid_options_are_config_errors():
         Geometric.from_dict({"layer_weights": [1, 1]}, ctx())
     with pytest.raises(ConfigError, match="distance"):
         Geometric.from_dict({"distance": "cos"}, ctx())
+    for cls in (Geometric, Semantic, ClipViT):  # each CLIP loss holds its augmentation options to the same rules
+        with pytest.raises(ConfigError, match=r"\.num_augs: must be >= 0, got -1"):
+            cls.from_dict({"num_augs": -1}, ctx())
+        with pytest.raises(ConfigError, match=r"\.crop_scale: expected \[low, high\] with low <= high"):
+            cls.from_dict({"crop_scale": [0.9, 0.5]}, ctx())
+        with pytest.raises(ConfigError, match=r"\.distortion_scale: must be in \[0, 1\], got 1.5"):
+            cls.from_dict({"distortion_scale": 1.5}, ctx())
 
 
 def test_cpu_layout_and_chunks_keep_values_and_gradients():

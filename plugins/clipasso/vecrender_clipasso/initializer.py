@@ -39,9 +39,14 @@ class SaliencyConfig:
     xdog_intersect: bool = option(True, "Keep attention only on XDoG edge pixels (the reference default).")
     softmax_temp: float = option(0.3, "Temperature of the softmax over the map's positive pixels.", above=0)
     segments: int = option(1, "Cubic segments per stroke.", min=1)
-    width: float = option(3.0, "Stroke width in pixels, full SVG width (the reference's 1.5 half-width).")
-    color: list[float] = option([0.0, 0.0, 0.0, 1.0], "Stroke RGBA in [0, 1] (black, opaque).")
-    jitter: float = option(0.025, "Random-walk step bound per axis, as a fraction of the canvas size.")
+    width: float = option(3.0, "Stroke width in pixels, full SVG width (the reference's 1.5 half-width).",
+                          min=0)
+    color: list[float] = option([0.0, 0.0, 0.0, 1.0], "Stroke RGBA in [0, 1] (black, opaque).", min=0, max=1)
+    jitter: float = option(0.025, "Random-walk step bound per axis, as a fraction of the canvas size.", min=0)
+
+    def __post_init__(self) -> None:
+        if len(self.color) != 4:
+            raise ValueError(f"color: expected 4 values in [0, 1] (RGBA), got {self.color}")
 
 
 class SaliencyInitializer(Initializer):
@@ -52,9 +57,6 @@ class SaliencyInitializer(Initializer):
 
     def __init__(self, config: Any = None, context: Any = None) -> None:
         super().__init__(config, context)
-        c = self.config
-        if len(c.color) != 4:
-            raise ConfigError(f"initializer (clipasso.saliency).color: expected RGBA, got {c.color}.")
         self._maps: tuple[Any, np.ndarray, np.ndarray] | None = None
         self._figure_written = False
 

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vecrender.components import Loss, LossInput
-from vecrender.config import option
+from vecrender.config import check_interval, option
 from vecrender.errors import ConfigError
 from vecrender.functional.augment import apply_augment, normalize, resize_center_crop, sample_sketch_views
 from vecrender.models.clip import clip_key, clip_precision, image_size, load_clip, resnet_features
@@ -51,39 +51,45 @@ class RNConfig:
     pretrained: str | None = option("openai", "open_clip pretrained tag (null: random weights).")
     weights: str | None = option(None, "Checkpoint path, or 'none' for random weights; null looks at "
                                        "$VECRENDER_CLIP_<MODEL>, ./checkpoint/clip, the cache, then downloads.")
-    num_augs: int = option(4, "Augmented (sketch, target) pairs per sketch and step, besides the clean pair.")
-    distortion_scale: float = option(0.5, "Random perspective strength (torchvision RandomPerspective).")
-    crop_scale: list[float] = option([0.8, 0.8], "Random resized crop area range.")
-    crop_ratio: list[float] = option([1.0, 1.0], "Random resized crop aspect-ratio range.")
-    fill: float = option(0.0, "Colour of the area the perspective warp uncovers.")
+    num_augs: int = option(4, "Augmented (sketch, target) pairs per sketch and step, besides the clean pair.",
+                           min=0)
+    distortion_scale: float = option(0.5, "Random perspective strength (torchvision RandomPerspective).",
+                                     min=0, max=1)
+    crop_scale: list[float] = option([0.8, 0.8], "Random resized crop area range [low, high].", above=0, max=1)
+    crop_ratio: list[float] = option([1.0, 1.0], "Random resized crop aspect-ratio range [low, high].", above=0)
+    fill: float = option(0.0, "Grey level of the area the perspective warp uncovers (0: black).", min=0, max=1)
+
+    def __post_init__(self) -> None:
+        check_interval("crop_scale", self.crop_scale)
+        check_interval("crop_ratio", self.crop_ratio)
 
 
 @dataclass
 class GeometricConfig(RNConfig):
     layer_weights: list[float] = option([0.0, 0.0, 1.0, 1.0, 0.0],
-                                        "Weights of the [stem, layer1, layer2, layer3, layer4] feature MSEs.")
+                                        "Weights of the [stem, layer1, layer2, layer3, layer4] feature MSEs.", min=0)
     distance: str = option("L2", "Feature distance: L2 (mean squared) or L1 (mean absolute).", choices=("L2", "L1"))
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.layer_weights) != len(LAYER_NAMES):
+            raise ValueError(f"layer_weights: expected {len(LAYER_NAMES)} weights for {', '.join(LAYER_NAMES)}, "
+                             f"got {self.layer_weights}")
 
-class _RNLoss(Loss):
+
+class _ClipLoss(Loss):
+    """Base of the bundle's CLIP losses: the configured model, loaded once per run (not registered)."""
+
     needs_target = True
     Config = RNConfig
-
-    def __init__(self, config: Any = None, context: Any = None) -> None:
-        super().__init__(config, context)
-        c = self.config
-        if c.num_augs < 0:
-            raise ConfigError(f"loss ({self.name}).num_augs: must be >= 0, got {c.num_augs}.")
-        for field in ("crop_scale", "crop_ratio"):
-            value = getattr(c, field)
-            if len(value) != 2 or value[0] > value[1] or value[0] <= 0:
-                raise ConfigError(f"loss ({self.name}).{field}: expected [low, high] with 0 < low <= high, "
-                                  f"got {value}.")
 
     @property
     def model(self) -> torch.nn.Module:
         c = self.config
         return load_clip(c.model, c.pretrained, c.weights, self.context.device, self.context.models)
+
+
+class _RNLoss(_ClipLoss):
 
     def prepare(self, target: Tensor | None) -> None:
         if target is not None:
@@ -265,12 +271,6 @@ class Geometric(_RNLoss):
     name = "clipasso.geometric"
     Config = GeometricConfig
 
-    def __init__(self, config: Any = None, context: Any = None) -> None:
-        super().__init__(config, context)
-        if len(self.config.layer_weights) != len(LAYER_NAMES):
-            raise ConfigError(f"loss ({self.name}).layer_weights: expected {len(LAYER_NAMES)} weights for "
-                              f"{', '.join(LAYER_NAMES)}, got {self.config.layer_weights}.")
-
     def forward(self, batch: LossInput) -> dict[str, Tensor]:
         fp = self.features(batch)
         out = {}
@@ -295,31 +295,20 @@ class Semantic(_RNLoss):
 
 
 @dataclass
-class ClipViTConfig:
+class ClipViTConfig(RNConfig):
     model: str = option("ViT-B-32", "open_clip model (tests: tiny-ViT).")
-    pretrained: str | None = option("openai", "open_clip pretrained tag (null: random weights).")
-    weights: str | None = option(None, "Checkpoint path, or 'none' for random weights; null searches.")
-    num_augs: int = option(4, "Augmented views of each sketch per step (summed).")
-    distortion_scale: float = option(0.5, "Random perspective strength.")
-    crop_scale: list[float] = option([0.8, 0.8], "Random resized crop area range.")
-    fill: float = option(0.0, "Colour of the area the perspective warp uncovers.")
+    num_augs: int = option(4, "Augmented views of each sketch per step (summed).", min=0)
 
 
-class ClipViT(Loss):
+class ClipViT(_ClipLoss):
     """CLIP ViT-B/32 loss: sum over augmented sketches of 1 - cosine to the clean target (optional)."""
 
     name = "clipasso.clip_vit"
-    needs_target = True
     Config = ClipViTConfig
 
     def __init__(self, config: Any = None, context: Any = None) -> None:
         super().__init__(config, context)
         self._target: tuple | None = None
-
-    @property
-    def model(self) -> torch.nn.Module:
-        c = self.config
-        return load_clip(c.model, c.pretrained, c.weights, self.context.device, self.context.models)
 
     def _embed(self, x: Tensor) -> Tensor:
         with clip_precision(x.device):
@@ -345,7 +334,7 @@ class ClipViT(Loss):
         if a == 0:
             return 1.0 - F.cosine_similarity(self._embed(resize_center_crop(images, size)), target_emb, dim=-1)
         params = sample_sketch_views(batch.sketch_generators(), a, h, w, distortion_scale=self.config.distortion_scale,
-                                     crop_scale=tuple(self.config.crop_scale), crop_ratio=(1.0, 1.0),
+                                     crop_scale=tuple(self.config.crop_scale), crop_ratio=tuple(self.config.crop_ratio),
                                      fill=self.config.fill, size=size)
         emb = self._embed(apply_augment(images.repeat_interleave(a, 0), params))
         cos = F.cosine_similarity(emb, target_emb, dim=-1).reshape(s, a)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -12,7 +11,6 @@ from torch import Tensor
 
 from vecrender.components import Preprocessor
 from vecrender.config import option
-from vecrender.errors import ConfigError
 from vecrender.functional.augment import normalize
 
 
@@ -59,9 +57,9 @@ class U2NetMaskConfig:
     weights: str | None = option(None, "Path to u2net.pth, or 'none' for random weights (tests); null "
                                        "looks at $VECRENDER_U2NET, ./checkpoint/u2net/u2net.pth, the cache, "
                                        "then downloads.")
-    width: float = option(1.0, "Channel multiplier of the network (1 for the published weights).")
-    max_side: int = option(320, "The short side is resized to at most this before U2Net.")
-    threshold: float = option(0.5, "Foreground threshold on the min-max normalised U2Net output.")
+    width: float = option(1.0, "Channel multiplier of the network (1 for the published weights).", above=0)
+    max_side: int = option(320, "The short side is resized to at most this before U2Net.", min=1)
+    threshold: float = option(0.5, "Foreground threshold on the min-max normalised U2Net output.", min=0, max=1)
 
 
 class U2NetMask(Preprocessor):
@@ -69,11 +67,6 @@ class U2NetMask(Preprocessor):
 
     name = "clipasso.u2net_mask"
     Config = U2NetMaskConfig
-
-    def __init__(self, config: Any = None, context: Any = None) -> None:
-        super().__init__(config, context)
-        if self.config.width <= 0 or self.config.max_side < 1:
-            raise ConfigError("preprocessor (clipasso.u2net_mask): width must be > 0 and max_side >= 1.")
 
     def __call__(self, image: Tensor) -> Tensor:
         from vecrender_clipasso.u2net import load_u2net

@@ -38,6 +38,30 @@ def test_ssim_small_window_contract():
     check_loss(losses.Ssim, {"win_size": 3}, needs_target=True, deterministic=True)
 
 
+@pytest.mark.parametrize(("override", "message"), [
+    ("losses.ssim.win_size=4", r"losses\[ssim\] \(ssim\)\.win_size: must be odd"),
+    ("losses.ssim.use=ms_ssim", None),
+    ("losses.ssim={use: ms_ssim, weights: [0, 0]}", r"\.weights: expected 1 to 5 scale weights, not all 0"),
+    ("losses.ssim={use: udf, max_distance: 0}", r"\.max_distance: must be > 0"),
+])
+def test_bad_loss_options_fail_when_the_recipe_loads(override, message):
+    from vecrender.recipe import load_recipe
+
+    if message is None:
+        entry = next(e for e in load_recipe("vectorize", [override]).losses if e["label"] == "ssim")
+        assert entry["use"] == "ms_ssim" and "win_size" not in entry and entry["weight"] == 1.0  # a new loss
+    else:
+        with pytest.raises(ConfigError, match=message):
+            load_recipe("vectorize", [override])
+
+
+def test_ms_ssim_checks_its_window_against_the_canvas_before_the_run():
+    loss = losses.MsSsim.from_dict({"win_size": 5}, RunContext(width=64, height=64))
+    with pytest.raises(ConfigError, match=r"win_size: 5 is too large for a 64x64 canvas \(at most 3\)"):
+        loss.prepare(make_test_image(64))
+    losses.MsSsim.from_dict({"win_size": 3}, RunContext(width=64, height=64)).prepare(make_test_image(64))
+
+
 def test_lpips_contract(lpips_backbone):
     terms = check_loss(losses.Lpips, {"net": "alex"}, needs_target=True, size=32)
     assert (terms["value"] > 0).all()

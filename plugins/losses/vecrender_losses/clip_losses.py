@@ -22,6 +22,7 @@ from torch import Tensor
 
 import vecrender
 from vecrender.components import Loss, LossInput
+from vecrender.config import check_interval
 from vecrender.errors import ConfigError
 from vecrender_losses import functional as fn
 
@@ -36,22 +37,20 @@ class ClipViewsConfig:
         None, "Explicit checkpoint path, or 'none' for random weights; None searches the usual places.")
     augmentations: int = vecrender.option(
         4, "Augmented views per sketch; 0 uses the render itself (resized to the model's input).", min=0)
-    distortion: float = vecrender.option(0.5, "Random perspective distortion scale (0 disables).")
-    fill: float = vecrender.option(1.0, "Grey level filling the area the perspective warp uncovers (1: white).")
-    crop_scale: list[float] = vecrender.option([0.7, 0.9], "Random resized crop area range [min, max].")
-    crop_ratio: list[float] = vecrender.option([0.75, 4 / 3], "Random resized crop aspect range [min, max].")
+    distortion: float = vecrender.option(0.5, "Random perspective distortion scale (0 disables).", min=0, max=1)
+    fill: float = vecrender.option(1.0, "Grey level filling the area the perspective warp uncovers (1: white).",
+                                   min=0, max=1)
+    crop_scale: list[float] = vecrender.option([0.7, 0.9], "Random resized crop area range [low, high].",
+                                               above=0, max=1)
+    crop_ratio: list[float] = vecrender.option([0.75, 4 / 3], "Random resized crop aspect range [low, high].",
+                                               above=0)
     normalize: bool = vecrender.option(True, "Apply CLIP's mean/std normalisation before encoding.")
     reduction: str = vecrender.option(
         "mean", "How the views of one sketch combine: mean, or sum (CLIPDraw).", choices=("mean", "sum"))
 
-
-def _check_views(c: ClipViewsConfig, where: str) -> None:
-    if not 0.0 <= c.distortion <= 1.0:
-        raise ConfigError(f"{where}.distortion: must be in [0, 1], got {c.distortion}.")
-    for key, lo_hi in (("crop_scale", c.crop_scale), ("crop_ratio", c.crop_ratio)):
-        if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1] or (key == "crop_scale" and lo_hi[1] > 1):
-            raise ConfigError(f"{where}.{key}: expected [min, max] with 0 < min <= max"
-                              f"{' <= 1' if key == 'crop_scale' else ''}, got {lo_hi}.")
+    def __post_init__(self) -> None:
+        check_interval("crop_scale", self.crop_scale)
+        check_interval("crop_ratio", self.crop_ratio)
 
 
 class ClipViews(Loss):
@@ -61,7 +60,6 @@ class ClipViews(Loss):
 
     def __init__(self, config=None, context=None) -> None:
         super().__init__(config, context)
-        _check_views(self.config, f"loss ({self.name})")
         self._model: torch.nn.Module | None = None
 
     @property
@@ -134,7 +132,7 @@ class ClipText(ClipViews):
         clipdraw_negatives: bool = vecrender.option(
             False, "Also use CLIPDraw's two negative prompts ('A badly drawn sketch.', 'Many ugly, messy "
             "drawings.').")
-        negative_weight: float = vecrender.option(0.3, "Weight of each negative prompt (CLIPDraw: 0.3).")
+        negative_weight: float = vecrender.option(0.3, "Weight of each negative prompt (CLIPDraw: 0.3).", min=0)
 
     def __init__(self, config=None, context=None) -> None:
         super().__init__(config, context)

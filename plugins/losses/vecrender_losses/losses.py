@@ -33,6 +33,11 @@ class TargetLoss(Loss):
         return batch.target.to(device=batch.images.device, dtype=batch.images.dtype)
 
 
+def _check_odd(win_size: int) -> None:
+    if win_size % 2 == 0:
+        raise ValueError(f"win_size: must be odd (a window centred on a pixel), got {win_size}")
+
+
 def per_scene(scenes: Sequence[VectorScene], value: Callable[[VectorScene], Tensor], like: Tensor) -> Tensor:
     """Stack ``value(scene)`` (a scalar tensor) over the scenes -> ``[S]``."""
     if not scenes:
@@ -48,8 +53,11 @@ class Ssim(TargetLoss):
 
     @dataclass
     class Config:
-        win_size: int = vecrender.option(11, "Gaussian window size in pixels (odd).")
-        win_sigma: float = vecrender.option(1.5, "Standard deviation of the Gaussian window.")
+        win_size: int = vecrender.option(11, "Gaussian window size in pixels (odd).", min=1)
+        win_sigma: float = vecrender.option(1.5, "Standard deviation of the Gaussian window.", above=0)
+
+        def __post_init__(self) -> None:
+            _check_odd(self.win_size)
 
     def forward(self, batch: LossInput) -> Tensor:
         return fn.ssim_loss(batch.images, self.target(batch), self.config.win_size, self.config.win_sigma)
@@ -65,9 +73,25 @@ class MsSsim(TargetLoss):
         win_size: int | None = vecrender.option(
             None, "Gaussian window size (odd). None: the largest up to 11 that the canvas allows "
             "(MS-SSIM needs min(H, W) > 16 * (win_size - 1); 224 px -> 11, 64 px -> 3).")
-        win_sigma: float = vecrender.option(1.5, "Standard deviation of the Gaussian window.")
+        win_sigma: float = vecrender.option(1.5, "Standard deviation of the Gaussian window.", above=0)
         weights: list[float] = vecrender.option(
-            list(fn.MS_SSIM_WEIGHTS), "Weight of each scale, finest first (Wang et al. 2003).")
+            list(fn.MS_SSIM_WEIGHTS), "Weight of each scale, finest first (Wang et al. 2003); 1 to 5 "
+            "scales.", min=0)
+
+        def __post_init__(self) -> None:
+            if self.win_size is not None:
+                _check_odd(self.win_size)
+            if not 1 <= len(self.weights) <= len(fn.MS_SSIM_WEIGHTS) or not any(self.weights):
+                raise ValueError(f"weights: expected 1 to {len(fn.MS_SSIM_WEIGHTS)} scale weights, not all 0, "
+                                 f"got {self.weights}")
+
+    def prepare(self, target: Tensor | None) -> None:
+        """The canvas is known now: the window must fit MS-SSIM's four halvings of it."""
+        height, width = self.context.height, self.context.width
+        limit = fn.max_ms_ssim_window(height, width)
+        if self.config.win_size is not None and self.config.win_size > limit:
+            raise ConfigError(f"loss 'ms_ssim'.win_size: {self.config.win_size} is too large for a {width}x{height} "
+                              f"canvas (at most {limit}); lower it or leave it null to pick the largest.")
 
     def forward(self, batch: LossInput) -> Tensor:
         c = self.config
@@ -98,9 +122,9 @@ class Udf(TargetLoss):
     @dataclass
     class Config:
         max_distance: float = vecrender.option(
-            10.0, "Pixels farther than this from every shape contour get weight 0 (LIVE: 10).")
+            10.0, "Pixels farther than this from every shape contour get weight 0 (LIVE: 10).", above=0)
         threshold: float = vecrender.option(
-            0.5, "Coverage (silhouette alpha) level that defines the contour.")
+            0.5, "Coverage (silhouette alpha) level that defines the contour.", min=0, max=1)
         norm: str = vecrender.option(
             "l2", "Per-pixel error summed over RGB: l2 squared (LIVE's default), l1 absolute (LIVE's "
             "use_l1_loss, still UDF-weighted).", choices=("l2", "l1"))
@@ -309,7 +333,7 @@ class StrokeLength(Loss):
 
     @dataclass
     class Config:
-        samples: int = vecrender.option(16, "Polyline samples per cubic segment for the arc length.")
+        samples: int = vecrender.option(16, "Polyline samples per cubic segment for the arc length.", min=1)
         normalize: bool = vecrender.option(True, "Divide by the canvas diagonal (False: pixels).")
         stroked_only: bool = vecrender.option(
             True, "Count only paths with a stroke (width > 0), not fill-only shapes.")
@@ -335,8 +359,9 @@ class WidthSparsity(Loss):
 
     @dataclass
     class Config:
-        power: float = vecrender.option(1.0, "Exponent: 1 is L1; below 1 favours fewer, wider strokes.")
-        scale: float = vecrender.option(1.0, "Widths are divided by this many pixels first.")
+        power: float = vecrender.option(1.0, "Exponent: 1 is L1; below 1 favours fewer, wider strokes.",
+                                         above=0)
+        scale: float = vecrender.option(1.0, "Widths are divided by this many pixels first.", above=0)
 
     def forward(self, batch: LossInput) -> Tensor:
         c = self.config
@@ -353,7 +378,8 @@ class OpacitySparsity(Loss):
         colors: str = vecrender.option(
             "auto", "Which alphas: stroke, fill, both, or auto (fill for closed filled paths, stroke "
             "otherwise).", choices=("auto", "stroke", "fill", "both"))
-        power: float = vecrender.option(1.0, "Exponent: 1 is L1; below 1 pushes harder toward exactly 0.")
+        power: float = vecrender.option(1.0, "Exponent: 1 is L1; below 1 pushes harder toward exactly 0.",
+                                         above=0)
 
     def forward(self, batch: LossInput) -> Tensor:
         return per_scene(batch.scenes, self._alphas_cost, batch.images)
@@ -393,7 +419,7 @@ class SelfIntersection(Loss):
             "closed", "Which paths: closed (LIVE: filled shapes, where a loop punches a hole) or all "
             "(open strokes too, where a segment loop shows as a kink).", choices=("closed", "all"))
         eps: float = vecrender.option(
-            1e-8, "Added to squared edge lengths, so coincident control points give 0, not NaN.")
+            1e-8, "Added to squared edge lengths, so coincident control points give 0, not NaN.", above=0)
 
     def forward(self, batch: LossInput) -> Tensor:
         return per_scene(batch.scenes, lambda scene: self._scene_penalty(scene, batch.stage_start), batch.images)
