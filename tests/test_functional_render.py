@@ -305,6 +305,31 @@ def assert_gradients_match(reference: tuple, native: tuple) -> None:
         assert ((g_ref - g_nat).abs().max() / g_ref.abs().max().clamp_min(1)) < 2e-3
 
 
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_gradients_are_bitwise_reproducible_with_several_threads(name):
+    """The same scene twice gives the same gradients bit for bit, whatever the CPU threads do (the
+    backward of advanced indexing sums duplicates in thread order; a run would drift by pixels)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(threads, 2))
+    try:
+        # enough pixels per segment for the threads to share the backward out (the reference is slow)
+        n, size = (64, 224) if name == "native" else (8, 64)
+        args = random_scene(3, batch=2, n=n, segs=3, size=size, dtype=torch.float32)
+        target = torch.rand(2, 4, size, size, generator=torch.Generator().manual_seed(0))
+
+        def grads():
+            leaves = [a.detach().requires_grad_(True) if a is not None and a.is_floating_point() else a
+                      for a in args]
+            ((RENDERERS[name](*leaves, size, size) - target) ** 2).sum().backward()
+            return [a.grad for a in leaves if a is not None and a.grad is not None]
+
+        first = grads()
+        for _ in range(3):
+            assert all(torch.equal(a, b) for a, b in zip(first, grads()))
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_native_matches_reference_float32_strokes():
     g = torch.Generator().manual_seed(7)
     start = torch.rand(2, 20, 1, 2, generator=g) * 48

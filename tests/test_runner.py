@@ -548,6 +548,11 @@ def test_resume_finished_run_says_so(host, tmp_path, input_png, capsys):
     assert "already finished" in capsys.readouterr().err
     assert result.steps_done == 6 and (out / "final.svg").read_text() == before
     assert [m["step"] for m in metrics(out)] == [0, 2, 4, 6]
+    # a finished run given another learning rate: nothing runs, so the recorded recipe stays as it was
+    recorded = (out / "recipe.resolved.yaml").read_text()
+    changed = load_recipe(out / "recipe.resolved.yaml", ["optimizer.lr=0.5"], registry=host.registry)
+    run(changed, RunOptions(resume=out, quiet=True, progress=False), host=host)
+    assert (out / "recipe.resolved.yaml").read_text() == recorded
     # more steps continue the same run
     longer = load_recipe(out / "recipe.resolved.yaml", ["steps=8"], registry=host.registry)
     result = run(longer, RunOptions(resume=out, quiet=True, progress=False), host=host)
@@ -604,8 +609,8 @@ def test_staged_run_resumes_mid_stage(host, tmp_path, input_png):
 @pytest.mark.parametrize("how", ["raised", "signal"])
 def test_a_stop_while_a_stage_starts_resumes_exactly(host, tmp_path, input_png, monkeypatch, how):
     """Stopped while the next stage's paths are placed: a raised interrupt leaves the stage change
-    undone, a signal waits until it is whole; either way the checkpoint holds the state at the end
-    of the last step, and the resume ends where a run never stopped does."""
+    undone (the checkpoint holds the state at the end of the last step, not the step before), a
+    signal waits until the step is whole; either way the resume ends where a run never stopped does."""
     losses = [{"use": "toy.l2"}, {"use": "toy.memory"}]
     path = write_recipe(tmp_path, steps=4, strokes=3, stages=[1, 2], save_every=0, losses=losses)
     add_paths = Init.add_paths
@@ -622,8 +627,9 @@ def test_a_stop_while_a_stage_starts_resumes_exactly(host, tmp_path, input_png, 
         go(host, path, input_png, out)
     assert info.value.exit_code == (130 if how == "raised" else 143)
     state = ckpt(out)
-    assert (state["step"], state["stage"]) == (4, 0 if how == "raised" else 1)
-    assert state["losses"] == {"toy.memory": {"passes": 4}}  # steps 0-3, not 0-2
+    passes = 4 if how == "raised" else 5  # steps 0-3 (not 0-2), or 0-4
+    assert (state["step"], state["stage"]) == (passes, 0 if how == "raised" else 1)
+    assert state["losses"] == {"toy.memory": {"passes": passes}}
     monkeypatch.undo()
     run(None, RunOptions(resume=out, quiet=True, progress=False), host=host)
     straight = go(host, path, input_png, tmp_path / "straight")
@@ -1078,12 +1084,81 @@ def test_sigterm_and_sighup_stop_the_run_like_ctrl_c(host, tmp_path, input_png, 
     previous = signal.getsignal(signum)
     out = tmp_path / "out"
     path = write_recipe(tmp_path, save_every=0, losses=[{"use": "toy.l2"}, {"use": "toy.bomb", "kind": kind}])
-    with pytest.raises(RunInterrupted, match=f"stopped by {signal.Signals(signum).name} at step 3") as info:
+    # sent during step 3: the step is applied whole, then the run stops
+    with pytest.raises(RunInterrupted, match=f"stopped by {signal.Signals(signum).name} at step 4") as info:
         go(host, path, input_png, out)
     assert info.value.exit_code == 128 + signum and info.value.result.status == "interrupted"
-    assert ckpt(out)["step"] == 3 and (out / "best.svg").is_file()
+    assert ckpt(out)["step"] == 4 and (out / "best.svg").is_file()
     assert signal.getsignal(signum) is previous  # only while the run is in progress
     assert run(None, RunOptions(resume=out, quiet=True, progress=False), host=host).steps_done == 6
+
+
+def test_a_signal_after_the_update_stops_after_the_whole_step(host, tmp_path, input_png, monkeypatch):
+    """Ctrl-C right after the optimizer moved the strokes: the step is finished (its metrics line
+    written) and counted, so the resume does not apply its update twice."""
+    import vecrender.runner
+
+    hold = vecrender.runner._Run._hold_stopped
+
+    def interrupted_hold(self):
+        hold(self)
+        if self.current == 4 and not Bomb.fired:
+            Bomb.fired = True
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(vecrender.runner._Run, "_hold_stopped", interrupted_hold)
+    path = write_recipe(tmp_path, steps=9, save_every=0, losses=[{"use": "toy.noisy"}])
+    out = tmp_path / "out"
+    with pytest.raises(RunInterrupted, match="interrupted at step 5") as info:
+        go(host, path, input_png, out)
+    assert info.value.exit_code == 130 and ckpt(out)["step"] == 5
+    assert [m["step"] for m in metrics(out)] == [0, 2, 4]  # step 4's line too
+    monkeypatch.undo()
+    run(None, RunOptions(resume=out, quiet=True, progress=False), host=host)
+    straight = go(host, path, input_png, tmp_path / "straight")
+    torch.testing.assert_close(ckpt(out)["scenes"][0]["points"], ckpt(straight.out_dir)["scenes"][0]["points"],
+                               rtol=1e-6, atol=1e-6)
+    assert [m["step"] for m in metrics(out)] == [m["step"] for m in metrics(straight.out_dir)]
+
+
+def test_an_ignored_hangup_stays_ignored(host, tmp_path, input_png):
+    """``nohup vecrender run ...``: SIGHUP is ignored, and the run must not turn it into a stop."""
+    if not hasattr(signal, "SIGHUP"):
+        pytest.skip("no SIGHUP on this platform")
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        path = write_recipe(tmp_path, save_every=0, losses=[{"use": "toy.l2"}, {"use": "toy.bomb", "kind": "sighup"}])
+        assert go(host, path, input_png, tmp_path / "out").status == "finished"
+        assert Bomb.fired and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_sigterm_before_the_first_step_leaves_no_folder(host, tmp_path, input_png, monkeypatch):
+    def terminated(self, num_paths, seed, target):
+        signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(Init, "initialize", terminated)
+    out = tmp_path / "runs" / "out"
+    with pytest.raises(KeyboardInterrupt) as info:
+        go(host, write_recipe(tmp_path), input_png, out)
+    assert info.value.signum == signal.SIGTERM and not (tmp_path / "runs").exists()
+
+
+def test_one_run_at_a_time_writes_into_a_folder(host, tmp_path, input_png):
+    from vecrender.io import lock_folder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    other = lock_folder(out)  # another run, writing into `out`
+    try:
+        with pytest.raises(OutputError, match="another vecrender run is writing into this folder"):
+            go(host, write_recipe(tmp_path), input_png, out)
+        assert out.is_dir()  # the other run's folder stays
+    finally:
+        os.close(other)
+    assert go(host, write_recipe(tmp_path), input_png, out).status == "finished"  # the lock went with the run
+    assert go(host, write_recipe(tmp_path), input_png, out, overwrite=True).status == "finished"
 
 
 def test_a_second_ctrl_c_while_saving_waits_for_the_outputs(host, tmp_path, input_png, monkeypatch):

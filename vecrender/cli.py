@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -67,9 +68,11 @@ class VecrenderGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except (KeyboardInterrupt, RunInterrupted) as exc:
-            click.echo(f"\n{str(exc) or 'interrupted'}", err=True)
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except (KeyboardInterrupt, RunInterrupted) as exc:  # exit 128 + the signal: 130 for Ctrl-C, 143 SIGTERM
+            signum = getattr(exc, "signum", signal.SIGINT)
+            stopped = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+            click.echo(f"\n{exc if isinstance(exc, RunInterrupted) else stopped}", err=True)
+            raise click.exceptions.Exit(128 + signum) from None
         except NonFiniteLossError as exc:
             if _debug_enabled():
                 traceback.print_exc()
@@ -240,11 +243,7 @@ def run(recipe: str | None, input_path: Path | None, out_dir: Path | None, sets:
         loaded = load_recipe(recipe, overrides, registry)
     options = RunOptions(input_path=input_path, out_dir=out_dir, overwrite=overwrite, resume=resume,
                          quiet=quiet)
-    try:
-        result = run_recipe(loaded, options)
-    except RunInterrupted as exc:  # exit 128 + the signal: 130 for Ctrl-C, 143 for SIGTERM
-        click.echo(f"\n{exc}", err=True)
-        raise click.exceptions.Exit(exc.exit_code) from None
+    result = run_recipe(loaded, options)
     if not quiet:
         click.echo(summary(result))
 

@@ -1,4 +1,5 @@
-"""Atomic file output: write to a temporary file beside the target, then rename over it.
+"""Atomic file output: write to a temporary file beside the target, then rename over it; a lock
+that keeps two runs out of one folder.
 
 The file gets the mode a plain ``open(path, "w")`` would give it: an existing file's mode, else
 ``0o666`` less the umask (``mkstemp`` alone makes every file 0600). OS errors (a read-only folder,
@@ -60,6 +61,24 @@ def make_dirs(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise output_error(path, exc) from None
+
+
+def lock_folder(path: Path) -> int | None:
+    """Take an exclusive lock on the folder `path` for as long as the returned descriptor is open
+    (``os.close`` it, or the process ends): one run writes into a folder at a time. None where the
+    platform has no ``flock`` (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise OutputError(f"{path}: another vecrender run is writing into this folder; wait until it ends, or "
+                          f"choose another output folder.") from None
+    return fd
 
 
 def output_error(path: Path, exc: OSError) -> OutputError:

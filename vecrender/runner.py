@@ -89,7 +89,7 @@ from vecrender.errors import (
 )
 from vecrender.functional import composite as functional_composite
 from vecrender.functional.paths import derived_generator
-from vecrender.io import atomic_write, atomic_write_bytes, atomic_write_text, make_dirs, output_error
+from vecrender.io import atomic_write, atomic_write_bytes, atomic_write_text, lock_folder, make_dirs, output_error
 from vecrender.recipe import (
     Components,
     LossTerm,
@@ -471,23 +471,28 @@ def _raise_stopped(signum: int, frame: Any) -> None:
 
 
 class _Deferred:
-    """A handler that only notes the first signal (while outputs are written)."""
+    """A handler that only notes the first signal (while a step is applied or outputs are written),
+    calling `notice` with it."""
 
-    def __init__(self) -> None:
+    def __init__(self, notice: Callable[[int], None] | None = None) -> None:
         self.signum: int | None = None
+        self.notice = notice
 
     def __call__(self, signum: int, frame: Any) -> None:
+        if self.signum is None and self.notice is not None:
+            self.notice(signum)
         self.signum = self.signum or signum
 
 
 @contextlib.contextmanager
 def _signal_handlers(handler: Callable[[int, Any], None], signums: Iterable[int]) -> Iterator[None]:
     """`handler` for `signums` inside the block, the previous handlers again after it. Only in the
-    main thread: Python runs handlers there, and elsewhere cannot install them."""
+    main thread: Python runs handlers there, and elsewhere cannot install them. An ignored signal
+    stays ignored (``nohup`` ignores SIGHUP, a shell's background job SIGINT)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, handler) for s in signums}
+    previous = {s: signal.signal(s, handler) for s in signums if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield
     finally:
@@ -496,10 +501,10 @@ def _signal_handlers(handler: Callable[[int, Any], None], signums: Iterable[int]
 
 
 @contextlib.contextmanager
-def _signals_deferred() -> Iterator[_Deferred]:
+def _signals_deferred(notice: Callable[[int], None] | None = None) -> Iterator[_Deferred]:
     """Ctrl-C, SIGTERM and SIGHUP only noted inside the block (`_Deferred.signum`), so what it
     changes is done whole."""
-    deferred = _Deferred()
+    deferred = _Deferred(notice)
     with _signal_handlers(deferred, (signal.SIGINT, *STOP_SIGNALS)):
         yield deferred
 
@@ -518,6 +523,7 @@ class _Run:
         self.checkpoint = checkpoint
         self.bar: Any = None
         self.metrics_file: Any = None
+        self.out_dir_lock: int | None = None  # see `lock_folder`
         self.frames: list[np.ndarray] = []
         self.final_eval: Tensor | None = None
 
@@ -534,16 +540,17 @@ class _Run:
     # -- setup -------------------------------------------------------------------------------
     def execute(self) -> RunResult:
         self.created_out_dir: Path | None = None
-        try:
-            self.prepare()
-        except BaseException:
-            self._discard_unstarted_output()
-            raise
-        try:
-            with _signal_handlers(_raise_stopped, STOP_SIGNALS):  # SIGTERM/SIGHUP: as Ctrl-C
+        with _signal_handlers(_raise_stopped, STOP_SIGNALS):  # SIGTERM/SIGHUP: as Ctrl-C
+            try:
+                self.prepare()
+            except BaseException:
+                self.close()
+                self._discard_unstarted_output()
+                raise
+            try:
                 return self._loop_and_finish()
-        finally:
-            self.close()
+            finally:
+                self.close()
 
     def _loop_and_finish(self) -> RunResult:
         """The loop, then the outputs; an interruption or an error keeps what the run has so far."""
@@ -608,6 +615,11 @@ class _Run:
             self.out_dir_existed = self.out_dir.exists()
             self.created_parents = [p for p in self.out_dir.resolve().parents if not p.exists()]  # nearest first
         make_dirs(self.out_dir)
+        try:
+            self.out_dir_lock = lock_folder(self.out_dir)
+        except OutputError:
+            self.created_out_dir = None  # another run's folder: never removed by this one
+            raise
         seed_everything(recipe.seed)
         height, width = self.image.shape[-2:] if recipe.canvas_from_input else (recipe.height, recipe.width)
         self.specs = [(n, seed) for n in recipe.strokes for seed in sketch_seeds(recipe.seed, recipe.seeds)]
@@ -639,7 +651,8 @@ class _Run:
             self._check_resume(self.checkpoint)
             self._restore(self.checkpoint)
         # Only now, with the run known to be consistent, does anything in the folder change.
-        self._write_run_header(resolved)
+        if self.checkpoint is None or (self.start_step < self.steps and not self.all_stopped()):
+            self._write_run_header(resolved)  # a resume with nothing to optimise keeps the recorded recipe
         if recipe["video"] and self.checkpoint is not None:
             self.frames = self._earlier_frames()
         self.completed = self.current = self.start_step
@@ -886,9 +899,8 @@ class _Run:
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short by a crash
         try:
-            self.metrics_file = open(path, "w", encoding="utf-8")
-            self.metrics_file.writelines(kept)
-            self.metrics_file.flush()
+            atomic_write_text(path, "".join(kept))  # a kill here keeps the old lines, never none
+            self.metrics_file = open(path, "a", encoding="utf-8")
         except OSError as exc:
             raise output_error(path, exc) from None
 
@@ -899,34 +911,49 @@ class _Run:
         if self.metrics_file is not None:
             self.metrics_file.close()
             self.metrics_file = None
+        if self.out_dir_lock is not None:
+            os.close(self.out_dir_lock)
+            self.out_dir_lock = None
 
     # -- the loop ----------------------------------------------------------------------------
     def loop(self) -> None:
-        r = self.recipe
         self._start_progress()
         for step in range(self.start_step, self.steps):
             if self.all_stopped():
                 break
-            self.current = step
-            self._note_step_start()
-            if self.stages is not None and step // self.stage_steps > self.stage:
-                with _signals_deferred() as deferred:  # a stage change is saved whole or not at all
-                    self.next_stage(step // self.stage_steps)
-                    self._note_step_start()
-                if deferred.signum is not None:
-                    raise _Stopped(deferred.signum)
-            if r["save_every"] and step % r["save_every"] == 0 and step not in (0, self.start_step):
-                self.save_checkpoint(step, self.step_rng, self.step_losses, self.step_early_stop)
-                self.save_snapshots(step)
-            values, evaluated = self.train_step(step)
-            self.completed = step + 1
-            if step % r["log_every"] == 0 or evaluated is not None:
-                self.write_metrics(step, values, evaluated)
-            self._progress(step, values, evaluated)
+            # A step is applied whole (strokes, best, early stop, metrics line) or, on an error, not
+            # at all: a stop signal waits for the step's end.
+            with _signals_deferred(self._stopping_notice) as deferred:
+                self.run_step(step)
+            if deferred.signum is not None:
+                raise _Stopped(deferred.signum)
         self.close_progress()
         if not self._strokes_finite():  # strokes far off the canvas draw nothing, so no loss saw it
             raise NonFiniteLossError(f"the strokes are not finite at the end of the run; "
                                      f"{self._non_finite_advice(None)}")
+
+    def run_step(self, step: int) -> None:
+        """Step `step`: a stage start if one is due, a periodic checkpoint, the update, its metrics."""
+        r = self.recipe
+        self.current = step
+        self._note_step_start()
+        if self.stages is not None and step // self.stage_steps > self.stage:
+            self.next_stage(step // self.stage_steps)
+            self._note_step_start()
+        if r["save_every"] and step % r["save_every"] == 0 and step not in (0, self.start_step):
+            self.save_checkpoint(step, self.step_rng, self.step_losses, self.step_early_stop)
+            self.save_snapshots(step)
+        values, evaluated = self.train_step(step)
+        self.completed = step + 1
+        if step % r["log_every"] == 0 or evaluated is not None:
+            self.write_metrics(step, values, evaluated)
+        self._progress(step, values, evaluated)
+
+    def _stopping_notice(self, signum: int) -> None:
+        if self.options.quiet:
+            return
+        print(f"\n{_stopped_by(signum)}: stopping after step {self.current} (saving the best sketches "
+              f"and a checkpoint)...", file=sys.stderr, flush=True)
 
     def _note_step_start(self) -> None:
         """The RNG, loss and early-stop states at the start of the current step: what `finish`

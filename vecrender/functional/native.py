@@ -987,7 +987,8 @@ def _segment_ctrl(g: _Geometry, row: Tensor, seg: Tensor) -> Tensor:
     for 1-segment paths (broadcast over ``seg``'s last dim)."""
     if g.segs.shape[1] == 1:
         return _take(g.segs[:, 0], row)
-    return g.segs[row, seg]
+    # index_select, not advanced indexing: its CPU backward (index_add) sums in a fixed order
+    return _take(g.segs.flatten(0, 1), row * g.segs.shape[1] + seg)
 
 
 def _stroke_coverage(g: _Geometry, row: Tensor, pix: Tensor, cand: Tensor, u_cand: Tensor,

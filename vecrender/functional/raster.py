@@ -211,7 +211,9 @@ def _stroke_offset(ctrl: Tensor, pix: Tensor, closed: bool, dot: Tensor, samples
         t = torch.cat(ts, -1).gather(-1, best[..., None]).squeeze(-1)
         if before is not None:
             best, t = vertex_owner(best, t, before[best])
-    seg = ctrl[torch.arange(ctrl.shape[0], device=ctrl.device)[:, None], best]  # [B, HW, 4, 2]
+    # index_select, not advanced indexing: its CPU backward (index_add) sums in a fixed order
+    rows = torch.arange(ctrl.shape[0], device=ctrl.device)[:, None] * ctrl.shape[1] + best  # [B, HW]
+    seg = ctrl.flatten(0, 1).index_select(0, rows.reshape(-1)).view(*best.shape, 4, 2)  # [B, HW, 4, 2]
     at_start = (best == 0) & (not closed)
     at_end = (best == ctrl.shape[1] - 1) & (not closed)
     return *closest_point(seg, pix[None], t, at_start, at_end, dot.expand_as(t)), seg, best
