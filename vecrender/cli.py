@@ -24,7 +24,7 @@ import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -39,6 +39,10 @@ from vecrender.errors import (
     did_you_mean,
 )
 from vecrender.recipe import Override
+
+if TYPE_CHECKING:
+    from vecrender.registry import Entry
+    from vecrender.runner import RunResult
 
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
@@ -73,14 +77,10 @@ class VecrenderGroup(click.Group):
             stopped = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
             click.echo(f"\n{exc if isinstance(exc, RunInterrupted) else stopped}", err=True)
             raise click.exceptions.Exit(128 + signum) from None
-        except NonFiniteLossError as exc:
+        except VecrenderError as exc:  # bad input or options; a run whose losses diverged failed
             if _debug_enabled():
                 traceback.print_exc()
-            _fail(str(exc), EXIT_RUN_FAILED)
-        except VecrenderError as exc:
-            if _debug_enabled():
-                traceback.print_exc()
-            _fail(str(exc), EXIT_USAGE)
+            _fail(str(exc), EXIT_RUN_FAILED if isinstance(exc, NonFiniteLossError) else EXIT_USAGE)
         except Exception as exc:
             if _debug_enabled():
                 raise
@@ -248,7 +248,7 @@ def run(recipe: str | None, input_path: Path | None, out_dir: Path | None, sets:
         click.echo(summary(result))
 
 
-def summary(result: Any) -> str:
+def summary(result: RunResult) -> str:
     """What a finished run wrote (one line per stroke count)."""
     lines = [f"done: {result.steps_done} steps, outputs in {result.out_dir}"]
     for count, path in sorted(result.outputs.items()):
@@ -312,7 +312,7 @@ def describe(kind: str, name: str) -> None:
     click.echo(describe_entry(entry))
 
 
-def describe_entry(entry: Any) -> str:
+def describe_entry(entry: Entry) -> str:
     """The text `vecrender describe` prints for one registry entry."""
     import inspect
 
@@ -321,8 +321,7 @@ def describe_entry(entry: Any) -> str:
     head = f"{entry.kind} {entry.name}  [{_provider(entry)}; plugin {entry.plugin}]"
     if isinstance(entry.obj, Method):
         method = entry.obj
-        text = method.recipe.read_text(encoding="utf-8") if not isinstance(method.recipe, dict) else \
-            _dump(method.recipe)
+        text = method.recipe_text()
         needs = "yes" if method.needs_input else "no (prompt only)"
         return f"{head}\n{method.description}\nneeds --input: {needs}\n\nrecipe:\n{text.rstrip()}"
     doc = inspect.cleandoc(entry.obj.__doc__ or "")
@@ -344,12 +343,6 @@ def describe_entry(entry: Any) -> str:
 
 def _yaml_value(value: Any) -> str:
     return json.dumps(list(value) if isinstance(value, tuple) else value, default=str)  # Path: text
-
-
-def _dump(data: dict) -> str:
-    import yaml
-
-    return yaml.safe_dump(data, sort_keys=False)
 
 
 @cli.command()
@@ -389,7 +382,8 @@ def _debug_requested(argv: Sequence[str]) -> bool:
     return False
 
 
-def _echo_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _echo_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
     """vecrender's own warnings as one 'warning: ...' line (others as Python shows them)."""
     if issubclass(category, VecrenderWarning):
         click.echo(f"warning: {message}", err=True)

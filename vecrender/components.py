@@ -15,6 +15,7 @@ A Method is data: a named recipe shipped by a plugin.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -285,13 +286,21 @@ class Method:
     needs_input: bool = True
     kind: ClassVar[str] = "method"
 
+    def recipe_text(self) -> str:
+        """The recipe as YAML: the file's own text (comments kept), or a dict recipe dumped."""
+        if isinstance(self.recipe, dict):
+            import yaml
+
+            return yaml.safe_dump(self.recipe, sort_keys=False)
+        return self.recipe.read_text(encoding="utf-8")
+
     def load_recipe(self) -> dict[str, Any]:
-        """The recipe as a plain dict (loaded with ``yaml.safe_load``)."""
+        """The recipe as a plain dict, as written (``extends`` not merged; an empty file gives {})."""
         import yaml
 
         if isinstance(self.recipe, dict):
-            return dict(self.recipe)
-        return yaml.safe_load(self.recipe.read_text(encoding="utf-8")) or {}
+            return copy.deepcopy(self.recipe)
+        return yaml.safe_load(self.recipe_text()) or {}
 
 
 COMPONENT_BASES: dict[str, type] = {

@@ -154,7 +154,7 @@ class Recipe:
     @property
     def total_steps(self) -> int:
         """Steps of the whole run: ``steps`` per stage times the number of stages."""
-        return self.steps * len(self.stages or [None])
+        return total_steps(self.data)
 
     @property
     def device(self) -> str:
@@ -234,7 +234,7 @@ class _Loader:
         if isinstance(recipe, dict):
             raw, parent_dir = copy.deepcopy(recipe), None
         else:
-            raw = parse_yaml(recipe.read_text(encoding="utf-8"), f"{origin} ({recipe})")
+            raw = parse_yaml(method.recipe_text(), f"{origin} ({recipe})")
             parent_dir = recipe.parent if isinstance(recipe, Path) else None
         return self._layer(raw, origin, f"method:{name}", parent_dir, method=name)
 
@@ -358,7 +358,7 @@ def merge_losses(parent: list[dict], child: list[dict], origin: str,
         else:
             out[index] = merge(out[index], entry)
         if origins is not None:
-            origins[f"losses[{label}]"] = origin
+            origins[_lkey(label)] = origin
     return out
 
 
@@ -462,7 +462,7 @@ def _override_loss(data: dict, origins: dict, path: list[str], value: Any, where
         entry["label"] = label  # a changed `use` clears the entry, the label stays
         if path[1] not in LOSS_KEYS:
             _check_option(registry, "loss", entry, path[1], where)
-    origins[f"losses[{label}]"] = SET
+    origins[_lkey(label)] = SET
 
 
 def _check_option(registry: Registry | None, kind: str, spec: dict, key: str, where: str) -> None:
@@ -510,9 +510,7 @@ def validate(data: dict, origins: dict) -> dict:
     if coerce(data["early_stop"], bool, at("early_stop")) and (data["result"] != "best" or data["stages"]):
         raise ConfigError(f"{at('early_stop')}: stops a sketch when its best evaluation loss stops falling, so "
                           f"it needs result: best and no stages; set early_stop: false.")
-    device = coerce(data["device"], str, at("device"))
-    if not _DEVICE.match(device):
-        raise ConfigError(f"{at('device')}: expected auto, cpu, cuda, cuda:N or mps, got {device!r}.")
+    check_device(coerce(data["device"], str, at("device")), at("device"))
     for key, tp in (("prompt", str | None), ("description", str | None), ("method", str | None),
                     ("video", bool)):
         if key in data:
@@ -526,12 +524,29 @@ def validate(data: dict, origins: dict) -> dict:
                           f"got {data['preprocess']!r}.")
     for i, spec in enumerate(data["preprocess"]):
         _component(spec, f"{at('preprocess')}[{i}]")
-    total_steps = data["steps"] * len(data["stages"] or [None])
-    data["losses"] = [_loss_entry(e, f"{origins.get(_lkey(e['label']), 'recipe')}: "
-                                     f"losses[{e['label']}]", total_steps) for e in data["losses"]]
+    steps = total_steps(data)
+    data["losses"] = [_loss_entry(e, f"{origins.get(_lkey(e['label']), 'recipe')}: {_lkey(e['label'])}", steps)
+                      for e in data["losses"]]
     set_here = any(origins.get(_lkey(e["label"])) == SET for e in data["losses"])  # name the likely culprit
-    _check_loss_coverage(data["losses"], total_steps, f"{SET}: losses" if set_here else at("losses"))
+    _check_loss_coverage(data["losses"], steps, f"{SET}: losses" if set_here else at("losses"))
     return {key: data[key] for key in KEYS if key in data}
+
+
+def total_steps(data: dict[str, Any]) -> int:
+    """Steps of a whole run (validated recipe `data`): ``steps`` per stage times the stages."""
+    return data["steps"] * len(data["stages"] or [None])
+
+
+def loss_options(entry: dict[str, Any]) -> dict[str, Any]:
+    """A recipe loss entry's options for the loss's Config (its ``use``, weight, label, ... left out)."""
+    return {k: v for k, v in entry.items() if k not in LOSS_KEYS}
+
+
+def check_device(name: str, where: str) -> str:
+    """`name` is a device a run may ask for (whether this machine has it is checked when it starts)."""
+    if not _DEVICE.match(name):
+        raise ConfigError(f"{where}: expected auto, cpu, cuda, cuda:N or mps, got {name!r}.")
+    return name
 
 
 def sketch_seeds(seed: int, seeds: int) -> list[int]:
@@ -661,7 +676,7 @@ def _loss_entry(entry: dict, where: str, total_steps: int) -> dict:
     if stop is not None and step_of(stop, total_steps) <= step_of(start, total_steps):
         raise ConfigError(f"{where}.stop: must be > start ({_describe_step(start, total_steps)}), got "
                           f"{_describe_step(stop, total_steps)}.")
-    options = {k: v for k, v in entry.items() if k not in LOSS_KEYS}
+    options = loss_options(entry)
     return {"use": entry["use"], "weight": weight, "label": entry["label"], "start": start,
             "stop": stop, **options}
 
@@ -695,14 +710,14 @@ def _check_components(data: dict, origins: dict, registry: Registry) -> None:
     specs = [(COMPONENTS[k], data[k], f"{origins.get(k, 'recipe')}: {k}") for k in COMPONENTS]
     specs += [("preprocessor", s, f"{origins.get('preprocess', 'recipe')}: preprocess[{i}]")
               for i, s in enumerate(data["preprocess"])]
-    specs += [("loss", e, f"{origins.get(_lkey(e['label']), 'recipe')}: losses[{e['label']}]")
+    specs += [("loss", e, f"{origins.get(_lkey(e['label']), 'recipe')}: {_lkey(e['label'])}")
               for e in data["losses"] if e["weight"] != 0]
     for kind, spec, where in specs:
         try:
             cls = registry.get(kind, spec["use"])
         except UnknownComponentError as exc:
             raise UnknownComponentError(f"{where}: {exc}") from None
-        options = {k: v for k, v in spec.items() if k != "use" and (kind != "loss" or k not in LOSS_KEYS)}
+        options = loss_options(spec) if kind == "loss" else {k: v for k, v in spec.items() if k != "use"}
         for key in options if kind == "loss" else ():  # suggest weight/label/... too
             _check_option(registry, kind, spec, key, where)
         config = build_config(cls.Config, options, f"{where} ({spec['use']})")  # no model loaded
@@ -751,9 +766,8 @@ def build_components(recipe: Recipe, context: RunContext, registry: Registry | N
     for entry in recipe.losses:
         if entry["weight"] == 0:
             continue
-        key = f"losses[{entry['label']}]"
-        options = {k: v for k, v in entry.items() if k not in LOSS_KEYS or k == "use"}
-        loss = build("loss", options, key, key)
+        key = _lkey(entry["label"])
+        loss = build("loss", {"use": entry["use"], **loss_options(entry)}, key, key)
         start, stop = (step_of(entry[k], recipe.total_steps) for k in ("start", "stop"))
         losses.append(LossTerm(entry["label"], entry["weight"], start, stop, loss))
     if not losses:
@@ -785,9 +799,9 @@ def resolved_dict(recipe: Recipe, registry: Registry | None = None,
                                    f"preprocess[{i}]") for i, s in enumerate(out["preprocess"])]
     losses = []
     for entry in out["losses"]:
-        where = f"{recipe.where(_lkey(entry['label']))}: losses[{entry['label']}]"
+        where = f"{recipe.where(_lkey(entry['label']))}: {_lkey(entry['label'])}"
         head = {k: entry[k] for k in ("use", "weight", "label", "start", "stop")}
-        options = {k: v for k, v in entry.items() if k not in LOSS_KEYS}
+        options = loss_options(entry)
         if entry["weight"] == 0 and entry["use"] not in registry.names("loss"):
             losses.append({**head, **options})  # dropped loss from a plugin that is not installed
             continue

@@ -70,7 +70,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -93,8 +93,10 @@ from vecrender.io import atomic_write, atomic_write_bytes, atomic_write_text, lo
 from vecrender.recipe import (
     Components,
     LossTerm,
+    Override,
     Recipe,
     build_components,
+    check_device,
     dump_yaml,
     load_recipe,
     plugin_version_warnings,
@@ -103,6 +105,10 @@ from vecrender.recipe import (
 )
 from vecrender.scene import VectorScene
 from vecrender.weights import file_digest
+
+if TYPE_CHECKING:
+    from vecrender.plugins import PluginHost
+    from vecrender.registry import Registry
 
 #: An eval loss must beat the best by more than this to count as an improvement (as CLIPasso).
 MIN_DELTA = 1e-5
@@ -162,7 +168,7 @@ class RunResult:
 
 
 # -- public entry point ---------------------------------------------------------------------------
-def run(recipe: Recipe | None, options: RunOptions | None = None, host: Any = None) -> RunResult:
+def run(recipe: Recipe | None, options: RunOptions | None = None, host: PluginHost | None = None) -> RunResult:
     """Run `recipe` (None with ``options.resume``: the run directory's resolved recipe).
 
     Raises RunInterrupted on Ctrl-C, SIGTERM or SIGHUP, NonFiniteLossError on NaN/inf losses and
@@ -187,8 +193,7 @@ def run(recipe: Recipe | None, options: RunOptions | None = None, host: Any = No
 
 def resolve_device(name: str) -> torch.device:
     """auto -> cuda when available, else cpu; a requested but unavailable device is an error."""
-    if not re.match(r"^(auto|cpu|mps|cuda(:\d+)?)$", name):
-        raise ConfigError(f"device: expected auto, cpu, cuda, cuda:N or mps, got {name!r}.")
+    check_device(name, "device")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
@@ -213,8 +218,8 @@ def sketch_name(num_paths: int, seed: int) -> str:
     return f"{num_paths}paths-seed{seed}"
 
 
-def load_resume_recipe(run_dir: Path, source: str | None = None, overrides: Sequence[str] = (),
-                       registry: Any = None) -> Recipe:
+def load_resume_recipe(run_dir: Path, source: str | None = None, overrides: Sequence[str | Override] = (),
+                       registry: Registry | None = None) -> Recipe:
     """The recipe a resume of `run_dir` runs: its ``recipe.resolved.yaml`` with `overrides` on top
     (the resume checks they fit the checkpoint: e.g. more ``steps``, another learning rate).
 
@@ -448,11 +453,15 @@ def write_mp4(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> bool:
     tmp = path.with_name(f".{path.name}.tmp.mp4")
     writer = imageio_ffmpeg.write_frames(str(tmp), (w + pad_w, h + pad_h), fps=fps, macro_block_size=1,
                                          quality=8, ffmpeg_log_level="error")
-    writer.send(None)
-    for frame in frames:
-        writer.send(np.ascontiguousarray(np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")))
-    writer.close()
-    os.replace(tmp, path)
+    try:
+        writer.send(None)
+        for frame in frames:
+            writer.send(np.ascontiguousarray(np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")))
+        writer.close()
+        os.replace(tmp, path)
+    finally:
+        writer.close()  # a no-op once closed; after a failure, ends ffmpeg
+        tmp.unlink(missing_ok=True)  # gone after the rename; a failed video leaves no partial file
     return True
 
 
@@ -905,9 +914,7 @@ class _Run:
             raise output_error(path, exc) from None
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        self.close_progress()
         if self.metrics_file is not None:
             self.metrics_file.close()
             self.metrics_file = None
@@ -964,7 +971,7 @@ class _Run:
 
     def _check_gradients(self, step: int) -> None:
         """Stop before a non-finite gradient reaches the strokes, so the state on disk stays the
-        last finite one (one host read per step, like the loss check)."""
+        last finite one (one host read per step)."""
         grads = [(i, name, t.grad) for i, s in enumerate(self.scenes) for name, t in s.tensors()
                  if t.grad is not None]
         if not grads or torch.stack([torch.isfinite(g).all() for _, _, g in grads]).all():
@@ -1200,7 +1207,7 @@ class _Run:
 
     # -- outputs -----------------------------------------------------------------------------
     def sketch_dir(self, i: int) -> Path:
-        return self.out_dir / "sketches" / self.names[i]
+        return self.out_dir / SKETCHES / self.names[i]
 
     def save_snapshots(self, step: int) -> None:
         for i, scene in enumerate(self.scenes):

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from vecrender import hookimpl
-from vecrender.components import Initializer
+from vecrender.components import Initializer, RunContext
 from vecrender.config import check_interval, option
 from vecrender.errors import InputImageError
 from vecrender.functional import paths as fp
@@ -103,7 +103,7 @@ class SvgInit(Initializer):
     name = "svg"
     Config = SvgConfig
 
-    def __init__(self, config: SvgConfig | None = None, context=None) -> None:
+    def __init__(self, config: SvgConfig | None = None, context: RunContext | None = None) -> None:
         super().__init__(config, context)
         self._loaded: VectorScene | None = None
 

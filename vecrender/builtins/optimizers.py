@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from vecrender import hookimpl
-from vecrender.components import Optimizer
+from vecrender.components import Optimizer, RunContext
 from vecrender.config import check_interval, option
 from vecrender.errors import ConfigError
 from vecrender.functional.paths import derived_generator
@@ -95,7 +95,7 @@ class Adam(Optimizer):
     name = "adam"
     Config = AdamConfig
 
-    def __init__(self, config: AdamConfig | None = None, context=None) -> None:
+    def __init__(self, config: AdamConfig | None = None, context: RunContext | None = None) -> None:
         super().__init__(config, context)
         self.opt: torch.optim.Adam | StagedAdam | None = None
         self._tensors: dict[str, list[torch.Tensor]] = {}

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from vecrender import hookimpl
-from vecrender.components import Renderer
+from vecrender.components import Renderer, RunContext
 from vecrender.config import option
 from vecrender.errors import VecrenderError
 from vecrender.functional import render_native, render_reference
@@ -254,7 +254,7 @@ class NativeRenderer(Renderer):
     name = "native"
     Config = NativeConfig
 
-    def __init__(self, config: NativeConfig | None = None, context=None) -> None:
+    def __init__(self, config: NativeConfig | None = None, context: RunContext | None = None) -> None:
         super().__init__(config, context)
         self.function = render_compiled if self.config.compile else render_native
         self.graphs = CudaGraphs(self.function)  # captured CUDA graphs, by input key (used when cuda_graphs)
@@ -313,7 +313,7 @@ class DiffvgRenderer(Renderer):
     name = "diffvg"
     Config = DiffvgConfig
 
-    def __init__(self, config: DiffvgConfig | None = None, context=None) -> None:
+    def __init__(self, config: DiffvgConfig | None = None, context: RunContext | None = None) -> None:
         super().__init__(config, context)
         self.renders = 0  # calls so far (seed_per_render)
 

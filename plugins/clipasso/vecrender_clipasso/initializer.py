@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vecrender.components import Initializer
+from vecrender.components import Initializer, RunContext
 from vecrender.config import option
 from vecrender.errors import ConfigError
 from vecrender.functional.paths import random_walk_paths
@@ -55,7 +55,7 @@ class SaliencyInitializer(Initializer):
     name = "clipasso.saliency"
     Config = SaliencyConfig
 
-    def __init__(self, config: Any = None, context: Any = None) -> None:
+    def __init__(self, config: Any = None, context: RunContext | None = None) -> None:
         super().__init__(config, context)
         self._maps: tuple[Any, np.ndarray, np.ndarray] | None = None
         self._figure_written = False

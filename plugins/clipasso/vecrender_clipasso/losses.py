@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vecrender.components import Loss, LossInput
+from vecrender.components import Loss, LossInput, RunContext
 from vecrender.config import check_interval, option
 from vecrender.errors import ConfigError
 from vecrender.functional.augment import apply_augment, normalize, resize_center_crop, sample_sketch_views
@@ -306,7 +306,7 @@ class ClipViT(_ClipLoss):
     name = "clipasso.clip_vit"
     Config = ClipViTConfig
 
-    def __init__(self, config: Any = None, context: Any = None) -> None:
+    def __init__(self, config: Any = None, context: RunContext | None = None) -> None:
         super().__init__(config, context)
         self._target: tuple | None = None
 

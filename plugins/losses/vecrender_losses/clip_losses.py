@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 import vecrender
-from vecrender.components import Loss, LossInput
+from vecrender.components import Loss, LossInput, RunContext
 from vecrender.config import check_interval
 from vecrender.errors import ConfigError
 from vecrender_losses import functional as fn
@@ -58,7 +58,7 @@ class ClipViews(Loss):
 
     Config: ClassVar[type] = ClipViewsConfig
 
-    def __init__(self, config=None, context=None) -> None:
+    def __init__(self, config: Any = None, context: RunContext | None = None) -> None:
         super().__init__(config, context)
         self._model: torch.nn.Module | None = None
 
@@ -84,7 +84,7 @@ class ClipViews(Loss):
                        fill=c.fill, size=image_size(self.model))
         if training:
             return sample_sketch_views(generators, c.augmentations, height, width, **options)
-        return sample_sketch_views([fn.eval_generator(False)], c.augmentations, height, width, **options
+        return sample_sketch_views([fn.eval_generator()], c.augmentations, height, width, **options
                                    ).tiled(len(generators))
 
     def views(self, images: Tensor, params: AugmentParams | None) -> Tensor:
@@ -134,7 +134,7 @@ class ClipText(ClipViews):
             "drawings.').")
         negative_weight: float = vecrender.option(0.3, "Weight of each negative prompt (CLIPDraw: 0.3).", min=0)
 
-    def __init__(self, config=None, context=None) -> None:
+    def __init__(self, config: Any = None, context: RunContext | None = None) -> None:
         super().__init__(config, context)
         self.text_emb: Tensor | None = None
         self.negative_emb: Tensor | None = None

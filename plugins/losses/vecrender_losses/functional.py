@@ -30,10 +30,11 @@ from vecrender.scene import GRADIENT_FIELDS, VectorScene
 EVAL_SEED = 0
 
 
-def eval_generator(training: bool) -> torch.Generator | None:
-    """None in a training pass (the run's seeded global generator), else a fresh generator seeded
-    with :data:`EVAL_SEED`."""
-    return None if training else torch.Generator().manual_seed(EVAL_SEED)
+def eval_generator() -> torch.Generator:
+    """A fresh generator seeded with :data:`EVAL_SEED`, for an evaluation pass's random draws."""
+    return torch.Generator().manual_seed(EVAL_SEED)
+
+
 #: CLIPDraw's two negative prompts (used with weight 0.3 each).
 CLIPDRAW_NEGATIVE_PROMPTS = ("A badly drawn sketch.", "Many ugly, messy drawings.")
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 import vecrender
-from vecrender.components import Loss, LossInput, Renderer
+from vecrender.components import Loss, LossInput, Renderer, RunContext
 from vecrender.errors import ConfigError
 from vecrender.scene import VectorScene
 from vecrender_losses import functional as fn
@@ -129,7 +129,7 @@ class Udf(TargetLoss):
             "l2", "Per-pixel error summed over RGB: l2 squared (LIVE's default), l1 absolute (LIVE's "
             "use_l1_loss, still UDF-weighted).", choices=("l2", "l1"))
 
-    def __init__(self, config=None, context=None) -> None:
+    def __init__(self, config: Any = None, context: RunContext | None = None) -> None:
         super().__init__(config, context)
         self._stage_start = 0
         self._kept: Tensor | None = None  # [S, H, W]: the weight earlier stages ended with
@@ -177,7 +177,7 @@ class Lpips(TargetLoss):
             None, "Path of the torchvision ImageNet checkpoint of the backbone. None: search the torch "
             "hub cache (torch.hub.get_dir()/checkpoints), ./checkpoint/lpips and the vecrender cache.")
 
-    def __init__(self, config=None, context=None) -> None:
+    def __init__(self, config: Any = None, context: RunContext | None = None) -> None:
         super().__init__(config, context)
         self._model: torch.nn.Module | None = None
 
@@ -271,7 +271,7 @@ class StrotssStyle(Vgg16Loss):
         shift: bool = vecrender.option(
             True, "Map images to (x + 1) / 2 before VGG's normalisation, as StyleCLIPDraw's extractor does.")
 
-    def __init__(self, config=None, context=None) -> None:
+    def __init__(self, config: Any = None, context: RunContext | None = None) -> None:
         super().__init__(config, context)
         if not self.config.style_image:
             raise ConfigError(f"loss {self.name!r} needs a style image: set its style_image option "
@@ -309,7 +309,7 @@ class StrotssStyle(Vgg16Loss):
         images = batch.images
         features = self.features.to(device=images.device, dtype=images.dtype)
         # each sketch's positions from its generator; evaluation: the same positions for every sketch
-        generators = batch.sketch_generators() if batch.training else [fn.eval_generator(False)]
+        generators = batch.sketch_generators() if batch.training else [fn.eval_generator()]
         rows, cols = torch.cat([self._positions(*images.shape[-2:], g) for g in generators], dim=1)
         rows, cols = rows.expand(images.shape[0], -1), cols.expand(images.shape[0], -1)
         feats = fn.strotss_features(features, images, self.config.shift)
