@@ -215,8 +215,10 @@ def test_pixel_losses_reject_bad_shapes():
         L2Loss()(batch(torch.zeros(2, 3, 4, 6), torch.zeros(1, 3, 4, 4)))
     with pytest.raises(ValueError, match=r"images must be \[S, 3, H, W\]"):
         L1Loss()(batch(torch.zeros(2, 4, 4, 4), torch.zeros(1, 3, 4, 4)))
-    with pytest.raises(ValueError, match="pass --input IMAGE"):
+    with pytest.raises(ConfigError, match="loss 'l2' compares renders with the input image.*pass --input IMAGE"):
         L2Loss()(batch(torch.zeros(2, 3, 4, 4), None))
+    target = batch(torch.zeros(2, 3, 4, 4, dtype=torch.float64), torch.ones(1, 3, 4, 4)).target_for("x")
+    assert target.dtype == torch.float64 and target.shape == (1, 3, 4, 4)  # on the renders' dtype
 
 
 # -- adam -----------------------------------------------------------------------------------------

@@ -195,6 +195,25 @@ class LossInput:
     def num_sketches(self) -> int:
         return self.images.shape[0]
 
+    def target_for(self, loss_name: str) -> Tensor:
+        """The target ``[1, 3, H, W]`` on the renders' device and dtype, checked against them.
+
+        Raises ConfigError when the run has no target (no ``--input``), ValueError naming the loss
+        and both shapes when they do not match.
+        """
+        images, target = self.images, self.target
+        if target is None:
+            raise ConfigError(f"loss {loss_name!r} compares renders with the input image, but the run has no "
+                              "target: pass --input IMAGE (or remove the loss).")
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"loss {loss_name!r}: images must be [S, 3, H, W], got {list(images.shape)}.")
+        if target.dim() != 4 or target.shape[0] != 1 or target.shape[1] != 3:
+            raise ValueError(f"loss {loss_name!r}: target must be [1, 3, H, W], got {list(target.shape)}.")
+        if images.shape[2:] != target.shape[2:]:
+            raise ValueError(f"loss {loss_name!r}: renders are {images.shape[3]}x{images.shape[2]} but the target "
+                             f"is {target.shape[3]}x{target.shape[2]} (width x height); they must match.")
+        return target.to(device=images.device, dtype=images.dtype)
+
     def sketch_generators(self) -> list[torch.Generator | None]:
         """The generator of each sketch, in batch order (None: torch's global one)."""
         if self.generators is None:

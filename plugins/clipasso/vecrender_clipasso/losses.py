@@ -38,7 +38,6 @@ from torch import Tensor
 
 from vecrender.components import Loss, LossInput, RunContext
 from vecrender.config import check_interval, option
-from vecrender.errors import ConfigError
 from vecrender.functional.augment import apply_augment, normalize, resize_center_crop, sample_sketch_views
 from vecrender.models.clip import clip_key, clip_precision, image_size, load_clip, resnet_features
 
@@ -219,8 +218,7 @@ def step_features(loss: _RNLoss, batch: LossInput) -> FeaturePass:
 
 def _compute_pass(loss: _RNLoss, batch: LossInput) -> FeaturePass:
     c, model, visual = loss.config, loss.model, loss.visual
-    if batch.target is None:
-        raise ConfigError(f"loss {loss.name!r} compares against an input image: pass --input IMAGE.")
+    batch.target_for(loss.name)  # a clear error without one
     images = batch.images.float()
     s, _, h, w = images.shape
     size = image_size(model)
@@ -322,8 +320,7 @@ class ClipViT(_ClipLoss):
             self._target = (target.data_ptr(), emb)
 
     def forward(self, batch: LossInput) -> Tensor:
-        if batch.target is None:
-            raise ConfigError("loss 'clipasso.clip_vit' compares against an input image: pass --input IMAGE.")
+        batch.target_for(self.name)  # a clear error without one
         if self._target is None or self._target[0] != batch.target.data_ptr():
             self.prepare(batch.target)
         target_emb = self._target[1]

@@ -194,10 +194,7 @@ class ClipImage(ClipViews):
     needs_target: ClassVar[bool] = True
 
     def forward(self, batch: LossInput) -> Tensor:
-        if batch.target is None:
-            raise ConfigError("loss 'clip_image' compares renders with the input image, but the run has no "
-                              "target: pass --input IMAGE (or use clip_text).")
-        target = fn.check_pair(batch.images, batch.target.to(batch.images))
+        target = batch.target_for(self.name)
         emb, params = self.embed_views(batch.images, batch.training, batch.sketch_generators())
         with torch.no_grad():
             if params is None:

@@ -26,11 +26,8 @@ class TargetLoss(Loss):
     needs_target: ClassVar[bool] = True
 
     def target(self, batch: LossInput) -> Tensor:
-        """The target on the renders' device and dtype; a clear error when the run has none."""
-        if batch.target is None:
-            raise ConfigError(f"loss {self.name!r} compares renders with the input image, but the run has "
-                              "no target: pass --input IMAGE (or remove the loss).")
-        return batch.target.to(device=batch.images.device, dtype=batch.images.dtype)
+        """The target on the renders' device and dtype (`LossInput.target_for`)."""
+        return batch.target_for(self.name)
 
 
 def _check_odd(win_size: int) -> None:
