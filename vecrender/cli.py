@@ -218,8 +218,9 @@ def run(recipe: str | None, input_path: Path | None, out_dir: Path | None, sets:
     checkpoint allows: more --steps, another learning rate or loss weight; another canvas, strokes,
     seeds, seed or stages is refused, and then nothing in DIR changes.
 
-    Ctrl-C, SIGTERM or SIGHUP stop a run after saving its best and final sketches and a checkpoint
-    (exit code 130, 143 or 129: 128 + the signal).
+    Ctrl-C, SIGTERM or SIGHUP stop a run at the end of the current step, after saving its best and
+    final sketches and a checkpoint (exit code 130, 143 or 129: 128 + the signal); the resumed run
+    ends as the run would have. One run at a time writes into a folder.
     """
     from vecrender.plugins import get_host
     from vecrender.recipe import load_recipe
