@@ -553,8 +553,10 @@ class _Run:
             try:
                 self.prepare()
             except BaseException:
-                self.close()
-                self._discard_unstarted_output()
+                try:
+                    self._discard_unstarted_output()
+                finally:
+                    self.close()  # the folder lock goes last: no other run takes a folder being removed
                 raise
             try:
                 return self._loop_and_finish()
@@ -959,8 +961,8 @@ class _Run:
     def _stopping_notice(self, signum: int) -> None:
         if self.options.quiet:
             return
-        print(f"\n{_stopped_by(signum)}: stopping after step {self.current} (saving the best sketches "
-              f"and a checkpoint)...", file=sys.stderr, flush=True)
+        print(f"\n{_stopped_by(signum)}: finishing step {self.current + 1} of {self.steps}, then saving the "
+              f"best sketches and a checkpoint...", file=sys.stderr, flush=True)
 
     def _note_step_start(self) -> None:
         """The RNG, loss and early-stop states at the start of the current step: what `finish`
