@@ -73,9 +73,10 @@ class VecrenderGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except (KeyboardInterrupt, RunInterrupted) as exc:  # exit 128 + the signal: 130 for Ctrl-C, 143 SIGTERM
+            from vecrender.runner import stopped_by
+
             signum = getattr(exc, "signum", signal.SIGINT)
-            stopped = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
-            click.echo(f"\n{exc if isinstance(exc, RunInterrupted) else stopped}", err=True)
+            click.echo(f"\n{exc if isinstance(exc, RunInterrupted) else stopped_by(signum)}", err=True)
             raise click.exceptions.Exit(128 + signum) from None
         except VecrenderError as exc:  # bad input or options; a run whose losses diverged failed
             if _debug_enabled():

@@ -518,7 +518,7 @@ def _signals_deferred(notice: Callable[[int], None] | None = None) -> Iterator[_
         yield deferred
 
 
-def _stopped_by(signum: int) -> str:
+def stopped_by(signum: int) -> str:
     return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
 
 
@@ -571,7 +571,7 @@ class _Run:
             signum = getattr(exc, "signum", signal.SIGINT)
             result, _ = self.finish_shielded("interrupted")
             raise RunInterrupted(
-                f"{_stopped_by(signum)} at step {self.completed} of {self.steps}; best and final "
+                f"{stopped_by(signum)} at step {self.completed} of {self.steps}; best and final "
                 f"sketches and a checkpoint are in {self.out_dir}. Continue with `vecrender run --resume "
                 f"{self.out_dir}`.", result, signum) from None
         except NonFiniteLossError:
@@ -582,7 +582,7 @@ class _Run:
             raise
         result, deferred = self.finish_shielded("finished")
         if deferred is not None:  # the run is complete, but whoever sent it still wants it to stop
-            raise RunInterrupted(f"{_stopped_by(deferred)} while the finished run was saved; every output is "
+            raise RunInterrupted(f"{stopped_by(deferred)} while the finished run was saved; every output is "
                                  f"complete in {self.out_dir}.", result, deferred)
         return result
 
@@ -961,7 +961,7 @@ class _Run:
     def _stopping_notice(self, signum: int) -> None:
         if self.options.quiet:
             return
-        print(f"\n{_stopped_by(signum)}: finishing step {self.current + 1} of {self.steps}, then saving the "
+        print(f"\n{stopped_by(signum)}: finishing step {self.current + 1} of {self.steps}, then saving the "
               f"best sketches and a checkpoint...", file=sys.stderr, flush=True)
 
     def _note_step_start(self) -> None:
