@@ -247,6 +247,53 @@ def test_run_interrupted_error_exits_130(monkeypatch, input_png):
     assert result.exit_code == 130 and "interrupted at step 3 of 10" in result.stderr
 
 
+def _console(script: str, *args: str) -> subprocess.CompletedProcess:
+    """The console script run in a fresh process after `script` (which patches it)."""
+    code = f"import sys\n{script}\nsys.argv = ['vecrender', *{list(args)!r}]\n"
+    code += "from vecrender.cli import console\nconsole()"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+# a second Ctrl-C as the command line reports the first stop
+CTRL_C_AGAIN_ON_ECHO = """import os, signal, click
+real_echo = click.echo
+def echo(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)
+    real_echo(*args, **kwargs)
+click.echo = echo
+"""
+
+
+def test_command_line_starts_without_torch():
+    """torch takes seconds to import: the command line's own modules (and its Ctrl-C handling)
+    load first, so an early Ctrl-C ends it cleanly."""
+    code = "import sys, vecrender, vecrender.cli; print(sorted({'torch', 'numpy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
+    assert vecrender.Loss.__module__ == "vecrender.components"  # the public names still resolve
+
+
+def test_ctrl_c_while_plugins_load_exits_130_without_traceback():
+    """Ctrl-C in the first seconds (plugins import torch), and again while it is reported."""
+    patch = CTRL_C_AGAIN_ON_ECHO + """import vecrender.plugins
+vecrender.plugins.get_host = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGINT)"""
+    out = _console(patch, "list")
+    assert out.returncode == 130, out.stderr
+    assert out.stderr.strip() == "interrupted" and "Traceback" not in out.stderr
+
+
+def test_second_ctrl_c_while_a_stopped_run_reports_keeps_exit_130(input_png, tmp_path):
+    patch = CTRL_C_AGAIN_ON_ECHO + """import vecrender.runner
+from vecrender.errors import RunInterrupted
+def run(*args, **kwargs):
+    raise RunInterrupted("interrupted at step 3 of 10")
+vecrender.runner.run = run"""
+    out = _console(patch, "run", "painterly", "--input", str(input_png), "--out", str(tmp_path / "out"))
+    assert out.returncode == 130, out.stderr
+    assert out.stderr.strip() == "interrupted at step 3 of 10" and "Traceback" not in out.stderr
+
+
 def test_non_finite_loss_exits_1(monkeypatch, input_png):
     import vecrender.runner
     from vecrender.errors import NonFiniteLossError

@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Sequence
@@ -29,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from vecrender import __version__
-from vecrender.components import KINDS, Method
 from vecrender.errors import (
     ConfigError,
     NonFiniteLossError,
@@ -38,6 +38,7 @@ from vecrender.errors import (
     VecrenderWarning,
     did_you_mean,
 )
+from vecrender.hookspecs import KINDS, PLURALS
 from vecrender.recipe import Override
 
 if TYPE_CHECKING:
@@ -47,16 +48,23 @@ if TYPE_CHECKING:
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-PLURAL = {"renderer": "renderers", "initializer": "initializers", "loss": "losses",
-          "optimizer": "optimizers", "preprocessor": "preprocessors", "method": "methods"}
-KIND_NAMES = {**{k: k for k in KINDS}, **{v: k for k, v in PLURAL.items()}}
+KIND_NAMES = {**{k: k for k in KINDS}, **{v: k for k, v in PLURALS.items()}}
 
 
 def _debug_enabled() -> bool:
     return os.environ.get("VECRENDER_DEBUG", "") not in ("", "0") or _STATE["debug"]
 
 
-_STATE = {"debug": False}
+_STATE = {"debug": False, "exiting": False}
+
+
+def _on_ctrl_c(signum: int, frame: Any) -> None:
+    """The command line's Ctrl-C handler (a run installs its own while it optimises): the first
+    press stops the command; once it stops or ends, a press is ignored, so that the command ends
+    with the message and exit code it has decided."""
+    if not _STATE["exiting"]:
+        _STATE["exiting"] = True
+        raise KeyboardInterrupt
 
 
 def _fail(message: str, code: int) -> None:
@@ -75,6 +83,7 @@ class VecrenderGroup(click.Group):
         except (KeyboardInterrupt, RunInterrupted) as exc:  # exit 128 + the signal: 130 for Ctrl-C, 143 SIGTERM
             from vecrender.runner import stopped_by
 
+            _STATE["exiting"] = True
             signum = getattr(exc, "signum", signal.SIGINT)
             click.echo(f"\n{exc if isinstance(exc, RunInterrupted) else stopped_by(signum)}", err=True)
             raise click.exceptions.Exit(128 + signum) from None
@@ -263,7 +272,7 @@ def _kind(text: str) -> str:
     kind = KIND_NAMES.get(text.lower())
     if kind is None:
         raise ConfigError(f"unknown component kind {text!r}{did_you_mean(text, list(KIND_NAMES))}; choose "
-                          f"from {', '.join(PLURAL.values())}.")
+                          f"from {', '.join(PLURALS.values())}.")
     return kind
 
 
@@ -289,7 +298,7 @@ def list_(kind: str | None) -> None:
     blocks = []
     for k in kinds:
         entries = host.registry.entries(k)
-        lines = [f"{PLURAL[k]}:"]
+        lines = [f"{PLURALS[k]}:"]
         if entries:
             lines += _table([(e.name, f"[{_provider(e)}]", e.description) for e in entries])
         else:
@@ -321,6 +330,8 @@ def describe_entry(entry: Entry) -> str:
     from vecrender.config import describe_config
 
     head = f"{entry.kind} {entry.name}  [{_provider(entry)}; plugin {entry.plugin}]"
+    from vecrender.components import Method
+
     if isinstance(entry.obj, Method):
         method = entry.obj
         text = method.recipe_text()
@@ -397,8 +408,13 @@ _show_warning = warnings.showwarning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console-script entry point; returns the exit code."""
+    """Runs the command line on `argv` (default: ``sys.argv[1:]``); returns the exit code."""
     args = list(argv) if argv is not None else sys.argv[1:]
+    _STATE["exiting"] = False
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if in_main_thread else None
+    if previous is signal.default_int_handler:  # not where SIGINT is ignored (a background job)
+        signal.signal(signal.SIGINT, _on_ctrl_c)
     try:
         group = build_cli(args)
         with warnings.catch_warnings():
@@ -410,8 +426,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
         return EXIT_INTERRUPTED
+    finally:
+        _STATE["exiting"] = True
+        if previous is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous)
     return 0
 
 
+def console() -> None:
+    """The ``vecrender`` console script: `main`, then exits ignoring Ctrl-C (the command has ended;
+    a press while Python shuts down would otherwise change the exit code)."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

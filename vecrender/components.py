@@ -30,8 +30,6 @@ from vecrender.config import EmptyConfig, build_config
 from vecrender.errors import ConfigError
 from vecrender.scene import VectorScene
 
-KINDS = ("renderer", "initializer", "loss", "optimizer", "preprocessor", "method")
-
 
 # -- run context --------------------------------------------------------------------------------
 class ModelCache:

@@ -39,6 +39,10 @@ import pluggy
 
 hookspec = pluggy.HookspecMarker("vecrender")
 
+#: The kinds of component; each has its hook ``register_<plural>`` below.
+KINDS = ("renderer", "initializer", "loss", "optimizer", "preprocessor", "method")
+PLURALS = {kind: "losses" if kind == "loss" else kind + "s" for kind in KINDS}
+
 Register = Callable[[Any], None]
 
 

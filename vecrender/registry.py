@@ -12,12 +12,12 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from vecrender.components import COMPONENT_BASES, KINDS, Component, Method, RunContext
+from vecrender.components import COMPONENT_BASES, Component, Method, RunContext
 from vecrender.config import SUPPORTED_TYPES, check_defaults, describe_config, type_name, unsupported_type
 from vecrender.errors import ConfigError, PluginError, UnknownComponentError, closest
+from vecrender.hookspecs import KINDS, PLURALS
 from vecrender.recipe import LOSS_KEYS
 
-PLURALS = {kind: "losses" if kind == "loss" else kind + "s" for kind in KINDS}
 #: Component and method names: lowercase parts joined by dots (``myplugin.darkness``).
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*(?:\.[a-z0-9][a-z0-9_-]*)*$")
 NAME_RULE = ("lowercase letters, digits, '_' and '-', with '.' between parts, starting with a letter "

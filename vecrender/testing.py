@@ -34,7 +34,6 @@ import torch
 from torch import Tensor
 
 from vecrender.components import (
-    KINDS,
     Component,
     Initializer,
     Loss,
@@ -46,6 +45,7 @@ from vecrender.components import (
 )
 from vecrender import hookimpl
 from vecrender.errors import PluginError, did_you_mean
+from vecrender.hookspecs import KINDS
 from vecrender.scene import OPTIMIZABLE, VectorScene
 
 __all__ = [
