@@ -335,11 +335,11 @@ def test_errors_name_the_file_that_set_the_key(reg, tmp_path):
 
 # -- --set ----------------------------------------------------------------------------------------
 def test_set_overrides_are_parsed_as_yaml(reg):
-    r = load_recipe("t.base", ["steps=100", "strokes=[8, 16]", "prompt=a red bird", "video=true", "canvas=32",
+    r = load_recipe("t.base", ["steps=100", "strokes=[8, 16]", "prompt=a: b: c", "video=true", "canvas=32",
                                "losses.coarse.weight=0.75", "renderer.samples=3", "optimizer.lr=1e-2",
                                "losses.fine.use=t.pixel", "losses.fine.mode=l1", "description=null"],
                     registry=reg)
-    assert r.steps == 100 and r.strokes == [8, 16] and r.prompt == "a red bird" and r["video"] is True
+    assert r.steps == 100 and r.strokes == [8, 16] and r.prompt == "a: b: c" and r["video"] is True
     assert (r.width, r.height) == (32, 32) and r.data["description"] is None
     assert r.losses[1]["weight"] == 0.75 and r.data["renderer"]["samples"] == 3
     assert r.data["optimizer"]["lr"] == 0.01
@@ -349,6 +349,8 @@ def test_set_overrides_are_parsed_as_yaml(reg):
     from_input = load_recipe("t.base", ["canvas=input"], registry=reg)
     assert from_input.canvas_from_input and (from_input.width, from_input.height) == (None, None)
     assert load_recipe("t.base", ["losses=[]", "losses.x.use=t.pixel"], registry=reg).losses[0]["label"] == "x"
+    quoted = "'Starry night' by Van Gogh"  # not YAML, but no unclosed quote: the text as written
+    assert load_recipe("t.base", [f"prompt={quoted}"], registry=reg).prompt == quoted
 
 
 @pytest.mark.parametrize(("override", "pattern"), [
@@ -368,6 +370,9 @@ def test_set_overrides_are_parsed_as_yaml(reg):
     ("losses=[{use: t.pixel, stop: 10}]", r"--set: losses: no loss with a non-zero weight is active at steps 10-49"),
     ("renderer.use=t.nope", r"--set: renderer: unknown renderer 't.nope'"),
     ("extends=t.base", r"--set extends: unknown key 'extends'"),
+    ("strokes=[8,16", r"--set strokes: '\[8,16' is not valid YAML \(expected ',' or '\]'.*Write a list as"),
+    ("canvas={width: 3", r"--set canvas: '\{width: 3' is not valid YAML"),
+    ("prompt='a cat", r"--set prompt: \"'a cat\" is not valid YAML .*close every quote"),
 ])
 def test_set_errors(reg, override, pattern):
     if pattern is None:

@@ -393,9 +393,9 @@ def apply_override(data: dict, origins: dict, override: str | Override,
     path = [p.strip() for p in path_text.strip().split(".")]
     if not all(path):
         raise ConfigError(f"{SET} {text!r}: empty key in {path_text!r}.")
-    value = _parse_value(value_text)
     top = path[0]
     where = f"{SET} {path_text.strip()}" if origin == SET else origin
+    value = _parse_value(value_text, where)
     if top not in KEYS or top == "extends":
         valid = [k for k in KEYS if k != "extends"]
         raise ConfigError(f"{where}: unknown key {top!r}{did_you_mean(top, valid)}. "
@@ -415,11 +415,16 @@ def apply_override(data: dict, origins: dict, override: str | Override,
     origins[top] = origin
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(text: str, where: str) -> Any:
     try:
         return safe_load(text)
-    except yaml.YAMLError:
-        return text  # not YAML (e.g. "a: b: c"): use the text as written
+    except yaml.YAMLError as exc:
+        first = text.lstrip()[:1]
+        if first in ("[", "{") or (first in ("'", '"') and text.count(first) == 1):  # a list, mapping, quote
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"{where}: {text!r} is not valid YAML ({problem}). Write a list as [8, 16], "
+                              "a mapping as {width: 64, height: 48}, and close every quote.") from None
+        return text  # plain text that is not YAML (e.g. "a: b: c"): use it as written
 
 
 def _set_nested(target: Any, path: list[str], value: Any, where: str) -> None:
