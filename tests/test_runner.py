@@ -1161,6 +1161,26 @@ def test_one_run_at_a_time_writes_into_a_folder(host, tmp_path, input_png):
     assert go(host, write_recipe(tmp_path), input_png, out, overwrite=True).status == "finished"
 
 
+def test_a_default_folder_in_use_by_another_run_is_numbered(host, tmp_path, input_png, monkeypatch, capsys):
+    """Two runs started at once pick the same default folder, still empty while the first loads
+    its models: the second writes to the next number instead of failing."""
+    from vecrender.io import lock_folder
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "photo-toy").mkdir(parents=True)
+    other = lock_folder(tmp_path / "runs" / "photo-toy")  # the first run, not written yet
+    try:
+        second = run(load_recipe(write_recipe(tmp_path), registry=host.registry),
+                     RunOptions(input_path=input_png, progress=False), host=host)
+        assert second.status == "finished" and second.out_dir == Path("runs/photo-toy-2")
+        assert "runs/photo-toy is in use by another run: writing to runs/photo-toy-2" in capsys.readouterr().err
+        assert not any((tmp_path / "runs" / "photo-toy").iterdir())  # the first run's folder untouched
+        with pytest.raises(OutputError, match="another vecrender run"):  # overwrite means that folder
+            go(host, write_recipe(tmp_path), input_png, None, overwrite=True)
+    finally:
+        os.close(other)
+
+
 def test_a_second_ctrl_c_while_saving_waits_for_the_outputs(host, tmp_path, input_png, monkeypatch):
     import vecrender.runner
 

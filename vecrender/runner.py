@@ -47,7 +47,7 @@ Outputs (see CONTRACT "Run outputs"): ``recipe.resolved.yaml``, ``metrics.jsonl`
 ``.svg|png`` for single stroke count runs, ``sketches/<N>paths-seed<S>/...`` and, with ``video``,
 ``optimization.gif`` (+ ``.mp4`` when imageio-ffmpeg is installed). Every file is written atomically.
 An explicit ``out_dir`` must be absent or empty; only the default ``runs/<name>`` is numbered when
-taken. ``overwrite`` first removes those outputs (and nothing else) from a folder that holds a run,
+taken (not empty, or locked by a run still starting). ``overwrite`` first removes those outputs (and nothing else) from a folder that holds a run,
 and refuses any other non-empty folder.
 """
 
@@ -67,7 +67,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -270,10 +270,11 @@ def clear_run_outputs(path: Path) -> None:
         raise output_error(path, exc) from None
 
 
-def unique_dir(path: Path) -> Path:
-    """`path` when it is free (absent or empty), else the first free ``path-2``, ``path-3``, ..."""
+def unique_dir(path: Path, taken: Collection[Path] = ()) -> Path:
+    """`path` when it is free (absent or empty, and not `taken`), else the first free ``path-2``,
+    ``path-3``, ..."""
     def free(p: Path) -> bool:
-        return not p.exists() or (p.is_dir() and not any(p.iterdir()))
+        return p not in taken and (not p.exists() or (p.is_dir() and not any(p.iterdir())))
 
     if free(path):
         return path
@@ -619,18 +620,7 @@ class _Run:
             self.image = load_image(self.input_path)
             # a resumed run's input was checked against its recorded digest (`_resume_input`)
             self.input_sha256 = (self.checkpoint or {}).get("input_sha256") or file_digest(self.input_path)
-        self.replace_outputs = False  # overwrite: an earlier run's outputs are removed before writing
-        self.out_dir = self._out_dir()
-        if not self.out_dir.exists() or not any(self.out_dir.iterdir()):
-            self.created_out_dir = self.out_dir
-            self.out_dir_existed = self.out_dir.exists()
-            self.created_parents = [p for p in self.out_dir.resolve().parents if not p.exists()]  # nearest first
-        make_dirs(self.out_dir)
-        try:
-            self.out_dir_lock = lock_folder(self.out_dir)
-        except OutputError:
-            self.created_out_dir = None  # another run's folder: never removed by this one
-            raise
+        self._claim_out_dir()
         seed_everything(recipe.seed)
         height, width = self.image.shape[-2:] if recipe.canvas_from_input else (recipe.height, recipe.width)
         self.specs = [(n, seed) for n in recipe.strokes for seed in sketch_seeds(recipe.seed, recipe.seeds)]
@@ -753,9 +743,31 @@ class _Run:
                                   f"{given}.")
         return Path(given)
 
-    def _out_dir(self) -> Path:
-        """The output folder. An explicit one is never renumbered; the default one is when taken.
-        With overwrite, only a folder holding a run (whose outputs are then replaced)."""
+    def _claim_out_dir(self) -> None:
+        """Choose the output folder (`_out_dir`), create it and lock it (`lock_folder`). A default
+        folder that another run holds, even while still empty, is taken: the next number is tried."""
+        self.replace_outputs = False  # overwrite: an earlier run's outputs are removed before writing
+        taken: set[Path] = set()
+        while True:
+            self.out_dir = self._out_dir(taken)
+            if not self.out_dir.exists() or not any(self.out_dir.iterdir()):
+                self.created_out_dir = self.out_dir
+                self.out_dir_existed = self.out_dir.exists()
+                self.created_parents = [p for p in self.out_dir.resolve().parents if not p.exists()]  # nearest first
+            make_dirs(self.out_dir)
+            try:
+                self.out_dir_lock = lock_folder(self.out_dir)
+                return
+            except OutputError:
+                self.created_out_dir = None  # another run's folder: never removed by this one
+                if self.options.resume is not None or self.options.out_dir is not None or self.options.overwrite:
+                    raise
+                taken.add(self.out_dir)
+
+    def _out_dir(self, taken: set[Path]) -> Path:
+        """The output folder. An explicit one is never renumbered; the default one is when it is not
+        empty or is `taken`. With overwrite, only a folder holding a run (whose outputs are then
+        replaced)."""
         if self.options.resume is not None:
             return Path(self.options.resume)
         explicit = self.options.out_dir is not None
@@ -764,7 +776,7 @@ class _Run:
         if path.exists() and not path.is_dir():
             raise OutputError(f"--out {path} is a file; --out names the folder for the run's outputs: choose "
                               f"another.")
-        if not path.exists() or not any(path.iterdir()):
+        if path not in taken and (not path.exists() or not any(path.iterdir())):
             return path
         if self.options.overwrite:
             if not is_run_dir(path):
@@ -775,9 +787,12 @@ class _Run:
         if explicit:
             raise ConfigError(f"--out {path} already exists and is not empty: use --overwrite (to replace the run "
                               f"there) or another --out.")
-        free = unique_dir(path)
-        self.log(f"{path} already exists and is not empty: writing to {free} instead "
-                 f"(pass --overwrite to reuse it).")
+        free = unique_dir(path, taken)
+        if path in taken:
+            self.log(f"{path} is in use by another run: writing to {free} instead.")
+        else:
+            self.log(f"{path} already exists and is not empty: writing to {free} instead "
+                     f"(pass --overwrite to reuse it).")
         return free
 
     @property
