@@ -150,9 +150,17 @@ class Initializer(Component):
 
         The default raises ConfigError: an initializer supports ``stages`` only if it overrides this.
         """
-        raise ConfigError(f"initializer {self.name!r} does not support stages (layer-wise path addition: "
-                          f"it has no add_paths); set stages to null, or use an initializer that supports "
-                          f"them (e.g. losses.live).")
+        raise self.stages_unsupported()
+
+    @classmethod
+    def supports_stages(cls) -> bool:
+        """Whether the class overrides ``add_paths`` (recipes with ``stages`` need it)."""
+        return cls.add_paths is not Initializer.add_paths
+
+    def stages_unsupported(self) -> ConfigError:
+        return ConfigError(f"initializer {self.name!r} does not support stages (layer-wise path addition: "
+                           f"it has no add_paths); set stages to null, or use an initializer that supports "
+                           f"them (e.g. losses.live).")
 
     def finish(self) -> None:
         """Called after every scene of the run is initialised: release what is no longer needed."""

@@ -47,8 +47,8 @@ Outputs (see CONTRACT "Run outputs"): ``recipe.resolved.yaml``, ``metrics.jsonl`
 ``.svg|png`` for single stroke count runs, ``sketches/<N>paths-seed<S>/...`` and, with ``video``,
 ``optimization.gif`` (+ ``.mp4`` when imageio-ffmpeg is installed). Every file is written atomically.
 An explicit ``out_dir`` must be absent or empty; only the default ``runs/<name>`` is numbered when
-taken (not empty, or locked by a run still starting). ``overwrite`` first removes those outputs (and nothing else) from a folder that holds a run,
-and refuses any other non-empty folder.
+taken (not empty, or locked by a run still starting). ``overwrite`` first removes those outputs
+(and nothing else) from a folder that holds a run, and refuses any other non-empty folder.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vecrender.components import Initializer, LossInput, ModelCache, RunContext
+from vecrender.components import LossInput, ModelCache, RunContext
 from vecrender.errors import (
     ConfigError,
     InputImageError,
@@ -630,9 +630,8 @@ class _Run:
                                   log=self.log, sketch_seeds=tuple(seed for _, seed in self.specs))
         self.c: Components = build_components(recipe, self.context, self.registry)
         self._warn_unread_prompt(recipe.prompt)
-        if self.stages is not None and len(self.stages) > 1 and \
-                type(self.c.initializer).add_paths is Initializer.add_paths:
-            self.c.initializer.add_paths(None, 0, 0, None, None)  # fail before the first step: unsupported
+        if self.stages is not None and len(self.stages) > 1 and not self.c.initializer.supports_stages():
+            raise self.c.initializer.stages_unsupported()  # before the first step
         self.target = self._target()
         resolved = resolved_dict(recipe, self.registry, self.host.plugin_versions())
         for term in self.c.losses:
