@@ -10,7 +10,6 @@ installed on the machine does not change the page. Help is formatted at a fixed 
 
 from __future__ import annotations
 
-import re
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -19,25 +18,19 @@ from generated_page import write_or_check
 
 import click
 
+from vecrender.plugins import BUNDLED_DISTRIBUTIONS, normalized_distribution
+
 DOCS = Path(__file__).resolve().parent
 OUTPUT = DOCS / "cli.md"
 WIDTH = 100
-#: Distributions whose commands belong in the reference (besides the core "vecrender").
-FIRST_PARTY = ("vecrender-clipasso", "vecrender-losses")
-
-
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def first_party_plugins() -> set[str]:
     """Entry-point names of the bundles; SystemExit naming any bundle that is not installed."""
     found: dict[str, str] = {}
     for ep in entry_points(group="vecrender"):
         dist = getattr(ep, "dist", None)
-        if dist is not None and _normalize(dist.name) in FIRST_PARTY:
-            found[ep.name] = _normalize(dist.name)
-    missing = sorted(set(FIRST_PARTY) - set(found.values()))
+        if dist is not None and normalized_distribution(dist.name) in BUNDLED_DISTRIBUTIONS:
+            found[ep.name] = normalized_distribution(dist.name)
+    missing = sorted(set(BUNDLED_DISTRIBUTIONS) - set(found.values()))
     if missing:
         raise SystemExit(
             f"gen_cli: install the bundles first ({', '.join(missing)} missing): "

@@ -47,7 +47,7 @@ if python -c 'import setuptools as s, sys; sys.exit(tuple(map(int, s.__version__
 else
   pip_flags=()
 fi
-python -m pip install -q "${pip_flags[@]}" --no-deps -e ./inkwell
+python -m pip install -q "${pip_flags[@]}" --no-deps -e "./inkwell[test]"  # pytest: already here
 vecrender plugins | grep -q '"distribution": "inkwell"'
 (cd inkwell && python -m pytest -q -p no:cacheprovider)
 

@@ -109,10 +109,10 @@ def test_walkthrough_files_are_valid():
 def test_walkthrough_shows_the_commands_the_test_runs():
     page = WALKTHROUGH.read_text(encoding="utf-8")
     script = (DOCS / "walkthrough_test.sh").read_text(encoding="utf-8")
-    for command in ("vecrender new-plugin inkwell", "pip install -e ./inkwell", "cd inkwell && pytest",
+    for command in ("vecrender new-plugin inkwell", 'pip install -e "./inkwell[test]"', "cd inkwell && pytest",
                     "vecrender describe loss inkwell.soft_l2", "vecrender run soft_sketch.yaml --input"):
         assert command in page, command
-    for command in ("vecrender new-plugin inkwell", "-e ./inkwell", "python -m pytest",
+    for command in ("vecrender new-plugin inkwell", '-e "./inkwell[test]"', "python -m pytest",
                     "vecrender describe loss inkwell.soft_l2", "vecrender run soft_sketch.yaml --input"):
         assert command in script, command
 

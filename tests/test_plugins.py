@@ -110,7 +110,7 @@ def test_strict_mode_makes_a_broken_plugin_fatal(monkeypatch, tmp_path):
         create_host()
 
 
-def test_load_and_disable_plugins_env(monkeypatch, tmp_path):
+def test_load_and_disable_plugins_env(monkeypatch, tmp_path, capsys):
     fake_entry_points(monkeypatch, tmp_path, {"goodplug": GOOD, "badplug": RAISES})
     monkeypatch.setenv("VECRENDER_LOAD_PLUGINS", "goodplug")
     host = create_host()
@@ -120,15 +120,37 @@ def test_load_and_disable_plugins_env(monkeypatch, tmp_path):
     assert "goodplug" not in host.plugins and "l2" in host.registry.names("loss")
     monkeypatch.delenv("VECRENDER_LOAD_PLUGINS")
     monkeypatch.setenv("VECRENDER_DISABLE_PLUGINS", "badplug, other")
+    capsys.readouterr()
     host = create_host()
     assert "goodplug" in host.plugins and "badplug" not in host.plugins
+    assert capsys.readouterr().err == ("vecrender: warning: VECRENDER_DISABLE_PLUGINS names 'other', but no installed "
+                                       "plugin has that entry point (installed entry points: badplug, goodplug).\n")
+
+
+@pytest.mark.parametrize(("hook", "message"), [
+    ("def register_losses(reg):\n    pass", "register_losses declares arguments the hook does not pass: declare it as "
+                                           "def register_losses(register)."),
+    ("def register_losses():\n    pass", "register_losses takes no `register` argument: declare it as "
+                                        "def register_losses(register)."),
+    ("def register_commands(group):\n    pass", "declare it as def register_commands(cli)."),
+    ("def register_losses(register):\n    register(Dark())", "register_losses expects the class, got an instance "
+                                                           "of Dark: call register(Dark); a run builds the instances."),
+])
+def test_a_hook_declared_wrongly_is_explained(monkeypatch, tmp_path, hook, message):
+    source = GOOD.replace("def register_losses(register):\n        register(Dark)", textwrap.indent(hook, "    ")[4:])
+    assert hook.split("(")[0] in source
+    fake_entry_points(monkeypatch, tmp_path, {"wrongplug": source})
+    host = PluginHost(warn=lambda m: None)
+    host.load_entry_points()
+    assert host.plugins["wrongplug"].error.endswith(message), host.plugins["wrongplug"].error
 
 
 def test_misspelled_hook_is_caught(monkeypatch, tmp_path):
     fake_entry_points(monkeypatch, tmp_path, {"typoplug": MISSPELLED})
     host = PluginHost(warn=lambda m: None)
     host.load_entry_points()
-    assert "register_losss" in host.plugins["typoplug"].error
+    assert host.plugins["typoplug"].error.startswith("unknown hook 'register_losss' (did you mean 'register_losses'?): "
+                                                     "vecrender's hooks are register_commands, register_initializers")
     with pytest.raises(PluginError, match="register_losss"):
         with registered(plugin_module(CenterWeightedL2, hook="register_losss")):
             pass
@@ -177,6 +199,24 @@ def test_a_second_distribution_with_a_taken_entry_point_name_is_skipped(monkeypa
     assert "rename it in the [project.entry-points.vecrender] table of dist-b's pyproject.toml" in error
     assert warnings == [f"vecrender: skipping plugin 'dup': {error}"] and "ValueError" not in error
     assert host.plugin_versions()["dist-a"] == "0.1" and "dist-b" not in host.plugin_versions()
+
+
+@pytest.mark.parametrize("listed_first", ["bundle", "newcomer"])
+def test_a_plugin_taking_a_bundled_name_is_the_one_skipped(monkeypatch, tmp_path, listed_first):
+    """A newcomer sorting before a bundle (its entry-point name, or the order the environment lists
+    distributions in) never knocks the bundle out: the bundles load first."""
+    bundle = ("vecrender-losses", "losses", "bundled_losses", GOOD)
+    newcomer = ("aardvark", "aardvark", "aardvark_plugin", GOOD)  # the bundle's loss name, unprefixed
+    same_ep = ("zz-dist", "losses", "zz_losses", GOOD.replace('"good.dark"', '"zz.dark"'))
+    dists = [bundle, newcomer, same_ep] if listed_first == "bundle" else [same_ep, newcomer, bundle]
+    fake_distributions(monkeypatch, tmp_path, dists)
+    host = PluginHost(warn=lambda m: None)
+    host.load_builtins()
+    host.load_entry_points()
+    assert host.plugins["losses"].distribution == "vecrender-losses" and host.plugins["losses"].error is None
+    assert host.registry.entry("loss", "good.dark").plugin == "losses"
+    assert "is registered by both plugin 'losses' and plugin 'aardvark'" in host.plugins["aardvark"].error
+    assert "zz-dist 0.1 (skipped)" in host.plugins["losses (zz-dist)"].error
 
 
 UNDECORATED = GOOD.replace("    @vecrender.hookimpl\n", "")

@@ -24,10 +24,15 @@ from vecrender.recipe import (
 )
 
 
+def _not_run(self, *args):
+    raise AssertionError("the components of these tests are built, never run")
+
+
 class Flat(Renderer):
     """Test renderer."""
 
     name = "t.flat"
+    render = _not_run
 
     @dataclass
     class Config:
@@ -39,6 +44,7 @@ class Other(Renderer):
     """Another test renderer."""
 
     name = "t.other"
+    render = _not_run
 
     @dataclass
     class Config:
@@ -49,6 +55,7 @@ class Init(Initializer):
     """Test initializer."""
 
     name = "t.init"
+    initialize = _not_run
 
     @dataclass
     class Config:
@@ -59,6 +66,7 @@ class Pixel(Loss):
     """Test loss."""
 
     name = "t.pixel"
+    forward = _not_run
 
     @dataclass
     class Config:
@@ -70,6 +78,7 @@ class Heavy(Loss):
     """A loss whose construction must not happen when its weight is 0."""
 
     name = "t.heavy"
+    forward = _not_run
     built = 0
 
     def __init__(self, config=None, context=None):
@@ -81,6 +90,7 @@ class Sgd(Optimizer):
     """Test optimizer."""
 
     name = "t.sgd"
+    setup = zero_grad = step = _not_run
 
     @dataclass
     class Config:
@@ -92,6 +102,7 @@ class Pad(Preprocessor):
     """Test preprocessor."""
 
     name = "t.pad"
+    __call__ = _not_run
 
     @dataclass
     class Config:
@@ -331,6 +342,15 @@ def test_errors_name_the_file_that_set_the_key(reg, tmp_path):
     child = write(tmp_path / "child.yaml", {"extends": "parent.yaml", "steps": 3})
     with pytest.raises(ConfigError, match=r"parent.yaml: renderer \(t.flat\): unknown option 'softnes'"):
         load_recipe(child, registry=reg)
+
+
+def test_a_mistake_in_a_plugins_method_names_the_plugin(reg):
+    """Its author has to fix it, not the user who runs it."""
+    reg.add("method", Method("t.typo", "Misspelt option.", {**BASE, "renderer": {"use": "t.flat", "sofness": 1}}),
+            "t", "t-plugin")
+    with pytest.raises(ConfigError, match=r"^method 't.typo' of plugin 't': renderer \(t.flat\): unknown option "
+                                          r"'sofness' \(did you mean 'softness'\?\)"):
+        load_recipe("t.typo", registry=reg)
 
 
 # -- --set ----------------------------------------------------------------------------------------

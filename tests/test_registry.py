@@ -95,11 +95,47 @@ def test_invalid_components_rejected():
     assert reg.get("method", "m").load_recipe() == {"steps": 1}
 
 
+def test_a_component_missing_what_a_run_calls_is_rejected_at_registration():
+    """Not at the first step as an internal error: a misspelt ``forward``, an optimizer without
+    ``zero_grad``, an ``__init__`` a run cannot call."""
+    misspelt = type("Misspelt", (vecrender.Loss,), {"__doc__": "Typo.", "name": "t.typo", "foward": Darkness.forward})
+    with pytest.raises(PluginError, match=r"^loss class Misspelt \(t.typo\) does not implement forward, which every "
+                                          r"loss needs \(check the spelling; see the signature in vecrender.Loss\)"):
+        Registry().add("loss", misspelt, "p")
+    half = type("Half", (vecrender.Optimizer,), {"__doc__": "Half.", "name": "t.half",
+                                                 "setup": lambda self, scenes: None})
+    with pytest.raises(PluginError, match="does not implement zero_grad, step, which every optimizer needs"):
+        Registry().add("optimizer", half, "p")
+
+    class NoArgs(Darkness):
+        """Takes nothing."""
+
+        name = "t.noargs"
+
+        def __init__(self):
+            super().__init__()
+
+    with pytest.raises(PluginError, match=r"a run builds it as NoArgs\(config, context\), which its __init__\(self\) "
+                                          r"does not accept; .*call super\(\).__init__\(config, context\)"):
+        Registry().add("loss", NoArgs, "p")
+
+    class Keywords(Darkness):
+        """Takes them by keyword too."""
+
+        name = "t.keywords"
+
+        def __init__(self, config=None, context=None, **extra):
+            super().__init__(config, context)
+
+    Registry().add("loss", Keywords, "p")
+
+
 def _loss(name: str = "test.opt", **fields) -> type:
     """A loss class whose Config has `fields` ({field: (annotation, vecrender.option(...))})."""
     config = dataclass(type("Config", (), {"__annotations__": {k: t for k, (t, _) in fields.items()},
                                            **{k: o for k, (_, o) in fields.items()}}))
-    return type("Opt", (vecrender.Loss,), {"__doc__": "A loss with options.", "name": name, "Config": config})
+    return type("Opt", (vecrender.Loss,), {"__doc__": "A loss with options.", "name": name, "Config": config,
+                                           "forward": Darkness.forward})
 
 
 @pytest.mark.parametrize("key", LOSS_KEYS)
@@ -109,7 +145,7 @@ def test_a_loss_option_named_like_a_loss_entry_key_is_rejected(key):
                                           r"label, start, stop, remove .*rename the field"):
         Registry().add("loss", cls, "p")
     Registry().add("renderer", type("R", (vecrender.Renderer,), {  # only loss entries take these keys
-        "__doc__": "A renderer.", "name": "test.r", "Config": cls.Config}), "p")
+        "__doc__": "A renderer.", "name": "test.r", "Config": cls.Config, "render": lambda self, scenes: None}), "p")
 
 
 @pytest.mark.parametrize("annotation, option, problem", [

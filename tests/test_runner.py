@@ -230,6 +230,9 @@ class Weightless(Loss):
     def prepare(self, target):
         raise vecrender.WeightsNotFoundError("toy weights are missing")
 
+    def forward(self, batch):
+        raise AssertionError("never reached: prepare fails")
+
 
 class Adam(Optimizer):
     """torch Adam on the points."""
@@ -490,8 +493,20 @@ def test_nan_loss_names_its_cause(host, tmp_path, input_png):
 
 def test_wrong_loss_shape_is_reported(host, tmp_path, input_png):
     path = write_recipe(tmp_path, losses=[{"use": "toy.bomb", "kind": "shape", "at": 0}])
-    with pytest.raises(VecrenderError, match=r"'toy.bomb' returned shape \[1, 1\]; expected \[1\]"):
+    with pytest.raises(VecrenderError, match=r"loss 'toy.bomb' \(\S*test_runner.Bomb.forward\) returned shape "
+                                             r"\[1, 1\]; expected \[1\] \(one value per sketch\).$"):
         go(host, path, input_png, tmp_path / "out")
+
+
+def test_a_loss_returning_one_number_for_all_sketches_is_refused_even_for_one():
+    """A scalar would pass with one sketch and fail once ``--seeds`` or several stroke counts are
+    used: it is refused from the start, with the fix."""
+    images = torch.rand(1, 3, 8, 8)
+    batch = vecrender.LossInput(images, torch.rand(1, 4, 8, 8), [], None, 0, training=True)
+    scalar = type("Scalar", (Loss,), {"name": "t.scalar", "forward": lambda self, b: b.images.mean()})()
+    with pytest.raises(VecrenderError, match=r"returned shape \[\]; expected \[1\] \(one value per sketch\). Reduce "
+                                             r"over every dimension but the first, e.g. .mean\(dim=\(1, 2, 3\)\)"):
+        compute_terms([LossTerm("s", 1.0, 0, None, scalar)], batch)
 
 
 def test_interrupt_then_resume_equals_uninterrupted(host, tmp_path, input_png):

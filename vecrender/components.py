@@ -335,3 +335,11 @@ COMPONENT_BASES: dict[str, type] = {
     "optimizer": Optimizer,
     "preprocessor": Preprocessor,
 }
+#: What each kind of component must implement (the bases' versions raise NotImplementedError).
+REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
+    "renderer": ("render",),
+    "initializer": ("initialize",),
+    "loss": ("forward",),
+    "optimizer": ("setup", "zero_grad", "step"),
+    "preprocessor": ("__call__",),
+}

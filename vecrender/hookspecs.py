@@ -244,8 +244,8 @@ def register_methods(register: Register) -> None:
 
     Arguments:
         register: call ``register(vecrender.Method(name, description, recipe))`` where ``recipe``
-            is a YAML file shipped in your package (``importlib.resources.files(__package__) /
-            "mymethod.yaml"``) or a dict in recipe form. ``needs_input=False`` marks a method that
+            is a YAML file shipped in your package (``pathlib.Path(__file__).with_name(
+            "mymethod.yaml")``, beside the module) or a dict in recipe form. ``needs_input=False`` marks a method that
             draws from a prompt alone.
 
     A method is data: it may only combine registered components, so users can ``extends:`` it,
@@ -253,14 +253,14 @@ def register_methods(register: Register) -> None:
 
     Example::
 
-        from importlib.resources import files
+        from pathlib import Path
 
         @vecrender.hookimpl
         def register_methods(register):
             register(vecrender.Method(
                 name="myplugin.outline",
                 description="Black outlines with a darkness penalty.",
-                recipe=files("myplugin") / "outline.yaml",
+                recipe=Path(__file__).with_name("outline.yaml"),
             ))
     """
 

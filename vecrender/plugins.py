@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import traceback
 import weakref
@@ -35,7 +36,7 @@ import pluggy
 
 from vecrender import hookspecs
 from vecrender.components import Component
-from vecrender.errors import PluginError
+from vecrender.errors import PluginError, closest
 from vecrender.registry import Registry
 
 ENTRY_POINT_GROUP = "vecrender"
@@ -48,6 +49,9 @@ BUILTIN_PLUGINS = (
     "vecrender.builtins.methods",
     "vecrender.builtins.commands",
 )
+#: The plugin bundles that ship with vecrender. They load before other plugins, so a plugin that
+#: takes one of their names (a component's, or an entry point's) is the one skipped, never them.
+BUNDLED_DISTRIBUTIONS = ("vecrender-clipasso", "vecrender-losses")
 REGISTER_HOOKS = {
     "register_renderers": "renderer",
     "register_initializers": "initializer",
@@ -150,6 +154,9 @@ class PluginHost:
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 if impl.plugin is not plugin:
                     continue
+                if "register" not in impl.argnames:
+                    raise PluginError(f"{hook_name} takes no `register` argument: declare it as "
+                                      f"def {hook_name}(register).")
                 if impl.function(register=self._register_callback(hook_name, kind, info)) is not None:
                     returned.append(hook_name)
         return returned
@@ -205,7 +212,7 @@ class PluginHost:
             self.add(module, module_name, "vecrender", dist_version, builtin=True)
 
     def load_entry_points(self, only: set[str] | None = None, disabled: set[str] = frozenset()) -> None:
-        eps = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+        eps = sorted(entry_points(group=ENTRY_POINT_GROUP), key=_load_order)
         for ep in eps:
             if ep.name in disabled or (only is not None and ep.name not in only):
                 continue
@@ -222,11 +229,13 @@ class PluginHost:
                 self._fail(info, None, exc)
                 continue
             self.add(plugin, ep.name, info.distribution, info.version)
-        unknown = sorted((only or set()) - {ep.name for ep in eps})
-        if unknown:  # a typo here would otherwise load nothing, silently
-            names = ", ".join(sorted({ep.name for ep in eps})) or "none"
-            self._warn(f"vecrender: warning: VECRENDER_LOAD_PLUGINS names {', '.join(map(repr, unknown))}, "
-                       f"but no installed plugin has that entry point (installed entry points: {names}).")
+        installed = {ep.name for ep in eps}
+        listed = ", ".join(sorted(installed)) or "none"
+        for variable, names in (("VECRENDER_LOAD_PLUGINS", only or set()), ("VECRENDER_DISABLE_PLUGINS", disabled)):
+            unknown = sorted(set(names) - installed)
+            if unknown:  # a typo here would otherwise load (or disable) nothing, silently
+                self._warn(f"vecrender: warning: {variable} names {', '.join(map(repr, unknown))}, but no installed "
+                           f"plugin has that entry point (installed entry points: {listed}).")
 
     def add_commands(self, cli: Any) -> None:
         """Let every plugin add its CLI commands; a failing plugin is reported and skipped, and a
@@ -301,12 +310,32 @@ def error_text(exc: BaseException, module: str | None = None) -> str:
     ``NameError: name 'flaot' is not defined (inkwell/plugin.py:12)``."""
     if isinstance(exc, PluginError):
         return str(exc)  # our own message already names the component
+    if isinstance(exc, pluggy.PluginValidationError):
+        return _hook_mistake(exc)
     text = f"{type(exc).__name__}: {exc}"
     package = (module or "").split(".")[0]
     for frame, lineno in reversed(list(traceback.walk_tb(exc.__traceback__))):
         if package and _module_name(frame).split(".")[0] == package:
             return f"{text} ({_location(frame, lineno)})"
     return text
+
+
+def _hook_mistake(exc: pluggy.PluginValidationError) -> str:
+    """pluggy's report of a hook that is not vecrender's (a misspelt name) or that declares an
+    argument the hook does not pass, said in vecrender's terms."""
+    hooks = sorted(name for name in dir(hookspecs) if name.startswith("register_"))
+    unknown = re.search(r"unknown hook '([^']+)'", str(exc))
+    if unknown:
+        name = unknown.group(1)
+        kinds = {hook.removeprefix("register_"): hook for hook in hooks}  # compared without the common prefix
+        match = closest(name.removeprefix("register_"), kinds, n=1)
+        hint = f" (did you mean {kinds[match[0]]!r}?)" if match else ""
+        return (f"unknown hook {name!r}{hint}: vecrender's hooks are {', '.join(hooks)} (see the hook reference, "
+                f"docs/plugins/hooks.md).")
+    hook = re.search(r"for hook '([^']+)'", str(exc))
+    name = hook.group(1) if hook else "a hook"
+    argument = "cli" if name == "register_commands" else "register"
+    return f"{name} declares arguments the hook does not pass: declare it as def {name}({argument})."
 
 
 def _module_of(plugin: Any) -> str | None:
@@ -334,6 +363,19 @@ def _component_of(frames: list[FrameType]) -> str | None:
         if isinstance(owner, Component) and owner.name:
             return f"{owner.kind} {owner.name!r}"
     return None
+
+
+def _load_order(ep: Any) -> tuple[bool, str, str]:
+    """The bundles first, then by entry-point name; a name two distributions share by distribution,
+    so which one loads never depends on the order the environment lists them in."""
+    dist = getattr(ep, "dist", None)
+    dist_name = normalized_distribution(dist.name) if dist is not None else ""
+    return dist_name not in BUNDLED_DISTRIBUTIONS, ep.name, dist_name
+
+
+def normalized_distribution(name: str) -> str:
+    """A distribution's name as packaging compares them (``Vecrender_Losses`` is ``vecrender-losses``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _dist_text(info: PluginInfo, with_version: bool = True) -> str:

@@ -223,13 +223,16 @@ class _Loader:
 
     def load_method(self, name: str, base: Path | None) -> tuple[dict, dict, str]:
         try:
-            method = self.registry.get("method", name)
+            entry = self.registry.entry("method", name)
         except UnknownComponentError as exc:
             hint = "" if base is None else " (or a YAML file path relative to the recipe)"
             raise UnknownComponentError(
                 f"{exc} {name!r} is neither a method nor an existing recipe file{hint}."
             ) from None
-        origin = f"method {name!r}"
+        method = entry.obj
+        # a mistake in a plugin's recipe is reported to its author: name the plugin
+        origin = f"method {name!r}" if entry.distribution == "vecrender" else \
+            f"method {name!r} of plugin {entry.plugin!r}"
         recipe = method.recipe
         if isinstance(recipe, dict):
             raw, parent_dir = copy.deepcopy(recipe), None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import re
 import typing
@@ -12,7 +13,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from vecrender.components import COMPONENT_BASES, Component, Method, RunContext
+from vecrender.components import COMPONENT_BASES, REQUIRED_METHODS, Component, Method, RunContext
 from vecrender.config import SUPPORTED_TYPES, check_defaults, describe_config, type_name, unsupported_type
 from vecrender.errors import ConfigError, PluginError, UnknownComponentError, closest
 from vecrender.hookspecs import KINDS, PLURALS
@@ -138,6 +139,9 @@ def validate_component(kind: str, obj: Any) -> None:
         _validate_method(obj)
         return
     base = COMPONENT_BASES[kind]
+    if isinstance(obj, base):
+        raise PluginError(f"register_{PLURALS[kind]} expects the class, got an instance of {type(obj).__qualname__}: "
+                          f"call register({type(obj).__qualname__}); a run builds the instances.")
     if not (isinstance(obj, type) and issubclass(obj, base)):
         raise PluginError(f"register_{PLURALS[kind]} expects a subclass of vecrender.{base.__name__}, "
                           f"got {obj!r}.")
@@ -150,6 +154,24 @@ def validate_component(kind: str, obj: Any) -> None:
     if not dataclasses.is_dataclass(obj.Config):
         raise PluginError(f"{label} ({obj.name}): Config must be a dataclass.")
     _check_config(kind, obj.Config, f"{label} ({obj.name})")
+    _check_methods(kind, obj, f"{label} ({obj.name})")
+
+
+def _check_methods(kind: str, cls: type, label: str) -> None:
+    """The methods the kind requires are implemented, and ``cls(config, context)`` can be called."""
+    base = COMPONENT_BASES[kind]
+    missing = [m for m in REQUIRED_METHODS[kind] if getattr(cls, m) is getattr(base, m)]
+    if missing:
+        raise PluginError(f"{label} does not implement {', '.join(missing)}, which every {kind} needs (check the "
+                          f"spelling; see the signature in vecrender.{base.__name__}).")
+    try:
+        inspect.signature(cls).bind(None, None)
+    except TypeError:
+        raise PluginError(f"{label}: a run builds it as {cls.__name__}(config, context), which its __init__"
+                          f"{inspect.signature(cls.__init__)} does not accept; give __init__ those two "
+                          f"arguments and call super().__init__(config, context).") from None
+    except ValueError:  # no signature to read (a C extension type): let the call tell
+        pass
 
 
 def _check_name(name: str, label: str) -> None:
@@ -203,13 +225,14 @@ def _validate_method(obj: Any) -> None:
     if not isinstance(recipe, (Path, Traversable)):
         raise PluginError(
             f"{label}: recipe must be a dict, a pathlib.Path or an importlib.resources file "
-            f"(files(__package__) / 'name.yaml'), got the {type(recipe).__name__} {recipe!r}."
+            f"(Path(__file__).with_name('name.yaml')), got the {type(recipe).__name__} {recipe!r}."
         )
     # checked now, not when a user runs it, so a packaging mistake shows up at install time
     if not recipe.is_file():
         raise PluginError(
             f"{label}: recipe file {recipe} does not exist or is not a file; ship it as package data "
-            f"and point to it with importlib.resources.files(__package__) / 'name.yaml'."
+            f"beside the module that registers it and point to it with Path(__file__).with_name('name.yaml') "
+            f"(importlib.resources.files finds a folder of the package's name in the current folder first)."
         )
     if isinstance(recipe, Path) and not os.access(recipe, os.R_OK):
         raise PluginError(f"{label}: recipe file {recipe} cannot be read (check its permissions).")

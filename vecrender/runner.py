@@ -77,7 +77,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vecrender.components import LossInput, ModelCache, RunContext
+from vecrender.components import Loss, LossInput, ModelCache, RunContext
 from vecrender.errors import (
     ConfigError,
     InputImageError,
@@ -302,7 +302,7 @@ def compute_terms(terms: list[LossTerm], batch: LossInput,
         summed = batch.images.new_zeros(num)
         for key, value in parts.items():
             name = term.label if key is None else f"{term.label}.{key}"
-            value = _per_sketch(value, num, name)
+            value = _per_sketch(value, num, name, term.loss)
             if key is not None:
                 values[name] = value
             summed = summed + value
@@ -316,14 +316,19 @@ def active_terms(terms: list[LossTerm], step: int) -> frozenset[str]:
     return frozenset(term.label for term in terms if term.active(step))
 
 
-def _per_sketch(value: Any, num: int, name: str) -> Tensor:
+def _per_sketch(value: Any, num: int, name: str, loss: Loss) -> Tensor:
+    """`value` checked to be one value per sketch; the error names the loss's class, whose forward
+    is to be fixed."""
+    cls = type(loss)
+    where = f"loss {name!r} ({cls.__module__}.{cls.__qualname__}.forward)"
     if not isinstance(value, Tensor):
-        raise VecrenderError(f"loss {name!r} returned {type(value).__name__}; expected a tensor [S].")
-    if value.dim() == 0 and num == 1:
-        return value.reshape(1)
+        raise VecrenderError(f"{where} returned {type(value).__name__}; expected a tensor [S] (one value per sketch).")
     if tuple(value.shape) != (num,):
-        raise VecrenderError(f"loss {name!r} returned shape {list(value.shape)}; expected [{num}] "
-                             f"(one value per sketch).")
+        hint = (" Reduce over every dimension but the first, e.g. .mean(dim=(1, 2, 3)), not .mean(): with "
+                "several sketches (--seeds, several stroke counts) each needs its own value."
+                if value.dim() == 0 else "")
+        raise VecrenderError(f"{where} returned shape {list(value.shape)}; expected [{num}] (one value per "
+                             f"sketch).{hint}")
     return value
 
 

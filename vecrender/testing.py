@@ -316,8 +316,9 @@ def check_loss(loss: type[Loss] | Loss, options: dict[str, Any] | None = None, *
     for name in params:
         grad = getattr(scenes[0], name).grad
         _ensure(grad is not None and bool(grad.abs().sum() > 0),
-                f"{instance.name}: no gradient reaches sketch 0's {name} (a loss that does not depend on them: "
-                f"check_loss(..., params=[...]) with the tensors it does use)")
+                f"{instance.name}: no gradient reaches sketch 0's {name}: a loss that does not depend on them "
+                f"takes check_loss(..., params=[...]) with the tensors it does use; one that is flat on the "
+                f"test's random sketches (a penalty not yet active) takes options=... that make it active")
         _ensure(bool(torch.isfinite(grad).all()), f"{instance.name}: gradient of {name} is not finite")
         other = getattr(scenes[1], name).grad
         _ensure(other is None or bool((other == 0).all()),

@@ -6,7 +6,7 @@ big model would import it inside its own methods.
 
 from __future__ import annotations
 
-from importlib.resources import files
+from pathlib import Path
 
 import vecrender
 from vecrender_example.losses import InkBudget
@@ -22,5 +22,5 @@ def register_methods(register):
     register(vecrender.Method(
         name="example.ink_sketch",
         description="Painterly under an ink budget: the same pixel fit with less ink on the canvas.",
-        recipe=files("vecrender_example") / "ink_sketch.yaml",
+        recipe=Path(__file__).with_name("ink_sketch.yaml"),
     ))
