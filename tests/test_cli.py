@@ -199,7 +199,9 @@ def test_run_bad_shortcuts(input_png):
     assert_error(invoke("run", "painterly", "--input", str(input_png), "--device", "gpu"), 2,
                  "error: --device: expected auto, cpu, cuda")  # named as typed, not as --set device
     assert_error(invoke("run", "painterly", "--input", str(input_png), "--seed", str(2**40)), 2,
-                 "error: --seed: the sketch seeds")
+                 "error: --seed: must lie in [0, 4294967295], got 1099511627776.")
+    assert_error(invoke("run", "painterly", "--input", str(input_png), "--seeds", "5000000"), 2,
+                 "error: --seeds: 5000000 sketches take the seeds 0..4999999000 (1000 apart)", "ask for fewer seeds")
     assert_error(invoke("run", "painterly", "--input", str(input_png), "--input", ""), 2,
                  "'--input'", "empty; pass an image file")
 
@@ -362,7 +364,7 @@ def test_an_exception_in_plugin_code_blames_the_plugin(input_png, tmp_path):
                         "--set", "losses.x.use=tp.divides")
         assert_error(result, 1, "error: loss 'tp.divides' of plugin 'tp' failed: ZeroDivisionError: integer division "
                      "or modulo by zero (test_cli.py:", "This is probably a bug in that plugin, not in vecrender: "
-                     "report it to the plugin's author; rerun with --debug")
+                     "report it to the plugin's author; rerun as `vecrender --debug ...`")
         assert "internal error" not in result.stderr
         result = invoke("run", "painterly", "--input", str(input_png), "--out", str(tmp_path / "b"), *FAST,
                         "--set", "losses.x.use=tp.needs_missing")

@@ -71,7 +71,11 @@ def test_explicit_checkpoint_is_loaded(tmp_path):
 
 
 @pytest.mark.parametrize("content", ["truncated", "png", "other model"])
-def test_an_unusable_checkpoint_is_one_paragraph_naming_it(tmp_path, content):
+@pytest.mark.parametrize("where", ["given", "cached"])
+def test_an_unusable_checkpoint_is_one_paragraph_naming_it(tmp_path, content, where):
+    """A damaged cached file is to be deleted (downloaded again); a file the user named, pointed
+    elsewhere. (Tiny models are never looked up in the cache: the loading step is called as a
+    cache hit calls it.)"""
     path = tmp_path / "RN.pt"
     torch.save(C.load_clip("tiny-RN", pretrained=None).state_dict(), path)
     if content == "truncated":
@@ -83,10 +87,17 @@ def test_an_unusable_checkpoint_is_one_paragraph_naming_it(tmp_path, content):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nor a deprecation warning beside it
         with pytest.raises(WeightsNotFoundError) as err:
-            C.load_clip("tiny-RN", pretrained="openai", weights=str(path))
+            if where == "given":
+                C.load_clip("tiny-RN", pretrained="openai", weights=str(path))
+            else:
+                C._load_state(C.load_clip("tiny-RN", pretrained=None), path, "tiny-RN")
     msg = str(err.value)
     assert "\n" not in msg and f"The CLIP tiny-RN weights file {path} cannot be used" in msg
-    assert "Delete it" in msg and "tiny-RN.pt" in msg
+    if where == "given":
+        assert msg.endswith("Point the weights option (or $VECRENDER_CLIP_TINY_RN) at a tiny-RN checkpoint: "
+                            "OpenAI's tiny-RN.pt or an open_clip state dict of that model.")
+    else:
+        assert "Delete it (the next run downloads it again when online)" in msg and "tiny-RN.pt" in msg
 
 
 def test_missing_weights_offline_is_one_paragraph(tmp_path):

@@ -3,7 +3,7 @@
 Exit codes:
     0    success
     1    the run failed while optimising (e.g. a loss became NaN), an error in a plugin's code
-         (named, with its file and line) or an internal error (a bug: rerun with ``--debug`` or
+         (named, with its file and line) or an internal error (a bug: rerun as ``vecrender --debug ...`` or
          ``VECRENDER_DEBUG=1`` for the traceback)
     2    a usage or input error: bad option, unknown method/component/key, invalid recipe value,
          unreadable input image, broken plugin in strict mode, missing weights, CUDA unavailable
@@ -108,7 +108,7 @@ def unexpected_error_message(exc: Exception) -> str:
                 "or a GPU's work on the CPU (--device cpu); a run keeps its best sketches so far.")
     culprit = get_host().culprit(exc)
     if culprit is None:
-        return (f"internal error: {type(exc).__name__}: {exc}. This is a bug; rerun with --debug (or "
+        return (f"internal error: {type(exc).__name__}: {exc}. This is a bug; rerun as `vecrender --debug ...` (or "
                 "VECRENDER_DEBUG=1) for the traceback and report it.")
     where = f"{culprit.component} of plugin" if culprit.component else "plugin"
     at = f" ({culprit.location})" if culprit.location else ""
@@ -118,7 +118,7 @@ def unexpected_error_message(exc: Exception) -> str:
     else:
         advice = "This is probably a bug in that plugin, not in vecrender: report it to the plugin's author"
     return (f"{where} {culprit.plugin.label} failed: {type(exc).__name__}: {exc}{at}. {advice}; rerun "
-            f"with --debug (or VECRENDER_DEBUG=1) for the traceback.")
+            f"as `vecrender --debug ...` (or VECRENDER_DEBUG=1) for the traceback.")
 
 
 def _out_of_memory(exc: BaseException) -> bool:

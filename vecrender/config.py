@@ -299,6 +299,9 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         number = float(value) if abs(value) < 1e308 else math.inf
         if not math.isfinite(number):  # no option means anything by NaN or infinity
             raise ConfigError(f"{where}: expected a finite number, got {value!r}.")
+        if abs(number) > FLOAT32_MAX:  # it would meet float32 tensors as infinity
+            raise ConfigError(f"{where}: {value!r} is beyond the float32 range a run computes in "
+                              f"(magnitude at most {FLOAT32_MAX:.4g}).")
         return number
     if tp is str:
         if isinstance(value, str):
@@ -313,6 +316,7 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     raise _type_error(where, tp, value)
 
 
+FLOAT32_MAX = 3.4028234663852886e38
 _FLOAT_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 

@@ -43,8 +43,12 @@ def closest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     return difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.5)
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' or '' when nothing is close."""
+def did_you_mean(word: object, candidates: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' or '' when nothing is close. A key that YAML read as a boolean or a
+    number (``on:``, ``1:``) gets how to write it instead."""
+    if not isinstance(word, str):
+        bare = "on, off, yes, no, true or false as a boolean" if isinstance(word, bool) else "number as a number"
+        return f" (YAML reads a bare {bare}: quote a key meant as text)"
     matches = closest(word, candidates)
     if not matches:
         return ""

@@ -506,10 +506,13 @@ def validate(data: dict, origins: dict) -> dict:
         value = coerce(data[key], int, at(key))
         if minimum is not None and value < minimum:
             raise ConfigError(f"{at(key)}: must be >= {minimum}, got {value}.")
-    last_seed = sketch_seeds(data["seed"], data["seeds"])[-1]
-    if data["seed"] < 0 or last_seed > MAX_SEED:
-        raise ConfigError(f"{at('seed')}: the sketch seeds {data['seed']}..{last_seed} (seed + {SEED_STEP} per extra "
-                          f"seed) must lie in [0, {MAX_SEED}]; pick a smaller seed.")
+    seed, last_seed = data["seed"], sketch_seeds(data["seed"], data["seeds"])[-1]
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"{at('seed')}: must lie in [0, {MAX_SEED}], got {seed}.")
+    if last_seed > MAX_SEED:
+        raise ConfigError(f"{at('seeds')}: {data['seeds']} sketches take the seeds {seed}..{last_seed} "
+                          f"({SEED_STEP} apart), past the largest seed {MAX_SEED}: ask for fewer seeds or start "
+                          f"from a smaller seed.")
     data["canvas"] = _canvas(data["canvas"], at("canvas"))
     data["strokes"] = _strokes(data["strokes"], at("strokes"))
     data["stages"] = _stages(data["stages"], data["strokes"], at("stages"), at("strokes"))

@@ -58,6 +58,7 @@ import copy
 import dataclasses
 import json
 import math
+import errno
 import os
 import random
 import re
@@ -259,15 +260,22 @@ def is_run_dir(path: Path) -> bool:
 
 
 def clear_run_outputs(path: Path) -> None:
-    """Remove what an earlier run wrote in `path` (its files, sketches/ and winners), nothing else."""
+    """Remove what an earlier run wrote in `path` (its files, sketches/ and winners), nothing else.
+    Nothing is removed unless all of it can be: every folder it is removed from is writable."""
     try:
-        for child in path.iterdir():
-            if child.name == SKETCHES and child.is_dir():
-                shutil.rmtree(child)
-            elif child.is_file() and (child.name in RUN_FILES or _WINNER.fullmatch(child.name)):
-                child.unlink()
+        sketches = path / SKETCHES
+        files = [c for c in path.iterdir() if c.is_file() and (c.name in RUN_FILES or _WINNER.fullmatch(c.name))]
+        folders = [path, *(sketches.glob("**/") if sketches.is_dir() else ())]
+        for folder in folders:
+            if folder.is_dir() and not folder.is_symlink() and not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(folder))
+        if sketches.is_dir():
+            shutil.rmtree(sketches)
+        for file in files:
+            file.unlink()
     except OSError as exc:
-        raise output_error(path, exc) from None
+        failed = Path(exc.filename) if exc.filename else path
+        raise output_error(failed, exc) from None
 
 
 def unique_dir(path: Path, taken: Collection[Path] = ()) -> Path:
@@ -1006,6 +1014,25 @@ class _Run:
             f"the last finite state are in {self.out_dir}. A loss or the renderer has no finite gradient "
             f"at these strokes: check the losses (e.g. a square root or a norm at 0).")
 
+    def _update(self, step: int) -> None:
+        """The optimizer's step; one that makes strokes non-finite (a learning rate far too high, an
+        ``eps`` of 0) is undone on the strokes and fails the run, before any evaluation keeps them
+        as the best (strokes far off the canvas draw nothing, so no loss would see them)."""
+        tensors = [(i, name, t) for i, s in enumerate(self.scenes) for name, t in s.tensors() if t.is_floating_point()]
+        before = [t.detach().clone() for _, _, t in tensors]
+        self.c.optimizer.step(step if self.stages is None else step - self.stage * self.stage_steps)
+        if self._strokes_finite():
+            return
+        i, name, _ = next(item for item in tensors if not torch.isfinite(item[2]).all())
+        with torch.no_grad():
+            for (_, _, t), old in zip(tensors, before):
+                t.copy_(old)
+        raise NonFiniteLossError(
+            f"the optimizer's update at step {step} made the {name} of sketch {self.names[i]} non-finite, though "
+            f"the losses and gradients are finite; the strokes are kept as they were before it, and the best "
+            f"sketch so far and that last finite state are in {self.out_dir}. Lower the learning rate, or check "
+            f"the optimizer's options (e.g. eps > 0).")
+
     def _strokes_finite(self) -> bool:
         return all(torch.isfinite(t).all() for s in self.scenes for _, t in s.tensors() if t.is_floating_point())
 
@@ -1014,8 +1041,8 @@ class _Run:
         first of its inputs that is not finite."""
         kept = f"the best sketch so far and the last finite state are in {self.out_dir}."
         if not self._strokes_finite():
-            return (f"the best sketch so far is in {self.out_dir}. The strokes themselves became non-finite "
-                    f"in the last optimizer step (so are the checkpoint's): lower the learning rate.")
+            return (f"the best sketch so far is in {self.out_dir}. The strokes themselves are not finite (so "
+                    f"are the checkpoint's): check the initializer's options.")
         if rgba is not None and not torch.isfinite(rgba).all():
             return (f"{kept} The strokes are finite but their render is not: the renderer could not draw them "
                     "(for 'native' on a GPU, a tile met by more paths than its tile_capacity: set "
@@ -1048,7 +1075,7 @@ class _Run:
             self.frames.append(frame_grid(images.detach()))
         total.sum().backward()
         self._check_gradients(step)
-        c.optimizer.step(step if self.stages is None else step - self.stage * self.stage_steps)
+        self._update(step)
         self._hold_stopped()
         return {k: self._every_sketch(v.detach(), active) for k, v in values.items()}, evaluated
 

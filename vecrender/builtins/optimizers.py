@@ -56,7 +56,7 @@ class AdamConfig:
     width_range: list[float] = option(
         [0.0, 100.0], "Widths are clamped to [min, max] pixels after each step (when optimised).", min=0)
     betas: list[float] = option([0.9, 0.999], "Adam betas, each in [0, 1).", min=0)
-    eps: float = option(1e-8, "Adam epsilon.", min=0)
+    eps: float = option(1e-8, "Adam epsilon.", above=0)
     schedule: str = option("none", "Learning-rate schedule.", choices=("none", "linear", "steps"))
     final_lr_factor: float = option(0.4, "linear: the factor reached at the last step.", min=0)
     milestones: list[float] = option([0.5, 0.75], "steps: increasing fractions of the run where a factor starts.",

@@ -214,8 +214,9 @@ def _render_batch(group: list[VectorScene], fn: Callable[..., Tensor]) -> Tensor
 
 @dataclass
 class NativeConfig:
-    tile_size: int = option(8, "Tile side in pixels: paths are only evaluated on tiles they can reach.",
-                            min=1)
+    tile_size: int = option(8, "Tile side in pixels: paths are only evaluated on tiles they can reach "
+                            "(larger tiles evaluate more pixels per path, at up to tile_size^2 memory each).",
+                            min=1, max=256)
     segments_per_curve: int = option(
         16, "Chords per cubic: the fill outline and the start of the closest-point search "
         "(fill error <= 0.75 M / n^2 px, M the largest second difference of the control points).",

@@ -239,11 +239,12 @@ def _load_pretrained(name: str, pretrained: str | None, weights: str | None) -> 
     looked = candidate_paths(spec, weights)
     quick_gelu = _tag_quick_gelu(name, pretrained)
     for label, path in looked:
+        chosen = label in ("the configured path", f"${spec.env_var}")  # by the user, not found in a cache
         if path.is_file():
             model = _create(name, None, quick_gelu)
-            _load_state(model, path, name)
+            _load_state(model, path, name, chosen)
             return model
-        if label in ("the configured path", f"${spec.env_var}"):
+        if chosen:
             raise WeightsNotFoundError(_message(name, pretrained, looked, "the named file does not exist"))
     open_clip_cache = cache_dir() / "open_clip"
     cached = _open_clip_cached(name, pretrained, open_clip_cache)
@@ -314,11 +315,16 @@ def _open_clip_cached(name: str, pretrained: str | None, cache: Path) -> Path | 
     return None
 
 
-def _load_state(model: nn.Module, path: Path, name: str) -> None:
+def _load_state(model: nn.Module, path: Path, name: str, chosen: bool = False) -> None:
     """Load a state dict or an OpenAI TorchScript archive into `model` (strict); a file that is
-    neither, or another model's, gives :func:`unusable_weights`' one paragraph."""
-    what, remedy = f"CLIP {name} weights", (f"Delete it (the next run downloads it again when online) or replace it "
-                                            f"with OpenAI's {name}.pt.")
+    neither, or another model's, gives :func:`unusable_weights`' one paragraph (whose advice
+    depends on whether the user `chosen` the file or a cache held it)."""
+    what = f"CLIP {name} weights"
+    if chosen:
+        remedy = (f"Point the weights option (or ${env_var_for(name)}) at a {name} checkpoint: OpenAI's {name}.pt "
+                  f"or an open_clip state dict of that model.")
+    else:
+        remedy = f"Delete it (the next run downloads it again when online) or replace it with OpenAI's {name}.pt."
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:

@@ -88,6 +88,10 @@ def test_an_unusable_weights_file_is_one_paragraph_naming_it(tmp_path, monkeypat
         msg = str(err.value)
         assert "\n" not in msg and f"The U2Net weights file {path} cannot be used" in msg, msg
         assert "Delete it" in msg and "huggingface.co" in msg
+        with pytest.raises(WeightsNotFoundError) as err:  # a file the user named is not the cache's to delete
+            load_u2net(weights=path)
+        assert str(err.value).endswith("Point weights at the published u2net.pth, or set it to none for random "
+                                       "weights.")
 
 
 def test_missing_weights_offline_message(tmp_path, monkeypatch):

@@ -173,7 +173,11 @@ def load_u2net(weights: str | Path | None = None, width: float = 1.0,
             raise ConfigError(f"clipasso.u2net_mask: width {width} only works with random weights "
                               f"(weights: none); the published u2net.pth has width 1.")
         path = resolve_weights(U2NET_WEIGHTS, explicit=weights)
-        remedy = f"Delete it (the next run downloads it again when online) or replace it. {how_to_get(U2NET_WEIGHTS)}"
+        if weights is not None:  # the user's own file
+            remedy = "Point weights at the published u2net.pth, or set it to none for random weights."
+        else:
+            remedy = (f"Delete it (the next run downloads it again when online) or replace it. "
+                      f"{how_to_get(U2NET_WEIGHTS)}")
         try:
             load_state(model, load_checkpoint(path, "U2Net weights", remedy))
         except (RuntimeError, AttributeError) as error:  # missing, unexpected or mis-shaped tensors
