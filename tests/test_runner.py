@@ -1034,6 +1034,37 @@ def test_resume_recipe_is_the_resolved_one(host, tmp_path, input_png):
     assert (out / "recipe.resolved.yaml").read_text() == resolved
 
 
+def test_what_makes_the_number_of_steps_change_each_step():
+    from vecrender.runner import _steps_shape_the_run
+
+    plain = {"optimizer": {"use": "adam", "schedule": "none"}, "losses": [{"start": 0, "stop": 40}], "stages": None}
+    assert not _steps_shape_the_run(plain)
+    assert _steps_shape_the_run({**plain, "optimizer": {"use": "adam", "schedule": "linear"}})
+    assert _steps_shape_the_run({**plain, "losses": [{"start": 0, "stop": "50%"}]})
+    assert _steps_shape_the_run({**plain, "stages": [8, 8]})
+
+
+@pytest.mark.parametrize(("overrides", "warned"), [
+    (["steps=5"], None),  # the same run, longer: a rerun with 5 steps goes through the same states
+    (["steps=5", "optimizer.lr=0.05"], "steps, optimizer"),
+    (["steps=5", "losses.toy.l2.stop=100%"], "steps, losses"),
+])
+def test_a_resume_with_other_values_warns_that_the_recipe_no_longer_reproduces_it(
+        host, tmp_path, input_png, capsys, overrides, warned):
+    from vecrender.runner import load_resume_recipe
+
+    out = tmp_path / "out"
+    go(host, write_recipe(tmp_path, losses=[{"use": "toy.l2"}]), input_png, out, overrides=["steps=3"])
+    capsys.readouterr()
+    run(load_resume_recipe(out, None, overrides, host.registry), RunOptions(resume=out, progress=False), host=host)
+    err = capsys.readouterr().err
+    if warned is None:
+        assert "warning" not in err
+    else:
+        assert f"warning: resumed at step 3 with other values for {warned}; recipe.resolved.yaml now records them, " \
+               f"so a run of it uses them from step 0 and does not reproduce this run exactly." in err
+
+
 def test_resume_from_another_folder_finds_the_input(host, tmp_path, input_png, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = write_recipe(tmp_path, steps=9, save_every=0,

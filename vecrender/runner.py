@@ -76,6 +76,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import Tensor
 
 from vecrender.components import Loss, LossInput, ModelCache, RunContext
@@ -102,6 +103,7 @@ from vecrender.recipe import (
     load_recipe,
     plugin_version_warnings,
     resolved_dict,
+    safe_load,
     sketch_seeds,
 )
 from vecrender.scene import VectorScene
@@ -479,6 +481,14 @@ def write_mp4(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> bool:
     return True
 
 
+def _steps_shape_the_run(resolved: dict[str, Any]) -> bool:
+    """Whether the number of steps changes what each step does: a learning-rate schedule over the
+    run, loss bounds given as shares of it, stages."""
+    optimizer = resolved.get("optimizer") or {}
+    shares = any(isinstance(entry.get(key), str) for entry in resolved.get("losses") or [] for key in ("start", "stop"))
+    return optimizer.get("schedule", "none") != "none" or shares or resolved.get("stages") is not None
+
+
 # -- signals --------------------------------------------------------------------------------------
 class _Stopped(KeyboardInterrupt):
     """SIGTERM or SIGHUP during the loop (or any stop signal held back by `_signals_deferred`):
@@ -702,7 +712,24 @@ class _Run:
             clear_run_outputs(self.out_dir)
         if self.target is not None:
             save_png(self.out_dir / "target.png", self.target)
+        if self.checkpoint is not None:
+            self._warn_changed_on_resume(resolved)
         atomic_write_text(self.out_dir / RESOLVED, dump_yaml(resolved))
+
+    def _warn_changed_on_resume(self, resolved: dict[str, Any]) -> None:
+        """A resume given other values (more steps, another learning rate) records them in place of
+        the old ones: a rerun of the recipe then uses them from step 0, which is another run."""
+        try:
+            recorded = safe_load((self.out_dir / RESOLVED).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):  # then there is nothing to compare with
+            return
+        changed = [key for key in resolved if key != "plugins" and recorded.get(key) != resolved[key]]
+        if changed == ["steps"] and not _steps_shape_the_run(resolved):
+            return  # more (or fewer) steps of the same run: a rerun with them goes through the same states
+        if changed:
+            self.log(f"warning: resumed at step {self.start_step} with other values for {', '.join(changed)}; "
+                     f"{RESOLVED} now records them, so a run of it uses them from step 0 and does not "
+                     f"reproduce this run exactly.")
 
     def _input_path(self) -> Path | None:
         path = self.options.input_path
