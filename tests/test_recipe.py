@@ -182,6 +182,31 @@ def test_method_and_defaults(reg):
     assert child.method == "t.child" and child.steps == 80 and labels(child) == ["t.pixel", "coarse"]
 
 
+def test_a_method_name_is_the_method_even_beside_a_file_of_that_name(reg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "t.base", {**BASE, "steps": 2})
+    assert load_recipe("t.base", registry=reg).steps == 50
+    assert load_recipe("./t.base", registry=reg).steps == 2
+
+
+def test_a_recipe_nested_past_pythons_recursion_limit_is_a_recipe_error(reg, tmp_path):
+    write(tmp_path / "r0.yaml", {"extends": "t.base"})
+    for i in range(1, 1200):
+        write(tmp_path / f"r{i}.yaml", {"extends": f"r{i - 1}.yaml"})
+    with pytest.raises(ConfigError, match=r"r1199.yaml: the recipe nests too deeply \(an extends chain"):
+        load_recipe(tmp_path / "r1199.yaml", registry=reg)
+
+
+def test_a_key_given_twice_is_refused_not_overwritten(reg, tmp_path):
+    path = write(tmp_path / "dup.yaml", "extends: t.base\nsteps: 2\ncanvas: 32\nsteps: 3\n")
+    with pytest.raises(ConfigError, match=r"dup.yaml: YAML syntax error at line 4, column 1: the key 'steps' is given "
+                                          r"twice \(first at line 2\)"):
+        load_recipe(path, registry=reg)
+    from vecrender.recipe import safe_load
+
+    assert safe_load("a: &s {width: 32, height: 32}\nb: {<<: *s, height: 20}")["b"] == {"width": 32, "height": 20}
+
+
 def test_extends_file_relative_paths_and_merge_rules(reg, tmp_path):
     write(tmp_path / "base" / "parent.yaml", {**BASE, "canvas": 64, "preprocess": [{"use": "t.pad", "margin": 3}]})
     child = write(tmp_path / "child.yaml", {
@@ -397,6 +422,12 @@ def test_set_overrides_are_parsed_as_yaml(reg):
     ("renderer={use: t.flat, on: 2}", r"unknown option True \(YAML reads a bare on, off, yes, no, true or false as "
                                       r"a boolean: quote a key meant as text\)"),
     ("optimizer={use: t.sgd, 1: 2}", r"unknown option 1 \(YAML reads a bare number as a number: quote a key"),
+    ("losses.coarse.start=0.5", r"losses\[coarse\].start: expected a step number or a percentage .*\(e.g. 90%, not "
+                                r"0.9\), got 0.5"),
+    ("losses=[{use: t.pixel, label: 5}]", r"losses\[0\]: label must be a non-empty text \(quote a number"),
+    ("losses.coarse.remove=true", r"'remove: true' drops a loss in a recipe file that extends the one defining it.*"
+                                  r"--set losses.LABEL.weight=0"),
+    ("prompt='  '", r"--set: prompt: the text is empty"),
     ("optimizer.lr=1e300", r"--set: optimizer \(t.sgd\).lr: 1e\+300 is beyond the float32 range a run computes in "
                            r"\(magnitude at most 3.403e\+38\)"),
 ])

@@ -3,7 +3,7 @@
 A component is a small class with
 
 * ``name``: the name recipes use (``use: <name>``); bundles prefix theirs (``clipasso.geometric``);
-* a docstring whose first line is the one-line description shown by ``vecrender list``;
+* a docstring whose first sentence is the one-line description shown by ``vecrender list``;
 * ``Config``: a dataclass of documented options (see :mod:`vecrender.config`).
 
 Plugins register the *class*; a run builds an instance with ``Cls(config, context)``, so
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
@@ -104,9 +105,11 @@ class Component:
 
     @classmethod
     def description(cls) -> str:
-        """The first line of the class's own docstring (an inherited one does not count)."""
-        doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        """The first sentence of the class's own docstring (an inherited one does not count), on
+        one line however the docstring wraps it."""
+        doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "").strip()
+        paragraph = " ".join(doc.split("\n\n")[0].split())
+        return re.split(r"(?<=\.)\s+(?=[A-Z])", paragraph, maxsplit=1)[0]
 
 
 class Renderer(Component):

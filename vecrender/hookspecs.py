@@ -19,7 +19,7 @@ Rules shared by the ``register_*`` hooks:
 * Names are global across plugins. Prefix yours with your plugin's name (``myplugin.fancy``);
   registering a name another plugin already registered is an error naming both plugins. Names
   use lowercase letters, digits, ``_`` and ``-``, with ``.`` between parts, starting with a letter.
-* A component class needs ``name``, a docstring whose first line describes it, and a ``Config``
+* A component class needs ``name``, a docstring whose first sentence describes it, and a ``Config``
   dataclass whose fields use :func:`vecrender.option` (documented defaults). Invalid components are
   reported with the plugin's name and the plugin is skipped. Each default must pass its own
   field's type, ``choices`` and range; field types are those a recipe value can have (``bool``,

@@ -185,11 +185,15 @@ def load_recipe(source: str | Path, overrides: Sequence[str | Override] = (),
         from vecrender.plugins import get_registry
 
         registry = get_registry()
-    data, origins, label = _Loader(registry).load_source(source)
-    for override in overrides:
-        apply_override(data, origins, override, registry)
-    data = validate(data, origins)
-    _check_components(data, origins, registry)
+    try:
+        data, origins, label = _Loader(registry).load_source(source)
+        for override in overrides:
+            apply_override(data, origins, override, registry)
+        data = validate(data, origins)
+        _check_components(data, origins, registry)
+    except RecursionError:
+        raise ConfigError(f"{source}: the recipe nests too deeply (an extends chain or a value hundreds of "
+                          f"levels deep); merge some of its files, or flatten the value.") from None
     return Recipe(data, label, origins)
 
 
@@ -202,7 +206,10 @@ class _Loader:
         text = str(source)
         path = Path(text) if base is None or Path(text).is_absolute() else base / text
         looks_like_file = path.suffix in (".yaml", ".yml") or "/" in text or "\\" in text
-        if isinstance(source, Path) or path.is_file() or (looks_like_file and not self._is_method(text)):
+        # a bare method name is the method even beside a file of that name (./name is the file)
+        is_method = self._is_method(text)
+        if isinstance(source, Path) or (path.is_file() and (looks_like_file or not is_method)) or \
+                (looks_like_file and not is_method):
             return self.load_file(path)
         return self.load_method(text, base)
 
@@ -280,10 +287,28 @@ class _Loader:
         return data, origins, origin
 
 
+class _RecipeLoader(yaml.SafeLoader):
+    """yaml's safe loader (no Python tags), refusing a key given twice in one mapping, of which
+    yaml would keep the last without a word (keys merged in with ``<<`` may still be overridden)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in first_line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice (first at line {first_line[key] + 1})",
+                    key_node.start_mark)
+            first_line[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
 def safe_load(text: str) -> Any:
-    """Parse YAML with ``yaml.safe_load`` (no Python tags). YAML 1.1 reads ``1e-3`` as a string;
-    float options accept such strings (see `vecrender.config.coerce`)."""
-    return yaml.safe_load(text)
+    """Parse YAML like ``yaml.safe_load`` (no Python tags), refusing duplicate keys. YAML 1.1 reads
+    ``1e-3`` as a string; float options accept such strings (see `vecrender.config.coerce`)."""
+    return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader: no Python tags
 
 
 def parse_yaml(text: str, origin: str) -> Any:
@@ -319,6 +344,9 @@ def _loss_list(value: Any, origin: str) -> list[dict]:
             raise ConfigError(f"{origin}: losses[{i}]: expected a mapping like {{use: l2, weight: 1.0}}, "
                               f"got {entry!r}.")
         label = entry.get("label", entry.get("use"))
+        if "label" in entry and (not isinstance(label, str) or not label):
+            raise ConfigError(f"{origin}: losses[{i}]: label must be a non-empty text (quote a number: "
+                              f"label: '5'), got {label!r}.")
         if not isinstance(label, str) or not label:
             raise ConfigError(f"{origin}: losses[{i}]: needs 'use: <loss name>' (and optionally a "
                               f"'label'), got {entry!r}.")
@@ -526,6 +554,9 @@ def validate(data: dict, origins: dict) -> dict:
                     ("video", bool)):
         if key in data:
             coerce(data[key], tp, at(key))
+    if isinstance(data.get("prompt"), str) and not data["prompt"].strip():
+        raise ConfigError(f"{at('prompt')}: the text is empty; give the words to draw, or leave the prompt "
+                          f"out.")
     if "plugins" in data:
         coerce(data["plugins"], dict[str, str | None], at("plugins"))
     for key in COMPONENTS:
@@ -673,7 +704,9 @@ def _component(spec: Any, where: str) -> None:
 
 def _loss_entry(entry: dict, where: str, total_steps: int) -> dict:
     if entry.get("remove") is not None:
-        raise ConfigError(f"{where}: 'remove' only removes a loss inherited through extends.")
+        raise ConfigError(f"{where}: 'remove: true' drops a loss in a recipe file that extends the one defining it "
+                          f"(- {{label: LABEL, remove: true}}); to switch a loss off here or from the command line, "
+                          f"set its weight to 0 (--set losses.LABEL.weight=0).")
     if not isinstance(entry.get("use"), str) or not entry["use"]:
         raise ConfigError(f"{where}: missing 'use: <loss name>'.")
     weight = coerce(entry.get("weight", 1.0), float, f"{where}.weight")
@@ -696,7 +729,10 @@ def _step_bound(value: Any, where: str) -> int | str | None:
     """A loss's ``start``/``stop``: a step, or a percentage of the run's steps such as ``"90%"``
     (kept as written, so ``--steps`` moves it)."""
     if not isinstance(value, str):
-        return coerce(value, int | None, where)
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise ConfigError(f"{where}: expected a step number or a percentage of the run's steps from 0% to "
+                          f"100% (e.g. 90%, not 0.9), got {value!r}.")
     match = _PERCENT.fullmatch(value.strip())
     if not match or float(match[1]) > 100:
         raise ConfigError(f"{where}: expected a step number or a percentage of the run's steps from 0% to "

@@ -150,7 +150,7 @@ def validate_component(kind: str, obj: Any) -> None:
         raise PluginError(f"{label} has no `name`.")
     _check_name(obj.name, label)
     if not obj.description():
-        raise PluginError(f"{label} ({obj.name}) has no docstring (its first line is the description).")
+        raise PluginError(f"{label} ({obj.name}) has no docstring (its first sentence is the description).")
     if not dataclasses.is_dataclass(obj.Config):
         raise PluginError(f"{label} ({obj.name}): Config must be a dataclass.")
     _check_config(kind, obj.Config, f"{label} ({obj.name})")
