@@ -56,9 +56,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import errno
 import json
 import math
-import errno
 import os
 import random
 import re
