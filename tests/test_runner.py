@@ -176,10 +176,12 @@ class Bomb(Loss):
         at: int = option(3, "Step that fails.")
         kind: str = option("nan", "What happens.",
                            choices=("nan", "nan_grad", "interrupt", "interrupt_backward", "shape", "error",
-                                    "sigterm", "sighup"))
+                                    "sigterm", "sighup", "detached"))
 
     def forward(self, batch):
         zero = batch.images.mean(dim=(1, 2, 3)) * 0
+        if self.config.kind == "detached":  # at every step
+            return zero.detach()
         if batch.training and batch.step == self.config.at:
             if self.config.kind == "nan":
                 return zero + float("nan")
@@ -500,6 +502,19 @@ def test_wrong_loss_shape_is_reported(host, tmp_path, input_png):
     with pytest.raises(VecrenderError, match=r"loss 'toy.bomb' \(\S*test_runner.Bomb.forward\) returned shape "
                                              r"\[1, 1\]; expected \[1\] \(one value per sketch\).$"):
         go(host, path, input_png, tmp_path / "out")
+
+
+def test_a_loss_without_gradient_is_reported(host, tmp_path, input_png, capsys):
+    """Beside others: a warning, once; alone: nothing can be optimised."""
+    path = write_recipe(tmp_path, losses=[{"use": "toy.l2"}, {"use": "toy.bomb", "kind": "detached"}])
+    options = RunOptions(input_path=input_png, out_dir=tmp_path / "beside", progress=False)
+    assert run(load_recipe(path, registry=host.registry), options, host=host).status == "finished"
+    err = capsys.readouterr().err
+    assert err.count("warning: loss 'toy.bomb' gives no gradient at step 0: its value does not depend on the "
+                     "strokes (a .detach(), .item() or an operation without a gradient in the loss)") == 1
+    path = write_recipe(tmp_path, losses=[{"use": "toy.bomb", "kind": "detached"}])
+    with pytest.raises(VecrenderError, match=r"no loss gives a gradient at step 0 \(toy.bomb\)"):
+        go(host, path, input_png, tmp_path / "alone")
 
 
 def test_a_loss_returning_one_number_for_all_sketches_is_refused_even_for_one():

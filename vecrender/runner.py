@@ -558,6 +558,7 @@ class _Run:
         self.metrics_file: Any = None
         self.out_dir_lock: int | None = None  # see `lock_folder`
         self.frames: list[np.ndarray] = []
+        self.inert_terms: set[str] = set()  # loss terms already reported as giving no gradient
         self.final_eval: Tensor | None = None
 
     # -- logging -----------------------------------------------------------------------------
@@ -1025,6 +1026,22 @@ class _Run:
         self.step_losses = self.loss_states()
         self.step_early_stop = self.early_stop_state()
 
+    def _check_gradient_sources(self, values: dict[str, Tensor], step: int) -> None:
+        """A loss term whose value carries no gradient (a ``.detach()``, ``.item()`` or an operation
+        without one) is logged but steers nothing: said once per term. With no term carrying one,
+        nothing can be optimised."""
+        inert = [name for name, value in values.items() if name != "total" and not value.requires_grad]
+        if not values["total"].requires_grad:
+            raise VecrenderError(f"no loss gives a gradient at step {step} ({', '.join(inert)}): their values do not "
+                                 f"depend on the strokes (a .detach(), .item() or an operation without a gradient "
+                                 f"in the loss), so nothing can be optimised.")
+        for name in inert:
+            if name not in self.inert_terms:
+                self.inert_terms.add(name)
+                self.log(f"warning: loss {name!r} gives no gradient at step {step}: its value does not depend on "
+                         f"the strokes (a .detach(), .item() or an operation without a gradient in the loss), so "
+                         f"it is logged but steers nothing.")
+
     def _check_gradients(self, step: int) -> None:
         """Stop before a non-finite gradient reaches the strokes, so the state on disk stays the
         last finite one (one host read per step)."""
@@ -1095,6 +1112,7 @@ class _Run:
                 raise NonFiniteLossError(
                     f"loss {name!r} is {value[~torch.isfinite(value)][0].item()} at step {step} "
                     f"(sketch {', '.join(bad)}); {self._non_finite_advice(rgba)}")
+        self._check_gradient_sources(values, step)
         evaluated = None
         if step % self.recipe["eval_every"] == 0:
             evaluated = self.evaluate(rgba.detach(), images.detach(), step, step, active=active)
