@@ -207,6 +207,14 @@ def test_a_key_given_twice_is_refused_not_overwritten(reg, tmp_path):
     assert safe_load("a: &s {width: 32, height: 32}\nb: {<<: *s, height: 20}")["b"] == {"width": 32, "height": 20}
 
 
+def test_base_60_numbers_stay_text():
+    """YAML 1.1 reads 2:00 as 120: a recipe keeps what was written (and then says it is no int)."""
+    from vecrender.recipe import safe_load
+
+    assert safe_load("a: 2:00\nb: 1:30.5\nc: 12\nd: 1.5\ne: 0x10") == {"a": "2:00", "b": "1:30.5", "c": 12,
+                                                                       "d": 1.5, "e": 16}
+
+
 def test_extends_file_relative_paths_and_merge_rules(reg, tmp_path):
     write(tmp_path / "base" / "parent.yaml", {**BASE, "canvas": 64, "preprocess": [{"use": "t.pad", "margin": 3}]})
     child = write(tmp_path / "child.yaml", {
@@ -428,6 +436,7 @@ def test_set_overrides_are_parsed_as_yaml(reg):
     ("losses.coarse.remove=true", r"'remove: true' drops a loss in a recipe file that extends the one defining it.*"
                                   r"--set losses.LABEL.weight=0"),
     ("prompt='  '", r"--set: prompt: the text is empty"),
+    ("steps=2:00", r"--set: steps: expected int, got '2:00' \(str\)"),
     ("optimizer.lr=1e300", r"--set: optimizer \(t.sgd\).lr: 1e\+300 is beyond the float32 range a run computes in "
                            r"\(magnitude at most 3.403e\+38\)"),
 ])

@@ -22,7 +22,7 @@ import dataclasses
 import math
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -305,8 +305,21 @@ class _RecipeLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _base_60_as_text(constructor: Callable[[yaml.SafeLoader, yaml.ScalarNode], Any]) -> Callable[..., Any]:
+    """YAML 1.1 reads ``2:00`` as the number 120 (base 60): a recipe keeps it as the text written."""
+    def construct(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        return loader.construct_scalar(node) if ":" in node.value else constructor(loader, node)
+
+    return construct
+
+
+_RecipeLoader.add_constructor("tag:yaml.org,2002:int", _base_60_as_text(yaml.SafeLoader.construct_yaml_int))
+_RecipeLoader.add_constructor("tag:yaml.org,2002:float", _base_60_as_text(yaml.SafeLoader.construct_yaml_float))
+
+
 def safe_load(text: str) -> Any:
-    """Parse YAML like ``yaml.safe_load`` (no Python tags), refusing duplicate keys. YAML 1.1 reads
+    """Parse YAML like ``yaml.safe_load`` (no Python tags), refusing duplicate keys and keeping
+    base-60 numbers (``2:00``) as text. YAML 1.1 reads
     ``1e-3`` as a string; float options accept such strings (see `vecrender.config.coerce`)."""
     return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader: no Python tags
 
