@@ -100,6 +100,15 @@ def test_an_unusable_checkpoint_is_one_paragraph_naming_it(tmp_path, content, wh
         assert "Delete it (the next run downloads it again when online)" in msg and "tiny-RN.pt" in msg
 
 
+def test_an_unknown_model_name_is_a_typo_not_missing_weights(caplog):
+    from vecrender.errors import ConfigError
+
+    for load in (C.load_clip, C.get_tokenizer):
+        with pytest.raises(ConfigError, match=r"^unknown CLIP model 'RN102' \(did you mean 'RN101'"):
+            load("RN102")
+    assert not caplog.records  # nor open_clip's "Model configuration not found" on the root logger
+
+
 def test_missing_weights_offline_is_one_paragraph(tmp_path):
     with pytest.raises(WeightsNotFoundError) as err:
         C.load_clip("RN101", pretrained="openai")

@@ -293,6 +293,11 @@ def test_a_plugin_cannot_replace_a_command():
     warnings.clear()
     host.add_commands(group)  # build_cli runs again: a plugin may add its own command again
     assert len(warnings) == 2 and CliRunner().invoke(group, ["extra"]).output == "hijack extra\n"
+    strict = PluginHost(strict=True)  # the clash is fatal: nothing is "skipped"
+    strict.add(_commands_plugin("late", "run"), "late")
+    with pytest.raises(PluginError, match=r"^plugin 'late' adds the command 'run', which vecrender itself already "
+                                          r"provides. Rename it in the plugin"):
+        strict.add_commands(group)
 
 
 def test_a_failing_register_commands_leaves_no_command_behind():

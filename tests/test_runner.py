@@ -1285,6 +1285,9 @@ def test_an_explicit_out_is_never_renumbered(host, tmp_path, input_png):
     with pytest.raises(OutputError, match=r"afile/sub: Not a directory"):
         go(host, path, input_png, tmp_path / "afile" / "sub")
     assert (tmp_path / "afile").read_text() == "mine"
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    with pytest.raises(OutputError, match=r"dangling: File exists \(it is a link to .*gone, which does not exist\)"):
+        go(host, path, input_png, tmp_path / "dangling")
 
 
 def test_overwrite_replaces_the_earlier_run_and_nothing_else(host, tmp_path, input_png):

@@ -84,7 +84,9 @@ def lock_folder(path: Path) -> int | None:
 def output_error(path: Path, exc: OSError) -> OutputError:
     """One line for an OS error while writing `path`: the path and the OS's reason."""
     reason = exc.strerror or str(exc)
-    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+    if isinstance(exc, FileExistsError) and path.is_symlink() and not path.exists():
+        reason += f" (it is a link to {os.readlink(path)}, which does not exist)"
+    elif isinstance(exc, (FileExistsError, NotADirectoryError)):
         reason += " (a part of the path is a file, not a folder)"
     return OutputError(f"cannot write {path}: {reason}; check the path and its permissions, or choose "
                        f"another output path.")

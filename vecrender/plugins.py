@@ -265,9 +265,9 @@ class PluginHost:
             cli.commands[name] = old
             taken_by = (f"plugin {self.plugins[owner].label}" if owner in self.plugins else
                         f"plugin {owner!r}" if owner else "vecrender itself")
-            self._problem(f"plugin {info.label} adds the command {name!r}, which {taken_by} already "
-                          f"provides; the plugin's command is skipped. Rename it in the plugin "
-                          f"(e.g. @cli.command(name=\"{info.name}-{name}\")).")
+            clash = f"plugin {info.label} adds the command {name!r}, which {taken_by} already provides"
+            fix = f"Rename it in the plugin (e.g. @cli.command(name=\"{info.name}-{name}\"))."
+            self._problem(f"{clash}. {fix}" if self.strict else f"{clash}; the plugin's command is skipped. {fix}")
 
     def plugin_versions(self) -> dict[str, str | None]:
         """Distribution -> version of every loaded plugin (recorded in resolved recipes)."""

@@ -135,9 +135,7 @@ def get_tokenizer(model_name: str) -> Any:
     """open_clip's tokenizer for `model_name` (tiny models use the standard CLIP tokenizer)."""
     import open_clip
 
-    name = canonical_name(model_name)
-    if name in TINY_CONFIGS:
-        register_tiny_models()
+    name = known_name(model_name)
     return open_clip.get_tokenizer(name)
 
 
@@ -173,14 +171,29 @@ def _norm_weights(weights: str | os.PathLike | None) -> str | None:
     return text.lower() if text.lower() in RANDOM_WEIGHTS else text
 
 
-def _load(model_name: str, pretrained: str | None, weights: str | os.PathLike | None,
-          device: torch.device) -> nn.Module:
+def known_name(model_name: str) -> str:
+    """open_clip's name of `model_name` (see `canonical_name`), or ConfigError when open_clip has
+    no such model (before any weights are looked for: a typo is not a missing file)."""
+    import open_clip
+
     name = canonical_name(model_name)
-    w = _norm_weights(weights)
     if name in TINY_CONFIGS:
         register_tiny_models()
-        if w is None:
-            w = "none"  # tiny models exist only with random weights
+    elif name not in open_clip.list_models():
+        from vecrender.errors import ConfigError, did_you_mean
+
+        raise ConfigError(
+            f"unknown CLIP model {model_name!r}{did_you_mean(name, open_clip.list_models())}; open_clip knows "
+            f"e.g. RN50, RN101, ViT-B-32, ViT-B-16 (tests: {', '.join(TINY_CONFIGS)}).")
+    return name
+
+
+def _load(model_name: str, pretrained: str | None, weights: str | os.PathLike | None,
+          device: torch.device) -> nn.Module:
+    name = known_name(model_name)
+    w = _norm_weights(weights)
+    if name in TINY_CONFIGS and w is None:
+        w = "none"  # tiny models exist only with random weights
     if pretrained is None and w is None:
         w = "none"
     if w == "none":
@@ -195,13 +208,6 @@ def _load(model_name: str, pretrained: str | None, weights: str | os.PathLike | 
 def _create(name: str, pretrained: str | None, quick_gelu: bool, cache: Path | None = None) -> nn.Module:
     import open_clip
 
-    if name not in open_clip.list_models():
-        from vecrender.errors import ConfigError
-
-        raise ConfigError(
-            f"unknown CLIP model {name!r}; open_clip knows e.g. RN50, RN101, ViT-B-32, ViT-B-16 "
-            f"(tests: {', '.join(TINY_CONFIGS)})."
-        )
     kwargs: dict[str, Any] = {"pretrained": pretrained, "force_quick_gelu": quick_gelu}
     if cache is not None:
         kwargs["cache_dir"] = str(cache)
