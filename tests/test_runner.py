@@ -497,6 +497,22 @@ def test_nan_loss_names_its_cause(host, tmp_path, input_png):
         assert "NaN" not in (tmp_path / f"strokes{at}" / "best.svg").read_text()
 
 
+def test_non_finite_strokes_from_the_initializer_are_blamed_on_it(host, tmp_path, input_png, monkeypatch):
+    """Not on the optimizer's first update, which keeps the strokes as they were (`_update`)."""
+    initialize = Init.initialize
+
+    def nan_points(self, num_paths, seed, target):
+        scene = initialize(self, num_paths, seed, target)
+        scene.points[0, 0, 0] = float("nan")
+        return scene
+
+    monkeypatch.setattr(Init, "initialize", nan_points)
+    with pytest.raises(NonFiniteLossError, match=r"^initializer 'toy.init' gave sketch 3paths-seed0 non-finite "
+                                                 r"points: check its options"):
+        go(host, write_recipe(tmp_path), input_png, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # before the first step: nothing written
+
+
 def test_wrong_loss_shape_is_reported(host, tmp_path, input_png):
     path = write_recipe(tmp_path, losses=[{"use": "toy.bomb", "kind": "shape", "at": 0}])
     with pytest.raises(VecrenderError, match=r"loss 'toy.bomb' \(\S*test_runner.Bomb.forward\) returned shape "

@@ -37,6 +37,7 @@ import pluggy
 from vecrender import hookspecs
 from vecrender.components import Component
 from vecrender.errors import PluginError, closest
+from vecrender.hookspecs import PLURALS
 from vecrender.registry import Registry
 
 ENTRY_POINT_GROUP = "vecrender"
@@ -52,14 +53,7 @@ BUILTIN_PLUGINS = (
 #: The plugin bundles that ship with vecrender. They load before other plugins, so a plugin that
 #: takes one of their names (a component's, or an entry point's) is the one skipped, never them.
 BUNDLED_DISTRIBUTIONS = ("vecrender-clipasso", "vecrender-losses")
-REGISTER_HOOKS = {
-    "register_renderers": "renderer",
-    "register_initializers": "initializer",
-    "register_losses": "loss",
-    "register_optimizers": "optimizer",
-    "register_preprocessors": "preprocessor",
-    "register_methods": "method",
-}
+REGISTER_HOOKS = {f"register_{plural}": kind for kind, plural in PLURALS.items()}  # hook -> component kind
 
 
 @dataclass
@@ -323,7 +317,7 @@ def error_text(exc: BaseException, module: str | None = None) -> str:
 def _hook_mistake(exc: pluggy.PluginValidationError) -> str:
     """pluggy's report of a hook that is not vecrender's (a misspelt name) or that declares an
     argument the hook does not pass, said in vecrender's terms."""
-    hooks = sorted(name for name in dir(hookspecs) if name.startswith("register_"))
+    hooks = sorted([*REGISTER_HOOKS, "register_commands"])
     unknown = re.search(r"unknown hook '([^']+)'", str(exc))
     if unknown:
         name = unknown.group(1)

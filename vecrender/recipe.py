@@ -319,8 +319,8 @@ _RecipeLoader.add_constructor("tag:yaml.org,2002:float", _base_60_as_text(yaml.S
 
 def safe_load(text: str) -> Any:
     """Parse YAML like ``yaml.safe_load`` (no Python tags), refusing duplicate keys and keeping
-    base-60 numbers (``2:00``) as text. YAML 1.1 reads
-    ``1e-3`` as a string; float options accept such strings (see `vecrender.config.coerce`)."""
+    base-60 numbers (``2:00``) as text. YAML 1.1 reads ``1e-3`` as a string; float options accept
+    such strings (see `vecrender.config.coerce`)."""
     return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader: no Python tags
 
 
@@ -741,15 +741,12 @@ def _loss_entry(entry: dict, where: str, total_steps: int) -> dict:
 def _step_bound(value: Any, where: str) -> int | str | None:
     """A loss's ``start``/``stop``: a step, or a percentage of the run's steps such as ``"90%"``
     (kept as written, so ``--steps`` moves it)."""
-    if not isinstance(value, str):
-        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-            return value
-        raise ConfigError(f"{where}: expected a step number or a percentage of the run's steps from 0% to "
-                          f"100% (e.g. 90%, not 0.9), got {value!r}.")
-    match = _PERCENT.fullmatch(value.strip())
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    match = _PERCENT.fullmatch(value.strip()) if isinstance(value, str) else None
     if not match or float(match[1]) > 100:
         raise ConfigError(f"{where}: expected a step number or a percentage of the run's steps from 0% to "
-                          f"100% (e.g. 90%), got {value!r}.")
+                          f"100% (e.g. 90%{'' if isinstance(value, str) else ', not 0.9'}), got {value!r}.")
     return f"{match[1]}%"
 
 

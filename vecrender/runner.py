@@ -327,19 +327,18 @@ def active_terms(terms: list[LossTerm], step: int) -> frozenset[str]:
 
 
 def _per_sketch(value: Any, num: int, name: str, loss: Loss) -> Tensor:
-    """`value` checked to be one value per sketch; the error names the loss's class, whose forward
-    is to be fixed."""
+    """`value` checked to be one value per sketch; the error (built only then) names the loss's
+    class, whose forward is to be fixed."""
+    if isinstance(value, Tensor) and tuple(value.shape) == (num,):
+        return value
     cls = type(loss)
     where = f"loss {name!r} ({cls.__module__}.{cls.__qualname__}.forward)"
     if not isinstance(value, Tensor):
         raise VecrenderError(f"{where} returned {type(value).__name__}; expected a tensor [S] (one value per sketch).")
-    if tuple(value.shape) != (num,):
-        hint = (" Reduce over every dimension but the first, e.g. .mean(dim=(1, 2, 3)), not .mean(): with "
-                "several sketches (--seeds, several stroke counts) each needs its own value."
-                if value.dim() == 0 else "")
-        raise VecrenderError(f"{where} returned shape {list(value.shape)}; expected [{num}] (one value per "
-                             f"sketch).{hint}")
-    return value
+    hint = (" Reduce over every dimension but the first, e.g. .mean(dim=(1, 2, 3)), not .mean(): with "
+            "several sketches (--seeds, several stroke counts) each needs its own value." if value.dim() == 0 else "")
+    raise VecrenderError(f"{where} returned shape {list(value.shape)}; expected [{num}] (one value per "
+                         f"sketch).{hint}")
 
 
 def composite(rgba: Tensor, scenes: list[VectorScene]) -> Tensor:
@@ -479,6 +478,13 @@ def write_mp4(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> bool:
         writer.close()  # a no-op once closed; after a failure, ends ffmpeg
         tmp.unlink(missing_ok=True)  # gone after the rename; a failed video leaves no partial file
     return True
+
+
+def _first_non_finite(items: list[tuple[int, str, Tensor]]) -> tuple[int, str, Tensor] | None:
+    """The first (sketch, name, tensor) holding a NaN or an infinity; one host read when none does."""
+    if not items or torch.stack([torch.isfinite(t).all() for _, _, t in items]).all():
+        return None
+    return next(item for item in items if not torch.isfinite(item[2]).all())
 
 
 def _steps_shape_the_run(resolved: dict[str, Any]) -> bool:
@@ -670,10 +676,12 @@ class _Run:
         self.start_step, self.elapsed0 = 0, 0.0
         if self.checkpoint is None:
             self.scenes = self._initialize()
+            self._check_strokes(f"initializer {self.c.initializer.name!r}")
             self.c.optimizer.setup(self.scenes)
         else:
             self._check_resume(self.checkpoint)
             self._restore(self.checkpoint)
+            self._check_strokes(f"the checkpoint in {self.out_dir}", "start the run again without --resume")
         # Only now, with the run known to be consistent, does anything in the folder change.
         if self.checkpoint is None or (self.start_step < self.steps and not self.all_stopped()):
             self._write_run_header(resolved)  # a resume with nothing to optimise keeps the recorded recipe
@@ -992,9 +1000,6 @@ class _Run:
             if deferred.signum is not None:
                 raise _Stopped(deferred.signum)
         self.close_progress()
-        if not self._strokes_finite():  # strokes far off the canvas draw nothing, so no loss saw it
-            raise NonFiniteLossError(f"the strokes are not finite at the end of the run; "
-                                     f"{self._non_finite_advice(None)}")
 
     def run_step(self, step: int) -> None:
         """Step `step`: a stage start if one is due, a periodic checkpoint, the update, its metrics."""
@@ -1045,16 +1050,13 @@ class _Run:
     def _check_gradients(self, step: int) -> None:
         """Stop before a non-finite gradient reaches the strokes, so the state on disk stays the
         last finite one (one host read per step)."""
-        grads = [(i, name, t.grad) for i, s in enumerate(self.scenes) for name, t in s.tensors()
-                 if t.grad is not None]
-        if not grads or torch.stack([torch.isfinite(g).all() for _, _, g in grads]).all():
+        bad = _first_non_finite([(i, name, t.grad) for i, name, t in self._stroke_tensors() if t.grad is not None])
+        if bad is None:
             return
-        i, name, _ = next(item for item in grads if not torch.isfinite(item[2]).all())
-        what = f"the gradient of the {name} is not finite at step {step} (sketch {self.names[i]})"
-        if not self._strokes_finite():
-            raise NonFiniteLossError(f"{what}; {self._non_finite_advice(None)}")
+        i, name, _ = bad
         raise NonFiniteLossError(
-            f"{what}, though every loss is; the strokes were not updated, and the best sketch so far and "
+            f"the gradient of the {name} is not finite at step {step} (sketch {self.names[i]}), though every loss "
+            f"is; the strokes were not updated, and the best sketch so far and "
             f"the last finite state are in {self.out_dir}. A loss or the renderer has no finite gradient "
             f"at these strokes: check the losses (e.g. a square root or a norm at 0).")
 
@@ -1062,12 +1064,13 @@ class _Run:
         """The optimizer's step; one that makes strokes non-finite (a learning rate far too high, an
         ``eps`` of 0) is undone on the strokes and fails the run, before any evaluation keeps them
         as the best (strokes far off the canvas draw nothing, so no loss would see them)."""
-        tensors = [(i, name, t) for i, s in enumerate(self.scenes) for name, t in s.tensors() if t.is_floating_point()]
+        tensors = self._stroke_tensors()
         before = [t.detach().clone() for _, _, t in tensors]
         self.c.optimizer.step(step if self.stages is None else step - self.stage * self.stage_steps)
-        if self._strokes_finite():
+        bad = _first_non_finite(tensors)
+        if bad is None:
             return
-        i, name, _ = next(item for item in tensors if not torch.isfinite(item[2]).all())
+        i, name, _ = bad
         with torch.no_grad():
             for (_, _, t), old in zip(tensors, before):
                 t.copy_(old)
@@ -1077,16 +1080,23 @@ class _Run:
             f"sketch so far and that last finite state are in {self.out_dir}. Lower the learning rate, or check "
             f"the optimizer's options (e.g. eps > 0).")
 
-    def _strokes_finite(self) -> bool:
-        return all(torch.isfinite(t).all() for s in self.scenes for _, t in s.tensors() if t.is_floating_point())
+    def _stroke_tensors(self) -> list[tuple[int, str, Tensor]]:
+        """(sketch, name, tensor) of every floating-point tensor of the sketches."""
+        return [(i, name, t) for i, s in enumerate(self.scenes) for name, t in s.tensors() if t.is_floating_point()]
+
+    def _check_strokes(self, source: str, advice: str = "check its options (e.g. a step or width far too "
+                                                           "large)") -> None:
+        """The strokes that `source` gave are finite: every update keeps them so (`_update`), so a
+        non-finite value is never blamed on the optimizer or a loss."""
+        bad = _first_non_finite(self._stroke_tensors())
+        if bad is not None:
+            i, name, _ = bad
+            raise NonFiniteLossError(f"{source} gave sketch {self.names[i]} non-finite {name}: {advice}.")
 
     def _non_finite_advice(self, rgba: Tensor | None) -> str:
-        """Where the outputs are and what to do about a non-finite loss (or gradient), from the
-        first of its inputs that is not finite."""
+        """Where the outputs are and what to do about a non-finite loss, from the first of its
+        inputs that is not finite (the strokes are, see `_check_strokes`)."""
         kept = f"the best sketch so far and the last finite state are in {self.out_dir}."
-        if not self._strokes_finite():
-            return (f"the best sketch so far is in {self.out_dir}. The strokes themselves are not finite (so "
-                    f"are the checkpoint's): check the initializer's options.")
         if rgba is not None and not torch.isfinite(rgba).all():
             return (f"{kept} The strokes are finite but their render is not: the renderer could not draw them "
                     "(for 'native' on a GPU, a tile met by more paths than its tile_capacity: set "
@@ -1174,6 +1184,7 @@ class _Run:
             grown.append(new.detach().to(self.device))
         self.stage_start = self.scenes[0].num_paths
         self.scenes, self.stage = grown, stage
+        self._check_strokes(f"initializer {self.c.initializer.name!r} (add_paths)")
         self.c.optimizer.setup(self.scenes)
         self._reset_best()
         self.log(f"stage {stage + 1}/{len(self.stages)}: added {num_new} paths per sketch "
